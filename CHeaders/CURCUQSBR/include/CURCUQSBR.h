@@ -1,0 +1,108 @@
+/*
+ * CURCUQSBR: liburcu's qsbr flavor (quiescent-state-based readers) for Swift.
+ *
+ * Swift cannot import liburcu's function-like macros nor the `_LGPL_SOURCE`
+ * name aliases, so every fast path is re-exposed here as an always-inline
+ * function. `_LGPL_SOURCE` must be defined in this header (a cSettings define
+ * does not reach Swift's view of it): without it the read side silently calls
+ * the exported functions at ten times the cost.
+ */
+#ifndef CURCU_QSBR_H
+#define CURCU_QSBR_H
+
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE 1
+#endif
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <urcu/urcu-qsbr.h>
+
+#define CURCU_INLINE static inline __attribute__((always_inline))
+
+/* A callback queued with call_rcu: `invoke(context)` runs on a call_rcu worker
+ * thread after a grace period. The shim wraps it in a C-layout node whose
+ * rcu_head has a stable address and frees the node after the call. */
+typedef void (*curcu_qsbr_invoke_fn)(void *context);
+typedef void (*curcu_qsbr_reader_visitor)(void *ctx, long tid, const char *name);
+
+/* ---------------------------------------------------------------------------
+ * qsbr read side.
+ * ------------------------------------------------------------------------- */
+
+/* Registers the calling thread and arranges its unregistration at thread exit. */
+void curcu_qsbr_register_thread_auto(void);
+
+CURCU_INLINE bool curcu_qsbr_is_registered(void) {
+    return URCU_TLS(urcu_qsbr_reader).registered;
+}
+
+/* QSBR readers must be registered and online; a thread that is neither is
+ * registered (and brought online) here. Registered threads pay one branch. */
+CURCU_INLINE void curcu_qsbr_read_lock(void) {
+    if (__builtin_expect(!URCU_TLS(urcu_qsbr_reader).registered, 0))
+        curcu_qsbr_register_thread_auto();
+    urcu_qsbr_read_lock();
+}
+
+/* The bare liburcu fast path: no instruction at all (QSBR readers are free). */
+CURCU_INLINE void curcu_qsbr_read_lock_registered(void) { urcu_qsbr_read_lock(); }
+CURCU_INLINE void curcu_qsbr_read_unlock(void) { urcu_qsbr_read_unlock(); }
+
+/* liburcu's qsbr "read ongoing" means "online": QSBR has no read-side state.
+ * The shim keeps a nesting depth in checked builds so misuse (going offline or
+ * quiescent inside a section) can be named. */
+CURCU_INLINE bool curcu_qsbr_is_online(void) { return urcu_qsbr_read_ongoing() != 0; }
+extern __thread unsigned curcu_qsbr_depth;
+CURCU_INLINE void curcu_qsbr_depth_enter(void) { curcu_qsbr_depth++; }
+CURCU_INLINE void curcu_qsbr_depth_exit(void) { curcu_qsbr_depth--; }
+CURCU_INLINE unsigned curcu_qsbr_read_depth(void) { return curcu_qsbr_depth; }
+
+/* Quiescent states: the reader announces it holds no RCU reference. */
+CURCU_INLINE void curcu_qsbr_quiescent_state(void) { urcu_qsbr_quiescent_state(); }
+CURCU_INLINE void curcu_qsbr_thread_offline(void) { urcu_qsbr_thread_offline(); }
+CURCU_INLINE void curcu_qsbr_thread_online(void) { urcu_qsbr_thread_online(); }
+
+/* Idempotent explicit registration; unregistering also cancels the exit hook. */
+void curcu_qsbr_register_thread(void);
+void curcu_qsbr_unregister_thread(void);
+
+/* ---------------------------------------------------------------------------
+ * qsbr update side.
+ * ------------------------------------------------------------------------- */
+CURCU_INLINE void curcu_qsbr_synchronize(void) { urcu_qsbr_synchronize_rcu(); }
+CURCU_INLINE void curcu_qsbr_barrier(void) { urcu_qsbr_barrier(); }
+
+/* call_rcu(invoke, context); registers the thread if needed and installs the fork hooks once. */
+void curcu_qsbr_call(curcu_qsbr_invoke_fn invoke, void *context);
+/* Callbacks queued and not yet run. */
+long curcu_qsbr_pending_callbacks(void);
+/* True while the calling thread runs a callback queued with curcu_qsbr_call. */
+bool curcu_qsbr_in_callback(void);
+
+/* defer_rcu: batched, runs `fn(p)` after a grace period on a per-thread defer thread. */
+void curcu_qsbr_defer(void (*fn)(void *), void *p);
+void curcu_qsbr_defer_barrier(void);
+
+/* call_rcu worker placement. */
+CURCU_INLINE struct call_rcu_data *curcu_qsbr_create_call_rcu_data(unsigned long flags, int cpu) {
+    return urcu_qsbr_create_call_rcu_data(flags, cpu);
+}
+CURCU_INLINE void curcu_qsbr_call_rcu_data_free(struct call_rcu_data *crdp) { urcu_qsbr_call_rcu_data_free(crdp); }
+CURCU_INLINE struct call_rcu_data *curcu_qsbr_get_default_call_rcu_data(void) { return urcu_qsbr_get_default_call_rcu_data(); }
+CURCU_INLINE struct call_rcu_data *curcu_qsbr_get_thread_call_rcu_data(void) { return urcu_qsbr_get_thread_call_rcu_data(); }
+CURCU_INLINE void curcu_qsbr_set_thread_call_rcu_data(struct call_rcu_data *crdp) { urcu_qsbr_set_thread_call_rcu_data(crdp); }
+CURCU_INLINE int curcu_qsbr_create_all_cpu_call_rcu_data(unsigned long flags) { return urcu_qsbr_create_all_cpu_call_rcu_data(flags); }
+CURCU_INLINE void curcu_qsbr_free_all_cpu_call_rcu_data(void) { urcu_qsbr_free_all_cpu_call_rcu_data(); }
+
+/* Fork hooks (installed with pthread_atfork by curcu_qsbr_call; exposed for callers that fork by hand). */
+CURCU_INLINE void curcu_qsbr_before_fork(void) { urcu_qsbr_call_rcu_before_fork(); }
+CURCU_INLINE void curcu_qsbr_after_fork_parent(void) { urcu_qsbr_call_rcu_after_fork_parent(); }
+CURCU_INLINE void curcu_qsbr_after_fork_child(void) { urcu_qsbr_call_rcu_after_fork_child(); }
+
+/* Stall diagnostics: visits every online thread that has not passed a quiescent state
+ * since the current grace period began. */
+void curcu_qsbr_for_each_blocking_reader(curcu_qsbr_reader_visitor visit, void *ctx);
+
+#endif /* CURCU_QSBR_H */

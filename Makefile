@@ -1,0 +1,38 @@
+# swift-rcu: the two commands a fresh machine needs are `make stress` and `make test`.
+SWIFT ?= swift
+STRESS_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build release stress test test-tsan test-asan ci bench clean
+
+# liburcu (Debian's liburcu-dev) is the one system dependency; pkg-config finds it.
+deps:
+	@pkg-config --exists liburcu 2>/dev/null || { \
+		echo "liburcu not found: installing liburcu-dev with apt-get"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liburcu-dev pkg-config; }
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job: a release build and the default stress benchmark.
+stress: release
+	$(SWIFT) run -c release rcu-stress $(STRESS_ARGS)
+
+test: deps
+	$(SWIFT) test
+
+# ThreadSanitizer and AddressSanitizer runs of the whole suite (separate build folders).
+test-tsan: deps
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+test-asan: deps
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+ci: test test-tsan test-asan
+
+clean:
+	rm -rf .build .build-tsan .build-asan

@@ -1,0 +1,67 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// liburcu is found in the system include path (`liburcu-dev`); `make` installs it when missing.
+func urcuShim(_ name: String, links: [String]) -> Target {
+    .target(
+        name: name,
+        path: "CHeaders/\(name)",
+        linkerSettings: links.map { .linkedLibrary($0) } + [.linkedLibrary("pthread")]
+    )
+}
+
+let strictSwift: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "swift-rcu",
+    products: [
+        .library(name: "RCU", targets: ["RCU"]),
+        .library(name: "Lockdep", targets: ["Lockdep"]),
+        .executable(name: "rcu-stress", targets: ["RCUStress"]),
+    ],
+    traits: [
+        .trait(
+            name: "LockdepInRelease",
+            description: "Keep Lockdep's checks compiled into release builds (they are always on in debug builds)."
+        ),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        urcuShim("CURCUMemb", links: ["urcu-memb", "urcu-common"]),
+        urcuShim("CURCUQSBR", links: ["urcu-qsbr", "urcu-common"]),
+        urcuShim("CURCUBP", links: ["urcu-bp", "urcu-common"]),
+        urcuShim("CURCUMB", links: ["urcu-mb", "urcu-common"]),
+        urcuShim("CURCUCDS", links: ["urcu-cds", "urcu-common"]),
+
+        .target(
+            name: "Lockdep",
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "RCU",
+            dependencies: ["CURCUMemb", "CURCUQSBR", "CURCUBP", "CURCUMB", "CURCUCDS", "Lockdep"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "CReference",
+            dependencies: ["CURCUMemb", "CURCUQSBR", "CURCUBP", "CURCUMB"]
+        ),
+        .executableTarget(
+            name: "RCUStress",
+            dependencies: [
+                "RCU", "Lockdep", "CReference",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        .testTarget(name: "RCUTests", dependencies: ["RCU"], swiftSettings: strictSwift),
+        .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
+    ]
+)

@@ -1,0 +1,2 @@
+/// Lockdep: a lock-order, context and RCU-usage validator (work in progress).
+public enum Lockdep {}
