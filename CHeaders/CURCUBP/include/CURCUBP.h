@@ -52,8 +52,9 @@ CURCU_INLINE void curcu_bp_barrier(void) { urcu_bp_barrier(); }
 
 /* call_rcu(invoke, context); registers the thread if needed and installs the fork hooks once. */
 void curcu_bp_call(curcu_bp_invoke_fn invoke, void *context);
-/* Callbacks queued and not yet run. */
+/* Callbacks queued and not yet run; callbacks run since start. */
 long curcu_bp_pending_callbacks(void);
+long curcu_bp_completed_callbacks(void);
 /* True while the calling thread runs a callback queued with curcu_bp_call. */
 bool curcu_bp_in_callback(void);
 
@@ -82,6 +83,7 @@ CURCU_INLINE void curcu_bp_after_fork_child(void) { urcu_bp_call_rcu_after_fork_
 CURCU_INLINE bool curcu_bp_has_sys_membarrier(void) { return urcu_bp_has_sys_membarrier != 0; }
 
 /* Stall diagnostics: visits every registered thread now inside a read section. */
+long curcu_bp_registered_thread_count(void);
 void curcu_bp_for_each_blocking_reader(curcu_bp_reader_visitor visit, void *ctx);
 
 #endif /* CURCU_BP_H */

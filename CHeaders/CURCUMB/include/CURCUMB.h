@@ -62,8 +62,9 @@ CURCU_INLINE void curcu_mb_barrier(void) { urcu_mb_barrier(); }
 
 /* call_rcu(invoke, context); registers the thread if needed and installs the fork hooks once. */
 void curcu_mb_call(curcu_mb_invoke_fn invoke, void *context);
-/* Callbacks queued and not yet run. */
+/* Callbacks queued and not yet run; callbacks run since start. */
 long curcu_mb_pending_callbacks(void);
+long curcu_mb_completed_callbacks(void);
 /* True while the calling thread runs a callback queued with curcu_mb_call. */
 bool curcu_mb_in_callback(void);
 
@@ -88,6 +89,7 @@ CURCU_INLINE void curcu_mb_after_fork_parent(void) { urcu_mb_call_rcu_after_fork
 CURCU_INLINE void curcu_mb_after_fork_child(void) { urcu_mb_call_rcu_after_fork_child(); }
 
 /* Stall diagnostics: visits every registered thread now inside a read section. */
+long curcu_mb_registered_thread_count(void);
 void curcu_mb_for_each_blocking_reader(curcu_mb_reader_visitor visit, void *ctx);
 
 #endif /* CURCU_MB_H */

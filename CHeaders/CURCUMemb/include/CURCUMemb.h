@@ -13,13 +13,19 @@
 #ifndef CURCU_MEMB_H
 #define CURCU_MEMB_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* pthread_getname_np */
+#endif
 #ifndef _LGPL_SOURCE
 #define _LGPL_SOURCE 1
 #endif
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <pthread.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 #include <urcu/urcu-memb.h>
 
 #define CURCU_INLINE static inline __attribute__((always_inline))
@@ -64,6 +70,21 @@ typedef void (*curcu_invoke_fn)(void *context);
 /* The visitor of `curcu_*_for_each_blocking_reader`. */
 typedef void (*curcu_reader_visitor)(void *ctx, long tid, const char *name);
 
+/* The kernel thread id and pthread name of the calling thread, for diagnostics. */
+CURCU_INLINE long curcu_current_tid(void) { return (long)syscall(SYS_gettid); }
+CURCU_INLINE int curcu_current_thread_name(char *buffer, size_t length) {
+    return pthread_getname_np(pthread_self(), buffer, length);
+}
+/* Names the calling thread (at most 15 bytes are kept). */
+CURCU_INLINE int curcu_set_current_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}
+/* Writes a diagnostic line to standard error (unbuffered, safe from any thread). */
+CURCU_INLINE void curcu_print_error(const char *line) {
+    fputs(line, stderr);
+    fflush(stderr);
+}
+
 /* ---------------------------------------------------------------------------
  * memb read side.
  * ------------------------------------------------------------------------- */
@@ -99,8 +120,9 @@ CURCU_INLINE void curcu_memb_barrier(void) { urcu_memb_barrier(); }
 
 /* call_rcu(invoke, context); registers the thread if needed and installs the fork hooks once. */
 void curcu_memb_call(curcu_invoke_fn invoke, void *context);
-/* Callbacks queued and not yet run. */
+/* Callbacks queued and not yet run; callbacks run since start. */
 long curcu_memb_pending_callbacks(void);
+long curcu_memb_completed_callbacks(void);
 /* True while the calling thread runs a callback queued with curcu_memb_call. */
 bool curcu_memb_in_callback(void);
 
@@ -128,6 +150,7 @@ CURCU_INLINE void curcu_memb_after_fork_child(void) { urcu_memb_call_rcu_after_f
 CURCU_INLINE bool curcu_memb_has_sys_membarrier(void) { return urcu_memb_has_sys_membarrier != 0; }
 
 /* Stall diagnostics: visits every registered thread now inside a read section. */
+long curcu_memb_registered_thread_count(void);
 void curcu_memb_for_each_blocking_reader(curcu_reader_visitor visit, void *ctx);
 
 #endif /* CURCU_MEMB_H */

@@ -76,8 +76,9 @@ CURCU_INLINE void curcu_qsbr_barrier(void) { urcu_qsbr_barrier(); }
 
 /* call_rcu(invoke, context); registers the thread if needed and installs the fork hooks once. */
 void curcu_qsbr_call(curcu_qsbr_invoke_fn invoke, void *context);
-/* Callbacks queued and not yet run. */
+/* Callbacks queued and not yet run; callbacks run since start. */
 long curcu_qsbr_pending_callbacks(void);
+long curcu_qsbr_completed_callbacks(void);
 /* True while the calling thread runs a callback queued with curcu_qsbr_call. */
 bool curcu_qsbr_in_callback(void);
 
@@ -103,6 +104,7 @@ CURCU_INLINE void curcu_qsbr_after_fork_child(void) { urcu_qsbr_call_rcu_after_f
 
 /* Stall diagnostics: visits every online thread that has not passed a quiescent state
  * since the current grace period began. */
+long curcu_qsbr_registered_thread_count(void);
 void curcu_qsbr_for_each_blocking_reader(curcu_qsbr_reader_visitor visit, void *ctx);
 
 #endif /* CURCU_QSBR_H */

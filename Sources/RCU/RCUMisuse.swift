@@ -1,0 +1,121 @@
+import CURCUMemb
+import Synchronization
+
+/// A misuse of the RCU API that would otherwise deadlock, corrupt state or
+/// free memory under a reader: which call, which rule, which thread, where.
+///
+/// By default a misuse is printed to standard error and traps. Tests and
+/// tools install a handler with ``RCUMisuse/setHandler(_:)``; the offending
+/// operation is then skipped (never half-done) and the call returns.
+public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
+    /// The rule that was broken.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// `synchronize()` inside a read section of the same flavor: waits for itself forever.
+        case synchronizeInReadSection
+        /// `barrier()` inside a read section: waits for callbacks that wait for this reader.
+        case barrierInReadSection
+        /// `barrier()` from a call_rcu callback: the worker would wait for itself.
+        case barrierInCallback
+        /// `synchronize()` from a call_rcu callback: stalls every other callback.
+        case synchronizeInCallback
+        /// `readUnlock()` without a matching `readLock()`.
+        case unbalancedReadUnlock
+        /// A QSBR thread going offline (or reporting a quiescent state) inside a read section.
+        case offlineInReadSection
+        /// `defer_rcu` inside a read section (it may wait for a grace period).
+        case deferInReadSection
+        /// Unregistering a thread that is inside a read section.
+        case unregisterInReadSection
+    }
+
+    /// The rule that was broken.
+    public let kind: Kind
+    /// The API call that broke it, e.g. `synchronize()`.
+    public let call: String
+    /// The flavor's name (`memb`, `qsbr`, `bp`, `mb`).
+    public let flavor: String
+    /// The calling thread's name (pthread name; empty when unnamed).
+    public let threadName: String
+    /// The calling thread's kernel thread id.
+    public let threadID: Int
+    /// Where the call was made.
+    public let file: String
+    public let line: Int
+
+    public var description: String {
+        let thread = threadName.isEmpty ? "tid \(threadID)" : "\"\(threadName)\" (tid \(threadID))"
+        return "RCU misuse: \(call) \(Self.explanation(kind)) [flavor \(flavor), thread \(thread), at \(file):\(line)]"
+    }
+
+    static func explanation(_ kind: Kind) -> String {
+        switch kind {
+        case .synchronizeInReadSection:
+            "called inside an RCU read-side critical section: the grace period would wait for this reader forever"
+        case .barrierInReadSection:
+            "called inside an RCU read-side critical section: the callbacks it waits for need this reader to finish"
+        case .barrierInCallback:
+            "called from a call_rcu callback: the call_rcu worker would wait for itself"
+        case .synchronizeInCallback:
+            "called from a call_rcu callback: it blocks the worker and every callback queued behind it"
+        case .unbalancedReadUnlock:
+            "called with no read-side critical section open on this thread"
+        case .offlineInReadSection:
+            "called inside an RCU read-side critical section: a QSBR reader may only go quiescent or offline between sections"
+        case .deferInReadSection:
+            "called inside an RCU read-side critical section: defer_rcu may wait for a grace period"
+        case .unregisterInReadSection:
+            "called inside an RCU read-side critical section: the reader would vanish while holding references"
+        }
+    }
+
+    /// What happens to a misuse.
+    public enum Handler: Sendable {
+        /// Print to standard error and stop the process (the default).
+        case trap
+        /// Hand the misuse to a function; the offending operation is skipped.
+        case custom(@Sendable (RCUMisuse) -> Void)
+    }
+
+    private static let handler = Mutex<Handler>(.trap)
+
+    /// Installs how misuses are handled; returns the previous handler.
+    @discardableResult
+    public static func setHandler(_ new: Handler) -> Handler {
+        handler.withLock { current in
+            let previous = current
+            current = new
+            return previous
+        }
+    }
+
+    /// Reports a misuse of `call` by the calling thread. Returns only when a custom handler is installed.
+    @usableFromInline
+    static func report(_ kind: Kind, call: String, flavor: String, file: StaticString, line: UInt) {
+        let misuse = RCUMisuse(
+            kind: kind, call: call, flavor: flavor,
+            threadName: CurrentThread.name, threadID: CurrentThread.id,
+            file: "\(file)", line: Int(line))
+        switch handler.withLock({ $0 }) {
+        case .trap:
+            CurrentThread.printError(misuse.description)
+            fatalError(misuse.description, file: file, line: line)
+        case .custom(let handle):
+            handle(misuse)
+        }
+    }
+}
+
+/// The calling thread's identity, for diagnostics.
+enum CurrentThread {
+    static var id: Int { curcu_current_tid() }
+
+    static var name: String {
+        var buffer = [CChar](repeating: 0, count: 32)
+        guard curcu_current_thread_name(&buffer, buffer.count) == 0 else { return "" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func printError(_ message: String) {
+        curcu_print_error(message + "\n")
+    }
+}

@@ -1,0 +1,149 @@
+public import CURCUMemb
+
+/// A published reference to an object that readers load inside read sections
+/// while writers replace it: the `__rcu` pointer of the Linux kernel.
+///
+/// Every store publishes with release semantics (`rcu_assign_pointer`) and
+/// hands the previous object to deferred reclamation, so a plain, unpublished
+/// store cannot be written. Loads take the ``RCUReadSection`` that
+/// ``RCUFlavor/read(_:)`` lends, so a load outside a section does not compile.
+///
+/// ```swift
+/// final class Config: Sendable { let limit: Int; init(limit: Int) { self.limit = limit } }
+/// let config = RCUPointer<Config, RCUMemb>(Config(limit: 10))
+///
+/// let limit = RCUMemb.read { section in
+///     config.withValue(in: section) { $0?.limit ?? 0 }   // no ARC traffic
+/// }
+/// config.replace(with: Config(limit: 20))                // old one freed after a grace period
+/// ```
+///
+/// The pointer owns one reference to the current object. It is noncopyable:
+/// keep it in a `let` of a class or a global, as you would a `Mutex`.
+public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
+    /// The published slot; heap-allocated so its address is stable.
+    @usableFromInline
+    let slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+
+    /// Creates a pointer that publishes `initial`.
+    public init(_ initial: __owned Value? = nil) {
+        slot = .allocate(capacity: 1)
+        slot.initialize(to: initial.map { Unmanaged.passRetained($0).toOpaque() })
+    }
+
+    deinit {
+        // Readers that loaded the object before its owner went away may still use it.
+        if let current = slot.pointee {
+            Flavor.primitiveCall(RCUCallbacks.releaseObject, current)
+        }
+        slot.deallocate()
+    }
+
+    // MARK: Readers
+
+    /// Calls `body` with the published object, borrowed: no retain, no release.
+    ///
+    /// The object is valid until `body` returns and must not escape it
+    /// (copy out what you need, or use ``load(in:)`` for a strong reference).
+    /// - Parameters:
+    ///   - section: The read section this load happens in.
+    ///   - body: Gets the object, or `nil` when none is published.
+    /// - Returns: What `body` returns.
+    /// - Complexity: One dependency-ordered load (`rcu_dereference`).
+    @inlinable
+    @inline(__always)
+    public func withValue<Result>(
+        in section: borrowing RCUReadSection<Flavor>, _ body: (Value?) throws -> Result
+    ) rethrows -> Result {
+        #if DEBUG
+        precondition(
+            Flavor.isInReadSection,
+            "RCUPointer.withValue(in:) used after its rcu_\(Flavor.name) read section was closed by readUnlock()")
+        #endif
+        guard let raw = curcu_pointer_load(slot) else { return try body(nil) }
+        return try Unmanaged<Value>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0) }
+    }
+
+    /// Returns a strong reference to the published object.
+    ///
+    /// The retain happens inside the section, so the object stays alive for as
+    /// long as the caller holds it, after the section too. It costs an atomic
+    /// increment and decrement on a shared object: prefer
+    /// ``withValue(in:_:)`` on hot paths.
+    @inlinable
+    public func load(in section: borrowing RCUReadSection<Flavor>) -> Value? {
+        withValue(in: section) { $0 }
+    }
+
+    /// The published object, for an updater that serialises all updates of
+    /// this pointer with its own lock (the kernel's `rcu_dereference_protected`).
+    ///
+    /// Without that lock a concurrent `replace` may reclaim the object under
+    /// the caller: use a read section instead.
+    @inlinable
+    public func withProtectedValue<Result>(_ body: (Value?) throws -> Result) rethrows -> Result {
+        guard let raw = curcu_pointer_load_protected(slot) else { return try body(nil) }
+        return try Unmanaged<Value>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0) }
+    }
+
+    // MARK: Writers
+
+    /// Publishes `new` and retires the previous object: it is released after
+    /// a grace period, once no reader can still hold it.
+    /// - Complexity: O(1): an atomic exchange and a call_rcu enqueue.
+    @inlinable
+    public func replace(with new: __owned Value?) {
+        if let old = publish(new) {
+            Flavor.primitiveCall(RCUCallbacks.releaseObject, old)
+        }
+    }
+
+    /// Publishes `new` and returns the previous object, which is also retired:
+    /// it lives while the caller holds it and at least until a grace period ends.
+    @inlinable
+    public func exchange(_ new: __owned Value?) -> Value? {
+        guard let old = publish(new) else { return nil }
+        let previous = Unmanaged<Value>.fromOpaque(old).takeUnretainedValue()
+        Flavor.primitiveCall(RCUCallbacks.releaseObject, old)
+        return previous
+    }
+
+    /// Publishes `desired` only if the published object is `expected` (by identity).
+    ///
+    /// On success the previous object is retired as in ``replace(with:)``.
+    /// - Returns: Whether it was exchanged, and the object that was published
+    ///   (`expected` on success).
+    public func compareExchange(
+        expected: Value?, desired: __owned Value?
+    ) -> (exchanged: Bool, original: Value?) {
+        let expectedRaw = expected.map { Unmanaged.passUnretained($0).toOpaque() }
+        let desiredRaw = desired.map { Unmanaged.passRetained($0).toOpaque() }
+        // A read section keeps a concurrently replaced `found` alive while it is retained.
+        return Flavor.read { _ in
+            let found = curcu_pointer_compare_exchange(slot, expectedRaw, desiredRaw)
+            if found == expectedRaw {
+                if let found { Flavor.primitiveCall(RCUCallbacks.releaseObject, found) }
+                return (true, expected)
+            }
+            if let desiredRaw { Unmanaged<Value>.fromOpaque(desiredRaw).release() }
+            return (false, found.map { Unmanaged<Value>.fromOpaque($0).takeUnretainedValue() })
+        }
+    }
+
+    /// Publishes `new`, waits for a grace period, then releases the previous
+    /// object on the calling thread: the synchronous, `synchronize_rcu` style
+    /// of update. Slower than ``replace(with:)`` but with no backlog.
+    public func replaceAndSynchronize(with new: __owned Value?, file: StaticString = #fileID, line: UInt = #line) {
+        guard let old = publish(new) else { return }
+        Flavor.synchronize(file: file, line: line)
+        Unmanaged<AnyObject>.fromOpaque(old).release()
+    }
+
+    /// Stores `new` with release semantics and returns the previous raw reference (+1).
+    @inlinable
+    func publish(_ new: __owned Value?) -> UnsafeMutableRawPointer? {
+        curcu_pointer_exchange(slot, new.map { Unmanaged.passRetained($0).toOpaque() })
+    }
+}
+
+extension RCUPointer: @unchecked Sendable where Value: Sendable {}

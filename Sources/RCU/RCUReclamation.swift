@@ -1,0 +1,74 @@
+/// Deferred reclamation: objects and closures released after a grace period.
+extension RCUFlavor {
+    /// Releases the caller's reference to `object` after a grace period, on a
+    /// call_rcu worker thread (liburcu's `call_rcu`).
+    ///
+    /// Readers that reached `object` in a read section that began before this
+    /// call keep using it safely; its `deinit` runs on the worker once they
+    /// have all left. Unpublish the object first (``RCUPointer/replace(with:)``
+    /// does both).
+    ///
+    /// - Complexity: O(1), about 60 ns (one allocation and a wait-free enqueue).
+    @inlinable
+    public static func retire(_ object: __owned some AnyObject & Sendable) {
+        primitiveCall(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
+    }
+
+    /// Runs `work` after a grace period on a call_rcu worker thread.
+    ///
+    /// The worker is the "softirq" of this package: `work` must not block on
+    /// locks that readers hold, and must not call ``barrier(file:line:)``.
+    @inlinable
+    public static func retire(_ work: @escaping @Sendable () -> Void) {
+        primitiveCall(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
+    }
+
+    /// Releases `object` after a grace period, batched per thread with
+    /// liburcu's `defer_rcu`: cheaper than ``retire(_:)`` in tight update loops,
+    /// but the calling thread may block for a grace period when its batch is
+    /// full, so it must not be called inside a read section (reported as
+    /// ``RCUMisuse/Kind/deferInReadSection``).
+    public static func deferRetire(
+        _ object: __owned some AnyObject & Sendable, file: StaticString = #fileID, line: UInt = #line
+    ) {
+        if primitiveIsInReadSection {
+            RCUMisuse.report(.deferInReadSection, call: "deferRetire(_:)", flavor: name, file: file, line: line)
+            return
+        }
+        primitiveDefer(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
+    }
+
+    /// Runs every batch queued by ``deferRetire(_:file:line:)`` on any thread (`rcu_defer_barrier`).
+    public static func deferBarrier(file: StaticString = #fileID, line: UInt = #line) {
+        if primitiveIsInReadSection {
+            RCUMisuse.report(.deferInReadSection, call: "deferBarrier()", flavor: name, file: file, line: line)
+            return
+        }
+        primitiveDeferBarrier()
+    }
+}
+
+/// The C entry points the call_rcu workers call back into.
+@usableFromInline
+enum RCUCallbacks {
+    @usableFromInline
+    final class Closure {
+        @usableFromInline let work: @Sendable () -> Void
+        @usableFromInline init(_ work: @escaping @Sendable () -> Void) { self.work = work }
+    }
+
+    /// Drops the +1 reference handed over at retire time (the object's deinit runs here).
+    @usableFromInline
+    static let releaseObject: RCUCallbackFunction = { context in
+        RCUCallbackContext.run {
+            Unmanaged<AnyObject>.fromOpaque(context!).release()
+        }
+    }
+
+    @usableFromInline
+    static let runClosure: RCUCallbackFunction = { context in
+        RCUCallbackContext.run {
+            Unmanaged<Closure>.fromOpaque(context!).takeRetainedValue().work()
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import CURCUMemb
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Names the threads that hold up grace periods, instead of a silent hang or
+/// an unbounded call_rcu backlog.
+///
+/// A watchdog thread (started on the first `synchronize()` or `barrier()`, or
+/// by ``enable()``) reports a ``Stall`` when a grace-period wait, or the
+/// call_rcu backlog of a flavor, makes no progress for longer than
+/// ``threshold``. The classic cause is a QSBR reader that never reports a
+/// quiescent state; a memb reader stuck inside a read section is the other.
+public enum RCUStallDetector {
+    /// One stall: who waits, for how long, and who is in the way.
+    public struct Stall: Sendable, CustomStringConvertible {
+        /// The flavor whose grace period is stalled.
+        public let flavor: String
+        /// What is stalled: `synchronize()`, `barrier()` or `call_rcu backlog`.
+        public let call: String
+        /// The waiting thread (name, kernel tid); empty for a backlog stall.
+        public let waiterName: String
+        public let waiterID: Int
+        /// How long it has waited so far.
+        public let waited: Duration
+        /// Callbacks queued and not yet run when the stall was seen.
+        public let pendingCallbacks: Int
+        /// The registered threads holding up the grace period.
+        public let blockingReaders: [Reader]
+
+        /// A thread holding up a grace period.
+        public struct Reader: Sendable, Equatable {
+            public let threadID: Int
+            public let name: String
+        }
+
+        public var description: String {
+            let readers = blockingReaders.isEmpty
+                ? "no registered reader found in the way (an unregistered thread, or one that has just left)"
+                : blockingReaders.map { "\"\($0.name)\" (tid \($0.threadID))" }.joined(separator: ", ")
+            let waiter = waiterID == 0 ? "" : " on thread \"\(waiterName)\" (tid \(waiterID))"
+            let hint = flavor == "qsbr"
+                ? "each must call quiescentState() or go offline" : "each is inside a read-side critical section"
+            return "INFO: rcu_\(flavor) detected stall: \(call)\(waiter) has made no progress for \(waited); "
+                + "\(pendingCallbacks) callbacks pending; blocking readers: \(readers) (\(hint))"
+        }
+    }
+
+    /// Where stalls go.
+    public enum Handler: Sendable {
+        /// Print to standard error (the default).
+        case printToStandardError
+        /// Hand each stall to a function.
+        case custom(@Sendable (Stall) -> Void)
+    }
+
+    struct Waiter {
+        let flavor: any RCUFlavor.Type
+        let call: String
+        let name: String
+        let id: Int
+        let start: ContinuousClock.Instant
+        var reported: Bool
+    }
+
+    struct Backlog {
+        var completed: Int
+        var since: ContinuousClock.Instant
+        var reported: Bool
+    }
+
+    struct State {
+        var threshold: Duration = .seconds(2)
+        var handler: Handler = .printToStandardError
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiter = 0
+        var backlogs: [String: Backlog] = [:]
+        var running = false
+    }
+
+    static let state = Mutex(State())
+    static let flavors: [any RCUFlavor.Type] = [RCUMemb.self, RCUQSBR.self, RCUBulletproof.self, RCUMemoryBarrier.self]
+
+    /// How long a grace period or the backlog may make no progress before it is reported (default 2 s).
+    public static var threshold: Duration {
+        get { state.withLock { $0.threshold } }
+        set { state.withLock { $0.threshold = newValue } }
+    }
+
+    /// Installs where stalls are reported; returns the previous handler.
+    @discardableResult
+    public static func setHandler(_ handler: Handler) -> Handler {
+        state.withLock { state in
+            let previous = state.handler
+            state.handler = handler
+            return previous
+        }
+    }
+
+    /// Starts the watchdog thread if it is not running.
+    public static func enable() {
+        let start = state.withLock { state in
+            defer { state.running = true }
+            return !state.running
+        }
+        guard start else { return }
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { _ in
+            RCUStallDetector.watchdogLoop()
+            return nil
+        }, nil)
+        precondition(status == 0, "swift-rcu: cannot start the RCU stall watchdog thread (pthread_create: \(status))")
+        pthread_detach(thread)
+    }
+
+    /// Runs a grace-period wait under the watchdog's eye.
+    static func watch(_ flavor: any RCUFlavor.Type, call: String, _ wait: () -> Void) {
+        enable()
+        let waiter = Waiter(
+            flavor: flavor, call: call, name: CurrentThread.name, id: CurrentThread.id,
+            start: .now, reported: false)
+        let key = state.withLock { state in
+            state.nextWaiter += 1
+            state.waiters[state.nextWaiter] = waiter
+            return state.nextWaiter
+        }
+        wait()
+        _ = state.withLock { $0.waiters.removeValue(forKey: key) }
+    }
+
+    private static func watchdogLoop() {
+        _ = curcu_set_current_thread_name("rcu-stall-wdog")
+        while true {
+            let interval = state.withLock { $0.threshold } / 4
+            let micros = max(1_000, interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000)
+            usleep(UInt32(clamping: micros))
+            for stall in findStalls() {
+                report(stall)
+            }
+        }
+    }
+
+    /// Marks and returns the waits and backlogs that crossed the threshold since the last look.
+    private static func findStalls() -> [(flavor: any RCUFlavor.Type, call: String, name: String, id: Int, waited: Duration)] {
+        let now = ContinuousClock.now
+        let progress = flavors.map { ($0.name, $0.pendingCallbacks, $0.completedCallbacks) }
+        return state.withLock { state in
+            var stalls: [(flavor: any RCUFlavor.Type, call: String, name: String, id: Int, waited: Duration)] = []
+            for (key, waiter) in state.waiters where !waiter.reported && now - waiter.start > state.threshold {
+                state.waiters[key]?.reported = true
+                stalls.append((waiter.flavor, waiter.call, waiter.name, waiter.id, now - waiter.start))
+            }
+            for (index, (name, pending, completed)) in progress.enumerated() {
+                var backlog = state.backlogs[name] ?? Backlog(completed: completed, since: now, reported: false)
+                if pending == 0 || completed != backlog.completed {
+                    backlog = Backlog(completed: completed, since: now, reported: false)
+                } else if !backlog.reported && now - backlog.since > state.threshold {
+                    backlog.reported = true
+                    stalls.append((flavors[index], "call_rcu backlog", "", 0, now - backlog.since))
+                }
+                state.backlogs[name] = backlog
+            }
+            return stalls
+        }
+    }
+
+    private static func report(_ found: (flavor: any RCUFlavor.Type, call: String, name: String, id: Int, waited: Duration)) {
+        var readers: [Stall.Reader] = []
+        found.flavor.forEachBlockingReader { tid, name in readers.append(.init(threadID: tid, name: name)) }
+        let stall = Stall(
+            flavor: found.flavor.name, call: found.call, waiterName: found.name, waiterID: found.id,
+            waited: found.waited, pendingCallbacks: found.flavor.pendingCallbacks, blockingReaders: readers)
+        switch state.withLock({ $0.handler }) {
+        case .printToStandardError:
+            CurrentThread.printError(stall.description)
+        case .custom(let handle):
+            handle(stall)
+        }
+    }
+}
