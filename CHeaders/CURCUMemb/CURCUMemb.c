@@ -20,3 +20,11 @@
 #define CURCU_AFTER_FORK_CHILD() urcu_memb_call_rcu_after_fork_child()
 
 #include "../Shared/curcu_flavor_impl.inc"
+
+int curcu_current_thread_name(char *buffer, size_t length) {
+    return pthread_getname_np(pthread_self(), buffer, length);
+}
+
+int curcu_set_current_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}

@@ -3,6 +3,7 @@
 #include "CURCUQSBR.h"
 
 __thread unsigned curcu_qsbr_depth;
+__thread bool curcu_qsbr_section_onlined;
 
 #define CURCU_FN(name) curcu_qsbr_##name
 #define CURCU_HAS_REGISTRATION 1
@@ -25,3 +26,16 @@ __thread unsigned curcu_qsbr_depth;
 #define CURCU_AFTER_FORK_CHILD() urcu_qsbr_call_rcu_after_fork_child()
 
 #include "../Shared/curcu_flavor_impl.inc"
+
+void curcu_qsbr_enter_extended(void) {
+    if (!URCU_TLS(urcu_qsbr_reader).registered)
+        curcu_qsbr_register_thread_auto();
+    else
+        urcu_qsbr_thread_online();
+    curcu_qsbr_section_onlined = true;
+}
+
+void curcu_qsbr_leave_extended(void) {
+    curcu_qsbr_section_onlined = false;
+    urcu_qsbr_thread_offline();
+}

@@ -4,23 +4,20 @@ public import CURCUQSBR
 /// cost nothing at all, and in exchange every registered reader must announce
 /// quiescent states (``RCUQSBR/quiescentState()``) or go offline while it blocks.
 ///
-/// Generic read sections (``RCUFlavor/read(_:)``) register the thread on first
-/// use and keep a nesting depth for misuse checks, a branch and two increments.
-/// Threads that read in a hot loop hold an ``RCUQSBR/Reader`` instead, whose
-/// read sections compile to nothing. A registered reader that never reports a
-/// quiescent state stalls every grace period: the stall detector names it
-/// (see ``RCUStallDetector``) instead of letting the call_rcu backlog grow silently.
+/// Generic read sections (``RCUFlavor/read(_:)``) are safe by default: a
+/// thread that is not online is brought online for the outermost section and
+/// taken offline after it, so it can never stall a grace period (its sections
+/// then cost about what ``RCUMemoryBarrier``'s do). Threads that read in a hot
+/// loop hold an ``RCUQSBR/Reader`` instead: registered and online, read
+/// sections that compile to nothing, and the duty to call
+/// ``RCUQSBR/Reader/quiescentState(file:line:)``. A reader that forgets stalls
+/// every grace period: ``RCUStallDetector`` names it instead of letting the
+/// call_rcu backlog grow silently.
 public enum RCUQSBR: RCUFlavor {
     public static var name: String { "qsbr" }
 
-    @inlinable @inline(__always) public static func primitiveReadLock() {
-        curcu_qsbr_read_lock()
-        curcu_qsbr_depth_enter()
-    }
-    @inlinable @inline(__always) public static func primitiveReadUnlock() {
-        curcu_qsbr_depth_exit()
-        curcu_qsbr_read_unlock()
-    }
+    @inlinable @inline(__always) public static func primitiveReadLock() { curcu_qsbr_read_lock() }
+    @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_qsbr_read_unlock() }
     /// QSBR has no read-side state of its own; the shim's nesting depth answers.
     @inlinable public static var primitiveIsInReadSection: Bool { curcu_qsbr_read_depth() > 0 }
 

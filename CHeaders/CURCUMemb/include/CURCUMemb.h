@@ -13,9 +13,6 @@
 #ifndef CURCU_MEMB_H
 #define CURCU_MEMB_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* pthread_getname_np */
-#endif
 #ifndef _LGPL_SOURCE
 #define _LGPL_SOURCE 1
 #endif
@@ -72,13 +69,9 @@ typedef void (*curcu_reader_visitor)(void *ctx, long tid, const char *name);
 
 /* The kernel thread id and pthread name of the calling thread, for diagnostics. */
 CURCU_INLINE long curcu_current_tid(void) { return (long)syscall(SYS_gettid); }
-CURCU_INLINE int curcu_current_thread_name(char *buffer, size_t length) {
-    return pthread_getname_np(pthread_self(), buffer, length);
-}
+int curcu_current_thread_name(char *buffer, size_t length);
 /* Names the calling thread (at most 15 bytes are kept). */
-CURCU_INLINE int curcu_set_current_thread_name(const char *name) {
-    return pthread_setname_np(pthread_self(), name);
-}
+int curcu_set_current_thread_name(const char *name);
 /* Writes a diagnostic line to standard error (unbuffered, safe from any thread). */
 CURCU_INLINE void curcu_print_error(const char *line) {
     fputs(line, stderr);

@@ -31,30 +31,51 @@ typedef void (*curcu_qsbr_reader_visitor)(void *ctx, long tid, const char *name)
  * qsbr read side.
  * ------------------------------------------------------------------------- */
 
-/* Registers the calling thread and arranges its unregistration at thread exit. */
+/* Registers the calling thread (online) and arranges its unregistration at thread exit. */
 void curcu_qsbr_register_thread_auto(void);
 
 CURCU_INLINE bool curcu_qsbr_is_registered(void) {
     return URCU_TLS(urcu_qsbr_reader).registered;
 }
 
-/* QSBR readers must be registered and online; a thread that is neither is
- * registered (and brought online) here. Registered threads pay one branch. */
+/*
+ * Two ways to read with QSBR:
+ *
+ * - curcu_qsbr_read_lock/unlock: the safe default used by generic code. A
+ *   thread that is not online (unregistered, or offline) is brought online for
+ *   the outermost section and taken offline again after it, liburcu's
+ *   "extended quiescent state" pattern. Such a thread can never stall a grace
+ *   period; its sections cost about what mb's do.
+ * - curcu_qsbr_read_lock_registered/unlock_registered: liburcu's real QSBR
+ *   read side, no instruction at all, for threads that registered explicitly
+ *   and report quiescent states themselves.
+ *
+ * The nesting depth lets misuse (going offline inside a section) be named.
+ */
+extern __thread unsigned curcu_qsbr_depth;
+extern __thread bool curcu_qsbr_section_onlined;
+
+/* Out of line: register (which brings the thread online) or bring it online. */
+void curcu_qsbr_enter_extended(void);
+/* Out of line: take the thread offline again. */
+void curcu_qsbr_leave_extended(void);
+
 CURCU_INLINE void curcu_qsbr_read_lock(void) {
-    if (__builtin_expect(!URCU_TLS(urcu_qsbr_reader).registered, 0))
-        curcu_qsbr_register_thread_auto();
+    if (curcu_qsbr_depth++ == 0 && URCU_TLS(urcu_qsbr_reader).ctr == 0)
+        curcu_qsbr_enter_extended();
     urcu_qsbr_read_lock();
 }
+CURCU_INLINE void curcu_qsbr_read_unlock(void) {
+    urcu_qsbr_read_unlock();
+    if (--curcu_qsbr_depth == 0 && curcu_qsbr_section_onlined)
+        curcu_qsbr_leave_extended();
+}
 
-/* The bare liburcu fast path: no instruction at all (QSBR readers are free). */
 CURCU_INLINE void curcu_qsbr_read_lock_registered(void) { urcu_qsbr_read_lock(); }
-CURCU_INLINE void curcu_qsbr_read_unlock(void) { urcu_qsbr_read_unlock(); }
+CURCU_INLINE void curcu_qsbr_read_unlock_registered(void) { urcu_qsbr_read_unlock(); }
 
-/* liburcu's qsbr "read ongoing" means "online": QSBR has no read-side state.
- * The shim keeps a nesting depth in checked builds so misuse (going offline or
- * quiescent inside a section) can be named. */
+/* liburcu's qsbr "read ongoing" means "online": QSBR has no read-side state. */
 CURCU_INLINE bool curcu_qsbr_is_online(void) { return urcu_qsbr_read_ongoing() != 0; }
-extern __thread unsigned curcu_qsbr_depth;
 CURCU_INLINE void curcu_qsbr_depth_enter(void) { curcu_qsbr_depth++; }
 CURCU_INLINE void curcu_qsbr_depth_exit(void) { curcu_qsbr_depth--; }
 CURCU_INLINE unsigned curcu_qsbr_read_depth(void) { return curcu_qsbr_depth; }

@@ -1,0 +1,101 @@
+import Foundation
+import RCU
+import Synchronization
+import XCTest
+
+final class ReadSectionTests: XCTestCase {
+    func testNestedSectionsPerFlavor() {
+        for flavor in allFlavors { checkNesting(flavor) }
+    }
+
+    private func checkNesting<F: RCUFlavor>(_: F.Type) {
+        XCTAssertFalse(F.isInReadSection, "\(F.name): outside any section")
+        F.read { _ in
+            XCTAssertTrue(F.isInReadSection, "\(F.name): outer section")
+            F.read { _ in
+                F.read { _ in XCTAssertTrue(F.isInReadSection, "\(F.name): third level") }
+                XCTAssertTrue(F.isInReadSection, "\(F.name): back to second level")
+            }
+            XCTAssertTrue(F.isInReadSection, "\(F.name): back to outer")
+        }
+        XCTAssertFalse(F.isInReadSection, "\(F.name): all sections closed")
+    }
+
+    func testExplicitLockUnlockBalances() {
+        for flavor in allFlavors { checkExplicit(flavor) }
+    }
+
+    private func checkExplicit<F: RCUFlavor>(_: F.Type) {
+        F.readLock()
+        F.readLock()
+        XCTAssertTrue(F.isInReadSection)
+        F.readUnlock()
+        XCTAssertTrue(F.isInReadSection, "\(F.name): one level still open")
+        F.readUnlock()
+        XCTAssertFalse(F.isInReadSection, "\(F.name): balanced")
+    }
+
+    func testReadReturnsAndRethrows() {
+        struct Boom: Error {}
+        for flavor in allFlavors { checkThrows(flavor) }
+        func checkThrows<F: RCUFlavor>(_: F.Type) {
+            XCTAssertEqual(F.read { _ in 42 }, 42)
+            XCTAssertThrowsError(try F.read { _ throws(Boom) in throw Boom() })
+            XCTAssertFalse(F.isInReadSection, "\(F.name): a throwing body closes its section")
+        }
+    }
+
+    func testThreadRegisteredAutomaticallyAndUnregisteredAtExit() {
+        for flavor in [RCUMemb.self, RCUQSBR.self, RCUMemoryBarrier.self] as [any RCUFlavor.Type] {
+            checkAutoRegistration(flavor)
+        }
+    }
+
+    private func checkAutoRegistration<F: RCUFlavor>(_: F.Type) {
+        let before = F.registeredThreadCount
+        let seen = Mutex<(registeredBefore: Bool, registeredInside: Bool, countInside: Int)>((true, false, 0))
+        onThread(named: "auto-\(F.name)") {
+            let registeredBefore = F.isThreadRegistered
+            F.read { _ in
+                seen.withLock { $0 = (registeredBefore, F.isThreadRegistered, F.registeredThreadCount) }
+            }
+            // Exits without unregistering.
+        }
+        let observed = seen.withLock { $0 }
+        XCTAssertFalse(observed.registeredBefore, "\(F.name): a new thread starts unregistered")
+        XCTAssertTrue(observed.registeredInside, "\(F.name): the first read section registers the thread")
+        XCTAssertEqual(observed.countInside, before + 1)
+        // pthread key destructors run as the thread exits, just after the body returns.
+        let deadline = Date().addingTimeInterval(5)
+        while F.registeredThreadCount != before && Date() < deadline { usleep(1_000) }
+        XCTAssertEqual(F.registeredThreadCount, before, "\(F.name): the exited thread was unregistered")
+        F.synchronize()  // would hang on a dead registered reader
+    }
+
+    func testExplicitRegistrationIsIdempotent() {
+        onThread(named: "explicit") {
+            RCUMemb.registerThread()
+            RCUMemb.registerThread()
+            XCTAssertTrue(RCUMemb.isThreadRegistered)
+            RCUMemb.unregisterThread()
+            XCTAssertFalse(RCUMemb.isThreadRegistered)
+            RCUMemb.unregisterThread()
+            RCUMemb.read { _ in XCTAssertTrue(RCUMemb.isThreadRegistered) }
+        }
+    }
+
+    func testBulletproofRegistersItself() {
+        onThread(named: "bp-reader") {
+            XCTAssertFalse(RCUBulletproof.isThreadRegistered)
+            RCUBulletproof.read { _ in XCTAssertTrue(RCUBulletproof.isThreadRegistered) }
+        }
+        RCUBulletproof.synchronize()
+    }
+
+    func testHasSysMembarrierIsReported() {
+        // The value depends on the kernel; the flavors without the syscall always say false.
+        _ = RCUMemb.hasSysMembarrier
+        XCTAssertFalse(RCUMemoryBarrier.hasSysMembarrier)
+        XCTAssertFalse(RCUQSBR.hasSysMembarrier)
+    }
+}
