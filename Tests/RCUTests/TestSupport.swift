@@ -61,6 +61,7 @@ final class MisuseRecorder: Sendable {
 func onThread(named name: String, _ body: @escaping @Sendable () -> Void) {
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
+        Thread.current.name = name  // sets the pthread name, which diagnostics report
         body()
         done.signal()
     }
@@ -74,6 +75,7 @@ func onThread(named name: String, _ body: @escaping @Sendable () -> Void) {
 func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
+        Thread.current.name = name  // sets the pthread name, which diagnostics report
         body()
         done.signal()
     }

@@ -1,0 +1,100 @@
+import Foundation
+import RCU
+import Synchronization
+import XCTest
+
+/// Each misuse is reported with the call, the rule, the thread and the site,
+/// and the offending operation is skipped instead of hanging or freeing early.
+final class MisuseTests: XCTestCase {
+    private var recorder: MisuseRecorder!
+
+    override func setUp() { recorder = MisuseRecorder() }
+    override func tearDown() { recorder.stop() }
+
+    func testSynchronizeInsideReadSectionPerFlavor() {
+        for flavor in allFlavors { checkSynchronizeInside(flavor) }
+    }
+
+    private func checkSynchronizeInside<F: RCUFlavor>(_: F.Type) {
+        let before = recorder.recorded.count
+        onThread(named: "sync-in-\(F.name)") {
+            F.read { _ in F.synchronize() }   // would wait for itself forever
+        }
+        let reports = recorder.recorded.dropFirst(before)
+        XCTAssertEqual(reports.count, 1, "\(F.name)")
+        guard let misuse = reports.first else { return }
+        XCTAssertEqual(misuse.kind, .synchronizeInReadSection)
+        XCTAssertEqual(misuse.call, "synchronize()")
+        XCTAssertEqual(misuse.flavor, F.name)
+        XCTAssertEqual(misuse.threadName, "sync-in-\(F.name)")
+        XCTAssertTrue(misuse.file.hasSuffix("MisuseTests.swift"), misuse.file)
+        XCTAssertTrue(misuse.description.contains("synchronize() called inside an RCU read-side critical section"))
+        XCTAssertTrue(misuse.description.contains("thread \"sync-in-\(F.name)\""), misuse.description)
+    }
+
+    func testBarrierInsideReadSection() {
+        RCUMemb.read { _ in RCUMemb.barrier() }
+        XCTAssertEqual(recorder.recorded.map(\.kind), [.barrierInReadSection])
+        XCTAssertEqual(recorder.recorded.first?.call, "barrier()")
+    }
+
+    func testBarrierFromCallback() {
+        for flavor in allFlavors { checkBarrierFromCallback(flavor) }
+    }
+
+    private func checkBarrierFromCallback<F: RCUFlavor>(_: F.Type) {
+        let before = recorder.recorded.count
+        F.retire { F.barrier() }   // the worker would wait for itself
+        F.barrier()
+        let kinds = recorder.recorded.dropFirst(before).map(\.kind)
+        XCTAssertEqual(kinds, [.barrierInCallback], "\(F.name)")
+    }
+
+    func testSynchronizeFromCallback() {
+        RCUMemb.retire { RCUMemb.synchronize() }
+        RCUMemb.barrier()
+        XCTAssertEqual(recorder.recorded.map(\.kind), [.synchronizeInCallback])
+    }
+
+    func testUnbalancedReadUnlockPerFlavor() {
+        for flavor in allFlavors { checkUnbalanced(flavor) }
+    }
+
+    private func checkUnbalanced<F: RCUFlavor>(_: F.Type) {
+        let before = recorder.recorded.count
+        F.readUnlock()
+        XCTAssertEqual(recorder.recorded.dropFirst(before).map(\.kind), [.unbalancedReadUnlock], "\(F.name)")
+        XCTAssertFalse(F.isInReadSection, "\(F.name): the unlock was skipped, no negative nesting")
+        F.read { _ in XCTAssertTrue(F.isInReadSection) }
+        XCTAssertFalse(F.isInReadSection)
+    }
+
+    func testQSBROfflineAndQuiescentInsideReadSection() {
+        onThread(named: "qsbr-misuse") {
+            let reader = RCUQSBR.Reader()
+            RCUQSBR.read { _ in
+                RCUQSBR.offline { }
+                RCUQSBR.quiescentState()
+            }
+            reader.read { _ in reader.quiescentState() }
+        }
+        XCTAssertEqual(recorder.recorded.map(\.kind), [.offlineInReadSection, .offlineInReadSection, .offlineInReadSection])
+        XCTAssertEqual(recorder.recorded.map(\.call), ["offline(_:)", "quiescentState()", "quiescentState()"])
+        XCTAssertTrue(recorder.recorded.allSatisfy { $0.threadName == "qsbr-misuse" })
+    }
+
+    func testDeferInsideReadSection() {
+        let ledger = Ledger()
+        RCUMemb.read { _ in RCUMemb.deferRetire(Tracked(id: 1, ledger: ledger)) }
+        XCTAssertEqual(recorder.recorded.map(\.kind), [.deferInReadSection])
+    }
+
+    func testMisuseDescriptionNamesEverything() {
+        onThread(named: "describe") { RCUBulletproof.read { _ in RCUBulletproof.barrier() } }
+        let text = recorder.recorded.first?.description ?? ""
+        XCTAssertTrue(text.hasPrefix("RCU misuse: barrier() called inside an RCU read-side critical section"), text)
+        XCTAssertTrue(text.contains("flavor bp"), text)
+        XCTAssertTrue(text.contains("thread \"describe\" (tid "), text)
+        XCTAssertTrue(text.contains("MisuseTests.swift:"), text)
+    }
+}
