@@ -9,6 +9,8 @@ public enum RCUBulletproof: RCUFlavor {
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_bp_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_bp_read_unlock() }
+    @inlinable @inline(__always) public static func primitiveReadLockRegistered() { curcu_bp_read_lock_registered() }
+    @inlinable @inline(__always) public static func primitiveReadUnlockRegistered() { curcu_bp_read_unlock() }
     @inlinable public static var primitiveIsInReadSection: Bool { curcu_bp_read_ongoing() }
 
     @inlinable public static func primitiveSynchronize() { curcu_bp_synchronize() }

@@ -26,6 +26,10 @@ public protocol RCUFlavor: Sendable {
     static func primitiveReadLock()
     /// Leaves a read-side critical section. No balance check.
     static func primitiveReadUnlock()
+    /// liburcu's bare read lock, for a thread known to be registered (and, for QSBR, online).
+    static func primitiveReadLockRegistered()
+    /// The unlock matching ``primitiveReadLockRegistered()``.
+    static func primitiveReadUnlockRegistered()
     /// Whether the calling thread is inside a read-side critical section.
     static var primitiveIsInReadSection: Bool { get }
 

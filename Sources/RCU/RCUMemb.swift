@@ -10,6 +10,8 @@ public enum RCUMemb: RCUFlavor {
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_memb_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_memb_read_unlock() }
+    @inlinable @inline(__always) public static func primitiveReadLockRegistered() { curcu_memb_read_lock_registered() }
+    @inlinable @inline(__always) public static func primitiveReadUnlockRegistered() { curcu_memb_read_unlock() }
     @inlinable public static var primitiveIsInReadSection: Bool { curcu_memb_read_ongoing() }
 
     @inlinable public static func primitiveSynchronize() { curcu_memb_synchronize() }

@@ -10,6 +10,8 @@ public enum RCUMemoryBarrier: RCUFlavor {
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_mb_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_mb_read_unlock() }
+    @inlinable @inline(__always) public static func primitiveReadLockRegistered() { curcu_mb_read_lock_registered() }
+    @inlinable @inline(__always) public static func primitiveReadUnlockRegistered() { curcu_mb_read_unlock() }
     @inlinable public static var primitiveIsInReadSection: Bool { curcu_mb_read_ongoing() }
 
     @inlinable public static func primitiveSynchronize() { curcu_mb_synchronize() }

@@ -10,7 +10,7 @@ public import CURCUQSBR
 /// then cost about what ``RCUMemoryBarrier``'s do). Threads that read in a hot
 /// loop hold an ``RCUQSBR/Reader`` instead: registered and online, read
 /// sections that compile to nothing, and the duty to call
-/// ``RCUQSBR/Reader/quiescentState(file:line:)``. A reader that forgets stalls
+/// ``RCUReader/quiescentState(file:line:)``. A reader that forgets stalls
 /// every grace period: ``RCUStallDetector`` names it instead of letting the
 /// call_rcu backlog grow silently.
 public enum RCUQSBR: RCUFlavor {
@@ -18,6 +18,19 @@ public enum RCUQSBR: RCUFlavor {
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_qsbr_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_qsbr_read_unlock() }
+    /// No instruction in release builds; debug builds count nesting for misuse checks.
+    @inlinable @inline(__always) public static func primitiveReadLockRegistered() {
+        #if DEBUG
+        curcu_qsbr_depth_enter()
+        #endif
+        curcu_qsbr_read_lock_registered()
+    }
+    @inlinable @inline(__always) public static func primitiveReadUnlockRegistered() {
+        curcu_qsbr_read_unlock_registered()
+        #if DEBUG
+        curcu_qsbr_depth_exit()
+        #endif
+    }
     /// QSBR has no read-side state of its own; the shim's nesting depth answers.
     @inlinable public static var primitiveIsInReadSection: Bool { curcu_qsbr_read_depth() > 0 }
 

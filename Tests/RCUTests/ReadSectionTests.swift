@@ -99,3 +99,29 @@ final class ReadSectionTests: XCTestCase {
         XCTAssertFalse(RCUQSBR.hasSysMembarrier)
     }
 }
+
+final class RCUReaderTests: XCTestCase {
+    func testReaderRegistersAndReadsPerFlavor() {
+        for flavor in allFlavors { checkReader(flavor) }
+    }
+
+    private func checkReader<F: RCUFlavor>(_: F.Type) {
+        let ledger = Ledger()
+        let holder = PointerHolder<F>(Tracked(id: 1, value: 5, ledger: ledger))
+        let before = F.registeredThreadCount
+        onThread(named: "reader-\(F.name)") {
+            let reader = RCUReader<F>()
+            XCTAssertTrue(F.isThreadRegistered, "\(F.name)")
+            let value = reader.read { section in
+                reader.read { _ in holder.pointer.withValue(in: section) { $0?.value } }
+            }
+            XCTAssertEqual(value, 5, "\(F.name)")
+        }
+        if F.self != RCUBulletproof.self {
+            XCTAssertEqual(F.registeredThreadCount, before, "\(F.name): the reader unregistered its thread")
+        }
+        holder.pointer.replace(with: nil)
+        F.barrier()
+        XCTAssertTrue(ledger.isFreed(1), "\(F.name)")
+    }
+}
