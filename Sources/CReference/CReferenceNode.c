@@ -15,3 +15,7 @@ struct creference_node *creference_node_create(intptr_t value) {
 void creference_node_destroy(struct creference_node *node) {
     free(node);
 }
+
+intptr_t creference_opaque(intptr_t value) {
+    return value;
+}

@@ -8,7 +8,7 @@ enum ReadCostBenchmarks {
     static func compare<Flavor: RCUFlavor>(
         _ flavor: Flavor.Type, cLoop: CReadLoop, _ measurement: ReadCostMeasurement
     ) throws(ReadCostError) -> ReadCostResult {
-        let pointer = RCUPointer<BenchNode, Flavor>(BenchNode(value: 1))
+        let pointer = RCUPointer<BenchNode, Flavor>(BenchNode.one())
         let ns = try withCSlot { cSlot throws(ReadCostError) in
             try measurement.nanosecondsPerRead(sides: 2) { side, iterations in
                 side == 0
@@ -28,8 +28,8 @@ enum ReadCostBenchmarks {
     static func compareQSBR(_ measurement: ReadCostMeasurement) throws(ReadCostError) -> ReadCostResult {
         RCUQSBR.registerThread()
         defer { RCUQSBR.unregisterThread() }
-        let pointer = RCUPointer<BenchNode, RCUQSBR>(BenchNode(value: 1))
-        let node = Unmanaged.passRetained(BenchNode(value: 1))
+        let pointer = RCUPointer<BenchNode, RCUQSBR>(BenchNode.one())
+        let node = Unmanaged.passRetained(BenchNode.one())
         defer { node.release() }
         let swiftSlot = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
         swiftSlot.initialize(to: node.toOpaque())

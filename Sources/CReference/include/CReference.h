@@ -33,6 +33,14 @@ struct creference_node *creference_node_create(intptr_t value);
 void creference_node_destroy(struct creference_node *node);
 
 /*
+ * Returns `value`, from another translation unit: an optimisation barrier.
+ * The Swift benchmark builds its objects with it; with a literal, Swift's
+ * let-property propagation proves every BenchNode.value is 1 and deletes the
+ * load the C loop still does.
+ */
+intptr_t creference_opaque(intptr_t value);
+
+/*
  * The read loops: `iterations` lock / dereference / add / unlock sequences
  * over `*slot` (which must point to a struct creference_node). Return the sum
  * of the values read, so the work cannot be discarded.
