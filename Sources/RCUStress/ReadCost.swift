@@ -22,8 +22,9 @@ struct ReadCost: ParsableCommand {
 
             --json prints `{"has_sys_membarrier":true}` first, then one line per flavor: \
             `{"flavor":"memb","c_ns":0.99,"swift_ns":1.01,"ratio":1.02}`, and with \
-            --lock-baselines `{"baseline":"rwlock","c_ns":6.8}` lines. The human table \
-            includes the lock baselines whenever --flavor is all.
+            --lock-baselines `{"baseline":"rwlock","c_ns":6.8}` lines, and with --breakdown \
+            one `{"breakdown":"memb",...}` line. The human table includes the lock baselines \
+            whenever --flavor is all.
             """
     )
 
@@ -41,6 +42,9 @@ struct ReadCost: ParsableCommand {
 
     @Flag(help: "Also time the C loop under an uncontended pthread rwlock and mutex (JSON mode).")
     var lockBaselines = false
+
+    @Flag(help: "Also split the memb Swift loop's extra cost: registration check and nil check.")
+    var breakdown = false
 
     func validate() throws {
         if let iterations, iterations <= 0 {
@@ -66,6 +70,14 @@ struct ReadCost: ParsableCommand {
         if json ? lockBaselines : (lockBaselines || flavor == .all) {
             for result in try ReadCostBenchmarks.lockBaselines(measurement(fastPath: false)) {
                 report(result)
+            }
+        }
+        if breakdown {
+            let result = try ReadCostBreakdown.measure(measurement(fastPath: true))
+            if json {
+                print(result.jsonLine)
+            } else {
+                result.tableRows.forEach { print($0) }
             }
         }
     }
