@@ -39,7 +39,7 @@ show() {
                 if (!(i in target) || target[i] > a[i] || target[i] < a[1]) continue
                 n = 0; body = ""
                 for (k = 1; k <= i; k++) if (a[k] >= target[i]) {
-                    n++; split(line[k], f, "\t"); sub(/ <.*>$/, "", f[3]); gsub(/ +/, " ", f[2])
+                    n++; split(line[k], f, "\t"); sub(/ <.*>$/, "", f[2]); gsub(/ +/, " ", f[2])
                     body = body (body == "" ? "" : "; ") f[2] (f[3] == "" ? "" : " " f[3])
                 }
                 printf "-- loop body %x..%x: %d instructions: %s\n", target[i], a[i], n, body
