@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "RCUStress",
             dependencies: [
-                "RCU", "Lockdep", "CReference",
+                "RCU", "Lockdep", "CReference", "CURCUMemb", "CURCUQSBR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
@@ -63,5 +63,7 @@ let package = Package(
 
         .testTarget(name: "RCUTests", dependencies: ["RCU"], swiftSettings: strictSwift),
         .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
+        // Runs the built rcu-stress executable (a dependency, so `swift test` builds it first).
+        .testTarget(name: "RCUStressTests", dependencies: ["RCUStress"], swiftSettings: strictSwift),
     ]
 )

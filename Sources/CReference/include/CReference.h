@@ -1,3 +1,60 @@
+/*
+ * CReference: plain-C read loops over liburcu, the in-run baseline of
+ * `rcu-stress read-cost`.
+ *
+ * Each loop does, per iteration, exactly what a C user of liburcu writes:
+ *
+ *     rcu_read_lock();
+ *     p = rcu_dereference(*slot);
+ *     sum += ((struct creference_node *)p)->value;
+ *     rcu_read_unlock();
+ *
+ * with liburcu's `_LGPL_SOURCE` inline fast paths, compiled -O2 by SwiftPM's
+ * release configuration. liburcu's own compiler barriers (`cmm_barrier()` in
+ * the lock and unlock) keep the compiler from hoisting the lock, the load or
+ * the add out of the loop.
+ *
+ * This header only declares the loops: the liburcu headers stay in the .c
+ * files, one flavor per file (liburcu's flavor headers cannot share a
+ * translation unit).
+ */
 #ifndef CREFERENCE_H
 #define CREFERENCE_H
-#endif
+
+#include <stdint.h>
+
+/* The object the loops dereference: one integer, like the Swift benchmark's final class. */
+struct creference_node {
+    intptr_t value;
+};
+
+/* Allocates a node holding `value` (free it with creference_node_destroy). */
+struct creference_node *creference_node_create(intptr_t value);
+void creference_node_destroy(struct creference_node *node);
+
+/*
+ * Returns `value`, from another translation unit: an optimisation barrier.
+ * The Swift benchmark builds its objects with it; with a literal, Swift's
+ * let-property propagation proves every BenchNode.value is 1 and deletes the
+ * load the C loop still does.
+ */
+intptr_t creference_opaque(intptr_t value);
+
+/*
+ * The read loops: `iterations` lock / dereference / add / unlock sequences
+ * over `*slot` (which must point to a struct creference_node). Return the sum
+ * of the values read, so the work cannot be discarded.
+ *
+ * memb, qsbr and mb register the calling thread first (idempotent, outside
+ * the loop); qsbr leaves it registered and online. bp registers itself.
+ */
+uint64_t creference_memb_read_loop(void **slot, uint64_t iterations);
+uint64_t creference_qsbr_read_loop(void **slot, uint64_t iterations);
+uint64_t creference_bp_read_loop(void **slot, uint64_t iterations);
+uint64_t creference_mb_read_loop(void **slot, uint64_t iterations);
+
+/* The same loop under an uncontended pthread rwlock (read side) and mutex. */
+uint64_t creference_rwlock_read_loop(void **slot, uint64_t iterations);
+uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations);
+
+#endif /* CREFERENCE_H */

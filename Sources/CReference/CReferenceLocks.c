@@ -1,0 +1,28 @@
+/* The lock baselines: the same read loop under an uncontended pthread rwlock and mutex. */
+#include <pthread.h>
+#include "CReference.h"
+
+static pthread_rwlock_t creference_rwlock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t creference_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+uint64_t creference_rwlock_read_loop(void **slot, uint64_t iterations) {
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        pthread_rwlock_rdlock(&creference_rwlock);
+        struct creference_node *p = __atomic_load_n(slot, __ATOMIC_RELAXED);
+        sum += (uint64_t)p->value;
+        pthread_rwlock_unlock(&creference_rwlock);
+    }
+    return sum;
+}
+
+uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations) {
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        pthread_mutex_lock(&creference_mutex);
+        struct creference_node *p = __atomic_load_n(slot, __ATOMIC_RELAXED);
+        sum += (uint64_t)p->value;
+        pthread_mutex_unlock(&creference_mutex);
+    }
+    return sum;
+}

@@ -1,0 +1,16 @@
+/* The memb flavor's C read loop: liburcu's own inline fast path (_LGPL_SOURCE). */
+#include <CURCUMemb.h>
+#include <urcu/pointer.h>
+#include "CReference.h"
+
+uint64_t creference_memb_read_loop(void **slot, uint64_t iterations) {
+    curcu_memb_register_thread(); /* idempotent, out of line, outside the loop */
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        urcu_memb_read_lock();
+        struct creference_node *p = rcu_dereference(*slot);
+        sum += (uint64_t)p->value;
+        urcu_memb_read_unlock();
+    }
+    return sum;
+}

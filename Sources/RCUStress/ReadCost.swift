@@ -1,0 +1,106 @@
+import ArgumentParser
+import CReference
+import RCU
+
+/// `rcu-stress read-cost`: the read-side cost of one lock + dereference +
+/// unlock through the Swift API, against a plain C loop over liburcu.
+struct ReadCost: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read-cost",
+        abstract: "Read-side cost of the Swift RCU API against a plain C loop over liburcu, in one process.",
+        discussion: """
+            For each flavor, times `Flavor.read { s in ptr.withValue(in: s) { sum &+= $0!.value } }` \
+            and the C loop `rcu_read_lock(); p = rcu_dereference(*slot); sum += p->value; \
+            rcu_read_unlock();` (the CReference target, liburcu's inline fast paths, -O2), \
+            alternating them round by round and keeping each side's fastest round. Reports \
+            nanoseconds per read-side pair and the ratio Swift/C.
+
+            For qsbr, `swift_ns` is a registered thread's read section with no registration \
+            check and no nesting depth (what `RCUQSBR.Reader` compiles to, written with the \
+            shim's primitives until that type lands); `generic_swift_ns` is the generic \
+            `RCUQSBR.read`.
+
+            --json prints `{"has_sys_membarrier":true}` first, then one line per flavor: \
+            `{"flavor":"memb","c_ns":0.99,"swift_ns":1.01,"ratio":1.02}`, and with \
+            --lock-baselines `{"baseline":"rwlock","c_ns":6.8}` lines, and with --breakdown \
+            one `{"breakdown":"memb",...}` line. The human table includes the lock baselines \
+            whenever --flavor is all.
+            """
+    )
+
+    @Option(help: "The flavor to measure: memb, qsbr, bp, mb, or all.")
+    var flavor: FlavorChoice = .all
+
+    @Flag(help: "Print one JSON object per line instead of a table.")
+    var json = false
+
+    @Option(help: "Read sections per timed round (default: 20000000; 2000000 for mb and the locks).")
+    var iterations: Int?
+
+    @Option(help: "Timed rounds per loop; the fastest round is reported.")
+    var rounds = 7
+
+    @Flag(help: "Also time the C loop under an uncontended pthread rwlock and mutex (JSON mode).")
+    var lockBaselines = false
+
+    @Flag(help: "Also split the memb Swift loop's extra cost: registration check and nil check.")
+    var breakdown = false
+
+    func validate() throws {
+        if let iterations, iterations <= 0 {
+            throw ValidationError("--iterations must be a positive number, not \(iterations).")
+        }
+        if rounds <= 0 {
+            throw ValidationError("--rounds must be a positive number, not \(rounds).")
+        }
+    }
+
+    func run() throws {
+        let hasSysMembarrier = RCUMemb.hasSysMembarrier
+        if json {
+            print(#"{"has_sys_membarrier":\#(hasSysMembarrier)}"#)
+        } else {
+            print("hasSysMembarrier: \(hasSysMembarrier)")
+            print("rounds: \(rounds) per loop, fastest kept; C and Swift alternate in this process\n")
+            print(ReadCostResult.header)
+        }
+        for choice in flavor.flavors {
+            report(try measure(choice))
+        }
+        if json ? lockBaselines : (lockBaselines || flavor == .all) {
+            for result in try ReadCostBenchmarks.lockBaselines(measurement(fastPath: false)) {
+                report(result)
+            }
+        }
+        if breakdown {
+            let result = try ReadCostBreakdown.measure(measurement(fastPath: true))
+            if json {
+                print(result.jsonLine)
+            } else {
+                result.tableRows.forEach { print($0) }
+            }
+        }
+    }
+
+    func measure(_ choice: FlavorChoice) throws -> ReadCostResult {
+        switch choice {
+        case .memb: try ReadCostBenchmarks.compare(RCUMemb.self, cLoop: creference_memb_read_loop, measurement(fastPath: true))
+        case .qsbr: try ReadCostBenchmarks.compareQSBR(measurement(fastPath: true))
+        case .bp: try ReadCostBenchmarks.compare(RCUBulletproof.self, cLoop: creference_bp_read_loop, measurement(fastPath: true))
+        case .mb, .all: try ReadCostBenchmarks.compare(RCUMemoryBarrier.self, cLoop: creference_mb_read_loop, measurement(fastPath: false))
+        }
+    }
+
+    /// The rounds to time; flavors with a fence (mb) and the locks get fewer default iterations.
+    func measurement(fastPath: Bool) -> ReadCostMeasurement {
+        ReadCostMeasurement(iterations: iterations ?? (fastPath ? 20_000_000 : 2_000_000), rounds: rounds)
+    }
+
+    func report(_ result: ReadCostResult) {
+        if json {
+            print(result.jsonLine)
+        } else {
+            result.tableRows.forEach { print($0) }
+        }
+    }
+}
