@@ -3,10 +3,9 @@
 # counts the instructions of each loop body, to show that a qsbr read section
 # adds no instruction:
 #   - creference_qsbr_read_loop                 the C loop (liburcu inline, -O2)
-#   - ReadCostLoops.swiftQSBRRegisteredReadLoop  a registered thread's section
-#                                                (what RCUQSBR.Reader compiles to)
+#   - ReadCostLoops.swiftReaderLoop<RCUQSBR>     an RCUReader<RCUQSBR> (RCUQSBR.Reader) section
 #   - ReadCostLoops.swiftReadLoop<RCUQSBR>       the generic RCUQSBR.read section
-#                                                (registration check + nesting depth)
+#                                                (brings the thread online/offline per section)
 # A loop body is the code from a backward conditional branch's target to the branch.
 #
 # Usage: scripts/disasm-qsbr.sh [path/to/rcu-stress]   (default: .build/release/rcu-stress)
@@ -50,8 +49,8 @@ show() {
 
 show "C: creference_qsbr_read_loop" "$(find_symbol '^creference_qsbr_read_loop$')"
 # The optimiser may move the body into a signature-specialised copy (suffix Tf...), leaving a thunk.
-registered=$(find_symbol 'swiftQSBRRegistered.*Tf[0-9a-z_]+$')
-show "Swift: registered qsbr reader (RCUQSBR.Reader equivalent)" "${registered:-$(find_symbol 'swiftQSBRRegistered')}"
+registered=$(find_symbol 'swiftReaderLoop.*7RCUQSBRO_Tt2g5Tf[0-9a-z_]+$')
+show "Swift: RCUQSBR.Reader section" "${registered:-$(find_symbol 'swiftReaderLoop.*7RCUQSBRO_Tt2g5')}"
 show "Swift: generic RCUQSBR.read" "$(find_symbol 'ReadCostLoops.*swift.*Loop.*7RCUQSBRO_Tt1g5$')"
 
 cat <<'NOTE'

@@ -9,21 +9,18 @@ struct ReadCost: ParsableCommand {
         commandName: "read-cost",
         abstract: "Read-side cost of the Swift RCU API against a plain C loop over liburcu, in one process.",
         discussion: """
-            For each flavor, times `Flavor.read { s in ptr.withValue(in: s) { sum &+= $0!.value } }` \
-            and the C loop `rcu_read_lock(); p = rcu_dereference(*slot); sum += p->value; \
-            rcu_read_unlock();` (the CReference target, liburcu's inline fast paths, -O2), \
-            alternating them round by round and keeping each side's fastest round. Reports \
-            nanoseconds per read-side pair and the ratio Swift/C.
-
-            For qsbr, `swift_ns` is a registered thread's read section with no registration \
-            check and no nesting depth (what `RCUQSBR.Reader` compiles to, written with the \
-            shim's primitives until that type lands); `generic_swift_ns` is the generic \
-            `RCUQSBR.read`.
+            For each flavor, times the C loop `rcu_read_lock(); p = rcu_dereference(*slot); \
+            sum += p->value; rcu_read_unlock();` (the CReference target, liburcu's inline fast \
+            paths, -O2) and two Swift loops: `reader.read { s in ptr.withValue(in: s) { ... } }` \
+            through an `RCUReader` (a thread registered once: liburcu's bare fast path; \
+            `swift_ns` and the ratio) and the generic `Flavor.read` (which checks the \
+            thread's registration on every section and, for qsbr, brings the thread online \
+            and offline around it; `generic_swift_ns`). The three alternate round by round \
+            and each keeps its fastest round. Reports nanoseconds per read-side pair.
 
             --json prints `{"has_sys_membarrier":true}` first, then one line per flavor: \
             `{"flavor":"memb","c_ns":0.99,"swift_ns":1.01,"ratio":1.02}`, and with \
-            --lock-baselines `{"baseline":"rwlock","c_ns":6.8}` lines, and with --breakdown \
-            one `{"breakdown":"memb",...}` line. The human table includes the lock baselines \
+            --lock-baselines `{"baseline":"rwlock","c_ns":6.8}` lines. The human table includes the lock baselines \
             whenever --flavor is all.
             """
     )
@@ -42,9 +39,6 @@ struct ReadCost: ParsableCommand {
 
     @Flag(help: "Also time the C loop under an uncontended pthread rwlock and mutex (JSON mode).")
     var lockBaselines = false
-
-    @Flag(help: "Also split the memb Swift loop's extra cost: registration check and nil check.")
-    var breakdown = false
 
     func validate() throws {
         if let iterations, iterations <= 0 {
@@ -72,20 +66,12 @@ struct ReadCost: ParsableCommand {
                 report(result)
             }
         }
-        if breakdown {
-            let result = try ReadCostBreakdown.measure(measurement(fastPath: true))
-            if json {
-                print(result.jsonLine)
-            } else {
-                result.tableRows.forEach { print($0) }
-            }
-        }
     }
 
     func measure(_ choice: FlavorChoice) throws -> ReadCostResult {
         switch choice {
         case .memb: try ReadCostBenchmarks.compare(RCUMemb.self, cLoop: creference_memb_read_loop, measurement(fastPath: true))
-        case .qsbr: try ReadCostBenchmarks.compareQSBR(measurement(fastPath: true))
+        case .qsbr: try ReadCostBenchmarks.compare(RCUQSBR.self, cLoop: creference_qsbr_read_loop, measurement(fastPath: true))
         case .bp: try ReadCostBenchmarks.compare(RCUBulletproof.self, cLoop: creference_bp_read_loop, measurement(fastPath: true))
         case .mb, .all: try ReadCostBenchmarks.compare(RCUMemoryBarrier.self, cLoop: creference_mb_read_loop, measurement(fastPath: false))
         }

@@ -1,6 +1,4 @@
 import CReference
-import CURCUMemb
-import CURCUQSBR
 import RCU
 
 /// The Swift side of `read-cost`: the loops users write with the RCU API.
@@ -12,7 +10,8 @@ import RCU
 /// no `urcu_*_read_lock` call survives in the release binary).
 enum ReadCostLoops {
     /// `iterations` read sections, each dereferencing `pointer` and adding the
-    /// object's value: `Flavor.read { s in ptr.withValue(in: s) { sum &+= $0!.value } }`.
+    /// object's value: `Flavor.read { s in ptr.withValue(in: s) { sum &+= $0.unsafelyUnwrapped.value } }`
+    /// (`unsafelyUnwrapped`: the C loop does not test for NULL either).
     /// - Returns: The sum of the values read.
     @inline(never)
     static func swiftReadLoop<Flavor: RCUFlavor>(
@@ -21,27 +20,23 @@ enum ReadCostLoops {
         var sum = 0
         for _ in 0..<iterations {
             Flavor.read { section in
-                pointer.withValue(in: section) { sum &+= $0!.value }
+                pointer.withValue(in: section) { sum &+= $0.unsafelyUnwrapped.value }
             }
         }
         return sum
     }
 
-    /// The qsbr read loop of a thread that registered once: what an
-    /// `RCUQSBR.Reader` read section compiles to (no registration check, no
-    /// nesting depth), written with the shim's primitives because that type
-    /// is not in the RCU module yet. `slot` holds an `Unmanaged<BenchNode>`.
-    /// The caller registers the thread (`RCUQSBR.registerThread()`).
+    /// The same loop through an `RCUReader`, the registered-thread fast path
+    /// hot readers use: liburcu's bare inline read side (nothing at all for qsbr).
     @inline(never)
-    static func swiftQSBRRegisteredReadLoop(
-        _ slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>, iterations: Int
+    static func swiftReaderLoop<Flavor: RCUFlavor>(
+        _ reader: borrowing RCUReader<Flavor>, _ pointer: borrowing RCUPointer<BenchNode, Flavor>, iterations: Int
     ) -> Int {
         var sum = 0
         for _ in 0..<iterations {
-            curcu_qsbr_read_lock_registered()
-            let raw = curcu_pointer_load(slot)!
-            Unmanaged<BenchNode>.fromOpaque(raw)._withUnsafeGuaranteedRef { sum &+= $0.value }
-            curcu_qsbr_read_unlock()
+            reader.read { section in
+                pointer.withValue(in: section) { sum &+= $0.unsafelyUnwrapped.value }
+            }
         }
         return sum
     }

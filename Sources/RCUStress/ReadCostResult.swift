@@ -6,15 +6,15 @@ struct ReadCostResult {
     let cNanoseconds: Double
     /// The Swift API loop; `nil` for the lock baselines, which have no Swift side.
     let swiftNanoseconds: Double?
-    /// qsbr only: the generic `RCUQSBR.read` section (registration check and
-    /// nesting depth); `swiftNanoseconds` is then the registered-reader loop.
+    /// The generic `Flavor.read` section (registration check; for qsbr also
+    /// online/offline around each section); `swiftNanoseconds` is the `RCUReader` loop.
     var genericSwiftNanoseconds: Double? = nil
 
     /// Swift over C.
     var ratio: Double? { swiftNanoseconds.map { $0 / cNanoseconds } }
 
     /// The JSON line: `{"flavor":"memb","c_ns":0.99,"swift_ns":1.01,"ratio":1.02}`,
-    /// with `"generic_swift_ns"` appended for qsbr, or
+    /// with `"generic_swift_ns"` appended for the flavors, or
     /// `{"baseline":"rwlock","c_ns":6.8}` for a lock baseline.
     var jsonLine: String {
         guard let swiftNanoseconds, let ratio else {
@@ -62,10 +62,10 @@ struct ReadCostResult {
                 + Self.fixed(ratio, width: 10)
         ]
         if let genericSwiftNanoseconds {
-            rows[0] += "   (registered reader)"
+            rows[0] += "   (RCUReader)"
             rows.append(
                 "".padding(8) + Self.pad("", width: 11) + Self.fixed(genericSwiftNanoseconds, width: 16)
-                    + Self.fixed(genericSwiftNanoseconds / cNanoseconds, width: 10) + "   (RCUQSBR.read)")
+                    + Self.fixed(genericSwiftNanoseconds / cNanoseconds, width: 10) + "   (\(name) generic read)")
         }
         return rows
     }
