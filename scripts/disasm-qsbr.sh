@@ -54,10 +54,9 @@ show "Swift: RCUQSBR.Reader section" "${registered:-$(find_symbol 'swiftReaderLo
 show "Swift: generic RCUQSBR.read" "$(find_symbol 'ReadCostLoops.*swift.*Loop.*7RCUQSBRO_Tt1g5$')"
 
 cat <<'NOTE'
-Reading the counts: liburcu's qsbr read lock and unlock are empty, so every loop body
-is only "load the slot, (test it), add the value, count down". clang unrolls the C
-loop by 4 (the first C body holds 4 reads) and leaves a 1-read remainder loop; compare
-a Swift body with the C remainder body. The Swift bodies also hold the `$0!` nil check
-(test + je to ud2) and, for the generic RCUQSBR.read, the registration check
-(testb on urcu_qsbr_reader.registered) and the nesting-depth increment/decrement.
+Reading the counts: liburcu's qsbr read lock and unlock are empty, so a loop body is
+only "load the slot, add the value, count down". clang unrolls the C loop by 4 and
+leaves a 1-read remainder loop; the RCUQSBR.Reader loop should match it instruction for
+instruction. The generic RCUQSBR.read adds the nesting depth and the online check
+(with a call that brings an offline thread online for the section).
 NOTE
