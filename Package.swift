@@ -61,7 +61,7 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
-        .testTarget(name: "RCUTests", dependencies: ["RCU"], swiftSettings: strictSwift),
+        .testTarget(name: "RCUTests", dependencies: ["RCU", "CURCUMemb"], swiftSettings: strictSwift),
         .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
         // Runs the built rcu-stress executable (a dependency, so `swift test` builds it first).
         .testTarget(name: "RCUStressTests", dependencies: ["RCUStress"], swiftSettings: strictSwift),

@@ -1,5 +1,4 @@
 import CURCUMemb
-import Synchronization
 
 /// A misuse of the RCU API that would otherwise deadlock, corrupt state or
 /// free memory under a reader: which call, which rule, which thread, where.
@@ -76,7 +75,7 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case custom(@Sendable (RCUMisuse) -> Void)
     }
 
-    private static let handler = Mutex<Handler>(.trap)
+    private static let handler = Locked<Handler>(.trap)
 
     /// Installs how misuses are handled; returns the previous handler.
     @discardableResult

@@ -1,5 +1,4 @@
 import CURCUMemb
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -81,7 +80,7 @@ public enum RCUStallDetector {
         var running = false
     }
 
-    static let state = Mutex(State())
+    static let state = Locked(State())
     static let flavors: [any RCUFlavor.Type] = [RCUMemb.self, RCUQSBR.self, RCUBulletproof.self, RCUMemoryBarrier.self]
 
     /// How long a grace period or the backlog may make no progress before it is reported (default 2 s).

@@ -35,7 +35,7 @@ final class QSBRTests: XCTestCase {
     /// A QSBR reader that never reports a quiescent state is named by the stall
     /// detector instead of hanging `synchronize()` without a word.
     func testStalledReaderIsNamed() {
-        let stalls = Mutex<[RCUStallDetector.Stall]>([])
+        let stalls = Locked<[RCUStallDetector.Stall]>([])
         let previousThreshold = RCUStallDetector.threshold
         RCUStallDetector.threshold = .milliseconds(100)
         RCUStallDetector.setHandler(.custom { stall in stalls.withLock { $0.append(stall) } })

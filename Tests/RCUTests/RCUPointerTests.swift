@@ -75,7 +75,7 @@ final class RCUPointerTests: XCTestCase {
         let holder = PointerHolder<F>(Tracked(id: 1, ledger: ledger))
         let loaded = DispatchSemaphore(value: 0)
         let replaced = DispatchSemaphore(value: 0)
-        let freedWhileInside = Mutex<Bool?>(nil)
+        let freedWhileInside = Locked<Bool?>(nil)
 
         let reader = startThread(named: "reader-\(F.name)") {
             F.read { section in

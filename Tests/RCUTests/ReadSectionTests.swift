@@ -53,7 +53,7 @@ final class ReadSectionTests: XCTestCase {
 
     private func checkAutoRegistration<F: RCUFlavor>(_: F.Type) {
         let before = F.registeredThreadCount
-        let seen = Mutex<(registeredBefore: Bool, registeredInside: Bool, countInside: Int)>((true, false, 0))
+        let seen = Locked<(registeredBefore: Bool, registeredInside: Bool, countInside: Int)>((true, false, 0))
         onThread(named: "auto-\(F.name)") {
             let registeredBefore = F.isThreadRegistered
             F.read { _ in

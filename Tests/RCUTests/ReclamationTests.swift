@@ -75,7 +75,7 @@ final class ReclamationTests: XCTestCase {
     }
 
     private func onThreadThrowing(named name: String, _ body: @escaping @Sendable () throws -> Void) throws {
-        let failure = Mutex<(any Error)?>(nil)
+        let failure = Locked<(any Error)?>(nil)
         onThread(named: name) {
             do { try body() } catch { failure.withLock { $0 = error } }
         }

@@ -1,3 +1,4 @@
+import CURCUMemb
 import Foundation
 import RCU
 import Synchronization
@@ -30,7 +31,7 @@ final class Ledger: Sendable {
         var freed = Set<Int>()
         var doubleFrees = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func created() { state.withLock { $0.created += 1 } }
     func freed(_ id: Int) {
@@ -44,7 +45,7 @@ final class Ledger: Sendable {
 
 /// Collects misuse reports while installed; restores the trapping handler on `stop()`.
 final class MisuseRecorder: Sendable {
-    private let reports = Mutex<[RCUMisuse]>([])
+    private let reports = Locked<[RCUMisuse]>([])
 
     init() {
         RCUMisuse.setHandler(.custom { [self] misuse in self.record(misuse) })
@@ -61,7 +62,7 @@ final class MisuseRecorder: Sendable {
 func onThread(named name: String, _ body: @escaping @Sendable () -> Void) {
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
-        Thread.current.name = name  // sets the pthread name, which diagnostics report
+        _ = curcu_set_current_thread_name(name)  // the pthread name, which diagnostics report
         body()
         done.signal()
     }
@@ -75,7 +76,7 @@ func onThread(named name: String, _ body: @escaping @Sendable () -> Void) {
 func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
     let done = DispatchSemaphore(value: 0)
     let thread = Thread {
-        Thread.current.name = name  // sets the pthread name, which diagnostics report
+        _ = curcu_set_current_thread_name(name)  // the pthread name, which diagnostics report
         body()
         done.signal()
     }
@@ -86,3 +87,16 @@ func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> 
 
 /// A long-test switch, as swift-atomics does: `RCU_LONG_TESTS=1 swift test`.
 var longTests: Bool { ProcessInfo.processInfo.environment["RCU_LONG_TESTS"] != nil }
+
+/// State guarded by an `NSLock` (a pthread mutex, which ThreadSanitizer sees;
+/// it cannot see the futex inside `Synchronization.Mutex` on Linux).
+final class Locked<State>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state: State
+    init(_ state: State) { self.state = state }
+    func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&state)
+    }
+}

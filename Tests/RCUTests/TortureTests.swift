@@ -65,7 +65,7 @@ enum Torture<F: RCUFlavor> {
         first.live.store(true, ordering: .releasing)
         let current = SharedPointer<TortureElement, F>(first)
         let stop = Atomic<Bool>(false)
-        let results = Mutex<[TortureResult]>([])
+        let results = Locked<[TortureResult]>([])
 
         let readerThreads = (0..<readers).map { index in
             startThread(named: "torture-r\(index)") {
