@@ -53,6 +53,9 @@ typedef void (*curcu_bp_reader_visitor)(void *ctx, long tid, const char *name);
  * bp read side.
  * ------------------------------------------------------------------------- */
 
+/* The address TSan annotations synchronise on (one per flavor). */
+extern char curcu_bp_tsan_grace_period;
+
 /* bp ("bulletproof") readers register themselves on their first read lock and
  * are reclaimed by liburcu when the thread exits. */
 CURCU_INLINE bool curcu_bp_is_registered(void) { return URCU_TLS(urcu_bp_reader) != NULL; }
