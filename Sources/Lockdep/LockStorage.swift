@@ -85,9 +85,18 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     @usableFromInline
     func checkDestroy() -> Bool {
         let word = ownerWord()
-        guard word & 1 != 0 else { return false }
+        guard word & 1 != 0 || heldByReaders() else { return false }
         Engine.heldLockDestroyed(classID: header.classID, instance: instance, ownerWord: word, declared: header.declared)
         return true
+    }
+
+    /// For a reader-writer lock: whether readers hold it (no owner word records them).
+    func heldByReaders() -> Bool {
+        guard Primitive.self == pthread_rwlock_t.self else { return false }
+        let p = UnsafeMutableRawPointer(primitivePointer).assumingMemoryBound(to: pthread_rwlock_t.self)
+        guard pthread_rwlock_trywrlock(p) == 0 else { return true }
+        pthread_rwlock_unlock(p)
+        return false
     }
     #endif
 

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Synchronization
 @testable import Lockdep
@@ -22,17 +23,18 @@ class LockdepTestCase: XCTestCase {
 
     override func setUp() {
         super.setUp()
-        Lockdep.resetForTesting()
         Lockdep.limits = LockdepLimits()
+        Lockdep.resetForTesting()
         collector.install()
     }
 
     override func tearDown() {
         Lockdep.resetForTesting()
+        Lockdep.reportMode = .trap
         super.tearDown()
     }
 
-    /// Asserts exactly one report of `kind` and returns it.
+    /// Asserts exactly one report, of `kind`, and returns it.
     @discardableResult
     func expectOne(_ kind: LockdepReport.Kind, file: StaticString = #filePath, line: UInt = #line) -> LockdepReport? {
         let reports = collector.reports
@@ -44,21 +46,59 @@ class LockdepTestCase: XCTestCase {
         let reports = collector.reports
         XCTAssertTrue(reports.isEmpty, reports.map(\.text).joined(separator: "\n"), file: file, line: line)
     }
+}
 
-    /// Runs `body` on a new named thread and waits for it.
-    func onThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread {
+/// Runs `body` on a new named thread and waits for it to finish.
+func onThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        Lockdep.currentThreadName = name
+        body()
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+}
+
+/// A helper thread that runs submitted steps one at a time, in order (so a test can interleave
+/// two threads deterministically: "T1 locks", then "T0 unlocks", then "T1 unlocks").
+final class StepThread: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var steps: [@Sendable () -> Void] = []
+    private var done = 0
+    private var submitted = 0
+    private var stop = false
+    private var thread: Thread?
+
+    init(_ name: String) {
+        let t = Thread { [self] in
             Lockdep.currentThreadName = name
-            body()
+            while true {
+                lock.lock()
+                while steps.isEmpty && !stop { lock.wait() }
+                if steps.isEmpty && stop { lock.unlock(); return }
+                let step = steps.removeFirst()
+                lock.unlock()
+                step()
+                lock.lock(); done += 1; lock.broadcast(); lock.unlock()
+            }
         }
-        let done = DispatchSemaphore(value: 0)
-        let wrapped = Thread {
-            Lockdep.currentThreadName = name
-            body()
-            done.signal()
-        }
-        _ = thread
-        wrapped.start()
-        done.wait()
+        thread = t
+        t.start()
+    }
+
+    /// Runs `step` on the thread and waits for it.
+    func run(_ step: @escaping @Sendable () -> Void) {
+        lock.lock()
+        steps.append(step)
+        submitted += 1
+        let target = submitted
+        lock.broadcast()
+        while done < target { lock.wait() }
+        lock.unlock()
+    }
+
+    func finish() {
+        lock.lock(); stop = true; lock.broadcast(); lock.unlock()
     }
 }
