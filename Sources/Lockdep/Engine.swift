@@ -259,8 +259,11 @@ enum Engine {
         let read: UInt8 = e.mode == LockdepMode.write.rawValue ? 0 : 1
         let ctx = e.irqState & 3
         var bits: [UInt8] = []
-        if ctx == LockdepContext.hardirq.rawValue { bits.append(0 + read) }
-        if ctx == LockdepContext.softirq.rawValue { bits.append(4 + read) }
+        // Completion maps (work items, queues) model waiting, not exclusion: they are never
+        // "used in" an interrupt context.
+        let completion = e.flags & AcquireFlag.completion != 0
+        if ctx == LockdepContext.hardirq.rawValue && !completion { bits.append(0 + read) }
+        if ctx == LockdepContext.softirq.rawValue && !completion { bits.append(4 + read) }
         if e.irqState & 4 == 0 {
             bits.append(2 + read)
             if e.irqState & 8 == 0 { bits.append(6 + read) }

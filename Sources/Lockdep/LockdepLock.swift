@@ -37,6 +37,10 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
         /// A write acquire while this thread holds the map for read is "Illegal
         /// synchronize_rcu() in RCU read-side critical section".
         public static let rcu = Options(rawValue: AcquireFlag.rcu)
+        /// The map models waiting for a completion (work items and queues use it): it is never
+        /// marked as used in interrupt context, so waiting from process context for work that
+        /// runs in softirq context is not an inconsistent lock state.
+        public static let completion = Options(rawValue: AcquireFlag.completion)
     }
 
     /// The class of the map.

@@ -51,4 +51,6 @@ enum AcquireFlag {
     @usableFromInline static let rcu: UInt8 = 8
     /// A pseudo-lock (map), not a real lock.
     @usableFromInline static let map: UInt8 = 16
+    /// A completion map: never marked as used in interrupt context.
+    @usableFromInline static let completion: UInt8 = 32
 }

@@ -36,7 +36,8 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
         self.workQueue = queue
         self.body = body
         self.declared = LockdepSite(fileID: fileID, line: line, function: function)
-        self.lockdepMap = LockdepMap(class: lockClass ?? LockClass("work:\(name)", fileID: fileID, line: line))
+        self.lockdepMap = LockdepMap(class: lockClass ?? LockClass("work:\(name)", fileID: fileID, line: line),
+                                     options: [.completion])
     }
 
     /// The class of the item's map.

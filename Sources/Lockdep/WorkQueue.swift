@@ -52,7 +52,8 @@ public final class WorkQueue: @unchecked Sendable {
         self.name = name
         self.context = context
         self.threadCount = max(1, threads)
-        self.lockdepMap = LockdepMap(class: LockClass("wq:\(name)", key: "wq:\(name)@\(fileID):\(line)"))
+        self.lockdepMap = LockdepMap(class: LockClass("wq:\(name)", key: "wq:\(name)@\(fileID):\(line)"),
+                                     options: [.completion])
         for index in 0..<threadCount {
             let box = Unmanaged.passRetained(WorkerStart(queue: self, index: index)).toOpaque()
             var tid = pthread_t()
