@@ -405,7 +405,7 @@ enum Engine {
 
     // MARK: statistics
 
-    static let statistics = Mutex<[UInt32: ClassStatistics]>([:])
+    static let statistics = LockedBox<[UInt32: ClassStatistics]>([:])
 
     @inline(never)
     static func recordAcquisition(classID: UInt32) {

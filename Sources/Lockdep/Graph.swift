@@ -148,6 +148,6 @@ struct ClassStatistics {
     var contendingSites: [String: Int] = [:]
 }
 
-let graph = Mutex(GraphState())
+let graph = LockedBox(GraphState())
 /// Bit 0: validation off; bit 1: statistics on; bits 2...: generation (bumped on reset).
 let stateWord = Atomic<UInt>(0)

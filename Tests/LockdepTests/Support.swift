@@ -1,20 +1,20 @@
 import Foundation
 import XCTest
-import Synchronization
 @testable import Lockdep
 
 /// Collects every report the validator produces while installed.
-final class ReportCollector: Sendable {
-    private let storage = Mutex<[LockdepReport]>([])
+final class ReportCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [LockdepReport] = []
 
-    var reports: [LockdepReport] { storage.withLock { $0 } }
+    var reports: [LockdepReport] { lock.lock(); defer { lock.unlock() }; return collected }
     var kinds: [LockdepReport.Kind] { reports.map(\.kind) }
 
     func install() {
-        Lockdep.reportMode = .custom { [self] report in storage.withLock { $0.append(report) } }
+        Lockdep.reportMode = .custom { [self] report in lock.lock(); collected.append(report); lock.unlock() }
     }
 
-    func clear() { storage.withLock { $0.removeAll() } }
+    func clear() { lock.lock(); collected.removeAll(); lock.unlock() }
 }
 
 /// Base class: fresh validator state and a collecting handler per test.
