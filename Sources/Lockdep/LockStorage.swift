@@ -1,5 +1,7 @@
 internal import Glibc
+#if LOCKDEP_CHECKS
 public import Synchronization
+#endif
 
 /// The header of a checked lock's storage: its class and declaration site.
 @usableFromInline
