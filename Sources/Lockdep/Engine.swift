@@ -9,14 +9,12 @@ enum Engine {
 
     @inline(__always)
     static func mix(_ h: UInt64, _ x: UInt64) -> UInt64 {
-        var z = (h ^ x) &* 0x9E37_79B9_7F4A_7C15
-        z ^= z >> 32
-        z = z &* 0xD6E8_FEB8_6659_FD93
+        var z = (h &+ x) &* 0x9E37_79B9_7F4A_7C15
         z ^= z >> 29
         return z | 1
     }
 
-    @inline(__always)
+    @inline(never)
     static func now() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -129,7 +127,11 @@ enum Engine {
         }
         if entry.flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth -= 1 }
         if entry.acquiredAt != 0 { recordHold(classID: entry.node >> 3, nanos: now() &- entry.acquiredAt) }
-        remove(t, at: i)
+        if i == depth - 1 {
+            t.pointee.depth = i        // HeldLock is trivial: nothing to deinitialize
+        } else {
+            remove(t, at: i)
+        }
         return true
     }
 
