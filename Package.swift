@@ -41,7 +41,12 @@ let package = Package(
 
         .target(
             name: "Lockdep",
-            swiftSettings: strictSwift
+            swiftSettings: strictSwift + [
+                // Lockdep's checks: always in debug builds; in release builds only with
+                // `swift build -c release --traits LockdepInRelease`.
+                .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
+                .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
+            ]
         ),
         .target(
             name: "RCU",

@@ -1,0 +1,109 @@
+public import Glibc
+
+/// A condition variable used with a ``CheckedMutex``, checked by the validator.
+///
+/// Waiting sleeps, so it is reported in atomic context. While waiting, the mutex is released
+/// and re-acquired for the validator exactly as for pthreads (the re-acquire is validated
+/// against the locks still held). Waiting without holding the mutex is reported and does not
+/// wait.
+///
+/// ```swift
+/// mutex.lock()
+/// while queue.isEmpty { condition.wait(mutex) }
+/// mutex.unlock()
+/// ```
+public struct CheckedCondition: @unchecked Sendable {
+    @usableFromInline let storage: LockStorage<pthread_cond_t>
+
+    /// Creates a condition variable.
+    ///
+    /// - Parameters:
+    ///   - name: A name for reports; defaults to `"condition@File.swift:line"`.
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
+    ///   - function: The declaration site (default `#function`).
+    public init(_ name: String? = nil, fileID: StaticString = #fileID, line: UInt = #line,
+                function: StaticString = #function) {
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let cls = LockClass(name ?? "condition@\(site.fileName):\(line)", fileID: fileID, line: line)
+        storage = .make(cls, declared: site, primitive: pthread_cond_t()) { p in
+            pthread_cond_init(p, nil)
+        }
+    }
+
+    /// Waits until signalled. The caller must hold `mutex`; it is held again on return.
+    /// Spurious wake-ups happen: wait in a loop on a predicate.
+    ///
+    /// - Parameters:
+    ///   - mutex: The mutex guarding the predicate, held by the caller.
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func wait(_ mutex: CheckedMutex, fileID: StaticString = #fileID, line: UInt = #line,
+                     function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        guard _beforeWait(mutex, site: site) else { return }
+        pthread_cond_wait(storage.primitivePointer, mutex.storage.primitivePointer)
+        _afterWait(mutex, site: site)
+        #else
+        pthread_cond_wait(storage.primitivePointer, mutex.storage.primitivePointer)
+        #endif
+    }
+
+    /// Waits until signalled or until `nanoseconds` have passed.
+    ///
+    /// - Parameters:
+    ///   - mutex: The mutex guarding the predicate, held by the caller.
+    ///   - nanoseconds: The longest wait.
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    /// - Returns: `false` if the wait timed out.
+    @inlinable
+    public func wait(_ mutex: CheckedMutex, timeoutNanoseconds nanoseconds: UInt64, fileID: StaticString = #fileID,
+                     line: UInt = #line, function: StaticString = #function) -> Bool {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let total = UInt64(ts.tv_nsec) + nanoseconds
+        ts.tv_sec += Int(total / 1_000_000_000)
+        ts.tv_nsec = Int(total % 1_000_000_000)
+        #if LOCKDEP_CHECKS
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        guard _beforeWait(mutex, site: site) else { return false }
+        let rc = pthread_cond_timedwait(storage.primitivePointer, mutex.storage.primitivePointer, &ts)
+        _afterWait(mutex, site: site)
+        return rc == 0
+        #else
+        return pthread_cond_timedwait(storage.primitivePointer, mutex.storage.primitivePointer, &ts) == 0
+        #endif
+    }
+
+    /// Wakes one waiter.
+    @inlinable
+    public func signal() { pthread_cond_signal(storage.primitivePointer) }
+
+    /// Wakes every waiter.
+    @inlinable
+    public func broadcast() { pthread_cond_broadcast(storage.primitivePointer) }
+
+    #if LOCKDEP_CHECKS
+    @inlinable
+    func _beforeWait(_ mutex: CheckedMutex, site: LockdepSite) -> Bool {
+        Engine.mightSleep(site)
+        let word = mutex.storage.ownerWord()
+        guard Engine.release(classID: mutex.storage.header.classID, instance: mutex.storage.instance, ownerWord: word,
+                             site: site) else { return false }
+        mutex.storage.clearOwner(word)
+        return true
+    }
+
+    @inlinable
+    func _afterWait(_ mutex: CheckedMutex, site: LockdepSite) {
+        let token = Engine.acquire(classID: mutex.storage.header.classID, subclass: 0, instance: mutex.storage.instance,
+                                   mode: .write, flags: 0, nest: nil, site: site)
+        mutex.storage.setOwner(token)
+    }
+    #endif
+}

@@ -1,0 +1,168 @@
+public import Glibc
+
+/// A sleeping mutex checked by the validator (the kernel's `struct mutex`).
+///
+/// Built on `pthread_mutex_t` in a `ManagedBuffer` tail (stable address). With checks compiled
+/// in, every acquire is validated against the thread's held locks (lock order, recursion,
+/// context) before it blocks, so a possible deadlock is reported before it can happen; misuse
+/// (unlocking a lock not held, from another thread, twice, destroying a held lock) is reported
+/// and the bad operation is not forwarded to pthreads. With checks compiled out, `lock()` and
+/// `unlock()` are exactly `pthread_mutex_lock` and `pthread_mutex_unlock`.
+///
+/// ```swift
+/// let mutex = CheckedMutex("group->mutex")
+/// mutex.withLock { group.devices.append(device) }
+/// ```
+///
+/// Acquiring a mutex may sleep: doing so in hardirq/softirq context, with interrupts disabled,
+/// under a spinlock or inside an atomic map (an RCU read section) is reported as
+/// "sleeping function called from invalid context".
+public struct CheckedMutex: LockdepLock, @unchecked Sendable {
+    @usableFromInline let storage: LockStorage<pthread_mutex_t>
+
+    /// Creates a mutex.
+    ///
+    /// - Parameters:
+    ///   - name: The class name for reports; defaults to `"mutex@File.swift:line"`.
+    ///   - lockClass: An explicit class; `nil` makes (or joins) the class of this declaration site.
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
+    ///   - function: The declaration site (default `#function`).
+    public init(_ name: String? = nil, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
+                line: UInt = #line, function: StaticString = #function) {
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let cls = lockClass ?? LockClass(name ?? "mutex@\(site.fileName):\(line)", fileID: fileID, line: line)
+        storage = .make(cls, declared: site, primitive: pthread_mutex_t()) { p in
+            var attr = pthread_mutexattr_t()
+            pthread_mutexattr_init(&attr)
+            pthread_mutexattr_settype(&attr, Int32(PTHREAD_MUTEX_NORMAL))
+            pthread_mutex_init(p, &attr)
+            pthread_mutexattr_destroy(&attr)
+        }
+    }
+
+    /// The class of the mutex.
+    public var lockClass: LockClass { storage.header.lockClass }
+    /// The identity of this mutex.
+    public var lockdepInstance: UnsafeRawPointer { storage.instance }
+
+    /// Acquires the mutex, blocking until it is available.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func lock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        _checkedLock(subclass: 0, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
+        #else
+        pthread_mutex_lock(storage.primitivePointer)
+        #endif
+    }
+
+    /// Acquires the mutex as subclass `subclass` of its class (`mutex_lock_nested`): a knowingly
+    /// nested acquire of a second lock of the same class.
+    ///
+    /// - Parameters:
+    ///   - subclass: 0...7; each subclass is validated as its own class (`name/1`, ...).
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func lock(subclass: Int, fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        _checkedLock(subclass: UInt8(truncatingIfNeeded: subclass), nest: nil,
+                     site: LockdepSite(fileID: fileID, line: line, function: function))
+        #else
+        pthread_mutex_lock(storage.primitivePointer)
+        #endif
+    }
+
+    /// Acquires the mutex under a "nest lock" (`mutex_lock_nest_lock`): many instances of this
+    /// class may be held at once while `outer` is held.
+    ///
+    /// - Parameters:
+    ///   - outer: The lock that serialises the nested acquires.
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func lock(nestedUnder outer: some LockdepLock, fileID: StaticString = #fileID, line: UInt = #line,
+                     function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        _checkedLock(subclass: 0, nest: outer.lockdepInstance, site: LockdepSite(fileID: fileID, line: line, function: function))
+        #else
+        pthread_mutex_lock(storage.primitivePointer)
+        #endif
+    }
+
+    /// Tries to acquire the mutex without blocking. A successful trylock adds no dependency.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    /// - Returns: Whether the mutex was acquired.
+    @inlinable
+    public func tryLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        guard pthread_mutex_trylock(storage.primitivePointer) == 0 else { return false }
+        #if LOCKDEP_CHECKS
+        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .write,
+                                   flags: AcquireFlag.trylock, nest: nil,
+                                   site: LockdepSite(fileID: fileID, line: line, function: function))
+        storage.setOwner(token)
+        #endif
+        return true
+    }
+
+    /// Releases the mutex.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        let word = storage.ownerWord()
+        guard Engine.release(classID: storage.header.classID, instance: storage.instance, ownerWord: word,
+                             site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
+        storage.clearOwner(word)
+        #endif
+        pthread_mutex_unlock(storage.primitivePointer)
+    }
+
+    /// Runs `body` holding the mutex.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    ///   - body: The critical section.
+    /// - Returns: What `body` returns.
+    @inlinable
+    public func withLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+                                      _ body: () throws(E) -> R) throws(E) -> R {
+        lock(fileID: fileID, line: line, function: function)
+        defer { unlock(fileID: fileID, line: line, function: function) }
+        return try body()
+    }
+
+    #if LOCKDEP_CHECKS
+    @inlinable
+    func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite) {
+        let token = Engine.acquire(classID: storage.header.classID, subclass: subclass, instance: storage.instance,
+                                   mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
+        let p = storage.primitivePointer
+        if token & 1 == 0 {
+            pthread_mutex_lock(p)
+        } else if pthread_mutex_trylock(p) != 0 {
+            let start = Engine.nowNanos()
+            pthread_mutex_lock(p)
+            Engine.recordContention(classID: storage.header.classID, waitNanos: Engine.nowNanos() &- start, site: site)
+        }
+        storage.setOwner(token)
+    }
+    #endif
+}

@@ -1,0 +1,177 @@
+public import Glibc
+
+/// A reader-writer lock with recursive readers, checked by the validator (the kernel's
+/// `rwlock_t` semantics on a `pthread_rwlock_t`).
+///
+/// Read acquires are *recursive reads*: a thread may take the read side again while holding
+/// it, and recursive readers never deadlock against each other, so read/read orderings of two
+/// classes in opposite orders are not reported. Any cycle that needs a writer is. Both sides may
+/// sleep, so both are invalid in atomic context.
+///
+/// ```swift
+/// let table = CheckedRWLock("routes")
+/// table.withReadLock { lookup() }
+/// table.withWriteLock { update() }
+/// ```
+public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
+    @usableFromInline let storage: LockStorage<pthread_rwlock_t>
+
+    /// Creates a reader-writer lock (readers preferred, so recursive reads cannot block behind a
+    /// waiting writer).
+    ///
+    /// - Parameters:
+    ///   - name: The class name for reports; defaults to `"rwlock@File.swift:line"`.
+    ///   - lockClass: An explicit class; `nil` makes (or joins) the class of this declaration site.
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
+    ///   - function: The declaration site (default `#function`).
+    public init(_ name: String? = nil, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
+                line: UInt = #line, function: StaticString = #function) {
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let cls = lockClass ?? LockClass(name ?? "rwlock@\(site.fileName):\(line)", fileID: fileID, line: line)
+        storage = .make(cls, declared: site, primitive: pthread_rwlock_t()) { p in
+            pthread_rwlock_init(p, nil)
+        }
+    }
+
+    /// The class of the lock.
+    public var lockClass: LockClass { storage.header.lockClass }
+    /// The identity of this lock.
+    public var lockdepInstance: UnsafeRawPointer { storage.instance }
+
+    /// Acquires the read side (recursive read).
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func readLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance,
+                                   mode: .recursiveRead, flags: AcquireFlag.sleeping, nest: nil, site: site)
+        _lockMeasured(token, site: site) { pthread_rwlock_tryrdlock($0) } lock: { pthread_rwlock_rdlock($0) }
+        #else
+        pthread_rwlock_rdlock(storage.primitivePointer)
+        #endif
+    }
+
+    /// Acquires the write side.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func writeLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance,
+                                   mode: .write, flags: AcquireFlag.sleeping, nest: nil, site: site)
+        _lockMeasured(token, site: site) { pthread_rwlock_trywrlock($0) } lock: { pthread_rwlock_wrlock($0) }
+        storage.setOwner(token)
+        #else
+        pthread_rwlock_wrlock(storage.primitivePointer)
+        #endif
+    }
+
+    /// Tries to acquire the read side without blocking.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    /// - Returns: Whether the read side was acquired.
+    @inlinable
+    public func tryReadLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        guard pthread_rwlock_tryrdlock(storage.primitivePointer) == 0 else { return false }
+        #if LOCKDEP_CHECKS
+        _ = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .recursiveRead,
+                           flags: AcquireFlag.trylock, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+        return true
+    }
+
+    /// Tries to acquire the write side without blocking.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    /// - Returns: Whether the write side was acquired.
+    @inlinable
+    public func tryWriteLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        guard pthread_rwlock_trywrlock(storage.primitivePointer) == 0 else { return false }
+        #if LOCKDEP_CHECKS
+        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .write,
+                                   flags: AcquireFlag.trylock, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
+        storage.setOwner(token)
+        #endif
+        return true
+    }
+
+    /// Releases the read or write side this thread holds.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        let word = storage.ownerWord()
+        guard Engine.release(classID: storage.header.classID, instance: storage.instance, ownerWord: word,
+                             site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
+        if word & 1 != 0 && Engine.ownsWord(word) { storage.clearOwner(word) }
+        #endif
+        pthread_rwlock_unlock(storage.primitivePointer)
+    }
+
+    /// Runs `body` holding the read side.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    ///   - body: The read-side critical section.
+    /// - Returns: What `body` returns.
+    @inlinable
+    public func withReadLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+                                          _ body: () throws(E) -> R) throws(E) -> R {
+        readLock(fileID: fileID, line: line, function: function)
+        defer { unlock(fileID: fileID, line: line, function: function) }
+        return try body()
+    }
+
+    /// Runs `body` holding the write side.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    ///   - body: The write-side critical section.
+    /// - Returns: What `body` returns.
+    @inlinable
+    public func withWriteLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+                                           _ body: () throws(E) -> R) throws(E) -> R {
+        writeLock(fileID: fileID, line: line, function: function)
+        defer { unlock(fileID: fileID, line: line, function: function) }
+        return try body()
+    }
+
+    #if LOCKDEP_CHECKS
+    @inlinable
+    func _lockMeasured(_ token: UInt, site: LockdepSite, try tryLock: (UnsafeMutablePointer<pthread_rwlock_t>) -> Int32,
+                       lock: (UnsafeMutablePointer<pthread_rwlock_t>) -> Int32) {
+        let p = storage.primitivePointer
+        if token & 1 == 0 {
+            _ = lock(p)
+        } else if tryLock(p) != 0 {
+            let start = Engine.nowNanos()
+            _ = lock(p)
+            Engine.recordContention(classID: storage.header.classID, waitNanos: Engine.nowNanos() &- start, site: site)
+        }
+    }
+    #endif
+}

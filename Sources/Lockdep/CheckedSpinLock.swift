@@ -1,0 +1,151 @@
+public import Glibc
+
+/// A non-sleeping spinlock checked by the validator (the kernel's `spinlock_t`), usable in
+/// hardirq ("ISR") and softirq context.
+///
+/// Holding a spinlock makes the context atomic: acquiring a sleeping lock, waiting on a
+/// condition or calling `mightSleep()` inside is reported. A spinlock taken in hardirq context
+/// must be taken with interrupts disabled everywhere else (``withLockIRQ(fileID:line:function:_:)``,
+/// the analogue of `spin_lock_irqsave`), or "inconsistent lock state" is reported.
+public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
+    @usableFromInline let storage: LockStorage<pthread_spinlock_t>
+
+    /// Creates a spinlock.
+    ///
+    /// - Parameters:
+    ///   - name: The class name for reports; defaults to `"spinlock@File.swift:line"`.
+    ///   - lockClass: An explicit class; `nil` makes (or joins) the class of this declaration site.
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
+    ///   - function: The declaration site (default `#function`).
+    public init(_ name: String? = nil, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
+                line: UInt = #line, function: StaticString = #function) {
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let cls = lockClass ?? LockClass(name ?? "spinlock@\(site.fileName):\(line)", fileID: fileID, line: line)
+        storage = .make(cls, declared: site, primitive: pthread_spinlock_t()) { p in
+            pthread_spin_init(p, Int32(PTHREAD_PROCESS_PRIVATE))
+        }
+    }
+
+    /// The class of the lock.
+    public var lockClass: LockClass { storage.header.lockClass }
+    /// The identity of this lock.
+    public var lockdepInstance: UnsafeRawPointer { storage.instance }
+
+    /// Acquires the spinlock, spinning until it is available.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func lock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        _checkedLock(subclass: 0, site: LockdepSite(fileID: fileID, line: line, function: function))
+        #else
+        pthread_spin_lock(storage.primitivePointer)
+        #endif
+    }
+
+    /// Acquires the spinlock as subclass `subclass` of its class (`spin_lock_nested`).
+    ///
+    /// - Parameters:
+    ///   - subclass: 0...7.
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func lock(subclass: Int, fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        _checkedLock(subclass: UInt8(truncatingIfNeeded: subclass), site: LockdepSite(fileID: fileID, line: line, function: function))
+        #else
+        pthread_spin_lock(storage.primitivePointer)
+        #endif
+    }
+
+    /// Tries to acquire the spinlock without spinning.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    /// - Returns: Whether the spinlock was acquired.
+    @inlinable
+    public func tryLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        guard pthread_spin_trylock(storage.primitivePointer) == 0 else { return false }
+        #if LOCKDEP_CHECKS
+        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .write,
+                                   flags: AcquireFlag.trylock | AcquireFlag.atomic, nest: nil,
+                                   site: LockdepSite(fileID: fileID, line: line, function: function))
+        storage.setOwner(token)
+        #endif
+        return true
+    }
+
+    /// Releases the spinlock.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        let word = storage.ownerWord()
+        guard Engine.release(classID: storage.header.classID, instance: storage.instance, ownerWord: word,
+                             site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
+        storage.clearOwner(word)
+        #endif
+        pthread_spin_unlock(storage.primitivePointer)
+    }
+
+    /// Runs `body` holding the spinlock.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    ///   - body: The critical section (must not sleep).
+    /// - Returns: What `body` returns.
+    @inlinable
+    public func withLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+                                      _ body: () throws(E) -> R) throws(E) -> R {
+        lock(fileID: fileID, line: line, function: function)
+        defer { unlock(fileID: fileID, line: line, function: function) }
+        return try body()
+    }
+
+    /// Runs `body` holding the spinlock with hardirqs "disabled" (`spin_lock_irqsave`): the form
+    /// process-context code must use for a spinlock that hardirq code also takes.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    ///   - body: The critical section (must not sleep).
+    /// - Returns: What `body` returns.
+    @inlinable
+    public func withLockIRQ<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+                                         _ body: () throws(E) -> R) throws(E) -> R {
+        try Lockdep.withInterruptsDisabled(.hardirq) { () throws(E) -> R in
+            try withLock(fileID: fileID, line: line, function: function, body)
+        }
+    }
+
+    #if LOCKDEP_CHECKS
+    @inlinable
+    func _checkedLock(subclass: UInt8, site: LockdepSite) {
+        let token = Engine.acquire(classID: storage.header.classID, subclass: subclass, instance: storage.instance,
+                                   mode: .write, flags: AcquireFlag.atomic, nest: nil, site: site)
+        let p = storage.primitivePointer
+        if token & 1 == 0 {
+            pthread_spin_lock(p)
+        } else if pthread_spin_trylock(p) != 0 {
+            let start = Engine.nowNanos()
+            pthread_spin_lock(p)
+            Engine.recordContention(classID: storage.header.classID, waitNanos: Engine.nowNanos() &- start, site: site)
+        }
+        storage.setOwner(token)
+    }
+    #endif
+}

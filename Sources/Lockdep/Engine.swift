@@ -1,0 +1,440 @@
+internal import Glibc
+internal import Synchronization
+
+/// The validator's machinery. Hot paths (`acquire`, `release`) touch only the calling thread's
+/// state and one relaxed atomic load; everything else happens under `graph`'s lock on a miss.
+@usableFromInline
+enum Engine {
+    static let chainSeed: UInt64 = 0x6A09_E667_F3BC_C909
+
+    @inline(__always)
+    static func mix(_ h: UInt64, _ x: UInt64) -> UInt64 {
+        var z = (h &+ x) &* 0x9E37_79B9_7F4A_7C15
+        z ^= z >> 29
+        return z | 1
+    }
+
+    @inline(never)
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    // MARK: registration
+
+    static func registerClass(name: String, key: String, validates: Bool) -> UInt32 {
+        var report: LockdepReport?
+        let id: UInt32 = graph.withLock { g in
+            if let id = g.registry[key] { return id }
+            let id = UInt32(g.classNames.count)
+            g.classNames.append(name)
+            g.classValidates.append(validates)
+            g.registry[key] = id
+            g.registeredSinceReset += 1
+            if g.registeredSinceReset > g.limits.maxClasses && !g.disabled {
+                report = capacityReport(&g, limit: "MAX_LOCKDEP_KEYS", value: g.limits.maxClasses,
+                                        lock: name, site: nil, thread: ThreadState.existing()?.pointee.name ?? "?")
+            }
+            return id
+        }
+        if let report { deliver([report]) }
+        return id
+    }
+
+    static func nextUniqueKey() -> Int {
+        graph.withLock { g in g.uniqueCounter += 1; return g.uniqueCounter }
+    }
+
+    static func registerThread() -> (UInt, String) {
+        graph.withLock { g in
+            let s = g.nextSerial
+            g.nextSerial += 1
+            return (s, "thread-\(s)")
+        }
+    }
+
+    static func setThreadName(serial: UInt, name: String) {
+        graph.withLock { g in g.threadNames[serial] = name }
+    }
+
+    static func currentLimits() -> LockdepLimits { graph.withLock { $0.limits } }
+
+    // MARK: hot paths
+
+    /// Validates and records an acquire. Returns `serial << 1 | measure`, where `serial`
+    /// identifies the thread (for owner words) and `measure` asks the caller to time the wait.
+    @usableFromInline
+    static func acquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
+                        flags: UInt8, nest: UnsafeRawPointer?, site: LockdepSite) -> UInt {
+        let t = ThreadState.current()
+        let word = stateWord.load(ordering: .relaxed)
+        if word != t.pointee.seenWord { t.pointee.refresh(word) }
+        let token = t.pointee.serial << 1
+        if word & 1 != 0 { return token }
+        if flags & AcquireFlag.sleeping != 0 && t.pointee.isAtomic && t.pointee.recursion == 0 {
+            sleepReport(t, what: "acquire", classID: classID, subclass: subclass, mode: mode, site: site)
+        }
+        let depth = t.pointee.depth
+        if depth >= t.pointee.maxDepth {
+            depthExceeded(t, classID: classID, site: site)
+            return token
+        }
+        if depth == t.pointee.capacity { t.pointee.grow() }
+        let node = classID << 3 | UInt32(subclass & 7)
+        let irq = t.pointee.irqState
+        let prevKey = depth > 0 ? t.pointee.held[depth - 1].chainKey : chainSeed
+        var x = UInt64(node) | UInt64(mode.rawValue) << 32 | UInt64(irq) << 36
+        x |= UInt64(flags & AcquireFlag.trylock) << 44
+        if nest != nil { x |= 1 << 50 }
+        let key = mix(prevKey, x)
+        let measure = word & 2 != 0
+        (t.pointee.held + depth).initialize(to: HeldLock(
+            instance: instance, chainKey: key, acquiredAt: measure ? now() : 0, nest: nest, node: node,
+            mode: mode.rawValue, flags: flags, irqState: irq, pins: 0, site: site))
+        t.pointee.depth = depth + 1
+        if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth += 1 }
+        if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 {
+            validate(t, index: depth)
+        }
+        if measure { recordAcquisition(classID: classID) }
+        return token | (measure ? 1 : 0)
+    }
+
+    /// Records a release. Returns whether the caller should perform the real unlock (`false`
+    /// after a misuse report: releasing what this thread does not hold is never forwarded).
+    ///
+    /// `ownerWord` is the lock's `serial << 1 | locked` word (0 when the lock has none).
+    @usableFromInline
+    static func release(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, site: LockdepSite) -> Bool {
+        let t = ThreadState.current()
+        let word = stateWord.load(ordering: .relaxed)
+        if word != t.pointee.seenWord { t.pointee.refresh(word) }
+        let depth = t.pointee.depth
+        var i = depth - 1
+        while i >= 0 && t.pointee.held[i].instance != instance { i -= 1 }
+        if i < 0 {
+            if word & 1 != 0 || t.pointee.recursion != 0 { return true }
+            if ownerWord & 1 != 0 && ownerWord >> 1 == t.pointee.serial { return true }
+            badUnlock(t, classID: classID, ownerWord: ownerWord, site: site)
+            return false
+        }
+        let entry = t.pointee.held[i]
+        if entry.pins != 0 && t.pointee.recursion == 0 {
+            simpleReport(t, kind: .pinnedLockReleased, title: "WARNING: releasing a pinned lock",
+                         node: entry.node, mode: entry.mode, lockSite: entry.site, site: site,
+                         body: "is releasing lock %LOCK% at:\n  \(site)\nwhile it is pinned (pinned \(entry.pins) time(s)).\n")
+        }
+        if entry.flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth -= 1 }
+        if entry.acquiredAt != 0 { recordHold(classID: entry.node >> 3, nanos: now() &- entry.acquiredAt) }
+        if i == depth - 1 {
+            t.pointee.depth = i        // HeldLock is trivial: nothing to deinitialize
+        } else {
+            remove(t, at: i)
+        }
+        return true
+    }
+
+    /// Removes held entry `i`, re-validating the chains of the entries above it.
+    static func remove(_ t: UnsafeMutablePointer<ThreadState>, at i: Int) {
+        let depth = t.pointee.depth
+        (t.pointee.held + i).deinitialize(count: 1)
+        if i != depth - 1 {
+            (t.pointee.held + i).moveInitialize(from: t.pointee.held + i + 1, count: depth - 1 - i)
+        }
+        t.pointee.depth = depth - 1
+        if i == depth - 1 { return }
+        for j in i..<(depth - 1) {
+            let e = t.pointee.held[j]
+            let prevKey = j > 0 ? t.pointee.held[j - 1].chainKey : chainSeed
+            var x = UInt64(e.node) | UInt64(e.mode) << 32 | UInt64(e.irqState) << 36
+            x |= UInt64(e.flags & AcquireFlag.trylock) << 44
+            if e.nest != nil { x |= 1 << 50 }
+            let key = mix(prevKey, x)
+            t.pointee.held[j].chainKey = key
+            if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 && stateWord.load(ordering: .relaxed) & 1 == 0 {
+                validate(t, index: j)
+            }
+        }
+    }
+
+    // MARK: validation (slow path)
+
+    @inline(never)
+    static func validate(_ t: UnsafeMutablePointer<ThreadState>, index: Int) {
+        let e = t.pointee.held[index]
+        var reports: [LockdepReport] = []
+        let cacheable: Bool = graph.withLock { g in
+            if g.disabled { return false }
+            if g.chains.contains(e.chainKey) { return true }
+            let cls = Int(e.node >> 3)
+            if cls >= g.classValidates.count || g.classValidates[cls] {
+                var stack: [UInt]?
+                if let r = checkChain(&g, t, index: index, stack: &stack) { reports.append(r) }
+            }
+            if g.disabled { return false }
+            if g.chains.count >= g.limits.maxChains {
+                reports.append(capacityReport(&g, limit: "MAX_LOCKDEP_CHAINS", value: g.limits.maxChains,
+                                              lock: g.nodeName(e.node), site: e.site, thread: t.pointee.name))
+                return false
+            }
+            g.chains.insert(e.chainKey)
+            return true
+        }
+        if cacheable { t.pointee.cacheInsert(e.chainKey) }
+        deliver(reports, t)
+    }
+
+    static func heldLocks(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, upTo count: Int) -> [LockdepReport.Lock] {
+        (0..<count).map { i in
+            let h = t.pointee.held[i]
+            return LockdepReport.Lock(name: g.nodeName(h.node), mode: LockdepMode(rawValue: h.mode) ?? .write,
+                                      site: h.site, usage: g.usage(h.node))
+        }
+    }
+
+    static func lock(_ g: GraphState, _ h: HeldLock) -> LockdepReport.Lock {
+        LockdepReport.Lock(name: g.nodeName(h.node), mode: LockdepMode(rawValue: h.mode) ?? .write,
+                           site: h.site, usage: g.usage(h.node))
+    }
+
+    static func checkChain(_ g: inout GraphState, _ t: UnsafeMutablePointer<ThreadState>, index: Int,
+                           stack: inout [UInt]?) -> LockdepReport? {
+        let held = t.pointee.held
+        let e = held[index]
+        let ctx = e.irqState & 3
+        let eRecursive = e.mode == LockdepMode.recursiveRead.rawValue
+
+        // 1. A write acquire of an RCU-style map inside its own read section.
+        if e.flags & AcquireFlag.rcu != 0 && e.mode == LockdepMode.write.rawValue {
+            for i in 0..<index where held[i].node == e.node && held[i].mode != LockdepMode.write.rawValue {
+                return Reports.illegalSynchronize(g, t, entry: e, index: index)
+            }
+        }
+        // 2. Usage bits (contexts).
+        if let r = markUsage(&g, t, index: index) { return r }
+        // 3. Recursive locking (AA).
+        if e.flags & AcquireFlag.trylock == 0 {
+            for i in stride(from: index - 1, through: 0, by: -1) where held[i].node == e.node && held[i].irqState & 3 == ctx {
+                let h = held[i]
+                if eRecursive && h.mode != LockdepMode.write.rawValue { continue }
+                if let nest = e.nest, (0..<index).contains(where: { held[$0].instance == nest }) { continue }
+                return Reports.recursive(g, t, held: h, entry: e, index: index)
+            }
+        }
+        // 4. Dependencies from every held lock of this context to the new one.
+        if e.flags & AcquireFlag.trylock != 0 { return nil }
+        for i in stride(from: index - 1, through: 0, by: -1) {
+            let h = held[i]
+            let hcls = Int(h.node >> 3)
+            guard h.irqState & 3 == ctx, h.node != e.node,
+                  hcls >= g.classValidates.count || g.classValidates[hcls] else { continue }
+            let hRecursive = h.mode == LockdepMode.recursiveRead.rawValue
+            let typeBit: UInt8 = 1 << ((hRecursive ? 2 : 0) | (eRecursive ? 1 : 0))
+            if let edge = g.nodes[h.node]?.edges[e.node], edge.types & typeBit != 0 { continue }
+            if let path = g.strongPath(from: e.node, startRecursive: eRecursive, to: h.node, targetRecursive: hRecursive) {
+                if stack == nil { stack = Backtrace.capture(skip: 4) }
+                return Reports.circular(g, t, held: h, entry: e, index: index, path: path, stack: stack ?? [])
+            }
+            if let r = checkEdgeIrq(g, t, held: h, entry: e, index: index) { return r }
+            if g.nodes[h.node]?.edges[e.node] == nil {
+                if g.edgeCount >= g.limits.maxDependencies {
+                    return capacityReport(&g, limit: "MAX_LOCKDEP_ENTRIES", value: g.limits.maxDependencies,
+                                          lock: g.nodeName(e.node), site: e.site, thread: t.pointee.name)
+                }
+                if stack == nil { stack = Backtrace.capture(skip: 4) }
+                g.edgeCount += 1
+                g.nodes[h.node, default: Node()].out.append(e.node)
+                g.nodes[h.node, default: Node()].edges[e.node] = Edge(
+                    types: typeBit, fromSite: h.site, toSite: e.site, thread: t.pointee.name, stack: stack ?? [])
+                g.nodes[e.node, default: Node()].inbound.append(h.node)
+            } else {
+                g.nodes[h.node]!.edges[e.node]!.types |= typeBit
+            }
+        }
+        return nil
+    }
+
+    /// Marks the usage bits the new acquire implies, reporting inconsistent state or inversion.
+    static func markUsage(_ g: inout GraphState, _ t: UnsafeMutablePointer<ThreadState>, index: Int) -> LockdepReport? {
+        let e = t.pointee.held[index]
+        let read: UInt8 = e.mode == LockdepMode.write.rawValue ? 0 : 1
+        let ctx = e.irqState & 3
+        var bits: [UInt8] = []
+        // Completion maps (work items, queues) model waiting, not exclusion: they are never
+        // "used in" an interrupt context.
+        let completion = e.flags & AcquireFlag.completion != 0
+        if ctx == LockdepContext.hardirq.rawValue && !completion { bits.append(0 + read) }
+        if ctx == LockdepContext.softirq.rawValue && !completion { bits.append(4 + read) }
+        if e.irqState & 4 == 0 {
+            bits.append(2 + read)
+            if e.irqState & 8 == 0 { bits.append(6 + read) }
+        }
+        for b in bits {
+            let mask: UInt8 = 1 << b
+            let usage = g.nodes[e.node]?.usage ?? 0
+            if usage & mask != 0 { continue }
+            g.nodes[e.node, default: Node()].usage |= mask
+            g.nodes[e.node, default: Node()].usageSites[Int(b)] = e.site
+            let irq = b / 4
+            let isUsed = b % 4 < 2
+            let isRead = b % 2 == 1
+            let exclWrite = irq * 4 + (isUsed ? 2 : 0)
+            var conflicts: [UInt8] = [exclWrite]
+            if !isRead { conflicts.append(exclWrite + 1) }
+            for c in conflicts where usage & (1 << c) != 0 {
+                return Reports.inconsistent(g, t, entry: e, index: index, newBit: b, oldBit: c)
+            }
+            // Inversion against the dependencies already recorded.
+            let (order, parent) = g.closure(of: e.node, forward: isUsed)
+            for m in order where m != e.node {
+                let mu = g.nodes[m]?.usage ?? 0
+                if let c = conflicts.first(where: { mu & (1 << $0) != 0 }) {
+                    let path = g.pathTo(m, parent: parent)
+                    let safe = isUsed ? e.node : m
+                    let unsafe = isUsed ? m : e.node
+                    let chain = isUsed ? path : path.reversed()
+                    return Reports.inversion(g, t, entry: e, index: index, irq: Int(irq), safe: safe, unsafe: unsafe,
+                                             safeBit: isUsed ? b : c, unsafeBit: isUsed ? c : b, path: Array(chain))
+                }
+            }
+        }
+        return nil
+    }
+
+    /// An edge `held -> entry` from an irq-safe class (or one reached from it) to an irq-unsafe one.
+    static func checkEdgeIrq(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, held h: HeldLock,
+                             entry e: HeldLock, index: Int) -> LockdepReport? {
+        let back = g.closure(of: h.node, forward: false)
+        let fwd = g.closure(of: e.node, forward: true)
+        for irq in 0..<2 {
+            let usedW: UInt8 = 1 << (irq * 4), usedR: UInt8 = 1 << (irq * 4 + 1)
+            let enW: UInt8 = 1 << (irq * 4 + 2), enR: UInt8 = 1 << (irq * 4 + 3)
+            for u in back.order {
+                let uu = g.nodes[u]?.usage ?? 0
+                guard uu & (usedW | usedR) != 0 else { continue }
+                for v in fwd.order {
+                    let vu = g.nodes[v]?.usage ?? 0
+                    let conflict = (uu & usedW != 0 && vu & (enW | enR) != 0) || (uu & usedR != 0 && vu & enW != 0)
+                    guard conflict else { continue }
+                    let left = Array(g.pathTo(u, parent: back.parent).reversed())
+                    let right = g.pathTo(v, parent: fwd.parent)
+                    let safeBit = UInt8(uu & usedW != 0 ? irq * 4 : irq * 4 + 1)
+                    let unsafeBit = UInt8(vu & enW != 0 ? irq * 4 + 2 : irq * 4 + 3)
+                    return Reports.inversion(g, t, entry: e, index: index, irq: irq, safe: u, unsafe: v,
+                                             safeBit: safeBit, unsafeBit: unsafeBit, path: left + right,
+                                             newEdgeFrom: h)
+                }
+            }
+        }
+        return nil
+    }
+
+    // MARK: misuse and other reports
+
+    static func capacityReport(_ g: inout GraphState, limit: String, value: Int, lock: String, site: LockdepSite?,
+                               thread: String) -> LockdepReport {
+        g.disabled = true
+        stateWord.bitwiseOr(1, ordering: .relaxed)
+        let title = "BUG: \(limit) too low!"
+        var text = title + "\n"
+        text += "the limit is \(value); reached while registering or acquiring (\(lock))"
+        text += site.map { ", at: \($0)" } ?? ""
+        text += "\nthread \"\(thread)\"\nturning off the locking correctness validator.\n"
+        return LockdepReport(kind: .capacityExceeded, title: title, thread: thread, otherThread: nil, site: site,
+                             lock: .init(name: lock, mode: .write, site: site, usage: ""), classes: [lock, limit],
+                             chain: [], heldLocks: [], context: .process, text: text)
+    }
+
+    @inline(never)
+    static func depthExceeded(_ t: UnsafeMutablePointer<ThreadState>, classID: UInt32, site: LockdepSite) {
+        let r: LockdepReport? = graph.withLock { g in
+            if g.disabled { return nil }
+            var r = capacityReport(&g, limit: "MAX_LOCK_DEPTH", value: t.pointee.maxDepth,
+                                   lock: g.nodeName(classID << 3), site: site, thread: t.pointee.name)
+            r.heldLocks = heldLocks(g, t, upTo: t.pointee.depth)
+            r.text += Reports.heldText(r.heldLocks, thread: t.pointee.name)
+            return r
+        }
+        if let r { deliver([r], t) }
+    }
+
+    @inline(never)
+    static func sleepReport(_ t: UnsafeMutablePointer<ThreadState>, what: String, classID: UInt32?, subclass: UInt8,
+                            mode: LockdepMode, site: LockdepSite) {
+        let r = graph.withLock { g in Reports.sleeping(g, t, classID: classID, subclass: subclass, mode: mode, site: site) }
+        deliver([r], t)
+    }
+
+    @inline(never)
+    static func badUnlock(_ t: UnsafeMutablePointer<ThreadState>, classID: UInt32, ownerWord: UInt, site: LockdepSite) {
+        let r = graph.withLock { g in
+            Reports.badUnlock(g, t, classID: classID, ownerWord: ownerWord, site: site)
+        }
+        deliver([r], t)
+    }
+
+    static func simpleReport(_ t: UnsafeMutablePointer<ThreadState>, kind: LockdepReport.Kind, title: String,
+                             node: UInt32?, mode: UInt8, lockSite: LockdepSite?, site: LockdepSite, body: String) {
+        let r = graph.withLock { g in
+            Reports.simple(g, t, kind: kind, title: title, node: node, mode: mode, lockSite: lockSite, site: site, body: body)
+        }
+        deliver([r], t)
+    }
+
+    // MARK: delivery
+
+    static func deliver(_ reports: [LockdepReport], _ t: UnsafeMutablePointer<ThreadState>? = nil) {
+        guard !reports.isEmpty else { return }
+        let state = t ?? ThreadState.current()
+        state.pointee.recursion += 1
+        defer { state.pointee.recursion -= 1 }
+        for r in reports {
+            let mode = graph.withLock { $0.mode }
+            switch mode {
+            case .trap:
+                Backtrace.writeStandardError(r.text + "\n")
+                fatalError("lockdep: \(r.title)")
+            case .reportOnceAndContinue:
+                let key = "\(r.kind)|\(r.classes.joined(separator: ","))|\(r.site?.description ?? "")"
+                let fresh = graph.withLock { $0.reported.insert(key).inserted }
+                if fresh { Backtrace.writeStandardError(r.text + "\n") }
+            case .custom(let handler):
+                handler(r)
+            }
+        }
+    }
+
+    // MARK: statistics
+
+    static let statistics = LockedBox<[UInt32: ClassStatistics]>([:])
+
+    @inline(never)
+    static func recordAcquisition(classID: UInt32) {
+        statistics.withLock { $0[classID, default: ClassStatistics()].acquisitions += 1 }
+    }
+
+    @usableFromInline @inline(never)
+    static func recordContention(classID: UInt32, waitNanos: UInt64, site: LockdepSite) {
+        statistics.withLock { s in
+            var c = s[classID, default: ClassStatistics()]
+            c.contentions += 1
+            c.waitMin = min(c.waitMin, waitNanos); c.waitMax = max(c.waitMax, waitNanos); c.waitTotal &+= waitNanos
+            c.contendingSites[site.description, default: 0] += 1
+            s[classID] = c
+        }
+    }
+
+    @inline(never)
+    static func recordHold(classID: UInt32, nanos: UInt64) {
+        statistics.withLock { s in
+            var c = s[classID, default: ClassStatistics()]
+            c.holds += 1
+            c.holdMin = min(c.holdMin, nanos); c.holdMax = max(c.holdMax, nanos); c.holdTotal &+= nanos
+            s[classID] = c
+        }
+    }
+
+    @usableFromInline
+    static func nowNanos() -> UInt64 { now() }
+}

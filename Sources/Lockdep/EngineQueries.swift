@@ -1,0 +1,113 @@
+internal import Synchronization
+
+extension Engine {
+    static func heldIndex(_ t: UnsafeMutablePointer<ThreadState>, _ instance: UnsafeRawPointer) -> Int? {
+        var i = t.pointee.depth - 1
+        while i >= 0 {
+            if t.pointee.held[i].instance == instance { return i }
+            i -= 1
+        }
+        return nil
+    }
+
+    static var validating: Bool { stateWord.load(ordering: .relaxed) & 1 == 0 }
+
+    static func isHeld(_ instance: UnsafeRawPointer, mode: LockdepMode?) -> Bool {
+        let t = ThreadState.current()
+        guard let i = heldIndex(t, instance) else { return false }
+        guard let mode else { return true }
+        let held = t.pointee.held[i].mode
+        return mode == .write ? held == LockdepMode.write.rawValue : held != LockdepMode.write.rawValue
+    }
+
+    static func assertionFailure(_ t: UnsafeMutablePointer<ThreadState>, lock: (any LockdepLock)?, message: String,
+                                 site: LockdepSite) {
+        guard validating, t.pointee.recursion == 0 else { return }
+        let node = lock.map { $0.lockClass.id << 3 }
+        var lockSite: LockdepSite?
+        if let lock, let i = heldIndex(t, lock.lockdepInstance) { lockSite = t.pointee.held[i].site }
+        simpleReport(t, kind: .assertionFailed, title: "WARNING: lock assertion failed at \(site.fileName):\(site.line)",
+                     node: node, mode: 0, lockSite: lockSite, site: site, body: "\(message) at:\n  \(site)\n")
+    }
+
+    @usableFromInline
+    static func mightSleep(_ site: LockdepSite) {
+        let t = ThreadState.current()
+        guard validating, t.pointee.recursion == 0, t.pointee.isAtomic else { return }
+        sleepReport(t, what: "might sleep", classID: nil, subclass: 0, mode: .write, site: site)
+    }
+
+    /// Drops every entry above `depth`, reporting a leak (work items).
+    static func checkLeak(depth: Int, context: LockdepContext, workName: String, site: LockdepSite) {
+        let t = ThreadState.current()
+        if t.pointee.context != context.rawValue || t.pointee.hardirqOff != 0 || t.pointee.softirqOff != 0 {
+            t.pointee.context = context.rawValue
+            t.pointee.hardirqOff = 0
+            t.pointee.softirqOff = 0
+        }
+        guard t.pointee.depth > depth else { return }
+        if validating && t.pointee.recursion == 0 {
+            let r: LockdepReport = graph.withLock { g in
+                let held = heldLocks(g, t, upTo: t.pointee.depth)
+                let leaked = held[depth...]
+                var body = "BUG: workqueue leaked lock or RCU: \"\(t.pointee.name)\"\n"
+                body += "     last function: \(workName), queued at: \(site)\n"
+                body += "     leaked: " + leaked.map { "(\($0.name))" }.joined(separator: ", ") + "\n"
+                var r = Reports.make(.workqueueLeak, "BUG: workqueue leaked lock or RCU", t, site: site,
+                                     lock: leaked.first, classes: leaked.map(\.name) + [workName], held: held, body: body)
+                r.text = body + "\n" + Reports.heldText(held, thread: t.pointee.name)
+                return r
+            }
+            deliver([r], t)
+        }
+        while t.pointee.depth > depth {
+            let i = t.pointee.depth - 1
+            if t.pointee.held[i].flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth -= 1 }
+            remove(t, at: i)
+        }
+    }
+
+    static func resetAll() {
+        graph.withLock { g in
+            g.registry = [:]
+            g.registeredSinceReset = 0
+            g.nodes = [:]
+            g.edgeCount = 0
+            g.chains = []
+            g.reported = []
+            g.disabled = false
+            g.generation += 1
+            stateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0), ordering: .relaxed)
+        }
+        statistics.withLock { $0 = [:] }
+        let t = ThreadState.current()
+        t.pointee.held.deinitialize(count: t.pointee.depth)
+        t.pointee.depth = 0
+        t.pointee.atomicDepth = 0
+        t.pointee.context = 0
+        t.pointee.hardirqOff = 0
+        t.pointee.softirqOff = 0
+        t.pointee.refresh(stateWord.load(ordering: .relaxed))
+    }
+
+    static func setLimits(_ limits: LockdepLimits) {
+        graph.withLock { g in
+            g.limits = limits
+            g.generation += 1
+            stateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0) | (g.disabled ? 1 : 0), ordering: .relaxed)
+        }
+    }
+
+    static func setStatistics(_ on: Bool) {
+        graph.withLock { g in
+            g.statsEnabled = on
+            if on { stateWord.bitwiseOr(2, ordering: .relaxed) } else { stateWord.bitwiseAnd(~UInt(2), ordering: .relaxed) }
+        }
+    }
+}
+
+extension Engine {
+    /// Whether an owner word names the calling thread.
+    @usableFromInline
+    static func ownsWord(_ word: UInt) -> Bool { word >> 1 == ThreadState.current().pointee.serial }
+}

@@ -1,0 +1,154 @@
+internal import Glibc
+#if LOCKDEP_CHECKS
+public import Synchronization
+#endif
+
+/// The header of a checked lock's storage: its class and declaration site.
+@usableFromInline
+struct LockHeader {
+    @usableFromInline let lockClass: LockClass
+    @usableFromInline let classID: UInt32
+    @usableFromInline let declared: LockdepSite
+
+    @usableFromInline
+    init(lockClass: LockClass, declared: LockdepSite) {
+        self.lockClass = lockClass
+        self.classID = lockClass.id
+        self.declared = declared
+    }
+}
+
+/// The tail element of a checked lock's storage: the primitive, at a stable address, and the
+/// owner word (`serial << 1 | locked`) the misuse checks read from other threads.
+@usableFromInline
+struct LockCell<Primitive>: ~Copyable {
+    @usableFromInline var primitive: Primitive
+    #if LOCKDEP_CHECKS
+    @usableFromInline let owner: Atomic<UInt>
+    #endif
+
+    @usableFromInline
+    init(_ primitive: Primitive) {
+        self.primitive = primitive
+        #if LOCKDEP_CHECKS
+        self.owner = Atomic(0)
+        #endif
+    }
+}
+
+/// Storage with a stable address for the primitive: a `ManagedBuffer` tail, as swift-nio's
+/// `NIOLock` does.
+@usableFromInline
+final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive>> {
+
+    @usableFromInline
+    static func make(_ lockClass: LockClass, declared: LockdepSite, primitive: Primitive,
+                     initialize: (UnsafeMutablePointer<Primitive>) -> Void) -> LockStorage<Primitive> {
+        let buffer = LockStorage<Primitive>.create(minimumCapacity: 1) { _ in
+            LockHeader(lockClass: lockClass, declared: declared)
+        }
+        let storage = unsafeDowncast(buffer, to: LockStorage<Primitive>.self)
+        storage.withUnsafeMutablePointerToElements { cell in
+            cell.initialize(to: LockCell(primitive))
+            initialize(&cell.pointee.primitive)
+        }
+        return storage
+    }
+
+    @inlinable
+    var instance: UnsafeRawPointer { UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()) }
+
+    @inlinable
+    var primitivePointer: UnsafeMutablePointer<Primitive> {
+        withUnsafeMutablePointerToElements { cell in
+            UnsafeMutableRawPointer(cell).assumingMemoryBound(to: Primitive.self)
+        }
+    }
+
+    #if LOCKDEP_CHECKS
+    /// Records the owner after a successful exclusive acquire.
+    @inlinable
+    func setOwner(_ token: UInt) {
+        withUnsafeMutablePointerToElements { $0.pointee.owner.store(token | 1, ordering: .relaxed) }
+    }
+
+    @inlinable
+    func ownerWord() -> UInt {
+        withUnsafeMutablePointerToElements { $0.pointee.owner.load(ordering: .relaxed) }
+    }
+
+    @inlinable
+    func clearOwner(_ word: UInt) {
+        withUnsafeMutablePointerToElements { $0.pointee.owner.store(word & ~1, ordering: .relaxed) }
+    }
+
+    /// Reports a lock destroyed while held (called from the owning type's deinit path).
+    /// Returns whether it was held (then the primitive must not be destroyed).
+    @usableFromInline
+    func checkDestroy() -> Bool {
+        let word = ownerWord()
+        guard word & 1 != 0 || heldByReaders() else { return false }
+        Engine.heldLockDestroyed(classID: header.classID, instance: instance, ownerWord: word, declared: header.declared)
+        return true
+    }
+
+    /// For a reader-writer lock: whether readers hold it (no owner word records them).
+    func heldByReaders() -> Bool {
+        guard Primitive.self == pthread_rwlock_t.self else { return false }
+        let p = UnsafeMutableRawPointer(primitivePointer).assumingMemoryBound(to: pthread_rwlock_t.self)
+        guard pthread_rwlock_trywrlock(p) == 0 else { return true }
+        pthread_rwlock_unlock(p)
+        return false
+    }
+    #endif
+
+    deinit {
+        #if LOCKDEP_CHECKS
+        let held = checkDestroy()
+        #else
+        let held = false
+        #endif
+        withUnsafeMutablePointerToElements { cell in
+            if !held { Self.destroy(UnsafeMutableRawPointer(cell).assumingMemoryBound(to: Primitive.self)) }
+            _ = cell.deinitialize(count: 1)
+        }
+    }
+
+    static func destroy(_ p: UnsafeMutablePointer<Primitive>) {
+        if let m = p as? UnsafeMutablePointer<pthread_mutex_t> { pthread_mutex_destroy(m) }
+        else if let r = p as? UnsafeMutablePointer<pthread_rwlock_t> { pthread_rwlock_destroy(r) }
+        else if let c = p as? UnsafeMutablePointer<pthread_cond_t> { pthread_cond_destroy(c) }
+        else if let s = p as? UnsafeMutablePointer<pthread_spinlock_t> { pthread_spin_destroy(s) }
+    }
+}
+
+extension Engine {
+    static func heldLockDestroyed(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, declared: LockdepSite) {
+        let t = ThreadState.current()
+        guard validating, t.pointee.recursion == 0 else { return }
+        let index = heldIndex(t, instance)
+        let r: LockdepReport = graph.withLock { g in
+            let name = g.nodeName(classID << 3)
+            let owner = ownerWord >> 1
+            let ownerName = g.threadNames[owner] ?? "thread-\(owner)"
+            var body = "thread \"\(t.pointee.name)\" is destroying lock (\(name)) while it is still held!\n"
+            body += "lock declared at: \(declared)\n"
+            var acquired: LockdepSite?
+            if let index {
+                acquired = t.pointee.held[index].site
+                body += "held by this thread, acquired at: \(t.pointee.held[index].site)\n"
+            } else {
+                body += "held by thread \"\(ownerName)\"\n"
+            }
+            let lock = LockdepReport.Lock(name: name, mode: .write, site: acquired ?? declared, usage: g.usage(classID << 3))
+            return Reports.make(.heldLockDestroyed, "WARNING: held lock freed!", t, site: acquired ?? declared,
+                                lock: lock, classes: [name], held: heldLocks(g, t, upTo: t.pointee.depth), body: body,
+                                other: index == nil ? ownerName : nil)
+        }
+        if let index {
+            if t.pointee.held[index].flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth -= 1 }
+            remove(t, at: index)
+        }
+        deliver([r], t)
+    }
+}

@@ -1,0 +1,218 @@
+internal import Glibc
+internal import Synchronization
+
+/// The pthread key of the per-thread state, plus one (0 = not created yet). An atomic with a
+/// constant initialiser, so reading it costs a plain load (no lazy-global `swift_once`).
+let threadStateKeyPlusOne = Atomic<UInt32>(0)
+
+/// Address of a direct-mapped table from `pthread_self()` to the thread's state (0 until the
+/// first thread registers): `tableSize` slots of (owner, state) atomic words. A slot is claimed
+/// by compare-and-swap of its owner word and only its owner reads its state word, so a lookup is
+/// a hash, two loads and a compare, cheaper than `pthread_getspecific`. Threads whose slot is
+/// taken fall back to the pthread key.
+let threadTableBase = Atomic<UInt>(0)
+
+/// One entry of a thread's held-lock stack.
+struct HeldLock {
+    var instance: UnsafeRawPointer
+    var chainKey: UInt64
+    var acquiredAt: UInt64
+    var nest: UnsafeRawPointer?
+    var node: UInt32
+    var mode: UInt8
+    var flags: UInt8
+    var irqState: UInt8
+    var pins: UInt8
+    var site: LockdepSite
+}
+
+/// Per-thread validator state, in manually managed memory reached through `pthread_getspecific`
+/// (no exclusivity checks, no reference counting on the hot path).
+struct ThreadState {
+    var held: UnsafeMutablePointer<HeldLock>
+    var capacity: Int
+    var depth: Int = 0
+    /// Open-addressing set of chain keys this thread has seen validated (0 = empty slot).
+    var cache: UnsafeMutablePointer<UInt64>
+    var seenWord: UInt = .max
+    var maxDepth: Int = 48
+    var context: UInt8 = 0
+    var hardirqOff: Int32 = 0
+    var softirqOff: Int32 = 0
+    var atomicDepth: Int32 = 0
+    var recursion: Int32 = 0
+    var serial: UInt
+    var name: String
+
+    static let cacheSize = 1024
+    static let cacheMask = cacheSize - 1
+
+    /// Bits 0-1: context; bit 2: hardirqs disabled; bit 3: softirqs disabled.
+    @inline(__always)
+    var irqState: UInt8 {
+        var s = context
+        if hardirqOff > 0 || context == LockdepContext.hardirq.rawValue { s |= 4 }
+        if softirqOff > 0 || context != LockdepContext.process.rawValue { s |= 8 }
+        return s
+    }
+
+    /// Whether sleeping is invalid here (atomic section, interrupt context, irqs disabled).
+    @inline(__always)
+    var isAtomic: Bool {
+        context != 0 || atomicDepth != 0 || hardirqOff != 0 || softirqOff != 0
+    }
+
+    @inline(__always)
+    func cacheContains(_ key: UInt64) -> Bool {
+        var i = Int(truncatingIfNeeded: key) & ThreadState.cacheMask
+        for _ in 0..<8 {
+            let v = cache[i]
+            if v == key { return true }
+            if v == 0 { return false }
+            i = (i &+ 1) & ThreadState.cacheMask
+        }
+        return false
+    }
+
+    func cacheInsert(_ key: UInt64) {
+        let home = Int(truncatingIfNeeded: key) & ThreadState.cacheMask
+        var i = home
+        for _ in 0..<8 {
+            if cache[i] == 0 || cache[i] == key { cache[i] = key; return }
+            i = (i &+ 1) & ThreadState.cacheMask
+        }
+        cache[home] = key
+    }
+
+    @inline(never)
+    mutating func refresh(_ word: UInt) {
+        if (word >> 2) != (seenWord >> 2) {
+            cache.update(repeating: 0, count: ThreadState.cacheSize)
+            maxDepth = Engine.currentLimits().maxDepth
+        }
+        seenWord = word
+    }
+
+    @inline(never)
+    mutating func grow() {
+        let newCapacity = capacity * 2
+        let newHeld = UnsafeMutablePointer<HeldLock>.allocate(capacity: newCapacity)
+        newHeld.moveInitialize(from: held, count: depth)
+        held.deallocate()
+        held = newHeld
+        capacity = newCapacity
+    }
+
+    // MARK: thread-local access
+
+    /// Creates the pthread key once (under the graph lock).
+    static func ensureKey() -> pthread_key_t {
+        let existing = threadStateKeyPlusOne.load(ordering: .acquiring)
+        if existing != 0 { return existing - 1 }
+        return graph.withLock { _ in
+            let again = threadStateKeyPlusOne.load(ordering: .acquiring)
+            if again != 0 { return again - 1 }
+            var key = pthread_key_t()
+            pthread_key_create(&key, destroy)
+            threadStateKeyPlusOne.store(key + 1, ordering: .releasing)
+            return key
+        }
+    }
+
+    static let tableShift: UInt64 = 52          // 4096 slots
+    static let tableSize = 4096
+
+    @inline(__always)
+    static func slot(_ me: pthread_t, base: UInt) -> UnsafeMutablePointer<Atomic<UInt>> {
+        let index = Int(truncatingIfNeeded: (UInt64(me) &* 0x9E37_79B9_7F4A_7C15) >> tableShift)
+        return UnsafeMutablePointer<Atomic<UInt>>(bitPattern: base).unsafelyUnwrapped + index &* 2
+    }
+
+    static func ensureTable() -> UInt {
+        let existing = threadTableBase.load(ordering: .acquiring)
+        if existing != 0 { return existing }
+        return graph.withLock { _ in
+            let again = threadTableBase.load(ordering: .acquiring)
+            if again != 0 { return again }
+            let table = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: tableSize * 2)
+            for i in 0..<(tableSize * 2) { (table + i).initialize(to: Atomic(0)) }
+            let base = UInt(bitPattern: table)
+            threadTableBase.store(base, ordering: .releasing)
+            return base
+        }
+    }
+
+    /// Claims this thread's table slot if it is free.
+    static func claimSlot(_ t: UnsafeMutablePointer<ThreadState>) {
+        let me = pthread_self()
+        let s = slot(me, base: ensureTable())
+        if s[0].compareExchange(expected: 0, desired: UInt(me), ordering: .acquiringAndReleasing).exchanged {
+            s[1].store(UInt(bitPattern: t), ordering: .releasing)
+        }
+    }
+
+    static let destroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
+            guard let raw else { return }
+            let base = threadTableBase.load(ordering: .acquiring)
+            if base != 0 {
+                let me = pthread_self()
+                let s = slot(me, base: base)
+                if s[0].load(ordering: .relaxed) == UInt(me) {
+                    s[1].store(0, ordering: .relaxed)
+                    s[0].store(0, ordering: .releasing)
+                }
+            }
+            let t = raw.assumingMemoryBound(to: ThreadState.self)
+            t.pointee.held.deinitialize(count: t.pointee.depth)
+            t.pointee.held.deallocate()
+            t.pointee.cache.deallocate()
+            t.deinitialize(count: 1)
+            t.deallocate()
+    }
+
+    @inline(__always)
+    static func current() -> UnsafeMutablePointer<ThreadState> {
+        let me = pthread_self()
+        let base = threadTableBase.load(ordering: .relaxed)
+        if base != 0 {
+            let s = slot(me, base: base)
+            if s[0].load(ordering: .relaxed) == UInt(me),
+               let t = UnsafeMutablePointer<ThreadState>(bitPattern: s[1].load(ordering: .relaxed)) {
+                return t
+            }
+        }
+        return slowCurrent()
+    }
+
+    @inline(never)
+    static func slowCurrent() -> UnsafeMutablePointer<ThreadState> {
+        let k = threadStateKeyPlusOne.load(ordering: .acquiring)
+        if k != 0, let raw = pthread_getspecific(k &- 1) {
+            return raw.assumingMemoryBound(to: ThreadState.self)
+        }
+        return create()
+    }
+
+    /// The state of the current thread if it already exists (never creates one).
+    static func existing() -> UnsafeMutablePointer<ThreadState>? {
+        let k = threadStateKeyPlusOne.load(ordering: .acquiring)
+        guard k != 0 else { return nil }
+        return pthread_getspecific(k - 1)?.assumingMemoryBound(to: ThreadState.self)
+    }
+
+    @inline(never)
+    static func create() -> UnsafeMutablePointer<ThreadState> {
+        let (serial, defaultName) = Engine.registerThread()
+        let name = Backtrace.threadName() ?? defaultName
+        Engine.setThreadName(serial: serial, name: name)
+        let cache = UnsafeMutablePointer<UInt64>.allocate(capacity: cacheSize)
+        cache.initialize(repeating: 0, count: cacheSize)
+        let t = UnsafeMutablePointer<ThreadState>.allocate(capacity: 1)
+        t.initialize(to: ThreadState(
+            held: .allocate(capacity: 16), capacity: 16, cache: cache,
+            maxDepth: Engine.currentLimits().maxDepth, serial: serial, name: name))
+        pthread_setspecific(ensureKey(), t)
+        claimSlot(t)
+        return t
+    }
+}

@@ -1,0 +1,151 @@
+internal import Glibc
+
+/// A unit of deferred work run by a ``WorkQueue`` worker (the kernel's `work_struct`).
+///
+/// An item is pending at most once: ``queue()`` returns `false` while it is already pending.
+/// Its class (`work:<name>`, keyed by the declaration site) is a pseudo-lock the worker holds
+/// while running the callback; the synchronous operations take it as an empty write section,
+/// so a cancel, flush or disable under a lock the callback takes is reported as a cycle.
+public final class WorkItem: LockdepLock, @unchecked Sendable {
+    /// The item's pseudo-lock (one per item, sharing the class of its declaration site).
+    public let lockdepMap: LockdepMap
+    /// The queue the item runs on.
+    public let workQueue: WorkQueue
+    let body: @Sendable () -> Void
+    let declared: LockdepSite
+
+    // Guarded by workQueue.monitor.
+    var isPending = false
+    var isRunning = false
+    var runner = pthread_t()
+    var disableDepth = 0
+
+    /// Creates a work item.
+    ///
+    /// - Parameters:
+    ///   - name: The work class name; the map is `work:<name>`.
+    ///   - queue: The queue it runs on.
+    ///   - lockClass: An explicit class for the map; `nil` makes (or joins) the class of this
+    ///     declaration site (as `INIT_WORK` does).
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
+    ///   - function: The declaration site (default `#function`).
+    ///   - body: The callback, run on a worker thread.
+    public init(_ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
+                line: UInt = #line, function: StaticString = #function, _ body: @escaping @Sendable () -> Void) {
+        self.workQueue = queue
+        self.body = body
+        self.declared = LockdepSite(fileID: fileID, line: line, function: function)
+        self.lockdepMap = LockdepMap(class: lockClass ?? LockClass("work:\(name)", fileID: fileID, line: line),
+                                     options: [.completion])
+    }
+
+    /// The class of the item's map.
+    public var lockClass: LockClass { lockdepMap.lockClass }
+    /// The identity of the item's map.
+    public var lockdepInstance: UnsafeRawPointer { lockdepMap.lockdepInstance }
+
+    /// Whether the item is queued and not yet started.
+    public var pending: Bool { workQueue.monitor.locked { isPending } }
+
+    /// Queues the item (`queue_work`).
+    ///
+    /// - Returns: `false` if it was already pending, is disabled, or the queue is shut down.
+    @discardableResult
+    public func queue() -> Bool {
+        let q = workQueue
+        return q.monitor.locked {
+            guard disableDepth == 0, !isPending, !q.stopping else { return false }
+            isPending = true
+            q.enqueued += 1
+            q.pending.append(self)
+            q.monitor.signalWork()
+            return true
+        }
+    }
+
+    /// Cancels the item and waits for a running callback to finish (`cancel_work_sync`).
+    ///
+    /// Sleeps. Holding a lock the callback takes is reported as a circular dependency
+    /// (`lock -> work:<name> -> lock`) even if the callback is not running.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    /// - Returns: Whether the item was pending.
+    @discardableResult
+    public func cancelSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
+        return cancelAndWait()
+    }
+
+    /// Waits for the item to finish if it is pending or running (`flush_work`).
+    ///
+    /// Sleeps; holding a lock the callback takes is reported as a cycle.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    /// - Returns: Whether it had to wait.
+    @discardableResult
+    public func flush(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        if workQueue.threadCount == 1 {
+            Lockdep.emptyWriteSection(workQueue.lockdepMap, fileID: fileID, line: line, function: function)
+        }
+        Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
+        let q = workQueue
+        let me = pthread_self()
+        return q.monitor.locked {
+            var waited = false
+            while (isPending || isRunning) && !(isRunning && pthread_equal(runner, me) != 0) {
+                waited = true
+                q.monitor.waitForIdle()
+            }
+            return waited
+        }
+    }
+
+    /// Disables the item: cancels it, waits for a running callback, and makes later `queue()`
+    /// calls return `false` until ``enable()`` (`disable_work_sync`).
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    /// - Returns: Whether the item was pending.
+    @discardableResult
+    public func disableSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        workQueue.monitor.locked { disableDepth += 1 }
+        Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
+        return cancelAndWait()
+    }
+
+    /// Re-enables an item disabled by ``disableSync(fileID:line:function:)`` (`enable_work`).
+    ///
+    /// - Returns: Whether the item is now enabled (every disable was balanced).
+    @discardableResult
+    public func enable() -> Bool {
+        workQueue.monitor.locked {
+            if disableDepth > 0 { disableDepth -= 1 }
+            return disableDepth == 0
+        }
+    }
+
+    func cancelAndWait() -> Bool {
+        let q = workQueue
+        let me = pthread_self()
+        return q.monitor.locked {
+            let wasPending = isPending
+            if isPending, let i = q.pending.firstIndex(where: { $0 === self }) {
+                q.pending.remove(at: i)
+                isPending = false
+                q.finished += 1
+                q.monitor.broadcastIdle()
+            }
+            while isRunning && pthread_equal(runner, me) == 0 { q.monitor.waitForIdle() }
+            return wasPending
+        }
+    }
+}

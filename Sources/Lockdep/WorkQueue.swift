@@ -1,0 +1,158 @@
+internal import Glibc
+
+/// A small pool of worker threads running ``WorkItem``s, annotated for the validator as the
+/// kernel's workqueues are.
+///
+/// Each queue has a pseudo-lock (`wq:<name>`) and each work class one (`work:<name>`). A worker
+/// holds both while it runs a callback; ``WorkItem/cancelSync(fileID:line:function:)``,
+/// ``WorkItem/flush(fileID:line:function:)``, ``WorkItem/disableSync(fileID:line:function:)``
+/// and ``flush(fileID:line:function:)`` take them as empty write sections. So cancelling or
+/// flushing a work item while holding a lock its callback takes is the cycle
+/// `lock -> work -> lock`, reported on the first run where it *could* deadlock, whether or not
+/// the threads actually meet. After each callback, a worker that still holds a lock or a map
+/// reports "workqueue leaked lock or RCU".
+///
+/// ```swift
+/// let queue = WorkQueue("iommu", threads: 2)
+/// let work = WorkItem("gdev_broken", on: queue) { group.mutex.withLock { quarantine() } }
+/// _ = work.queue()
+/// work.cancelSync()      // never while holding group.mutex
+/// queue.shutdown()
+/// ```
+///
+/// - Note: Worker threads keep the queue alive: call ``shutdown()`` when done.
+public final class WorkQueue: @unchecked Sendable {
+    /// The queue's name (its map is `wq:<name>`).
+    public let name: String
+    /// The queue's pseudo-lock.
+    public let lockdepMap: LockdepMap
+    /// The context callbacks run in (`.softirq` for "atomic" work: sleeping inside is reported).
+    public let context: LockdepContext
+
+    let monitor = Monitor()
+    // Guarded by `monitor`.
+    var pending: [WorkItem] = []
+    var enqueued = 0
+    var finished = 0
+    var stopping = false
+    var threads: [pthread_t] = []
+    let threadCount: Int
+
+    /// Creates a queue and starts its worker threads.
+    ///
+    /// - Parameters:
+    ///   - name: The queue name; workers are named `<name>/<n>` in reports.
+    ///   - threads: The number of worker threads (1 makes an ordered queue, whose item flushes
+    ///     also wait for the whole queue, as the kernel's ordered workqueues).
+    ///   - context: The context callbacks run in.
+    ///   - fileID: The declaration site (default `#fileID`), the key of the queue's map class.
+    ///   - line: The declaration site (default `#line`).
+    public init(_ name: String, threads: Int = 2, context: LockdepContext = .process,
+                fileID: StaticString = #fileID, line: UInt = #line) {
+        self.name = name
+        self.context = context
+        self.threadCount = max(1, threads)
+        self.lockdepMap = LockdepMap(class: LockClass("wq:\(name)", key: "wq:\(name)@\(fileID):\(line)"),
+                                     options: [.completion])
+        for index in 0..<threadCount {
+            let box = Unmanaged.passRetained(WorkerStart(queue: self, index: index)).toOpaque()
+            var tid = pthread_t()
+            let rc = pthread_create(&tid, nil, { raw in
+                let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
+                start.queue.workerLoop(index: start.index)
+                return nil
+            }, box)
+            precondition(rc == 0, "pthread_create failed: \(rc)")
+            self.threads.append(tid)
+        }
+    }
+
+    /// Waits until every item queued before the call has finished (`flush_workqueue`).
+    ///
+    /// Sleeps: reported in atomic context. Holding a lock that a callback of this queue takes
+    /// is reported as a cycle.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    public func flush(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
+        let onWorker = Self.currentQueue == ObjectIdentifier(self)
+        monitor.locked {
+            let target = enqueued
+            while finished < target && !onWorker { monitor.waitForIdle() }
+        }
+    }
+
+    /// Runs every pending item, then stops and joins the worker threads. Later `queue()` calls
+    /// return `false`.
+    public func shutdown() {
+        let toJoin: [pthread_t] = monitor.locked {
+            stopping = true
+            monitor.broadcastWork()
+            let t = threads
+            threads = []
+            return t
+        }
+        for tid in toJoin { pthread_join(tid, nil) }
+    }
+
+    // MARK: worker
+
+    final class WorkerStart {
+        let queue: WorkQueue
+        let index: Int
+        init(queue: WorkQueue, index: Int) { self.queue = queue; self.index = index }
+    }
+
+    static let _currentQueueKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var currentQueue: ObjectIdentifier? {
+        guard let raw = pthread_getspecific(_currentQueueKey) else { return nil }
+        return ObjectIdentifier(Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue())
+    }
+
+    func workerLoop(index: Int) {
+        Lockdep.currentThreadName = "\(name)/\(index)"
+        pthread_setspecific(Self._currentQueueKey, Unmanaged.passUnretained(self as AnyObject).toOpaque())
+        while true {
+            let item: WorkItem? = monitor.locked {
+                while pending.isEmpty && !stopping { monitor.waitForWork() }
+                guard !pending.isEmpty else { return nil }
+                let item = pending.removeFirst()
+                item.isPending = false
+                item.runner = pthread_self()
+                item.isRunning = true
+                return item
+            }
+            guard let item else { break }
+            run(item)
+            monitor.locked {
+                item.isRunning = false
+                finished += 1
+                monitor.broadcastIdle()
+            }
+        }
+        pthread_setspecific(Self._currentQueueKey, nil)
+    }
+
+    func run(_ item: WorkItem) {
+        Lockdep.withContext(context) {
+            let depth = Lockdep.heldLockCount
+            Lockdep.acquire(lockdepMap, mode: .write)
+            Lockdep.acquire(item.lockdepMap, mode: .write)
+            item.body()
+            Lockdep.release(item.lockdepMap)
+            Lockdep.release(lockdepMap)
+            #if LOCKDEP_CHECKS
+            Engine.checkLeak(depth: depth, context: context, workName: item.lockdepMap.lockClass.name,
+                             site: item.declared)
+            #endif
+        }
+    }
+}

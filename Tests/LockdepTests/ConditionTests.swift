@@ -1,0 +1,52 @@
+import Foundation
+import XCTest
+@testable import Lockdep
+
+final class ConditionTests: LockdepTestCase {
+    func testProducerConsumer() {
+        let m = CheckedMutex(class: .unique("queue->lock"))
+        let c = CheckedCondition("queue->nonEmpty")
+        let box = Box()
+        let consumerDone = DispatchSemaphore(value: 0)
+        Thread {
+            Lockdep.currentThreadName = "consumer"
+            m.lock()
+            while box.items.isEmpty { c.wait(m) }
+            Lockdep.assertHeld(m)
+            box.taken = box.items.removeFirst()
+            m.unlock()
+            consumerDone.signal()
+        }.start()
+        m.withLock { box.items.append(42); c.signal() }
+        consumerDone.wait()
+        m.withLock { XCTAssertEqual(box.taken, 42) }
+        expectSilent()
+    }
+
+    func testWaitUnderSpinlockIsInvalid() {
+        let m = CheckedMutex(class: .unique("m"))
+        let s = CheckedSpinLock(class: .unique("s"))
+        let c = CheckedCondition()
+        m.lock()
+        s.lock()
+        _ = c.wait(m, timeoutNanoseconds: 1_000)
+        s.unlock()
+        m.unlock()
+        XCTAssertEqual(collector.kinds.first, .sleepInInvalidContext)
+    }
+
+    func testTimedWaitTimesOut() {
+        let m = CheckedMutex(class: .unique("m"))
+        let c = CheckedCondition()
+        m.lock()
+        XCTAssertFalse(c.wait(m, timeoutNanoseconds: 1_000))
+        Lockdep.assertHeld(m)
+        m.unlock()
+        expectSilent()
+    }
+}
+
+final class Box: @unchecked Sendable {
+    var items: [Int] = []
+    var taken = 0
+}

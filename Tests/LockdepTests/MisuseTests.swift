@@ -1,0 +1,92 @@
+import Foundation
+import XCTest
+@testable import Lockdep
+
+/// Misuse and capacity limits: each gets one clear report naming the lock and the site.
+final class MisuseTests: LockdepTestCase {
+    func testUnlockOfNeverLockedRWLockIsNotForwarded() throws {
+        let rw = CheckedRWLock(class: .unique("table"))
+        rw.unlock()
+        let r = try XCTUnwrap(expectOne(.unlockNotHeld))
+        XCTAssertEqual(r.lock?.name, "table")
+        // The lock still works normally afterwards.
+        collector.clear()
+        rw.withWriteLock {}
+        rw.withReadLock { rw.withReadLock {} }
+        expectSilent()
+    }
+
+    func testReleaseOfMapNotHeld() throws {
+        let map = LockdepMap(class: .unique("completion"))
+        let line: UInt = #line + 1
+        Lockdep.release(map)
+        let r = try XCTUnwrap(expectOne(.unlockNotHeld))
+        XCTAssertEqual(r.site?.line, line)
+        XCTAssertEqual(r.classes, ["completion"])
+    }
+
+    func testOutOfOrderReleaseRevalidates() {
+        let a = CheckedMutex(class: .unique("A")), b = CheckedMutex(class: .unique("B")), c = CheckedMutex(class: .unique("C"))
+        a.lock(); b.lock(); c.lock()
+        b.unlock()                      // leaves [A, C]
+        XCTAssertTrue(Lockdep.isHeld(a)); XCTAssertFalse(Lockdep.isHeld(b)); XCTAssertTrue(Lockdep.isHeld(c))
+        c.unlock(); a.unlock()
+        XCTAssertEqual(Lockdep.heldLockCount, 0)
+        expectSilent()
+    }
+
+    func testClassLimit() throws {
+        var limits = LockdepLimits()
+        limits.maxClasses = 5
+        Lockdep.limits = limits
+        Lockdep.resetForTesting()
+        collector.install()
+        for i in 0..<5 { _ = LockClass.unique("ok\(i)") }
+        expectSilent()
+        _ = LockClass.unique("one-too-many")
+        let r = try XCTUnwrap(expectOne(.capacityExceeded))
+        XCTAssertEqual(r.title, "BUG: MAX_LOCKDEP_KEYS too low!")
+        XCTAssertTrue(r.text.contains("(one-too-many)"))
+        XCTAssertFalse(Lockdep.isValidating)
+        Lockdep.limits = LockdepLimits()
+        Lockdep.resetForTesting()
+        XCTAssertTrue(Lockdep.isValidating, "reset turns validation back on")
+    }
+
+    func testDependencyLimit() throws {
+        var limits = LockdepLimits()
+        limits.maxDependencies = 2
+        Lockdep.limits = limits
+        let l = (0..<4).map { CheckedMutex(class: .unique("L\($0)")) }
+        l[0].withLock { l[1].withLock {} }
+        l[1].withLock { l[2].withLock {} }
+        expectSilent()
+        let line: UInt = #line + 1
+        l[2].withLock { l[3].withLock {} }
+        let r = try XCTUnwrap(expectOne(.capacityExceeded))
+        XCTAssertEqual(r.title, "BUG: MAX_LOCKDEP_ENTRIES too low!")
+        XCTAssertTrue(r.text.contains("(L3), at: testDependencyLimit() MisuseTests.swift:\(line)"))
+        // Validation is off: an obvious inversion is no longer reported.
+        l[3].withLock { l[0].withLock {} }
+        XCTAssertEqual(collector.reports.count, 1)
+    }
+
+    func testChainLimit() throws {
+        var limits = LockdepLimits()
+        limits.maxChains = 3
+        Lockdep.limits = limits
+        let l = (0..<4).map { CheckedMutex(class: .unique("L\($0)")) }
+        for m in l { m.withLock {} }
+        let r = try XCTUnwrap(expectOne(.capacityExceeded))
+        XCTAssertEqual(r.title, "BUG: MAX_LOCKDEP_CHAINS too low!")
+        XCTAssertEqual(r.lock?.name, "L3")
+    }
+
+    func testWaitWithoutHoldingTheMutexIsReportedAndDoesNotWait() throws {
+        let m = CheckedMutex(class: .unique("M"))
+        let c = CheckedCondition("cond")
+        c.wait(m)
+        let r = try XCTUnwrap(expectOne(.unlockNotHeld))
+        XCTAssertEqual(r.lock?.name, "M")
+    }
+}

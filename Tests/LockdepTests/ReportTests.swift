@@ -1,0 +1,269 @@
+import Foundation
+import XCTest
+@testable import Lockdep
+
+/// Every report kind: its text (kernel shape) and its structured value.
+final class ReportTests: LockdepTestCase {
+    func lines(_ r: LockdepReport) -> [String] { r.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+
+    func testCircularDependencyText() throws {
+        let a = CheckedMutex(class: .unique("A")), b = CheckedMutex(class: .unique("B")), c = CheckedMutex(class: .unique("C"))
+        a.lock(); b.lock(); b.unlock(); a.unlock()
+        b.lock(); c.lock(); c.unlock(); b.unlock()
+        let cLine: UInt = #line + 1
+        c.lock()
+        let aLine: UInt = #line + 1
+        a.lock()
+        a.unlock(); c.unlock()
+        let r = try XCTUnwrap(expectOne(.circularDependency))
+        let l = lines(r)
+        XCTAssertEqual(l[0], String(repeating: "=", count: 54))
+        XCTAssertEqual(l[1], "WARNING: possible circular locking dependency detected")
+        XCTAssertEqual(l[3], "thread \"\(r.thread)\" is trying to acquire lock:")
+        XCTAssertEqual(l[4], "  (A){+.+.}, at: testCircularDependencyText() ReportTests.swift:\(aLine)")
+        XCTAssertEqual(l[6], "but thread is already holding lock:")
+        XCTAssertEqual(l[7], "  (C){+.+.}, at: testCircularDependencyText() ReportTests.swift:\(cLine)")
+        XCTAssertTrue(r.text.contains("Chain exists of:\n  C --> B --> A\n"))
+        XCTAssertEqual(r.classes, ["A", "B", "C"])
+        XCTAssertEqual(r.chain.map(\.description.count).count, 3)
+        XCTAssertEqual(r.chain.map { "\($0.from)->\($0.to)" }, ["A->B", "B->C", "C->A"])
+        XCTAssertEqual(r.chain.last?.toSite.line, aLine)
+        XCTAssertEqual(r.chain.last?.fromSite.line, cLine)
+        XCTAssertEqual(r.lock?.name, "A")
+        XCTAssertEqual(r.heldLocks.map(\.name), ["C"])
+        XCTAssertEqual(r.context, .process)
+        XCTAssertTrue(r.text.contains("-> #2 (A){+.+.}:"))
+        XCTAssertTrue(r.text.contains("-> #0 (B){+.+.}:"))
+    }
+
+    func testRecursiveLockingText() throws {
+        let cls = LockClass.unique("dev->mutex")
+        let d1 = CheckedMutex(class: cls), d2 = CheckedMutex(class: cls)
+        d1.lock()
+        let line: UInt = #line + 1
+        d2.lock()
+        d2.unlock(); d1.unlock()
+        let r = try XCTUnwrap(expectOne(.recursiveLocking))
+        XCTAssertEqual(lines(r)[1], "WARNING: possible recursive locking detected")
+        XCTAssertTrue(r.text.contains("is trying to acquire lock:\n  (dev->mutex){+.+.}, at: testRecursiveLockingText() ReportTests.swift:\(line)"))
+        XCTAssertTrue(r.text.contains("but thread is already holding lock:\n  (dev->mutex)"))
+        XCTAssertTrue(r.text.contains("  lock(dev->mutex);\n  lock(dev->mutex);\n\n *** DEADLOCK ***"))
+        XCTAssertTrue(r.text.contains("May be due to missing lock nesting notation"))
+        XCTAssertEqual(r.classes, ["dev->mutex"])
+        XCTAssertEqual(r.site?.line, line)
+    }
+
+    func testSleepingInInvalidContextText() throws {
+        let m = CheckedMutex(class: .unique("group->mutex"))
+        let line: UInt = #line + 1
+        Lockdep.withContext(.hardirq) { m.lock(); m.unlock() }
+        let r = try XCTUnwrap(collector.reports.first)
+        XCTAssertEqual(r.kind, .sleepInInvalidContext)
+        XCTAssertEqual(r.title, "BUG: sleeping function called from invalid context at ReportTests.swift:\(line)")
+        XCTAssertTrue(r.text.contains("in_atomic(): 1, irqs_disabled(): 1, context: hardirq"))
+        XCTAssertTrue(r.text.contains("trying to acquire sleeping lock: (group->mutex)"))
+        XCTAssertTrue(r.text.contains("invalid because: running in hardirq context"))
+        XCTAssertEqual(r.context, .hardirq)
+        XCTAssertEqual(r.lock?.name, "group->mutex")
+    }
+
+    func testMightSleepUnderAtomicMapNamesTheMap() throws {
+        let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
+        Lockdep.acquire(rcu, mode: .recursiveRead)
+        Lockdep.mightSleep()
+        Lockdep.release(rcu)
+        let r = try XCTUnwrap(expectOne(.sleepInInvalidContext))
+        XCTAssertTrue(r.text.contains("atomic section of (rcu_read) entered at:"))
+        XCTAssertEqual(r.classes, ["rcu_read"])
+        XCTAssertTrue(r.text.contains("1 lock held by"))
+    }
+
+    func testInconsistentLockStateText() throws {
+        let s = CheckedSpinLock(class: .unique("fault->lock"))
+        let irqLine: UInt = #line + 1
+        Lockdep.withContext(.hardirq) { s.withLock {} }
+        let line: UInt = #line + 1
+        s.withLock {}
+        let r = try XCTUnwrap(expectOne(.inconsistentLockState))
+        XCTAssertEqual(lines(r)[1], "WARNING: inconsistent lock state")
+        XCTAssertTrue(r.text.contains("inconsistent {IN-HARDIRQ-W} -> {HARDIRQ-ON-W} usage."))
+        XCTAssertTrue(r.text.contains("[HC0:SC0:HE1:SE1] takes:\n  (fault->lock){?...}, at: testInconsistentLockStateText() ReportTests.swift:\(line)"))
+        XCTAssertTrue(r.text.contains("{IN-HARDIRQ-W} state was registered at:\n  testInconsistentLockStateText() ReportTests.swift:\(irqLine)"))
+        XCTAssertTrue(r.text.contains("  lock(fault->lock);\n  <Interrupt>\n    lock(fault->lock);"))
+        XCTAssertEqual(r.classes, ["fault->lock"])
+        XCTAssertEqual(r.site?.line, line)
+    }
+
+    func testIrqLockInversionText() throws {
+        let a = CheckedSpinLock(class: .unique("A")), b = CheckedSpinLock(class: .unique("B"))
+        Lockdep.withContext(.hardirq) { a.withLock {} }
+        b.withLock {}
+        let line: UInt = #line + 1
+        Lockdep.withInterruptsDisabled { a.withLock { b.withLock {} } }
+        let r = try XCTUnwrap(expectOne(.irqLockInversion))
+        XCTAssertEqual(lines(r)[1], "WARNING: possible irq lock inversion dependency detected")
+        XCTAssertTrue(r.text.contains("HARDIRQ-safe -> HARDIRQ-unsafe lock order detected"))
+        XCTAssertTrue(r.text.contains("the HARDIRQ-safe lock:\n  (A)"))
+        XCTAssertTrue(r.text.contains("the HARDIRQ-unsafe lock:\n  (B)"))
+        XCTAssertTrue(r.text.contains("                             local_irq_disable();"))
+        XCTAssertEqual(r.classes, ["A", "B"])
+        XCTAssertEqual(r.chain.map { "\($0.from)->\($0.to)" }, ["A->B"])
+        XCTAssertEqual(r.chain.first?.toSite.line, line)
+    }
+
+    func testIllegalSynchronizeText() throws {
+        let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
+        Lockdep.acquire(rcu, mode: .recursiveRead)
+        let line: UInt = #line + 1
+        Lockdep.emptyWriteSection(rcu)
+        Lockdep.release(rcu)
+        let r = try XCTUnwrap(expectOne(.illegalSynchronize))
+        XCTAssertEqual(lines(r)[1], "WARNING: suspicious RCU usage")
+        XCTAssertEqual(lines(r)[3], "ReportTests.swift:\(line) Illegal synchronize_rcu() in RCU read-side critical section!")
+        XCTAssertTrue(r.text.contains("1 lock held by"))
+        XCTAssertEqual(r.classes, ["rcu_read"])
+        XCTAssertEqual(r.heldLocks.first?.mode, .recursiveRead)
+    }
+
+    func testSuspiciousDereferenceText() throws {
+        let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
+        let m = CheckedMutex(class: .unique("group->mutex"))
+        let line: UInt = #line + 1
+        Lockdep.dereferenceCheck(rcu, m)
+        let r = try XCTUnwrap(expectOne(.suspiciousDereference))
+        XCTAssertEqual(lines(r)[1], "WARNING: suspicious RCU usage")
+        XCTAssertEqual(lines(r)[3], "ReportTests.swift:\(line) suspicious rcu_dereference_check() usage!")
+        XCTAssertTrue(r.text.contains("none of the required locks is held: (rcu_read), (group->mutex)"))
+        XCTAssertEqual(r.classes, ["rcu_read", "group->mutex"])
+        collector.clear()
+        Lockdep.dereferenceCheck(rcu, m, condition: true)
+        m.withLock { Lockdep.dereferenceCheck(rcu, m) }
+        expectSilent()
+    }
+
+    func testUnlockNotHeldText() throws {
+        let m = CheckedMutex(class: .unique("M"))
+        let line: UInt = #line + 1
+        m.unlock()
+        let r = try XCTUnwrap(expectOne(.unlockNotHeld))
+        XCTAssertEqual(lines(r)[1], "WARNING: bad unlock balance detected!")
+        XCTAssertTrue(r.text.contains("is trying to release lock (M) at:\n  testUnlockNotHeldText() ReportTests.swift:\(line)\nbut there are no more locks to release!"))
+        XCTAssertEqual(r.lock?.name, "M")
+        XCTAssertEqual(r.site?.line, line)
+    }
+
+    func testDoubleUnlockText() throws {
+        let m = CheckedSpinLock(class: .unique("S"))
+        m.lock(); m.unlock()
+        let line: UInt = #line + 1
+        m.unlock()
+        let r = try XCTUnwrap(expectOne(.doubleUnlock))
+        XCTAssertEqual(lines(r)[1], "WARNING: double unlock detected!")
+        XCTAssertTrue(r.text.contains("ReportTests.swift:\(line)\nbut this thread already released it: double unlock!"))
+        XCTAssertEqual(r.classes, ["S"])
+    }
+
+    func testUnlockFromAnotherThreadText() throws {
+        let m = CheckedMutex(class: .unique("M"))
+        let owner = StepThread("owner-thread")
+        owner.run { m.lock() }
+        let line: UInt = #line + 1
+        m.unlock()
+        owner.run { m.unlock() }   // the real unlock was not forwarded: the owner still holds it
+        owner.finish()
+        let r = try XCTUnwrap(expectOne(.unlockFromOtherThread))
+        XCTAssertEqual(lines(r)[1], "WARNING: lock released by a thread that does not own it!")
+        XCTAssertTrue(r.text.contains("but the lock is held by thread \"owner-thread\", not by this thread!"))
+        XCTAssertEqual(r.otherThread, "owner-thread")
+        XCTAssertEqual(r.site?.line, line)
+        XCTAssertEqual(r.lock?.name, "M")
+    }
+
+    func testHeldLockDestroyedText() throws {
+        let cls = LockClass.unique("dev->lock")
+        var line: UInt = 0
+        do {
+            let m = CheckedMutex(class: cls)
+            line = #line + 1
+            m.lock()
+        }
+        let r = try XCTUnwrap(expectOne(.heldLockDestroyed))
+        XCTAssertEqual(lines(r)[1], "WARNING: held lock freed!")
+        XCTAssertTrue(r.text.contains("is destroying lock (dev->lock) while it is still held!"))
+        XCTAssertTrue(r.text.contains("held by this thread, acquired at: testHeldLockDestroyedText() ReportTests.swift:\(line)"))
+        XCTAssertEqual(r.site?.line, line)
+        XCTAssertEqual(Lockdep.heldLockCount, 0, "the destroyed lock left the held stack")
+    }
+
+    func testAssertionFailedText() throws {
+        let m = CheckedMutex(class: .unique("group->mutex"))
+        let line: UInt = #line + 1
+        Lockdep.assertHeld(m)
+        let r = try XCTUnwrap(expectOne(.assertionFailed))
+        XCTAssertEqual(r.title, "WARNING: lock assertion failed at ReportTests.swift:\(line)")
+        XCTAssertTrue(r.text.contains("lock (group->mutex) is not held at:\n  testAssertionFailedText() ReportTests.swift:\(line)"))
+        XCTAssertEqual(r.classes, ["group->mutex"])
+    }
+
+    func testPinnedLockReleasedText() throws {
+        let m = CheckedMutex(class: .unique("rq->lock"))
+        m.lock()
+        Lockdep.pin(m)
+        let line: UInt = #line + 1
+        m.unlock()
+        let r = try XCTUnwrap(expectOne(.pinnedLockReleased))
+        XCTAssertEqual(lines(r)[1], "WARNING: releasing a pinned lock")
+        XCTAssertTrue(r.text.contains("is releasing lock (rq->lock) at:\n  testPinnedLockReleasedText() ReportTests.swift:\(line)"))
+        XCTAssertEqual(r.lock?.name, "rq->lock")
+    }
+
+    func testWorkqueueLeakText() throws {
+        let queue = WorkQueue("leakq", threads: 1)
+        defer { queue.shutdown() }
+        let map = LockdepMap(class: .unique("held-forever"))
+        let work = WorkItem("leak", on: queue, class: .unique("work:leak")) { Lockdep.acquire(map) }
+        work.queue(); work.flush()
+        let r = try XCTUnwrap(expectOne(.workqueueLeak))
+        XCTAssertEqual(lines(r)[0], "BUG: workqueue leaked lock or RCU: \"leakq/0\"")
+        XCTAssertEqual(r.thread, "leakq/0")
+        XCTAssertEqual(r.classes, ["held-forever", "work:leak"])
+    }
+
+    func testCapacityExceededText() throws {
+        var limits = LockdepLimits()
+        limits.maxDepth = 3
+        Lockdep.limits = limits
+        let locks = (0..<4).map { CheckedMutex(class: .unique("L\($0)")) }
+        for l in locks.prefix(3) { l.lock() }
+        let line: UInt = #line + 1
+        locks[3].lock()
+        let r = try XCTUnwrap(expectOne(.capacityExceeded))
+        XCTAssertEqual(r.title, "BUG: MAX_LOCK_DEPTH too low!")
+        XCTAssertTrue(r.text.contains("the limit is 3; reached while registering or acquiring (L3), at: testCapacityExceededText() ReportTests.swift:\(line)"))
+        XCTAssertTrue(r.text.contains("turning off the locking correctness validator."))
+        XCTAssertTrue(r.text.contains("3 locks held by"))
+        XCTAssertFalse(Lockdep.isValidating)
+        for l in locks.reversed() { l.unlock() }
+        XCTAssertEqual(collector.reports.count, 1, "validation is off: no further reports")
+    }
+
+    func testEveryKindIsCoveredByATextTest() {
+        // Keep this list in sync with the tests above (one text + structured test per kind).
+        let covered: Set<LockdepReport.Kind> = [
+            .circularDependency, .recursiveLocking, .sleepInInvalidContext, .inconsistentLockState, .irqLockInversion,
+            .illegalSynchronize, .suspiciousDereference, .workqueueLeak, .unlockNotHeld, .doubleUnlock,
+            .unlockFromOtherThread, .heldLockDestroyed, .capacityExceeded, .assertionFailed, .pinnedLockReleased,
+        ]
+        XCTAssertEqual(covered, Set(LockdepReport.Kind.allCases))
+    }
+
+    func testReportOnceAndContinuePrintsEachDependencyOnce() {
+        Lockdep.reportMode = .reportOnceAndContinue
+        let a = CheckedMutex(class: .unique("A")), b = CheckedMutex(class: .unique("B"))
+        a.withLock { b.withLock {} }
+        for _ in 0..<3 { b.withLock { a.withLock {} } }
+        // Nothing reaches the collector in this mode; the run continued past the report.
+        XCTAssertTrue(collector.reports.isEmpty)
+        XCTAssertTrue(Lockdep.isValidating)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import XCTest
+@testable import Lockdep
+
+/// Collects every report the validator produces while installed.
+final class ReportCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [LockdepReport] = []
+
+    var reports: [LockdepReport] { lock.lock(); defer { lock.unlock() }; return collected }
+    var kinds: [LockdepReport.Kind] { reports.map(\.kind) }
+
+    func install() {
+        Lockdep.reportMode = .custom { [self] report in lock.lock(); collected.append(report); lock.unlock() }
+    }
+
+    func clear() { lock.lock(); collected.removeAll(); lock.unlock() }
+}
+
+/// Base class: fresh validator state and a collecting handler per test.
+class LockdepTestCase: XCTestCase {
+    let collector = ReportCollector()
+
+    override func setUp() {
+        super.setUp()
+        Lockdep.limits = LockdepLimits()
+        Lockdep.resetForTesting()
+        collector.install()
+    }
+
+    override func tearDown() {
+        Lockdep.resetForTesting()
+        Lockdep.reportMode = .trap
+        super.tearDown()
+    }
+
+    /// Asserts exactly one report, of `kind`, and returns it.
+    @discardableResult
+    func expectOne(_ kind: LockdepReport.Kind, file: StaticString = #filePath, line: UInt = #line) -> LockdepReport? {
+        let reports = collector.reports
+        XCTAssertEqual(reports.map(\.kind), [kind], reports.map(\.text).joined(separator: "\n"), file: file, line: line)
+        return reports.first { $0.kind == kind }
+    }
+
+    func expectSilent(file: StaticString = #filePath, line: UInt = #line) {
+        let reports = collector.reports
+        XCTAssertTrue(reports.isEmpty, reports.map(\.text).joined(separator: "\n"), file: file, line: line)
+    }
+}
+
+/// Runs `body` on a new named thread and waits for it to finish.
+func onThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        Lockdep.currentThreadName = name
+        body()
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+}
+
+/// A helper thread that runs submitted steps one at a time, in order (so a test can interleave
+/// two threads deterministically: "T1 locks", then "T0 unlocks", then "T1 unlocks").
+final class StepThread: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var steps: [@Sendable () -> Void] = []
+    private var done = 0
+    private var submitted = 0
+    private var stop = false
+    private var thread: Thread?
+
+    init(_ name: String) {
+        let t = Thread { [self] in
+            Lockdep.currentThreadName = name
+            while true {
+                lock.lock()
+                while steps.isEmpty && !stop { lock.wait() }
+                if steps.isEmpty && stop { lock.unlock(); return }
+                let step = steps.removeFirst()
+                lock.unlock()
+                step()
+                lock.lock(); done += 1; lock.broadcast(); lock.unlock()
+            }
+        }
+        thread = t
+        t.start()
+    }
+
+    /// Runs `step` on the thread and waits for it.
+    func run(_ step: @escaping @Sendable () -> Void) {
+        lock.lock()
+        steps.append(step)
+        submitted += 1
+        let target = submitted
+        lock.broadcast()
+        while done < target { lock.wait() }
+        lock.unlock()
+    }
+
+    func finish() {
+        lock.lock(); stop = true; lock.broadcast(); lock.unlock()
+    }
+}

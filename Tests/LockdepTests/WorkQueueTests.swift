@@ -1,0 +1,190 @@
+import Foundation
+import XCTest
+@testable import Lockdep
+
+final class WorkQueueTests: LockdepTestCase {
+    var queue: WorkQueue!
+
+    override func setUp() {
+        super.setUp()
+        queue = WorkQueue("iommu", threads: 2)
+    }
+
+    override func tearDown() {
+        queue.shutdown()
+        super.tearDown()
+    }
+
+    /// Seed 001: a per-device work item whose worker takes group->mutex, cancelled under
+    /// group->mutex. The worker has already finished when the cancel runs, so the threads never
+    /// meet; the validator still reports the cycle, naming both locks and both sites.
+    func testSeed001CancelUnderMutexIsReportedWithoutDeadlock() throws {
+        let groupMutex = CheckedMutex(class: .unique("group->mutex"))
+        let lockLine: UInt = #line + 1
+        let work = WorkItem("gdev_broken", on: queue, class: .unique("work:gdev_broken")) { groupMutex.withLock { } }
+        XCTAssertTrue(work.queue())
+        work.flush()  // the worker ran and released everything: no deadlock is possible any more
+        expectSilent()
+
+        let mutexLine: UInt = #line + 3
+        let cancelLine: UInt = #line + 3
+        onThread("writer-1") {
+            groupMutex.lock()
+            work.cancelSync()
+            groupMutex.unlock()
+        }
+        let r = try XCTUnwrap(expectOne(.circularDependency))
+        XCTAssertEqual(r.thread, "writer-1")
+        XCTAssertTrue(r.otherThread?.hasPrefix("iommu/") ?? false, "edge made by a worker: \(String(describing: r.otherThread))")
+        XCTAssertEqual(Set(r.classes), ["group->mutex", "work:gdev_broken"])
+        XCTAssertEqual(r.lock?.name, "work:gdev_broken")
+        XCTAssertEqual(r.site?.line, cancelLine)
+        XCTAssertEqual(r.heldLocks.map(\.name), ["group->mutex"])
+        XCTAssertEqual(r.heldLocks.first?.site?.line, mutexLine)
+        // The chain: the worker's work -> mutex edge (made at the lock site inside the callback),
+        // then the new mutex -> work edge (made at the cancelSync site).
+        XCTAssertEqual(r.chain.count, 2)
+        XCTAssertEqual(r.chain[0].from, "work:gdev_broken")
+        XCTAssertEqual(r.chain[0].to, "group->mutex")
+        XCTAssertEqual(r.chain[0].toSite.line, lockLine)
+        XCTAssertEqual(r.chain[1].from, "group->mutex")
+        XCTAssertEqual(r.chain[1].to, "work:gdev_broken")
+        XCTAssertEqual(r.chain[1].toSite.line, cancelLine)
+        XCTAssertTrue(r.text.hasPrefix("======================================================\nWARNING: possible circular locking dependency detected\n"))
+        XCTAssertTrue(r.text.contains("thread \"writer-1\" is trying to acquire lock:\n  (work:gdev_broken){+.+.}, at: "))
+        XCTAssertTrue(r.text.contains("WorkQueueTests.swift:\(cancelLine)"))
+        XCTAssertTrue(r.text.contains("WorkQueueTests.swift:\(lockLine)"))
+        XCTAssertTrue(r.text.contains("but thread is already holding lock:\n  (group->mutex){+.+.}, at: "))
+        XCTAssertTrue(r.text.contains("the existing dependency chain (in reverse order) is:"))
+        XCTAssertTrue(r.text.contains("-> #1 (work:gdev_broken){+.+.}:"))
+        XCTAssertTrue(r.text.contains("-> #0 (group->mutex){+.+.}:"))
+        XCTAssertTrue(r.text.contains("""
+                   T0                    T1
+                   ----                  ----
+              lock(group->mutex);
+                                         lock(work:gdev_broken);
+                                         lock(group->mutex);
+              lock(work:gdev_broken);
+
+             *** DEADLOCK ***
+            """))
+        XCTAssertTrue(r.text.contains("1 lock held by \"writer-1\":\n #0: (group->mutex){+.+.}, at: "))
+    }
+
+    /// The same bug found from the other side: the cancel under the mutex happens first (the item
+    /// is not even queued), then the worker runs and its acquire of the mutex closes the cycle.
+    func testSeed001ReportedFromTheWorker() throws {
+        let groupMutex = CheckedMutex(class: .unique("group->mutex"))
+        let work = WorkItem("gdev_broken", on: queue, class: .unique("work:gdev_broken")) { groupMutex.withLock { } }
+        _ = groupMutex.withLock { work.cancelSync() }
+        expectSilent()
+        work.queue()
+        work.flush()
+        let r = try XCTUnwrap(expectOne(.circularDependency))
+        XCTAssertTrue(r.thread.hasPrefix("iommu/"))
+        XCTAssertEqual(r.lock?.name, "group->mutex")
+        XCTAssertEqual(r.heldLocks.map(\.name), ["wq:iommu", "work:gdev_broken"])
+    }
+
+    func testFixedFormIsSilent() {
+        let groupMutex = CheckedMutex(class: .unique("group->mutex"))
+        let work = WorkItem("gdev_broken", on: queue, class: .unique("work:gdev_broken")) { groupMutex.withLock { } }
+        work.queue()
+        work.flush()
+        groupMutex.withLock { Lockdep.assertHeld(groupMutex) }
+        Lockdep.assertNotHeld(groupMutex)
+        work.cancelSync()
+        expectSilent()
+    }
+
+    func testQueueFlushUnderLockTheCallbackTakes() throws {
+        let l = CheckedMutex(class: .unique("L"))
+        let work = WorkItem("w", on: queue, class: .unique("work:w")) { l.withLock { } }
+        work.queue()
+        queue.flush()
+        l.withLock { queue.flush() }
+        let r = try XCTUnwrap(expectOne(.circularDependency))
+        XCTAssertEqual(r.lock?.name, "wq:iommu")
+        XCTAssertTrue(r.classes.contains("L"))
+    }
+
+    func testLeakedLockOrReadSection() throws {
+        let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
+        let work = WorkItem("leaky", on: queue, class: .unique("work:leaky")) {
+            Lockdep.acquire(rcu, mode: .recursiveRead)
+        }
+        work.queue()
+        work.flush()
+        let r = try XCTUnwrap(expectOne(.workqueueLeak))
+        XCTAssertTrue(r.text.hasPrefix("BUG: workqueue leaked lock or RCU: \"iommu/"))
+        XCTAssertTrue(r.text.contains("last function: work:leaky"))
+        XCTAssertTrue(r.text.contains("leaked: (rcu_read)"))
+        XCTAssertEqual(r.lock?.name, "rcu_read")
+        XCTAssertEqual(r.classes, ["rcu_read", "work:leaky"])
+        // The worker dropped the leaked entry: the next item runs clean.
+        collector.clear()
+        let clean = WorkItem("clean", on: queue, class: .unique("work:clean")) {}
+        clean.queue()
+        clean.flush()
+        expectSilent()
+    }
+
+    func testQueueCancelDisableSemantics() {
+        let single = WorkQueue("single", threads: 1)
+        defer { single.shutdown() }
+        let gate = DispatchSemaphore(value: 0)
+        let started = DispatchSemaphore(value: 0)
+        let blocker = WorkItem("blocker", on: single, class: .unique("work:blocker")) {
+            started.signal()
+            gate.wait()
+        }
+        let counter = Counter()
+        let item = WorkItem("counted", on: single, class: .unique("work:counted")) { counter.increment() }
+        XCTAssertTrue(blocker.queue())
+        started.wait()                   // the only worker is busy: `item` stays pending
+        XCTAssertTrue(item.queue())
+        XCTAssertFalse(item.queue(), "already pending")
+        XCTAssertTrue(item.pending)
+        XCTAssertTrue(item.cancelSync(), "was pending")
+        XCTAssertFalse(item.pending)
+        XCTAssertTrue(item.queue())
+        XCTAssertTrue(item.disableSync())
+        XCTAssertFalse(item.queue(), "disabled")
+        XCTAssertTrue(item.enable())
+        XCTAssertTrue(item.queue())
+        gate.signal()
+        XCTAssertTrue(item.flush() || counter.value == 1)
+        XCTAssertEqual(counter.value, 1)
+        XCTAssertFalse(item.cancelSync(), "not pending any more")
+        expectSilent()
+    }
+
+    func testCancelSyncInAtomicContextIsInvalid() throws {
+        let spin = CheckedSpinLock(class: .unique("spin"))
+        let work = WorkItem("w", on: queue, class: .unique("work:w")) {}
+        _ = spin.withLock { work.cancelSync() }
+        let r = try XCTUnwrap(collector.reports.first)
+        XCTAssertEqual(r.kind, .sleepInInvalidContext)
+        XCTAssertTrue(r.text.contains("atomic section of (spin) entered at:"))
+    }
+
+    func testSoftirqWorkQueueCallbacksCannotSleep() throws {
+        let atomicQueue = WorkQueue("atomic", threads: 1, context: .softirq)
+        defer { atomicQueue.shutdown() }
+        let m = CheckedMutex(class: .unique("m"))
+        let work = WorkItem("w", on: atomicQueue, class: .unique("work:w")) {
+            XCTAssertEqual(Lockdep.currentContext, .softirq)
+            m.withLock {}
+        }
+        work.queue()
+        work.flush()
+        XCTAssertEqual(collector.reports.first?.kind, .sleepInInvalidContext)
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
