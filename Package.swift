@@ -51,7 +51,11 @@ let package = Package(
         .target(
             name: "RCU",
             dependencies: ["CURCUMemb", "CURCUQSBR", "CURCUBP", "CURCUMB", "CURCUCDS", "Lockdep"],
-            swiftSettings: strictSwift
+            swiftSettings: strictSwift + [
+                // RCU annotates itself for Lockdep under the same switch as Lockdep's own checks.
+                .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
+                .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
+            ]
         ),
         .target(
             name: "CReference",
@@ -66,7 +70,7 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
-        .testTarget(name: "RCUTests", dependencies: ["RCU", "CURCUMemb"], swiftSettings: strictSwift),
+        .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "CURCUMemb"], swiftSettings: strictSwift),
         .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
         // Runs the built rcu-stress executable (a dependency, so `swift test` builds it first).
         .testTarget(name: "RCUStressTests", dependencies: ["RCUStress"], swiftSettings: strictSwift),

@@ -1,3 +1,4 @@
+public import Lockdep
 public import CURCUBP
 
 /// liburcu's bp ("bulletproof") flavor: readers register themselves on their
@@ -6,6 +7,7 @@ public import CURCUBP
 /// Readers cost ~1.5 ns: one more pointer indirection than memb.
 public enum RCUBulletproof: RCUFlavor {
     public static var name: String { "bp" }
+    public static let lockdepMap = LockdepMap("rcu_read_lock_bp", key: "swift-rcu.rcu_read_lock_bp", options: [.atomic, .rcu])
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_bp_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_bp_read_unlock() }

@@ -1,3 +1,5 @@
+public import Lockdep
+
 /// The C function liburcu's call_rcu worker runs for a callback queued through the shims.
 public typealias RCUCallbackFunction = @convention(c) (UnsafeMutableRawPointer?) -> Void
 
@@ -16,11 +18,17 @@ public typealias RCUCallbackFunction = @convention(c) (UnsafeMutableRawPointer?)
 ///
 /// The requirements below are the raw shim primitives: they do no misuse
 /// checking. Use the checked API that every flavor gets from extensions:
-/// ``RCUFlavor/read(_:)``, ``RCUFlavor/synchronize(file:line:)``,
+/// ``RCUFlavor/read(file:line:_:)``, ``RCUFlavor/synchronize(file:line:)``,
 /// ``RCUFlavor/barrier(file:line:)``, ``RCUFlavor/retire(_:)`` and ``RCUPointer``.
 public protocol RCUFlavor: Sendable {
     /// liburcu's name for the flavor: `memb`, `qsbr`, `bp` or `mb`.
     static var name: String { get }
+
+    /// Lockdep's pseudo-lock for this flavor's read sections (the kernel's
+    /// `rcu_lock_map`): sections acquire it for recursive read, `synchronize()`
+    /// and `barrier()` are an empty write section on it. Atomic: sleeping
+    /// inside a section is "sleeping function called from invalid context".
+    static var lockdepMap: LockdepMap { get }
 
     /// Enters a read-side critical section, registering the thread first if needed.
     static func primitiveReadLock()

@@ -10,6 +10,7 @@ extension RCUFlavor {
     /// - Complexity: About a microsecond for memb when no reader is in a section;
     ///   otherwise as long as the longest pre-existing section.
     public static func synchronize(file: StaticString = #fileID, line: UInt = #line) {
+        lockdepGracePeriodWait("synchronize()", file, line)
         if primitiveIsInReadSection {
             RCUMisuse.report(.synchronizeInReadSection, call: "synchronize()", flavor: name, file: file, line: line)
             return
@@ -29,6 +30,7 @@ extension RCUFlavor {
     /// Calling it inside a read section or from a callback is reported as a
     /// misuse and skipped.
     public static func barrier(file: StaticString = #fileID, line: UInt = #line) {
+        lockdepGracePeriodWait("barrier()", file, line)
         if primitiveIsInReadSection {
             RCUMisuse.report(.barrierInReadSection, call: "barrier()", flavor: name, file: file, line: line)
             return

@@ -1,3 +1,4 @@
+public import Lockdep
 public import CURCUMemb
 
 /// liburcu's memb flavor, the default: readers cost about a nanosecond
@@ -7,6 +8,7 @@ public import CURCUMemb
 /// they exit; nothing is required of readers.
 public enum RCUMemb: RCUFlavor {
     public static var name: String { "memb" }
+    public static let lockdepMap = LockdepMap("rcu_read_lock", key: "swift-rcu.rcu_read_lock", options: [.atomic, .rcu])
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_memb_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_memb_read_unlock() }

@@ -1,3 +1,4 @@
+public import Lockdep
 public import CURCUMB
 
 /// liburcu's mb flavor: readers issue full memory barriers (~50 ns a section),
@@ -7,6 +8,7 @@ public import CURCUMB
 /// Threads are registered on their first read section and unregistered when they exit.
 public enum RCUMemoryBarrier: RCUFlavor {
     public static var name: String { "mb" }
+    public static let lockdepMap = LockdepMap("rcu_read_lock_mb", key: "swift-rcu.rcu_read_lock_mb", options: [.atomic, .rcu])
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_mb_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_mb_read_unlock() }

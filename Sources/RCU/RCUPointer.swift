@@ -6,7 +6,7 @@ public import CURCUMemb
 /// Every store publishes with release semantics (`rcu_assign_pointer`) and
 /// hands the previous object to deferred reclamation, so a plain, unpublished
 /// store cannot be written. Loads take the ``RCUReadSection`` that
-/// ``RCUFlavor/read(_:)`` lends, so a load outside a section does not compile.
+/// ``RCUFlavor/read(file:line:_:)`` lends, so a load outside a section does not compile.
 ///
 /// ```swift
 /// final class Config: Sendable { let limit: Int; init(limit: Int) { self.limit = limit } }

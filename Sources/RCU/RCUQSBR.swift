@@ -1,10 +1,11 @@
+public import Lockdep
 public import CURCUQSBR
 
 /// liburcu's qsbr flavor (quiescent-state-based reclamation): read sections
 /// cost nothing at all, and in exchange every registered reader must announce
 /// quiescent states (``RCUQSBR/quiescentState()``) or go offline while it blocks.
 ///
-/// Generic read sections (``RCUFlavor/read(_:)``) are safe by default: a
+/// Generic read sections (``RCUFlavor/read(file:line:_:)``) are safe by default: a
 /// thread that is not online is brought online for the outermost section and
 /// taken offline after it, so it can never stall a grace period (its sections
 /// then cost about what ``RCUMemoryBarrier``'s do). Threads that read in a hot
@@ -15,6 +16,7 @@ public import CURCUQSBR
 /// call_rcu backlog grow silently.
 public enum RCUQSBR: RCUFlavor {
     public static var name: String { "qsbr" }
+    public static let lockdepMap = LockdepMap("rcu_read_lock_qsbr", key: "swift-rcu.rcu_read_lock_qsbr", options: [.atomic, .rcu])
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_qsbr_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_qsbr_read_unlock() }

@@ -1,6 +1,6 @@
 /// Proof that the current thread is inside a read-side critical section of `Flavor`.
 ///
-/// You never create one: ``RCUFlavor/read(_:)`` lends it to its closure, and the
+/// You never create one: ``RCUFlavor/read(file:line:_:)`` lends it to its closure, and the
 /// closure can only borrow it. Because it cannot be copied, stored, or sent to
 /// another thread, every ``RCUPointer`` load that takes a section is
 /// guaranteed, by the compiler, to happen inside one.
@@ -26,10 +26,15 @@ extension RCUFlavor {
     @inlinable
     @inline(__always)
     public static func read<Result, Failure: Error>(
+        file: StaticString = #fileID, line: UInt = #line,
         _ body: (borrowing RCUReadSection<Self>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         primitiveReadLock()
-        defer { primitiveReadUnlock() }
+        lockdepEnterReadSection(file, line)
+        defer {
+            lockdepExitReadSection(file, line)
+            primitiveReadUnlock()
+        }
         return try body(RCUReadSection<Self>())
     }
 
@@ -38,11 +43,12 @@ extension RCUFlavor {
     public static var isInReadSection: Bool { primitiveIsInReadSection }
 
     /// Opens a read section without a closure, for code that cannot nest one
-    /// (bridging C callbacks). Prefer ``read(_:)``. Every call must be balanced by
+    /// (bridging C callbacks). Prefer ``read(file:line:_:)``. Every call must be balanced by
     /// ``readUnlock(file:line:)`` on the same thread.
     @inlinable
-    public static func readLock() {
+    public static func readLock(file: StaticString = #fileID, line: UInt = #line) {
         primitiveReadLock()
+        lockdepEnterReadSection(file, line)
     }
 
     /// Closes a section opened by ``readLock()``. An unbalanced call is reported
@@ -53,6 +59,7 @@ extension RCUFlavor {
             RCUMisuse.report(.unbalancedReadUnlock, call: "readUnlock()", flavor: name, file: file, line: line)
             return
         }
+        lockdepExitReadSection(file, line)
         primitiveReadUnlock()
     }
 }

@@ -1,6 +1,6 @@
 /// The calling thread's registration with a flavor, held for as long as the
 /// thread reads in a hot loop: read sections through it skip the
-/// registration check that ``RCUFlavor/read(_:)`` makes, so they are exactly
+/// registration check that ``RCUFlavor/read(file:line:_:)`` makes, so they are exactly
 /// liburcu's inline fast path (nothing at all for ``RCUQSBR``).
 ///
 /// ```swift
@@ -33,16 +33,21 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
 
     /// Runs `body` inside a read section on liburcu's bare fast path.
     ///
-    /// Same contract as ``RCUFlavor/read(_:)``: sections nest, `body` is
+    /// Same contract as ``RCUFlavor/read(file:line:_:)``: sections nest, `body` is
     /// synchronous and must not block.
     /// - Complexity: memb ~1 ns, bp ~1.5 ns, mb ~50 ns, qsbr no instruction.
     @inlinable
     @inline(__always)
     public func read<Result, Failure: Error>(
+        file: StaticString = #fileID, line: UInt = #line,
         _ body: (borrowing RCUReadSection<Flavor>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         Flavor.primitiveReadLockRegistered()
-        defer { Flavor.primitiveReadUnlockRegistered() }
+        Flavor.lockdepEnterReadSection(file, line)
+        defer {
+            Flavor.lockdepExitReadSection(file, line)
+            Flavor.primitiveReadUnlockRegistered()
+        }
         return try body(RCUReadSection<Flavor>())
     }
 }

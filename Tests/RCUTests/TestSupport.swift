@@ -1,5 +1,6 @@
 import CURCUMemb
 import Foundation
+import Lockdep
 import RCU
 import Synchronization
 import XCTest
@@ -43,19 +44,29 @@ final class Ledger: Sendable {
     var doubleFrees: Int { state.withLock { $0.doubleFrees } }
 }
 
-/// Collects misuse reports while installed; restores the trapping handler on `stop()`.
+/// Collects RCU misuse reports and Lockdep reports while installed; restores
+/// both trapping handlers on `stop()`.
 final class MisuseRecorder: Sendable {
     private let reports = Locked<[RCUMisuse]>([])
+    private let lockdep = Locked<[LockdepReport]>([])
 
     init() {
+        Lockdep.resetForTesting()
         RCUMisuse.setHandler(.custom { [self] misuse in self.record(misuse) })
+        Lockdep.reportMode = .custom { [self] report in self.record(report) }
     }
 
     private func record(_ misuse: RCUMisuse) { reports.withLock { $0.append(misuse) } }
+    private func record(_ report: LockdepReport) { lockdep.withLock { $0.append(report) } }
 
     var recorded: [RCUMisuse] { reports.withLock { $0 } }
+    var lockdepReports: [LockdepReport] { lockdep.withLock { $0 } }
 
-    func stop() { RCUMisuse.setHandler(.trap) }
+    func stop() {
+        RCUMisuse.setHandler(.trap)
+        Lockdep.reportMode = .trap
+        Lockdep.resetForTesting()
+    }
 }
 
 /// Runs `body` on a new named thread and waits for it to finish.

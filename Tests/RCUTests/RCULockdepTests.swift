@@ -1,0 +1,92 @@
+import Foundation
+import Lockdep
+import RCU
+import XCTest
+
+/// RCU as Lockdep sees it: read sections are recursive-read acquires of the
+/// flavor's pseudo-lock, grace-period waits an empty write section, callbacks
+/// run in softirq context (checks compiled in: debug builds, or the trait).
+final class RCULockdepTests: XCTestCase {
+    private var recorder: MisuseRecorder!
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
+        recorder = MisuseRecorder()
+    }
+
+    override func tearDown() { recorder?.stop() }
+
+    func testSynchronizeInReadSectionIsIllegalSynchronize() throws {
+        for flavor in allFlavors { try checkIllegalSynchronize(flavor) }
+    }
+
+    private func checkIllegalSynchronize<F: RCUFlavor>(_: F.Type) throws {
+        Lockdep.resetForTesting()
+        let before = recorder.lockdepReports.count
+        onThread(named: "sync-\(F.name)") { F.read { _ in F.synchronize() } }
+        let report = try XCTUnwrap(recorder.lockdepReports.dropFirst(before).first, F.name)
+        XCTAssertEqual(report.kind, .illegalSynchronize)
+        XCTAssertEqual(report.classes, [F.lockdepMap.lockClass.name])
+        XCTAssertEqual(report.thread, "sync-\(F.name)")
+        XCTAssertTrue(report.text.contains("Illegal synchronize_rcu() in RCU read-side critical section"), report.text)
+        XCTAssertEqual(recorder.recorded.last?.kind, .synchronizeInReadSection, "RCU's own check fired too")
+    }
+
+    /// "synchronize while holding M, and a reader takes M inside its read section":
+    /// a deadlock reported from two orderings seen at different times, before it happens.
+    func testSynchronizeUnderLockReadersTakeIsACycle() throws {
+        let mutex = CheckedMutex(class: .unique("config->mutex"))
+        onThread(named: "reader") {
+            RCUMemb.read { _ in mutex.withLock {} }
+        }
+        onThread(named: "updater") {
+            mutex.withLock { RCUMemb.synchronize() }
+        }
+        let cycle = recorder.lockdepReports.filter { $0.kind == .circularDependency }
+        let report = try XCTUnwrap(cycle.first, "\(recorder.lockdepReports.map(\.kind))")
+        XCTAssertEqual(Set(report.classes), ["config->mutex", "rcu_read_lock"])
+        XCTAssertEqual(report.thread, "updater")
+        XCTAssertTrue(report.text.contains("possible circular locking dependency detected"), report.text)
+    }
+
+    func testSleepingLockInsideReadSection() throws {
+        let mutex = CheckedMutex(class: .unique("group->mutex"))
+        onThread(named: "isr-like") { RCUMemb.read { _ in mutex.withLock {} } }
+        let report = try XCTUnwrap(recorder.lockdepReports.first { $0.kind == .sleepInInvalidContext })
+        XCTAssertTrue(report.text.contains("sleeping function called from invalid context"), report.text)
+        XCTAssertTrue(report.heldLocks.contains { $0.name == "rcu_read_lock" }, "\(report.heldLocks)")
+    }
+
+    func testCallbacksRunInSoftirqContext() throws {
+        let mutex = CheckedMutex(class: .unique("free->mutex"))
+        let seen = Locked<LockdepContext?>(nil)
+        RCUMemb.retire {
+            seen.withLock { $0 = Lockdep.currentContext }
+            mutex.withLock {}
+        }
+        RCUMemb.barrier()
+        XCTAssertEqual(seen.withLock { $0 }, .softirq)
+        XCTAssertEqual(recorder.lockdepReports.map(\.kind), [.sleepInInvalidContext])
+    }
+
+    func testProtectedDereferenceNeedsTheLockOrASection() throws {
+        let mutex = CheckedMutex(class: .unique("table->mutex"))
+        let holder = PointerHolder<RCUMemb>(nil)
+        mutex.withLock { holder.pointer.withProtectedValue(heldBy: mutex) { _ in } }
+        RCUMemb.read { _ in holder.pointer.withProtectedValue(heldBy: mutex) { _ in } }
+        XCTAssertTrue(recorder.lockdepReports.isEmpty, "\(recorder.lockdepReports.map(\.kind))")
+        holder.pointer.withProtectedValue(heldBy: mutex) { _ in }
+        let report = try XCTUnwrap(recorder.lockdepReports.first)
+        XCTAssertEqual(report.kind, .suspiciousDereference)
+        XCTAssertTrue(report.text.contains("suspicious rcu_dereference_check() usage"), report.text)
+        XCTAssertTrue(report.text.contains("(table->mutex)"), report.text)
+    }
+
+    func testReadSectionIsHeldForRead() {
+        RCUMemb.read { _ in
+            XCTAssertTrue(Lockdep.isHeld(RCUMemb.lockdepMap, mode: .read))
+        }
+        XCTAssertFalse(Lockdep.isHeld(RCUMemb.lockdepMap))
+        XCTAssertTrue(recorder.lockdepReports.isEmpty)
+    }
+}
