@@ -10,16 +10,9 @@ extension RCUFlavor {
     /// - Complexity: About a microsecond for memb when no reader is in a section;
     ///   otherwise as long as the longest pre-existing section.
     public static func synchronize(file: StaticString = #fileID, line: UInt = #line) {
-        lockdepGracePeriodWait("synchronize()", file, line)
-        if primitiveIsInReadSection {
-            RCUMisuse.report(.synchronizeInReadSection, call: "synchronize()", flavor: name, file: file, line: line)
-            return
-        }
-        if primitiveIsInCallback {
-            RCUMisuse.report(.synchronizeInCallback, call: "synchronize()", flavor: name, file: file, line: line)
-            return
-        }
-        RCUStallDetector.watch(Self.self, call: "synchronize()") { primitiveSynchronize() }
+        waitForGracePeriod(
+            "synchronize()", inReadSection: .synchronizeInReadSection, inCallback: .synchronizeInCallback,
+            file: file, line: line, primitiveSynchronize)
     }
 
     /// Waits until every callback queued so far (``retire(_:)``, ``RCUPointer``
@@ -30,15 +23,24 @@ extension RCUFlavor {
     /// Calling it inside a read section or from a callback is reported as a
     /// misuse and skipped.
     public static func barrier(file: StaticString = #fileID, line: UInt = #line) {
-        lockdepGracePeriodWait("barrier()", file, line)
-        if primitiveIsInReadSection {
-            RCUMisuse.report(.barrierInReadSection, call: "barrier()", flavor: name, file: file, line: line)
+        waitForGracePeriod(
+            "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,
+            file: file, line: line, primitiveBarrier)
+    }
+
+    /// The checks both waits share: Lockdep's view, then the two ways to wait for
+    /// oneself (reported and skipped), then the wait under the stall detector.
+    private static func waitForGracePeriod(
+        _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
+        file: StaticString, line: UInt, _ wait: () -> Void
+    ) {
+        lockdepGracePeriodWait(call, file, line)
+        let misuse: RCUMisuse.Kind? =
+            primitiveIsInReadSection ? inReadSection : primitiveIsInCallback ? inCallback : nil
+        if let misuse {
+            RCUMisuse.report(misuse, call: "\(call)", flavor: name, file: file, line: line)
             return
         }
-        if primitiveIsInCallback {
-            RCUMisuse.report(.barrierInCallback, call: "barrier()", flavor: name, file: file, line: line)
-            return
-        }
-        RCUStallDetector.watch(Self.self, call: "barrier()") { primitiveBarrier() }
+        RCUStallDetector.watch(Self.self, call: "\(call)", wait)
     }
 }

@@ -71,15 +71,7 @@ final class MisuseRecorder: Sendable {
 
 /// Runs `body` on a new named thread and waits for it to finish.
 func onThread(named name: String, _ body: @escaping @Sendable () -> Void) {
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        _ = curcu_set_current_thread_name(name)  // the pthread name, which diagnostics report
-        body()
-        done.signal()
-    }
-    thread.name = name
-    thread.start()
-    done.wait()
+    startThread(named: name, body).wait()
 }
 
 /// Starts `body` on a new named thread; the returned semaphore is signalled when it ends.
