@@ -16,7 +16,7 @@
 #
 # Usage: scripts/benchmark-check.sh [--strict] [--update] [--filter REGEX]
 #   --update   re-measure and rewrite the thresholds (commit the result deliberately)
-#   --filter   only the benchmarks whose whole name matches REGEX (e.g. 'ReadSection.*memb.*')
+#   --filter   only the benchmarks whose whole name matches REGEX (e.g. 'ReadSection.memb.*')
 # package-benchmark's exit codes for a check: 0 equal, 2 regressions, 4 only improvements.
 set -uo pipefail
 cd "$(dirname "$0")/.."

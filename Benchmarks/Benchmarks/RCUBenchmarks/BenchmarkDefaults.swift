@@ -40,3 +40,7 @@ enum BenchmarkDefaults {
         return configuration
     }
 }
+
+// Benchmark names use "." and "_", never "/" or spaces: package-benchmark 1.38.1
+// writes threshold files with "/" and " " replaced by "_" but looks them up by the
+// raw name, so a name with either could never be checked.

@@ -13,7 +13,7 @@ import Lockdep
 /// `LockdepInRelease` trait) the checked pair's target is <= 2x the plain one.
 func registerLockBenchmarks() {
     let suffix = Lockdep.checksCompiledIn ? "checks-on" : "checks-off"
-    Benchmark("Lock/pthread_mutex pair", configuration: BenchmarkDefaults.scaled(.mega)) { benchmark in
+    Benchmark("Lock.pthread_mutex_pair", configuration: BenchmarkDefaults.scaled(.mega)) { benchmark in
         let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -26,7 +26,7 @@ func registerLockBenchmarks() {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
     }
-    Benchmark("Lock/CheckedMutex pair (\(suffix))", configuration: BenchmarkDefaults.scaled(.mega)) { benchmark in
+    Benchmark("Lock.CheckedMutex_pair.\(suffix)", configuration: BenchmarkDefaults.scaled(.mega)) { benchmark in
         let mutex = CheckedMutex("benchmark.checked")
         mutex.lock()
         mutex.unlock()

@@ -13,7 +13,7 @@ func registerPublishBenchmarks() {
 }
 
 private func publish<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
-    Benchmark("Publish/\(Flavor.name)/replace", configuration: BenchmarkDefaults.scaled(.kilo)) { benchmark in
+    Benchmark("Publish.\(Flavor.name).replace", configuration: BenchmarkDefaults.scaled(.kilo)) { benchmark in
         let pointer = RCUPointer<BenchNode, Flavor>(BenchNode(value: 0))
         benchmark.startMeasurement()
         for index in benchmark.scaledIterations {

@@ -15,7 +15,7 @@ func registerReadSectionBenchmarks() {
 private func readSection<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
     // mb sections cost a fence each: fewer per measured iteration.
     let factor: BenchmarkScalingFactor = Flavor.self == RCUMemoryBarrier.self ? .kilo : .mega
-    Benchmark("ReadSection/\(Flavor.name)/RCUReader", configuration: BenchmarkDefaults.scaled(factor)) { benchmark in
+    Benchmark("ReadSection.\(Flavor.name).RCUReader", configuration: BenchmarkDefaults.scaled(factor)) { benchmark in
         let pointer = RCUPointer<BenchNode, Flavor>(BenchNode(value: 1))
         let reader = RCUReader<Flavor>()
         var sum = 0
@@ -28,7 +28,7 @@ private func readSection<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
         benchmark.stopMeasurement()
         blackHole(sum)
     }
-    Benchmark("ReadSection/\(Flavor.name)/generic", configuration: BenchmarkDefaults.scaled(factor)) { benchmark in
+    Benchmark("ReadSection.\(Flavor.name).generic", configuration: BenchmarkDefaults.scaled(factor)) { benchmark in
         let pointer = RCUPointer<BenchNode, Flavor>(BenchNode(value: 1))
         var sum = 0
         benchmark.startMeasurement()

@@ -12,7 +12,7 @@ func registerRetireBenchmarks() {
 }
 
 private func retire<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
-    Benchmark("Retire/\(Flavor.name)/retire", configuration: BenchmarkDefaults.scaled(.kilo)) { benchmark in
+    Benchmark("Retire.\(Flavor.name).retire", configuration: BenchmarkDefaults.scaled(.kilo)) { benchmark in
         var objects = (0..<benchmark.scaledIterations.count).map { BenchNode(value: $0) }
         benchmark.startMeasurement()
         while let object = objects.popLast() {

@@ -13,7 +13,7 @@ func registerSynchronizeBenchmarks() {
 private func synchronize<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
     var configuration = BenchmarkDefaults.scaled(.one)
     configuration.maxIterations = 10_000
-    Benchmark("Synchronize/\(Flavor.name)", configuration: configuration) { benchmark in
+    Benchmark("Synchronize.\(Flavor.name)", configuration: configuration) { benchmark in
         for _ in benchmark.scaledIterations {
             Flavor.synchronize()
         }
