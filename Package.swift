@@ -31,6 +31,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         urcuShim("CURCUMemb", links: ["urcu-memb", "urcu-common"]),
@@ -66,6 +67,7 @@ let package = Package(
             dependencies: [
                 "RCU", "Lockdep", "CReference", "CURCUMemb", "CURCUQSBR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strictSwift
         ),

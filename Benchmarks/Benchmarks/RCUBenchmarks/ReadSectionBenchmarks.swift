@@ -1,0 +1,43 @@
+import Benchmark
+import RCU
+
+/// "ReadSection": one read-side critical section that dereferences a
+/// published pointer, per flavor, through an `RCUReader` (registered once:
+/// liburcu's inline fast path) and through the generic `Flavor.read`.
+/// Expected: ~1 ns memb, nothing for qsbr, ~1.5 ns bp, ~50 ns mb; no allocation.
+func registerReadSectionBenchmarks() {
+    readSection(RCUMemb.self)
+    readSection(RCUQSBR.self)
+    readSection(RCUBulletproof.self)
+    readSection(RCUMemoryBarrier.self)
+}
+
+private func readSection<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
+    // mb sections cost a fence each: fewer per measured iteration.
+    let factor: BenchmarkScalingFactor = Flavor.self == RCUMemoryBarrier.self ? .kilo : .mega
+    Benchmark("ReadSection.\(Flavor.name).RCUReader", configuration: BenchmarkDefaults.scaled(factor)) { benchmark in
+        let pointer = RCUPointer<BenchNode, Flavor>(BenchNode(value: 1))
+        let reader = RCUReader<Flavor>()
+        var sum = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            reader.read { section in
+                pointer.withValue(in: section) { sum &+= $0?.value ?? 0 }
+            }
+        }
+        benchmark.stopMeasurement()
+        blackHole(sum)
+    }
+    Benchmark("ReadSection.\(Flavor.name).generic", configuration: BenchmarkDefaults.scaled(factor)) { benchmark in
+        let pointer = RCUPointer<BenchNode, Flavor>(BenchNode(value: 1))
+        var sum = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            Flavor.read { section in
+                pointer.withValue(in: section) { sum &+= $0?.value ?? 0 }
+            }
+        }
+        benchmark.stopMeasurement()
+        blackHole(sum)
+    }
+}

@@ -1,0 +1,24 @@
+import Benchmark
+import RCU
+
+/// "Retire": `Flavor.retire(_:)`, handing an unpublished object to call_rcu
+/// (~60 ns: one small allocation and a wait-free enqueue), per flavor.
+/// The objects are created before the measurement, so only the retire is timed.
+func registerRetireBenchmarks() {
+    retire(RCUMemb.self)
+    retire(RCUQSBR.self)
+    retire(RCUBulletproof.self)
+    retire(RCUMemoryBarrier.self)
+}
+
+private func retire<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
+    Benchmark("Retire.\(Flavor.name).retire", configuration: BenchmarkDefaults.scaled(.kilo)) { benchmark in
+        var objects = (0..<benchmark.scaledIterations.count).map { BenchNode(value: $0) }
+        benchmark.startMeasurement()
+        while let object = objects.popLast() {
+            Flavor.retire(object)
+        }
+        benchmark.stopMeasurement()
+        Flavor.barrier()
+    }
+}

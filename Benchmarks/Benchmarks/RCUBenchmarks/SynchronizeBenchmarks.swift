@@ -1,0 +1,21 @@
+import Benchmark
+import RCU
+
+/// "Synchronize": `Flavor.synchronize()`, a full grace period with no
+/// reader in a section (memb ~1 us with sys_membarrier), per flavor.
+func registerSynchronizeBenchmarks() {
+    synchronize(RCUMemb.self)
+    synchronize(RCUQSBR.self)
+    synchronize(RCUBulletproof.self)
+    synchronize(RCUMemoryBarrier.self)
+}
+
+private func synchronize<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
+    var configuration = BenchmarkDefaults.scaled(.one)
+    configuration.maxIterations = 10_000
+    Benchmark("Synchronize.\(Flavor.name)", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            Flavor.synchronize()
+        }
+    }
+}

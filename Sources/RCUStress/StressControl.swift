@@ -1,0 +1,41 @@
+import Synchronization
+
+/// The flags and counters the stress threads share with the main thread.
+///
+/// Threads spin until ``go`` (so they all start together, as in liburcu's
+/// benchmarks), then run until ``stop``. Each thread publishes its running
+/// count in its own cache line now and then, for the progress line; the final
+/// counts travel back in the threads' results.
+final class StressControl: Sendable {
+    let go = Atomic<Bool>(false)
+    let stop = Atomic<Bool>(false)
+    /// One running count per thread, readers first.
+    let counters: [PaddedCounter]
+
+    init(threads: Int) {
+        counters = (0..<threads).map { _ in PaddedCounter() }
+    }
+
+    /// Spins until the main thread says go.
+    func waitForGo() {
+        while !go.load(ordering: .acquiring) {}
+    }
+
+    /// Whether the run is over (a relaxed load: checked once per read).
+    @inline(__always)
+    var shouldStop: Bool { stop.load(ordering: .relaxed) }
+}
+
+/// A counter alone in its cache line (with the class header, 128 bytes), so
+/// threads publishing their counts do not slow each other down.
+final class PaddedCounter: Sendable {
+    let value = Atomic<Int>(0)
+    private let padding: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    /// Publishes `count` (relaxed: only the progress line reads it).
+    @inline(__always)
+    func publish(_ count: Int) {
+        value.store(count, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import RCU
+
+/// `rcu-stress urcu`: liburcu's tests/benchmark/test_urcu* in Swift, with the
+/// same arguments and the same `SUMMARY` line, so the two compare column by column.
+struct Urcu: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "urcu",
+        abstract: "liburcu's test_urcu benchmark on the Swift API: readers against pointer-exchanging writers.",
+        discussion: """
+            Readers loop: read lock -> dereference the published node -> check its value -> \
+            unlock (through an RCUReader; qsbr readers announce a quiescent state every 1024 \
+            reads). Writers allocate a node, exchange the pointer, wait for a grace period, \
+            then poison and free the old node; with -b BATCH they instead retire old nodes in \
+            batches of BATCH with one call_rcu each. A reader that sees a poisoned node proves a \
+            broken grace period: the run fails with exit status 1. --flavor rwlock|mutex guard \
+            the same pointer with a pthread lock instead (liburcu's test_rwlock, test_mutex).
+
+            Prints liburcu's line: SUMMARY <prog> testdur N nr_readers N rdur N wdur N \
+            nr_writers N wdelay N nr_reads N nr_writes N nr_ops N, then read latency \
+            percentiles (HdrHistogram, one read in --sample-every timed, clock cost included), \
+            the peak call_rcu backlog and peak RSS. --json prints one JSON object instead. \
+            Delays and durations are busy-wait loop counts, as in liburcu.
+            """
+    )
+
+    @Argument(help: "Reader threads (NR_READERS).")
+    var readers: Int
+
+    @Argument(help: "Writer threads (NR_WRITERS).")
+    var writers: Int
+
+    @Argument(help: "Seconds to run (DURATION); fractions allowed.")
+    var duration: Double
+
+    @Option(name: .customShort("d"), help: "Writer delay between updates, in busy-wait loops (WDELAY).")
+    var writerDelay = 0
+
+    @Option(name: .customShort("c"), help: "Read-side critical section duration, in busy-wait loops (RDUR).")
+    var readDuration = 0
+
+    @Option(name: .customShort("e"), help: "Write-side duration between publish and grace period, in loops (WDUR).")
+    var writeDuration = 0
+
+    @Option(name: .customShort("b"), help: "Retire old nodes in batches of BATCH with one call_rcu each (RCU flavors).")
+    var batch: Int?
+
+    @Option(name: .customShort("a"), help: "Pin the next thread (readers first) to this CPU; repeat for more.")
+    var cpus: [Int] = []
+
+    @Flag(name: .customShort("v"), help: "Verbose: configuration and thread start/end lines.")
+    var verbose = false
+
+    @Option(help: "The synchronization under test: memb, qsbr, bp, mb, rwlock or mutex.")
+    var flavor: StressFlavorChoice
+
+    @Option(help: "Time one read in this many for the latency percentiles.")
+    var sampleEvery = 1024
+
+    @Flag(help: "Print one JSON object instead of the SUMMARY line and report.")
+    var json = false
+
+    /// The largest thread count accepted: far past any machine this runs on, short of exhausting memory.
+    static let maxThreads = 4096
+
+    func validate() throws {
+        guard readers >= 0 else { throw ValidationError("NR_READERS must be 0 or more, not \(readers).") }
+        guard writers >= 0 else { throw ValidationError("NR_WRITERS must be 0 or more, not \(writers).") }
+        guard readers + writers > 0 else { throw ValidationError("At least one reader or writer is needed.") }
+        guard readers + writers <= Self.maxThreads else {
+            throw ValidationError("At most \(Self.maxThreads) threads, not \(readers + writers).")
+        }
+        guard duration.isFinite, duration > 0 else {
+            throw ValidationError("DURATION must be a positive number of seconds, not \(duration).")
+        }
+        guard duration <= 86_400 else { throw ValidationError("DURATION must be at most one day (86400 s).") }
+        guard writerDelay >= 0 else { throw ValidationError("-d WDELAY must be 0 or more, not \(writerDelay).") }
+        guard readDuration >= 0 else { throw ValidationError("-c RDUR must be 0 or more, not \(readDuration).") }
+        guard writeDuration >= 0 else { throw ValidationError("-e WDUR must be 0 or more, not \(writeDuration).") }
+        if let batch {
+            guard batch >= 1 else { throw ValidationError("-b BATCH must be 1 or more, not \(batch).") }
+            guard flavor.isRCU else { throw ValidationError("-b BATCH needs an RCU flavor, not --flavor \(flavor.rawValue).") }
+        }
+        let available = CPUAffinity.configuredCPUs
+        for cpu in cpus where cpu < 0 || cpu >= available {
+            throw ValidationError("-a \(cpu): this machine has CPUs 0...\(available - 1).")
+        }
+        guard sampleEvery >= 1 else { throw ValidationError("--sample-every must be 1 or more, not \(sampleEvery).") }
+    }
+
+    /// The validated parameters.
+    var configurationValues: UrcuConfiguration {
+        UrcuConfiguration(
+            flavor: flavor, readers: readers, writers: writers, duration: duration, writerDelay: writerDelay,
+            readDuration: readDuration, writeDuration: writeDuration, batch: batch, cpus: cpus, verbose: verbose,
+            sampleEvery: sampleEvery)
+    }
+
+    func run() throws {
+        let config = configurationValues
+        let result: UrcuResult =
+            switch flavor {
+            case .memb: UrcuRCUFlavorRun<RCUMemb>.run(config)
+            case .qsbr: UrcuRCUFlavorRun<RCUQSBR>.run(config)
+            case .bp: UrcuRCUFlavorRun<RCUBulletproof>.run(config)
+            case .mb: UrcuRCUFlavorRun<RCUMemoryBarrier>.run(config)
+            case .rwlock: UrcuLockBaselineRun<BaselineRWLock>.run(config)
+            case .mutex: UrcuLockBaselineRun<BaselineMutex>.run(config)
+            }
+        if json {
+            print(result.jsonLine)
+        } else {
+            print(result.summaryLine)
+            result.detailLines.forEach { print($0) }
+        }
+        if !result.passed { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import XCTest
+
+/// `rcu-stress urcu`: argument errors are usage errors (exit status 64) and a
+/// short run of every flavor reports zero poisoned reads. No timing assertions.
+final class UrcuCommandTests: XCTestCase {
+    private func assertUsageError(_ arguments: [String], mentions text: String? = nil,
+                                  file: StaticString = #filePath, line: UInt = #line) throws {
+        let run = try RCUStressProcess.run(["urcu"] + arguments)
+        XCTAssertEqual(run.status, 64, run.output, file: file, line: line)
+        XCTAssertTrue(run.output.contains("Usage:"), run.output, file: file, line: line)
+        if let text { XCTAssertTrue(run.output.contains(text), run.output, file: file, line: line) }
+    }
+
+    func testUnknownFlavorIsAUsageError() throws {
+        try assertUsageError(["2", "1", "1", "--flavor", "signal"], mentions: "--flavor")
+    }
+
+    func testMissingFlavorIsAUsageError() throws {
+        try assertUsageError(["2", "1", "1"], mentions: "--flavor")
+    }
+
+    func testZeroDurationIsAUsageError() throws {
+        try assertUsageError(["2", "1", "0", "--flavor", "memb"], mentions: "DURATION")
+    }
+
+    func testNegativeReadersIsAUsageError() throws {
+        try assertUsageError(["--flavor", "memb", "--", "-2", "1", "1"], mentions: "NR_READERS")
+    }
+
+    func testNonNumericCountIsAUsageError() throws {
+        try assertUsageError(["two", "1", "1", "--flavor", "memb"])
+    }
+
+    func testNoThreadsIsAUsageError() throws {
+        try assertUsageError(["0", "0", "1", "--flavor", "memb"])
+    }
+
+    func testTooManyThreadsIsAUsageError() throws {
+        try assertUsageError(["5000", "0", "1", "--flavor", "memb"])
+    }
+
+    func testNegativeDelaysAreUsageErrors() throws {
+        try assertUsageError(["1", "1", "1", "--flavor", "memb", "-d", "-1"])
+        try assertUsageError(["1", "1", "1", "--flavor", "memb", "-c=-1"])
+        try assertUsageError(["1", "1", "1", "--flavor", "memb", "-e=-1"])
+    }
+
+    func testBadBatchIsAUsageError() throws {
+        try assertUsageError(["1", "1", "1", "--flavor", "memb", "-b", "0"], mentions: "BATCH")
+        try assertUsageError(["1", "1", "1", "--flavor", "rwlock", "-b", "8"], mentions: "BATCH")
+    }
+
+    func testUnknownCPUIsAUsageError() throws {
+        try assertUsageError(["1", "1", "1", "--flavor", "memb", "-a", "100000"], mentions: "-a")
+    }
+
+    func testSummaryLineHasLiburcuFields() throws {
+        let run = try RCUStressProcess.run(["urcu", "1", "1", "0.3", "--flavor", "memb"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let summary = try XCTUnwrap(run.stdout.split(separator: "\n").first { $0.hasPrefix("SUMMARY ") }, run.stdout)
+        let words = summary.split(separator: " ").map(String.init)
+        let keys = stride(from: 2, to: words.count, by: 2).map { words[$0] }
+        XCTAssertEqual(
+            keys, ["testdur", "nr_readers", "rdur", "wdur", "nr_writers", "wdelay", "nr_reads", "nr_writes", "nr_ops"],
+            String(summary))
+        XCTAssertTrue(run.stdout.contains("PASS"), run.stdout)
+    }
+
+    func testShortJSONRunOfEveryFlavorIsClean() throws {
+        for flavor in ["memb", "qsbr", "bp", "mb", "rwlock", "mutex"] {
+            let run = try RCUStressProcess.run(["urcu", "2", "1", "0.3", "--flavor", flavor, "--json", "--sample-every", "64"])
+            XCTAssertEqual(run.status, 0, run.output)
+            let object = try StressJSON.object(run)
+            XCTAssertEqual(object["flavor"] as? String, flavor)
+            XCTAssertEqual(try StressJSON.int(object, "poisoned_reads"), 0, "\(object)")
+            XCTAssertEqual(try StressJSON.int(object, "null_reads"), 0, "\(object)")
+            XCTAssertEqual(object["passed"] as? Bool, true, "\(object)")
+            let reads = try StressJSON.int(object, "nr_reads")
+            let writes = try StressJSON.int(object, "nr_writes")
+            XCTAssertGreaterThan(reads, 0, "\(object)")
+            XCTAssertGreaterThan(writes, 0, "\(object)")
+            XCTAssertEqual(try StressJSON.int(object, "nr_ops"), reads + writes)
+            XCTAssertGreaterThan(try StressJSON.int(object, "rss_peak_bytes"), 0)
+            XCTAssertNotNil(object["read_p99_ns"] as? NSNumber, "\(object)")
+        }
+    }
+
+    func testBatchedCallRCURunIsClean() throws {
+        let run = try RCUStressProcess.run(["urcu", "1", "1", "0.3", "--flavor", "qsbr", "-b", "32", "--json", "-a", "0"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let object = try StressJSON.object(run)
+        XCTAssertEqual(try StressJSON.int(object, "batch"), 32)
+        XCTAssertEqual(try StressJSON.int(object, "poisoned_reads"), 0, "\(object)")
+        XCTAssertGreaterThan(try StressJSON.int(object, "nr_writes"), 0, "\(object)")
+    }
+}
