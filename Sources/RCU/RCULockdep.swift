@@ -42,8 +42,8 @@ extension RCUPointer {
     @inlinable
     public func withProtectedValue<Result>(
         heldBy lock: some LockdepLock, file: StaticString = #fileID, line: UInt = #line,
-        _ body: (Value?) throws -> Result
-    ) rethrows -> Result {
+        _ body: (Value) throws -> Result
+    ) rethrows -> Result? {
         #if LOCKDEP_CHECKS
         Lockdep.dereferenceCheck(Flavor.lockdepMap, lock, fileID: file, line: line, function: "rcu_dereference_protected()")
         #endif

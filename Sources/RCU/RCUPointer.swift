@@ -13,7 +13,7 @@ public import CURCUMemb
 /// let config = RCUPointer<Config, RCUMemb>(Config(limit: 10))
 ///
 /// let limit = RCUMemb.read { section in
-///     config.withValue(in: section) { $0?.limit ?? 0 }   // no ARC traffic
+///     config.withValue(in: section) { $0.limit } ?? 0    // no ARC traffic
 /// }
 /// config.replace(with: Config(limit: 20))                // old one freed after a grace period
 /// ```
@@ -45,23 +45,34 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     ///
     /// The object is valid until `body` returns and must not escape it
     /// (copy out what you need, or use ``load(in:)`` for a strong reference).
+    ///
+    /// `body` gets a non-optional reference on purpose: binding an optional
+    /// one with `if let` makes Swift retain and release the object around
+    /// any call it cannot see into, and on an object every reader shares
+    /// that refcount traffic costs more than the whole read section.
     /// - Parameters:
     ///   - section: The read section this load happens in.
-    ///   - body: Gets the object, or `nil` when none is published.
-    /// - Returns: What `body` returns.
+    ///   - body: Gets the object; not called when none is published.
+    /// - Returns: What `body` returns, or `nil` when no object is published.
     /// - Complexity: One dependency-ordered load (`rcu_dereference`).
     @inlinable
     @inline(__always)
     public func withValue<Result>(
-        in section: borrowing RCUReadSection<Flavor>, _ body: (Value?) throws -> Result
-    ) rethrows -> Result {
+        in section: borrowing RCUReadSection<Flavor>, _ body: (Value) throws -> Result
+    ) rethrows -> Result? {
         #if DEBUG
         precondition(
             Flavor.isInReadSection,
             "RCUPointer.withValue(in:) used after its rcu_\(Flavor.name) read section was closed by readUnlock()")
         #endif
-        guard let raw = curcu_pointer_load(slot) else { return try body(nil) }
+        guard let raw = curcu_pointer_load(slot) else { return nil }
         return try Unmanaged<Value>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0) }
+    }
+
+    /// Whether an object is published, as seen in `section`.
+    @inlinable
+    public func isNil(in section: borrowing RCUReadSection<Flavor>) -> Bool {
+        curcu_pointer_load(slot) == nil
     }
 
     /// Returns a strong reference to the published object.
@@ -72,7 +83,8 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// ``withValue(in:_:)`` on hot paths.
     @inlinable
     public func load(in section: borrowing RCUReadSection<Flavor>) -> Value? {
-        withValue(in: section) { $0 }
+        guard let raw = curcu_pointer_load(slot) else { return nil }
+        return Unmanaged<Value>.fromOpaque(raw).takeUnretainedValue()
     }
 
     /// The published object, for an updater that serialises all updates of
@@ -80,9 +92,10 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     ///
     /// Without that lock a concurrent `replace` may reclaim the object under
     /// the caller: use a read section instead.
+    /// - Returns: What `body` returns, or `nil` when no object is published.
     @inlinable
-    public func withProtectedValue<Result>(_ body: (Value?) throws -> Result) rethrows -> Result {
-        guard let raw = curcu_pointer_load_protected(slot) else { return try body(nil) }
+    public func withProtectedValue<Result>(_ body: (Value) throws -> Result) rethrows -> Result? {
+        guard let raw = curcu_pointer_load_protected(slot) else { return nil }
         return try Unmanaged<Value>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0) }
     }
 

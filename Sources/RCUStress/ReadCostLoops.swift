@@ -10,7 +10,7 @@ import RCU
 /// no `urcu_*_read_lock` call survives in the release binary).
 enum ReadCostLoops {
     /// `iterations` read sections, each dereferencing `pointer` and adding the
-    /// object's value: `Flavor.read { s in ptr.withValue(in: s) { sum &+= $0.unsafelyUnwrapped.value } }`
+    /// object's value: `Flavor.read { s in ptr.withValue(in: s) { sum &+= $0.value } }`
     /// (`unsafelyUnwrapped`: the C loop does not test for NULL either).
     /// - Returns: The sum of the values read.
     @inline(never)
@@ -20,7 +20,7 @@ enum ReadCostLoops {
         var sum = 0
         for _ in 0..<iterations {
             Flavor.read { section in
-                pointer.withValue(in: section) { sum &+= $0.unsafelyUnwrapped.value }
+                pointer.withValue(in: section) { sum &+= $0.value }
             }
         }
         return sum
@@ -35,7 +35,7 @@ enum ReadCostLoops {
         var sum = 0
         for _ in 0..<iterations {
             reader.read { section in
-                pointer.withValue(in: section) { sum &+= $0.unsafelyUnwrapped.value }
+                pointer.withValue(in: section) { sum &+= $0.value }
             }
         }
         return sum

@@ -110,7 +110,6 @@ enum TortureRun<Flavor: RCUFlavor> {
             let lingers = reads % 1024 == 0
             reader.read { section in
                 shared.pointer.withValue(in: section) { element in
-                    guard let element else { return }
                     if !element.live.load(ordering: .relaxed) { result.mbErrors += 1 }
                     if lingers {
                         for _ in 0..<200 { _ = element.age.load(ordering: .relaxed) }

@@ -75,11 +75,10 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
     static func readOnce(_ reader: borrowing RCUReader<Flavor>, _ shared: Shared, _ readDuration: Int) -> Int {
         reader.read { section in
             shared.pointer.withValue(in: section) { node in
-                guard let node else { return 1 << 32 }
                 let bad = node.isLive ? 0 : 1
                 if readDuration != 0 { SpinDelay.loop(readDuration) }
                 return bad
-            }
+            } ?? 1 << 32
         }
     }
 

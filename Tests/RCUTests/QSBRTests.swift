@@ -11,7 +11,7 @@ final class QSBRTests: XCTestCase {
             let reader = RCUQSBR.Reader()
             XCTAssertTrue(RCUQSBR.isThreadRegistered)
             XCTAssertTrue(RCUQSBR.isOnline)
-            XCTAssertEqual(reader.read { holder.pointer.withValue(in: $0) { $0?.value } }, 7)
+            XCTAssertEqual(reader.read { holder.pointer.withValue(in: $0) { $0.value } }, 7)
             reader.quiescentState()
             reader.offline {
                 XCTAssertFalse(RCUQSBR.isOnline)

@@ -12,15 +12,15 @@ final class RCUPointerTests: XCTestCase {
         let ledger = Ledger()
         do {
             let pointer = RCUPointer<Tracked, F>(Tracked(id: 1, value: 10, ledger: ledger))
-            XCTAssertEqual(F.read { pointer.withValue(in: $0) { $0?.value } }, 10)
+            XCTAssertEqual(F.read { pointer.withValue(in: $0) { $0.value } }, 10)
             pointer.replace(with: Tracked(id: 2, value: 20, ledger: ledger))
-            XCTAssertEqual(F.read { pointer.withValue(in: $0) { $0?.value } }, 20)
+            XCTAssertEqual(F.read { pointer.withValue(in: $0) { $0.value } }, 20)
             pointer.replace(with: nil)
-            XCTAssertNil(F.read { pointer.withValue(in: $0) { $0?.value } })
+            XCTAssertNil(F.read { pointer.withValue(in: $0) { $0.value } })
             let strong = F.read { pointer.load(in: $0) }
             XCTAssertNil(strong)
             pointer.replace(with: Tracked(id: 3, value: 30, ledger: ledger))
-            XCTAssertEqual(pointer.withProtectedValue { $0?.id }, 3)
+            XCTAssertEqual(pointer.withProtectedValue { $0.id }, 3)
         }
         F.barrier()
         XCTAssertEqual(ledger.freedCount, 3, "\(F.name): every object, including the one the pointer held at deinit")
@@ -48,11 +48,11 @@ final class RCUPointerTests: XCTestCase {
         let miss = pointer.compareExchange(expected: other, desired: Tracked(id: 2, ledger: ledger))
         XCTAssertFalse(miss.exchanged)
         XCTAssertTrue(miss.original === first)
-        XCTAssertEqual(RCUMemb.read { pointer.withValue(in: $0) { $0?.id } }, 1)
+        XCTAssertEqual(RCUMemb.read { pointer.withValue(in: $0) { $0.id } }, 1)
 
         let hit = pointer.compareExchange(expected: first, desired: Tracked(id: 3, ledger: ledger))
         XCTAssertTrue(hit.exchanged)
-        XCTAssertEqual(RCUMemb.read { pointer.withValue(in: $0) { $0?.id } }, 3)
+        XCTAssertEqual(RCUMemb.read { pointer.withValue(in: $0) { $0.id } }, 3)
         RCUMemb.barrier()
         XCTAssertTrue(ledger.isFreed(2), "the rejected desired object is released")
         XCTAssertFalse(ledger.isFreed(1), "the test still holds `first`")
@@ -84,8 +84,8 @@ final class RCUPointerTests: XCTestCase {
                     replaced.wait()
                     // Give the call_rcu worker every chance to run a (broken) early free.
                     usleep(50_000)
-                    freedWhileInside.withLock { $0 = ledger.isFreed(object!.id) }
-                    XCTAssertEqual(object?.value, 0)
+                    freedWhileInside.withLock { $0 = ledger.isFreed(object.id) }
+                    XCTAssertEqual(object.value, 0)
                 }
             }
         }

@@ -113,7 +113,7 @@ final class RCUReaderTests: XCTestCase {
             let reader = RCUReader<F>()
             XCTAssertTrue(F.isThreadRegistered, "\(F.name)")
             let value = reader.read { section in
-                reader.read { _ in holder.pointer.withValue(in: section) { $0?.value } }
+                reader.read { _ in holder.pointer.withValue(in: section) { $0.value } }
             }
             XCTAssertEqual(value, 5, "\(F.name)")
         }

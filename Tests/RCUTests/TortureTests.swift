@@ -123,7 +123,6 @@ enum Torture<F: RCUFlavor> {
             iteration &+= 1
             reader.read { section in
                 current.pointer.withValue(in: section) { element in
-                    guard let element else { return }
                     if !element.live.load(ordering: .relaxed) { result.mbErrors += 1 }
                     // Now and then linger in the section, as rcutorture's readers do.
                     if iteration % 1024 == 0 { for _ in 0..<200 { _ = element.age.load(ordering: .relaxed) } }

@@ -22,7 +22,7 @@ private func readSection<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             reader.read { section in
-                pointer.withValue(in: section) { sum &+= $0?.value ?? 0 }
+                pointer.withValue(in: section) { sum &+= $0.value }
             }
         }
         benchmark.stopMeasurement()
@@ -34,7 +34,7 @@ private func readSection<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             Flavor.read { section in
-                pointer.withValue(in: section) { sum &+= $0?.value ?? 0 }
+                pointer.withValue(in: section) { sum &+= $0.value }
             }
         }
         benchmark.stopMeasurement()
