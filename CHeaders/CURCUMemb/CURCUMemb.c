@@ -25,6 +25,10 @@ int curcu_current_thread_name(char *buffer, size_t length) {
     return pthread_getname_np(pthread_self(), buffer, length);
 }
 
+int curcu_thread_name(pthread_t thread, char *buffer, size_t length) {
+    return pthread_getname_np(thread, buffer, length);
+}
+
 int curcu_set_current_thread_name(const char *name) {
     return pthread_setname_np(pthread_self(), name);
 }

@@ -1,4 +1,9 @@
 import CURCUMemb
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A misuse of the RCU API that would otherwise deadlock, corrupt state or
 /// free memory under a reader: which call, which rule, which thread, where.
@@ -108,10 +113,14 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
 enum CurrentThread {
     static var id: Int { curcu_current_tid() }
 
-    static var name: String {
-        var buffer = [CChar](repeating: 0, count: 32)
-        guard curcu_current_thread_name(&buffer, buffer.count) == 0 else { return "" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    static var name: String { name(of: pthread_self()) }
+
+    /// The pthread name of a live thread ("" when unnamed or unknown).
+    static func name(of thread: pthread_t) -> String {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 32) { buffer in
+            guard curcu_thread_name(thread, buffer.baseAddress!, buffer.count) == 0 else { return "" }
+            return String(cString: buffer.baseAddress!)
+        }
     }
 
     static func printError(_ message: String) {

@@ -56,13 +56,24 @@ public enum RCUStallDetector {
         case custom(@Sendable (Stall) -> Void)
     }
 
+    /// A thread inside a grace-period wait. Its name is read only if it stalls,
+    /// so watching a wait allocates nothing.
     struct Waiter {
         let flavor: any RCUFlavor.Type
         let call: String
-        let name: String
+        let thread: pthread_t
         let id: Int
         let start: ContinuousClock.Instant
         var reported: Bool
+    }
+
+    /// A wait or backlog that crossed the threshold.
+    struct Found {
+        let flavor: any RCUFlavor.Type
+        let call: String
+        let waiterName: String
+        let waiterID: Int
+        let waited: Duration
     }
 
     struct Backlog {
@@ -119,7 +130,7 @@ public enum RCUStallDetector {
     static func watch(_ flavor: any RCUFlavor.Type, call: String, _ wait: () -> Void) {
         enable()
         let waiter = Waiter(
-            flavor: flavor, call: call, name: CurrentThread.name, id: CurrentThread.id,
+            flavor: flavor, call: call, thread: pthread_self(), id: CurrentThread.id,
             start: .now, reported: false)
         let key = state.withLock { state in
             state.nextWaiter += 1
@@ -143,14 +154,17 @@ public enum RCUStallDetector {
     }
 
     /// Marks and returns the waits and backlogs that crossed the threshold since the last look.
-    private static func findStalls() -> [(flavor: any RCUFlavor.Type, call: String, name: String, id: Int, waited: Duration)] {
+    private static func findStalls() -> [Found] {
         let now = ContinuousClock.now
         let progress = flavors.map { ($0.name, $0.pendingCallbacks, $0.completedCallbacks) }
         return state.withLock { state in
-            var stalls: [(flavor: any RCUFlavor.Type, call: String, name: String, id: Int, waited: Duration)] = []
+            var stalls: [Found] = []
             for (key, waiter) in state.waiters where !waiter.reported && now - waiter.start > state.threshold {
                 state.waiters[key]?.reported = true
-                stalls.append((waiter.flavor, waiter.call, waiter.name, waiter.id, now - waiter.start))
+                // The waiter is still blocked in its wait (under this lock), so its pthread_t is valid.
+                stalls.append(Found(
+                    flavor: waiter.flavor, call: waiter.call, waiterName: CurrentThread.name(of: waiter.thread),
+                    waiterID: waiter.id, waited: now - waiter.start))
             }
             for (index, (name, pending, completed)) in progress.enumerated() {
                 var backlog = state.backlogs[name] ?? Backlog(completed: completed, since: now, reported: false)
@@ -158,7 +172,9 @@ public enum RCUStallDetector {
                     backlog = Backlog(completed: completed, since: now, reported: false)
                 } else if !backlog.reported && now - backlog.since > state.threshold {
                     backlog.reported = true
-                    stalls.append((flavors[index], "call_rcu backlog", "", 0, now - backlog.since))
+                    stalls.append(Found(
+                        flavor: flavors[index], call: "call_rcu backlog", waiterName: "", waiterID: 0,
+                        waited: now - backlog.since))
                 }
                 state.backlogs[name] = backlog
             }
@@ -166,11 +182,11 @@ public enum RCUStallDetector {
         }
     }
 
-    private static func report(_ found: (flavor: any RCUFlavor.Type, call: String, name: String, id: Int, waited: Duration)) {
+    private static func report(_ found: Found) {
         var readers: [Stall.Reader] = []
         found.flavor.forEachBlockingReader { tid, name in readers.append(.init(threadID: tid, name: name)) }
         let stall = Stall(
-            flavor: found.flavor.name, call: found.call, waiterName: found.name, waiterID: found.id,
+            flavor: found.flavor.name, call: found.call, waiterName: found.waiterName, waiterID: found.waiterID,
             waited: found.waited, pendingCallbacks: found.flavor.pendingCallbacks, blockingReaders: readers)
         switch state.withLock({ $0.handler }) {
         case .printToStandardError:

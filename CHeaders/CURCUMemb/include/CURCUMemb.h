@@ -92,6 +92,8 @@ typedef void (*curcu_reader_visitor)(void *ctx, long tid, const char *name);
 /* The kernel thread id and pthread name of the calling thread, for diagnostics. */
 CURCU_INLINE long curcu_current_tid(void) { return (long)syscall(SYS_gettid); }
 int curcu_current_thread_name(char *buffer, size_t length);
+/* The pthread name of another live thread of this process. */
+int curcu_thread_name(pthread_t thread, char *buffer, size_t length);
 /* Names the calling thread (at most 15 bytes are kept). */
 int curcu_set_current_thread_name(const char *name);
 /* Writes a diagnostic line to standard error (unbuffered, safe from any thread). */
