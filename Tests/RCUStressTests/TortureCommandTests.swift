@@ -34,8 +34,12 @@ final class TortureCommandTests: XCTestCase {
         XCTAssertFalse(run.output.contains("--broken-writer"), run.output)
     }
 
+    /// The rcutorture regression of every flavor: short in CI, longer with
+    /// `RCU_TORTURE_SECONDS=N` or `RCU_LONG_TESTS=1` (60 s per flavor).
     func testShortRunOfEveryFlavorIsClean() throws {
-        let run = try RCUStressProcess.run(["torture", "--flavor", "all", "--duration", "0.3", "--json"])
+        let environment = ProcessInfo.processInfo.environment
+        let seconds = environment["RCU_TORTURE_SECONDS"] ?? (environment["RCU_LONG_TESTS"] != nil ? "60" : "0.75")
+        let run = try RCUStressProcess.run(["torture", "--flavor", "all", "--duration", seconds, "--json"])
         XCTAssertEqual(run.status, 0, run.output)
         let objects = try StressJSON.objects(run)
         XCTAssertEqual(objects.compactMap { $0["flavor"] as? String }, ["memb", "qsbr", "bp", "mb"])

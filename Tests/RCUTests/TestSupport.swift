@@ -88,9 +88,6 @@ func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> 
     return done
 }
 
-/// A long-test switch, as swift-atomics does: `RCU_LONG_TESTS=1 swift test`.
-var longTests: Bool { ProcessInfo.processInfo.environment["RCU_LONG_TESTS"] != nil }
-
 /// State guarded by an `NSLock` (a pthread mutex, which ThreadSanitizer sees;
 /// it cannot see the futex inside `Synchronization.Mutex` on Linux).
 final class Locked<State>: @unchecked Sendable {
