@@ -52,7 +52,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func lock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         _checkedLock(subclass: 0, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
@@ -108,7 +108,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     public func tryLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_mutex_trylock(storage.primitivePointer) == 0 else { return false }
         #if LOCKDEP_CHECKS
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .write,
+        let token = Engine.acquire(classID: storage.classID, subclass: 0, instance: storage.instance, mode: .write,
                                    flags: AcquireFlag.trylock, nest: nil,
                                    site: LockdepSite(fileID: fileID, line: line, function: function))
         storage.setOwner(token)
@@ -122,11 +122,11 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         let word = storage.ownerWord()
-        guard Engine.release(classID: storage.header.classID, instance: storage.instance, ownerWord: word,
+        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word,
                              site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
         storage.clearOwner(word)
         #endif
@@ -150,17 +150,20 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     }
 
     #if LOCKDEP_CHECKS
-    @inlinable
+    @inlinable @inline(__always)
     func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite) {
-        let token = Engine.acquire(classID: storage.header.classID, subclass: subclass, instance: storage.instance,
-                                   mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
+        let token = nest == nil
+            ? Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
+                                 mode: .write, flags: AcquireFlag.sleeping, site: site)
+            : Engine.acquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
+                             mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
         let p = storage.primitivePointer
         if token & 1 == 0 {
             pthread_mutex_lock(p)
         } else if pthread_mutex_trylock(p) != 0 {
             let start = Engine.nowNanos()
             pthread_mutex_lock(p)
-            Engine.recordContention(classID: storage.header.classID, waitNanos: Engine.nowNanos() &- start, site: site)
+            Engine.recordContention(classID: storage.classID, waitNanos: Engine.nowNanos() &- start, site: site)
         }
         storage.setOwner(token)
     }

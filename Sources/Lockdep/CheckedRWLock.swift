@@ -45,12 +45,12 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func readLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance,
-                                   mode: .recursiveRead, flags: AcquireFlag.sleeping, nest: nil, site: site)
+        let token = Engine.fastAcquire(classID: storage.classID, subclass: 0, instance: storage.instance,
+                                       mode: .recursiveRead, flags: AcquireFlag.sleeping, site: site)
         _lockMeasured(token, site: site) { pthread_rwlock_tryrdlock($0) } lock: { pthread_rwlock_rdlock($0) }
         #else
         pthread_rwlock_rdlock(storage.primitivePointer)
@@ -63,12 +63,12 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func writeLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance,
-                                   mode: .write, flags: AcquireFlag.sleeping, nest: nil, site: site)
+        let token = Engine.fastAcquire(classID: storage.classID, subclass: 0, instance: storage.instance,
+                                       mode: .write, flags: AcquireFlag.sleeping, site: site)
         _lockMeasured(token, site: site) { pthread_rwlock_trywrlock($0) } lock: { pthread_rwlock_wrlock($0) }
         storage.setOwner(token)
         #else
@@ -87,7 +87,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     public func tryReadLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_rwlock_tryrdlock(storage.primitivePointer) == 0 else { return false }
         #if LOCKDEP_CHECKS
-        _ = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .recursiveRead,
+        _ = Engine.acquire(classID: storage.classID, subclass: 0, instance: storage.instance, mode: .recursiveRead,
                            flags: AcquireFlag.trylock, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
         return true
@@ -104,7 +104,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     public func tryWriteLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_rwlock_trywrlock(storage.primitivePointer) == 0 else { return false }
         #if LOCKDEP_CHECKS
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .write,
+        let token = Engine.acquire(classID: storage.classID, subclass: 0, instance: storage.instance, mode: .write,
                                    flags: AcquireFlag.trylock, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
         storage.setOwner(token)
         #endif
@@ -117,11 +117,11 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         let word = storage.ownerWord()
-        guard Engine.release(classID: storage.header.classID, instance: storage.instance, ownerWord: word,
+        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word,
                              site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
         if word & 1 != 0 && Engine.ownsWord(word) { storage.clearOwner(word) }
         #endif
@@ -170,7 +170,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
         } else if tryLock(p) != 0 {
             let start = Engine.nowNanos()
             _ = lock(p)
-            Engine.recordContention(classID: storage.header.classID, waitNanos: Engine.nowNanos() &- start, site: site)
+            Engine.recordContention(classID: storage.classID, waitNanos: Engine.nowNanos() &- start, site: site)
         }
     }
     #endif

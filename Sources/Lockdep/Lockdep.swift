@@ -156,8 +156,8 @@ public enum Lockdep {
     public static func acquire(_ map: LockdepMap, mode: LockdepMode = .write, fileID: StaticString = #fileID,
                                line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _ = Engine.acquire(classID: map.lockClass.id, subclass: 0, instance: map.lockdepInstance, mode: mode,
-                           flags: map.flags, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
+        _ = Engine.fastAcquire(classID: map.lockClass.id, subclass: 0, instance: map.lockdepInstance, mode: mode,
+                               flags: map.flags, site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }
 
@@ -174,8 +174,8 @@ public enum Lockdep {
     public static func release(_ map: LockdepMap, fileID: StaticString = #fileID, line: UInt = #line,
                                function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _ = Engine.release(classID: map.lockClass.id, instance: map.lockdepInstance, ownerWord: 0,
-                           site: LockdepSite(fileID: fileID, line: line, function: function))
+        _ = Engine.fastRelease(classID: map.lockClass.id, instance: map.lockdepInstance, ownerWord: 0,
+                               site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }
 
