@@ -448,8 +448,45 @@ public enum Lockdep {
         let t = ThreadState.current()
         if t.pointee.recursion != 0 { return }
         for lock in locks where Engine.heldIndex(t, lock.lockdepInstance) != nil { return }
-        let site = LockdepSite(fileID: fileID, line: line, function: function)
-        let names = locks.map { $0.lockClass.name }
+        _reportDereference(t, names: locks.map { $0.lockClass.name },
+                           site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+
+    /// The allocation-free form of ``dereferenceCheck(_:condition:fileID:line:function:)`` for the
+    /// common case of a read-section map plus at most one update-side lock.
+    ///
+    /// - Parameters:
+    ///   - readSection: The read-section map (for example the RCU module's `rcu_read` map).
+    ///   - lock: An update-side lock that also makes the dereference legal.
+    ///   - condition: An extra condition that makes it legal.
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public static func dereferenceCheck(readSection: LockdepMap, orHeld lock: (some LockdepLock)? = nil as LockdepMap?,
+                                        condition: Bool = false, fileID: StaticString = #fileID, line: UInt = #line,
+                                        function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        if condition { return }
+        _dereferenceCheck(readSection.lockdepInstance, lock?.lockdepInstance,
+                          names: { [readSection.lockClass.name] + (lock.map { [$0.lockClass.name] } ?? []) },
+                          site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+
+    @usableFromInline
+    static func _dereferenceCheck(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer?, names: () -> [String],
+                                  site: LockdepSite) {
+        guard Engine.validating else { return }
+        let t = ThreadState.current()
+        if t.pointee.recursion != 0 || Engine.heldIndex(t, first) != nil { return }
+        if let second, Engine.heldIndex(t, second) != nil { return }
+        _reportDereference(t, names: names(), site: site)
+    }
+
+    static func _reportDereference(_ t: UnsafeMutablePointer<ThreadState>, names: [String], site: LockdepSite) {
+        #if LOCKDEP_CHECKS
         var body = "\(site.fileName):\(site.line) suspicious rcu_dereference_check() usage!\n\n"
         body += "other info that might help us debug this:\n\n"
         body += "none of the required locks is held: " + names.map { "(\($0))" }.joined(separator: ", ") + "\n"
