@@ -8,7 +8,7 @@
 /// A class is identified by its *key*. The default key is the declaration site of the
 /// `LockClass` (its `#fileID:#line`), so a `static let` class, or a lock created at one line
 /// of code, gives one class however many instances exist. Pass an explicit `key` to merge
-/// classes declared at different sites, or use ``unique(_:)`` for a class that is never shared
+/// classes declared at different sites, or use ``unique(_:validates:)`` for a class that is never shared
 /// (tests, dynamically created subsystems).
 ///
 /// ```swift
@@ -49,7 +49,9 @@ public final class LockClass: Sendable, CustomStringConvertible {
 
     /// Creates a class that no other `LockClass` can join.
     ///
-    /// - Parameter name: The name printed in reports.
+    /// - Parameters:
+    ///   - name: The name printed in reports.
+    ///   - validates: Pass `false` for a "no validate" class.
     /// - Returns: A fresh class.
     public static func unique(_ name: String, validates: Bool = true) -> LockClass {
         LockClass(name, key: "\(name)#unique\(Engine.nextUniqueKey())", validates: validates)
