@@ -44,6 +44,7 @@ extension Engine {
             t.pointee.context = context.rawValue
             t.pointee.hardirqOff = 0
             t.pointee.softirqOff = 0
+            t.pointee.updateIrq()
         }
         guard t.pointee.depth > depth else { return }
         if validating && t.pointee.recursion == 0 {
@@ -87,6 +88,7 @@ extension Engine {
         t.pointee.context = 0
         t.pointee.hardirqOff = 0
         t.pointee.softirqOff = 0
+        t.pointee.updateIrq()
         t.pointee.refresh(stateWord.load())
     }
 

@@ -126,18 +126,22 @@ public enum Lockdep {
         let t = ThreadState.current()
         let saved = t.pointee.context
         t.pointee.context = context.rawValue
+        t.pointee.updateIrq()
         return saved
     }
 
     @usableFromInline
     static func _exitContext(_ saved: UInt8) {
-        ThreadState.current().pointee.context = saved
+        let t = ThreadState.current()
+        t.pointee.context = saved
+        t.pointee.updateIrq()
     }
 
     @usableFromInline
     static func _disableInterrupts(_ hard: Bool, by delta: Int32) {
         let t = ThreadState.current()
         if hard { t.pointee.hardirqOff += delta } else { t.pointee.softirqOff += delta }
+        t.pointee.updateIrq()
     }
 
     // MARK: pseudo-locks

@@ -57,9 +57,17 @@ struct ThreadState {
     static let cacheSize = 1024
     static let cacheMask = cacheSize - 1
 
+    /// ``irqState``, cached: recomputed by ``updateIrq()`` whenever the context or the
+    /// interrupt-disable counts change.
+    @usableFromInline var irqCached: UInt8 = 0
+
     /// Bits 0-1: context; bit 2: hardirqs disabled; bit 3: softirqs disabled.
     @inlinable @inline(__always)
-    var irqState: UInt8 {
+    var irqState: UInt8 { irqCached }
+
+    mutating func updateIrq() { irqCached = computeIrqState() }
+
+    func computeIrqState() -> UInt8 {
         var s = context
         if hardirqOff > 0 || context == LockdepContext.hardirq.rawValue { s |= 4 }
         if softirqOff > 0 || context != LockdepContext.process.rawValue { s |= 8 }
@@ -69,7 +77,7 @@ struct ThreadState {
     /// Whether sleeping is invalid here (atomic section, interrupt context, irqs disabled).
     @inlinable @inline(__always)
     var isAtomic: Bool {
-        context != 0 || atomicDepth != 0 || hardirqOff != 0 || softirqOff != 0
+        irqCached != 0 || atomicDepth != 0
     }
 
     @inlinable @inline(__always)
