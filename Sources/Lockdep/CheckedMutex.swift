@@ -125,12 +125,10 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        let word = storage.ownerWord()
-        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word,
-                             site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
-        storage.clearOwner(word)
-        #endif
+        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
+        #else
         pthread_mutex_unlock(storage.primitivePointer)
+        #endif
     }
 
     /// Runs `body` holding the mutex.
@@ -141,20 +139,38 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     ///   - body: The critical section.
     /// - Returns: What `body` returns.
-    @inlinable
+    @inlinable @inline(__always)
     public func withLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
                                       _ body: () throws(E) -> R) throws(E) -> R {
+        #if LOCKDEP_CHECKS
+        // One thread-state lookup for both halves.
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let thread = Engine.fastThread()
+        _checkedLock(subclass: 0, nest: nil, site: site, thread: thread)
+        defer { _checkedUnlock(site: site, thread: thread) }
+        #else
         lock(fileID: fileID, line: line, function: function)
         defer { unlock(fileID: fileID, line: line, function: function) }
+        #endif
         return try body()
     }
 
     #if LOCKDEP_CHECKS
     @inlinable @inline(__always)
-    func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite) {
+    func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        let word = storage.ownerWord()
+        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word, site: site,
+                                 thread: thread) else { return }
+        storage.clearOwner(word)
+        pthread_mutex_unlock(storage.primitivePointer)
+    }
+
+    @inlinable @inline(__always)
+    func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite,
+                      thread: UnsafeMutablePointer<ThreadState>? = Engine.fastThread()) {
         let token = nest == nil
             ? Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
-                                 mode: .write, flags: AcquireFlag.sleeping, site: site)
+                                 mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
             : Engine.acquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                              mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
         let p = storage.primitivePointer

@@ -91,12 +91,10 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        let word = storage.ownerWord()
-        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word,
-                             site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
-        storage.clearOwner(word)
-        #endif
+        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
+        #else
         pthread_spin_unlock(storage.primitivePointer)
+        #endif
     }
 
     /// Runs `body` holding the spinlock.
@@ -107,11 +105,18 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     ///   - body: The critical section (must not sleep).
     /// - Returns: What `body` returns.
-    @inlinable
+    @inlinable @inline(__always)
     public func withLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
                                       _ body: () throws(E) -> R) throws(E) -> R {
+        #if LOCKDEP_CHECKS
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let thread = Engine.fastThread()
+        _checkedLock(subclass: 0, site: site, thread: thread)
+        defer { _checkedUnlock(site: site, thread: thread) }
+        #else
         lock(fileID: fileID, line: line, function: function)
         defer { unlock(fileID: fileID, line: line, function: function) }
+        #endif
         return try body()
     }
 
@@ -134,9 +139,18 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
 
     #if LOCKDEP_CHECKS
     @inlinable @inline(__always)
-    func _checkedLock(subclass: UInt8, site: LockdepSite) {
+    func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        let word = storage.ownerWord()
+        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word, site: site,
+                                 thread: thread) else { return }
+        storage.clearOwner(word)
+        pthread_spin_unlock(storage.primitivePointer)
+    }
+
+    @inlinable @inline(__always)
+    func _checkedLock(subclass: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>? = Engine.fastThread()) {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
-                                       mode: .write, flags: AcquireFlag.atomic, site: site)
+                                       mode: .write, flags: AcquireFlag.atomic, site: site, thread: thread)
         let p = storage.primitivePointer
         if token & 1 == 0 {
             pthread_spin_lock(p)

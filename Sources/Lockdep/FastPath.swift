@@ -7,23 +7,40 @@ public import Synchronization
 /// falls through to the full out-of-line ``Engine/acquire(classID:subclass:instance:mode:flags:nest:site:)``
 /// and ``Engine/release(classID:instance:ownerWord:site:)``.
 extension Engine {
-    /// The calling thread's state and the current state word, if the thread has a table slot.
+    /// The calling thread's state, if the thread has a table slot. A `withLock`-style call looks
+    /// it up once for both the acquire and the release.
     @inlinable @inline(__always)
-    static func fastThreadState() -> (UnsafeMutablePointer<ThreadState>, UInt)? {
+    static func fastThread() -> UnsafeMutablePointer<ThreadState>? {
         let base = threadTableBase.load(ordering: .relaxed)
         guard base != 0 else { return nil }
         let me = pthread_self()
         let s = ThreadState.slot(me, base: base)
-        guard s[0].load(ordering: .relaxed) == UInt(me),
-              let t = UnsafeMutablePointer<ThreadState>(bitPattern: s[1].load(ordering: .relaxed)) else { return nil }
-        return (t, UnsafeMutablePointer<Atomic<UInt>>(bitPattern: base).unsafelyUnwrapped.pointee.load(ordering: .relaxed))
+        guard s[0].load(ordering: .relaxed) == UInt(me) else { return nil }
+        return UnsafeMutablePointer<ThreadState>(bitPattern: s[1].load(ordering: .relaxed))
+    }
+
+    /// The state word (only called once `fastThread()` found the table).
+    @inlinable @inline(__always)
+    static func fastWord() -> UInt {
+        let base = threadTableBase.load(ordering: .relaxed)
+        guard let p = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: base) else { return 1 }
+        return p.pointee.load(ordering: .relaxed)
     }
 
     /// Same contract as `acquire` (returns `serial << 1 | measure`).
     @inlinable @inline(__always)
     static func fastAcquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
                             flags: UInt8, site: LockdepSite) -> UInt {
-        if let (t, word) = fastThreadState() {
+        fastAcquire(classID: classID, subclass: subclass, instance: instance, mode: mode, flags: flags, site: site,
+                    thread: fastThread())
+    }
+
+    /// `fastAcquire` with the thread state already looked up.
+    @inlinable @inline(__always)
+    static func fastAcquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
+                            flags: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) -> UInt {
+        if let t = thread {
+            let word = fastWord()
             let depth = t.pointee.depth
             if word == t.pointee.seenWord && word & 3 == 0 && t.pointee.recursion == 0
                 && depth < t.pointee.maxDepth && depth < t.pointee.capacity
@@ -48,7 +65,15 @@ extension Engine {
     /// Same contract as `release`.
     @inlinable @inline(__always)
     static func fastRelease(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, site: LockdepSite) -> Bool {
-        if let (t, word) = fastThreadState() {
+        fastRelease(classID: classID, instance: instance, ownerWord: ownerWord, site: site, thread: fastThread())
+    }
+
+    /// `fastRelease` with the thread state already looked up.
+    @inlinable @inline(__always)
+    static func fastRelease(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, site: LockdepSite,
+                            thread: UnsafeMutablePointer<ThreadState>?) -> Bool {
+        if let t = thread {
+            let word = fastWord()
             let depth = t.pointee.depth
             if depth > 0 && word == t.pointee.seenWord && word & 3 == 0 {
                 let top = t.pointee.held + (depth &- 1)

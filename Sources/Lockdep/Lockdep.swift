@@ -193,7 +193,7 @@ public enum Lockdep {
     ///   - function: The call site (default `#function`).
     ///   - body: The code to run.
     /// - Returns: What `body` returns.
-    @inlinable
+    @inlinable @inline(__always)
     public static func withAcquired<R, E: Error>(_ map: LockdepMap, mode: LockdepMode = .write,
                                                   fileID: StaticString = #fileID, line: UInt = #line,
                                                   function: StaticString = #function,
