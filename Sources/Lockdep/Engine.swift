@@ -32,7 +32,7 @@ enum Engine {
 
     // MARK: registration
 
-    static func registerClass(name: String, key: String, validates: Bool) -> UInt32 {
+    static func registerClass(name: String, key: String, validates: Bool, site: LockdepSite) -> UInt32 {
         var report: LockdepReport?
         let id: UInt32 = graph.withLock { g in
             if let id = g.registry[key] { return id }
@@ -43,7 +43,7 @@ enum Engine {
             g.registeredSinceReset += 1
             if g.registeredSinceReset > g.limits.maxClasses && !g.disabled {
                 report = capacityReport(&g, limit: "MAX_LOCKDEP_KEYS", value: g.limits.maxClasses,
-                                        lock: name, site: nil, thread: ThreadState.existing()?.pointee.name ?? "?")
+                                        lock: name, site: site, thread: ThreadState.existing()?.pointee.name ?? "?")
             }
             return id
         }

@@ -44,7 +44,8 @@ public final class LockClass: Sendable, CustomStringConvertible {
         self.validates = validates
         let key = key ?? "\(fileID):\(line)"
         self.key = key
-        self.id = Engine.registerClass(name: name, key: key, validates: validates)
+        self.id = Engine.registerClass(name: name, key: key, validates: validates,
+                                       site: LockdepSite(fileID: fileID, line: line, function: "LockClass.init"))
     }
 
     /// Creates a class that no other `LockClass` can join.
@@ -52,9 +53,12 @@ public final class LockClass: Sendable, CustomStringConvertible {
     /// - Parameters:
     ///   - name: The name printed in reports.
     ///   - validates: Pass `false` for a "no validate" class.
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
     /// - Returns: A fresh class.
-    public static func unique(_ name: String, validates: Bool = true) -> LockClass {
-        LockClass(name, key: "\(name)#unique\(Engine.nextUniqueKey())", validates: validates)
+    public static func unique(_ name: String, validates: Bool = true, fileID: StaticString = #fileID,
+                              line: UInt = #line) -> LockClass {
+        LockClass(name, key: "\(name)#unique\(Engine.nextUniqueKey())", validates: validates, fileID: fileID, line: line)
     }
 
     /// The class name.
