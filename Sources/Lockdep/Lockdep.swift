@@ -10,7 +10,9 @@
 /// (`swift build -c release --traits LockdepInRelease`). Without it every call here is empty
 /// and the checked locks are plain pthread locks.
 public enum Lockdep {
-    /// Whether the checks were compiled into this build.
+    /// Whether the checks were compiled into this build (a constant the optimizer folds, so
+    /// `if Lockdep.checksCompiledIn { ... }` costs nothing when they are not).
+    @inlinable
     public static var checksCompiledIn: Bool {
         #if LOCKDEP_CHECKS
         true
