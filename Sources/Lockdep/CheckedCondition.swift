@@ -93,7 +93,7 @@ public struct CheckedCondition: @unchecked Sendable {
     func _beforeWait(_ mutex: CheckedMutex, site: LockdepSite) -> Bool {
         Engine.mightSleep(site)
         let word = mutex.storage.ownerWord()
-        guard Engine.release(classID: mutex.storage.header.classID, instance: mutex.storage.instance, ownerWord: word,
+        guard Engine.release(classID: mutex.storage.classID, instance: mutex.storage.instance, ownerWord: word,
                              site: site) else { return false }
         mutex.storage.clearOwner(word)
         return true
@@ -101,7 +101,7 @@ public struct CheckedCondition: @unchecked Sendable {
 
     @inlinable
     func _afterWait(_ mutex: CheckedMutex, site: LockdepSite) {
-        let token = Engine.acquire(classID: mutex.storage.header.classID, subclass: 0, instance: mutex.storage.instance,
+        let token = Engine.acquire(classID: mutex.storage.classID, subclass: 0, instance: mutex.storage.instance,
                                    mode: .write, flags: 0, nest: nil, site: site)
         mutex.storage.setOwner(token)
     }

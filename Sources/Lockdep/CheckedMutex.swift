@@ -52,7 +52,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func lock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         _checkedLock(subclass: 0, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
@@ -108,7 +108,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     public func tryLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_mutex_trylock(storage.primitivePointer) == 0 else { return false }
         #if LOCKDEP_CHECKS
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .write,
+        let token = Engine.acquire(classID: storage.classID, subclass: 0, instance: storage.instance, mode: .write,
                                    flags: AcquireFlag.trylock, nest: nil,
                                    site: LockdepSite(fileID: fileID, line: line, function: function))
         storage.setOwner(token)
@@ -122,15 +122,13 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        let word = storage.ownerWord()
-        guard Engine.release(classID: storage.header.classID, instance: storage.instance, ownerWord: word,
-                             site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
-        storage.clearOwner(word)
-        #endif
+        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
+        #else
         pthread_mutex_unlock(storage.primitivePointer)
+        #endif
     }
 
     /// Runs `body` holding the mutex.
@@ -141,26 +139,47 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     ///   - body: The critical section.
     /// - Returns: What `body` returns.
-    @inlinable
+    @inlinable @inline(__always)
     public func withLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
                                       _ body: () throws(E) -> R) throws(E) -> R {
+        #if LOCKDEP_CHECKS
+        // One thread-state lookup for both halves.
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let thread = Engine.fastThread()
+        _checkedLock(subclass: 0, nest: nil, site: site, thread: thread)
+        defer { _checkedUnlock(site: site, thread: thread) }
+        #else
         lock(fileID: fileID, line: line, function: function)
         defer { unlock(fileID: fileID, line: line, function: function) }
+        #endif
         return try body()
     }
 
     #if LOCKDEP_CHECKS
-    @inlinable
-    func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite) {
-        let token = Engine.acquire(classID: storage.header.classID, subclass: subclass, instance: storage.instance,
-                                   mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
+    @inlinable @inline(__always)
+    func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        let word = storage.ownerWord()
+        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word, site: site,
+                                 thread: thread) else { return }
+        storage.clearOwner(word)
+        pthread_mutex_unlock(storage.primitivePointer)
+    }
+
+    @inlinable @inline(__always)
+    func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite,
+                      thread: UnsafeMutablePointer<ThreadState>? = Engine.fastThread()) {
+        let token = nest == nil
+            ? Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
+                                 mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
+            : Engine.acquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
+                             mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
         let p = storage.primitivePointer
         if token & 1 == 0 {
             pthread_mutex_lock(p)
         } else if pthread_mutex_trylock(p) != 0 {
             let start = Engine.nowNanos()
             pthread_mutex_lock(p)
-            Engine.recordContention(classID: storage.header.classID, waitNanos: Engine.nowNanos() &- start, site: site)
+            Engine.recordContention(classID: storage.classID, waitNanos: Engine.nowNanos() &- start, site: site)
         }
         storage.setOwner(token)
     }

@@ -45,13 +45,10 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func readLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        let site = LockdepSite(fileID: fileID, line: line, function: function)
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance,
-                                   mode: .recursiveRead, flags: AcquireFlag.sleeping, nest: nil, site: site)
-        _lockMeasured(token, site: site) { pthread_rwlock_tryrdlock($0) } lock: { pthread_rwlock_rdlock($0) }
+        _readLock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
         #else
         pthread_rwlock_rdlock(storage.primitivePointer)
         #endif
@@ -63,14 +60,10 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func writeLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        let site = LockdepSite(fileID: fileID, line: line, function: function)
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance,
-                                   mode: .write, flags: AcquireFlag.sleeping, nest: nil, site: site)
-        _lockMeasured(token, site: site) { pthread_rwlock_trywrlock($0) } lock: { pthread_rwlock_wrlock($0) }
-        storage.setOwner(token)
+        _writeLock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
         #else
         pthread_rwlock_wrlock(storage.primitivePointer)
         #endif
@@ -87,7 +80,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     public func tryReadLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_rwlock_tryrdlock(storage.primitivePointer) == 0 else { return false }
         #if LOCKDEP_CHECKS
-        _ = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .recursiveRead,
+        _ = Engine.acquire(classID: storage.classID, subclass: 0, instance: storage.instance, mode: .recursiveRead,
                            flags: AcquireFlag.trylock, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
         return true
@@ -104,7 +97,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     public func tryWriteLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_rwlock_trywrlock(storage.primitivePointer) == 0 else { return false }
         #if LOCKDEP_CHECKS
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .write,
+        let token = Engine.acquire(classID: storage.classID, subclass: 0, instance: storage.instance, mode: .write,
                                    flags: AcquireFlag.trylock, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
         storage.setOwner(token)
         #endif
@@ -117,15 +110,13 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        let word = storage.ownerWord()
-        guard Engine.release(classID: storage.header.classID, instance: storage.instance, ownerWord: word,
-                             site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
-        if word & 1 != 0 && Engine.ownsWord(word) { storage.clearOwner(word) }
-        #endif
+        _unlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
+        #else
         pthread_rwlock_unlock(storage.primitivePointer)
+        #endif
     }
 
     /// Runs `body` holding the read side.
@@ -136,11 +127,18 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     ///   - body: The read-side critical section.
     /// - Returns: What `body` returns.
-    @inlinable
+    @inlinable @inline(__always)
     public func withReadLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
                                           _ body: () throws(E) -> R) throws(E) -> R {
+        #if LOCKDEP_CHECKS
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let thread = Engine.fastThread()
+        _readLock(site: site, thread: thread)
+        defer { _unlock(site: site, thread: thread) }
+        #else
         readLock(fileID: fileID, line: line, function: function)
         defer { unlock(fileID: fileID, line: line, function: function) }
+        #endif
         return try body()
     }
 
@@ -152,16 +150,51 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     ///   - body: The write-side critical section.
     /// - Returns: What `body` returns.
-    @inlinable
+    @inlinable @inline(__always)
     public func withWriteLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
                                            _ body: () throws(E) -> R) throws(E) -> R {
+        #if LOCKDEP_CHECKS
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let thread = Engine.fastThread()
+        _writeLock(site: site, thread: thread)
+        defer { _unlock(site: site, thread: thread) }
+        #else
         writeLock(fileID: fileID, line: line, function: function)
         defer { unlock(fileID: fileID, line: line, function: function) }
+        #endif
         return try body()
     }
 
     #if LOCKDEP_CHECKS
-    @inlinable
+    @inlinable @inline(__always)
+    func _readLock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        let token = Engine.fastAcquire(classID: storage.classID, subclass: 0, instance: storage.instance,
+                                       mode: .recursiveRead, flags: AcquireFlag.sleeping, site: site, thread: thread)
+        _lockMeasured(token, site: site) { pthread_rwlock_tryrdlock($0) } lock: { pthread_rwlock_rdlock($0) }
+    }
+
+    @inlinable @inline(__always)
+    func _writeLock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        let token = Engine.fastAcquire(classID: storage.classID, subclass: 0, instance: storage.instance,
+                                       mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
+        _lockMeasured(token, site: site) { pthread_rwlock_trywrlock($0) } lock: { pthread_rwlock_wrlock($0) }
+        storage.setOwner(token)
+    }
+
+    @inlinable @inline(__always)
+    func _unlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        let word = storage.ownerWord()
+        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word, site: site,
+                                 thread: thread) else { return }
+        if word & 1 != 0 {
+            // Write-held: clear the owner if it is this thread (the release was validated above).
+            if let t = thread, word >> 1 == t.pointee.serial { storage.clearOwner(word) }
+            else if Engine.ownsWord(word) { storage.clearOwner(word) }
+        }
+        pthread_rwlock_unlock(storage.primitivePointer)
+    }
+
+    @inlinable @inline(__always)
     func _lockMeasured(_ token: UInt, site: LockdepSite, try tryLock: (UnsafeMutablePointer<pthread_rwlock_t>) -> Int32,
                        lock: (UnsafeMutablePointer<pthread_rwlock_t>) -> Int32) {
         let p = storage.primitivePointer
@@ -170,7 +203,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
         } else if tryLock(p) != 0 {
             let start = Engine.nowNanos()
             _ = lock(p)
-            Engine.recordContention(classID: storage.header.classID, waitNanos: Engine.nowNanos() &- start, site: site)
+            Engine.recordContention(classID: storage.classID, waitNanos: Engine.nowNanos() &- start, site: site)
         }
     }
     #endif

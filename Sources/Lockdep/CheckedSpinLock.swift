@@ -38,7 +38,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func lock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         _checkedLock(subclass: 0, site: LockdepSite(fileID: fileID, line: line, function: function))
@@ -74,7 +74,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     public func tryLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_spin_trylock(storage.primitivePointer) == 0 else { return false }
         #if LOCKDEP_CHECKS
-        let token = Engine.acquire(classID: storage.header.classID, subclass: 0, instance: storage.instance, mode: .write,
+        let token = Engine.acquire(classID: storage.classID, subclass: 0, instance: storage.instance, mode: .write,
                                    flags: AcquireFlag.trylock | AcquireFlag.atomic, nest: nil,
                                    site: LockdepSite(fileID: fileID, line: line, function: function))
         storage.setOwner(token)
@@ -88,15 +88,13 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    @inlinable
+    @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        let word = storage.ownerWord()
-        guard Engine.release(classID: storage.header.classID, instance: storage.instance, ownerWord: word,
-                             site: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
-        storage.clearOwner(word)
-        #endif
+        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
+        #else
         pthread_spin_unlock(storage.primitivePointer)
+        #endif
     }
 
     /// Runs `body` holding the spinlock.
@@ -107,11 +105,18 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     ///   - body: The critical section (must not sleep).
     /// - Returns: What `body` returns.
-    @inlinable
+    @inlinable @inline(__always)
     public func withLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
                                       _ body: () throws(E) -> R) throws(E) -> R {
+        #if LOCKDEP_CHECKS
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        let thread = Engine.fastThread()
+        _checkedLock(subclass: 0, site: site, thread: thread)
+        defer { _checkedUnlock(site: site, thread: thread) }
+        #else
         lock(fileID: fileID, line: line, function: function)
         defer { unlock(fileID: fileID, line: line, function: function) }
+        #endif
         return try body()
     }
 
@@ -133,17 +138,26 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     }
 
     #if LOCKDEP_CHECKS
-    @inlinable
-    func _checkedLock(subclass: UInt8, site: LockdepSite) {
-        let token = Engine.acquire(classID: storage.header.classID, subclass: subclass, instance: storage.instance,
-                                   mode: .write, flags: AcquireFlag.atomic, nest: nil, site: site)
+    @inlinable @inline(__always)
+    func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        let word = storage.ownerWord()
+        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word, site: site,
+                                 thread: thread) else { return }
+        storage.clearOwner(word)
+        pthread_spin_unlock(storage.primitivePointer)
+    }
+
+    @inlinable @inline(__always)
+    func _checkedLock(subclass: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>? = Engine.fastThread()) {
+        let token = Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
+                                       mode: .write, flags: AcquireFlag.atomic, site: site, thread: thread)
         let p = storage.primitivePointer
         if token & 1 == 0 {
             pthread_spin_lock(p)
         } else if pthread_spin_trylock(p) != 0 {
             let start = Engine.nowNanos()
             pthread_spin_lock(p)
-            Engine.recordContention(classID: storage.header.classID, waitNanos: Engine.nowNanos() &- start, site: site)
+            Engine.recordContention(classID: storage.classID, waitNanos: Engine.nowNanos() &- start, site: site)
         }
         storage.setOwner(token)
     }

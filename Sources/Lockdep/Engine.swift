@@ -5,13 +5,22 @@ internal import Synchronization
 /// state and one relaxed atomic load; everything else happens under `graph`'s lock on a miss.
 @usableFromInline
 enum Engine {
-    static let chainSeed: UInt64 = 0x6A09_E667_F3BC_C909
+    @usableFromInline static var chainSeed: UInt64 { 0x6A09_E667_F3BC_C909 }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func mix(_ h: UInt64, _ x: UInt64) -> UInt64 {
         var z = (h &+ x) &* 0x9E37_79B9_7F4A_7C15
         z ^= z >> 29
         return z | 1
+    }
+
+    /// The chain-key element of one acquire.
+    @inlinable @inline(__always)
+    static func element(node: UInt32, mode: UInt8, irq: UInt8, flags: UInt8, nested: Bool) -> UInt64 {
+        var x = UInt64(node) | UInt64(mode) << 32 | UInt64(irq) << 36
+        x |= UInt64(flags & AcquireFlag.trylock) << 44
+        if nested { x |= 1 << 50 }
+        return x
     }
 
     @inline(never)
@@ -23,7 +32,7 @@ enum Engine {
 
     // MARK: registration
 
-    static func registerClass(name: String, key: String, validates: Bool) -> UInt32 {
+    static func registerClass(name: String, key: String, validates: Bool, site: LockdepSite) -> UInt32 {
         var report: LockdepReport?
         let id: UInt32 = graph.withLock { g in
             if let id = g.registry[key] { return id }
@@ -34,7 +43,7 @@ enum Engine {
             g.registeredSinceReset += 1
             if g.registeredSinceReset > g.limits.maxClasses && !g.disabled {
                 report = capacityReport(&g, limit: "MAX_LOCKDEP_KEYS", value: g.limits.maxClasses,
-                                        lock: name, site: nil, thread: ThreadState.existing()?.pointee.name ?? "?")
+                                        lock: name, site: site, thread: ThreadState.existing()?.pointee.name ?? "?")
             }
             return id
         }
@@ -68,7 +77,7 @@ enum Engine {
     static func acquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
                         flags: UInt8, nest: UnsafeRawPointer?, site: LockdepSite) -> UInt {
         let t = ThreadState.current()
-        let word = stateWord.load(ordering: .relaxed)
+        let word = stateWord.load()
         if word != t.pointee.seenWord { t.pointee.refresh(word) }
         let token = t.pointee.serial << 1
         if word & 1 != 0 { return token }
@@ -84,10 +93,7 @@ enum Engine {
         let node = classID << 3 | UInt32(subclass & 7)
         let irq = t.pointee.irqState
         let prevKey = depth > 0 ? t.pointee.held[depth - 1].chainKey : chainSeed
-        var x = UInt64(node) | UInt64(mode.rawValue) << 32 | UInt64(irq) << 36
-        x |= UInt64(flags & AcquireFlag.trylock) << 44
-        if nest != nil { x |= 1 << 50 }
-        let key = mix(prevKey, x)
+        let key = mix(prevKey, element(node: node, mode: mode.rawValue, irq: irq, flags: flags, nested: nest != nil))
         let measure = word & 2 != 0
         (t.pointee.held + depth).initialize(to: HeldLock(
             instance: instance, chainKey: key, acquiredAt: measure ? now() : 0, nest: nest, node: node,
@@ -108,7 +114,7 @@ enum Engine {
     @usableFromInline
     static func release(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, site: LockdepSite) -> Bool {
         let t = ThreadState.current()
-        let word = stateWord.load(ordering: .relaxed)
+        let word = stateWord.load()
         if word != t.pointee.seenWord { t.pointee.refresh(word) }
         let depth = t.pointee.depth
         var i = depth - 1
@@ -147,12 +153,9 @@ enum Engine {
         for j in i..<(depth - 1) {
             let e = t.pointee.held[j]
             let prevKey = j > 0 ? t.pointee.held[j - 1].chainKey : chainSeed
-            var x = UInt64(e.node) | UInt64(e.mode) << 32 | UInt64(e.irqState) << 36
-            x |= UInt64(e.flags & AcquireFlag.trylock) << 44
-            if e.nest != nil { x |= 1 << 50 }
-            let key = mix(prevKey, x)
+            let key = mix(prevKey, element(node: e.node, mode: e.mode, irq: e.irqState, flags: e.flags, nested: e.nest != nil))
             t.pointee.held[j].chainKey = key
-            if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 && stateWord.load(ordering: .relaxed) & 1 == 0 {
+            if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 && stateWord.load() & 1 == 0 {
                 validate(t, index: j)
             }
         }
@@ -335,7 +338,7 @@ enum Engine {
     static func capacityReport(_ g: inout GraphState, limit: String, value: Int, lock: String, site: LockdepSite?,
                                thread: String) -> LockdepReport {
         g.disabled = true
-        stateWord.bitwiseOr(1, ordering: .relaxed)
+        stateWord.bitwiseOr(1)
         let title = "BUG: \(limit) too low!"
         var text = title + "\n"
         text += "the limit is \(value); reached while registering or acquiring (\(lock))"

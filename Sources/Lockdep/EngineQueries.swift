@@ -10,7 +10,7 @@ extension Engine {
         return nil
     }
 
-    static var validating: Bool { stateWord.load(ordering: .relaxed) & 1 == 0 }
+    static var validating: Bool { stateWord.load() & 1 == 0 }
 
     static func isHeld(_ instance: UnsafeRawPointer, mode: LockdepMode?) -> Bool {
         let t = ThreadState.current()
@@ -44,6 +44,7 @@ extension Engine {
             t.pointee.context = context.rawValue
             t.pointee.hardirqOff = 0
             t.pointee.softirqOff = 0
+            t.pointee.updateIrq()
         }
         guard t.pointee.depth > depth else { return }
         if validating && t.pointee.recursion == 0 {
@@ -77,7 +78,7 @@ extension Engine {
             g.reported = []
             g.disabled = false
             g.generation += 1
-            stateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0), ordering: .relaxed)
+            stateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0))
         }
         statistics.withLock { $0 = [:] }
         let t = ThreadState.current()
@@ -87,21 +88,22 @@ extension Engine {
         t.pointee.context = 0
         t.pointee.hardirqOff = 0
         t.pointee.softirqOff = 0
-        t.pointee.refresh(stateWord.load(ordering: .relaxed))
+        t.pointee.updateIrq()
+        t.pointee.refresh(stateWord.load())
     }
 
     static func setLimits(_ limits: LockdepLimits) {
         graph.withLock { g in
             g.limits = limits
             g.generation += 1
-            stateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0) | (g.disabled ? 1 : 0), ordering: .relaxed)
+            stateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0) | (g.disabled ? 1 : 0))
         }
     }
 
     static func setStatistics(_ on: Bool) {
         graph.withLock { g in
             g.statsEnabled = on
-            if on { stateWord.bitwiseOr(2, ordering: .relaxed) } else { stateWord.bitwiseAnd(~UInt(2), ordering: .relaxed) }
+            if on { stateWord.bitwiseOr(2) } else { stateWord.bitwiseAnd(~UInt(2)) }
         }
     }
 }

@@ -149,5 +149,16 @@ struct ClassStatistics {
 }
 
 let graph = LockedBox(GraphState())
-/// Bit 0: validation off; bit 1: statistics on; bits 2...: generation (bumped on reset).
-let stateWord = Atomic<UInt>(0)
+/// The validator's state word — bit 0: validation off; bit 1: statistics on; bits 2...:
+/// generation (bumped on reset). It lives in word 0 of the thread table, so the inlined fast path
+/// reaches it from the one table address it already loads (no global accessor call).
+var stateWord: StateWordRef { StateWordRef(base: ThreadState.ensureTable()) }
+
+struct StateWordRef {
+    let base: UInt
+    var pointer: UnsafeMutablePointer<Atomic<UInt>> { UnsafeMutablePointer(bitPattern: base).unsafelyUnwrapped }
+    func load() -> UInt { pointer.pointee.load(ordering: .relaxed) }
+    func store(_ v: UInt) { pointer.pointee.store(v, ordering: .relaxed) }
+    func bitwiseOr(_ v: UInt) { _ = pointer.pointee.bitwiseOr(v, ordering: .relaxed) }
+    func bitwiseAnd(_ v: UInt) { _ = pointer.pointee.bitwiseAnd(v, ordering: .relaxed) }
+}

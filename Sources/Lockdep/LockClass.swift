@@ -8,7 +8,7 @@
 /// A class is identified by its *key*. The default key is the declaration site of the
 /// `LockClass` (its `#fileID:#line`), so a `static let` class, or a lock created at one line
 /// of code, gives one class however many instances exist. Pass an explicit `key` to merge
-/// classes declared at different sites, or use ``unique(_:)`` for a class that is never shared
+/// classes declared at different sites, or use ``unique(_:validates:)`` for a class that is never shared
 /// (tests, dynamically created subsystems).
 ///
 /// ```swift
@@ -44,15 +44,21 @@ public final class LockClass: Sendable, CustomStringConvertible {
         self.validates = validates
         let key = key ?? "\(fileID):\(line)"
         self.key = key
-        self.id = Engine.registerClass(name: name, key: key, validates: validates)
+        self.id = Engine.registerClass(name: name, key: key, validates: validates,
+                                       site: LockdepSite(fileID: fileID, line: line, function: "LockClass.init"))
     }
 
     /// Creates a class that no other `LockClass` can join.
     ///
-    /// - Parameter name: The name printed in reports.
+    /// - Parameters:
+    ///   - name: The name printed in reports.
+    ///   - validates: Pass `false` for a "no validate" class.
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
     /// - Returns: A fresh class.
-    public static func unique(_ name: String, validates: Bool = true) -> LockClass {
-        LockClass(name, key: "\(name)#unique\(Engine.nextUniqueKey())", validates: validates)
+    public static func unique(_ name: String, validates: Bool = true, fileID: StaticString = #fileID,
+                              line: UInt = #line) -> LockClass {
+        LockClass(name, key: "\(name)#unique\(Engine.nextUniqueKey())", validates: validates, fileID: fileID, line: line)
     }
 
     /// The class name.

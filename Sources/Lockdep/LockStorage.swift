@@ -55,6 +55,10 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         return storage
     }
 
+    /// The class number, read through the header pointer (no dynamic exclusivity check).
+    @inlinable
+    var classID: UInt32 { withUnsafeMutablePointerToHeader { $0.pointee.classID } }
+
     @inlinable
     var instance: UnsafeRawPointer { UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()) }
 

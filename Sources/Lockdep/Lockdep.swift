@@ -10,7 +10,9 @@
 /// (`swift build -c release --traits LockdepInRelease`). Without it every call here is empty
 /// and the checked locks are plain pthread locks.
 public enum Lockdep {
-    /// Whether the checks were compiled into this build.
+    /// Whether the checks were compiled into this build (a constant the optimizer folds, so
+    /// `if Lockdep.checksCompiledIn { ... }` costs nothing when they are not).
+    @inlinable
     public static var checksCompiledIn: Bool {
         #if LOCKDEP_CHECKS
         true
@@ -126,18 +128,22 @@ public enum Lockdep {
         let t = ThreadState.current()
         let saved = t.pointee.context
         t.pointee.context = context.rawValue
+        t.pointee.updateIrq()
         return saved
     }
 
     @usableFromInline
     static func _exitContext(_ saved: UInt8) {
-        ThreadState.current().pointee.context = saved
+        let t = ThreadState.current()
+        t.pointee.context = saved
+        t.pointee.updateIrq()
     }
 
     @usableFromInline
     static func _disableInterrupts(_ hard: Bool, by delta: Int32) {
         let t = ThreadState.current()
         if hard { t.pointee.hardirqOff += delta } else { t.pointee.softirqOff += delta }
+        t.pointee.updateIrq()
     }
 
     // MARK: pseudo-locks
@@ -156,8 +162,8 @@ public enum Lockdep {
     public static func acquire(_ map: LockdepMap, mode: LockdepMode = .write, fileID: StaticString = #fileID,
                                line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _ = Engine.acquire(classID: map.lockClass.id, subclass: 0, instance: map.lockdepInstance, mode: mode,
-                           flags: map.flags, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
+        _ = Engine.fastAcquire(classID: map.lockClass.id, subclass: 0, instance: map.lockdepInstance, mode: mode,
+                               flags: map.flags, site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }
 
@@ -174,8 +180,8 @@ public enum Lockdep {
     public static func release(_ map: LockdepMap, fileID: StaticString = #fileID, line: UInt = #line,
                                function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _ = Engine.release(classID: map.lockClass.id, instance: map.lockdepInstance, ownerWord: 0,
-                           site: LockdepSite(fileID: fileID, line: line, function: function))
+        _ = Engine.fastRelease(classID: map.lockClass.id, instance: map.lockdepInstance, ownerWord: 0,
+                               site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }
 
@@ -189,7 +195,7 @@ public enum Lockdep {
     ///   - function: The call site (default `#function`).
     ///   - body: The code to run.
     /// - Returns: What `body` returns.
-    @inlinable
+    @inlinable @inline(__always)
     public static func withAcquired<R, E: Error>(_ map: LockdepMap, mode: LockdepMode = .write,
                                                   fileID: StaticString = #fileID, line: UInt = #line,
                                                   function: StaticString = #function,
@@ -448,8 +454,45 @@ public enum Lockdep {
         let t = ThreadState.current()
         if t.pointee.recursion != 0 { return }
         for lock in locks where Engine.heldIndex(t, lock.lockdepInstance) != nil { return }
-        let site = LockdepSite(fileID: fileID, line: line, function: function)
-        let names = locks.map { $0.lockClass.name }
+        _reportDereference(t, names: locks.map { $0.lockClass.name },
+                           site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+
+    /// The allocation-free form of ``dereferenceCheck(_:condition:fileID:line:function:)`` for the
+    /// common case of a read-section map plus at most one update-side lock.
+    ///
+    /// - Parameters:
+    ///   - readSection: The read-section map (for example the RCU module's `rcu_read` map).
+    ///   - lock: An update-side lock that also makes the dereference legal.
+    ///   - condition: An extra condition that makes it legal.
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable
+    public static func dereferenceCheck(readSection: LockdepMap, orHeld lock: (some LockdepLock)? = nil as LockdepMap?,
+                                        condition: Bool = false, fileID: StaticString = #fileID, line: UInt = #line,
+                                        function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        if condition { return }
+        _dereferenceCheck(readSection.lockdepInstance, lock?.lockdepInstance,
+                          names: { [readSection.lockClass.name] + (lock.map { [$0.lockClass.name] } ?? []) },
+                          site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+
+    @usableFromInline
+    static func _dereferenceCheck(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer?, names: () -> [String],
+                                  site: LockdepSite) {
+        guard Engine.validating else { return }
+        let t = ThreadState.current()
+        if t.pointee.recursion != 0 || Engine.heldIndex(t, first) != nil { return }
+        if let second, Engine.heldIndex(t, second) != nil { return }
+        _reportDereference(t, names: names(), site: site)
+    }
+
+    static func _reportDereference(_ t: UnsafeMutablePointer<ThreadState>, names: [String], site: LockdepSite) {
+        #if LOCKDEP_CHECKS
         var body = "\(site.fileName):\(site.line) suspicious rcu_dereference_check() usage!\n\n"
         body += "other info that might help us debug this:\n\n"
         body += "none of the required locks is held: " + names.map { "(\($0))" }.joined(separator: ", ") + "\n"

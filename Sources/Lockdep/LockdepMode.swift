@@ -28,6 +28,9 @@ public enum LockdepContext: UInt8, Sendable, CustomStringConvertible {
     /// Interrupt context (the "ISR-like" readers): no sleeping, interrupts implicitly disabled.
     case hardirq = 2
 
+    /// The IOMMU port's name for hardirq context: "ISR-like" fault readers.
+    public static let isr = LockdepContext.hardirq
+
     /// `"process"`, `"softirq"` or `"hardirq"`.
     public var description: String {
         switch self {

@@ -1,5 +1,5 @@
-internal import Glibc
-internal import Synchronization
+public import Glibc
+public import Synchronization
 
 /// The pthread key of the per-thread state, plus one (0 = not created yet). An atomic with a
 /// constant initialiser, so reading it costs a plain load (no lazy-global `swift_once`).
@@ -10,46 +10,64 @@ let threadStateKeyPlusOne = Atomic<UInt32>(0)
 /// by compare-and-swap of its owner word and only its owner reads its state word, so a lookup is
 /// a hash, two loads and a compare, cheaper than `pthread_getspecific`. Threads whose slot is
 /// taken fall back to the pthread key.
-let threadTableBase = Atomic<UInt>(0)
+@usableFromInline let threadTableBase = Atomic<UInt>(0)
 
 /// One entry of a thread's held-lock stack.
+@usableFromInline
 struct HeldLock {
-    var instance: UnsafeRawPointer
-    var chainKey: UInt64
-    var acquiredAt: UInt64
-    var nest: UnsafeRawPointer?
-    var node: UInt32
-    var mode: UInt8
-    var flags: UInt8
-    var irqState: UInt8
-    var pins: UInt8
-    var site: LockdepSite
+    @usableFromInline var instance: UnsafeRawPointer
+    @usableFromInline var chainKey: UInt64
+    @usableFromInline var acquiredAt: UInt64
+    @usableFromInline var nest: UnsafeRawPointer?
+    @usableFromInline var node: UInt32
+    @usableFromInline var mode: UInt8
+    @usableFromInline var flags: UInt8
+    @usableFromInline var irqState: UInt8
+    @usableFromInline var pins: UInt8
+    @usableFromInline var site: LockdepSite
+
+    @usableFromInline
+    init(instance: UnsafeRawPointer, chainKey: UInt64, acquiredAt: UInt64, nest: UnsafeRawPointer?, node: UInt32,
+         mode: UInt8, flags: UInt8, irqState: UInt8, pins: UInt8, site: LockdepSite) {
+        self.instance = instance; self.chainKey = chainKey; self.acquiredAt = acquiredAt; self.nest = nest
+        self.node = node; self.mode = mode; self.flags = flags; self.irqState = irqState; self.pins = pins
+        self.site = site
+    }
 }
 
 /// Per-thread validator state, in manually managed memory reached through `pthread_getspecific`
 /// (no exclusivity checks, no reference counting on the hot path).
+@usableFromInline
 struct ThreadState {
-    var held: UnsafeMutablePointer<HeldLock>
-    var capacity: Int
-    var depth: Int = 0
+    @usableFromInline var held: UnsafeMutablePointer<HeldLock>
+    @usableFromInline var capacity: Int
+    @usableFromInline var depth: Int = 0
     /// Open-addressing set of chain keys this thread has seen validated (0 = empty slot).
-    var cache: UnsafeMutablePointer<UInt64>
-    var seenWord: UInt = .max
-    var maxDepth: Int = 48
-    var context: UInt8 = 0
-    var hardirqOff: Int32 = 0
-    var softirqOff: Int32 = 0
-    var atomicDepth: Int32 = 0
-    var recursion: Int32 = 0
-    var serial: UInt
+    @usableFromInline var cache: UnsafeMutablePointer<UInt64>
+    @usableFromInline var seenWord: UInt = .max
+    @usableFromInline var maxDepth: Int = 48
+    @usableFromInline var context: UInt8 = 0
+    @usableFromInline var hardirqOff: Int32 = 0
+    @usableFromInline var softirqOff: Int32 = 0
+    @usableFromInline var atomicDepth: Int32 = 0
+    @usableFromInline var recursion: Int32 = 0
+    @usableFromInline var serial: UInt
     var name: String
 
     static let cacheSize = 1024
     static let cacheMask = cacheSize - 1
 
+    /// ``irqState``, cached: recomputed by ``updateIrq()`` whenever the context or the
+    /// interrupt-disable counts change.
+    @usableFromInline var irqCached: UInt8 = 0
+
     /// Bits 0-1: context; bit 2: hardirqs disabled; bit 3: softirqs disabled.
-    @inline(__always)
-    var irqState: UInt8 {
+    @inlinable @inline(__always)
+    var irqState: UInt8 { irqCached }
+
+    mutating func updateIrq() { irqCached = computeIrqState() }
+
+    func computeIrqState() -> UInt8 {
         var s = context
         if hardirqOff > 0 || context == LockdepContext.hardirq.rawValue { s |= 4 }
         if softirqOff > 0 || context != LockdepContext.process.rawValue { s |= 8 }
@@ -57,19 +75,19 @@ struct ThreadState {
     }
 
     /// Whether sleeping is invalid here (atomic section, interrupt context, irqs disabled).
-    @inline(__always)
+    @inlinable @inline(__always)
     var isAtomic: Bool {
-        context != 0 || atomicDepth != 0 || hardirqOff != 0 || softirqOff != 0
+        irqCached != 0 || atomicDepth != 0
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func cacheContains(_ key: UInt64) -> Bool {
-        var i = Int(truncatingIfNeeded: key) & ThreadState.cacheMask
+        var i = Int(truncatingIfNeeded: key) & 1023
         for _ in 0..<8 {
             let v = cache[i]
             if v == key { return true }
             if v == 0 { return false }
-            i = (i &+ 1) & ThreadState.cacheMask
+            i = (i &+ 1) & 1023
         }
         return false
     }
@@ -105,41 +123,48 @@ struct ThreadState {
 
     // MARK: thread-local access
 
-    /// Creates the pthread key once (under the graph lock).
+    /// Creates the pthread key once, without taking any lock (the loser of a race deletes its key).
     static func ensureKey() -> pthread_key_t {
         let existing = threadStateKeyPlusOne.load(ordering: .acquiring)
         if existing != 0 { return existing - 1 }
-        return graph.withLock { _ in
-            let again = threadStateKeyPlusOne.load(ordering: .acquiring)
-            if again != 0 { return again - 1 }
-            var key = pthread_key_t()
-            pthread_key_create(&key, destroy)
-            threadStateKeyPlusOne.store(key + 1, ordering: .releasing)
-            return key
-        }
+        var key = pthread_key_t()
+        pthread_key_create(&key, destroy)
+        let (won, current) = threadStateKeyPlusOne.compareExchange(expected: 0, desired: key + 1,
+                                                                   ordering: .acquiringAndReleasing)
+        if won { return key }
+        pthread_key_delete(key)
+        return current - 1
     }
 
-    static let tableShift: UInt64 = 52          // 4096 slots
     static let tableSize = 4096
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func slot(_ me: pthread_t, base: UInt) -> UnsafeMutablePointer<Atomic<UInt>> {
-        let index = Int(truncatingIfNeeded: (UInt64(me) &* 0x9E37_79B9_7F4A_7C15) >> tableShift)
-        return UnsafeMutablePointer<Atomic<UInt>>(bitPattern: base).unsafelyUnwrapped + index &* 2
+        let index = Int(truncatingIfNeeded: (UInt64(me) &* 0x9E37_79B9_7F4A_7C15) >> 52)
+        return UnsafeMutablePointer<Atomic<UInt>>(bitPattern: base).unsafelyUnwrapped + (index &* 2 &+ 2)
     }
 
+    @inline(__always)
     static func ensureTable() -> UInt {
         let existing = threadTableBase.load(ordering: .acquiring)
         if existing != 0 { return existing }
-        return graph.withLock { _ in
-            let again = threadTableBase.load(ordering: .acquiring)
-            if again != 0 { return again }
-            let table = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: tableSize * 2)
-            for i in 0..<(tableSize * 2) { (table + i).initialize(to: Atomic(0)) }
-            let base = UInt(bitPattern: table)
-            threadTableBase.store(base, ordering: .releasing)
-            return base
-        }
+        return makeTable()
+    }
+
+    /// Allocates the table without taking any lock (it may be first needed while the graph lock
+    /// is held): the loser of a racing allocation frees its copy.
+    @inline(never)
+    static func makeTable() -> UInt {
+        let count = tableSize * 2 + 2
+        // Word 0: the state word; word 1: unused; then (owner, state) per slot.
+        let table = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: count)
+        for i in 0..<count { (table + i).initialize(to: Atomic(0)) }
+        let mine = UInt(bitPattern: table)
+        let (won, current) = threadTableBase.compareExchange(expected: 0, desired: mine, ordering: .acquiringAndReleasing)
+        if won { return mine }
+        table.deinitialize(count: count)
+        table.deallocate()
+        return current
     }
 
     /// Claims this thread's table slot if it is free.
@@ -170,7 +195,7 @@ struct ThreadState {
             t.deallocate()
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func current() -> UnsafeMutablePointer<ThreadState> {
         let me = pthread_self()
         let base = threadTableBase.load(ordering: .relaxed)
@@ -184,7 +209,7 @@ struct ThreadState {
         return slowCurrent()
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     static func slowCurrent() -> UnsafeMutablePointer<ThreadState> {
         let k = threadStateKeyPlusOne.load(ordering: .acquiring)
         if k != 0, let raw = pthread_getspecific(k &- 1) {

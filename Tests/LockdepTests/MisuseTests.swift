@@ -43,10 +43,12 @@ final class MisuseTests: LockdepTestCase {
         collector.install()
         for i in 0..<5 { _ = LockClass.unique("ok\(i)") }
         expectSilent()
+        let line: UInt = #line + 1
         _ = LockClass.unique("one-too-many")
         let r = try XCTUnwrap(expectOne(.capacityExceeded))
         XCTAssertEqual(r.title, "BUG: MAX_LOCKDEP_KEYS too low!")
-        XCTAssertTrue(r.text.contains("(one-too-many)"))
+        XCTAssertTrue(r.text.contains("(one-too-many), at: LockClass.init MisuseTests.swift:\(line)"), r.text)
+        XCTAssertEqual(r.site?.line, line)
         XCTAssertFalse(Lockdep.isValidating)
         Lockdep.limits = LockdepLimits()
         Lockdep.resetForTesting()

@@ -86,3 +86,24 @@ final class RCUHookTests: LockdepTestCase {
         XCTAssertEqual(collector.kinds, [.suspiciousDereference])
     }
 }
+
+final class DereferenceFastFormTests: LockdepTestCase {
+    func testAllocationFreeForm() throws {
+        let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
+        let m = CheckedMutex(class: .unique("group->mutex"))
+        Lockdep.acquire(rcu, mode: .recursiveRead)
+        Lockdep.dereferenceCheck(readSection: rcu)
+        Lockdep.release(rcu)
+        m.withLock { Lockdep.dereferenceCheck(readSection: rcu, orHeld: m) }
+        Lockdep.dereferenceCheck(readSection: rcu, condition: true)
+        expectSilent()
+        let line: UInt = #line + 1
+        Lockdep.dereferenceCheck(readSection: rcu, orHeld: m)
+        let r = try XCTUnwrap(expectOne(.suspiciousDereference))
+        XCTAssertEqual(r.classes, ["rcu_read", "group->mutex"])
+        XCTAssertEqual(r.site?.line, line)
+        collector.clear()
+        Lockdep.dereferenceCheck(readSection: rcu)
+        XCTAssertEqual(collector.reports.first?.classes, ["rcu_read"])
+    }
+}

@@ -273,12 +273,12 @@ final class SelfTestGrid: LockdepTestCase {
         rows.append(inversion("hardirq-unsafe B -> safe A", .hardirq, .hardirq, safeFirst: false, false))
         rows.append(inversion("softirq-safe A -> unsafe B", .softirq, .softirq, safeFirst: true, true))
         rows.append(inversion("softirq-unsafe B -> safe A", .softirq, .softirq, safeFirst: false, false))
-        rows.append(Row(category: "irq state", name: "sleeping lock in hardirq", permute: false) { kind in
+        rows.append(Row(category: "sleeping in atomic context", name: "sleeping lock in hardirq", permute: false) { kind in
             let a = GLock(kind, LockClass.unique("A"))
             return ([{ Lockdep.withContext(.hardirq) { a.lock(); a.unlock() } }],
                     kind == .spin ? .silent : .exactly([.sleepInInvalidContext]))
         })
-        rows.append(Row(category: "irq state", name: "sleeping lock under spinlock", permute: false) { kind in
+        rows.append(Row(category: "sleeping in atomic context", name: "sleeping lock under spinlock", permute: false) { kind in
             let s = CheckedSpinLock(class: .unique("S"))
             let a = GLock(kind, LockClass.unique("A"))
             return ([{ s.lock(); a.lock(); a.unlock(); s.unlock() }],
@@ -450,11 +450,12 @@ final class SelfTestGrid: LockdepTestCase {
             }
         }
         // Print the grid as the kernel does.
-        var out = "\n  --------------------------------------------------------------------------\n"
-        out += "  | Lockdep self-test grid (\(total) cases, orders included)      |\n"
-        out += "  ---------------------------------------------------------------------------\n"
+        let rule = "  " + String(repeating: "-", count: 74) + "\n"
+        var out = "\n" + rule
+        out += "  | Lockdep self-test grid: \(total) cases (okN = passed in all N event orders)\n"
+        out += rule
         out += pad("", 46) + "| spin |wlock |rlock |mutex |\n"
-        out += "  ---------------------------------------------------------------------------\n"
+        out += rule
         var lastCategory = ""
         for (category, name) in order {
             if category != lastCategory { out += "  \(category):\n"; lastCategory = category }
@@ -469,8 +470,8 @@ final class SelfTestGrid: LockdepTestCase {
             }
             out += line + "\n"
         }
-        out += "  ---------------------------------------------------------------------------\n"
-        out += failures.isEmpty ? "  Good, all \(total) testcases passed! |\n" : "  \(failures.count) of \(total) testcases FAILED\n"
+        out += rule
+        out += failures.isEmpty ? "  Good, all \(total) testcases passed!\n" : "  \(failures.count) of \(total) testcases FAILED\n"
         print(out)
         XCTAssertGreaterThanOrEqual(total, 200)
         XCTAssertEqual(failures, [])
