@@ -40,8 +40,11 @@ let package = Package(
         urcuShim("CURCUMB", links: ["urcu-mb", "urcu-common"]),
         urcuShim("CURCUCDS", links: ["urcu-cds", "urcu-common"]),
 
+        // Lockdep's thread-local state pointer (one %fs load on the checked fast path).
+        .target(name: "CLockdepThread"),
         .target(
             name: "Lockdep",
+            dependencies: ["CLockdepThread"],
             swiftSettings: strictSwift + [
                 // Lockdep's checks: always in debug builds; in release builds only with
                 // `swift build -c release --traits LockdepInRelease`.

@@ -1,4 +1,4 @@
-public import Glibc
+public import CLockdepThread
 public import Synchronization
 
 /// The checked hot paths, inlined into the caller: an acquire whose chain was validated before
@@ -7,22 +7,17 @@ public import Synchronization
 /// falls through to the full out-of-line ``Engine/acquire(classID:subclass:instance:mode:flags:nest:site:)``
 /// and ``Engine/release(classID:instance:ownerWord:site:)``.
 extension Engine {
-    /// The calling thread's state, if the thread has a table slot. A `withLock`-style call looks
+    /// The calling thread's state, if it has one yet (a C thread-local: one load). A `withLock`-style call looks
     /// it up once for both the acquire and the release.
     @inlinable @inline(__always)
     static func fastThread() -> UnsafeMutablePointer<ThreadState>? {
-        let base = threadTableBase.load(ordering: .relaxed)
-        guard base != 0 else { return nil }
-        let me = pthread_self()
-        let s = ThreadState.slot(me, base: base)
-        guard s[0].load(ordering: .relaxed) == UInt(me) else { return nil }
-        return UnsafeMutablePointer<ThreadState>(bitPattern: s[1].load(ordering: .relaxed))
+        clockdep_thread_state()?.assumingMemoryBound(to: ThreadState.self)
     }
 
-    /// The state word (only called once `fastThread()` found the table).
+    /// The state word (1, "take the slow path", until it exists).
     @inlinable @inline(__always)
     static func fastWord() -> UInt {
-        let base = threadTableBase.load(ordering: .relaxed)
+        let base = stateWordBase.load(ordering: .relaxed)
         guard let p = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: base) else { return 1 }
         return p.pointee.load(ordering: .relaxed)
     }

@@ -150,9 +150,9 @@ struct ClassStatistics {
 
 let graph = LockedBox(GraphState())
 /// The validator's state word — bit 0: validation off; bit 1: statistics on; bits 2...:
-/// generation (bumped on reset). It lives in word 0 of the thread table, so the inlined fast path
-/// reaches it from the one table address it already loads (no global accessor call).
-var stateWord: StateWordRef { StateWordRef(base: ThreadState.ensureTable()) }
+/// generation (bumped on reset). Reached through `stateWordBase`, a constant-initialised atomic,
+/// so the inlined fast path makes no global accessor call.
+var stateWord: StateWordRef { StateWordRef(base: ThreadState.ensureStateWord()) }
 
 struct StateWordRef {
     let base: UInt

@@ -1,16 +1,15 @@
-public import Glibc
+public import CLockdepThread
+import Glibc
 public import Synchronization
 
 /// The pthread key of the per-thread state, plus one (0 = not created yet). An atomic with a
 /// constant initialiser, so reading it costs a plain load (no lazy-global `swift_once`).
 let threadStateKeyPlusOne = Atomic<UInt32>(0)
 
-/// Address of a direct-mapped table from `pthread_self()` to the thread's state (0 until the
-/// first thread registers): `tableSize` slots of (owner, state) atomic words. A slot is claimed
-/// by compare-and-swap of its owner word and only its owner reads its state word, so a lookup is
-/// a hash, two loads and a compare, cheaper than `pthread_getspecific`. Threads whose slot is
-/// taken fall back to the pthread key.
-@usableFromInline let threadTableBase = Atomic<UInt>(0)
+/// Address of the validator's state word (0 until first use). The inlined fast path reads the
+/// word through this one constant-initialised atomic, with no lazy-global accessor call. The
+/// thread's own state is found through a C thread-local (`clockdep_thread_state()`).
+@usableFromInline let stateWordBase = Atomic<UInt>(0)
 
 /// One entry of a thread's held-lock stack.
 @usableFromInline
@@ -136,58 +135,31 @@ struct ThreadState {
         return current - 1
     }
 
-    static let tableSize = 4096
-
-    @inlinable @inline(__always)
-    static func slot(_ me: pthread_t, base: UInt) -> UnsafeMutablePointer<Atomic<UInt>> {
-        let index = Int(truncatingIfNeeded: (UInt64(me) &* 0x9E37_79B9_7F4A_7C15) >> 52)
-        return UnsafeMutablePointer<Atomic<UInt>>(bitPattern: base).unsafelyUnwrapped + (index &* 2 &+ 2)
-    }
-
     @inline(__always)
-    static func ensureTable() -> UInt {
-        let existing = threadTableBase.load(ordering: .acquiring)
+    static func ensureStateWord() -> UInt {
+        let existing = stateWordBase.load(ordering: .acquiring)
         if existing != 0 { return existing }
-        return makeTable()
+        return makeStateWord()
     }
 
-    /// Allocates the table without taking any lock (it may be first needed while the graph lock
-    /// is held): the loser of a racing allocation frees its copy.
+    /// Allocates the state word without taking any lock (it may be first needed while the graph
+    /// lock is held): the loser of a racing allocation frees its copy.
     @inline(never)
-    static func makeTable() -> UInt {
-        let count = tableSize * 2 + 2
-        // Word 0: the state word; word 1: unused; then (owner, state) per slot.
-        let table = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: count)
-        for i in 0..<count { (table + i).initialize(to: Atomic(0)) }
-        let mine = UInt(bitPattern: table)
-        let (won, current) = threadTableBase.compareExchange(expected: 0, desired: mine, ordering: .acquiringAndReleasing)
+    static func makeStateWord() -> UInt {
+        let word = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: 1)
+        word.initialize(to: Atomic(0))
+        let mine = UInt(bitPattern: word)
+        let (won, current) = stateWordBase.compareExchange(expected: 0, desired: mine, ordering: .acquiringAndReleasing)
         if won { return mine }
-        table.deinitialize(count: count)
-        table.deallocate()
+        word.deinitialize(count: 1)
+        word.deallocate()
         return current
-    }
-
-    /// Claims this thread's table slot if it is free.
-    static func claimSlot(_ t: UnsafeMutablePointer<ThreadState>) {
-        let me = pthread_self()
-        let s = slot(me, base: ensureTable())
-        if s[0].compareExchange(expected: 0, desired: UInt(me), ordering: .acquiringAndReleasing).exchanged {
-            s[1].store(UInt(bitPattern: t), ordering: .releasing)
-        }
     }
 
     static let destroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
             guard let raw else { return }
-            let base = threadTableBase.load(ordering: .acquiring)
-            if base != 0 {
-                let me = pthread_self()
-                let s = slot(me, base: base)
-                if s[0].load(ordering: .relaxed) == UInt(me) {
-                    s[1].store(0, ordering: .relaxed)
-                    s[0].store(0, ordering: .releasing)
-                }
-            }
             let t = raw.assumingMemoryBound(to: ThreadState.self)
+            if clockdep_thread_state() == raw { clockdep_set_thread_state(nil) }
             t.pointee.held.deinitialize(count: t.pointee.depth)
             t.pointee.held.deallocate()
             t.pointee.cache.deallocate()
@@ -197,15 +169,7 @@ struct ThreadState {
 
     @inlinable @inline(__always)
     static func current() -> UnsafeMutablePointer<ThreadState> {
-        let me = pthread_self()
-        let base = threadTableBase.load(ordering: .relaxed)
-        if base != 0 {
-            let s = slot(me, base: base)
-            if s[0].load(ordering: .relaxed) == UInt(me),
-               let t = UnsafeMutablePointer<ThreadState>(bitPattern: s[1].load(ordering: .relaxed)) {
-                return t
-            }
-        }
+        if let raw = clockdep_thread_state() { return raw.assumingMemoryBound(to: ThreadState.self) }
         return slowCurrent()
     }
 
@@ -237,7 +201,8 @@ struct ThreadState {
             held: .allocate(capacity: 16), capacity: 16, cache: cache,
             maxDepth: Engine.currentLimits().maxDepth, serial: serial, name: name))
         pthread_setspecific(ensureKey(), t)
-        claimSlot(t)
+        clockdep_set_thread_state(t)
+        _ = ensureStateWord()
         return t
     }
 }

@@ -1,0 +1,3 @@
+#include "CLockdepThread.h"
+
+__thread void *clockdep_current_thread_state;
