@@ -37,20 +37,12 @@
 
 #define CURCU_CDS_INLINE static inline __attribute__((always_inline))
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CURCU_CDS_TSAN 1
-#endif
-#endif
-#ifdef CURCU_CDS_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define CURCU_CDS_TSAN_RELEASE(addr) __tsan_release((void *)(addr))
-#define CURCU_CDS_TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
-#else
-#define CURCU_CDS_TSAN_RELEASE(addr) ((void)0)
-#define CURCU_CDS_TSAN_ACQUIRE(addr) ((void)0)
-#endif
+/*
+ * ThreadSanitizer annotations live in CURCUCDS.c: `__has_feature(thread_sanitizer)`
+ * is false when Swift's Clang importer compiles this header's inline functions,
+ * even in a TSan build, so every function that publishes or acquires a node is
+ * out of line (each already calls into liburcu, so the extra call is noise).
+ */
 
 static inline __attribute__((noreturn)) void curcu_cds_out_of_memory(void) {
     fputs("swift-rcu: out of memory allocating a container node\n", stderr);
@@ -69,36 +61,16 @@ CURCU_CDS_INLINE const struct rcu_flavor_struct *curcu_cds_flavor_mb(void) { ret
 
 /* ---- wait-free concurrent queue (wfcqueue) --------------------------------- */
 
-/* liburcu's exported (out-of-line) wfcqueue, used under TSan. */
-extern bool curcu_wfcq_enqueue_exported(cds_wfcq_head_ptr_t head, struct cds_wfcq_tail *tail,
-                                        struct cds_wfcq_node *node) __asm__("cds_wfcq_enqueue");
-extern struct cds_wfcq_node *curcu_wfcq_dequeue_exported(struct cds_wfcq_head *head,
-                                                         struct cds_wfcq_tail *tail)
-    __asm__("cds_wfcq_dequeue_blocking");
-extern enum cds_wfcq_ret curcu_wfcq_splice_exported(struct cds_wfcq_head *dest_head, struct cds_wfcq_tail *dest_tail,
-                                                    struct cds_wfcq_head *src_head, struct cds_wfcq_tail *src_tail)
-    __asm__("cds_wfcq_splice_blocking");
-extern bool curcu_wfcq_empty_exported(cds_wfcq_head_ptr_t head, struct cds_wfcq_tail *tail)
-    __asm__("cds_wfcq_empty");
-
 CURCU_CDS_INLINE void curcu_wfcq_init(struct cds_wfcq_head *head, struct cds_wfcq_tail *tail) {
     cds_wfcq_init(head, tail);
 }
 CURCU_CDS_INLINE void curcu_wfcq_node_init(struct cds_wfcq_node *node) { cds_wfcq_node_init(node); }
 CURCU_CDS_INLINE bool curcu_wfcq_enqueue(struct cds_wfcq_head *head, struct cds_wfcq_tail *tail,
                                          struct cds_wfcq_node *node) {
-#ifdef CURCU_CDS_TSAN
-    return curcu_wfcq_enqueue_exported(head, tail, node);
-#else
     return cds_wfcq_enqueue(head, tail, node);
-#endif
 }
 CURCU_CDS_INLINE bool curcu_wfcq_empty(struct cds_wfcq_head *head, struct cds_wfcq_tail *tail) {
-#ifdef CURCU_CDS_TSAN
-    return curcu_wfcq_empty_exported(head, tail);
-#else
     return cds_wfcq_empty(head, tail);
-#endif
 }
 
 /* A queue (head with its dequeue lock, and tail) at a stable address. */
@@ -113,59 +85,16 @@ struct curcu_wfcq_item {
     void *box;
 };
 
-CURCU_CDS_INLINE struct curcu_wfcq *curcu_wfcq_new(void) {
-    struct curcu_wfcq *q = malloc(sizeof(*q));
-    if (!q)
-        curcu_cds_out_of_memory();
-    cds_wfcq_init(&q->head, &q->tail);
-    return q;
-}
+struct curcu_wfcq *curcu_wfcq_new(void);
 /* The queue must be empty. */
-CURCU_CDS_INLINE void curcu_wfcq_free(struct curcu_wfcq *q) {
-    cds_wfcq_destroy(&q->head, &q->tail);
-    free(q);
-}
-
+void curcu_wfcq_free(struct curcu_wfcq *q);
 /* Wait-free: an exchange on the tail and a store. */
-CURCU_CDS_INLINE void curcu_wfcq_push(struct curcu_wfcq *q, void *box) {
-    struct curcu_wfcq_item *item = malloc(sizeof(*item));
-    if (!item)
-        curcu_cds_out_of_memory();
-    cds_wfcq_node_init(&item->node);
-    item->box = box;
-    CURCU_CDS_TSAN_RELEASE(item);
-    (void)curcu_wfcq_enqueue(&q->head, &q->tail, &item->node);
-}
-
+void curcu_wfcq_push(struct curcu_wfcq *q, void *box);
 /* Takes the queue's dequeue lock; returns the retained object or NULL when empty. */
-CURCU_CDS_INLINE void *curcu_wfcq_pop(struct curcu_wfcq *q) {
-#ifdef CURCU_CDS_TSAN
-    struct cds_wfcq_node *node = curcu_wfcq_dequeue_exported(&q->head, &q->tail);
-#else
-    struct cds_wfcq_node *node = cds_wfcq_dequeue_blocking(&q->head, &q->tail);
-#endif
-    if (!node)
-        return NULL;
-    struct curcu_wfcq_item *item = caa_container_of(node, struct curcu_wfcq_item, node);
-    CURCU_CDS_TSAN_ACQUIRE(item);
-    void *box = item->box;
-    free(item);
-    return box;
-}
-
-CURCU_CDS_INLINE bool curcu_wfcq_is_empty(struct curcu_wfcq *q) {
-    return curcu_wfcq_empty(&q->head, &q->tail);
-}
-
+void *curcu_wfcq_pop(struct curcu_wfcq *q);
+bool curcu_wfcq_is_empty(struct curcu_wfcq *q);
 /* Moves every node of `src` to the tail of `dest` (takes src's dequeue lock). */
-CURCU_CDS_INLINE void curcu_wfcq_splice(struct curcu_wfcq *dest, struct curcu_wfcq *src) {
-    CURCU_CDS_TSAN_RELEASE(src);
-#ifdef CURCU_CDS_TSAN
-    (void)curcu_wfcq_splice_exported(&dest->head, &dest->tail, &src->head, &src->tail);
-#else
-    (void)cds_wfcq_splice_blocking(&dest->head, &dest->tail, &src->head, &src->tail);
-#endif
-}
+void curcu_wfcq_splice(struct curcu_wfcq *dest, struct curcu_wfcq *src);
 
 /* ---- RCU lock-free queue (rculfqueue) -------------------------------------- */
 
@@ -175,40 +104,14 @@ struct curcu_lfq_item {
 };
 
 /* The queue frees its dummy nodes with the flavor's call_rcu. */
-CURCU_CDS_INLINE struct cds_lfq_queue_rcu *curcu_lfq_new(const struct rcu_flavor_struct *flavor) {
-    struct cds_lfq_queue_rcu *q = malloc(sizeof(*q));
-    if (!q)
-        curcu_cds_out_of_memory();
-    cds_lfq_init_rcu(q, flavor->update_call_rcu);
-    return q;
-}
+struct cds_lfq_queue_rcu *curcu_lfq_new(const struct rcu_flavor_struct *flavor);
 /* Returns false (and frees nothing) when the queue is not empty. */
-CURCU_CDS_INLINE bool curcu_lfq_free(struct cds_lfq_queue_rcu *q) {
-    if (cds_lfq_destroy_rcu(q) != 0)
-        return false;
-    free(q);
-    return true;
-}
+bool curcu_lfq_free(struct cds_lfq_queue_rcu *q);
 /* Call inside a read section. */
-CURCU_CDS_INLINE void curcu_lfq_push(struct cds_lfq_queue_rcu *q, void *box) {
-    struct curcu_lfq_item *item = malloc(sizeof(*item));
-    if (!item)
-        curcu_cds_out_of_memory();
-    cds_lfq_node_init_rcu(&item->node);
-    item->box = box;
-    CURCU_CDS_TSAN_RELEASE(item);
-    cds_lfq_enqueue_rcu(q, &item->node);
-}
+void curcu_lfq_push(struct cds_lfq_queue_rcu *q, void *box);
 /* Call inside a read section. Returns the item (free it with curcu_lfq_item_free
  * after a grace period: concurrent dequeuers may still read it) or NULL. */
-CURCU_CDS_INLINE struct curcu_lfq_item *curcu_lfq_pop(struct cds_lfq_queue_rcu *q) {
-    struct cds_lfq_node_rcu *node = cds_lfq_dequeue_rcu(q);
-    if (!node)
-        return NULL;
-    struct curcu_lfq_item *item = caa_container_of(node, struct curcu_lfq_item, node);
-    CURCU_CDS_TSAN_ACQUIRE(item);
-    return item;
-}
+struct curcu_lfq_item *curcu_lfq_pop(struct cds_lfq_queue_rcu *q);
 CURCU_CDS_INLINE void *curcu_lfq_item_box(struct curcu_lfq_item *item) { return item->box; }
 CURCU_CDS_INLINE void curcu_lfq_item_free(void *item) { free(item); }
 
@@ -313,48 +216,24 @@ CURCU_CDS_INLINE struct curcu_lfht_entry *curcu_lfht_entry_new(void *box) {
 CURCU_CDS_INLINE void curcu_lfht_entry_free(void *entry) { free(entry); }
 
 /* The entry of a node found by a lookup or an iteration; tells TSan about its publication. */
-CURCU_CDS_INLINE struct curcu_lfht_entry *curcu_lfht_entry_of(struct cds_lfht_node *node) {
-    if (!node)
-        return NULL;
-    struct curcu_lfht_entry *entry = caa_container_of(node, struct curcu_lfht_entry, node);
-    CURCU_CDS_TSAN_ACQUIRE(entry);
-    return entry;
-}
+struct curcu_lfht_entry *curcu_lfht_entry_of(struct cds_lfht_node *node);
 CURCU_CDS_INLINE void *curcu_lfht_entry_box(const struct curcu_lfht_entry *entry) { return entry->box; }
 
 /* All below: call inside a read section of the table's flavor. */
-CURCU_CDS_INLINE struct curcu_lfht_entry *curcu_lfht_lookup(struct cds_lfht *ht, unsigned long hash,
-                                                            curcu_lfht_match_fn match, const void *key) {
-    struct cds_lfht_iter iter;
-    cds_lfht_lookup(ht, hash, match, key, &iter);
-    return curcu_lfht_entry_of(cds_lfht_iter_get_node(&iter));
-}
+struct curcu_lfht_entry *curcu_lfht_lookup(struct cds_lfht *ht, unsigned long hash, curcu_lfht_match_fn match,
+                                           const void *key);
 /* Returns `entry` when added, or the entry already holding the key. */
-CURCU_CDS_INLINE struct curcu_lfht_entry *curcu_lfht_add_unique(struct cds_lfht *ht, unsigned long hash,
-                                                                curcu_lfht_match_fn match, const void *key,
-                                                                struct curcu_lfht_entry *entry) {
-    CURCU_CDS_TSAN_RELEASE(entry);
-    return curcu_lfht_entry_of(cds_lfht_add_unique(ht, hash, match, key, &entry->node));
-}
+struct curcu_lfht_entry *curcu_lfht_add_unique(struct cds_lfht *ht, unsigned long hash, curcu_lfht_match_fn match,
+                                               const void *key, struct curcu_lfht_entry *entry);
 /* Returns the entry replaced, or NULL when the key was absent (then `entry` was added). */
-CURCU_CDS_INLINE struct curcu_lfht_entry *curcu_lfht_add_replace(struct cds_lfht *ht, unsigned long hash,
-                                                                 curcu_lfht_match_fn match, const void *key,
-                                                                 struct curcu_lfht_entry *entry) {
-    CURCU_CDS_TSAN_RELEASE(entry);
-    return curcu_lfht_entry_of(cds_lfht_add_replace(ht, hash, match, key, &entry->node));
-}
+struct curcu_lfht_entry *curcu_lfht_add_replace(struct cds_lfht *ht, unsigned long hash, curcu_lfht_match_fn match,
+                                                const void *key, struct curcu_lfht_entry *entry);
 /* True when this call removed the entry (false: someone else did first). */
 CURCU_CDS_INLINE bool curcu_lfht_del(struct cds_lfht *ht, struct curcu_lfht_entry *entry) {
     return cds_lfht_del(ht, &entry->node) == 0;
 }
-CURCU_CDS_INLINE struct curcu_lfht_entry *curcu_lfht_first(struct cds_lfht *ht, struct cds_lfht_iter *iter) {
-    cds_lfht_first(ht, iter);
-    return curcu_lfht_entry_of(cds_lfht_iter_get_node(iter));
-}
-CURCU_CDS_INLINE struct curcu_lfht_entry *curcu_lfht_next(struct cds_lfht *ht, struct cds_lfht_iter *iter) {
-    cds_lfht_next(ht, iter);
-    return curcu_lfht_entry_of(cds_lfht_iter_get_node(iter));
-}
+struct curcu_lfht_entry *curcu_lfht_first(struct cds_lfht *ht, struct cds_lfht_iter *iter);
+struct curcu_lfht_entry *curcu_lfht_next(struct cds_lfht *ht, struct cds_lfht_iter *iter);
 CURCU_CDS_INLINE unsigned long curcu_lfht_count(struct cds_lfht *ht) {
     long before = 0, after = 0;
     unsigned long count = 0;
