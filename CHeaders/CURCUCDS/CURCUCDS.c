@@ -163,3 +163,20 @@ struct curcu_lfht_entry *curcu_lfht_next(struct cds_lfht *ht, struct cds_lfht_it
     cds_lfht_next(ht, iter);
     return curcu_lfht_entry_of(cds_lfht_iter_get_node(iter));
 }
+
+/* Matches every node: the Swift side compares keys itself, specialised and inlined. */
+static int curcu_lfht_match_any(struct cds_lfht_node *node, const void *key) {
+    (void)node;
+    (void)key;
+    return 1;
+}
+
+struct curcu_lfht_entry *curcu_lfht_lookup_hash(struct cds_lfht *ht, unsigned long hash, struct cds_lfht_iter *iter) {
+    cds_lfht_lookup(ht, hash, curcu_lfht_match_any, NULL, iter);
+    return curcu_lfht_entry_of(cds_lfht_iter_get_node(iter));
+}
+
+struct curcu_lfht_entry *curcu_lfht_next_same_hash(struct cds_lfht *ht, struct cds_lfht_iter *iter) {
+    cds_lfht_next_duplicate(ht, curcu_lfht_match_any, NULL, iter);
+    return curcu_lfht_entry_of(cds_lfht_iter_get_node(iter));
+}

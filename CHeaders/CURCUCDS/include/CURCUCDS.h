@@ -222,6 +222,10 @@ CURCU_CDS_INLINE void *curcu_lfht_entry_box(const struct curcu_lfht_entry *entry
 /* All below: call inside a read section of the table's flavor. */
 struct curcu_lfht_entry *curcu_lfht_lookup(struct cds_lfht *ht, unsigned long hash, curcu_lfht_match_fn match,
                                            const void *key);
+/* The first entry whose hash is `hash` (any key), and the next one after `iter`:
+ * readers compare keys in Swift, where the comparison is specialised. */
+struct curcu_lfht_entry *curcu_lfht_lookup_hash(struct cds_lfht *ht, unsigned long hash, struct cds_lfht_iter *iter);
+struct curcu_lfht_entry *curcu_lfht_next_same_hash(struct cds_lfht *ht, struct cds_lfht_iter *iter);
 /* Returns `entry` when added, or the entry already holding the key. */
 struct curcu_lfht_entry *curcu_lfht_add_unique(struct cds_lfht *ht, unsigned long hash, curcu_lfht_match_fn match,
                                                const void *key, struct curcu_lfht_entry *entry);

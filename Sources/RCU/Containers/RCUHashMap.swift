@@ -66,11 +66,21 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     }
 
     /// The entry holding `key`, found inside a read section.
+    ///
+    /// rculfhash finds the entries with the key's hash; the keys are compared
+    /// here, inlined and specialised in the caller (rculfhash's C match
+    /// callback would compare through a generic, unspecialised witness).
     @inlinable
     func lookup(_ key: Key) -> UnsafeMutablePointer<curcu_lfht_entry>? {
-        withUnsafePointer(to: key) { probe in
-            curcu_lfht_lookup(table, Self.hash(key), RCUHashMapSupport.match, probe)
+        var iterator = cds_lfht_iter()
+        var candidate = curcu_lfht_lookup_hash(table, Self.hash(key), &iterator)
+        while let entry = candidate {
+            if Unmanaged<Entry>.fromOpaque(curcu_lfht_entry_box(entry))._withUnsafeGuaranteedRef({ $0.key == key }) {
+                return entry
+            }
+            candidate = curcu_lfht_next_same_hash(table, &iterator)
         }
+        return nil
     }
 
     // MARK: Readers
