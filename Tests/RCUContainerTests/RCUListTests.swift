@@ -144,77 +144,77 @@ final class RCUListTests: XCTestCase {
         let lock = RCUWriterMutex()
         let created: Int
         do {
-        let shared = RCUList<Tracked, Flavor>(lock: lock)
-        let stop = Flag()
-        let violations = Violations()
-        let traversals = Locked(0)
-        let readers = (0..<2).map { index in
-            startThread(named: "list-reader-\(index)") {
-                var count = 0
-                while !stop.isSet {
-                    Flavor.read { section in
-                        var seen = Set<Int>()
-                        shared.forEach(in: section) { element in
-                            if !element.isAlive { violations.record("freed element \(element.id) seen") }
-                            if !seen.insert(element.id).inserted {
-                                violations.record("element \(element.id) seen twice")
+            let shared = RCUList<Tracked, Flavor>(lock: lock)
+            let stop = Flag()
+            let violations = Violations()
+            let traversals = Locked(0)
+            let readers = (0..<2).map { index in
+                startThread(named: "list-reader-\(index)") {
+                    var count = 0
+                    while !stop.isSet {
+                        Flavor.read { section in
+                            var seen = Set<Int>()
+                            shared.forEach(in: section) { element in
+                                if !element.isAlive { violations.record("freed element \(element.id) seen") }
+                                if !seen.insert(element.id).inserted {
+                                    violations.record("element \(element.id) seen twice")
+                                }
                             }
                         }
+                        count += 1
                     }
-                    count += 1
-                }
-                traversals.withLock { $0 += count }
-            }
-        }
-
-        var model: [RCUListNode<Tracked>] = []
-        var rng = SplitMix64(seed: 42)
-        var nextID = 0
-        var removed = 0
-        let deadline = Date().addingTimeInterval(stressDuration)
-        var operations = 0
-        while Date() < deadline || operations < 2000 {
-            lock.withLock {
-                switch Int.random(in: 0..<4, using: &rng) {
-                case 0 where model.count < 64:
-                    model.append(shared.append(Tracked(id: nextID, ledger: ledger)))
-                    nextID += 1
-                case 1 where model.count < 64:
-                    model.insert(shared.prepend(Tracked(id: nextID, ledger: ledger)), at: 0)
-                    nextID += 1
-                case 2 where !model.isEmpty:
-                    let index = Int.random(in: 0..<model.count, using: &rng)
-                    model[index] = shared.replace(model[index], with: Tracked(id: nextID, ledger: ledger))
-                    nextID += 1
-                    removed += 1
-                case 3 where !model.isEmpty:
-                    let index = Int.random(in: 0..<model.count, using: &rng)
-                    XCTAssertTrue(shared.remove(model.remove(at: index)))
-                    removed += 1
-                default:
-                    break
+                    traversals.withLock { $0 += count }
                 }
             }
-            operations += 1
-        }
-        stop.set()
-        readers.forEach { $0.wait() }
 
-        XCTAssertEqual(violations.all, [])
-        let contents = Flavor.read { section in
-            var ids: [Int] = []
-            shared.forEach(in: section) { ids.append($0.id) }
-            return ids
-        }
-        XCTAssertEqual(contents, model.map(\.element.id), "final contents match the writer's model")
-        XCTAssertGreaterThan(traversals.withLock { $0 }, 0)
+            var model: [RCUListNode<Tracked>] = []
+            var rng = SplitMix64(seed: 42)
+            var nextID = 0
+            var removed = 0
+            let deadline = Date().addingTimeInterval(stressDuration)
+            var operations = 0
+            while Date() < deadline || operations < 2000 {
+                lock.withLock {
+                    switch Int.random(in: 0..<4, using: &rng) {
+                    case 0 where model.count < 64:
+                        model.append(shared.append(Tracked(id: nextID, ledger: ledger)))
+                        nextID += 1
+                    case 1 where model.count < 64:
+                        model.insert(shared.prepend(Tracked(id: nextID, ledger: ledger)), at: 0)
+                        nextID += 1
+                    case 2 where !model.isEmpty:
+                        let index = Int.random(in: 0..<model.count, using: &rng)
+                        model[index] = shared.replace(model[index], with: Tracked(id: nextID, ledger: ledger))
+                        nextID += 1
+                        removed += 1
+                    case 3 where !model.isEmpty:
+                        let index = Int.random(in: 0..<model.count, using: &rng)
+                        XCTAssertTrue(shared.remove(model.remove(at: index)))
+                        removed += 1
+                    default:
+                        break
+                    }
+                }
+                operations += 1
+            }
+            stop.set()
+            readers.forEach { $0.wait() }
 
-        Flavor.barrier()
-        XCTAssertEqual(ledger.freedCount, removed, "every removed element is freed after barrier()")
-        XCTAssertEqual(ledger.doubleFrees, 0)
-        XCTAssertFalse(model.contains { ledger.isFreed($0.element.id) }, "no element in the list was freed")
+            XCTAssertEqual(violations.all, [])
+            let contents = Flavor.read { section in
+                var ids: [Int] = []
+                shared.forEach(in: section) { ids.append($0.id) }
+                return ids
+            }
+            XCTAssertEqual(contents, model.map(\.element.id), "final contents match the writer's model")
+            XCTAssertGreaterThan(traversals.withLock { $0 }, 0)
 
-        created = ledger.createdCount
+            Flavor.barrier()
+            XCTAssertEqual(ledger.freedCount, removed, "every removed element is freed after barrier()")
+            XCTAssertEqual(ledger.doubleFrees, 0)
+            XCTAssertFalse(model.contains { ledger.isFreed($0.element.id) }, "no element in the list was freed")
+
+            created = ledger.createdCount
         }
         // The list is gone (reader threads may release their closures a little later).
         Flavor.barrier()
