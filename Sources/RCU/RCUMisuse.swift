@@ -25,6 +25,14 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case deferInReadSection
         /// Unregistering a thread that is inside a read section.
         case unregisterInReadSection
+        /// An RCU container mutated without the writer lock it was created with.
+        case mutationWithoutLock
+        /// An element removed (or replaced) from an RCU container it is no longer in.
+        case removedTwice
+        /// An element handed to an RCU container that does not hold it.
+        case foreignElement
+        /// An RCU container read through a section that `readUnlock()` already closed.
+        case accessOutsideReadSection
     }
 
     /// The rule that was broken.
@@ -64,6 +72,14 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
             "called inside an RCU read-side critical section: defer_rcu may wait for a grace period"
         case .unregisterInReadSection:
             "called inside an RCU read-side critical section: the reader would vanish while holding references"
+        case .mutationWithoutLock:
+            "called without holding the container's writer lock: concurrent writers would corrupt it"
+        case .removedTwice:
+            "called for an element that was already removed: the operation is ignored"
+        case .foreignElement:
+            "called with an element that belongs to another container: the operation is ignored"
+        case .accessOutsideReadSection:
+            "called after its read section was closed by readUnlock(): elements may already be freed"
         }
     }
 

@@ -1,0 +1,311 @@
+public import CURCUCDS
+import Synchronization
+
+/// An element of an ``RCUList``: the handle writers use to remove or replace it.
+///
+/// The node keeps its element alive for as long as you hold it; the list holds
+/// its own reference while the node is linked and drops it a grace period
+/// after the node is removed, so readers that still stand on it stay safe.
+public final class RCUListNode<Element> {
+    /// The element, immutable: replace the node to change it (``RCUList/replace(_:with:file:line:)``).
+    public let element: Element
+
+    /// The C link readers traverse; its `owner` points back at this object.
+    @usableFromInline
+    let link: UnsafeMutablePointer<curcu_list_node>
+
+    /// ``State`` raw values; changed only by writers holding the list's lock.
+    let state = Atomic<UInt8>(State.detached.rawValue)
+
+    /// The list the node was created for.
+    let list: ObjectIdentifier
+
+    enum State: UInt8 {
+        case detached = 0, linked = 1, removed = 2
+    }
+
+    init(_ element: __owned Element, list: ObjectIdentifier) {
+        self.element = element
+        self.list = list
+        link = curcu_list_node_new(nil)
+        link.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit { curcu_list_node_free(link) }
+
+    /// Whether the node is currently in its list (a snapshot; writers may change it).
+    public var isLinked: Bool { state.load(ordering: .relaxed) == State.linked.rawValue }
+}
+
+extension RCUListNode: @unchecked Sendable where Element: Sendable {}
+
+/// A doubly linked list with the Linux kernel's `list_*_rcu` semantics:
+/// readers traverse it inside read sections, without locks, while one writer at
+/// a time adds, removes and replaces elements.
+///
+/// Readers see every element that stays in the list for the whole traversal
+/// exactly once, an element added or removed meanwhile once or not at all, and
+/// never a freed one: a removed node is released a grace period after its
+/// removal (liburcu's `call_rcu`), once no reader can still stand on it.
+///
+/// Writers are serialised by a lock the caller names at creation
+/// (``RCUWriterLock``; ``RCUWriterMutex`` by default). Every mutation checks that
+/// the calling thread holds it and reports a mutation without it as
+/// ``RCUMisuse/Kind/mutationWithoutLock`` (then skips the mutation).
+///
+/// ```swift
+/// let lock = RCUWriterMutex()
+/// let devices = RCUList<Device, RCUMemb>(lock: lock)
+/// let node = lock.withLock { devices.append(device) }
+/// RCUMemb.read { section in devices.forEach(in: section) { print($0.name) } }
+/// lock.withLock { _ = devices.remove(node) }
+/// ```
+///
+/// Iteration takes the borrowed ``RCUReadSection``, so iterating outside a read
+/// section does not compile.
+public final class RCUList<Element, Flavor: RCUFlavor> {
+    /// The sentinel (`struct cds_list_head`), at a stable address.
+    @usableFromInline
+    let head: UnsafeMutablePointer<cds_list_head>
+
+    /// The lock every writer must hold.
+    public let lock: any RCUWriterLock
+
+    /// Creates an empty list whose writers hold `lock`.
+    /// - Parameter lock: The update-side lock; the list checks it on every mutation.
+    public init(lock: any RCUWriterLock) {
+        self.lock = lock
+        head = curcu_list_head_new()
+    }
+
+    deinit {
+        // No reader can be traversing: each would hold a reference to the list.
+        var link = curcu_list_next(head)!
+        while link != head {
+            let next = curcu_list_next(link)!
+            let node = Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link))
+            node._withUnsafeGuaranteedRef { $0.state.store(RCUListNode<Element>.State.removed.rawValue, ordering: .relaxed) }
+            node.release()
+            link = next
+        }
+        curcu_list_head_free(head)
+    }
+
+    // MARK: Readers
+
+    /// Calls `body` with each element, from head to tail, inside `section`.
+    ///
+    /// - Parameters:
+    ///   - section: The read section of this traversal.
+    ///   - body: Gets each element; it must not let the element escape unless
+    ///     it copies or retains it (it stays valid until the section ends).
+    /// - Complexity: O(*n*); one dependency-ordered load per element, no locks.
+    @inlinable
+    public func forEach(
+        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        _ body: (Element) throws -> Void
+    ) rethrows {
+        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUList.forEach(in:)", file: file, line: line)
+        else { return }
+        var link = curcu_list_next(head)!
+        while link != head {
+            try Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link))
+                ._withUnsafeGuaranteedRef { try body($0.element) }
+            link = curcu_list_next(link)!
+        }
+    }
+
+    /// Calls `body` with each node, from head to tail, inside `section`;
+    /// `body` returns `false` to stop early.
+    ///
+    /// Use it to find a node to remove or replace (retain it: the node outlives
+    /// the section as long as you hold it).
+    /// - Complexity: O(*n*).
+    @inlinable
+    public func forEachNode(
+        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        _ body: (RCUListNode<Element>) throws -> Bool
+    ) rethrows {
+        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUList.forEachNode(in:)", file: file, line: line)
+        else { return }
+        var link = curcu_list_next(head)!
+        while link != head {
+            let proceed = try Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link))
+                ._withUnsafeGuaranteedRef { try body($0) }
+            if !proceed { return }
+            link = curcu_list_next(link)!
+        }
+    }
+
+    /// The first node whose element satisfies `predicate`, or `nil`.
+    /// - Complexity: O(*n*).
+    @inlinable
+    public func firstNode(
+        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        where predicate: (Element) throws -> Bool
+    ) rethrows -> RCUListNode<Element>? {
+        var found: RCUListNode<Element>?
+        try forEachNode(in: section, file: file, line: line) { node in
+            if try predicate(node.element) { found = node; return false }
+            return true
+        }
+        return found
+    }
+
+    /// Whether some element satisfies `predicate`.
+    /// - Complexity: O(*n*).
+    @inlinable
+    public func contains(
+        in section: borrowing RCUReadSection<Flavor>, where predicate: (Element) throws -> Bool
+    ) rethrows -> Bool {
+        try firstNode(in: section, where: predicate) != nil
+    }
+
+    /// The number of elements a traversal sees now.
+    /// - Complexity: O(*n*).
+    @inlinable
+    public func count(in section: borrowing RCUReadSection<Flavor>) -> Int {
+        var count = 0
+        forEach(in: section) { _ in count += 1 }
+        return count
+    }
+
+    // MARK: Writers (hold `lock`)
+
+    /// Inserts `element` at the head (the kernel's `list_add_rcu`).
+    ///
+    /// - Parameter element: The element to publish; readers see it fully initialised.
+    /// - Returns: The element's node, for ``remove(_:file:line:)`` and
+    ///   ``replace(_:with:file:line:)``. When the lock is not held the insertion
+    ///   is skipped and the node is returned unlinked.
+    /// - Complexity: O(1): one release store.
+    @discardableResult
+    public func prepend(_ element: __owned Element, file: StaticString = #fileID, line: UInt = #line)
+        -> RCUListNode<Element>
+    {
+        let node = RCUListNode(element, list: ObjectIdentifier(self))
+        guard checkLock("prepend(_:)", file: file, line: line) else { return node }
+        link(node)
+        curcu_list_add_head(node.link, head)
+        return node
+    }
+
+    /// Inserts `element` at the tail (the kernel's `list_add_tail_rcu`).
+    ///
+    /// - Parameter element: The element to publish.
+    /// - Returns: The element's node (unlinked when the lock is not held).
+    /// - Complexity: O(1).
+    @discardableResult
+    public func append(_ element: __owned Element, file: StaticString = #fileID, line: UInt = #line)
+        -> RCUListNode<Element>
+    {
+        let node = RCUListNode(element, list: ObjectIdentifier(self))
+        guard checkLock("append(_:)", file: file, line: line) else { return node }
+        link(node)
+        curcu_list_add_tail(node.link, head)
+        return node
+    }
+
+    /// Unlinks `node` (the kernel's `list_del_rcu`) and releases the list's
+    /// reference to it after a grace period.
+    ///
+    /// Readers standing on the node finish their traversal through it.
+    /// Removing a node that is no longer in the list is reported as
+    /// ``RCUMisuse/Kind/removedTwice``; a node of another list as
+    /// ``RCUMisuse/Kind/foreignElement``; both are ignored.
+    /// - Parameter node: A node this list returned.
+    /// - Returns: Whether the node was removed.
+    /// - Complexity: O(1) plus a call_rcu enqueue (~60 ns).
+    @discardableResult
+    public func remove(_ node: RCUListNode<Element>, file: StaticString = #fileID, line: UInt = #line) -> Bool {
+        guard checkLock("remove(_:)", file: file, line: line),
+            claim(node, call: "remove(_:)", file: file, line: line)
+        else { return false }
+        curcu_list_del(node.link)
+        retire(node)
+        return true
+    }
+
+    /// Puts a node holding `element` where `old` is, atomically for readers
+    /// (the kernel's `list_replace_rcu`): each sees the old element or the new
+    /// one, never neither nor both. `old` is released after a grace period.
+    ///
+    /// - Parameters:
+    ///   - old: A node in this list (misuses are reported as for ``remove(_:file:line:)``).
+    ///   - element: The replacement.
+    /// - Returns: The new node (unlinked when the replacement was skipped).
+    /// - Complexity: O(1).
+    @discardableResult
+    public func replace(
+        _ old: RCUListNode<Element>, with element: __owned Element, file: StaticString = #fileID, line: UInt = #line
+    ) -> RCUListNode<Element> {
+        let node = RCUListNode(element, list: ObjectIdentifier(self))
+        guard checkLock("replace(_:with:)", file: file, line: line),
+            claim(old, call: "replace(_:with:)", file: file, line: line)
+        else { return node }
+        link(node)
+        curcu_list_replace(old.link, node.link)
+        retire(old)
+        return node
+    }
+
+    /// Removes every element that satisfies `shouldBeRemoved`.
+    /// - Returns: How many were removed.
+    /// - Complexity: O(*n*).
+    @discardableResult
+    public func removeAll(
+        file: StaticString = #fileID, line: UInt = #line, where shouldBeRemoved: (Element) throws -> Bool
+    ) rethrows -> Int {
+        guard checkLock("removeAll(where:)", file: file, line: line) else { return 0 }
+        var removed = 0
+        var link = curcu_list_next(head)!
+        while link != head {
+            let next = curcu_list_next(link)!
+            let node = Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link)).takeUnretainedValue()
+            if try shouldBeRemoved(node.element), claim(node, call: "removeAll(where:)", file: file, line: line) {
+                curcu_list_del(node.link)
+                retire(node)
+                removed += 1
+            }
+            link = next
+        }
+        return removed
+    }
+
+    // MARK: Internals
+
+    private func checkLock(_ call: String, file: StaticString, line: UInt) -> Bool {
+        if lock.isHeldByCurrentThread { return true }
+        RCUMisuse.report(.mutationWithoutLock, call: "RCUList.\(call)", flavor: Flavor.name, file: file, line: line)
+        return false
+    }
+
+    /// Marks a linked node of this list removed; reports and refuses anything else.
+    private func claim(_ node: RCUListNode<Element>, call: String, file: StaticString, line: UInt) -> Bool {
+        guard node.list == ObjectIdentifier(self) else {
+            RCUMisuse.report(.foreignElement, call: "RCUList.\(call)", flavor: Flavor.name, file: file, line: line)
+            return false
+        }
+        let (exchanged, original) = node.state.compareExchange(
+            expected: RCUListNode<Element>.State.linked.rawValue,
+            desired: RCUListNode<Element>.State.removed.rawValue, ordering: .relaxed)
+        if exchanged { return true }
+        let kind: RCUMisuse.Kind =
+            original == RCUListNode<Element>.State.removed.rawValue ? .removedTwice : .foreignElement
+        RCUMisuse.report(kind, call: "RCUList.\(call)", flavor: Flavor.name, file: file, line: line)
+        return false
+    }
+
+    /// The list takes a reference for as long as the node is linked.
+    private func link(_ node: RCUListNode<Element>) {
+        node.state.store(RCUListNode<Element>.State.linked.rawValue, ordering: .relaxed)
+        _ = Unmanaged.passRetained(node)
+    }
+
+    /// Drops the list's reference after a grace period.
+    private func retire(_ node: RCUListNode<Element>) {
+        Flavor.primitiveCall(RCUCallbacks.releaseObject, Unmanaged.passUnretained(node).toOpaque())
+    }
+}
+
+extension RCUList: @unchecked Sendable where Element: Sendable {}
