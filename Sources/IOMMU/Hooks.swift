@@ -117,6 +117,8 @@ public struct HookPoint: RawRepresentable, Hashable, Sendable, ExpressibleByStri
 
     /// ISR path: `dev->iommu_group` was loaded (inside the read section, group not yet touched).
     public static let isrAfterDeref: HookPoint = "isr.afterDeref"
+    /// ISR path: standing on a node of `group->devices`, before touching its `group_device`.
+    public static let isrVisitNode: HookPoint = "isr.visitNode"
     /// ISR path (D1): the `group_device` was found on the list, its work not yet queued.
     public static let isrFoundGdev: HookPoint = "isr.foundGdev"
     /// Broken worker: started, before touching the group device or taking any lock.

@@ -47,6 +47,7 @@ extension Registry {
             var result: R?
             group.devices.forEachNode(in: section) { node in
                 let gdev = node.element
+                hooks.pause(.isrVisitNode)
                 guard gdev.dev === dev else { return true }
                 hooks.pause(.isrFoundGdev)
                 result = body(gdev)

@@ -27,7 +27,6 @@ extension Registry {
         let devices = tableLock.withLock { busDevices }
         var failures: [(Device, IOMMUError)] = []
         for dev in devices where dev !== hwdev || bugs.contains(.recursiveDeviceLock) {
-            guard dev.groupTag != nil || dev !== hwdev else { continue }
             do throws(IOMMUError) {
                 try probeDevice(dev)
             } catch {
@@ -46,11 +45,6 @@ extension Registry {
         }
         dev.deviceLock.lock()
         dev.deviceLockOwner.store(currentThreadID(), ordering: .relaxed)
-    }
-
-    /// The 2023 probe's `device_lock(dev)` (S7).
-    func lockDevice2023(_ dev: Device) throws(IOMMUError) {
-        try lockDevice(dev)
     }
 
     func unlockDevice(_ dev: Device) {

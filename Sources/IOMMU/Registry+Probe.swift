@@ -12,6 +12,10 @@ extension Registry {
     ///   ``IOMMUError/wouldDeadlock`` in scenario S7's buggy form.
     public func probeDevice(_ dev: Device) throws(IOMMUError) {
         try gate.write { () throws(IOMMUError) in
+            // S7 (2023): the probe also took device_lock(dev), which really_probe already holds.
+            let locksDevice = bugs.contains(.recursiveDeviceLock)
+            if locksDevice { try lockDevice(dev) }
+            defer { if locksDevice { unlockDevice(dev) } }
             probeDeviceLock.lock()
             defer { probeDeviceLock.unlock() }
             try probeDeviceLocked(dev)
@@ -22,10 +26,6 @@ extension Registry {
     func probeDeviceLocked(_ dev: Device) throws(IOMMUError) {
         Lockdep.assertHeld(probeDeviceLock)
         if dev.iommuGroup.withProtectedValue(heldBy: probeDeviceLock, { $0 != nil }) { return }
-
-        // S7 (2023): the probe also took device_lock(dev), which really_probe already holds.
-        if bugs.contains(.recursiveDeviceLock) { try lockDevice2023(dev) }
-        defer { if bugs.contains(.recursiveDeviceLock) { unlockDevice(dev) } }
 
         // iommu_init_device()
         guard !dev.failProbe.load(ordering: .relaxed) else { throw .noDevice }
@@ -122,6 +122,8 @@ extension Registry {
         if let node = gdev.node { group._devices.remove(node) }
         gdev.node = nil
         group.members.removeAll { $0 === gdev }
+        // A device leaving while blocked (reset or quarantine) leaves recovery with it (I5).
+        if gdev.blocked != .none && !bugs.contains(.noRecoveryFence) { group.recoveryCnt -= 1 }
         gdev.removed.store(true, ordering: .relaxed)
         gdev.life.retire()
     }
