@@ -119,7 +119,8 @@ public struct HookPoint: RawRepresentable, Hashable, Sendable, ExpressibleByStri
     public static let isrAfterDeref: HookPoint = "isr.afterDeref"
     /// ISR path: standing on a node of `group->devices`, before touching its `group_device`.
     public static let isrVisitNode: HookPoint = "isr.visitNode"
-    /// ISR path (D1): the `group_device` was found on the list, its work not yet queued.
+    /// ISR path (D1): the `group_device` was found on the list and is not marked removed;
+    /// its work is about to be queued.
     public static let isrFoundGdev: HookPoint = "isr.foundGdev"
     /// Broken worker: started, before touching the group device or taking any lock.
     public static let workerStart: HookPoint = "worker.start"

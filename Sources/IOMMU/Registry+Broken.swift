@@ -49,7 +49,6 @@ extension Registry {
                 let gdev = node.element
                 hooks.pause(.isrVisitNode)
                 guard gdev.dev === dev else { return true }
-                hooks.pause(.isrFoundGdev)
                 result = body(gdev)
                 return false
             }
@@ -76,6 +75,7 @@ extension Registry {
                 withGroupDeviceRCU(dev, in: section) { gdev in
                     counters.lookupHits.add(1, ordering: .relaxed)
                     if gdev.removed.load(ordering: .relaxed) { return false }
+                    hooks.pause(.isrFoundGdev)
                     gdev.life.check("GroupDevice.broken_work")
                     return gdev.brokenWork?.queue() ?? false
                 } ?? false
