@@ -81,7 +81,8 @@ extension Registry {
                 } ?? false
             }
         case .devmutex:
-            queued = dev.masterLock.withLock {
+            // spin_lock_irqsave: the driver may report from process context too.
+            queued = dev.masterLock.withLockIRQ {
                 guard let di = dev.master, di.life.check("dev_iommu.broken_work") else { return false }
                 return di.brokenWork?.queue() ?? false
             }
