@@ -4,20 +4,34 @@ import Lockdep
 public struct GroupSnapshot: Sendable {
     /// One group device.
     public struct Member: Sendable {
+        /// `gdev->dev`.
         public let device: Device
+        /// `gdev->blocked`.
         public let blocked: GdevBlocked
+        /// `gdev->reset_depth`.
         public let resetDepth: Int
+        /// The domain the device is attached to in hardware.
         public let attachedDomain: Domain?
     }
+    /// `group->id`.
     public let id: Int
+    /// The kobject reference count.
     public let refCount: Int
+    /// `group->devices`, in list order.
     public let members: [Member]
+    /// `group->domain`.
     public let domain: Domain?
+    /// `group->default_domain`.
     public let defaultDomain: Domain?
+    /// `group->blocking_domain`.
     public let blockingDomain: Domain?
+    /// `group->owner_cnt`.
     public let ownerCount: Int
+    /// Whether `group->owner` is set.
     public let hasOwner: Bool
+    /// `group->recovery_cnt`.
     public let recoveryCount: Int
+    /// The number of entries in `group->pasid_array`.
     public let pasidCount: Int
 }
 
