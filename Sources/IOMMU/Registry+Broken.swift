@@ -10,7 +10,7 @@ extension Registry {
     /// - Returns: Whether the device's group device was found (it may be gone a moment later).
     @discardableResult
     public func lookup(_ dev: Device) -> Bool {
-        counters.lookups.add(1, ordering: .relaxed)
+        if countsReads { counters.lookups.add(1, ordering: .relaxed) }
         let found: Bool
         if gate.mode == .rcu {
             found = RegistryRCU.read { section in
@@ -22,7 +22,7 @@ extension Registry {
                 return group.members.contains { $0._dev === dev }
             }
         }
-        if found { counters.lookupHits.add(1, ordering: .relaxed) }
+        if found && countsReads { counters.lookupHits.add(1, ordering: .relaxed) }
         return found
     }
 
@@ -66,14 +66,14 @@ extension Registry {
     /// - Returns: Whether quarantine work was queued (D1/D2) or ATS blocked (D0).
     @discardableResult
     public func reportBroken(_ dev: Device) -> Bool {
-        counters.brokenReports.add(1, ordering: .relaxed)
+        if countsReads { counters.brokenReports.add(1, ordering: .relaxed) }
         let queued: Bool
         switch design {
         case .rcu:
-            counters.lookups.add(1, ordering: .relaxed)
+            if countsReads { counters.lookups.add(1, ordering: .relaxed) }
             queued = RegistryRCU.read { section in
                 withGroupDeviceRCU(dev, in: section) { gdev in
-                    counters.lookupHits.add(1, ordering: .relaxed)
+                    if countsReads { counters.lookupHits.add(1, ordering: .relaxed) }
                     if gdev.removed.load(ordering: .relaxed) { return false }
                     hooks.pause(.isrFoundGdev)
                     gdev.life.check("GroupDevice.broken_work")
@@ -91,9 +91,9 @@ extension Registry {
             queued = true
         }
         if queued {
-            counters.brokenQueued.add(1, ordering: .relaxed)
+            if countsReads { counters.brokenQueued.add(1, ordering: .relaxed) }
         } else {
-            counters.brokenDropped.add(1, ordering: .relaxed)
+            if countsReads { counters.brokenDropped.add(1, ordering: .relaxed) }
         }
         return queued
     }

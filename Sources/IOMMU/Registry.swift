@@ -42,6 +42,10 @@ public final class Registry: @unchecked Sendable {
         /// can return while the callback still runs (the kernel's workqueues are non-reentrant).
         /// With one worker an item never runs twice at once.
         public var workerThreads = 1
+        /// Whether the read path (``Registry/lookup(_:)``, ``Registry/reportBroken(_:)``) updates
+        /// the shared ``RegistryCounters`` lookup and report counters. Benchmarks of the read side
+        /// turn it off: many readers incrementing one shared atomic measure the cache line, not RCU.
+        public var countsReads = true
         /// Creates the default configuration (design D1, RCU readers, no bugs).
         public init(design: BrokenDeviceDesign = .rcu, bugs: RegistryBugs = []) {
             self.design = design
@@ -72,6 +76,7 @@ public final class Registry: @unchecked Sendable {
     public let devIommuGroupLock: CheckedMutex
 
     let bugs: RegistryBugs
+    let countsReads: Bool
     let design: BrokenDeviceDesign
     let groupMutexClass: LockClass
     let deviceLockClass: LockClass
@@ -97,6 +102,7 @@ public final class Registry: @unchecked Sendable {
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.bugs = configuration.bugs
+        self.countsReads = configuration.countsReads
         self.design = configuration.design
         let n = Self.serial.add(1, ordering: .relaxed).newValue
         func cls(_ name: String) -> LockClass { LockClass(name, key: "\(name)@iommu-registry-\(n)") }
