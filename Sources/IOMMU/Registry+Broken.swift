@@ -106,7 +106,8 @@ extension Registry {
         hooks.pause(.workerBeforeGroupMutex)
         group.mutex.lock()
         defer { group.mutex.unlock() }
-        let dev = gdev._dev
+        // The gdev is touched again after sleeping on the mutex: checked (I1).
+        let dev = gdev.dev
         guard !gdev.removed.load(ordering: .relaxed), dev.iommu != nil else {
             counters.workerRevalidationFailed.add(1, ordering: .relaxed)
             return
@@ -145,6 +146,7 @@ extension Registry {
         if was == .none && !bugs.contains(.noRecoveryFence) { group.recoveryCnt += 1 }
         gdev.setBlocked(.broken)
         counters.quarantined.add(1, ordering: .relaxed)
+        configuration.onQuarantine?(gdev._dev)
     }
 
     /// Waits until every queued broken-device work item has run (`flush_workqueue`).

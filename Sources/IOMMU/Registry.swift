@@ -46,6 +46,10 @@ public final class Registry: @unchecked Sendable {
         /// the shared ``RegistryCounters`` lookup and report counters. Benchmarks of the read side
         /// turn it off: many readers incrementing one shared atomic measure the cache line, not RCU.
         public var countsReads = true
+        /// Called (under `group->mutex`, on the worker thread) each time a broken device is
+        /// moved to the blocking domain: the hook for report-to-quarantine latency. Must not
+        /// take registry locks.
+        public var onQuarantine: (@Sendable (Device) -> Void)?
         /// Creates the default configuration (design D1, RCU readers, no bugs).
         public init(design: BrokenDeviceDesign = .rcu, bugs: RegistryBugs = []) {
             self.design = design

@@ -177,6 +177,20 @@ final class RegistryTests: IOMMUTestCase {
         expectClean(r)
     }
 
+    func testQuarantineCallback() throws {
+        let seen = Box<[String]>([])
+        let r = makeRegistry { $0.onQuarantine = { seen.value.append($0.name) } }
+        let dev = r.makeDevice(name: "dev0")
+        try r.probeDevice(dev)
+        let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+        XCTAssertTrue(isr.join())
+        r.flushBrokenWork()
+        XCTAssertEqual(seen.value, ["dev0"])
+        try r.releaseDevice(dev)
+        rcuBarrier()
+        expectClean(r)
+    }
+
     func testBaselineReaderSynchronizations() throws {
         for mode in [ReaderSynchronization.rwlock, .mutex] {
             let r = makeRegistry { $0.readerSynchronization = mode }
