@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .library(name: "RCU", targets: ["RCU"]),
         .library(name: "Lockdep", targets: ["Lockdep"]),
+        .library(name: "IOMMU", targets: ["IOMMU"]),
         .executable(name: "rcu-stress", targets: ["RCUStress"]),
     ],
     traits: [
@@ -62,6 +63,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "IOMMU",
+            dependencies: ["RCU", "Lockdep"],
+            swiftSettings: strictSwift + [
+                // The registry's lockdep_assert_held() calls follow Lockdep's own switch.
+                .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
+                .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
+            ]
+        ),
+        .target(
             name: "CReference",
             dependencies: ["CURCUMemb", "CURCUQSBR", "CURCUBP", "CURCUMB"]
         ),
@@ -76,6 +86,7 @@ let package = Package(
         ),
 
         .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "CURCUMemb"], swiftSettings: strictSwift),
+        .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep"], swiftSettings: strictSwift),
         .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
         .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "CURCUMemb"], swiftSettings: strictSwift),
         // Runs the built rcu-stress executable (a dependency, so `swift test` builds it first).

@@ -1,0 +1,80 @@
+public import Lockdep
+import RCU
+public import Synchronization
+
+/// A device on a bus (the kernel's `struct device`), as the IOMMU core sees it.
+///
+/// Create devices with ``Registry/makeDevice(name:groupTag:)`` so their locks get the
+/// registry's Lockdep classes. Devices that share a `groupTag` are put in one IOMMU
+/// group by the modelled IOMMU driver (its `device_group` callback), like PCI functions
+/// behind one non-ACS bridge.
+public final class Device: @unchecked Sendable, CustomStringConvertible {
+    /// The device name (`dev_name(dev)`).
+    public let name: String
+    /// Devices with the same tag share an IOMMU group; `nil` gives the device its own group.
+    public let groupTag: String?
+
+    /// `dev->iommu_group`: RCU-published. Written only with `rcu_assign_pointer`
+    /// (``RCUPointer/replace(with:)``) at the four sites of seed 000; read by ISRs with
+    /// `rcu_dereference` inside a read section, by lock holders with
+    /// `rcu_dereference_protected`.
+    let iommuGroup = RCUPointer<IommuGroup, RegistryRCU>()
+
+    /// `dev->iommu`: guarded by `iommu_probe_device_lock` during probe and by `group->mutex`
+    /// during deinit.
+    var iommu: DevIommu?
+
+    /// `device_lock(dev)` (`&dev->mutex`): taken by the driver core around `really_probe`,
+    /// and by the 2023 patch in `__iommu_probe_device` (scenario S7).
+    public let deviceLock: CheckedMutex
+    /// The thread holding ``deviceLock`` (0 if none), so the model can refuse an AA acquire
+    /// instead of hanging after Lockdep reported it.
+    let deviceLockOwner = Atomic<UInt>(0)
+    /// A Lockdep map of the device lock's class: acquiring it while the lock is held is the
+    /// AA that Lockdep reports as "possible recursive locking".
+    let deviceLockAlias: LockdepMap
+
+    /// The IOMMU driver's per-device state lock (its `master` spinlock, IRQ-safe), which
+    /// serialises the driver's fault handler against `release_device` (design D2).
+    let masterLock: CheckedSpinLock
+    /// The driver's pointer to the core's `dev_iommu` (design D2); guarded by ``masterLock``.
+    var master: DevIommu?
+
+    /// Design D0: the driver has blocked ATS on this device (`master->ats_broken`).
+    public let atsBlocked = Atomic<Bool>(false)
+    /// Test knob: the driver's `probe_device` fails (the device stays without a group).
+    public let failProbe = Atomic<Bool>(false)
+    /// Test knob: attaching this device to any domain fails.
+    public let failAttach = Atomic<Bool>(false)
+
+    init(name: String, groupTag: String?, deviceLockClass: LockClass, masterLockClass: LockClass) {
+        self.name = name
+        self.groupTag = groupTag
+        deviceLock = CheckedMutex(class: deviceLockClass)
+        deviceLockAlias = LockdepMap(class: deviceLockClass)
+        masterLock = CheckedSpinLock(class: masterLockClass)
+    }
+
+    public var description: String { "Device(\(name))" }
+}
+
+/// The driver-private `struct dev_iommu` of a probed device.
+final class DevIommu: @unchecked Sendable {
+    /// `dev_iommu->lock`: design D2's worker lock, taken before `group->mutex`.
+    let lock: CheckedMutex
+    let life: ObjectLifecycle
+    weak var dev: Device?
+    /// `dev->iommu->iommu_dev`, `max_pasids`, `attach_deferred`, `require_direct`.
+    var iommuDev = "smmu0"
+    var maxPasids: UInt32 = 0
+    var attachDeferred = false
+    var requireDirect = false
+    /// Design D2: the broken-device work, queued from the driver's ISR.
+    var brokenWork: WorkItem?
+
+    init(dev: Device, lock: CheckedMutex, log: RegistryLog) {
+        self.dev = dev
+        self.lock = lock
+        self.life = ObjectLifecycle(name: "DevIommu(\(dev.name))", log: log)
+    }
+}

@@ -1,0 +1,37 @@
+public import Synchronization
+
+/// An IOMMU translation domain (the kernel's `struct iommu_domain`).
+///
+/// The model keeps only what the registry's locking depends on: the type, an
+/// identity, and a test knob that makes attaching a device fail.
+public final class Domain: Sendable, CustomStringConvertible {
+    /// The kernel's `IOMMU_DOMAIN_*` types that matter here.
+    public enum Kind: String, Sendable {
+        /// `IOMMU_DOMAIN_BLOCKED`: all DMA blocked (the quarantine target).
+        case blocked
+        /// `IOMMU_DOMAIN_IDENTITY`: passthrough.
+        case identity
+        /// `IOMMU_DOMAIN_DMA`: the kernel's DMA API domain (the usual default domain).
+        case dma
+        /// `IOMMU_DOMAIN_UNMANAGED`: a user (VFIO/iommufd) domain.
+        case unmanaged
+    }
+
+    /// The domain type.
+    public let type: Kind
+    /// A name for logs and tests.
+    public let name: String
+    /// Test knob: attaching any device to this domain fails with ``IOMMUError/attachFailed``.
+    public let failAttach = Atomic<Bool>(false)
+
+    /// Creates a domain (the model of `iommu_domain_alloc` / `iommu_paging_domain_alloc`).
+    /// - Parameters:
+    ///   - type: The domain type (``Kind/unmanaged`` for user domains).
+    ///   - name: A name for logs.
+    public init(type: Kind = .unmanaged, name: String) {
+        self.type = type
+        self.name = name
+    }
+
+    public var description: String { "Domain(\(type.rawValue) \(name))" }
+}

@@ -1,0 +1,127 @@
+public import Lockdep
+public import RCU
+internal import Synchronization
+
+/// The flavor of RCU the registry uses (liburcu's memb).
+public typealias RegistryRCU = RCUMemb
+
+/// An IOMMU group (the kernel's `struct iommu_group`): the devices that cannot be
+/// isolated from each other, and the domain they share.
+///
+/// Everything except the RCU device list is guarded by ``mutex``. ISRs reach a group
+/// only through `dev->iommu_group` inside a read section, and then touch only the
+/// device list. The group is freed (``ObjectLifecycle``) a grace period after its
+/// reference count drops to zero (`kfree_rcu` in `iommu_group_release`).
+public final class IommuGroup: @unchecked Sendable, CustomStringConvertible {
+    /// The group number (from the IDA; reused after the group is freed).
+    public let id: Int
+    /// `group->name`.
+    public let name: String
+    /// The lifecycle every accessor checks.
+    public let life: ObjectLifecycle
+    /// `devices_kobj`'s reference count.
+    let ref = Atomic<Int>(1)
+    /// References taken with ``Registry/groupGet(_:)`` and not yet put (for I10).
+    let externalRefs = Atomic<Int>(0)
+    /// `group->mutex`.
+    public let mutex: CheckedMutex
+    /// `group->devices`, RCU-published for ISR readers; writers hold ``mutex``.
+    let _devices: RCUList<GroupDevice, RegistryRCU>
+    /// The writer-side view of `group->devices` (`for_each_group_device`), guarded by ``mutex``.
+    var members: [GroupDevice] = []
+    /// S3: set once the group is fully initialised; readers assert it.
+    let initComplete = Atomic<Bool>(false)
+    /// The modelled driver's grouping key.
+    let tag: String?
+
+    // Guarded by `mutex`.
+    var defaultDomain: Domain?
+    var blockingDomain: Domain?
+    var domain: Domain?
+    var owner: ObjectIdentifier?
+    var ownerCnt = 0
+    var recoveryCnt = 0
+    var pasidArray: [UInt32: Domain] = [:]
+
+    init(id: Int, tag: String?, mutexClass: LockClass, log: RegistryLog) {
+        self.id = id
+        self.tag = tag
+        self.name = "\(id)"
+        self.life = ObjectLifecycle(name: "IommuGroup#\(id)", log: log)
+        let mutex = CheckedMutex(class: mutexClass)
+        self.mutex = mutex
+        _devices = RCUList(lock: GroupMutexWriterLock(mutex))
+    }
+
+    /// `group->devices` for a reader; checks that the group is not freed.
+    var devices: RCUList<GroupDevice, RegistryRCU> {
+        life.check("IommuGroup.devices")
+        return _devices
+    }
+
+    public var description: String { "IommuGroup#\(id)" }
+}
+
+/// `group->mutex` as the writer lock of the RCU device list: the list checks, on every
+/// mutation, that the writer holds it (Lockdep's `lockdep_is_held`).
+final class GroupMutexWriterLock: RCUWriterLock {
+    let mutex: CheckedMutex
+    init(_ mutex: CheckedMutex) { self.mutex = mutex }
+    var isHeldByCurrentThread: Bool { Lockdep.isHeld(mutex) }
+}
+
+/// Why a group device is blocked (the kernel's `enum gdev_blocked`).
+public enum GdevBlocked: UInt8, Sendable {
+    /// Not blocked (`BLOCKED_NO`).
+    case none = 0
+    /// A PCI reset is in flight (`BLOCKED_RESETTING`).
+    case reset = 1
+    /// Reported broken, or a reset failed: quarantined until a successful reset.
+    case broken = 2
+}
+
+/// A device's membership in a group (the kernel's `struct group_device`).
+public final class GroupDevice: @unchecked Sendable, CustomStringConvertible {
+    /// The lifecycle every accessor checks.
+    public let life: ObjectLifecycle
+    let _dev: Device
+    /// `gdev->name`.
+    public let name: String
+    /// The group it belongs to (the kernel reaches it through `dev->iommu_group`).
+    let group: IommuGroup
+    /// `gdev->blocked`: written under the group mutex, loaded by ISRs.
+    let blockedRaw = Atomic<UInt8>(GdevBlocked.none.rawValue)
+    /// `gdev->reset_depth` (mutex).
+    var resetDepth = 0
+    /// The domain the device is attached to in hardware (mutex).
+    var attachedDomain: Domain?
+    /// Design D1: set under the mutex when unlinked; the worker revalidates with it.
+    let removed = Atomic<Bool>(false)
+    /// Design D1: `gdev->broken_work`.
+    var brokenWork: WorkItem?
+    /// The list node, for `list_del_rcu` (mutex; cleared when unlinked).
+    var node: RCUListNode<GroupDevice>?
+
+    init(dev: Device, group: IommuGroup, log: RegistryLog) {
+        self._dev = dev
+        self.group = group
+        self.name = dev.name
+        self.life = ObjectLifecycle(name: "GroupDevice(\(dev.name))", log: log)
+    }
+
+    /// `gdev->dev` (immutable); checks that the group device is not freed.
+    public var dev: Device {
+        life.check("GroupDevice.dev")
+        return _dev
+    }
+
+    /// `gdev->blocked`; checks that the group device is not freed.
+    public var blocked: GdevBlocked {
+        life.check("GroupDevice.blocked")
+        return GdevBlocked(rawValue: blockedRaw.load(ordering: .relaxed)) ?? .none
+    }
+
+    func setBlocked(_ value: GdevBlocked) { blockedRaw.store(value.rawValue, ordering: .relaxed) }
+
+    public var description: String { "GroupDevice(\(name))" }
+}

@@ -1,0 +1,96 @@
+public import Synchronization
+
+/// The lifecycle of a registry object (group, group device, dev_iommu), checked by
+/// every accessor so a use after free is a report, not a silent read of memory
+/// that ARC kept alive.
+///
+/// `live` → `retired` (unlinked; RCU readers may still stand on it until a grace
+/// period ends) → `freed` (the point where the kernel's `kfree` would run).
+/// Touching a `freed` object through a checked accessor records a
+/// ``UseAfterFreeReport`` naming the object, the accessor and where it was freed.
+public final class ObjectLifecycle: @unchecked Sendable {
+    /// The states of an object.
+    public enum State: UInt8, Sendable {
+        /// Allocated and reachable.
+        case live = 0
+        /// Unlinked; freed after a grace period.
+        case retired = 1
+        /// Freed: any access is a use after free.
+        case freed = 2
+    }
+
+    /// The object's name in reports, such as `IommuGroup#3`.
+    public let name: String
+    @usableFromInline let rawState = Atomic<UInt8>(State.live.rawValue)
+    /// Written once, before the release store of `.freed`; read after an acquire load sees it.
+    private var freedAtStorage = ""
+    private var freedByStorage = ""
+    let log: RegistryLog
+
+    init(name: String, log: RegistryLog) {
+        self.name = name
+        self.log = log
+    }
+
+    /// The current state.
+    public var state: State { State(rawValue: rawState.load(ordering: .acquiring)) ?? .freed }
+
+    /// Where the object was freed (the kernel function), or `nil` while it is not freed.
+    public var freedAt: String? { state == .freed ? freedAtStorage : nil }
+
+    func retire() {
+        rawState.store(State.retired.rawValue, ordering: .releasing)
+    }
+
+    /// Marks the object freed at `site` (the kernel's `kfree` in `site`).
+    func free(at site: String) {
+        freedAtStorage = site
+        freedByStorage = ThreadName.current
+        let previous = rawState.exchange(State.freed.rawValue, ordering: .acquiringAndReleasing)
+        if previous == State.freed.rawValue {
+            log.warn("double free of \(name) at \(site)", function: site)
+        }
+    }
+
+    /// Checks that the object is not freed; records a use-after-free report otherwise.
+    /// - Returns: `true` when the object may be used.
+    @inlinable
+    @inline(__always)
+    @discardableResult
+    public func check(_ accessor: StaticString) -> Bool {
+        if rawState.load(ordering: .acquiring) != State.freed.rawValue { return true }
+        reportUseAfterFree(accessor)
+        return false
+    }
+
+    @usableFromInline
+    func reportUseAfterFree(_ accessor: StaticString) {
+        log.useAfterFree(
+            UseAfterFreeReport(
+                object: name, accessor: "\(accessor)", freedAt: freedAtStorage, freedBy: freedByStorage,
+                thread: ThreadName.current))
+    }
+}
+
+/// One use after free found by a checked accessor.
+public struct UseAfterFreeReport: Sendable, CustomStringConvertible {
+    /// The object, such as `IommuGroup#3` or `GroupDevice(dev7)`.
+    public let object: String
+    /// The accessor that touched it, such as `IommuGroup.devices`.
+    public let accessor: String
+    /// Where it was freed (the kernel function), such as `iommu_group_release`.
+    public let freedAt: String
+    /// The thread that freed it.
+    public let freedBy: String
+    /// The thread that touched it.
+    public let thread: String
+
+    /// The report in KASAN's shape.
+    public var description: String {
+        """
+        BUG: KASAN: slab-use-after-free in \(accessor)
+        Read of \(object) by thread "\(thread)"
+        Freed by thread "\(freedBy)" in \(freedAt)
+        """
+    }
+}

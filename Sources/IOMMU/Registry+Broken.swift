@@ -1,0 +1,157 @@
+import Lockdep
+import RCU
+
+extension Registry {
+    /// The ISR-side lookup device → group → group device (`__dev_to_gdev_rcu`), lock-free:
+    /// `rcu_dereference(dev->iommu_group)`, then a walk of the RCU device list, inside one
+    /// read section. Safe from any context, including `Lockdep.withContext(.hardirq)`.
+    ///
+    /// With a baseline ``ReaderSynchronization`` the walk runs under the registry-wide lock instead.
+    /// - Returns: Whether the device's group device was found (it may be gone a moment later).
+    @discardableResult
+    public func lookup(_ dev: Device) -> Bool {
+        if countsReads { counters.lookups.add(1, ordering: .relaxed) }
+        let found: Bool
+        if gate.mode == .rcu {
+            found = RegistryRCU.read { section in
+                withGroupDeviceRCU(dev, in: section) { _ in true } ?? false
+            }
+        } else {
+            found = gate.read {
+                guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return false }
+                return group.members.contains { $0._dev === dev }
+            }
+        }
+        if found && countsReads { counters.lookupHits.add(1, ordering: .relaxed) }
+        return found
+    }
+
+    /// `__dev_to_gdev_rcu(dev)`: calls `body` with the device's group device, found under
+    /// `section`, or returns `nil` if there is none right now. Every object touched is
+    /// lifecycle-checked (I1), and the gdev must belong to `dev` (I3).
+    func withGroupDeviceRCU<R>(
+        _ dev: Device, in section: borrowing RCUReadSection<RegistryRCU>, _ body: (GroupDevice) -> R
+    ) -> R? {
+        if bugs.contains(.mutexInISR) {
+            // The 2023 "safe way": read dev->iommu_group under dev_iommu_group_lock, a mutex.
+            devIommuGroupLock.lock()
+            devIommuGroupLock.unlock()
+        }
+        return dev.iommuGroup.withValue(in: section) { group -> R? in
+            guard let group else { return nil }
+            hooks.pause(.isrAfterDeref)
+            guard group.initComplete.load(ordering: .acquiring) else {
+                log.violation(InvariantViolation(.i3, "ISR observed \(group) before it was initialised (unordered publication)"))
+                return nil
+            }
+            var result: R?
+            group.devices.forEachNode(in: section) { node in
+                let gdev = node.element
+                hooks.pause(.isrVisitNode)
+                guard gdev.dev === dev else { return true }
+                result = body(gdev)
+                return false
+            }
+            return result
+        }
+    }
+
+    /// `iommu_report_device_broken(dev)`: called by the IOMMU driver from its invalidation
+    /// (interrupt) context when the device stopped answering ATC invalidations. Never sleeps.
+    ///
+    /// - ``BrokenDeviceDesign/rcu``: RCU lookup of the gdev, then `queue_work(gdev->broken_work)`.
+    /// - ``BrokenDeviceDesign/devmutex``: through the driver's `master` (under its spinlock),
+    ///   `queue_work(dev->iommu->broken_work)`.
+    /// - ``BrokenDeviceDesign/driverOnly``: the driver blocks ATS itself; no core work.
+    /// - Returns: Whether quarantine work was queued (D1/D2) or ATS blocked (D0).
+    @discardableResult
+    public func reportBroken(_ dev: Device) -> Bool {
+        if countsReads { counters.brokenReports.add(1, ordering: .relaxed) }
+        let queued: Bool
+        switch design {
+        case .rcu:
+            if countsReads { counters.lookups.add(1, ordering: .relaxed) }
+            queued = RegistryRCU.read { section in
+                withGroupDeviceRCU(dev, in: section) { gdev in
+                    if countsReads { counters.lookupHits.add(1, ordering: .relaxed) }
+                    if gdev.removed.load(ordering: .relaxed) { return false }
+                    hooks.pause(.isrFoundGdev)
+                    gdev.life.check("GroupDevice.broken_work")
+                    return gdev.brokenWork?.queue() ?? false
+                } ?? false
+            }
+        case .devmutex:
+            // spin_lock_irqsave: the driver may report from process context too.
+            queued = dev.masterLock.withLockIRQ {
+                guard let di = dev.master, di.life.check("dev_iommu.broken_work") else { return false }
+                return di.brokenWork?.queue() ?? false
+            }
+        case .driverOnly:
+            dev.atsBlocked.store(true, ordering: .relaxed)
+            queued = true
+        }
+        if queued {
+            if countsReads { counters.brokenQueued.add(1, ordering: .relaxed) }
+        } else {
+            if countsReads { counters.brokenDropped.add(1, ordering: .relaxed) }
+        }
+        return queued
+    }
+
+    /// D1's `iommu_group_broken_worker()`: takes `group->mutex`, revalidates (the gdev may
+    /// have been unlinked meanwhile), then quarantines the device.
+    func groupBrokenWorker(_ gdev: GroupDevice) {
+        let group = gdev.group
+        guard group.life.check("iommu_group_broken_worker: gdev->group") else { return }
+        hooks.pause(.workerBeforeGroupMutex)
+        group.mutex.lock()
+        defer { group.mutex.unlock() }
+        // The gdev is touched again after sleeping on the mutex: checked (I1).
+        let dev = gdev.dev
+        guard !gdev.removed.load(ordering: .relaxed), dev.iommu != nil else {
+            counters.workerRevalidationFailed.add(1, ordering: .relaxed)
+            return
+        }
+        quarantine(gdev, in: group)
+    }
+
+    /// D2's worker: `dev_iommu->lock`, then `dev->iommu_group` (stable: release disables this
+    /// work before it unlinks), then `group->mutex`. Lock order `dev_iommu->lock -> group->mutex`.
+    func devIommuBrokenWorker(_ di: DevIommu) {
+        di.lock.lock()
+        defer { di.lock.unlock() }
+        guard let dev = di.dev, let group = dev.iommuGroup.withProtectedValue({ $0 }) else {
+            counters.workerRevalidationFailed.add(1, ordering: .relaxed)
+            return
+        }
+        guard group.life.check("dev_iommu_broken_worker: dev->iommu_group") else { return }
+        hooks.pause(.workerBeforeGroupMutex)
+        group.mutex.lock()
+        defer { group.mutex.unlock() }
+        guard let gdev = devToGdev(dev, in: group) else {
+            counters.workerRevalidationFailed.add(1, ordering: .relaxed)
+            return
+        }
+        quarantine(gdev, in: group)
+    }
+
+    /// The prepare-like routine: move the device to the blocking domain and count it in
+    /// `recovery_cnt` (under the mutex).
+    func quarantine(_ gdev: GroupDevice, in group: IommuGroup) {
+        Lockdep.assertHeld(group.mutex)
+        let was = gdev.blocked
+        guard was != .broken else { return }
+        let blocking = allocBlockingDomain(group)
+        if gdev.attachedDomain !== blocking { gdev.attachedDomain = blocking }
+        if was == .none && !bugs.contains(.noRecoveryFence) { group.recoveryCnt += 1 }
+        gdev.setBlocked(.broken)
+        counters.quarantined.add(1, ordering: .relaxed)
+        configuration.onQuarantine?(gdev._dev)
+    }
+
+    /// Waits until every queued broken-device work item has run (`flush_workqueue`).
+    /// Must not be called while holding a lock the workers take.
+    public func flushBrokenWork() {
+        workQueue.flush()
+    }
+}

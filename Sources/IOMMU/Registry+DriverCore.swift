@@ -1,0 +1,55 @@
+import Lockdep
+
+extension Registry {
+    /// The driver core's `really_probe(dev)`: runs `body` (the driver's probe) holding
+    /// `device_lock(dev)`, as the kernel does. `of_iommu_configure()` /
+    /// `acpi_iommu_configure_id()` are reached from there: call ``probeDevice(_:)`` inside.
+    ///
+    /// With ``RegistryBugs/recursiveDeviceLock`` the probe takes the device lock again
+    /// (S7a): Lockdep reports "possible recursive locking" and the probe fails with
+    /// ``IOMMUError/wouldDeadlock`` instead of hanging.
+    public func driverProbe<R>(_ dev: Device, _ body: () throws(IOMMUError) -> R) throws(IOMMUError) -> R {
+        try lockDevice(dev)
+        defer { unlockDevice(dev) }
+        return try body()
+    }
+
+    /// `iommu_device_register()` called from the IOMMU's own `probe()` (so with `device_lock(hwdev)`
+    /// held, through ``driverProbe(_:_:)``): `bus_iommu_probe()` probes every device of the bus
+    /// that is not probed yet, under `iommu_probe_device_lock`.
+    ///
+    /// With ``RegistryBugs/recursiveDeviceLock``, each probe takes `device_lock` (2023), including
+    /// the IOMMU's own `hwdev` (S7b): "possible recursive locking". Fixed: upstream's global probe
+    /// lock, with the order `&dev->mutex -> iommu_probe_device_lock` only.
+    /// - Returns: The devices that failed to probe, with their errors.
+    @discardableResult
+    public func registerIommu(hwdev: Device) -> [(Device, IOMMUError)] {
+        let devices = tableLock.withLock { busDevices }
+        var failures: [(Device, IOMMUError)] = []
+        for dev in devices where dev !== hwdev || bugs.contains(.recursiveDeviceLock) {
+            do throws(IOMMUError) {
+                try probeDevice(dev)
+            } catch {
+                failures.append((dev, error))
+            }
+        }
+        return failures
+    }
+
+    /// `device_lock(dev)`. An acquire by the thread that already holds it is announced to
+    /// Lockdep (which reports the AA) and refused instead of deadlocking.
+    func lockDevice(_ dev: Device) throws(IOMMUError) {
+        if dev.deviceLockOwner.load(ordering: .relaxed) == currentThreadID() {
+            Lockdep.withAcquired(dev.deviceLockAlias) {}
+            throw .wouldDeadlock
+        }
+        dev.deviceLock.lock()
+        dev.deviceLockOwner.store(currentThreadID(), ordering: .relaxed)
+    }
+
+    func unlockDevice(_ dev: Device) {
+        guard dev.deviceLockOwner.load(ordering: .relaxed) == currentThreadID() else { return }
+        dev.deviceLockOwner.store(0, ordering: .relaxed)
+        dev.deviceLock.unlock()
+    }
+}

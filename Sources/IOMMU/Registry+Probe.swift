@@ -1,0 +1,241 @@
+import Lockdep
+import RCU
+
+extension Registry {
+    /// `iommu_probe_device(dev)`: takes `iommu_probe_device_lock`, finds or creates the
+    /// device's group, publishes `dev->iommu_group`, links a ``GroupDevice`` and attaches the
+    /// group's domain (allocating the default domain for a new group).
+    ///
+    /// Probing a device that already has a group does nothing (as the kernel returns 0).
+    /// - Throws: ``IOMMUError/noDevice`` when the driver's `probe_device` fails,
+    ///   ``IOMMUError/attachFailed`` when attaching fails (everything is unwound),
+    ///   ``IOMMUError/wouldDeadlock`` in scenario S7's buggy form.
+    public func probeDevice(_ dev: Device) throws(IOMMUError) {
+        try gate.write { () throws(IOMMUError) in
+            // S7 (2023): the probe also took device_lock(dev), which really_probe already holds.
+            let locksDevice = bugs.contains(.recursiveDeviceLock)
+            if locksDevice { try lockDevice(dev) }
+            defer { if locksDevice { unlockDevice(dev) } }
+            probeDeviceLock.lock()
+            defer { probeDeviceLock.unlock() }
+            try probeDeviceLocked(dev)
+        }
+    }
+
+    /// `__iommu_probe_device(dev)`: the caller holds `iommu_probe_device_lock`.
+    func probeDeviceLocked(_ dev: Device) throws(IOMMUError) {
+        Lockdep.assertHeld(probeDeviceLock)
+        if dev.iommuGroup.withProtectedValue(heldBy: probeDeviceLock, { $0 != nil }) { return }
+
+        // iommu_init_device()
+        guard !dev.failProbe.load(ordering: .relaxed) else { throw .noDevice }
+        let devIommu = makeDevIommu(dev)   // dev_iommu_get() asserts the probe lock
+        dev.iommu = devIommu
+        let group = deviceGroup(dev)       // a referenced group
+        dev.iommuGroup.replace(with: group) // rcu_assign_pointer(dev->iommu_group, group)  [seed 000 site 1]
+        hooks.pause(.probeAfterPublish)
+        if bugs.contains(.unpublishedStore) { group.initComplete.store(true, ordering: .releasing) }
+        devIommu.maxPasids = 16
+        devIommu.attachDeferred = false
+        // The driver's probe_device: its per-device state now points at dev_iommu.
+        dev.masterLock.withLockIRQ { dev.master = devIommu }
+
+        // iommu_group_alloc_device(): no mutex (sysfs work).
+        let gdev = makeGroupDevice(dev, group: group)
+
+        group.mutex.lock()
+        link(gdev, into: group)
+        do {
+            if group.domain == nil && group.defaultDomain == nil {
+                // iommu_setup_default_domain()
+                let d = Domain(type: .dma, name: "default#\(group.id)")
+                group.defaultDomain = d
+                try deviceSetDomain(gdev, d)
+                group.domain = d
+            } else if let d = group.domain {
+                try deviceSetDomain(gdev, d)
+            }
+        } catch {
+            // err_remove_gdev: list_del_rcu, assert, then deinit under the mutex; free after it.
+            unlink(gdev, from: group)
+            emptyAssertOwnerCnt(group)
+            iommuDeinitDevice(dev, group: group)
+            if freesUnderMutex { freeGroupDevice(gdev, group: group) }
+            group.mutex.unlock()
+            if !freesUnderMutex {
+                hooks.pause(.removeAfterUnlock)
+                freeGroupDevice(gdev, group: group)
+            }
+            put(group)
+            throw error
+        }
+        group.mutex.unlock()
+        counters.probes.add(1, ordering: .relaxed)
+    }
+
+    /// Whether the gdev free (and its cancel) runs under `group->mutex` (the buggy orderings).
+    var freesUnderMutex: Bool { bugs.contains(.cancelUnderGroupMutex) || bugs.contains(.nonRCUDeviceList) }
+
+    func makeDevIommu(_ dev: Device) -> DevIommu {
+        Lockdep.assertHeld(probeDeviceLock)
+        let di = DevIommu(dev: dev, lock: CheckedMutex(class: devIommuLockClass), log: log)
+        if design == .devmutex {
+            let life = di.life
+            di.brokenWork = WorkItem("dev_iommu_broken", on: workQueue, class: devIommuWorkClass) {
+                [weak self, weak di] in
+                guard let self else { return }
+                self.hooks.pause(.workerStart)
+                guard life.check("dev_iommu_broken_worker"), let di else { return }
+                self.devIommuBrokenWorker(di)
+            }
+        }
+        return di
+    }
+
+    func makeGroupDevice(_ dev: Device, group: IommuGroup) -> GroupDevice {
+        let gdev = GroupDevice(dev: dev, group: group, log: log)
+        counters.groupDevicesAllocated.add(1, ordering: .relaxed)
+        if design == .rcu {
+            let life = gdev.life
+            gdev.brokenWork = WorkItem("gdev_broken", on: workQueue, class: gdevWorkClass) {
+                [weak self, weak gdev] in
+                guard let self else { return }
+                self.hooks.pause(.workerStart)
+                // container_of(work, struct group_device, broken_work): touching a freed gdev.
+                guard life.check("iommu_group_broken_worker"), let gdev else { return }
+                self.groupBrokenWorker(gdev)
+            }
+        }
+        return gdev
+    }
+
+    /// `list_add_tail_rcu(&gdev->list, &group->devices)` under the mutex.
+    func link(_ gdev: GroupDevice, into group: IommuGroup) {
+        Lockdep.assertHeld(group.mutex)
+        gdev.node = group._devices.append(gdev)
+        group.members.append(gdev)
+    }
+
+    /// `list_del_rcu(&gdev->list)` under the mutex; marks the gdev removed for its worker.
+    func unlink(_ gdev: GroupDevice, from group: IommuGroup) {
+        Lockdep.assertHeld(group.mutex)
+        if let node = gdev.node { group._devices.remove(node) }
+        gdev.node = nil
+        group.members.removeAll { $0 === gdev }
+        // A device leaving while blocked (reset or quarantine) leaves recovery with it (I5).
+        if gdev.blocked != .none && !bugs.contains(.noRecoveryFence) { group.recoveryCnt -= 1 }
+        gdev.removed.store(true, ordering: .relaxed)
+        gdev.life.retire()
+    }
+
+    /// `iommu_deinit_device(dev)`: under the mutex; frees the domains when the group became
+    /// empty, unpublishes `dev->iommu_group` and frees `dev->iommu`.
+    func iommuDeinitDevice(_ dev: Device, group: IommuGroup) {
+        Lockdep.assertHeld(group.mutex)
+        // ops->release_device(): the driver drops its pointer to dev_iommu.
+        dev.masterLock.withLockIRQ { dev.master = nil }
+        if group.members.isEmpty {
+            group.defaultDomain = nil
+            group.blockingDomain = nil
+            group.domain = nil
+        }
+        dev.iommuGroup.replace(with: nil)   // rcu_assign_pointer(dev->iommu_group, NULL)  [seed 000 site 2]
+        if let di = dev.iommu {
+            dev.iommu = nil
+            // dev_iommu_free(): D2's work was disabled before group->mutex was taken.
+            di.life.free(at: "dev_iommu_free")
+        }
+    }
+
+    /// `__iommu_group_free_device()`: after the unlock (seed 001), cancel or disable the
+    /// gdev's work, then `kfree_rcu(gdev)`.
+    func freeGroupDevice(_ gdev: GroupDevice, group: IommuGroup) {
+        if !freesUnderMutex { Lockdep.assertNotHeld(group.mutex) }
+        if bugs.contains(.emptyCheckOutsideMutex) { emptyAssertOwnerCnt(group) }
+        if let work = gdev.brokenWork {
+            if bugs.contains(.cancelUnderGroupMutex) || bugs.contains(.queueAfterCancel) {
+                hooks.pause(.removeBeforeCancel)
+                work.cancelSync()
+            } else if configuration.teardownFence == .synchronizeRCU {
+                Lockdep.assertNotHeld(group.mutex)
+                RegistryRCU.synchronize()   // every ISR that could still queue has finished
+                work.cancelSync()
+            } else {
+                Lockdep.assertNotHeld(group.mutex)
+                work.disableSync()          // a late ISR's queue() fails from now on
+            }
+        }
+        if !gdev.removed.load(ordering: .relaxed) {
+            log.violation(InvariantViolation(.i9, "\(gdev) freed while still on \(group)'s list"))
+        }
+        counters.groupDevicesFreed.add(1, ordering: .relaxed)
+        if bugs.contains(.nonRCUDeviceList) {
+            gdev.life.free(at: "__iommu_group_free_device")
+        } else {
+            RegistryRCU.retire { gdev.life.free(at: "__iommu_group_free_device") }
+        }
+    }
+
+    /// `iommu_release_device(dev)`: removes the device from its group (if any) and frees
+    /// `dev->iommu`. Called from `BUS_NOTIFY_REMOVED_DEVICE`; the driver core serialises it
+    /// against probing the same device.
+    /// - Throws: ``IOMMUError/noDevice`` for a device that was never probed or is already released.
+    public func releaseDevice(_ dev: Device) throws(IOMMUError) {
+        try gate.write { () throws(IOMMUError) in
+            let hasGroup = dev.iommuGroup.withProtectedValue { $0 != nil }
+            guard hasGroup || dev.iommu != nil else { throw .noDevice }
+            if hasGroup { try removeFromGroup(dev) }
+            if let di = dev.iommu {
+                dev.iommu = nil
+                di.life.free(at: "dev_iommu_free")
+            }
+            counters.releases.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// `__iommu_group_remove_device(dev)`.
+    func removeFromGroup(_ dev: Device) throws(IOMMUError) {
+        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { throw .noDevice }
+        // Design D2: stop the dev_iommu work before taking group->mutex (its worker takes it).
+        if design == .devmutex, let work = dev.iommu?.brokenWork {
+            Lockdep.assertNotHeld(group.mutex)
+            work.disableSync()
+        }
+        group.mutex.lock()
+        guard let gdev = devToGdev(dev, in: group) else {
+            group.mutex.unlock()
+            throw .noDevice
+        }
+        unlink(gdev, from: group)
+        if !bugs.contains(.emptyCheckOutsideMutex) { emptyAssertOwnerCnt(group) }
+        if dev.iommu != nil {
+            iommuDeinitDevice(dev, group: group)
+        } else {
+            dev.iommuGroup.replace(with: nil) // rcu_assign_pointer(dev->iommu_group, NULL)  [seed 000 site 3]
+        }
+        if freesUnderMutex { freeGroupDevice(gdev, group: group) }
+        group.mutex.unlock()
+        if !freesUnderMutex {
+            hooks.pause(.removeAfterUnlock)
+            freeGroupDevice(gdev, group: group)
+        }
+        put(group)   // pairs with the get in iommu_init_device() or iommu_group_add_device()
+    }
+
+    /// `iommu_group_add_device(group, dev)`: adds a device that has no IOMMU driver state
+    /// (VFIO no-iommu style). Takes its own reference on `group`.
+    /// - Throws: ``IOMMUError/busy`` if the device is already in a group.
+    public func addDevice(_ dev: Device, to group: IommuGroup) throws(IOMMUError) {
+        try gate.write { () throws(IOMMUError) in
+            guard dev.iommuGroup.withProtectedValue({ $0 == nil }), dev.iommu == nil else { throw .busy }
+            group.life.check("iommu_group_add_device")
+            let gdev = makeGroupDevice(dev, group: group)
+            group.ref.add(1, ordering: .relaxed)   // iommu_group_ref_get()
+            dev.iommuGroup.replace(with: group)     // rcu_assign_pointer(dev->iommu_group, group)  [seed 000 site 4]
+            group.mutex.withLock { link(gdev, into: group) }
+        }
+    }
+
+    /// Drops the reference ``allocGroup(tag:)`` returned with (the creator's `iommu_group_put`).
+    public func putAllocated(_ group: IommuGroup) { put(group) }
+}

@@ -1,0 +1,315 @@
+public import Lockdep
+import RCU
+import Synchronization
+
+/// The IOMMU group/device registry: an executable port of the kernel's
+/// drivers/iommu/iommu.c core, with its locks, its RCU publication and its
+/// broken-device reporting.
+///
+/// ```swift
+/// let registry = Registry()
+/// defer { registry.shutdown() }
+/// let dev = registry.makeDevice(name: "0000:00:01.0", groupTag: "bridge0")
+/// try registry.probeDevice(dev)                  // iommu_probe_device()
+/// Lockdep.withContext(.hardirq) { registry.reportBroken(dev) }   // from an "ISR"
+/// try registry.releaseDevice(dev)                // iommu_release_device()
+/// ```
+///
+/// Locks, with the kernel's Lockdep class names: `iommu_probe_device_lock`
+/// (``probeDeviceLock``), `group->mutex` (``IommuGroup/mutex``), `&dev->mutex`
+/// (``Device/deviceLock``), `&dev_iommu->lock` (design D2), the driver's
+/// `&master->lock` spinlock, and the 2023 `dev_iommu_group_lock`. The work items
+/// are `work:gdev_broken` (D1) and `work:dev_iommu_broken` (D2).
+///
+/// Findings go to ``log`` (WARNs, use-after-free reports, invariant violations)
+/// and Lockdep; throughput and correctness counters are in ``counters``.
+/// Call ``shutdown()`` when done: it stops the worker threads.
+public final class Registry: @unchecked Sendable {
+    /// How the registry is built.
+    public struct Configuration: Sendable {
+        /// The broken-device design (spec section 8).
+        public var design: BrokenDeviceDesign = .rcu
+        /// The read-path synchronisation: the port (``ReaderSynchronization/rcu``) or a baseline.
+        public var readerSynchronization: ReaderSynchronization = .rcu
+        /// The buggy orderings to enable (none by default).
+        public var bugs: RegistryBugs = []
+        /// S5's fix in design D1: disable the work (`disable_work_sync`, default) or wait for a
+        /// grace period between `list_del_rcu` and `cancel_work_sync`.
+        public var teardownFence: TeardownFence = .disableWork
+        /// Worker threads of the registry's work queue. Keep 1: Lockdep's `WorkQueue` lets a
+        /// second worker start an item that is re-queued while it runs, and the first worker's
+        /// completion then clears `isRunning` under the second, so `cancelSync`/`disableSync`
+        /// can return while the callback still runs (the kernel's workqueues are non-reentrant).
+        /// With one worker an item never runs twice at once.
+        public var workerThreads = 1
+        /// Whether the read path (``Registry/lookup(_:)``, ``Registry/reportBroken(_:)``) updates
+        /// the shared ``RegistryCounters`` lookup and report counters. Benchmarks of the read side
+        /// turn it off: many readers incrementing one shared atomic measure the cache line, not RCU.
+        public var countsReads = true
+        /// Called (under `group->mutex`, on the worker thread) each time a broken device is
+        /// moved to the blocking domain: the hook for report-to-quarantine latency. Must not
+        /// take registry locks.
+        public var onQuarantine: (@Sendable (Device) -> Void)?
+        /// Creates the default configuration (design D1, RCU readers, no bugs).
+        public init(design: BrokenDeviceDesign = .rcu, bugs: RegistryBugs = []) {
+            self.design = design
+            self.bugs = bugs
+        }
+    }
+
+    /// S5's fixes.
+    public enum TeardownFence: Sendable {
+        /// `disable_work_sync()`: a later `queue()` from a late ISR fails.
+        case disableWork
+        /// `synchronize_rcu()` after `list_del_rcu`, then `cancel_work_sync()`.
+        case synchronizeRCU
+    }
+
+    /// The configuration the registry was built with.
+    public let configuration: Configuration
+    /// Pause points for deterministic interleavings.
+    public let hooks = Hooks()
+    /// WARNs, use-after-free reports and invariant violations.
+    public let log = RegistryLog()
+    /// Counters for tests and the stress tool.
+    public let counters = RegistryCounters()
+
+    /// `iommu_probe_device_lock`: serialises probing.
+    public let probeDeviceLock: CheckedMutex
+    /// `dev_iommu_group_lock` (2023 only; absent upstream): taken by the buggy ISR of S6.
+    public let devIommuGroupLock: CheckedMutex
+
+    let bugs: RegistryBugs
+    let countsReads: Bool
+    let design: BrokenDeviceDesign
+    let groupMutexClass: LockClass
+    let deviceLockClass: LockClass
+    let devIommuLockClass: LockClass
+    let masterLockClass: LockClass
+    let gdevWorkClass: LockClass
+    let devIommuWorkClass: LockClass
+    let workQueue: WorkQueue
+    let gate: ReaderGate
+
+    /// The modelled driver's group table and the IDA; guarded by `tableLock`.
+    let tableLock = InternalLock()
+    var groupsByTag: [String: IommuGroup] = [:]
+    var allGroups: [Int: IommuGroup] = [:]
+    var freeIDs: Set<Int> = []
+    var nextID = 0
+    var busDevices: [Device] = []
+
+    private static let serial = Atomic<Int>(0)
+
+    /// Creates a registry and starts its work queue.
+    /// - Parameter configuration: The design, baseline and bugs.
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        self.bugs = configuration.bugs
+        self.countsReads = configuration.countsReads
+        self.design = configuration.design
+        let n = Self.serial.add(1, ordering: .relaxed).newValue
+        func cls(_ name: String) -> LockClass { LockClass(name, key: "\(name)@iommu-registry-\(n)") }
+        probeDeviceLock = CheckedMutex(class: cls("iommu_probe_device_lock"))
+        devIommuGroupLock = CheckedMutex(class: cls("dev_iommu_group_lock"))
+        groupMutexClass = cls("group->mutex")
+        deviceLockClass = cls("&dev->mutex")
+        devIommuLockClass = cls("&dev_iommu->lock")
+        masterLockClass = cls("&master->lock")
+        gdevWorkClass = cls("work:gdev_broken")
+        devIommuWorkClass = cls("work:dev_iommu_broken")
+        workQueue = WorkQueue("iommu_broken", threads: configuration.workerThreads)
+        gate = ReaderGate(configuration.readerSynchronization)
+    }
+
+    /// Stops the work queue's threads (after running what is pending). Idempotent.
+    public func shutdown() {
+        workQueue.shutdown()
+    }
+
+    /// Creates a device on the registry's bus, with its locks in the registry's Lockdep classes.
+    /// - Parameters:
+    ///   - name: `dev_name(dev)`.
+    ///   - groupTag: Devices with the same tag share a group; `nil` for a group of its own.
+    /// - Returns: The device (not yet probed).
+    public func makeDevice(name: String, groupTag: String? = nil) -> Device {
+        let dev = Device(name: name, groupTag: groupTag, deviceLockClass: deviceLockClass,
+                         masterLockClass: masterLockClass)
+        tableLock.withLock { busDevices.append(dev) }
+        return dev
+    }
+
+    // MARK: groups and references
+
+    /// `iommu_group_alloc()`: a new group with one reference, an empty list and an id.
+    public func allocGroup(tag: String? = nil) -> IommuGroup {
+        let group: IommuGroup = tableLock.withLock {
+            let id: Int
+            if let free = freeIDs.min() {
+                freeIDs.remove(free)
+                id = free
+            } else {
+                id = nextID
+                nextID += 1
+            }
+            let g = IommuGroup(id: id, tag: tag, mutexClass: groupMutexClass, log: log)
+            allGroups[id] = g
+            return g
+        }
+        counters.groupsAllocated.add(1, ordering: .relaxed)
+        if !bugs.contains(.unpublishedStore) { group.initComplete.store(true, ordering: .releasing) }
+        return group
+    }
+
+    /// `iommu_group_get(dev)`: a referenced group, or `nil` if the device has none.
+    ///
+    /// Reads `dev->iommu_group` the way the kernel's callers may: the caller must exclude a
+    /// concurrent release of `dev` (a probed driver does). Pair with ``groupPut(_:)``.
+    public func groupGet(_ dev: Device) -> IommuGroup? {
+        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return nil }
+        group.life.check("iommu_group_get")
+        group.ref.add(1, ordering: .relaxed)
+        group.externalRefs.add(1, ordering: .relaxed)
+        return group
+    }
+
+    /// `iommu_group_put(group)` for a reference from ``groupGet(_:)``.
+    public func groupPut(_ group: IommuGroup) {
+        if group.externalRefs.subtract(1, ordering: .relaxed).newValue < 0 {
+            group.externalRefs.add(1, ordering: .relaxed)
+            log.warn("iommu_group_put of \(group) without a matching iommu_group_get", function: "iommu_group_put")
+            return
+        }
+        put(group)
+    }
+
+    /// `kobject_get_unless_zero`.
+    func tryGet(_ group: IommuGroup) -> Bool {
+        var current = group.ref.load(ordering: .relaxed)
+        while current > 0 {
+            let (done, found) = group.ref.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if done { return true }
+            current = found
+        }
+        return false
+    }
+
+    /// `iommu_group_put` (internal references: init, add_device).
+    func put(_ group: IommuGroup) {
+        let left = group.ref.subtract(1, ordering: .acquiringAndReleasing).newValue
+        if left == 0 {
+            release(group)
+        } else if left < 0 {
+            group.ref.add(1, ordering: .relaxed)
+            log.warn("refcount underflow on \(group)", function: "iommu_group_put")
+        }
+    }
+
+    /// `iommu_group_release()`, the kobject release: unlink from the driver's table, free the
+    /// id, WARN on leftover domains, then `kfree_rcu(group)` (or `kfree` with ``RegistryBugs/plainFreeGroup``).
+    func release(_ group: IommuGroup) {
+        tableLock.withLock {
+            if let tag = group.tag, groupsByTag[tag] === group { groupsByTag[tag] = nil }
+            if allGroups[group.id] === group {
+                allGroups[group.id] = nil
+                freeIDs.insert(group.id)
+            }
+        }
+        // No one else can reach the group's mutex-guarded fields any more: the refcount is zero.
+        group.mutex.withLock {
+            if !group.members.isEmpty {
+                log.violation(InvariantViolation(.i9, "\(group) released with \(group.members.count) device(s) on its list"))
+            }
+            if group.defaultDomain != nil { log.warn("\(group) released with a default domain", function: "iommu_group_release") }
+            if group.blockingDomain != nil { log.warn("\(group) released with a blocking domain", function: "iommu_group_release") }
+        }
+        counters.groupsFreed.add(1, ordering: .relaxed)
+        if bugs.contains(.plainFreeGroup) {
+            group.life.free(at: "iommu_group_release")
+        } else {
+            group.life.retire()
+            RegistryRCU.retire { group.life.free(at: "iommu_group_release") }
+        }
+    }
+
+    /// The modelled IOMMU driver's `device_group` callback: a referenced group shared by
+    /// devices with the same tag.
+    func deviceGroup(_ dev: Device) -> IommuGroup {
+        if let tag = dev.groupTag {
+            let existing: IommuGroup? = tableLock.withLock {
+                if let g = groupsByTag[tag], tryGet(g) { return g }
+                return nil
+            }
+            if let existing { return existing }
+            let g = allocGroup(tag: tag)
+            // Another probe cannot race us here: probing holds iommu_probe_device_lock.
+            tableLock.withLock { groupsByTag[tag] = g }
+            return g
+        }
+        return allocGroup(tag: nil)
+    }
+
+    /// The group `dev` is in now (for tests and tools; not referenced, may be freed later).
+    public func group(of dev: Device) -> IommuGroup? {
+        dev.iommuGroup.withProtectedValue { $0 }
+    }
+
+    /// Every group currently allocated (not yet released), by id.
+    public var groups: [IommuGroup] {
+        tableLock.withLock { allGroups.values.sorted { $0.id < $1.id } }
+    }
+
+    // MARK: helpers under group->mutex
+
+    /// `__dev_to_gdev(dev)`: asserts `group->mutex`.
+    func devToGdev(_ dev: Device, in group: IommuGroup) -> GroupDevice? {
+        Lockdep.assertHeld(group.mutex)
+        return group.members.first { $0._dev === dev }
+    }
+
+    /// `__iommu_group_empty_assert_owner_cnt()`: under the mutex, an empty group must have no
+    /// owner and be back on its default domain (S8).
+    func emptyAssertOwnerCnt(_ group: IommuGroup) {
+        Lockdep.assertHeld(group.mutex)
+        if group.members.isEmpty && (group.ownerCnt != 0 || group.domain !== group.defaultDomain) {
+            log.warn(
+                "\(group) became empty with owner_cnt \(group.ownerCnt) and domain \(group.domain.map { "\($0)" } ?? "NULL") != default_domain",
+                function: "__iommu_group_empty_assert_owner_cnt")
+        }
+    }
+
+    /// `__iommu_group_alloc_blocking_domain()`.
+    @discardableResult
+    func allocBlockingDomain(_ group: IommuGroup) -> Domain {
+        Lockdep.assertHeld(group.mutex)
+        if let d = group.blockingDomain { return d }
+        let d = Domain(type: .blocked, name: "blocking#\(group.id)")
+        group.blockingDomain = d
+        return d
+    }
+
+    /// `__iommu_device_set_domain()`.
+    func deviceSetDomain(_ gdev: GroupDevice, _ domain: Domain) throws(IOMMUError) {
+        if domain.failAttach.load(ordering: .relaxed) || gdev._dev.failAttach.load(ordering: .relaxed) {
+            throw .attachFailed
+        }
+        gdev.attachedDomain = domain
+    }
+}
+
+/// One broken invariant (spec section 6).
+public struct InvariantViolation: Sendable, CustomStringConvertible {
+    /// The invariants.
+    public enum Invariant: String, Sendable {
+        case i1 = "I1", i2 = "I2", i3 = "I3", i4 = "I4", i5 = "I5", i6 = "I6", i9 = "I9", i10 = "I10"
+    }
+    /// Which invariant.
+    public let invariant: Invariant
+    /// What was found.
+    public let message: String
+    init(_ invariant: Invariant, _ message: String) {
+        self.invariant = invariant
+        self.message = message
+    }
+    public var description: String { "\(invariant.rawValue): \(message)" }
+}
