@@ -18,7 +18,7 @@ extension Registry {
             }
         } else {
             found = gate.read {
-                guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return false }
+                guard let group = dev.iommuGroup.protectedValue else { return false }
                 return group.members.contains { $0._dev === dev }
             }
         }
@@ -37,8 +37,7 @@ extension Registry {
             devIommuGroupLock.lock()
             devIommuGroupLock.unlock()
         }
-        return dev.iommuGroup.withValue(in: section) { group -> R? in
-            guard let group else { return nil }
+        let found: R?? = dev.iommuGroup.withValue(in: section) { group -> R? in
             hooks.pause(.isrAfterDeref)
             guard group.initComplete.load(ordering: .acquiring) else {
                 log.violation(InvariantViolation(.i3, "ISR observed \(group) before it was initialised (unordered publication)"))
@@ -54,6 +53,7 @@ extension Registry {
             }
             return result
         }
+        return found ?? nil
     }
 
     /// `iommu_report_device_broken(dev)`: called by the IOMMU driver from its invalidation
@@ -120,7 +120,7 @@ extension Registry {
     func devIommuBrokenWorker(_ di: DevIommu) {
         di.lock.lock()
         defer { di.lock.unlock() }
-        guard let dev = di.dev, let group = dev.iommuGroup.withProtectedValue({ $0 }) else {
+        guard let dev = di.dev, let group = dev.iommuGroup.protectedValue else {
             counters.workerRevalidationFailed.add(1, ordering: .relaxed)
             return
         }

@@ -40,7 +40,7 @@ extension Registry {
     }
 
     func lockedGroup(of dev: Device) throws(IOMMUError) -> IommuGroup {
-        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { throw .noDevice }
+        guard let group = dev.iommuGroup.protectedValue else { throw .noDevice }
         group.life.check("dev->iommu_group")
         return group
     }
@@ -51,7 +51,7 @@ extension Registry {
     /// - Throws: ``IOMMUError/probeDefer`` without a default domain, ``IOMMUError/busy`` if the
     ///   group is owned or on a foreign domain.
     public func useDefaultDomain(_ dev: Device) throws(IOMMUError) {
-        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return }
+        guard let group = dev.iommuGroup.protectedValue else { return }
         try group.mutex.withLock { () throws(IOMMUError) in
             guard group.defaultDomain != nil else { throw .probeDefer }
             if group.ownerCnt > 0 {
@@ -65,7 +65,7 @@ extension Registry {
 
     /// `iommu_device_unuse_default_domain(dev)`. An unbalanced call WARNs and changes nothing.
     public func unuseDefaultDomain(_ dev: Device) {
-        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return }
+        guard let group = dev.iommuGroup.protectedValue else { return }
         group.mutex.withLock {
             if group.ownerCnt == 0 || group.owner != nil || !group.pasidArray.isEmpty {
                 log.warn("unbalanced unuse of the default domain of \(group)", function: "iommu_device_unuse_default_domain")
@@ -140,7 +140,7 @@ extension Registry {
     /// `iommu_device_release_dma_owner(dev)`: drops one nesting level; the last one releases.
     public func releaseDmaOwner(_ dev: Device) {
         gate.write {
-            guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else {
+            guard let group = dev.iommuGroup.protectedValue else {
                 log.warn("\(dev) has no group", function: "iommu_device_release_dma_owner")
                 return
             }
@@ -223,7 +223,7 @@ extension Registry {
     /// `iommu_detach_device_pasid(domain, dev, pasid)`.
     public func detachPasid(_ domain: Domain, from dev: Device, pasid: UInt32) {
         gate.write {
-            guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return }
+            guard let group = dev.iommuGroup.protectedValue else { return }
             group.mutex.withLock {
                 if group.pasidArray[pasid] !== domain {
                     log.warn("PASID \(pasid) is not attached to \(domain)", function: "iommu_detach_device_pasid")

@@ -84,7 +84,7 @@ extension Registry {
                 }
                 seen[ObjectIdentifier(dev)] = g
                 // I3: gdev on g.devices => dev->iommu_group == g.
-                if dev.iommuGroup.withProtectedValue({ $0 }) !== g {
+                if dev.iommuGroup.protectedValue !== g {
                     found.append(.init(.i3, "\(gdev) is on \(label)'s list but its dev->iommu_group is not \(label)"))
                 }
             }
@@ -124,7 +124,7 @@ extension Registry {
         // I3 converse (probe lock held): dev->iommu_group == g => a gdev on g's list (probed devices).
         let devices = tableLock.withLock { busDevices }
         for dev in devices {
-            guard let g = dev.iommuGroup.withProtectedValue({ $0 }), dev.iommu != nil else { continue }
+            guard let g = dev.iommuGroup.protectedValue, dev.iommu != nil else { continue }
             if seen[ObjectIdentifier(dev)] !== g {
                 found.append(.init(.i3, "\(dev)'s dev->iommu_group is \(g) but it is not on its list"))
             }

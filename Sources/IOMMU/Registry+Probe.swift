@@ -25,7 +25,7 @@ extension Registry {
     /// `__iommu_probe_device(dev)`: the caller holds `iommu_probe_device_lock`.
     func probeDeviceLocked(_ dev: Device) throws(IOMMUError) {
         Lockdep.assertHeld(probeDeviceLock)
-        if dev.iommuGroup.withProtectedValue(heldBy: probeDeviceLock, { $0 != nil }) { return }
+        if dev.iommuGroup.protectedValue(heldBy: probeDeviceLock) != nil { return }
 
         // iommu_init_device()
         guard !dev.failProbe.load(ordering: .relaxed) else { throw .noDevice }
@@ -182,7 +182,7 @@ extension Registry {
     /// - Throws: ``IOMMUError/noDevice`` for a device that was never probed or is already released.
     public func releaseDevice(_ dev: Device) throws(IOMMUError) {
         try gate.write { () throws(IOMMUError) in
-            let hasGroup = dev.iommuGroup.withProtectedValue { $0 != nil }
+            let hasGroup = dev.iommuGroup.protectedValue != nil
             guard hasGroup || dev.iommu != nil else { throw .noDevice }
             if hasGroup { try removeFromGroup(dev) }
             if let di = dev.iommu {
@@ -195,7 +195,7 @@ extension Registry {
 
     /// `__iommu_group_remove_device(dev)`.
     func removeFromGroup(_ dev: Device) throws(IOMMUError) {
-        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { throw .noDevice }
+        guard let group = dev.iommuGroup.protectedValue else { throw .noDevice }
         // Design D2: stop the dev_iommu work before taking group->mutex (its worker takes it).
         if design == .devmutex, let work = dev.iommu?.brokenWork {
             Lockdep.assertNotHeld(group.mutex)
@@ -227,7 +227,7 @@ extension Registry {
     /// - Throws: ``IOMMUError/busy`` if the device is already in a group.
     public func addDevice(_ dev: Device, to group: IommuGroup) throws(IOMMUError) {
         try gate.write { () throws(IOMMUError) in
-            guard dev.iommuGroup.withProtectedValue({ $0 == nil }), dev.iommu == nil else { throw .busy }
+            guard dev.iommuGroup.protectedValue == nil, dev.iommu == nil else { throw .busy }
             group.life.check("iommu_group_add_device")
             let gdev = makeGroupDevice(dev, group: group)
             group.ref.add(1, ordering: .relaxed)   // iommu_group_ref_get()

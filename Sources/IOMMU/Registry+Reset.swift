@@ -8,7 +8,7 @@ extension Registry {
     /// The caller must exclude a concurrent ``releaseDevice(_:)`` (as the kernel's comment says).
     /// - Throws: ``IOMMUError/noDevice`` if the device is not in its group's list.
     public func resetPrepare(_ dev: Device) throws(IOMMUError) {
-        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return }
+        guard let group = dev.iommuGroup.protectedValue else { return }
         group.life.check("pci_dev_reset_iommu_prepare")
         try group.mutex.withLock { () throws(IOMMUError) in
             guard let gdev = devToGdev(dev, in: group) else { throw .noDevice }
@@ -28,7 +28,7 @@ extension Registry {
     /// (`succeeded: false`) keeps the device blocked as broken (v5 semantics).
     /// An unbalanced call WARNs and changes nothing.
     public func resetDone(_ dev: Device, succeeded: Bool = true) {
-        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return }
+        guard let group = dev.iommuGroup.protectedValue else { return }
         group.life.check("pci_dev_reset_iommu_done")
         group.mutex.withLock {
             guard let gdev = devToGdev(dev, in: group) else {

@@ -166,7 +166,7 @@ public final class Registry: @unchecked Sendable {
     /// Reads `dev->iommu_group` the way the kernel's callers may: the caller must exclude a
     /// concurrent release of `dev` (a probed driver does). Pair with ``groupPut(_:)``.
     public func groupGet(_ dev: Device) -> IommuGroup? {
-        guard let group = dev.iommuGroup.withProtectedValue({ $0 }) else { return nil }
+        guard let group = dev.iommuGroup.protectedValue else { return nil }
         group.life.check("iommu_group_get")
         group.ref.add(1, ordering: .relaxed)
         group.externalRefs.add(1, ordering: .relaxed)
@@ -251,7 +251,7 @@ public final class Registry: @unchecked Sendable {
 
     /// The group `dev` is in now (for tests and tools; not referenced, may be freed later).
     public func group(of dev: Device) -> IommuGroup? {
-        dev.iommuGroup.withProtectedValue { $0 }
+        dev.iommuGroup.protectedValue
     }
 
     /// Every group currently allocated (not yet released), by id.

@@ -49,4 +49,16 @@ extension RCUPointer {
         #endif
         return try withProtectedValue(body)
     }
+
+    /// A strong reference to the published object for an updater holding
+    /// `lock`, checked as ``withProtectedValue(heldBy:file:line:_:)`` is.
+    @inlinable
+    public func protectedValue(
+        heldBy lock: some LockdepLock, file: StaticString = #fileID, line: UInt = #line
+    ) -> Value? {
+        #if LOCKDEP_CHECKS
+        Lockdep.dereferenceCheck(Flavor.lockdepMap, lock, fileID: file, line: line, function: "rcu_dereference_protected()")
+        #endif
+        return protectedValue
+    }
 }

@@ -99,6 +99,15 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
         return try Unmanaged<Value>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0) }
     }
 
+    /// A strong reference to the published object, for an updater that
+    /// serialises all updates of this pointer with its own lock
+    /// (`rcu_dereference_protected`); see ``withProtectedValue(_:)``.
+    @inlinable
+    public var protectedValue: Value? {
+        guard let raw = curcu_pointer_load_protected(slot) else { return nil }
+        return Unmanaged<Value>.fromOpaque(raw).takeUnretainedValue()
+    }
+
     // MARK: Writers
 
     /// Publishes `new` and retires the previous object: it is released after
