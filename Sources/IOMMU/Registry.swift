@@ -36,12 +36,8 @@ public final class Registry: @unchecked Sendable {
         /// S5's fix in design D1: disable the work (`disable_work_sync`, default) or wait for a
         /// grace period between `list_del_rcu` and `cancel_work_sync`.
         public var teardownFence: TeardownFence = .disableWork
-        /// Worker threads of the registry's work queue. Keep 1: Lockdep's `WorkQueue` lets a
-        /// second worker start an item that is re-queued while it runs, and the first worker's
-        /// completion then clears `isRunning` under the second, so `cancelSync`/`disableSync`
-        /// can return while the callback still runs (the kernel's workqueues are non-reentrant).
-        /// With one worker an item never runs twice at once.
-        public var workerThreads = 1
+        /// Worker threads of the registry's work queue (a work item never runs on two at once).
+        public var workerThreads = 2
         /// Whether the read path (``Registry/lookup(_:)``, ``Registry/reportBroken(_:)``) updates
         /// the shared ``RegistryCounters`` lookup and report counters. Benchmarks of the read side
         /// turn it off: many readers incrementing one shared atomic measure the cache line, not RCU.

@@ -261,6 +261,10 @@ enum Engine {
     /// Marks the usage bits the new acquire implies, reporting inconsistent state or inversion.
     static func markUsage(_ g: inout GraphState, _ t: UnsafeMutablePointer<ThreadState>, index: Int) -> LockdepReport? {
         let e = t.pointee.held[index]
+        // The write side of an RCU map is a grace-period wait, not an exclusive hold: it
+        // orders against readers (dependencies, illegal synchronize) but has no irq usage,
+        // or readers in hardirq would make every later synchronize an "inconsistent state".
+        if e.flags & AcquireFlag.rcu != 0 && e.mode == LockdepMode.write.rawValue { return nil }
         let read: UInt8 = e.mode == LockdepMode.write.rawValue ? 0 : 1
         let ctx = e.irqState & 3
         var bits: [UInt8] = []

@@ -122,19 +122,26 @@ public final class WorkQueue: @unchecked Sendable {
         pthread_setspecific(Self._currentQueueKey, Unmanaged.passUnretained(self as AnyObject).toOpaque())
         while true {
             let item: WorkItem? = monitor.locked {
-                while pending.isEmpty && !stopping { monitor.waitForWork() }
-                guard !pending.isEmpty else { return nil }
-                let item = pending.removeFirst()
-                item.isPending = false
-                item.runner = pthread_self()
-                item.isRunning = true
-                return item
+                while true {
+                    // An item queued again while it runs waits for that run to end: like the
+                    // kernel's workqueues, one item never runs on two workers at once.
+                    if let index = pending.firstIndex(where: { !$0.isRunning }) {
+                        let item = pending.remove(at: index)
+                        item.isPending = false
+                        item.runner = pthread_self()
+                        item.isRunning = true
+                        return item
+                    }
+                    if pending.isEmpty && stopping { return nil }
+                    monitor.waitForWork()
+                }
             }
             guard let item else { break }
             run(item)
             monitor.locked {
                 item.isRunning = false
                 finished += 1
+                if item.isPending { monitor.broadcastWork() }
                 monitor.broadcastIdle()
             }
         }

@@ -104,13 +104,6 @@ final class Box<T>: @unchecked Sendable {
 }
 
 /// Waits for every queued call_rcu callback (the registry's deferred frees) to run.
-///
-/// Uses liburcu's raw `rcu_barrier` rather than the checked `RegistryRCU.barrier()`: the
-/// checked one is an empty *write* section on `rcu_read_lock` taken with interrupts enabled,
-/// which Lockdep reports as "inconsistent lock state" as soon as any ISR thread has read in
-/// hardirq context ({IN-HARDIRQ-R} -> {HARDIRQ-ON-W}). That is a false positive of the
-/// SRCU-style model of grace periods (the kernel's synchronize_rcu does not acquire
-/// rcu_lock_map); it is reported to the RCU/Lockdep owners, not worked around in their modules.
 func rcuBarrier() {
-    RegistryRCU.primitiveBarrier()
+    RegistryRCU.barrier()
 }

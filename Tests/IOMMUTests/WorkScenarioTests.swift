@@ -164,10 +164,6 @@ final class WorkScenarioTests: IOMMUTestCase {
         rcuBarrier()
         XCTAssertEqual(r.log.useAfterFreeTotal, 0)
         XCTAssertEqual(r.log.warningTotal, 0)
-        // Only the known false positive of checked synchronize() against hardirq readers (see rcuBarrier()).
-        let unexpected = lockdep.reports.filter {
-            !($0.kind == .inconsistentLockState && $0.classes.contains("rcu_read_lock"))
-        }
-        XCTAssertTrue(unexpected.isEmpty, unexpected.map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(lockdep.reports.isEmpty, lockdep.reports.map(\.text).joined(separator: "\n"))
     }
 }

@@ -107,3 +107,19 @@ final class DereferenceFastFormTests: LockdepTestCase {
         XCTAssertEqual(collector.reports.first?.classes, ["rcu_read"])
     }
 }
+
+/// Regressions found by the IOMMU port.
+final class RCUHookRegressionTests: LockdepTestCase {
+    let rcu = LockdepMap("rcu_read", key: "test-rcu_read-regression", options: [.atomic, .rcu])
+
+    /// Readers in hardirq context and a later grace-period wait in process context are not
+    /// an "inconsistent lock state": the wait does not exclude readers.
+    func testSynchronizeAfterHardirqReadersIsSilent() {
+        Lockdep.withContext(.hardirq) {
+            Lockdep.acquire(rcu, mode: .recursiveRead)
+            Lockdep.release(rcu)
+        }
+        Lockdep.emptyWriteSection(rcu)
+        expectSilent()
+    }
+}

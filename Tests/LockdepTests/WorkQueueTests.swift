@@ -188,3 +188,41 @@ final class Counter: @unchecked Sendable {
     func increment() { lock.lock(); count += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
+
+/// Regression found by the IOMMU port: one item never runs on two workers at once.
+final class WorkQueueReentrancyTests: LockdepTestCase {
+    func testItemQueuedWhileRunningDoesNotRunConcurrently() {
+        let queue = WorkQueue("reentrancy", threads: 3)
+        defer { queue.shutdown() }
+        let state = ReentrancyProbe()
+        let item = WorkItem("probe", on: queue) { state.run() }
+        for _ in 0..<200 {
+            _ = item.queue()
+            usleep(50)
+        }
+        queue.flush()
+        _ = item.cancelSync()
+        XCTAssertGreaterThan(state.runs, 1)
+        XCTAssertEqual(state.maxConcurrent, 1, "an item ran on two workers at once")
+        expectSilent()
+    }
+}
+
+final class ReentrancyProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var inside = 0
+    private(set) var maxConcurrent = 0
+    private(set) var runs = 0
+
+    func run() {
+        lock.lock()
+        inside += 1
+        runs += 1
+        maxConcurrent = max(maxConcurrent, inside)
+        lock.unlock()
+        usleep(200)
+        lock.lock()
+        inside -= 1
+        lock.unlock()
+    }
+}
