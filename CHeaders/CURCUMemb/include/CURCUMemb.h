@@ -33,6 +33,13 @@
  * RCU guarantees: everything a reader did inside a section happens before
  * whatever runs after the next grace period (callbacks, code after
  * synchronize). Without TSan these compile to nothing.
+ *
+ * Limitation: Swift's view of this header is not compiled with
+ * -fsanitize=thread, so __has_feature(thread_sanitizer) is false there and the
+ * inline read-unlock annotation is absent from Swift callers; it is present in
+ * C callers (CReference) and in the shims' .c files (the callback trampoline's
+ * acquire, the node's release/acquire publication). A check that cost nothing
+ * outside TSan builds is not expressible from Swift without unsafe flags.
  */
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
