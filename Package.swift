@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "CURCUMemb"], swiftSettings: strictSwift),
         .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep"], swiftSettings: strictSwift),
         .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
-        .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "CURCUMemb"], swiftSettings: strictSwift),
+        .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "CURCUMemb"], swiftSettings: strictSwift),
         // Runs the built rcu-stress executable (a dependency, so `swift test` builds it first).
         .testTarget(name: "RCUStressTests", dependencies: ["RCUStress"], swiftSettings: strictSwift),
     ]

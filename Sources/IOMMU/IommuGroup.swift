@@ -50,7 +50,7 @@ public final class IommuGroup: @unchecked Sendable, CustomStringConvertible {
         self.life = ObjectLifecycle(name: "IommuGroup#\(id)", log: log)
         let mutex = CheckedMutex(class: mutexClass)
         self.mutex = mutex
-        _devices = RCUList(lock: GroupMutexWriterLock(mutex))
+        _devices = RCUList(lock: mutex)   // every mutation checks lockdep_is_held(&group->mutex)
     }
 
     /// `group->devices` for a reader; checks that the group is not freed.
@@ -60,14 +60,6 @@ public final class IommuGroup: @unchecked Sendable, CustomStringConvertible {
     }
 
     public var description: String { "IommuGroup#\(id)" }
-}
-
-/// `group->mutex` as the writer lock of the RCU device list: the list checks, on every
-/// mutation, that the writer holds it (Lockdep's `lockdep_is_held`).
-final class GroupMutexWriterLock: RCUWriterLock {
-    let mutex: CheckedMutex
-    init(_ mutex: CheckedMutex) { self.mutex = mutex }
-    var isHeldByCurrentThread: Bool { Lockdep.isHeld(mutex) }
 }
 
 /// Why a group device is blocked (the kernel's `enum gdev_blocked`).

@@ -17,7 +17,7 @@ import Synchronization
 /// Conform any lock that can tell whether the calling thread holds it.
 /// ``RCUWriterMutex`` is the package's own; Lockdep's checked locks conform
 /// too.
-public protocol RCUWriterLock: AnyObject, Sendable {
+public protocol RCUWriterLock: Sendable {
     /// Whether the calling thread holds this lock.
     ///
     /// A lock that cannot tell (for example when its checks are compiled
