@@ -10,7 +10,8 @@ struct RegistryComparison {
 
     private static func ratio(_ a: Double, _ b: Double?) -> String {
         guard let b, b > 0 else { return "-" }
-        return "\(((a / b) * 10).rounded() / 10)x"
+        let r = a / b
+        return r >= 10 ? "\(Int(r.rounded()))x" : "\((r * 100).rounded() / 100)x"
     }
 
     var lines: [String] {
