@@ -19,6 +19,12 @@ enum RegistryRun {
     static func run(_ configuration: RegistryRunConfiguration) -> RegistryResult {
         let lockdep = RegistryLockdepReports.shared
         lockdep.install()
+        // checkInvariants holds every group mutex at once: let Lockdep track that many.
+        if Lockdep.checksCompiledIn && Lockdep.limits.maxDepth < configuration.groups + 16 {
+            var limits = Lockdep.limits
+            limits.maxDepth = configuration.groups + 16
+            Lockdep.limits = limits
+        }
         let lockdepBefore = lockdep.total
         let sink = RegistryQuarantineSink()
         var registryConfiguration = Registry.Configuration(design: configuration.design.brokenDeviceDesign)
@@ -123,18 +129,19 @@ final class RegistrySeries: @unchecked Sendable {
     var residentPeak: Int { resident.max() ?? 0 }
     var backlogPeak: Int { backlog.max() ?? 0 }
 
-    /// Samples `points` times, once at the end of each `seconds / points` slice, until stopped.
+    /// Samples `points` times, once at the end of each `seconds / points` slice (the last one
+    /// when the run stops, if it stops a little early).
     func record(seconds: Double, points: Int, control: StressControl) {
         let start = MonotonicClock.nanoseconds()
         for point in 1...points {
             let due = start + UInt64(seconds * 1e9 * Double(point) / Double(points))
-            while MonotonicClock.nanoseconds() < due {
-                if control.shouldStop { return }
+            while MonotonicClock.nanoseconds() < due && !control.shouldStop {
                 var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
                 _ = nanosleep(&pause, nil)
             }
             resident.append(ProcessMemory.residentBytes)
             backlog.append(RegistryRCU.pendingCallbacks)
+            if control.shouldStop { return }
         }
     }
 }
