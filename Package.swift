@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "RCUStress",
             dependencies: [
-                "RCU", "Lockdep", "CReference", "CURCUMemb", "CURCUQSBR",
+                "RCU", "Lockdep", "IOMMU", "CReference", "CURCUMemb", "CURCUQSBR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

@@ -10,7 +10,7 @@ struct RCUStressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rcu-stress",
         abstract: "Stress tests and benchmarks for swift-rcu (userspace RCU for Swift).",
-        subcommands: [ReadCost.self, Urcu.self, Torture.self, LockCost.self, ContainerBench.self],
-        defaultSubcommand: ReadCost.self
+        subcommands: [RegistryCommand.self, ReadCost.self, Urcu.self, Torture.self, LockCost.self, ContainerBench.self],
+        defaultSubcommand: RegistryCommand.self
     )
 }

@@ -22,10 +22,14 @@ final class ReadCostCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 64, run.output)
     }
 
-    func testReadCostIsTheDefaultSubcommand() throws {
+    /// The default subcommand is `registry` (the package's default benchmark run); `read-cost`
+    /// stays available by name.
+    func testRegistryIsTheDefaultSubcommand() throws {
         let run = try RCUStressProcess.run(["--flavor", "nope"])
         XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("read-cost"), run.output)
+        XCTAssertTrue(run.output.contains("registry"), run.output)
+        let help = try RCUStressProcess.run(["--help"])
+        XCTAssertTrue(help.output.contains("read-cost"), help.output)
     }
 
     func testJSONRunReportsEveryFlavor() throws {

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Lockdep
+
+/// `rcu-stress registry`: the IOMMU registry benchmark (BENCHMARKS.md, IOMMU.md section 8),
+/// and, with no arguments, the package's default run: every design side by side.
+struct RegistryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry",
+        abstract: "ISR-like readers look up device -> group -> group device on the IOMMU registry while writers probe and release devices.",
+        discussion: """
+            R reader threads, each lookup an "interrupt" (Lockdep hardirq context, no mutex), pick \
+            random devices and look up device -> group -> group device; one iteration in \
+            --report-every reports the device broken instead. W writer threads release and \
+            re-probe their own devices as fast as they can (with one device per group, every \
+            release destroys a group and every probe creates one). Designs: rcu (D1: RCU lookup, \
+            per-gdev worker), devmutex (D2: per-dev_iommu worker and mutex), driver-only (D0), and \
+            the registry under one pthread rwlock or mutex (rwlock, mutex: what a user would write \
+            without RCU). --design all (the default) runs them in turn and prints the ratios.
+
+            Reports lookups/s, writer ops/s, lookup latency p50/p99/p99.9 (HdrHistogram, one lookup \
+            in --sample-every timed, clock cost included), report-to-quarantine latency, the peak \
+            call_rcu backlog and RSS (with a 10-point series), and the correctness counters: \
+            use-after-free, invariant violations (and WARNs), lost and late reports, writer errors, \
+            Lockdep reports. Exits with status 1 unless they are all zero.
+
+            Lockdep's checks exist only in builds that compile them in: debug builds, or \
+            `swift build -c release --traits LockdepInRelease` (for example with \
+            --scratch-path .build-lockdep, then run .build-lockdep/release/rcu-stress registry --lockdep). \
+            In such a build every run counts Lockdep reports; --lockdep demands such a build and is a \
+            usage error without one.
+            """
+    )
+
+    @Option(help: "rcu, devmutex, driver-only, rwlock, mutex, or all (each in turn, with ratios).")
+    var design: RegistryDesignChoice = .all
+
+    @Option(help: "ISR-like reader threads.")
+    var readers = 2
+
+    @Option(help: "Writer threads (each owns a share of the devices).")
+    var writers = 1
+
+    @Option(help: "IOMMU groups (one group tag each).")
+    var groups = 64
+
+    @Option(help: "Devices per group.")
+    var devicesPerGroup = 1
+
+    @Option(help: "Seconds to run each design; fractions allowed.")
+    var duration = 5.0
+
+    @Option(help: "RCU flavor of the registry: memb (qsbr is not supported: the registry is built on memb).")
+    var flavor: RegistryFlavorChoice = .memb
+
+    @Flag(help: "Require Lockdep's checks in this build (debug, or release with --traits LockdepInRelease).")
+    var lockdep = false
+
+    @Flag(help: "Print one JSON object per design instead of the report.")
+    var json = false
+
+    @Option(help: "Time one lookup in this many (latency sample).")
+    var sampleEvery = 128
+
+    @Option(help: "Report a fault on one reader iteration in this many.")
+    var reportEvery = 4096
+
+    /// The most devices a run may create.
+    static let maxDevices = 1_000_000
+
+    /// Whether Lockdep's checks are compiled into this build.
+    static var checksCompiledIn: Bool { Lockdep.checksCompiledIn }
+
+    func validate() throws {
+        guard duration.isFinite, duration > 0 else {
+            throw ValidationError("--duration must be a positive number of seconds, not \(duration).")
+        }
+        guard duration <= 86_400 else { throw ValidationError("--duration must be at most one day (86400 s).") }
+        guard readers >= 1 else { throw ValidationError("--readers must be 1 or more, not \(readers).") }
+        guard writers >= 0 else { throw ValidationError("--writers must be 0 or more, not \(writers).") }
+        guard readers + writers <= Urcu.maxThreads else {
+            throw ValidationError("At most \(Urcu.maxThreads) threads, not \(readers + writers).")
+        }
+        guard groups >= 1 else { throw ValidationError("--groups must be 1 or more, not \(groups).") }
+        guard devicesPerGroup >= 1 else {
+            throw ValidationError("--devices-per-group must be 1 or more, not \(devicesPerGroup).")
+        }
+        guard groups <= Self.maxDevices, devicesPerGroup <= Self.maxDevices / groups else {
+            throw ValidationError("--groups x --devices-per-group must be at most \(Self.maxDevices).")
+        }
+        guard writers <= groups * devicesPerGroup else {
+            throw ValidationError("--writers (\(writers)) must not exceed the devices (\(groups * devicesPerGroup)): each writer owns some.")
+        }
+        guard sampleEvery >= 1 else { throw ValidationError("--sample-every must be 1 or more, not \(sampleEvery).") }
+        guard reportEvery >= 1 else { throw ValidationError("--report-every must be 1 or more, not \(reportEvery).") }
+        guard flavor == .memb else {
+            throw ValidationError(
+                "--flavor qsbr is not supported yet: the IOMMU registry is built on liburcu's memb flavor (RegistryRCU = RCUMemb).")
+        }
+        guard !lockdep || Self.checksCompiledIn else {
+            throw ValidationError("""
+                --lockdep: Lockdep's checks are not compiled into this release build. Build with them and run that binary:
+                  swift build -c release --traits LockdepInRelease --scratch-path .build-lockdep
+                  .build-lockdep/release/rcu-stress registry --lockdep
+                (debug builds always have them: swift run rcu-stress registry --lockdep)
+                """)
+        }
+    }
+
+    func run() throws {
+        let timerOverhead = MonotonicClock.timerOverheadNanoseconds()
+        var results: [RegistryResult] = []
+        if !json && design == .all {
+            print("rcu-stress registry: each design for \(RegistryResult.format(duration)) s, \(readers) readers, "
+                  + "\(writers) writers, \(groups) groups x \(devicesPerGroup) devices, lockdep "
+                  + "\(Self.checksCompiledIn ? "on" : "off")")
+        }
+        for choice in design.designs {
+            var result = RegistryRun.run(RegistryRunConfiguration(
+                design: choice, readers: readers, writers: writers, groups: groups,
+                devicesPerGroup: devicesPerGroup, seconds: duration, sampleEvery: sampleEvery,
+                reportEvery: reportEvery))
+            result.timerOverheadNanoseconds = timerOverhead
+            if json {
+                print(result.jsonLine)
+            } else if design != .all {
+                result.lines.forEach { print($0) }
+            }
+            results.append(result)
+        }
+        if !json && design == .all {
+            RegistryComparison(results: results).lines.forEach { print($0) }
+        }
+        if results.contains(where: { !$0.passed }) { throw ExitCode.failure }
+    }
+}
+
+/// The `--flavor` of `rcu-stress registry`.
+enum RegistryFlavorChoice: String, CaseIterable, ExpressibleByArgument {
+    case memb, qsbr
+}

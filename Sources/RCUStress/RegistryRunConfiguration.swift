@@ -1,0 +1,16 @@
+/// The parameters of one `rcu-stress registry` run (one design).
+struct RegistryRunConfiguration: Sendable {
+    var design: RegistryDesignChoice
+    var readers: Int
+    var writers: Int
+    var groups: Int
+    var devicesPerGroup: Int
+    var seconds: Double
+    /// One lookup in this many is timed (HdrHistogram sample).
+    var sampleEvery: Int
+    /// One reader iteration in this many reports a fault instead of a plain lookup.
+    var reportEvery: Int
+
+    /// Devices on the bus.
+    var deviceCount: Int { groups * devicesPerGroup }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import XCTest
+
+/// `rcu-stress registry`: usage errors (exit status 64, no crash) and a short real run of
+/// every design whose JSON parses and whose correctness counters are all zero. No timing
+/// assertions: the numbers belong to the benchmark.
+final class RegistryCommandTests: XCTestCase {
+    private func assertUsageError(_ arguments: [String], mentions text: String? = nil,
+                                  file: StaticString = #filePath, line: UInt = #line) throws {
+        let run = try RCUStressProcess.run(["registry"] + arguments)
+        XCTAssertEqual(run.status, 64, run.output, file: file, line: line)
+        if let text { XCTAssertTrue(run.output.contains(text), run.output, file: file, line: line) }
+    }
+
+    func testUnknownDesignIsAUsageError() throws {
+        try assertUsageError(["--design", "spinlock", "--duration", "1"], mentions: "--design")
+    }
+
+    func testZeroDurationIsAUsageError() throws {
+        try assertUsageError(["--design", "rcu", "--duration", "0"], mentions: "--duration")
+        try assertUsageError(["--design", "rcu", "--duration=-1"], mentions: "--duration")
+        try assertUsageError(["--design", "rcu", "--duration", "nan"], mentions: "--duration")
+    }
+
+    func testBadCountsAreUsageErrors() throws {
+        try assertUsageError(["--readers", "0", "--duration", "1"], mentions: "--readers")
+        try assertUsageError(["--readers=-2", "--duration", "1"], mentions: "--readers")
+        try assertUsageError(["--writers=-1", "--duration", "1"], mentions: "--writers")
+        try assertUsageError(["--groups", "0", "--duration", "1"], mentions: "--groups")
+        try assertUsageError(["--devices-per-group", "0", "--duration", "1"], mentions: "--devices-per-group")
+        try assertUsageError(["--groups", "2", "--writers", "3", "--duration", "1"], mentions: "--writers")
+        try assertUsageError(["--groups", "1000000", "--devices-per-group", "1000000", "--duration", "1"])
+        try assertUsageError(["--readers", "many", "--duration", "1"])
+        try assertUsageError(["--sample-every", "0", "--duration", "1"], mentions: "--sample-every")
+        try assertUsageError(["--report-every", "0", "--duration", "1"], mentions: "--report-every")
+    }
+
+    /// The registry is built on memb: qsbr is refused clearly, not silently run on memb.
+    func testQSBRIsRefused() throws {
+        try assertUsageError(["--flavor", "qsbr", "--duration", "1"], mentions: "memb")
+    }
+
+    /// `--lockdep` needs a build with Lockdep's checks; a build without them says how to get one.
+    func testLockdepFlagMatchesTheBuild() throws {
+        let run = try RCUStressProcess.run(
+            ["registry", "--design", "rcu", "--duration", "0.2", "--lockdep", "--json"])
+        if run.status == 64 {
+            XCTAssertTrue(run.output.contains("LockdepInRelease"), run.output)
+        } else {
+            XCTAssertEqual(run.status, 0, run.output)
+            let object = try StressJSON.object(run)
+            XCTAssertEqual(object["lockdep_checks"] as? Bool, true, "\(object)")
+            XCTAssertEqual(try StressJSON.int(object, "lockdep_reports"), 0, "\(object)")
+        }
+    }
+
+    /// Every design for a short run (groups of 4 devices, so groups outlive some releases):
+    /// the JSON has BENCHMARKS.md's fields and every correctness counter is zero.
+    func testShortRunOfEveryDesignIsClean() throws {
+        let run = try RCUStressProcess.run(
+            ["registry", "--design", "all", "--duration", "0.5", "--groups", "8", "--devices-per-group", "4",
+             "--report-every", "64", "--json"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let objects = try StressJSON.objects(run)
+        XCTAssertEqual(objects.compactMap { $0["design"] as? String },
+                       ["rcu", "rwlock", "mutex", "devmutex", "driver-only"])
+        for object in objects {
+            XCTAssertEqual(object["flavor"] as? String, "memb")
+            XCTAssertEqual(try StressJSON.int(object, "readers"), 2)
+            XCTAssertEqual(try StressJSON.int(object, "writers"), 1)
+            for key in ["lookups_per_s", "writer_ops_per_s"] {
+                let value = try XCTUnwrap((object[key] as? NSNumber)?.doubleValue, "\(key) in \(object)")
+                XCTAssertGreaterThan(value, 0, "\(key) in \(object)")
+            }
+            for key in ["lookup_p50_ns", "lookup_p99_ns", "lookup_p999_ns", "backlog_peak", "rss_peak_bytes"] {
+                XCTAssertNotNil(object[key] as? NSNumber, "\(key) in \(object)")
+            }
+            XCTAssertNotNil(object["report_to_quarantine_p99_ns"], "\(object)")
+            for key in ["uaf", "invariant_violations", "lost_reports", "lockdep_reports", "late_reports",
+                        "warnings", "writer_errors"] {
+                XCTAssertEqual(try StressJSON.int(object, key), 0, "\(key) in \(object)")
+            }
+            XCTAssertEqual(object["passed"] as? Bool, true, "\(object)")
+        }
+    }
+
+    /// The human report of one design, with one device per group (every release frees a group).
+    func testHumanReportOfOneDesign() throws {
+        let run = try RCUStressProcess.run(["registry", "--design", "rcu", "--duration", "0.3", "--groups", "16"])
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertTrue(run.stdout.contains("lookups/s"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("use-after-free 0"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("--- PASS"), run.stdout)
+    }
+
+    /// `--design all` prints the comparison table with the ratios against the baselines.
+    func testComparisonTable() throws {
+        let run = try RCUStressProcess.run(["registry", "--duration", "0.2", "--groups", "16", "--readers", "1"])
+        XCTAssertEqual(run.status, 0, run.output)
+        for text in ["vs rwlock", "vs mutex", "driver-only", "devmutex", "targets", "--- PASS"] {
+            XCTAssertTrue(run.stdout.contains(text), "\(text) in \(run.stdout)")
+        }
+    }
+}
