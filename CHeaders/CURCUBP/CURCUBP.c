@@ -3,6 +3,7 @@
 #include "CURCUBP.h"
 
 #define CURCU_FN(name) curcu_bp_##name
+#define CURCU_NAME "bp"
 /* bp registers itself on the first read lock and unregisters at thread exit. */
 #define CURCU_HAS_REGISTRATION 0
 #define CURCU_IS_QSBR 0

@@ -3,6 +3,7 @@
 #include "CURCUMB.h"
 
 #define CURCU_FN(name) curcu_mb_##name
+#define CURCU_NAME "mb"
 #define CURCU_HAS_REGISTRATION 1
 #define CURCU_IS_QSBR 0
 #define CURCU_REGISTER() urcu_mb_register_thread()

@@ -3,6 +3,7 @@
 #include "CURCUMemb.h"
 
 #define CURCU_FN(name) curcu_memb_##name
+#define CURCU_NAME "memb"
 #define CURCU_HAS_REGISTRATION 1
 #define CURCU_IS_QSBR 0
 #define CURCU_REGISTER() urcu_memb_register_thread()

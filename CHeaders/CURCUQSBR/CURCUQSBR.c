@@ -6,6 +6,7 @@ __thread unsigned curcu_qsbr_depth;
 __thread bool curcu_qsbr_section_onlined;
 
 #define CURCU_FN(name) curcu_qsbr_##name
+#define CURCU_NAME "qsbr"
 #define CURCU_HAS_REGISTRATION 1
 #define CURCU_IS_QSBR 1
 #define CURCU_REGISTER() urcu_qsbr_register_thread()

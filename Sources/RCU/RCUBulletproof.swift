@@ -30,6 +30,7 @@ public enum RCUBulletproof: RCUFlavor {
     public static func unregisterThread() { curcu_bp_unregister_thread() }
     @inlinable public static var isThreadRegistered: Bool { curcu_bp_is_registered() }
     public static var registeredThreadCount: Int { curcu_bp_registered_thread_count() }
+    public static var staleReadersAfterFork: Int { curcu_bp_stale_readers_after_fork() }
 
     public static var pendingCallbacks: Int { curcu_bp_pending_callbacks() }
     public static var completedCallbacks: Int { curcu_bp_completed_callbacks() }

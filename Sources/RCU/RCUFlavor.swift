@@ -83,6 +83,10 @@ public protocol RCUFlavor: Sendable {
     static func primitiveCreatePerCPUCallRCUData(flags: UInt) -> Int32
     static func primitiveFreePerCPUCallRCUData()
 
+    /// In a child of `fork()`: how many other threads were registered readers of this
+    /// flavor at the fork (0 otherwise). Such a child cannot wait for grace periods.
+    static var staleReadersAfterFork: Int { get }
+
     /// liburcu's call_rcu fork hooks (installed automatically with `pthread_atfork`).
     static func beforeFork()
     static func afterForkParent()

@@ -36,7 +36,9 @@ extension RCUFlavor {
     ) {
         lockdepGracePeriodWait(call, file, line)
         let misuse: RCUMisuse.Kind? =
-            primitiveIsInReadSection ? inReadSection : primitiveIsInCallback ? inCallback : nil
+            primitiveIsInReadSection ? inReadSection
+            : primitiveIsInCallback ? inCallback
+            : staleReadersAfterFork > 0 ? .gracePeriodAfterUnsafeFork : nil
         if let misuse {
             RCUMisuse.report(misuse, call: "\(call)", flavor: name, file: file, line: line)
             return

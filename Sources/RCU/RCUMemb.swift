@@ -31,6 +31,7 @@ public enum RCUMemb: RCUFlavor {
     public static func unregisterThread() { curcu_memb_unregister_thread() }
     @inlinable public static var isThreadRegistered: Bool { curcu_memb_is_registered() }
     public static var registeredThreadCount: Int { curcu_memb_registered_thread_count() }
+    public static var staleReadersAfterFork: Int { curcu_memb_stale_readers_after_fork() }
 
     public static var pendingCallbacks: Int { curcu_memb_pending_callbacks() }
     public static var completedCallbacks: Int { curcu_memb_completed_callbacks() }

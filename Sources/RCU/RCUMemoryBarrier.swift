@@ -31,6 +31,7 @@ public enum RCUMemoryBarrier: RCUFlavor {
     public static func unregisterThread() { curcu_mb_unregister_thread() }
     @inlinable public static var isThreadRegistered: Bool { curcu_mb_is_registered() }
     public static var registeredThreadCount: Int { curcu_mb_registered_thread_count() }
+    public static var staleReadersAfterFork: Int { curcu_mb_stale_readers_after_fork() }
 
     public static var pendingCallbacks: Int { curcu_mb_pending_callbacks() }
     public static var completedCallbacks: Int { curcu_mb_completed_callbacks() }

@@ -30,6 +30,8 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case deferInReadSection
         /// Unregistering a thread that is inside a read section.
         case unregisterInReadSection
+        /// A grace-period wait in a child of `fork()` whose parent had other registered reader threads.
+        case gracePeriodAfterUnsafeFork
         /// An RCU container mutated without the writer lock it was created with.
         case mutationWithoutLock
         /// An element removed (or replaced) from an RCU container it is no longer in.
@@ -77,6 +79,8 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
             "called inside an RCU read-side critical section: defer_rcu may wait for a grace period"
         case .unregisterInReadSection:
             "called inside an RCU read-side critical section: the reader would vanish while holding references"
+        case .gracePeriodAfterUnsafeFork:
+            "called in a child of fork() whose parent had other registered reader threads: liburcu still lists them, so no grace period can end"
         case .mutationWithoutLock:
             "called without holding the container's writer lock: concurrent writers would corrupt it"
         case .removedTwice:

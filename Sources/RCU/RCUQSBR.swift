@@ -51,6 +51,7 @@ public enum RCUQSBR: RCUFlavor {
     public static func unregisterThread() { curcu_qsbr_unregister_thread() }
     @inlinable public static var isThreadRegistered: Bool { curcu_qsbr_is_registered() }
     public static var registeredThreadCount: Int { curcu_qsbr_registered_thread_count() }
+    public static var staleReadersAfterFork: Int { curcu_qsbr_stale_readers_after_fork() }
 
     public static var pendingCallbacks: Int { curcu_qsbr_pending_callbacks() }
     public static var completedCallbacks: Int { curcu_qsbr_completed_callbacks() }

@@ -1,18 +1,51 @@
 import Foundation
 import RCU
-import Synchronization
 import XCTest
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Callbacks pending at `fork()` run in the child, whose call_rcu worker is
-/// recreated by the atfork hooks the package installs.
+/// fork(): callbacks pending at the fork run in the child, whose call_rcu
+/// worker is recreated by the atfork hooks the package installs; a child
+/// whose parent had other registered reader threads refuses grace periods
+/// with a clear error instead of crashing or hanging in liburcu.
+///
+/// Each test runs in a fresh test process (the test binary re-run with a
+/// filter), so no other test's threads are registered readers at the fork.
 final class ForkTests: XCTestCase {
+    private static let isolatedVariable = "RCU_FORK_TEST_ISOLATED"
+
     func testPendingCallbacksRunInForkedChildPerFlavor() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard try isolated("testPendingCallbacksRunInForkedChildPerFlavor") else { return }
         for flavor in allFlavors { checkFork(flavor) }
+    }
+
+    func testForkWithOtherRegisteredReadersRefusesGracePeriods() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard try isolated("testForkWithOtherRegisteredReadersRefusesGracePeriods") else { return }
+        for flavor in [RCUMemb.self, RCUQSBR.self, RCUMemoryBarrier.self] as [any RCUFlavor.Type] {
+            checkUnsafeFork(flavor)
+        }
+    }
+
+    /// Runs `test` in a fresh process and returns `false`, or returns `true` when already in it.
+    private func isolated(_ test: String) throws -> Bool {
+        if ProcessInfo.processInfo.environment[Self.isolatedVariable] != nil { return true }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = ["RCUTests.ForkTests/\(test)"]
+        process.environment = ProcessInfo.processInfo.environment.merging([Self.isolatedVariable: "1"]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "isolated \(test) failed:\n\(text)")
+        XCTAssertTrue(text.contains("Executed 1 test, with 0 failures"), text)
+        return false
     }
 
     private func checkFork<F: RCUFlavor>(_: F.Type) {
@@ -43,6 +76,38 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(status, 0, "\(F.name): child ran every pending callback after fork (status \(status))")
         F.barrier()
         XCTAssertEqual(ran.runs.load(ordering: .relaxed), count, "\(F.name): and so did the parent")
+    }
+
+    private func checkUnsafeFork<F: RCUFlavor>(_: F.Type) {
+        F.retire {}                       // the atfork hooks are installed on first use
+        F.barrier()
+        let registered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let reader = startThread(named: "other-reader") {
+            let reader = RCUReader<F>()
+            reader.read { _ in }
+            if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+            registered.signal()
+            RCUQSBR.offline { release.wait() }   // a no-op for the other flavors
+        }
+        registered.wait()
+
+        let child = fork()
+        if child == 0 {
+            guard F.staleReadersAfterFork == 1 else { _exit(2) }
+            let recorder = MisuseRecorder()
+            F.synchronize()               // must be refused, not hang or crash
+            F.barrier()
+            let kinds = recorder.recorded.map(\.kind)
+            _exit(kinds == [.gracePeriodAfterUnsafeFork, .gracePeriodAfterUnsafeFork] ? 0 : 1)
+        }
+        var status: Int32 = 0
+        XCTAssertEqual(waitpid(child, &status, 0), child)
+        XCTAssertEqual(status, 0, "\(F.name): the child refused grace periods with a misuse report (status \(status))")
+        XCTAssertEqual(F.staleReadersAfterFork, 0, "\(F.name): the parent is unaffected")
+        release.signal()
+        reader.wait()
+        F.synchronize()
     }
 }
 

@@ -122,6 +122,8 @@ CURCU_INLINE bool curcu_bp_has_sys_membarrier(void) { return urcu_bp_has_sys_mem
 
 /* Stall diagnostics: visits every registered thread now inside a read section. */
 long curcu_bp_registered_thread_count(void);
+/* Other registered readers inherited at fork(): grace periods are refused in such a child. */
+long curcu_bp_stale_readers_after_fork(void);
 void curcu_bp_for_each_blocking_reader(curcu_bp_reader_visitor visit, void *ctx);
 
 #endif /* CURCU_BP_H */

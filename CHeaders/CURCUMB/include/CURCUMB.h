@@ -128,6 +128,8 @@ CURCU_INLINE void curcu_mb_after_fork_child(void) { urcu_mb_call_rcu_after_fork_
 
 /* Stall diagnostics: visits every registered thread now inside a read section. */
 long curcu_mb_registered_thread_count(void);
+/* Other registered readers inherited at fork(): grace periods are refused in such a child. */
+long curcu_mb_stale_readers_after_fork(void);
 void curcu_mb_for_each_blocking_reader(curcu_mb_reader_visitor visit, void *ctx);
 
 #endif /* CURCU_MB_H */

@@ -184,6 +184,8 @@ CURCU_INLINE bool curcu_memb_has_sys_membarrier(void) { return urcu_memb_has_sys
 
 /* Stall diagnostics: visits every registered thread now inside a read section. */
 long curcu_memb_registered_thread_count(void);
+/* Other registered readers inherited at fork(): grace periods are refused in such a child. */
+long curcu_memb_stale_readers_after_fork(void);
 void curcu_memb_for_each_blocking_reader(curcu_reader_visitor visit, void *ctx);
 
 #endif /* CURCU_MEMB_H */

@@ -165,6 +165,8 @@ CURCU_INLINE void curcu_qsbr_after_fork_child(void) { urcu_qsbr_call_rcu_after_f
 /* Stall diagnostics: visits every online thread that has not passed a quiescent state
  * since the current grace period began. */
 long curcu_qsbr_registered_thread_count(void);
+/* Other registered readers inherited at fork(): grace periods are refused in such a child. */
+long curcu_qsbr_stale_readers_after_fork(void);
 void curcu_qsbr_for_each_blocking_reader(curcu_qsbr_reader_visitor visit, void *ctx);
 
 #endif /* CURCU_QSBR_H */
