@@ -8,6 +8,7 @@ public import CURCUBP
 public enum RCUBulletproof: RCUFlavor {
     public static var name: String { "bp" }
     public static let lockdepMap = LockdepMap("rcu_read_lock_bp", key: "swift-rcu.rcu_read_lock_bp", options: [.atomic, .rcu])
+    public static let lockdepMapReference = Unmanaged.passUnretained(lockdepMap)
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_bp_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_bp_read_unlock() }

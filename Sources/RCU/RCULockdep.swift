@@ -10,7 +10,9 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepEnterReadSection(_ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.acquire(lockdepMap, mode: .recursiveRead, fileID: file, line: line, function: "rcu_read_lock()")
+        lockdepMapReference._withUnsafeGuaranteedRef {
+            Lockdep.acquire($0, mode: .recursiveRead, fileID: file, line: line, function: "rcu_read_lock()")
+        }
         #endif
     }
 
@@ -18,7 +20,9 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepExitReadSection(_ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.release(lockdepMap, fileID: file, line: line, function: "rcu_read_unlock()")
+        lockdepMapReference._withUnsafeGuaranteedRef {
+            Lockdep.release($0, fileID: file, line: line, function: "rcu_read_unlock()")
+        }
         #endif
     }
 

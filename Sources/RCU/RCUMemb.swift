@@ -9,6 +9,7 @@ public import CURCUMemb
 public enum RCUMemb: RCUFlavor {
     public static var name: String { "memb" }
     public static let lockdepMap = LockdepMap("rcu_read_lock", key: "swift-rcu.rcu_read_lock", options: [.atomic, .rcu])
+    public static let lockdepMapReference = Unmanaged.passUnretained(lockdepMap)
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_memb_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_memb_read_unlock() }

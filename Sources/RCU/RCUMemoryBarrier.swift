@@ -9,6 +9,7 @@ public import CURCUMB
 public enum RCUMemoryBarrier: RCUFlavor {
     public static var name: String { "mb" }
     public static let lockdepMap = LockdepMap("rcu_read_lock_mb", key: "swift-rcu.rcu_read_lock_mb", options: [.atomic, .rcu])
+    public static let lockdepMapReference = Unmanaged.passUnretained(lockdepMap)
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_mb_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_mb_read_unlock() }

@@ -17,6 +17,7 @@ public import CURCUQSBR
 public enum RCUQSBR: RCUFlavor {
     public static var name: String { "qsbr" }
     public static let lockdepMap = LockdepMap("rcu_read_lock_qsbr", key: "swift-rcu.rcu_read_lock_qsbr", options: [.atomic, .rcu])
+    public static let lockdepMapReference = Unmanaged.passUnretained(lockdepMap)
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_qsbr_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_qsbr_read_unlock() }
