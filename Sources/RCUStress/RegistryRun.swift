@@ -19,12 +19,6 @@ enum RegistryRun {
     static func run(_ configuration: RegistryRunConfiguration) -> RegistryResult {
         let lockdep = RegistryLockdepReports.shared
         lockdep.install()
-        // checkInvariants holds every group mutex at once: let Lockdep track that many.
-        if Lockdep.checksCompiledIn && Lockdep.limits.maxDepth < configuration.groups + 16 {
-            var limits = Lockdep.limits
-            limits.maxDepth = configuration.groups + 16
-            Lockdep.limits = limits
-        }
         let lockdepBefore = lockdep.total
         let sink = RegistryQuarantineSink()
         var registryConfiguration = Registry.Configuration(design: configuration.design.brokenDeviceDesign)

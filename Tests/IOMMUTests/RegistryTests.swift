@@ -39,6 +39,18 @@ final class RegistryTests: IOMMUTestCase {
         expectClean(r)
     }
 
+    /// The checker takes one group mutex at a time: many groups stay within Lockdep's depth.
+    func testInvariantCheckOverManyGroups() throws {
+        let r = makeRegistry()
+        let devices = (0..<80).map { r.makeDevice(name: "dev\($0)") }
+        for d in devices { try r.probeDevice(d) }
+        XCTAssertEqual(r.groups.count, 80)
+        XCTAssertTrue(r.checkInvariants(quiescent: true).isEmpty)
+        for d in devices { try r.releaseDevice(d) }
+        rcuBarrier()
+        expectClean(r)
+    }
+
     func testAddDeviceWithoutDriverState() throws {
         let r = makeRegistry()
         let group = r.allocGroup()

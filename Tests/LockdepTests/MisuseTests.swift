@@ -92,3 +92,20 @@ final class MisuseTests: LockdepTestCase {
         XCTAssertEqual(r.lock?.name, "M")
     }
 }
+
+/// After a capacity limit switches validation off, "is held" answers yes (as the kernel's
+/// lock_is_held does when debug_locks is off), so callers' assertions do not misfire.
+final class ValidationOffTests: LockdepTestCase {
+    func testIsHeldAfterValidationSwitchedOff() {
+        var limits = Lockdep.limits
+        limits.maxDepth = 2
+        Lockdep.limits = limits
+        defer { Lockdep.limits = LockdepLimits() }
+        let locks = (0..<3).map { CheckedMutex(class: .unique("depth-\($0)")) }
+        for lock in locks { lock.lock() }
+        XCTAssertEqual(collector.kinds, [.capacityExceeded])
+        XCTAssertFalse(Lockdep.isValidating)
+        XCTAssertTrue(Lockdep.isHeld(locks[2]))
+        for lock in locks.reversed() { lock.unlock() }
+    }
+}
