@@ -64,6 +64,11 @@ struct RegistryCommand: ParsableCommand {
     @Option(help: "Report a fault on one reader iteration in this many.")
     var reportEvery = 4096
 
+    @Option(help: ArgumentHelp(
+        "Writers wait for the call_rcu backlog (rcu_barrier) when it exceeds this many callbacks; 0: never.",
+        discussion: "Flow control, as the kernel applies to callback floods: without it a writer that retires faster than the call_rcu worker can run callbacks grows the backlog and RSS without bound."))
+    var backlogLimit = 20_000
+
     /// The most devices a run may create.
     static let maxDevices = 1_000_000
 
@@ -92,6 +97,7 @@ struct RegistryCommand: ParsableCommand {
         }
         guard sampleEvery >= 1 else { throw ValidationError("--sample-every must be 1 or more, not \(sampleEvery).") }
         guard reportEvery >= 1 else { throw ValidationError("--report-every must be 1 or more, not \(reportEvery).") }
+        guard backlogLimit >= 0 else { throw ValidationError("--backlog-limit must be 0 or more, not \(backlogLimit).") }
         guard flavor == .memb else {
             throw ValidationError(
                 "--flavor qsbr is not supported yet: the IOMMU registry is built on liburcu's memb flavor (RegistryRCU = RCUMemb).")
@@ -118,7 +124,7 @@ struct RegistryCommand: ParsableCommand {
             var result = RegistryRun.run(RegistryRunConfiguration(
                 design: choice, readers: readers, writers: writers, groups: groups,
                 devicesPerGroup: devicesPerGroup, seconds: duration, sampleEvery: sampleEvery,
-                reportEvery: reportEvery))
+                reportEvery: reportEvery, backlogLimit: backlogLimit))
             result.timerOverheadNanoseconds = timerOverhead
             if json {
                 print(result.jsonLine)

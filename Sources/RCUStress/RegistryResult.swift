@@ -22,6 +22,8 @@ struct RegistryResult: Sendable {
     var lostReports = 0
     var lateReports = 0
     var writerErrors = 0
+    /// Times the writers waited for the call_rcu backlog (flow control).
+    var backlogWaits = 0
     var lockdepReports = 0
     /// The first reports behind non-zero counters, for the failure message.
     var diagnostics: [String] = []
@@ -75,6 +77,7 @@ struct RegistryResult: Sendable {
         json.add("late_reports", lateReports)
         json.add("warnings", warnings)
         json.add("writer_errors", writerErrors)
+        json.add("backlog_waits", backlogWaits)
         json.add("lockdep_checks", RegistryCommand.checksCompiledIn)
         json.add("rss_series_bytes", residentSeries)
         json.add("backlog_series", backlogSeries)

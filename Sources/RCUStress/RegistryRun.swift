@@ -88,6 +88,7 @@ enum RegistryRun {
         result.lookups = readers.reduce(0) { $0 + $1.lookups }
         result.reports = readers.reduce(0) { $0 + $1.reports }
         result.writerOperations = writers.reduce(0) { $0 + $1.operations }
+        result.backlogWaits = writers.reduce(0) { $0 + $1.backlogWaits }
         result.latency = latency
         result.quarantineLatency = sink.latencies
         result.quarantined = registry.counters.quarantined.load(ordering: .relaxed)

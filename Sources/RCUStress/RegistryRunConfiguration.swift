@@ -10,6 +10,8 @@ struct RegistryRunConfiguration: Sendable {
     var sampleEvery: Int
     /// One reader iteration in this many reports a fault instead of a plain lookup.
     var reportEvery: Int
+    /// Writers wait for the call_rcu backlog when it exceeds this (0: never).
+    var backlogLimit: Int
 
     /// Devices on the bus.
     var deviceCount: Int { groups * devicesPerGroup }

@@ -14,6 +14,8 @@ struct RegistryReaderResult: Sendable {
 /// What one writer thread counted.
 struct RegistryWriterResult: Sendable {
     var operations = 0
+    /// Times the writer waited for the call_rcu backlog (`--backlog-limit`).
+    var backlogWaits = 0
     var errors = 0
     var firstError: String?
 }
@@ -144,6 +146,11 @@ final class RegistryThreads: @unchecked Sendable {
             }
             slot.generation.add(1, ordering: .sequentiallyConsistent)   // even: stable again
             result.operations += 2
+            // Flow control: a writer that outruns the call_rcu worker waits for the backlog.
+            if configuration.backlogLimit > 0 && RegistryRCU.pendingCallbacks > configuration.backlogLimit {
+                RegistryRCU.barrier()
+                result.backlogWaits += 1
+            }
             if result.operations & 63 == 0 { counter.publish(result.operations) }
         }
         return result
