@@ -34,4 +34,10 @@ extension RCUQSBR {
 
     /// Whether the calling thread is registered and online.
     public static var isOnline: Bool { curcu_qsbr_is_online() }
+
+    /// Brings a registered, offline thread online (`rcu_thread_online`); for ``RCUReader``.
+    static func threadOnline() { curcu_qsbr_thread_online() }
+
+    /// Takes a registered thread offline (`rcu_thread_offline`); for ``RCUReader``.
+    static func threadOffline() { curcu_qsbr_thread_offline() }
 }

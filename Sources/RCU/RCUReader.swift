@@ -19,16 +19,30 @@
 /// Forgetting is reported by ``RCUStallDetector``, naming the thread.
 public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     @usableFromInline let ownsRegistration: Bool
+    /// QSBR: the thread was registered but offline (as generic sections leave it) and this
+    /// reader brought it online; it goes offline again when the reader is destroyed.
+    @usableFromInline let broughtOnline: Bool
 
-    /// Registers the calling thread with `Flavor`, if it is not already.
+    /// Registers the calling thread with `Flavor`, if it is not already (and, for
+    /// ``RCUQSBR``, brings it online: its sections are only safe online).
     public init() {
         ownsRegistration = !Flavor.isThreadRegistered
         Flavor.registerThread()
-        if Flavor.self == RCUQSBR.self { RCUStallDetector.enable() }
+        if Flavor.self == RCUQSBR.self {
+            broughtOnline = !RCUQSBR.isOnline
+            if broughtOnline { RCUQSBR.threadOnline() }
+            RCUStallDetector.enable()
+        } else {
+            broughtOnline = false
+        }
     }
 
     deinit {
-        if ownsRegistration { Flavor.unregisterThread() }
+        if ownsRegistration {
+            Flavor.unregisterThread()
+        } else if broughtOnline {
+            RCUQSBR.threadOffline()
+        }
     }
 
     /// Runs `body` inside a read section on liburcu's bare fast path.

@@ -69,3 +69,23 @@ final class QSBRTests: XCTestCase {
         XCTAssertTrue(stall?.description.contains("\"lazy-reader\"") ?? false)
     }
 }
+
+final class QSBRReaderStateTests: XCTestCase {
+    /// A thread that generic sections left registered but offline is brought online by a
+    /// Reader (its free sections are only safe online), and offline again when it goes.
+    func testReaderOnARegisteredOfflineThread() {
+        onThread(named: "qsbr-offline") {
+            RCUQSBR.read { _ in }
+            XCTAssertTrue(RCUQSBR.isThreadRegistered)
+            XCTAssertFalse(RCUQSBR.isOnline)
+            do {
+                let reader = RCUQSBR.Reader()
+                XCTAssertTrue(RCUQSBR.isOnline, "a Reader's sections need the thread online")
+                reader.read { _ in }
+                reader.quiescentState()
+            }
+            XCTAssertTrue(RCUQSBR.isThreadRegistered)
+            XCTAssertFalse(RCUQSBR.isOnline, "back to the state the Reader found")
+        }
+    }
+}
