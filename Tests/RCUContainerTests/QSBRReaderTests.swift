@@ -22,7 +22,7 @@ final class QSBRReaderTests: XCTestCase {
                     reader.read { section in
                         list.forEach(in: section) { if !$0.isAlive { violations.record("freed list element") } }
                         map.withValue(forKey: key % 128, in: section) { value in
-                            if let value, !value.isAlive || value.key != key % 128 {
+                            if !value.isAlive || value.key != key % 128 {
                                 violations.record("bad map value")
                             }
                         }

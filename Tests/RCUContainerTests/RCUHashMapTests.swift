@@ -24,7 +24,7 @@ final class RCUHashMapTests: XCTestCase {
             XCTAssertEqual(map.value(forKey: "b", in: section), 4)
             XCTAssertNil(map.value(forKey: "c", in: section))
             XCTAssertTrue(map.contains("a", in: section))
-            XCTAssertEqual(map.withValue(forKey: "b", in: section) { $0.map { $0 * 10 } }, 40)
+            XCTAssertEqual(map.withValue(forKey: "b", in: section) { $0 * 10 }, 40)
             var all: [String: Int] = [:]
             map.forEach(in: section) { all[$0] = $1 }
             XCTAssertEqual(all, ["a": 1, "b": 4])
@@ -185,7 +185,6 @@ final class RCUHashMapTests: XCTestCase {
                             for _ in 0..<64 {
                                 let key = Int.random(in: 0..<1024, using: &rng)
                                 map.withValue(forKey: key, in: section) { value in
-                                    guard let value else { return }
                                     if !value.isAlive { violations.record("freed value \(value.id) seen") }
                                     if value.key != key { violations.record("value for \(value.key) under \(key)") }
                                 }

@@ -85,23 +85,26 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
 
     // MARK: Readers
 
-    /// Calls `body` with the value stored for `key` (or `nil`), borrowed: no copy.
+    /// Calls `body` with the value stored for `key`, borrowed: no copy.
     ///
+    /// `body` gets a non-optional value, as ``RCUPointer/withValue(in:_:)`` does:
+    /// binding an optional class reference with `if let` would retain and
+    /// release a value that every reader shares.
     /// - Parameters:
     ///   - key: The key to look up.
     ///   - section: The read section of this lookup.
-    ///   - body: Gets the value; it is valid until the section ends.
-    /// - Returns: What `body` returns.
+    ///   - body: Gets the value; it is valid until the section ends. Not called without one.
+    /// - Returns: What `body` returns, or `nil` when the map has no value for `key`.
     /// - Complexity: O(1) expected: a hash, a bucket walk, no lock, no write to shared memory.
     @inlinable
     public func withValue<Result>(
         forKey key: Key, in section: borrowing RCUReadSection<Flavor>,
         file: StaticString = #fileID, line: UInt = #line,
-        _ body: (Value?) throws -> Result
-    ) rethrows -> Result {
+        _ body: (Value) throws -> Result
+    ) rethrows -> Result? {
         guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUHashMap.withValue(forKey:in:)", file: file, line: line),
             let entry = lookup(key)
-        else { return try body(nil) }
+        else { return nil }
         return try Unmanaged<Entry>.fromOpaque(curcu_lfht_entry_box(entry))._withUnsafeGuaranteedRef {
             try body($0.value)
         }
@@ -121,7 +124,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Complexity: O(1) expected.
     @inlinable
     public func contains(_ key: Key, in section: borrowing RCUReadSection<Flavor>) -> Bool {
-        withValue(forKey: key, in: section) { $0 != nil }
+        withValue(forKey: key, in: section) { _ in true } ?? false
     }
 
     /// Calls `body` with every key and value, in table order (unspecified).
