@@ -126,8 +126,13 @@ extension Registry {
         // I3 converse (probe lock held): dev->iommu_group == g => a gdev on g's list (probed devices).
         let devices = tableLock.withLock { busDevices }
         for dev in devices {
-            guard let g = dev.iommuGroup.protectedValue, dev.iommu != nil else { continue }
-            if seen[ObjectIdentifier(dev)] !== g {
+            guard let g = dev.iommuGroup.protectedValue else { continue }
+            // Under g's mutex, as the group pass was: a release since then has cleared
+            // dev->iommu_group (and dev->iommu) under it, so a stale `seen` is not a violation.
+            let orphaned = g.mutex.withLock {
+                dev.iommuGroup.protectedValue === g && dev.iommu != nil && seen[ObjectIdentifier(dev)] !== g
+            }
+            if orphaned {
                 found.append(.init(.i3, "\(dev)'s dev->iommu_group is \(g) but it is not on its list"))
             }
         }
