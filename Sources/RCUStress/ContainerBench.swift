@@ -3,10 +3,6 @@ import Foundation
 import RCU
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `rcu-stress containers`: read throughput of the RCU containers against the
 /// same data behind locks, with concurrent readers and a writer, in one process.
 struct ContainerBench: ParsableCommand {
@@ -148,28 +144,19 @@ struct MutexDictionary: BenchSubject {
     func write(_ key: Int, value: Int) { storage.mutex.withLock { $0[key] = value } }
 }
 
-/// A value behind a pthread rwlock.
+/// A value behind a pthread rwlock (the `urcu` baseline's lock).
 final class RWLocked<Value>: @unchecked Sendable {
-    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+    private let lock = BaselineRWLock()
     private var value: Value
-    init(_ value: Value) {
-        self.value = value
-        lock = .allocate(capacity: 1)
-        lock.initialize(to: pthread_rwlock_t())
-        pthread_rwlock_init(lock, nil)
-    }
-    deinit {
-        pthread_rwlock_destroy(lock)
-        lock.deallocate()
-    }
+    init(_ value: Value) { self.value = value }
     func read<Result>(_ body: (Value) -> Result) -> Result {
-        pthread_rwlock_rdlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        lock.readLock()
+        defer { lock.readUnlock() }
         return body(value)
     }
     func write(_ body: (inout Value) -> Void) {
-        pthread_rwlock_wrlock(lock)
-        defer { pthread_rwlock_unlock(lock) }
+        lock.writeLock()
+        defer { lock.writeUnlock() }
         body(&value)
     }
 }
