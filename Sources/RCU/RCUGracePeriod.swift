@@ -28,8 +28,9 @@ extension RCUFlavor {
             file: file, line: line, primitiveBarrier)
     }
 
-    /// The checks both waits share: Lockdep's view, then the two ways to wait for
-    /// oneself (reported and skipped), then the wait under the stall detector.
+    /// The checks both waits share: Lockdep's view, then the waits that could never
+    /// end (inside a read section, on a callback worker, in a child of an unsafe
+    /// fork: reported and skipped), then the wait under the stall detector.
     private static func waitForGracePeriod(
         _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
         file: StaticString, line: UInt, _ wait: () -> Void
