@@ -54,7 +54,7 @@ final class InternalLock: @unchecked Sendable {
         clock_gettime(CLOCK_MONOTONIC, &now)
         let total = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + seconds
         let sec = total.rounded(.down)
-        return timespec(tv_sec: Int(sec), tv_nsec: Int((total - sec) * 1e9))
+        return timespec(tv_sec: Int(sec), tv_nsec: min(Int((total - sec) * 1e9), 999_999_999))
     }
 }
 

@@ -22,7 +22,10 @@ public final class ObjectLifecycle: @unchecked Sendable {
     /// The object's name in reports, such as `IommuGroup#3`.
     public let name: String
     @usableFromInline let rawState = Atomic<UInt8>(State.live.rawValue)
-    /// Written once, before the release store of `.freed`; read after an acquire load sees it.
+    /// `rawState` while one thread writes the free site (not a public state: still usable).
+    static let freeing: UInt8 = 3
+    /// Written once, by the thread that won the free, before the release store of `.freed`;
+    /// read after an acquire load sees `.freed`.
     private var freedAtStorage = ""
     private var freedByStorage = ""
     let log: RegistryLog
@@ -32,8 +35,8 @@ public final class ObjectLifecycle: @unchecked Sendable {
         self.log = log
     }
 
-    /// The current state.
-    public var state: State { State(rawValue: rawState.load(ordering: .acquiring)) ?? .freed }
+    /// The current state (an object being freed right now still reads as retired).
+    public var state: State { State(rawValue: rawState.load(ordering: .acquiring)) ?? .retired }
 
     /// Where the object was freed (the kernel function), or `nil` while it is not freed.
     public var freedAt: String? { state == .freed ? freedAtStorage : nil }
@@ -44,12 +47,22 @@ public final class ObjectLifecycle: @unchecked Sendable {
 
     /// Marks the object freed at `site` (the kernel's `kfree` in `site`).
     func free(at site: String) {
+        // Claim the free first, so a racing second free neither writes the site fields nor
+        // overwrites where the object was really freed; only then publish `.freed`.
+        var current = rawState.load(ordering: .relaxed)
+        while true {
+            if current == State.freed.rawValue || current == Self.freeing {
+                log.warn("double free of \(name) at \(site)", function: site)
+                return
+            }
+            let (claimed, found) = rawState.compareExchange(
+                expected: current, desired: Self.freeing, ordering: .acquiring)
+            if claimed { break }
+            current = found
+        }
         freedAtStorage = site
         freedByStorage = ThreadName.current
-        let previous = rawState.exchange(State.freed.rawValue, ordering: .acquiringAndReleasing)
-        if previous == State.freed.rawValue {
-            log.warn("double free of \(name) at \(site)", function: site)
-        }
+        rawState.store(State.freed.rawValue, ordering: .releasing)
     }
 
     /// Checks that the object is not freed; records a use-after-free report otherwise.

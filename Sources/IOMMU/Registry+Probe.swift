@@ -56,6 +56,16 @@ extension Registry {
                 try deviceSetDomain(gdev, d)
             }
         } catch {
+            // Design D2: the driver's master already points at dev_iommu, so an ISR may have
+            // queued its work. Stop it before dev_iommu is freed, outside group->mutex (the
+            // worker takes it), as __iommu_group_remove_device does.
+            if design == .devmutex, let work = devIommu.brokenWork {
+                group.mutex.unlock()
+                dev.masterLock.withLockIRQ { dev.master = nil }
+                Lockdep.assertNotHeld(group.mutex)
+                work.disableSync()
+                group.mutex.lock()
+            }
             // err_remove_gdev: list_del_rcu, assert, then deinit under the mutex; free after it.
             unlink(gdev, from: group)
             emptyAssertOwnerCnt(group)
@@ -142,7 +152,8 @@ extension Registry {
         dev.iommuGroup.replace(with: nil)   // rcu_assign_pointer(dev->iommu_group, NULL)  [seed 000 site 2]
         if let di = dev.iommu {
             dev.iommu = nil
-            // dev_iommu_free(): D2's work was disabled before group->mutex was taken.
+            // dev_iommu_free(): D2's work was disabled before group->mutex was taken (release
+            // path) or before it was retaken (probe error path).
             di.life.free(at: "dev_iommu_free")
         }
     }

@@ -36,7 +36,7 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case mutationWithoutLock
         /// An element removed (or replaced) from an RCU container it is no longer in.
         case removedTwice
-        /// An element handed to an RCU container that does not hold it.
+        /// An element handed to an RCU container that does not hold it (another container's, or never added).
         case foreignElement
         /// An RCU container read through a section that `readUnlock()` already closed.
         case accessOutsideReadSection
@@ -86,7 +86,7 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case .removedTwice:
             "called for an element that was already removed: the operation is ignored"
         case .foreignElement:
-            "called with an element that belongs to another container: the operation is ignored"
+            "called with an element this container does not hold (another container's, or one never added): the operation is ignored"
         case .accessOutsideReadSection:
             "called after its read section was closed by readUnlock(): elements may already be freed"
         }

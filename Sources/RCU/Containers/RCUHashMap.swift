@@ -48,8 +48,11 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         // No reader or writer can be using the map any more; liburcu's resize
         // worker may be, which cds_lfht_destroy waits for. It must not run in a
         // read section or on a call_rcu worker, so from there a new thread does it.
+        // An online QSBR thread counts as "in a read section": release builds do not track
+        // RCUReader's section depth, and going offline here would end the caller's section.
         let table = RCUUncheckedSendable(value: table)
-        if Flavor.primitiveIsInReadSection || Flavor.primitiveIsInCallback {
+        let qsbrOnline = Flavor.self == RCUQSBR.self && RCUQSBR.isOnline
+        if Flavor.primitiveIsInReadSection || Flavor.primitiveIsInCallback || qsbrOnline {
             RCUContainerSupport.runOnNewThread { RCUHashMapSupport.destroy(table.value, Flavor.self) }
         } else {
             RCUHashMapSupport.destroy(table.value, Flavor.self)
