@@ -34,10 +34,11 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     private let entryCount = Atomic<Int>(0)
 
     /// Creates an empty map.
-    /// - Parameter minimumCapacity: The initial number of buckets (rounded up to a
-    ///   power of two); the table never shrinks below it.
+    /// - Parameter minimumCapacity: The initial number of buckets, rounded up to a
+    ///   power of two and clamped to 1...2^30; also liburcu's minimum bucket
+    ///   allocation. The table then grows and shrinks with its contents.
     public init(minimumCapacity: Int = 64) {
-        let buckets = UInt(max(1, minimumCapacity)).roundedUpToPowerOfTwo
+        let buckets = UInt(min(max(1, minimumCapacity), 1 << 30)).roundedUpToPowerOfTwo
         guard let table = curcu_lfht_new(buckets, RCUContainerSupport.flavorStruct(Flavor.self)) else {
             fatalError("cds_lfht_new failed")
         }
