@@ -19,7 +19,8 @@
 #   --filter   only the benchmarks whose whole name matches REGEX (e.g. 'ReadSection.memb.*')
 # package-benchmark's exit codes for a check: 0 equal, 2 regressions, 4 only improvements;
 # 1.38.1 through the plugin also exits 1 on a regression ("... is WORSE than the defined
-# thresholds"), which this script tells apart from a failed build or run by that text.
+# thresholds") and on an improvement ("... is BETTER ..."), which this script tells apart
+# from a failed build or run by that text.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 thresholds="$PWD/Benchmarks/Thresholds"
@@ -50,6 +51,8 @@ swift package --package-path Benchmarks benchmark thresholds check --path "$thre
 status=${PIPESTATUS[0]}
 if ((status == 1)) && grep -q "WORSE than the defined thresholds" "$log"; then
     status=2
+elif ((status == 1)) && grep -q "BETTER than the defined thresholds" "$log"; then
+    status=4
 fi
 case $status in
     0) echo "benchmark-check: p90s within the checked-in thresholds" ;;
