@@ -85,10 +85,13 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
-        .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "CURCUMemb"], swiftSettings: strictSwift),
+        // Test support shared by the RCU test targets (no XCTest: a plain library target).
+        .target(name: "RCUTestSupport", dependencies: ["RCU", "Lockdep", "CURCUMemb"], path: "Tests/RCUTestSupport",
+                swiftSettings: strictSwift),
+        .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "CURCUMemb", "RCUTestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep"], swiftSettings: strictSwift),
         .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
-        .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "CURCUMemb"], swiftSettings: strictSwift),
+        .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "CURCUMemb", "RCUTestSupport"], swiftSettings: strictSwift),
         // Runs the built rcu-stress executable (a dependency, so `swift test` builds it first).
         .testTarget(name: "RCUStressTests", dependencies: ["RCUStress"], swiftSettings: strictSwift),
     ]
