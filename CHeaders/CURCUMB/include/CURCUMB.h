@@ -21,35 +21,6 @@
 
 #define CURCU_INLINE static inline __attribute__((always_inline))
 
-/*
- * ThreadSanitizer cannot see liburcu's synchronisation (inline asm, and a
- * library built without instrumentation). Under TSan the shims tell it what
- * RCU guarantees: everything a reader did inside a section happens before
- * whatever runs after the next grace period (callbacks, code after
- * synchronize). Without TSan these compile to nothing.
- *
- * Limitation: Swift's view of this header is not compiled with
- * -fsanitize=thread, so __has_feature(thread_sanitizer) is false there and the
- * inline read-unlock annotation is absent from Swift callers; it is present in
- * C callers (CReference) and in the shims' .c files (the callback trampoline's
- * acquire, the node's release/acquire publication). A check that cost nothing
- * outside TSan builds is not expressible from Swift without unsafe flags.
- */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CURCU_TSAN 1
-#endif
-#endif
-#ifdef CURCU_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define CURCU_TSAN_RELEASE(addr) __tsan_release((void *)(addr))
-#define CURCU_TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
-#else
-#define CURCU_TSAN_RELEASE(addr) ((void)0)
-#define CURCU_TSAN_ACQUIRE(addr) ((void)0)
-#endif
-
 /* A callback queued with call_rcu: `invoke(context)` runs on a call_rcu worker
  * thread after a grace period. The shim wraps it in a C-layout node whose
  * rcu_head has a stable address and frees the node after the call. */
@@ -59,9 +30,6 @@ typedef void (*curcu_mb_reader_visitor)(void *ctx, long tid, const char *name);
 /* ---------------------------------------------------------------------------
  * mb read side.
  * ------------------------------------------------------------------------- */
-
-/* The address TSan annotations synchronise on (one per flavor). */
-extern char curcu_mb_tsan_grace_period;
 
 /* Registers the calling thread and arranges its unregistration at thread exit. */
 void curcu_mb_register_thread_auto(void);
@@ -79,10 +47,7 @@ CURCU_INLINE void curcu_mb_read_lock(void) {
 
 /* The bare liburcu fast path, for callers that already know the thread is registered. */
 CURCU_INLINE void curcu_mb_read_lock_registered(void) { urcu_mb_read_lock(); }
-CURCU_INLINE void curcu_mb_read_unlock(void) {
-    CURCU_TSAN_RELEASE(&curcu_mb_tsan_grace_period);
-    urcu_mb_read_unlock();
-}
+CURCU_INLINE void curcu_mb_read_unlock(void) { urcu_mb_read_unlock(); }
 CURCU_INLINE bool curcu_mb_read_ongoing(void) { return urcu_mb_read_ongoing() != 0; }
 
 /* Idempotent explicit registration; unregistering also cancels the exit hook. */
@@ -92,10 +57,7 @@ void curcu_mb_unregister_thread(void);
 /* ---------------------------------------------------------------------------
  * mb update side.
  * ------------------------------------------------------------------------- */
-CURCU_INLINE void curcu_mb_synchronize(void) {
-    urcu_mb_synchronize_rcu();
-    CURCU_TSAN_ACQUIRE(&curcu_mb_tsan_grace_period);
-}
+CURCU_INLINE void curcu_mb_synchronize(void) { urcu_mb_synchronize_rcu(); }
 CURCU_INLINE void curcu_mb_barrier(void) { urcu_mb_barrier(); }
 
 /* call_rcu(invoke, context); registers the thread if needed and installs the fork hooks once. */
