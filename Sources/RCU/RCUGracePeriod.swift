@@ -44,6 +44,6 @@ extension RCUFlavor {
             RCUMisuse.report(misuse, call: "\(call)", flavor: name, file: file, line: line)
             return
         }
-        RCUStallDetector.watch(Self.self, call: "\(call)", wait)
+        RCUStallDetector.watch(Self.self, barrier: inCallback == .barrierInCallback, wait)
     }
 }

@@ -1,4 +1,5 @@
 import CURCUMemb
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -56,15 +57,24 @@ public enum RCUStallDetector {
         case custom(@Sendable (Stall) -> Void)
     }
 
-    /// A thread inside a grace-period wait. Its name is read only if it stalls,
-    /// so watching a wait allocates nothing.
-    struct Waiter {
-        let flavor: any RCUFlavor.Type
-        let call: String
-        let thread: pthread_t
-        let id: Int
-        let start: ContinuousClock.Instant
-        var reported: Bool
+    /// A thread's grace-period waits, as the watchdog sees them.
+    ///
+    /// The waiting thread only bumps ``sequence`` (odd while it waits) on its own
+    /// slot: no lock, clock or allocation per wait, which matters for flavors whose
+    /// grace period is a few hundred nanoseconds (mb). The watchdog notices a wait
+    /// that keeps the same odd sequence for longer than the threshold.
+    final class WaitSlot: @unchecked Sendable {
+        /// Bumped when a wait starts (odd) and when it ends (even).
+        let sequence = Atomic<Int>(0)
+        /// The waiting call, written before the odd bump: an index into ``flavors``
+        /// times 2, plus 1 for `barrier()`.
+        let what = Atomic<Int>(0)
+        let thread = pthread_self()
+        let id = CurrentThread.id
+        // The watchdog's view, guarded by `state`'s lock.
+        var lastSequence = 0
+        var since = ContinuousClock.now
+        var reported = false
     }
 
     /// A wait or backlog that crossed the threshold.
@@ -85,8 +95,8 @@ public enum RCUStallDetector {
     struct State {
         var threshold: Duration = .seconds(2)
         var handler: Handler = .printToStandardError
-        var waiters: [Int: Waiter] = [:]
-        var nextWaiter = 0
+        /// One slot per thread that has waited; a slot leaves when its thread exits.
+        var slots: [WaitSlot] = []
         var backlogs: [String: Backlog] = [:]
         var running = false
     }
@@ -127,18 +137,39 @@ public enum RCUStallDetector {
     }
 
     /// Runs a grace-period wait under the watchdog's eye.
-    static func watch(_ flavor: any RCUFlavor.Type, call: String, _ wait: () -> Void) {
-        enable()
-        let waiter = Waiter(
-            flavor: flavor, call: call, thread: pthread_self(), id: CurrentThread.id,
-            start: .now, reported: false)
-        let key = state.withLock { state in
-            state.nextWaiter += 1
-            state.waiters[state.nextWaiter] = waiter
-            return state.nextWaiter
-        }
+    static func watch<Flavor: RCUFlavor>(_: Flavor.Type, barrier: Bool, _ wait: () -> Void) {
+        let slot = currentSlot()
+        let index = flavors.firstIndex { ObjectIdentifier($0) == ObjectIdentifier(Flavor.self) } ?? 0
+        slot.what.store(index * 2 + (barrier ? 1 : 0), ordering: .relaxed)
+        slot.sequence.add(1, ordering: .releasing)
         wait()
-        _ = state.withLock { $0.waiters.removeValue(forKey: key) }
+        slot.sequence.add(1, ordering: .releasing)
+    }
+
+    /// The key whose value is the current thread's slot (+1 reference); its destructor
+    /// removes the slot when the thread exits, under the lock the watchdog reads thread
+    /// names under, so the watchdog never names a thread that has gone.
+    private static let slotKey: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { value in
+            guard let value else { return }
+            let slot = Unmanaged<WaitSlot>.fromOpaque(value).takeRetainedValue()
+            RCUStallDetector.state.withLock { $0.slots.removeAll { $0 === slot } }
+        }
+        precondition(status == 0, "swift-rcu: pthread_key_create failed for the stall detector: \(status)")
+        return key
+    }()
+
+    /// This thread's slot, made and registered on its first wait (which also starts the watchdog).
+    private static func currentSlot() -> WaitSlot {
+        if let value = pthread_getspecific(slotKey) {
+            return Unmanaged<WaitSlot>.fromOpaque(value).takeUnretainedValue()
+        }
+        enable()
+        let slot = WaitSlot()
+        state.withLock { $0.slots.append(slot) }
+        pthread_setspecific(slotKey, Unmanaged.passRetained(slot).toOpaque())
+        return slot
     }
 
     private static func watchdogLoop() {
@@ -159,12 +190,22 @@ public enum RCUStallDetector {
         let progress = flavors.map { ($0.name, $0.pendingCallbacks, $0.completedCallbacks) }
         return state.withLock { state in
             var stalls: [Found] = []
-            for (key, waiter) in state.waiters where !waiter.reported && now - waiter.start > state.threshold {
-                state.waiters[key]?.reported = true
-                // The waiter is still blocked in its wait (under this lock), so its pthread_t is valid.
+            for slot in state.slots {
+                let sequence = slot.sequence.load(ordering: .acquiring)
+                guard sequence & 1 == 1, sequence == slot.lastSequence else {
+                    // Not waiting, or a new wait since the last look.
+                    slot.lastSequence = sequence
+                    slot.since = now
+                    slot.reported = false
+                    continue
+                }
+                guard !slot.reported, now - slot.since > state.threshold else { continue }
+                slot.reported = true
+                let what = slot.what.load(ordering: .relaxed)
+                // The thread cannot exit while this lock is held (its key destructor takes it).
                 stalls.append(Found(
-                    flavor: waiter.flavor, call: waiter.call, waiterName: CurrentThread.name(of: waiter.thread),
-                    waiterID: waiter.id, waited: now - waiter.start))
+                    flavor: flavors[what / 2], call: what & 1 == 1 ? "barrier()" : "synchronize()",
+                    waiterName: CurrentThread.name(of: slot.thread), waiterID: slot.id, waited: now - slot.since))
             }
             for (index, (name, pending, completed)) in progress.enumerated() {
                 var backlog = state.backlogs[name] ?? Backlog(completed: completed, since: now, reported: false)

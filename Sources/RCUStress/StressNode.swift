@@ -27,6 +27,11 @@ final class StressNode: Sendable {
         value.store(Self.poison, ordering: .relaxed)
     }
 
+    /// Makes a node live again (only the lock baselines, whose writers update in place).
+    func makeLive() {
+        value.store(Self.live, ordering: .relaxed)
+    }
+
     /// Whether a reader may see this value in a published or grace-protected node.
     @inline(__always)
     var isLive: Bool {

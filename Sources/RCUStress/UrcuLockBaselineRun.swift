@@ -1,28 +1,16 @@
-/// The `urcu` run for the lock baselines (`--flavor rwlock|mutex`): the same
-/// node and checks as the RCU flavors, with a pthread lock around the pointer
-/// instead of RCU.
+/// The `urcu` run for the lock baselines (`--flavor rwlock|mutex`): liburcu's
+/// test_rwlock and test_mutex, with the same node and check as the RCU flavors.
 ///
-/// Readers take the lock for reading, load the pointer, check the value and
-/// unlock. Writers take it for writing, publish a new node, poison the old one
-/// and unlock; the old node is then freed at once (no reader can hold it).
+/// Readers take the lock for reading, check that the node holds the live value
+/// and unlock. Writers take it for writing, poison the node and make it live
+/// again (test_rwlock's `a = 0; a = 8`), then unlock: a reader that sees the
+/// poison has proof the lock let it in during a write. As in liburcu, a lock
+/// writer allocates nothing; only RCU needs a new copy per update.
 enum UrcuLockBaselineRun<Lock: BaselineLock> {
-    /// The lock and the pointer it guards (a raw +1 reference to the current node).
-    ///
-    /// The pointer lives in a heap slot rather than a `var` of the class, so
-    /// accesses are plain loads and stores (no dynamic exclusivity checks).
-    final class Shared: @unchecked Sendable {
+    /// The lock and the node it guards.
+    final class Shared: Sendable {
         let lock = Lock()
-        let slot: UnsafeMutablePointer<UnsafeMutableRawPointer>
-
-        init() {
-            slot = .allocate(capacity: 1)
-            slot.initialize(to: Unmanaged.passRetained(StressNode()).toOpaque())
-        }
-
-        deinit {
-            Unmanaged<StressNode>.fromOpaque(slot.pointee).release()
-            slot.deallocate()
-        }
+        let node = StressNode()
     }
 
     /// Runs `config` and returns its totals.
@@ -42,23 +30,14 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
         _ shared: Shared, _ counter: PaddedCounter, _ control: StressControl, _ config: UrcuConfiguration
     ) -> UrcuReaderResult {
         var result = UrcuReaderResult()
-        var sampler = LatencySampler(every: config.sampleEvery)
-        var reads = 0
-        var poisoned = 0
+        let readDuration = config.readDuration
         control.waitForGo()
-        repeat {
-            if sampler.shouldSample() {
-                let start = MonotonicClock.nanoseconds()
-                poisoned &+= readOnce(shared, config.readDuration)
-                result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
-            } else {
-                poisoned &+= readOnce(shared, config.readDuration)
-            }
-            reads &+= 1
-            if reads & 1023 == 0 { counter.publish(reads) }
-        } while !control.shouldStop
-        result.reads = reads
-        result.poisoned = poisoned
+        (result.reads, result.poisoned) = SampledReadLoop.run(
+            sampleEvery: config.sampleEvery, control: control, latency: &result.latency,
+            every1024: { counter.publish($0) }
+        ) {
+            readOnce(shared, readDuration)
+        }
         return result
     }
 
@@ -67,7 +46,7 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
     static func readOnce(_ shared: Shared, _ readDuration: Int) -> Int {
         shared.lock.readLock()
         defer { shared.lock.readUnlock() }
-        let bad = Unmanaged<StressNode>.fromOpaque(shared.slot.pointee)._withUnsafeGuaranteedRef { $0.isLive ? 0 : 1 }
+        let bad = shared.node.isLive ? 0 : 1
         if readDuration != 0 { SpinDelay.loop(readDuration) }
         return bad
     }
@@ -78,14 +57,11 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
         var writes = 0
         control.waitForGo()
         repeat {
-            let node = Unmanaged.passRetained(StressNode()).toOpaque()
             shared.lock.writeLock()
-            let old = shared.slot.pointee
-            shared.slot.pointee = node
+            shared.node.poisonNow()
+            shared.node.makeLive()
             if config.writeDuration != 0 { SpinDelay.loop(config.writeDuration) }
-            Unmanaged<StressNode>.fromOpaque(old)._withUnsafeGuaranteedRef { $0.poisonNow() }
             shared.lock.writeUnlock()
-            Unmanaged<StressNode>.fromOpaque(old).release()
             writes &+= 1
             counter.publish(writes)
             if control.shouldStop { break }

@@ -43,36 +43,32 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
     ) -> UrcuReaderResult {
         let rcuReader = RCUReader<Flavor>()
         var result = UrcuReaderResult()
-        var sampler = LatencySampler(every: config.sampleEvery)
         let readDuration = config.readDuration
-        var reads = 0
-        var bad = 0
+        let every1024 = { (reads: Int) in
+            if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+            counter.publish(reads)
+        }
         control.waitForGo()
-        repeat {
-            if sampler.shouldSample() {
-                let start = MonotonicClock.nanoseconds()
-                bad &+= readOnce(rcuReader, shared, readDuration)
-                result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
-            } else {
-                bad &+= readOnce(rcuReader, shared, readDuration)
-            }
-            reads &+= 1
-            if reads & 1023 == 0 {
-                if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
-                counter.publish(reads)
-            }
-        } while !control.shouldStop
-        result.reads = reads
         // `bad` packs the two failure kinds: poisoned in the low half, null in the high half.
+        let (reads, bad) =
+            readDuration == 0
+            ? SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
+                readOnce(rcuReader, shared)
+            }
+            : SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
+                readOnce(rcuReader, shared, readDuration: readDuration)
+            }
+        result.reads = reads
         result.poisoned = bad & 0xFFFF_FFFF
         result.nulls = bad >> 32
         return result
     }
 
     /// One read section: 0 if the node read holds the live value, 1 if it is
-    /// poisoned, `1 << 32` if no node was published.
+    /// poisoned, `1 << 32` if no node was published. `readDuration` loops are spent
+    /// inside the section (`-c`); the loop without them is a separate specialisation.
     @inline(__always)
-    static func readOnce(_ reader: borrowing RCUReader<Flavor>, _ shared: Shared, _ readDuration: Int) -> Int {
+    static func readOnce(_ reader: borrowing RCUReader<Flavor>, _ shared: Shared, readDuration: Int = 0) -> Int {
         reader.read { section in
             shared.pointer.withValue(in: section) { node in
                 let bad = node.isLive ? 0 : 1
