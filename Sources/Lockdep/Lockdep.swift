@@ -123,7 +123,9 @@ public enum Lockdep {
         return try body()
     }
 
-    @usableFromInline
+    // Inlined: an "ISR" enters and leaves its context on every interrupt, and both only
+    // touch the calling thread's state.
+    @inlinable @inline(__always)
     static func _enterContext(_ context: LockdepContext) -> UInt8 {
         let t = ThreadState.current()
         let saved = t.pointee.context
@@ -132,7 +134,7 @@ public enum Lockdep {
         return saved
     }
 
-    @usableFromInline
+    @inlinable @inline(__always)
     static func _exitContext(_ saved: UInt8) {
         let t = ThreadState.current()
         t.pointee.context = saved
@@ -162,7 +164,7 @@ public enum Lockdep {
     public static func acquire(_ map: LockdepMap, mode: LockdepMode = .write, fileID: StaticString = #fileID,
                                line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _ = Engine.fastAcquire(classID: map.lockClass.id, subclass: 0, instance: map.lockdepInstance, mode: mode,
+        _ = Engine.fastAcquire(classID: map.classID, subclass: 0, instance: map.lockdepInstance, mode: mode,
                                flags: map.flags, site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }
@@ -180,7 +182,7 @@ public enum Lockdep {
     public static func release(_ map: LockdepMap, fileID: StaticString = #fileID, line: UInt = #line,
                                function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _ = Engine.fastRelease(classID: map.lockClass.id, instance: map.lockdepInstance, ownerWord: 0,
+        _ = Engine.fastRelease(classID: map.classID, instance: map.lockdepInstance, ownerWord: 0,
                                site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }

@@ -47,6 +47,9 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
     public let lockClass: LockClass
     /// The options of the map.
     public let options: Options
+    /// `lockClass.id`, kept here so a hot pseudo-lock (an RCU read section) reads its
+    /// class without a second dependent load.
+    @usableFromInline let classID: UInt32
 
     /// Creates a map.
     ///
@@ -59,6 +62,7 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
     public init(_ name: String, key: String? = nil, options: Options = [], fileID: StaticString = #fileID, line: UInt = #line) {
         self.lockClass = LockClass(name, key: key, fileID: fileID, line: line)
         self.options = options
+        self.classID = lockClass.id
     }
 
     /// Creates a map of an existing class.
@@ -69,6 +73,7 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
     public init(class lockClass: LockClass, options: Options = []) {
         self.lockClass = lockClass
         self.options = options
+        self.classID = lockClass.id
     }
 
     /// The identity of the map.

@@ -64,8 +64,10 @@ struct ThreadState {
     @inlinable @inline(__always)
     var irqState: UInt8 { irqCached }
 
+    @inlinable @inline(__always)
     mutating func updateIrq() { irqCached = computeIrqState() }
 
+    @inlinable @inline(__always)
     func computeIrqState() -> UInt8 {
         var s = context
         if hardirqOff > 0 || context == LockdepContext.hardirq.rawValue { s |= 4 }
