@@ -14,7 +14,8 @@ struct Urcu: ParsableCommand {
             then poison and free the old node; with -b BATCH they instead retire old nodes in \
             batches of BATCH with one call_rcu each. A reader that sees a poisoned node proves a \
             broken grace period: the run fails with exit status 1. --flavor rwlock|mutex guard \
-            the same pointer with a pthread lock instead (liburcu's test_rwlock, test_mutex).
+            one node with a pthread lock instead, and writers poison and restore it in place \
+            under the lock (liburcu's test_rwlock, test_mutex).
 
             Prints liburcu's line: SUMMARY <prog> testdur N nr_readers N rdur N wdur N \
             nr_writers N wdelay N nr_reads N nr_writes N nr_ops N, then read latency \
