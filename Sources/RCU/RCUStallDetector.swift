@@ -24,7 +24,8 @@ public enum RCUStallDetector {
         /// The waiting thread (name, kernel tid); empty for a backlog stall.
         public let waiterName: String
         public let waiterID: Int
-        /// How long it has waited so far.
+        /// How long it has waited so far, counted from when the watchdog first saw the
+        /// wait: up to a quarter of ``RCUStallDetector/threshold`` less than the real wait.
         public let waited: Duration
         /// Callbacks queued and not yet run when the stall was seen.
         public let pendingCallbacks: Int
