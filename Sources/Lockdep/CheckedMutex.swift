@@ -158,9 +158,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     #if LOCKDEP_CHECKS
     @inlinable @inline(__always)
     func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
-        let word = storage.ownerWord()
-        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word, site: site,
-                                 thread: thread) else { return }
+        guard let word = storage.validateRelease(site: site, thread: thread) else { return }
         storage.clearOwner(word)
         pthread_mutex_unlock(storage.primitivePointer)
     }
@@ -173,14 +171,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
                                  mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
             : Engine.acquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                              mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
-        let p = storage.primitivePointer
-        if token & 1 == 0 {
-            pthread_mutex_lock(p)
-        } else if pthread_mutex_trylock(p) != 0 {
-            let start = Engine.nowNanos()
-            pthread_mutex_lock(p)
-            Engine.recordContention(classID: storage.classID, waitNanos: Engine.nowNanos() &- start, site: site)
-        }
+        storage.lockMeasured(token, site: site) { pthread_mutex_trylock($0) } lock: { pthread_mutex_lock($0) }
         storage.setOwner(token)
     }
     #endif

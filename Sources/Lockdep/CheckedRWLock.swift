@@ -170,41 +170,26 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     func _readLock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: 0, instance: storage.instance,
                                        mode: .recursiveRead, flags: AcquireFlag.sleeping, site: site, thread: thread)
-        _lockMeasured(token, site: site) { pthread_rwlock_tryrdlock($0) } lock: { pthread_rwlock_rdlock($0) }
+        storage.lockMeasured(token, site: site) { pthread_rwlock_tryrdlock($0) } lock: { pthread_rwlock_rdlock($0) }
     }
 
     @inlinable @inline(__always)
     func _writeLock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: 0, instance: storage.instance,
                                        mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
-        _lockMeasured(token, site: site) { pthread_rwlock_trywrlock($0) } lock: { pthread_rwlock_wrlock($0) }
+        storage.lockMeasured(token, site: site) { pthread_rwlock_trywrlock($0) } lock: { pthread_rwlock_wrlock($0) }
         storage.setOwner(token)
     }
 
     @inlinable @inline(__always)
     func _unlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
-        let word = storage.ownerWord()
-        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word, site: site,
-                                 thread: thread) else { return }
+        guard let word = storage.validateRelease(site: site, thread: thread) else { return }
         if word & 1 != 0 {
             // Write-held: clear the owner if it is this thread (the release was validated above).
             if let t = thread, word >> 1 == t.pointee.serial { storage.clearOwner(word) }
             else if Engine.ownsWord(word) { storage.clearOwner(word) }
         }
         pthread_rwlock_unlock(storage.primitivePointer)
-    }
-
-    @inlinable @inline(__always)
-    func _lockMeasured(_ token: UInt, site: LockdepSite, try tryLock: (UnsafeMutablePointer<pthread_rwlock_t>) -> Int32,
-                       lock: (UnsafeMutablePointer<pthread_rwlock_t>) -> Int32) {
-        let p = storage.primitivePointer
-        if token & 1 == 0 {
-            _ = lock(p)
-        } else if tryLock(p) != 0 {
-            let start = Engine.nowNanos()
-            _ = lock(p)
-            Engine.recordContention(classID: storage.classID, waitNanos: Engine.nowNanos() &- start, site: site)
-        }
     }
     #endif
 }

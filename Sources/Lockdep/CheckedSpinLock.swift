@@ -140,9 +140,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     #if LOCKDEP_CHECKS
     @inlinable @inline(__always)
     func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
-        let word = storage.ownerWord()
-        guard Engine.fastRelease(classID: storage.classID, instance: storage.instance, ownerWord: word, site: site,
-                                 thread: thread) else { return }
+        guard let word = storage.validateRelease(site: site, thread: thread) else { return }
         storage.clearOwner(word)
         pthread_spin_unlock(storage.primitivePointer)
     }
@@ -151,14 +149,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     func _checkedLock(subclass: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>? = Engine.fastThread()) {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                                        mode: .write, flags: AcquireFlag.atomic, site: site, thread: thread)
-        let p = storage.primitivePointer
-        if token & 1 == 0 {
-            pthread_spin_lock(p)
-        } else if pthread_spin_trylock(p) != 0 {
-            let start = Engine.nowNanos()
-            pthread_spin_lock(p)
-            Engine.recordContention(classID: storage.classID, waitNanos: Engine.nowNanos() &- start, site: site)
-        }
+        storage.lockMeasured(token, site: site) { pthread_spin_trylock($0) } lock: { pthread_spin_lock($0) }
         storage.setOwner(token)
     }
     #endif

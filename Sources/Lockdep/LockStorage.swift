@@ -86,6 +86,32 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         withUnsafeMutablePointerToElements { $0.pointee.owner.store(word & ~1, ordering: .relaxed) }
     }
 
+    /// Takes the primitive once Lockdep has validated the acquire (`token` from `fastAcquire`
+    /// or `acquire`). When the token asks for lock statistics (bit 0), a contended acquire is
+    /// timed and recorded; otherwise the primitive is simply locked. Shared by every checked lock.
+    @inlinable @inline(__always)
+    func lockMeasured(_ token: UInt, site: LockdepSite, try tryLock: (UnsafeMutablePointer<Primitive>) -> Int32,
+                      lock: (UnsafeMutablePointer<Primitive>) -> Int32) {
+        let p = primitivePointer
+        if token & 1 == 0 {
+            _ = lock(p)
+        } else if tryLock(p) != 0 {
+            let start = Engine.nowNanos()
+            _ = lock(p)
+            Engine.recordContention(classID: classID, waitNanos: Engine.nowNanos() &- start, site: site)
+        }
+    }
+
+    /// Validates a release with Lockdep. Returns the owner word read before it, or `nil` when
+    /// the release was refused (reported misuse: the primitive must not be unlocked).
+    @inlinable @inline(__always)
+    func validateRelease(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) -> UInt? {
+        let word = ownerWord()
+        guard Engine.fastRelease(classID: classID, instance: instance, ownerWord: word, site: site, thread: thread)
+        else { return nil }
+        return word
+    }
+
     /// Reports a lock destroyed while held (called from the owning type's deinit path).
     /// Returns whether it was held (then the primitive must not be destroyed).
     @usableFromInline
