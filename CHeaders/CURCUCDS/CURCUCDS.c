@@ -135,13 +135,6 @@ struct curcu_lfht_entry *curcu_lfht_entry_of(struct cds_lfht_node *node) {
     return entry;
 }
 
-struct curcu_lfht_entry *curcu_lfht_lookup(struct cds_lfht *ht, unsigned long hash, curcu_lfht_match_fn match,
-                                           const void *key) {
-    struct cds_lfht_iter iter;
-    cds_lfht_lookup(ht, hash, match, key, &iter);
-    return curcu_lfht_entry_of(cds_lfht_iter_get_node(&iter));
-}
-
 struct curcu_lfht_entry *curcu_lfht_add_unique(struct cds_lfht *ht, unsigned long hash, curcu_lfht_match_fn match,
                                                const void *key, struct curcu_lfht_entry *entry) {
     TSAN_RELEASE(entry);

@@ -192,9 +192,13 @@ CURCU_CDS_INLINE struct cds_list_head *curcu_list_node_link(struct curcu_list_no
 
 /* ---- RCU lock-free hash table (rculfhash) ---------------------------------- */
 
+/*
+ * An entry is one allocation made by Swift: this node first, then the Swift
+ * key and value inline (no separate object, so a lookup follows no pointer
+ * past the node). The layout after `node` is Swift's business.
+ */
 struct curcu_lfht_entry {
     struct cds_lfht_node node;
-    void *box; /* retained Swift object holding the key and value */
 };
 
 typedef int (*curcu_lfht_match_fn)(struct cds_lfht_node *node, const void *key);
@@ -205,23 +209,12 @@ CURCU_CDS_INLINE struct cds_lfht *curcu_lfht_new(unsigned long initial_buckets, 
 }
 CURCU_CDS_INLINE int curcu_lfht_destroy(struct cds_lfht *ht) { return cds_lfht_destroy(ht, NULL); }
 
-CURCU_CDS_INLINE struct curcu_lfht_entry *curcu_lfht_entry_new(void *box) {
-    struct curcu_lfht_entry *entry = malloc(sizeof(*entry));
-    if (!entry)
-        curcu_cds_out_of_memory();
-    cds_lfht_node_init(&entry->node);
-    entry->box = box;
-    return entry;
-}
-CURCU_CDS_INLINE void curcu_lfht_entry_free(void *entry) { free(entry); }
+CURCU_CDS_INLINE void curcu_lfht_entry_init(struct curcu_lfht_entry *entry) { cds_lfht_node_init(&entry->node); }
 
 /* The entry of a node found by a lookup or an iteration; tells TSan about its publication. */
 struct curcu_lfht_entry *curcu_lfht_entry_of(struct cds_lfht_node *node);
-CURCU_CDS_INLINE void *curcu_lfht_entry_box(const struct curcu_lfht_entry *entry) { return entry->box; }
 
 /* All below: call inside a read section of the table's flavor. */
-struct curcu_lfht_entry *curcu_lfht_lookup(struct cds_lfht *ht, unsigned long hash, curcu_lfht_match_fn match,
-                                           const void *key);
 /* The first entry whose hash is `hash` (any key), and the next one after `iter`:
  * readers compare keys in Swift, where the comparison is specialised. */
 struct curcu_lfht_entry *curcu_lfht_lookup_hash(struct cds_lfht *ht, unsigned long hash, struct cds_lfht_iter *iter);

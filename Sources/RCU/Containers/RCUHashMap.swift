@@ -17,11 +17,12 @@ import Synchronization
 /// let hop = RCUMemb.read { section in routes.value(forKey: "10.0.0.0/8", in: section)?.nextHop }
 /// ```
 ///
-/// Hashing: a key's hash is its `hashValue` (SipHash-1-3 keyed with Swift's
-/// per-process random seed, so stable within the process and resistant to
-/// crafted collisions) mixed with a second per-process random seed and a
-/// 64-bit finaliser, so that the bit-reversed order rculfhash sorts by is
-/// spread evenly even for keys with a weak custom `hash(into:)`.
+/// Hashing: a key's hash is what `Dictionary` uses, SipHash-1-3 over the
+/// key's `hash(into:)`, keyed with Swift's per-process random seed and a
+/// random seed of this map's own: stable for the map's lifetime, different
+/// between maps and processes, and resistant to crafted collisions. SipHash's
+/// output spreads the bit-reversed order rculfhash sorts by evenly even for
+/// keys with a weak custom `hash(into:)`.
 ///
 /// - Note: While writers run, ``count`` and iteration are snapshots: an entry
 ///   added or removed concurrently may or may not be counted or visited.
@@ -32,6 +33,10 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
 
     /// Entries added minus entries removed.
     private let entryCount = Atomic<Int>(0)
+
+    /// This map's hash seed, so that two maps do not share a collision pattern.
+    @usableFromInline
+    let hashSeed = Int.random(in: .min ... .max)
 
     /// Creates an empty map.
     /// - Parameter minimumCapacity: The initial number of buckets, rounded up to a
@@ -65,8 +70,8 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
 
     /// The table hash of `key`.
     @inlinable
-    static func hash(_ key: Key) -> UInt {
-        RCUHashMapSupport.mix(UInt(bitPattern: key.hashValue))
+    func hash(_ key: Key) -> UInt {
+        UInt(bitPattern: key._rawHashValue(seed: hashSeed))
     }
 
     /// The entry holding `key`, found inside a read section.
@@ -77,11 +82,9 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     @inlinable
     func lookup(_ key: Key) -> UnsafeMutablePointer<curcu_lfht_entry>? {
         var iterator = cds_lfht_iter()
-        var candidate = curcu_lfht_lookup_hash(table, Self.hash(key), &iterator)
+        var candidate = curcu_lfht_lookup_hash(table, hash(key), &iterator)
         while let entry = candidate {
-            if Unmanaged<Entry>.fromOpaque(curcu_lfht_entry_box(entry))._withUnsafeGuaranteedRef({ $0.key == key }) {
-                return entry
-            }
+            if Entry.of(entry).pointee.key == key { return entry }
             candidate = curcu_lfht_next_same_hash(table, &iterator)
         }
         return nil
@@ -109,9 +112,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUHashMap.withValue(forKey:in:)", file: file, line: line),
             let entry = lookup(key)
         else { return nil }
-        return try Unmanaged<Entry>.fromOpaque(curcu_lfht_entry_box(entry))._withUnsafeGuaranteedRef {
-            try body($0.value)
-        }
+        return try body(Entry.of(entry).pointee.value)
     }
 
     /// The value stored for `key`, or `nil`.
@@ -145,9 +146,8 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         var iterator = cds_lfht_iter()
         var entry = curcu_lfht_first(table, &iterator)
         while let current = entry {
-            try Unmanaged<Entry>.fromOpaque(curcu_lfht_entry_box(current))._withUnsafeGuaranteedRef {
-                try body($0.key, $0.value)
-            }
+            let stored = Entry.of(current)
+            try body(stored.pointee.key, stored.pointee.value)
             entry = curcu_lfht_next(table, &iterator)
         }
     }
@@ -171,7 +171,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         let entry = makeEntry(key: key, value: value)
         let added = Flavor.read { _ in
             withUnsafePointer(to: key) { probe in
-                curcu_lfht_add_unique(table, Self.hash(key), RCUHashMapSupport.match, probe, entry) == entry
+                curcu_lfht_add_unique(table, hash(key), RCUHashMapSupport.match, probe, entry) == entry
             }
         }
         if added {
@@ -193,13 +193,13 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         let entry = makeEntry(key: key, value: value)
         return Flavor.read { _ in
             let replaced = withUnsafePointer(to: key) { probe in
-                curcu_lfht_add_replace(table, Self.hash(key), RCUHashMapSupport.match, probe, entry)
+                curcu_lfht_add_replace(table, hash(key), RCUHashMapSupport.match, probe, entry)
             }
             guard let replaced else {
                 entryCount.add(1, ordering: .relaxed)
                 return nil
             }
-            let old = Unmanaged<Entry>.fromOpaque(curcu_lfht_entry_box(replaced)).takeUnretainedValue().value
+            let old = Entry.of(replaced).pointee.value
             RCUHashMapSupport.retire(replaced, Flavor.self)
             return old
         }
@@ -216,7 +216,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
             while let entry = lookup(key) {
                 guard curcu_lfht_del(table, entry) else { continue }
                 entryCount.add(-1, ordering: .relaxed)
-                let old = Unmanaged<Entry>.fromOpaque(curcu_lfht_entry_box(entry)).takeUnretainedValue().value
+                let old = Entry.of(entry).pointee.value
                 RCUHashMapSupport.retire(entry, Flavor.self)
                 return old
             }
@@ -241,62 +241,81 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     }
 
     private func makeEntry(key: Key, value: __owned Value) -> UnsafeMutablePointer<curcu_lfht_entry> {
-        curcu_lfht_entry_new(Unmanaged.passRetained(Entry(key: key, value: value)).toOpaque())
+        Entry.make(key: key, value: value)
     }
 }
 
 extension RCUHashMap: @unchecked Sendable where Key: Sendable, Value: Sendable {}
 
-/// What the C match function sees of an entry: key comparison by dynamic dispatch.
+/// What the C callbacks, which are not generic, know of an entry's type.
 @usableFromInline
-class RCUHashMapEntryBase {
-    /// Whether this entry's key equals the key `probe` points to.
-    @usableFromInline
-    func matches(_ probe: UnsafeRawPointer) -> Bool { fatalError("abstract") }
+protocol RCUHashMapEntryKind {
+    /// Whether the key of `entry` equals the key `probe` points to.
+    static func matches(_ entry: UnsafeMutablePointer<curcu_lfht_entry>, _ probe: UnsafeRawPointer) -> Bool
+    /// Deinitialises and frees an entry no reader can reach any more.
+    static func destroy(_ entry: UnsafeMutablePointer<curcu_lfht_entry>)
 }
 
-/// The retained Swift half of an rculfhash node.
+/// An rculfhash entry: one allocation holding liburcu's node, the entry's
+/// type for the C callbacks, then the key and value inline, so that a lookup
+/// reads the key from the node's own cache line rather than chasing a pointer
+/// to a Swift object.
 @usableFromInline
-final class RCUHashMapEntry<Key: Hashable, Value>: RCUHashMapEntryBase {
+struct RCUHashMapEntry<Key: Hashable, Value>: RCUHashMapEntryKind {
+    /// First, at offset 0: the C side sees the allocation as a `curcu_lfht_entry`.
+    var node: curcu_lfht_entry
+    /// Second, at the fixed offset `RCUHashMapSupport.kindOffset` where the
+    /// non-generic C callbacks read it.
+    let kind: any RCUHashMapEntryKind.Type
     @usableFromInline let key: Key
     @usableFromInline let value: Value
 
-    init(key: Key, value: __owned Value) {
-        self.key = key
-        self.value = value
+    /// A new, unpublished entry.
+    static func make(key: Key, value: __owned Value) -> UnsafeMutablePointer<curcu_lfht_entry> {
+        assert(MemoryLayout<Self>.offset(of: \.node) == 0
+            && MemoryLayout<Self>.offset(of: \.kind) == RCUHashMapSupport.kindOffset)
+        let entry = UnsafeMutablePointer<Self>.allocate(capacity: 1)
+        entry.initialize(to: Self(node: curcu_lfht_entry(), kind: Self.self, key: key, value: value))
+        let node = UnsafeMutableRawPointer(entry).assumingMemoryBound(to: curcu_lfht_entry.self)
+        curcu_lfht_entry_init(node)
+        return node
+    }
+
+    /// The entry behind a node this map's table returned.
+    @inlinable
+    @inline(__always)
+    static func of(_ node: UnsafeMutablePointer<curcu_lfht_entry>) -> UnsafeMutablePointer<Self> {
+        UnsafeMutableRawPointer(node).assumingMemoryBound(to: Self.self)
     }
 
     @usableFromInline
-    override func matches(_ probe: UnsafeRawPointer) -> Bool {
-        probe.assumingMemoryBound(to: Key.self).pointee == key
+    static func matches(_ entry: UnsafeMutablePointer<curcu_lfht_entry>, _ probe: UnsafeRawPointer) -> Bool {
+        probe.assumingMemoryBound(to: Key.self).pointee == of(entry).pointee.key
+    }
+
+    @usableFromInline
+    static func destroy(_ entry: UnsafeMutablePointer<curcu_lfht_entry>) {
+        let typed = of(entry)
+        typed.deinitialize(count: 1)
+        typed.deallocate()
     }
 }
 
 @usableFromInline
 enum RCUHashMapSupport {
-    /// A per-process random seed mixed into every hash.
-    @usableFromInline
-    static let seed = UInt.random(in: 1...UInt.max)
+    /// Where every entry keeps its type, whatever its key and value: right after the node.
+    static let kindOffset = MemoryLayout<curcu_lfht_entry>.stride
 
-    /// `hashValue ^ seed`, through murmur3's 64-bit finaliser.
-    @inlinable
-    @inline(__always)
-    static func mix(_ hashValue: UInt) -> UInt {
-        var h = UInt64(hashValue) ^ UInt64(seed)
-        h ^= h >> 33
-        h &*= 0xff51_afd7_ed55_8ccd
-        h ^= h >> 33
-        h &*= 0xc4ce_b9fe_1a85_ec53
-        h ^= h >> 33
-        return UInt(h)
+    /// The type of the key and value stored in `entry`.
+    static func kind(_ entry: UnsafeMutablePointer<curcu_lfht_entry>) -> any RCUHashMapEntryKind.Type {
+        UnsafeRawPointer(entry).load(fromByteOffset: kindOffset, as: (any RCUHashMapEntryKind.Type).self)
     }
 
     /// rculfhash's match function: compares the probe key with a node's key.
     @usableFromInline
     static let match: curcu_lfht_match_fn = { node, probe in
         guard let entry = curcu_lfht_entry_of(node) else { return 0 }
-        return Unmanaged<RCUHashMapEntryBase>.fromOpaque(curcu_lfht_entry_box(entry))
-            ._withUnsafeGuaranteedRef { $0.matches(probe!) } ? 1 : 0
+        return kind(entry).matches(entry, probe!) ? 1 : 0
     }
 
     /// The call_rcu callback that releases an unlinked entry.
@@ -307,8 +326,7 @@ enum RCUHashMapSupport {
     }
 
     static func freeEntryNow(_ entry: UnsafeMutablePointer<curcu_lfht_entry>) {
-        Unmanaged<AnyObject>.fromOpaque(curcu_lfht_entry_box(entry)).release()
-        curcu_lfht_entry_free(entry)
+        kind(entry).destroy(entry)
     }
 
     /// Releases an entry unlinked by this thread after a grace period.
