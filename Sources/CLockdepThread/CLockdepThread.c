@@ -1,3 +1,5 @@
 #include "CLockdepThread.h"
 
 __thread void *clockdep_current_thread_state;
+uintptr_t clockdep_state_word;
+struct clockdep_map_cell clockdep_rcu_read_cells[4];

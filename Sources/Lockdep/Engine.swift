@@ -77,7 +77,7 @@ enum Engine {
     static func acquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
                         flags: UInt8, nest: UnsafeRawPointer?, site: LockdepSite) -> UInt {
         let t = ThreadState.current()
-        let word = stateWord.load()
+        let word = StateWord.load()
         if word != t.pointee.seenWord { t.pointee.refresh(word) }
         let token = t.pointee.serial << 1
         if word & 1 != 0 { return token }
@@ -114,7 +114,7 @@ enum Engine {
     @usableFromInline
     static func release(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, site: LockdepSite) -> Bool {
         let t = ThreadState.current()
-        let word = stateWord.load()
+        let word = StateWord.load()
         if word != t.pointee.seenWord { t.pointee.refresh(word) }
         let depth = t.pointee.depth
         var i = depth - 1
@@ -155,7 +155,7 @@ enum Engine {
             let prevKey = j > 0 ? t.pointee.held[j - 1].chainKey : chainSeed
             let key = mix(prevKey, element(node: e.node, mode: e.mode, irq: e.irqState, flags: e.flags, nested: e.nest != nil))
             t.pointee.held[j].chainKey = key
-            if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 && stateWord.load() & 1 == 0 {
+            if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 && StateWord.load() & 1 == 0 {
                 validate(t, index: j)
             }
         }
@@ -342,7 +342,7 @@ enum Engine {
     static func capacityReport(_ g: inout GraphState, limit: String, value: Int, lock: String, site: LockdepSite?,
                                thread: String) -> LockdepReport {
         g.disabled = true
-        stateWord.bitwiseOr(1)
+        StateWord.bitwiseOr(1)
         let title = "BUG: \(limit) too low!"
         var text = title + "\n"
         text += "the limit is \(value); reached while registering or acquiring (\(lock))"

@@ -10,7 +10,7 @@ extension Engine {
         return nil
     }
 
-    static var validating: Bool { stateWord.load() & 1 == 0 }
+    static var validating: Bool { StateWord.load() & 1 == 0 }
 
     static func isHeld(_ instance: UnsafeRawPointer, mode: LockdepMode?) -> Bool {
         // Once validation has switched itself off (a capacity limit), held-lock stacks are no
@@ -81,7 +81,7 @@ extension Engine {
             g.reported = []
             g.disabled = false
             g.generation += 1
-            stateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0))
+            StateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0))
         }
         statistics.withLock { $0 = [:] }
         let t = ThreadState.current()
@@ -92,21 +92,21 @@ extension Engine {
         t.pointee.hardirqOff = 0
         t.pointee.softirqOff = 0
         t.pointee.updateIrq()
-        t.pointee.refresh(stateWord.load())
+        t.pointee.refresh(StateWord.load())
     }
 
     static func setLimits(_ limits: LockdepLimits) {
         graph.withLock { g in
             g.limits = limits
             g.generation += 1
-            stateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0) | (g.disabled ? 1 : 0))
+            StateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0) | (g.disabled ? 1 : 0))
         }
     }
 
     static func setStatistics(_ on: Bool) {
         graph.withLock { g in
             g.statsEnabled = on
-            if on { stateWord.bitwiseOr(2) } else { stateWord.bitwiseAnd(~UInt(2)) }
+            if on { StateWord.bitwiseOr(2) } else { StateWord.bitwiseAnd(~UInt(2)) }
         }
     }
 }

@@ -1,5 +1,4 @@
 public import CLockdepThread
-public import Synchronization
 
 /// The checked hot paths, inlined into the caller: an acquire whose chain was validated before
 /// and a release of the innermost lock touch only the calling thread's state. Anything unusual
@@ -14,13 +13,9 @@ extension Engine {
         clockdep_thread_state()?.assumingMemoryBound(to: ThreadState.self)
     }
 
-    /// The state word (1, "take the slow path", until it exists).
+    /// The state word (a C global: one load).
     @inlinable @inline(__always)
-    static func fastWord() -> UInt {
-        let base = stateWordBase.load(ordering: .relaxed)
-        guard let p = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: base) else { return 1 }
-        return p.pointee.load(ordering: .relaxed)
-    }
+    static func fastWord() -> UInt { clockdep_state_word_load() }
 
     /// Same contract as `acquire` (returns `serial << 1 | measure`).
     @inlinable @inline(__always)

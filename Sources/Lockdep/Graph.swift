@@ -1,3 +1,4 @@
+import CLockdepThread
 internal import Synchronization
 
 /// One dependency edge `from -> to` with the kinds of acquisitions seen on it.
@@ -150,15 +151,11 @@ struct ClassStatistics {
 
 let graph = LockedBox(GraphState())
 /// The validator's state word — bit 0: validation off; bit 1: statistics on; bits 2...:
-/// generation (bumped on reset). Reached through `stateWordBase`, a constant-initialised atomic,
-/// so the inlined fast path makes no global accessor call.
-var stateWord: StateWordRef { StateWordRef(base: ThreadState.ensureStateWord()) }
-
-struct StateWordRef {
-    let base: UInt
-    var pointer: UnsafeMutablePointer<Atomic<UInt>> { UnsafeMutablePointer(bitPattern: base).unsafelyUnwrapped }
-    func load() -> UInt { pointer.pointee.load(ordering: .relaxed) }
-    func store(_ v: UInt) { pointer.pointee.store(v, ordering: .relaxed) }
-    func bitwiseOr(_ v: UInt) { _ = pointer.pointee.bitwiseOr(v, ordering: .relaxed) }
-    func bitwiseAnd(_ v: UInt) { _ = pointer.pointee.bitwiseAnd(v, ordering: .relaxed) }
+/// generation (bumped on reset). A C global (`clockdep_state_word`), so the inlined fast path
+/// reads it with one load and no accessor call.
+enum StateWord {
+    static func load() -> UInt { clockdep_state_word_load() }
+    static func store(_ v: UInt) { clockdep_state_word_store(v) }
+    static func bitwiseOr(_ v: UInt) { clockdep_state_word_or(v) }
+    static func bitwiseAnd(_ v: UInt) { clockdep_state_word_and(v) }
 }

@@ -1,15 +1,10 @@
 public import CLockdepThread
 import Glibc
-public import Synchronization
+import Synchronization
 
 /// The pthread key of the per-thread state, plus one (0 = not created yet). An atomic with a
 /// constant initialiser, so reading it costs a plain load (no lazy-global `swift_once`).
 let threadStateKeyPlusOne = Atomic<UInt32>(0)
-
-/// Address of the validator's state word (0 until first use). The inlined fast path reads the
-/// word through this one constant-initialised atomic, with no lazy-global accessor call. The
-/// thread's own state is found through a C thread-local (`clockdep_thread_state()`).
-@usableFromInline let stateWordBase = Atomic<UInt>(0)
 
 /// One entry of a thread's held-lock stack.
 @usableFromInline
@@ -137,27 +132,6 @@ struct ThreadState {
         return current - 1
     }
 
-    @inline(__always)
-    static func ensureStateWord() -> UInt {
-        let existing = stateWordBase.load(ordering: .acquiring)
-        if existing != 0 { return existing }
-        return makeStateWord()
-    }
-
-    /// Allocates the state word without taking any lock (it may be first needed while the graph
-    /// lock is held): the loser of a racing allocation frees its copy.
-    @inline(never)
-    static func makeStateWord() -> UInt {
-        let word = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: 1)
-        word.initialize(to: Atomic(0))
-        let mine = UInt(bitPattern: word)
-        let (won, current) = stateWordBase.compareExchange(expected: 0, desired: mine, ordering: .acquiringAndReleasing)
-        if won { return mine }
-        word.deinitialize(count: 1)
-        word.deallocate()
-        return current
-    }
-
     static let destroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
             guard let raw else { return }
             let t = raw.assumingMemoryBound(to: ThreadState.self)
@@ -204,7 +178,6 @@ struct ThreadState {
             maxDepth: Engine.currentLimits().maxDepth, serial: serial, name: name))
         pthread_setspecific(ensureKey(), t)
         clockdep_set_thread_state(t)
-        _ = ensureStateWord()
         return t
     }
 }

@@ -7,8 +7,8 @@ public import CURCUBP
 /// Readers cost ~1.5 ns: one more pointer indirection than memb.
 public enum RCUBulletproof: RCUFlavor {
     public static var name: String { "bp" }
-    public static let lockdepMap = LockdepMap("rcu_read_lock_bp", key: "swift-rcu.rcu_read_lock_bp", options: [.atomic, .rcu])
-    public static let lockdepMapReference = Unmanaged.passUnretained(lockdepMap)
+    public static let lockdepMap = LockdepMap.rcuRead("rcu_read_lock_bp", key: "swift-rcu.rcu_read_lock_bp", cell: lockdepCell)
+    @inlinable public static var lockdepCell: LockdepMapCell { .rcuRead(2) }
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_bp_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_bp_read_unlock() }

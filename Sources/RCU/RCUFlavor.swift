@@ -29,9 +29,9 @@ public protocol RCUFlavor: Sendable {
     /// and `barrier()` are an empty write section on it. Atomic: sleeping
     /// inside a section is "sleeping function called from invalid context".
     static var lockdepMap: LockdepMap { get }
-    /// ``lockdepMap``, unretained: read sections pass it to Lockdep without
-    /// retaining and releasing one object that every reader thread shares.
-    static var lockdepMapReference: Unmanaged<LockdepMap> { get }
+    /// Where ``lockdepMap`` is published for read sections, which read it from
+    /// this C cell with plain loads instead of through the lazy static.
+    static var lockdepCell: LockdepMapCell { get }
 
     /// Enters a read-side critical section, registering the thread first if needed.
     static func primitiveReadLock()

@@ -10,9 +10,7 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepEnterReadSection(_ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        lockdepMapReference._withUnsafeGuaranteedRef {
-            Lockdep.acquire($0, mode: .recursiveRead, fileID: file, line: line, function: "rcu_read_lock()")
-        }
+        Lockdep.acquire(filledLockdepCell, mode: .recursiveRead, fileID: file, line: line, function: "rcu_read_lock()")
         #endif
     }
 
@@ -20,10 +18,17 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepExitReadSection(_ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        lockdepMapReference._withUnsafeGuaranteedRef {
-            Lockdep.release($0, fileID: file, line: line, function: "rcu_read_unlock()")
-        }
+        Lockdep.release(filledLockdepCell, fileID: file, line: line, function: "rcu_read_unlock()")
         #endif
+    }
+
+    /// ``lockdepCell``, filled by creating ``lockdepMap`` if no section has yet.
+    @inlinable
+    @inline(__always)
+    static var filledLockdepCell: LockdepMapCell {
+        let cell = lockdepCell
+        if _slowPath(!cell.isFilled) { _ = lockdepMap }
+        return cell
     }
 
     /// `synchronize()` / `barrier()`: "Illegal synchronize_rcu() in RCU read-side
@@ -64,5 +69,14 @@ extension RCUPointer {
         Lockdep.dereferenceCheck(Flavor.lockdepMap, lock, fileID: file, line: line, function: "rcu_dereference_protected()")
         #endif
         return protectedValue
+    }
+}
+
+extension LockdepMap {
+    /// A flavor's read-side pseudo-lock, published in `cell` for the read path.
+    static func rcuRead(_ name: String, key: String, cell: LockdepMapCell) -> LockdepMap {
+        let map = LockdepMap(name, key: key, options: [.atomic, .rcu])
+        cell.fill(from: map)
+        return map
     }
 }

@@ -8,8 +8,8 @@ public import CURCUMemb
 /// they exit; nothing is required of readers.
 public enum RCUMemb: RCUFlavor {
     public static var name: String { "memb" }
-    public static let lockdepMap = LockdepMap("rcu_read_lock", key: "swift-rcu.rcu_read_lock", options: [.atomic, .rcu])
-    public static let lockdepMapReference = Unmanaged.passUnretained(lockdepMap)
+    public static let lockdepMap = LockdepMap.rcuRead("rcu_read_lock", key: "swift-rcu.rcu_read_lock", cell: lockdepCell)
+    @inlinable public static var lockdepCell: LockdepMapCell { .rcuRead(0) }
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_memb_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_memb_read_unlock() }

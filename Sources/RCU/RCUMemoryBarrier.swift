@@ -8,8 +8,8 @@ public import CURCUMB
 /// Threads are registered on their first read section and unregistered when they exit.
 public enum RCUMemoryBarrier: RCUFlavor {
     public static var name: String { "mb" }
-    public static let lockdepMap = LockdepMap("rcu_read_lock_mb", key: "swift-rcu.rcu_read_lock_mb", options: [.atomic, .rcu])
-    public static let lockdepMapReference = Unmanaged.passUnretained(lockdepMap)
+    public static let lockdepMap = LockdepMap.rcuRead("rcu_read_lock_mb", key: "swift-rcu.rcu_read_lock_mb", cell: lockdepCell)
+    @inlinable public static var lockdepCell: LockdepMapCell { .rcuRead(3) }
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_mb_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_mb_read_unlock() }

@@ -16,8 +16,8 @@ public import CURCUQSBR
 /// call_rcu backlog grow silently.
 public enum RCUQSBR: RCUFlavor {
     public static var name: String { "qsbr" }
-    public static let lockdepMap = LockdepMap("rcu_read_lock_qsbr", key: "swift-rcu.rcu_read_lock_qsbr", options: [.atomic, .rcu])
-    public static let lockdepMapReference = Unmanaged.passUnretained(lockdepMap)
+    public static let lockdepMap = LockdepMap.rcuRead("rcu_read_lock_qsbr", key: "swift-rcu.rcu_read_lock_qsbr", cell: lockdepCell)
+    @inlinable public static var lockdepCell: LockdepMapCell { .rcuRead(1) }
 
     @inlinable @inline(__always) public static func primitiveReadLock() { curcu_qsbr_read_lock() }
     @inlinable @inline(__always) public static func primitiveReadUnlock() { curcu_qsbr_read_unlock() }

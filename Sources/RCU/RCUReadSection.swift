@@ -31,11 +31,23 @@ extension RCUFlavor {
     ) throws(Failure) -> Result {
         primitiveReadLock()
         lockdepEnterReadSection(file, line)
-        defer {
-            lockdepExitReadSection(file, line)
-            primitiveReadUnlock()
+        // Not `defer`: with Lockdep's checks compiled in, the compiler kept the
+        // deferred block out of line, a call on every section.
+        do {
+            let result = try body(RCUReadSection<Self>())
+            endReadSection(file, line)
+            return result
+        } catch {
+            endReadSection(file, line)
+            throw error
         }
-        return try body(RCUReadSection<Self>())
+    }
+
+    @inlinable
+    @inline(__always)
+    static func endReadSection(_ file: StaticString, _ line: UInt) {
+        lockdepExitReadSection(file, line)
+        primitiveReadUnlock()
     }
 
     /// Whether the calling thread is inside a read-side critical section of this flavor.

@@ -1,13 +1,23 @@
 /*
- * CLockdepThread: the calling thread's Lockdep state, in a C thread-local.
+ * CLockdepThread: what Lockdep's inlined fast path reads, kept in C so that
+ * reading it costs plain loads.
  *
- * Swift has no thread-local storage of its own that is cheaper than a
- * pthread_getspecific call; a C `__thread` variable read through an inline
- * function compiles to one %fs-relative load. Lockdep's checked fast path
- * reads it on every acquire and release.
+ * Swift has no thread-local storage cheaper than a pthread_getspecific call,
+ * and a Swift global read from another module goes through an accessor call
+ * (plus swift_once when its initial value is not a constant). A C `__thread`
+ * or global variable read through an inline function is one load. Every
+ * checked acquire and release reads the thread state and the state word; every
+ * checked RCU read section reads its flavor's map cell.
+ *
+ * Accesses that other threads race with are __atomic builtins, all of them
+ * here, so ThreadSanitizer never sees a plain Swift access beside a C atomic.
  */
 #ifndef CLOCKDEP_THREAD_H
 #define CLOCKDEP_THREAD_H
+
+#include <stdint.h>
+
+/* ---- the calling thread's state ------------------------------------------ */
 
 extern __thread void *clockdep_current_thread_state;
 
@@ -17,6 +27,61 @@ static inline __attribute__((always_inline)) void *clockdep_thread_state(void) {
 
 static inline __attribute__((always_inline)) void clockdep_set_thread_state(void *state) {
     clockdep_current_thread_state = state;
+}
+
+/* ---- the validator's state word ------------------------------------------ */
+
+/* Bit 0: validation off; bit 1: statistics on; bits 2...: generation (bumped on reset). */
+extern uintptr_t clockdep_state_word;
+
+static inline __attribute__((always_inline)) uintptr_t clockdep_state_word_load(void) {
+    return __atomic_load_n(&clockdep_state_word, __ATOMIC_RELAXED);
+}
+static inline __attribute__((always_inline)) void clockdep_state_word_store(uintptr_t value) {
+    __atomic_store_n(&clockdep_state_word, value, __ATOMIC_RELAXED);
+}
+static inline __attribute__((always_inline)) void clockdep_state_word_or(uintptr_t bits) {
+    __atomic_fetch_or(&clockdep_state_word, bits, __ATOMIC_RELAXED);
+}
+static inline __attribute__((always_inline)) void clockdep_state_word_and(uintptr_t bits) {
+    __atomic_fetch_and(&clockdep_state_word, bits, __ATOMIC_RELAXED);
+}
+
+/* ---- pseudo-locks held on hot paths --------------------------------------- */
+
+/*
+ * What an acquire of a pseudo-lock (a LockdepMap) needs, copied from the
+ * Swift map into a static cell once, so a hot pseudo-lock (an RCU read
+ * section) reads it without reaching the Swift object. `instance` is NULL until
+ * the cell is filled and is published last, with release ordering.
+ */
+struct clockdep_map_cell {
+    const void *instance;
+    uint32_t class_id;
+    uint8_t flags;
+};
+
+/* One cell per RCU flavor's read-side pseudo-lock (memb, qsbr, bp, mb). */
+extern struct clockdep_map_cell clockdep_rcu_read_cells[4];
+
+static inline __attribute__((always_inline)) struct clockdep_map_cell *clockdep_rcu_read_cell(int flavor) {
+    return &clockdep_rcu_read_cells[flavor];
+}
+static inline __attribute__((always_inline)) const void *clockdep_map_cell_instance(const struct clockdep_map_cell *cell) {
+    return __atomic_load_n(&cell->instance, __ATOMIC_ACQUIRE);
+}
+static inline __attribute__((always_inline)) uint32_t clockdep_map_cell_class(const struct clockdep_map_cell *cell) {
+    return __atomic_load_n(&cell->class_id, __ATOMIC_RELAXED);
+}
+static inline __attribute__((always_inline)) uint8_t clockdep_map_cell_flags(const struct clockdep_map_cell *cell) {
+    return __atomic_load_n(&cell->flags, __ATOMIC_RELAXED);
+}
+static inline __attribute__((always_inline)) void clockdep_map_cell_fill(struct clockdep_map_cell *cell,
+                                                                         const void *instance, uint32_t class_id,
+                                                                         uint8_t flags) {
+    __atomic_store_n(&cell->class_id, class_id, __ATOMIC_RELAXED);
+    __atomic_store_n(&cell->flags, flags, __ATOMIC_RELAXED);
+    __atomic_store_n(&cell->instance, instance, __ATOMIC_RELEASE);
 }
 
 #endif /* CLOCKDEP_THREAD_H */

@@ -1,0 +1,67 @@
+public import CLockdepThread
+
+/// A static C cell holding what acquiring a ``LockdepMap`` needs (its identity,
+/// class and flags), for a pseudo-lock taken on a hot path.
+///
+/// A map in a Swift `static let` is reached through a lazy-global accessor
+/// (a call, and `swift_once`) and then the object; a cell is a C global, read
+/// with plain loads inlined into the caller. RCU's read sections use one cell
+/// per flavor: with Lockdep on, a read section is a recursive-read acquire and
+/// a release of the flavor's map, and the accessor cost about 7% of a registry
+/// lookup.
+@frozen
+public struct LockdepMapCell: @unchecked Sendable {
+    @usableFromInline let cell: UnsafeMutablePointer<clockdep_map_cell>
+
+    @inlinable
+    init(_ cell: UnsafeMutablePointer<clockdep_map_cell>) { self.cell = cell }
+
+    /// The cell of an RCU flavor's read-side map (index 0...3: memb, qsbr, bp, mb).
+    @inlinable
+    public static func rcuRead(_ flavorIndex: Int32) -> LockdepMapCell {
+        precondition((0...3).contains(flavorIndex), "no RCU read cell \(flavorIndex)")
+        return LockdepMapCell(clockdep_rcu_read_cell(flavorIndex))
+    }
+
+    /// Whether ``fill(from:)`` has published a map here.
+    @inlinable
+    public var isFilled: Bool { clockdep_map_cell_instance(cell) != nil }
+
+    /// Publishes `map` in the cell and keeps it alive for the life of the process.
+    /// Filling a cell twice with different maps is a programming error.
+    public func fill(from map: LockdepMap) {
+        if let present = clockdep_map_cell_instance(cell) {
+            precondition(present == map.lockdepInstance, "LockdepMapCell filled twice with different maps")
+            return
+        }
+        _ = Unmanaged.passRetained(map)
+        clockdep_map_cell_fill(cell, map.lockdepInstance, map.classID, map.flags)
+    }
+
+    @inlinable var instance: UnsafeRawPointer { clockdep_map_cell_instance(cell).unsafelyUnwrapped }
+    @inlinable var classID: UInt32 { clockdep_map_cell_class(cell) }
+    @inlinable var flags: UInt8 { clockdep_map_cell_flags(cell) }
+}
+
+extension Lockdep {
+    /// ``acquire(_:mode:fileID:line:function:)`` of the map published in `cell`,
+    /// which must be filled.
+    @inlinable
+    public static func acquire(_ cell: LockdepMapCell, mode: LockdepMode = .write, fileID: StaticString = #fileID,
+                               line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        _ = Engine.fastAcquire(classID: cell.classID, subclass: 0, instance: cell.instance, mode: mode,
+                               flags: cell.flags, site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+
+    /// ``release(_:fileID:line:function:)`` of the map published in `cell`, which must be filled.
+    @inlinable
+    public static func release(_ cell: LockdepMapCell, fileID: StaticString = #fileID, line: UInt = #line,
+                               function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        _ = Engine.fastRelease(classID: cell.classID, instance: cell.instance, ownerWord: 0,
+                               site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+}
