@@ -84,7 +84,9 @@ public final class PausePoint: @unchecked Sendable {
     }
 
     /// Waits until `count` threads (1 by default) are parked here.
-    /// - Parameter timeout: Seconds to wait at most (a test never hangs).
+    /// - Parameters:
+    ///   - count: The number of threads to wait for.
+    ///   - timeout: Seconds to wait at most (a test never hangs).
     /// - Returns: Whether they arrived in time.
     public func waitUntilReached(count: Int = 1, timeout: Double = 10) -> Bool {
         let deadline = InternalLock.deadline(after: timeout)

@@ -8,7 +8,7 @@
 /// A class is identified by its *key*. The default key is the declaration site of the
 /// `LockClass` (its `#fileID:#line`), so a `static let` class, or a lock created at one line
 /// of code, gives one class however many instances exist. Pass an explicit `key` to merge
-/// classes declared at different sites, or use ``unique(_:validates:)`` for a class that is never shared
+/// classes declared at different sites, or use ``unique(_:validates:fileID:line:)`` for a class that is never shared
 /// (tests, dynamically created subsystems).
 ///
 /// ```swift

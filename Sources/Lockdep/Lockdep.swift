@@ -48,7 +48,7 @@ public enum Lockdep {
     /// key, re-enables validation after a capacity report, and clears the calling thread's held
     /// locks and context. Other threads keep their held locks: call it when none are held.
     ///
-    /// - Note: Tests call this between cases and create fresh classes (``LockClass/unique(_:validates:)``)
+    /// - Note: Tests call this between cases and create fresh classes (``LockClass/unique(_:validates:fileID:line:)``)
     ///   so cases are independent.
     public static func resetForTesting() {
         Engine.resetAll()
@@ -169,7 +169,7 @@ public enum Lockdep {
         #endif
     }
 
-    /// Releases a pseudo-lock acquired with ``acquire(_:mode:fileID:line:function:)``.
+    /// Releases a pseudo-lock acquired with ``acquire(_:mode:fileID:line:function:)-(LockdepMap,_,_,_,_)``.
     ///
     /// Releasing a map that is not held is reported as ``LockdepReport/Kind/unlockNotHeld``.
     ///

@@ -14,8 +14,8 @@ public protocol LockdepLock: Sendable {
 /// Maps model things that behave like locks for deadlock purposes without being one: an RCU
 /// read section (a recursive-read acquire; `synchronize` is an empty write section), a work
 /// item (the worker holds it while running the callback; `cancelSync` and `flush` take it
-/// empty), a completion. Acquire them with ``Lockdep/acquire(_:mode:fileID:line:function:)``
-/// and ``Lockdep/release(_:fileID:line:function:)``.
+/// empty), a completion. Acquire them with ``Lockdep/acquire(_:mode:fileID:line:function:)-(LockdepMap,_,_,_,_)``
+/// and ``Lockdep/release(_:fileID:line:function:)-(LockdepMap,_,_,_)``.
 ///
 /// ```swift
 /// static let rcuRead = LockdepMap("rcu_read", options: [.atomic, .rcu])

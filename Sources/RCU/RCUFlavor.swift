@@ -19,7 +19,7 @@ public typealias RCUCallbackFunction = @convention(c) (UnsafeMutableRawPointer?)
 /// The requirements below are the raw shim primitives: they do no misuse
 /// checking. Use the checked API that every flavor gets from extensions:
 /// ``RCUFlavor/read(file:line:_:)``, ``RCUFlavor/synchronize(file:line:)``,
-/// ``RCUFlavor/barrier(file:line:)``, ``RCUFlavor/retire(_:)`` and ``RCUPointer``.
+/// ``RCUFlavor/barrier(file:line:)``, ``RCUFlavor/retire(_:)-(AnyObjectSendable)`` and ``RCUPointer``.
 public protocol RCUFlavor: Sendable {
     /// liburcu's name for the flavor: `memb`, `qsbr`, `bp` or `mb`.
     static var name: String { get }

@@ -15,7 +15,7 @@ extension RCUFlavor {
             file: file, line: line, primitiveSynchronize)
     }
 
-    /// Waits until every callback queued so far (``retire(_:)``, ``RCUPointer``
+    /// Waits until every callback queued so far (``retire(_:)-(AnyObjectSendable)``, ``RCUPointer``
     /// replacements, `call_rcu`) has run (liburcu's `rcu_barrier`).
     ///
     /// Use it before tearing down what callbacks touch, and in tests to count

@@ -3,7 +3,7 @@ public import CURCUQSBR
 
 /// liburcu's qsbr flavor (quiescent-state-based reclamation): read sections
 /// cost nothing at all, and in exchange every registered reader must announce
-/// quiescent states (``RCUQSBR/quiescentState()``) or go offline while it blocks.
+/// quiescent states (``RCUQSBR/quiescentState(file:line:)``) or go offline while it blocks.
 ///
 /// Generic read sections (``RCUFlavor/read(file:line:_:)``) are safe by default: a
 /// thread that is not online is brought online for the outermost section and

@@ -20,7 +20,10 @@ extension RCUFlavor {
     /// task may resume on another thread and leave this one's section open.
     /// Do not block inside it either (no locks that sleep, no `synchronize()`).
     ///
-    /// - Parameter body: The reader, given a borrowed ``RCUReadSection``.
+    /// - Parameters:
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
+    ///   - body: The reader, given a borrowed ``RCUReadSection``.
     /// - Returns: What `body` returns.
     /// - Complexity: O(1) overhead: about 1 ns for memb, nothing for ``RCUQSBR/Reader``.
     @inlinable
@@ -63,7 +66,7 @@ extension RCUFlavor {
         lockdepEnterReadSection(file, line)
     }
 
-    /// Closes a section opened by ``readLock()``. An unbalanced call is reported
+    /// Closes a section opened by ``readLock(file:line:)``. An unbalanced call is reported
     /// as ``RCUMisuse/Kind/unbalancedReadUnlock`` and does nothing.
     @inlinable
     public static func readUnlock(file: StaticString = #fileID, line: UInt = #line) {

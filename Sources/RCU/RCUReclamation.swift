@@ -24,7 +24,7 @@ extension RCUFlavor {
     }
 
     /// Releases `object` after a grace period, batched per thread with
-    /// liburcu's `defer_rcu`: cheaper than ``retire(_:)`` in tight update loops,
+    /// liburcu's `defer_rcu`: cheaper than ``retire(_:)-(AnyObjectSendable)`` in tight update loops,
     /// but the calling thread may block for a grace period when its batch is
     /// full, so it must not be called inside a read section (reported as
     /// ``RCUMisuse/Kind/deferInReadSection``).

@@ -103,6 +103,8 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Parameters:
     ///   - key: The key to look up.
     ///   - section: The read section of this lookup.
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
     ///   - body: Gets the value; it is valid until the section ends. Not called without one.
     /// - Returns: What `body` returns, or `nil` when the map has no value for `key`.
     /// - Complexity: O(1) expected: a hash, a bucket walk, no lock, no write to shared memory.

@@ -97,6 +97,8 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     ///
     /// - Parameters:
     ///   - section: The read section of this traversal.
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
     ///   - body: Gets each element; it must not let the element escape unless
     ///     it copies or retains it (it stays valid until the section ends).
     /// - Complexity: O(*n*); one dependency-ordered load per element, no locks.
@@ -174,7 +176,10 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
 
     /// Inserts `element` at the head (the kernel's `list_add_rcu`).
     ///
-    /// - Parameter element: The element to publish; readers see it fully initialised.
+    /// - Parameters:
+    ///   - element: The element to publish; readers see it fully initialised.
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
     /// - Returns: The element's node, for ``remove(_:file:line:)`` and
     ///   ``replace(_:with:file:line:)``. When the lock is not held the insertion
     ///   is skipped and the node is returned unlinked.
@@ -192,7 +197,10 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
 
     /// Inserts `element` at the tail (the kernel's `list_add_tail_rcu`).
     ///
-    /// - Parameter element: The element to publish.
+    /// - Parameters:
+    ///   - element: The element to publish.
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
     /// - Returns: The element's node (unlinked when the lock is not held).
     /// - Complexity: O(1).
     @discardableResult
@@ -213,7 +221,10 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// Removing a node that is no longer in the list is reported as
     /// ``RCUMisuse/Kind/removedTwice``; a node of another list as
     /// ``RCUMisuse/Kind/foreignElement``; both are ignored.
-    /// - Parameter node: A node this list returned.
+    /// - Parameters:
+    ///   - node: A node this list returned.
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
     /// - Returns: Whether the node was removed.
     /// - Complexity: O(1) plus a call_rcu enqueue (~60 ns).
     @discardableResult
@@ -233,6 +244,8 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// - Parameters:
     ///   - old: A node in this list (misuses are reported as for ``remove(_:file:line:)``).
     ///   - element: The replacement.
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
     /// - Returns: The new node (unlinked when the replacement was skipped).
     /// - Complexity: O(1).
     @discardableResult
