@@ -7,6 +7,7 @@ let benchmarks: @Sendable () -> Void = {
     registerReadSectionBenchmarks()
     registerPublishBenchmarks()
     registerRetireBenchmarks()
+    registerHashMapBenchmarks()
     registerSynchronizeBenchmarks()
     registerLockBenchmarks()
 }
