@@ -19,6 +19,9 @@ public final class IommuGroup: @unchecked Sendable, CustomStringConvertible {
     public let name: String
     /// The lifecycle every accessor checks.
     public let life: ObjectLifecycle
+    /// Set (before `life` is freed) by ``markFreed(at:)``: the bit an ISR's check reads,
+    /// kept here so that checking a live group costs no load from another object.
+    let freedMark = Atomic<Bool>(false)
     /// `devices_kobj`'s reference count.
     let ref = Atomic<Int>(1)
     /// References taken with ``Registry/groupGet(_:)`` and not yet put (for I10).
@@ -53,10 +56,23 @@ public final class IommuGroup: @unchecked Sendable, CustomStringConvertible {
         _devices = RCUList(lock: mutex)   // every mutation checks lockdep_is_held(&group->mutex)
     }
 
-    /// `group->devices` for a reader; checks that the group is not freed.
+    /// `group->devices` for a reader; checks that the group is not freed. Inlined, so the
+    /// list is borrowed (returning it from a call would retain a list every reader shares).
     var devices: RCUList<GroupDevice, RegistryRCU> {
-        life.check("IommuGroup.devices")
-        return _devices
+        @inline(__always) get {
+            if freedMark.load(ordering: .acquiring) { reportIfFreed("IommuGroup.devices") }
+            return _devices
+        }
+    }
+
+    /// The cold half of an accessor's check: the lifecycle records a use after free.
+    @inline(never)
+    func reportIfFreed(_ accessor: StaticString) { life.check(accessor) }
+
+    /// The kernel's `kfree(group)`: marks the group, then its lifecycle, freed.
+    func markFreed(at site: String) {
+        freedMark.store(true, ordering: .releasing)
+        life.free(at: site)
     }
 
     public var description: String { "IommuGroup#\(id)" }
@@ -76,6 +92,8 @@ public enum GdevBlocked: UInt8, Sendable {
 public final class GroupDevice: @unchecked Sendable, CustomStringConvertible {
     /// The lifecycle every accessor checks.
     public let life: ObjectLifecycle
+    /// Set (before `life` is freed) by ``markFreed(at:)``: see ``IommuGroup/freedMark``.
+    let freedMark = Atomic<Bool>(false)
     let _dev: Device
     /// `gdev->name`.
     public let name: String
@@ -103,17 +121,29 @@ public final class GroupDevice: @unchecked Sendable, CustomStringConvertible {
 
     /// `gdev->dev` (immutable); checks that the group device is not freed.
     public var dev: Device {
-        life.check("GroupDevice.dev")
-        return _dev
+        @inline(__always) get {
+            if freedMark.load(ordering: .acquiring) { reportIfFreed("GroupDevice.dev") }
+            return _dev
+        }
     }
+
+    /// The cold half of an accessor's check: the lifecycle records a use after free.
+    @inline(never)
+    func reportIfFreed(_ accessor: StaticString) { life.check(accessor) }
 
     /// `gdev->blocked`; checks that the group device is not freed.
     public var blocked: GdevBlocked {
-        life.check("GroupDevice.blocked")
+        if freedMark.load(ordering: .acquiring) { reportIfFreed("GroupDevice.blocked") }
         return GdevBlocked(rawValue: blockedRaw.load(ordering: .relaxed)) ?? .none
     }
 
     func setBlocked(_ value: GdevBlocked) { blockedRaw.store(value.rawValue, ordering: .relaxed) }
+
+    /// The kernel's `kfree(gdev)`: marks the group device, then its lifecycle, freed.
+    func markFreed(at site: String) {
+        freedMark.store(true, ordering: .releasing)
+        life.free(at: site)
+    }
 
     public var description: String { "GroupDevice(\(name))" }
 }

@@ -181,9 +181,9 @@ extension Registry {
         }
         counters.groupDevicesFreed.add(1, ordering: .relaxed)
         if bugs.contains(.nonRCUDeviceList) {
-            gdev.life.free(at: "__iommu_group_free_device")
+            gdev.markFreed(at: "__iommu_group_free_device")
         } else {
-            RegistryRCU.retire { gdev.life.free(at: "__iommu_group_free_device") }
+            RegistryRCU.retire { gdev.markFreed(at: "__iommu_group_free_device") }
         }
     }
 

@@ -221,10 +221,10 @@ public final class Registry: @unchecked Sendable {
         }
         counters.groupsFreed.add(1, ordering: .relaxed)
         if bugs.contains(.plainFreeGroup) {
-            group.life.free(at: "iommu_group_release")
+            group.markFreed(at: "iommu_group_release")
         } else {
             group.life.retire()
-            RegistryRCU.retire { group.life.free(at: "iommu_group_release") }
+            RegistryRCU.retire { group.markFreed(at: "iommu_group_release") }
         }
     }
 
