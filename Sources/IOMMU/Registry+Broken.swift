@@ -43,15 +43,11 @@ extension Registry {
                 log.violation(InvariantViolation(.i3, "ISR observed \(group) before it was initialised (unordered publication)"))
                 return nil
             }
-            var result: R?
-            group.devices.forEachNode(in: section) { node in
-                let gdev = node.element
+            return group.devices.firstNonNil(in: section) { gdev -> R? in
                 hooks.pause(.isrVisitNode)
-                guard gdev.dev === dev else { return true }
-                result = body(gdev)
-                return false
+                guard gdev.dev === dev else { return nil }
+                return body(gdev)
             }
-            return result
         }
         return found ?? nil
     }

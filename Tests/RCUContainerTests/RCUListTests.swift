@@ -41,6 +41,31 @@ final class RCUListTests: XCTestCase {
         XCTAssertEqual(ledger.doubleFrees, 0)
     }
 
+    func testFirstNonNilStopsAtTheFirstResultForEveryKindOfElement() {
+        let lock = RCUWriterMutex()
+        let ledger = Ledger()
+        let objects = RCUList<Tracked, RCUMemb>(lock: lock)   // class: reached from the link
+        let values = RCUList<Int, RCUMemb>(lock: lock)        // struct: through the node
+        let existentials = RCUList<any ClassBound, RCUMemb>(lock: lock)   // two words: through the node
+        lock.withLock {
+            for id in 0..<5 {
+                objects.append(Tracked(id: id, ledger: ledger))
+                values.append(id)
+                existentials.append(Tracked(id: id, ledger: ledger))
+            }
+        }
+        RCUMemb.read { section in
+            var visited = 0
+            XCTAssertEqual(objects.firstNonNil(in: section) { visited += 1; return $0.id == 2 ? $0.id * 10 : nil }, 20)
+            XCTAssertEqual(visited, 3, "stops at the first result")
+            XCTAssertNil(objects.firstNonNil(in: section) { $0.id == 9 ? 0 : nil })
+            XCTAssertEqual(values.firstNonNil(in: section) { $0 == 3 ? "three" : nil }, "three")
+            XCTAssertEqual(existentials.firstNonNil(in: section) { $0.identifier == 4 ? $0.identifier : nil }, 4)
+            XCTAssertTrue(objects.contains(in: section) { $0.id == 4 })
+            XCTAssertFalse(values.contains(in: section) { $0 == 7 })
+        }
+    }
+
     func testDeinitReleasesLinkedElements() {
         let ledger = Ledger()
         let lock = RCUWriterMutex()
@@ -160,6 +185,12 @@ final class RCUListTests: XCTestCase {
                                     violations.record("element \(element.id) seen twice")
                                 }
                             }
+                            // The early-exit search reaches class elements from their links.
+                            let target = seen.first ?? -1
+                            _ = shared.firstNonNil(in: section) { element -> Int? in
+                                if !element.isAlive { violations.record("freed element \(element.id) seen by firstNonNil") }
+                                return element.id == target ? element.id : nil
+                            }
                         }
                         count += 1
                     }
@@ -223,3 +254,7 @@ final class RCUListTests: XCTestCase {
         XCTAssertEqual(ledger.doubleFrees, 0)
     }
 }
+
+/// A class-bound protocol: `any ClassBound` is a class reference plus a witness table.
+protocol ClassBound: AnyObject { var identifier: Int { get } }
+extension Tracked: ClassBound { var identifier: Int { id } }

@@ -125,7 +125,8 @@ CURCU_CDS_INLINE void curcu_lfq_item_free(void *item) { free(item); }
  */
 struct curcu_list_node {
     struct cds_list_head link;
-    void *owner; /* the Swift node object (unretained) */
+    void *owner;  /* the Swift node object (unretained) */
+    void *object; /* the element when it is a class instance (unretained; the node owns it), else NULL */
 };
 
 CURCU_CDS_INLINE struct cds_list_head *curcu_list_head_new(void) {
@@ -145,6 +146,7 @@ CURCU_CDS_INLINE struct curcu_list_node *curcu_list_node_new(void *owner) {
     node->link.next = NULL;
     node->link.prev = NULL;
     node->owner = owner;
+    node->object = NULL;
     return node;
 }
 CURCU_CDS_INLINE void curcu_list_node_free(struct curcu_list_node *node) { free(node); }
@@ -189,6 +191,10 @@ CURCU_CDS_INLINE void *curcu_list_owner(struct cds_list_head *entry) {
     return caa_container_of(entry, struct curcu_list_node, link)->owner;
 }
 CURCU_CDS_INLINE struct cds_list_head *curcu_list_node_link(struct curcu_list_node *node) { return &node->link; }
+/* The element object of a link that is not the head (NULL when elements are not class instances). */
+CURCU_CDS_INLINE void *curcu_list_object(struct cds_list_head *entry) {
+    return caa_container_of(entry, struct curcu_list_node, link)->object;
+}
 
 /* ---- RCU lock-free hash table (rculfhash) ---------------------------------- */
 

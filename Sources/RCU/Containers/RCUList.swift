@@ -29,6 +29,11 @@ public final class RCUListNode<Element> {
         self.list = list
         link = curcu_list_node_new(nil)
         link.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
+        if Element.self is AnyObject.Type && MemoryLayout<Element>.size == MemoryLayout<UnsafeRawPointer>.size {
+            // A class element's address, beside the link: readers that look for one
+            // object (`firstNonNil`) skip the visit to this node.
+            link.pointee.object = unsafeBitCast(element, to: UnsafeMutableRawPointer.self)
+        }
     }
 
     deinit { curcu_list_node_free(link) }
@@ -115,6 +120,31 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
                 ._withUnsafeGuaranteedRef { try body($0.element) }
             link = curcu_list_next(link)!
         }
+    }
+
+    /// Calls `body` with each element, from head to tail, inside `section`, until
+    /// it returns a result; returns that result, or `nil` when it never did.
+    ///
+    /// The early-exit form of ``forEach(in:file:line:_:)``, for a reader looking
+    /// for one element.
+    /// - Parameters:
+    ///   - section: The read section of this traversal.
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
+    ///   - body: Gets each element (valid until the section ends); returns `nil` to go on.
+    /// - Returns: The first non-nil result of `body`.
+    /// - Complexity: O(*n*).
+    @inlinable
+    public func firstNonNil<Result>(
+        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        _ body: (Element) throws -> Result?
+    ) rethrows -> Result? {
+        var result: Result?
+        try forEachNode(in: section, file: file, line: line) { node in
+            result = try body(node.element)
+            return result == nil
+        }
+        return result
     }
 
     /// Calls `body` with each node, from head to tail, inside `section`;
@@ -322,3 +352,32 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
 }
 
 extension RCUList: @unchecked Sendable where Element: Sendable {}
+
+extension RCUList where Element: AnyObject {
+    /// ``firstNonNil(in:file:line:_:)`` for class elements: each element is reached
+    /// from its link (one dependent load, the same cache line as the link) without
+    /// visiting its node object.
+    @inlinable
+    public func firstNonNil<Result>(
+        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        _ body: (Element) throws -> Result?
+    ) rethrows -> Result? {
+        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUList.firstNonNil(in:)", file: file, line: line)
+        else { return nil }
+        var link = curcu_list_next(head)!
+        while link != head {
+            // The node, and so its strong reference to the element, lives until a grace
+            // period after its removal: the element is valid for this whole section.
+            let result: Result?
+            if let object = curcu_list_object(link) {
+                result = try Unmanaged<Element>.fromOpaque(object)._withUnsafeGuaranteedRef(body)
+            } else {  // not recorded for this element type: through the node
+                result = try Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link))
+                    ._withUnsafeGuaranteedRef { try body($0.element) }
+            }
+            if let result { return result }
+            link = curcu_list_next(link)!
+        }
+        return nil
+    }
+}
