@@ -22,6 +22,8 @@
 
 #include "../Shared/curcu_flavor_impl.inc"
 
+__thread void *curcu_current_wait_slot;
+
 int curcu_current_thread_name(char *buffer, size_t length) {
     return pthread_getname_np(pthread_self(), buffer, length);
 }

@@ -61,11 +61,13 @@ public enum RCUStallDetector {
     /// A thread's grace-period waits, as the watchdog sees them.
     ///
     /// The waiting thread only bumps ``sequence`` (odd while it waits) on its own
-    /// slot: no lock, clock or allocation per wait, which matters for flavors whose
-    /// grace period is a few hundred nanoseconds (mb). The watchdog notices a wait
+    /// slot, found through a C thread-local: no lock, clock, allocation, atomic
+    /// read-modify-write or reference count per wait, which matters for flavors whose
+    /// grace period is a hundred nanoseconds (mb). The watchdog notices a wait
     /// that keeps the same odd sequence for longer than the threshold.
     final class WaitSlot: @unchecked Sendable {
-        /// Bumped when a wait starts (odd) and when it ends (even).
+        /// Bumped when a wait starts (odd) and when it ends (even); only by the slot's
+        /// thread, so plain release stores suffice.
         let sequence = Atomic<Int>(0)
         /// The waiting call, written before the odd bump: an index into ``flavors``
         /// times 2, plus 1 for `barrier()`.
@@ -139,12 +141,23 @@ public enum RCUStallDetector {
 
     /// Runs a grace-period wait under the watchdog's eye.
     static func watch<Flavor: RCUFlavor>(_: Flavor.Type, barrier: Bool, _ wait: () -> Void) {
-        let slot = currentSlot()
-        let index = flavors.firstIndex { ObjectIdentifier($0) == ObjectIdentifier(Flavor.self) } ?? 0
-        slot.what.store(index * 2 + (barrier ? 1 : 0), ordering: .relaxed)
-        slot.sequence.add(1, ordering: .releasing)
-        wait()
-        slot.sequence.add(1, ordering: .releasing)
+        Unmanaged<WaitSlot>.fromOpaque(curcu_wait_slot() ?? makeCurrentSlot())._withUnsafeGuaranteedRef { slot in
+            slot.what.store(flavorIndex(Flavor.self) * 2 + (barrier ? 1 : 0), ordering: .relaxed)
+            let start = slot.sequence.load(ordering: .relaxed)
+            slot.sequence.store(start &+ 1, ordering: .releasing)
+            wait()
+            slot.sequence.store(start &+ 2, ordering: .releasing)
+        }
+    }
+
+    /// `Flavor`'s index in ``flavors`` (a constant once specialised).
+    @inline(__always)
+    private static func flavorIndex<Flavor: RCUFlavor>(_: Flavor.Type) -> Int {
+        Flavor.self == RCUMemb.self ? 0
+            : Flavor.self == RCUQSBR.self ? 1
+            : Flavor.self == RCUBulletproof.self ? 2
+            : Flavor.self == RCUMemoryBarrier.self ? 3
+            : flavors.firstIndex { ObjectIdentifier($0) == ObjectIdentifier(Flavor.self) } ?? 0
     }
 
     /// The key whose value is the current thread's slot (+1 reference); its destructor
@@ -154,6 +167,7 @@ public enum RCUStallDetector {
         var key = pthread_key_t()
         let status = pthread_key_create(&key) { value in
             guard let value else { return }
+            curcu_set_wait_slot(nil)
             let slot = Unmanaged<WaitSlot>.fromOpaque(value).takeRetainedValue()
             RCUStallDetector.state.withLock { $0.slots.removeAll { $0 === slot } }
         }
@@ -161,16 +175,17 @@ public enum RCUStallDetector {
         return key
     }()
 
-    /// This thread's slot, made and registered on its first wait (which also starts the watchdog).
-    private static func currentSlot() -> WaitSlot {
-        if let value = pthread_getspecific(slotKey) {
-            return Unmanaged<WaitSlot>.fromOpaque(value).takeUnretainedValue()
-        }
+    /// Makes and registers this thread's slot on its first wait (which also starts the
+    /// watchdog); the thread-local and the key's value hold one reference.
+    @inline(never)
+    private static func makeCurrentSlot() -> UnsafeMutableRawPointer {
         enable()
         let slot = WaitSlot()
         state.withLock { $0.slots.append(slot) }
-        pthread_setspecific(slotKey, Unmanaged.passRetained(slot).toOpaque())
-        return slot
+        let retained = Unmanaged.passRetained(slot).toOpaque()
+        pthread_setspecific(slotKey, retained)
+        curcu_set_wait_slot(retained)
+        return retained
     }
 
     private static func watchdogLoop() {

@@ -67,6 +67,12 @@ typedef void (*curcu_invoke_fn)(void *context);
 /* The visitor of `curcu_*_for_each_blocking_reader`. */
 typedef void (*curcu_reader_visitor)(void *ctx, long tid, const char *name);
 
+/* The calling thread's stall-detector wait slot (a retained Swift object), or NULL:
+ * a C thread-local, read with one load on every synchronize/barrier. */
+extern __thread void *curcu_current_wait_slot;
+CURCU_INLINE void *curcu_wait_slot(void) { return curcu_current_wait_slot; }
+CURCU_INLINE void curcu_set_wait_slot(void *slot) { curcu_current_wait_slot = slot; }
+
 /* The kernel thread id and pthread name of the calling thread, for diagnostics. */
 CURCU_INLINE long curcu_current_tid(void) { return (long)syscall(SYS_gettid); }
 int curcu_current_thread_name(char *buffer, size_t length);
