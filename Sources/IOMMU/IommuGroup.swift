@@ -2,8 +2,16 @@ public import Lockdep
 public import RCU
 internal import Synchronization
 
-/// The flavor of RCU the registry uses (liburcu's memb).
+#if REGISTRY_QSBR
+/// The flavor of RCU the registry uses: liburcu's qsbr (the `RegistryQSBR` package trait).
+/// Lock-free readers hold an `RCUReader` and announce quiescent states; everyone else's
+/// read sections bring the thread online for the section only.
+public typealias RegistryRCU = RCUQSBR
+#else
+/// The flavor of RCU the registry uses: liburcu's memb (the `RegistryQSBR` package trait
+/// selects qsbr).
 public typealias RegistryRCU = RCUMemb
+#endif
 
 /// An IOMMU group (the kernel's `struct iommu_group`): the devices that cannot be
 /// isolated from each other, and the domain they share.

@@ -1,5 +1,7 @@
 import ArgumentParser
+import IOMMU
 import Lockdep
+import RCU
 
 /// `rcu-stress registry`: the IOMMU registry benchmark (BENCHMARKS.md, IOMMU.md section 8),
 /// and, with no arguments, the package's default run: every design side by side.
@@ -49,8 +51,8 @@ struct RegistryCommand: ParsableCommand {
     @Option(help: "Seconds to run each design; fractions allowed.")
     var duration = 5.0
 
-    @Option(help: "RCU flavor of the registry: memb (qsbr is not supported: the registry is built on memb).")
-    var flavor: RegistryFlavorChoice = .memb
+    @Option(help: "RCU flavor of the registry, fixed when it is built: memb by default, qsbr with --traits RegistryQSBR.")
+    var flavor: RegistryFlavorChoice = .built
 
     @Flag(help: "Require Lockdep's checks in this build (debug, or release with --traits LockdepInRelease).")
     var lockdep = false
@@ -98,9 +100,13 @@ struct RegistryCommand: ParsableCommand {
         guard sampleEvery >= 1 else { throw ValidationError("--sample-every must be 1 or more, not \(sampleEvery).") }
         guard reportEvery >= 1 else { throw ValidationError("--report-every must be 1 or more, not \(reportEvery).") }
         guard backlogLimit >= 0 else { throw ValidationError("--backlog-limit must be 0 or more, not \(backlogLimit).") }
-        guard flavor == .memb else {
-            throw ValidationError(
-                "--flavor qsbr is not supported yet: the IOMMU registry is built on liburcu's memb flavor (RegistryRCU = RCUMemb).")
+        guard flavor == .built else {
+            let traits = flavor == .qsbr ? " --traits RegistryQSBR" : ""
+            throw ValidationError("""
+                --flavor \(flavor.rawValue): this binary's IOMMU registry is built on \(RegistryRCU.name). Build one on \(flavor.rawValue) and run it:
+                  swift build -c release\(traits) --scratch-path .build-\(flavor.rawValue)
+                  .build-\(flavor.rawValue)/release/rcu-stress registry --flavor \(flavor.rawValue)
+                """)
         }
         guard !lockdep || Self.checksCompiledIn else {
             throw ValidationError("""
@@ -143,4 +149,7 @@ struct RegistryCommand: ParsableCommand {
 /// The `--flavor` of `rcu-stress registry`.
 enum RegistryFlavorChoice: String, CaseIterable, ExpressibleByArgument {
     case memb, qsbr
+
+    /// The flavor this binary's registry is built on (`RegistryRCU`).
+    static var built: Self { RegistryRCU.self == RCUQSBR.self ? .qsbr : .memb }
 }

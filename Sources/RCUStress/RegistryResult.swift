@@ -1,3 +1,5 @@
+import IOMMU
+
 /// The numbers of one `rcu-stress registry` run: throughput, latency percentiles, memory,
 /// and the correctness counters that must all be zero.
 struct RegistryResult: Sendable {
@@ -48,7 +50,7 @@ struct RegistryResult: Sendable {
     var jsonLine: String {
         var json = JSONLine()
         json.add("design", design)
-        json.add("flavor", "memb")
+        json.add("flavor", RegistryRCU.name)
         json.add("readers", configuration.readers)
         json.add("writers", configuration.writers)
         json.add("lookups_per_s", lookupsPerSecond)
@@ -89,7 +91,7 @@ struct RegistryResult: Sendable {
     var lines: [String] {
         let c = configuration
         var lines = [
-            "rcu-stress registry: design \(design), rcu_memb, \(c.readers) readers, \(c.writers) writers, "
+            "rcu-stress registry: design \(design), rcu_\(RegistryRCU.name), \(c.readers) readers, \(c.writers) writers, "
                 + "\(c.groups) groups x \(c.devicesPerGroup) devices, \(Self.format(seconds)) s, "
                 + "lockdep \(RegistryCommand.checksCompiledIn ? "on" : "off")",
             "lookups/s \(Columns.scientific(lookupsPerSecond))  writer ops/s \(Columns.scientific(writerOpsPerSecond))"

@@ -49,8 +49,6 @@ final class RegistryThreads: @unchecked Sendable {
     /// the device broken. Never takes a mutex (with the lock baselines, the registry lock).
     func read(index: Int) -> RegistryReaderResult {
         Lockdep.currentThreadName = "isr-\(index)"
-        let reader = RCUReader<RegistryRCU>()   // registered for the whole run
-        _ = reader
         var result = RegistryReaderResult()
         var random = RegistryRandom(seed: UInt64(index) &+ 0x5151)
         var sampler = LatencySampler(every: configuration.sampleEvery)
@@ -60,6 +58,10 @@ final class RegistryThreads: @unchecked Sendable {
         let count = devices.count
         var iterations = 0
         control.waitForGo()
+        // Registered (and, for qsbr, online) from here to the end of the run, not while
+        // waiting for the start: an online qsbr thread that blocks holds up grace periods.
+        let reader = RCUReader<RegistryRCU>()
+        _ = reader
         devices.withUnsafeBufferPointer { devices in
             unmanagedSlots.withUnsafeBufferPointer { slots in
                 while !control.shouldStop {
@@ -80,7 +82,12 @@ final class RegistryThreads: @unchecked Sendable {
                             Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
                         }
                     }
-                    if iterations & 1023 == 0 { counter.publish(iterations) }
+                    if iterations & 1023 == 0 {
+                        counter.publish(iterations)
+                        // A qsbr reader announces it holds nothing from earlier sections (a
+                        // constant `false` in a memb build), as liburcu's test_urcu_qsbr does.
+                        if RegistryRCU.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                    }
                 }
             }
         }

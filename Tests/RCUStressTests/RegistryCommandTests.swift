@@ -35,9 +35,23 @@ final class RegistryCommandTests: XCTestCase {
         try assertUsageError(["--report-every", "0", "--duration", "1"], mentions: "--report-every")
     }
 
-    /// The registry is built on memb: qsbr is refused clearly, not silently run on memb.
-    func testQSBRIsRefused() throws {
-        try assertUsageError(["--flavor", "qsbr", "--duration", "1"], mentions: "memb")
+    /// The registry's flavor is fixed when it is built (memb, or qsbr with the `RegistryQSBR`
+    /// trait): the other one is refused with the build command that gives it, never run on
+    /// the wrong flavor; the built one runs and says so in its JSON.
+    func testFlavorMatchesTheBuild() throws {
+        let run = try RCUStressProcess.run(["registry", "--design", "rcu", "--duration", "0.2", "--readers", "1", "--json"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let built = try XCTUnwrap(StressJSON.object(run)["flavor"] as? String)
+        XCTAssertTrue(["memb", "qsbr"].contains(built), built)
+        let other = built == "memb" ? "qsbr" : "memb"
+        try assertUsageError(["--flavor", other, "--duration", "1"], mentions: "built on \(built)")
+        if other == "qsbr" {
+            try assertUsageError(["--flavor", "qsbr", "--duration", "1"], mentions: "--traits RegistryQSBR")
+        }
+        let explicit = try RCUStressProcess.run(
+            ["registry", "--design", "rcu", "--flavor", built, "--duration", "0.2", "--readers", "1", "--json"])
+        XCTAssertEqual(explicit.status, 0, explicit.output)
+        XCTAssertEqual(try StressJSON.object(explicit)["flavor"] as? String, built)
     }
 
     /// `--lockdep` needs a build with Lockdep's checks; a build without them says how to get one.
@@ -65,7 +79,8 @@ final class RegistryCommandTests: XCTestCase {
         XCTAssertEqual(objects.compactMap { $0["design"] as? String },
                        ["rcu", "rwlock", "mutex", "devmutex", "driver-only"])
         for object in objects {
-            XCTAssertEqual(object["flavor"] as? String, "memb")
+            XCTAssertEqual(object["flavor"] as? String, objects.first?["flavor"] as? String)
+            XCTAssertTrue(["memb", "qsbr"].contains(object["flavor"] as? String ?? ""), "\(object)")
             XCTAssertEqual(try StressJSON.int(object, "readers"), 2)
             XCTAssertEqual(try StressJSON.int(object, "writers"), 1)
             for key in ["lookups_per_s", "writer_ops_per_s"] {
