@@ -121,6 +121,28 @@ final class RCUHashMapTests: XCTestCase {
         XCTAssertEqual(ledger.doubleFrees, 0)
     }
 
+    /// Class values are lent straight from the entry (the `Value: AnyObject` overload,
+    /// no retain): the map's reference alone keeps a replaced value alive until the
+    /// section ends, and it is freed once, after a grace period.
+    func testClassValuesAreLentFromTheEntry() {
+        let ledger = Ledger()
+        let map = RCUHashMap<Int, Tracked, RCUMemb>()
+        map.insert(Tracked(id: 1, ledger: ledger), forKey: 7)
+        RCUMemb.read { section in
+            XCTAssertNil(map.withValue(forKey: 8, in: section) { $0.id })
+            let seen = map.withValue(forKey: 7, in: section) { old -> Int in
+                map.updateValue(Tracked(id: 2, ledger: ledger), forKey: 7)   // retires `old`
+                return old.isAlive ? old.id : -1
+            }
+            XCTAssertEqual(seen, 1, "a replaced value lives until the section ends")
+            XCTAssertEqual(map.withValue(forKey: 7, in: section) { $0.id }, 2)
+            XCTAssertFalse(ledger.isFreed(1))
+        }
+        RCUMemb.barrier()
+        XCTAssertTrue(ledger.isFreed(1), "freed after the grace period")
+        XCTAssertEqual(ledger.doubleFrees, 0)
+    }
+
     func testDeinitInsideReadSectionAndInCallback() {
         let ledger = Ledger()
         var map: RCUHashMap<Int, Tracked, RCUMemb>? = RCUHashMap()

@@ -95,11 +95,12 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
 
     // MARK: Readers
 
-    /// Calls `body` with the value stored for `key`, borrowed: no copy.
+    /// Calls `body` with the value stored for `key`, borrowed from the entry.
     ///
     /// `body` gets a non-optional value, as ``RCUPointer/withValue(in:_:)`` does:
     /// binding an optional class reference with `if let` would retain and
-    /// release a value that every reader shares.
+    /// release a value that every reader shares. Class values go through the
+    /// `Value: AnyObject` overload, which never retains them.
     /// - Parameters:
     ///   - key: The key to look up.
     ///   - section: The read section of this lookup.
@@ -252,6 +253,28 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
 
 extension RCUHashMap: @unchecked Sendable where Key: Sendable, Value: Sendable {}
 
+extension RCUHashMap where Value: AnyObject {
+    /// ``withValue(forKey:in:file:line:_:)`` for class values: the reference stored in
+    /// the entry is lent to `body` as it is, never retained, so readers do not write the
+    /// shared object's reference count whatever `body` calls. (A generic value read
+    /// through a pointer can be copied, a retain, where the compiler cannot prove that
+    /// `body` leaves the memory alone: an element walk in the IOMMU registry did.)
+    /// - Complexity: O(1) expected.
+    @inlinable
+    public func withValue<Result>(
+        forKey key: Key, in section: borrowing RCUReadSection<Flavor>,
+        file: StaticString = #fileID, line: UInt = #line,
+        _ body: (Value) throws -> Result
+    ) rethrows -> Result? {
+        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUHashMap.withValue(forKey:in:)", file: file, line: line),
+            let entry = lookup(key)
+        else { return nil }
+        // The entry holds the strong reference until a grace period after its removal.
+        let reference = UnsafeRawPointer(entry).load(fromByteOffset: Entry.valueOffset, as: UnsafeRawPointer.self)
+        return try Unmanaged<Value>.fromOpaque(reference)._withUnsafeGuaranteedRef(body)
+    }
+}
+
 /// What the C callbacks, which are not generic, know of an entry's type.
 @usableFromInline
 protocol RCUHashMapEntryKind {
@@ -274,6 +297,10 @@ struct RCUHashMapEntry<Key: Hashable, Value>: RCUHashMapEntryKind {
     let kind: any RCUHashMapEntryKind.Type
     @usableFromInline let key: Key
     @usableFromInline let value: Value
+
+    /// Where `value` lies in an entry.
+    @inlinable
+    static var valueOffset: Int { MemoryLayout<Self>.offset(of: \.value)! }
 
     /// A new, unpublished entry.
     static func make(key: Key, value: __owned Value) -> UnsafeMutablePointer<curcu_lfht_entry> {
