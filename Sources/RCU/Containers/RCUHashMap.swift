@@ -93,6 +93,14 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         return nil
     }
 
+    /// ``lookup(_:)`` for `withValue`, after checking that the caller is in a read section.
+    @inlinable
+    func lookupInSection(_ key: Key, file: StaticString, line: UInt) -> UnsafeMutablePointer<curcu_lfht_entry>? {
+        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUHashMap.withValue(forKey:in:)", file: file, line: line)
+        else { return nil }
+        return lookup(key)
+    }
+
     // MARK: Readers
 
     /// Calls `body` with the value stored for `key`, borrowed from the entry.
@@ -115,9 +123,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         file: StaticString = #fileID, line: UInt = #line,
         _ body: (Value) throws -> Result
     ) rethrows -> Result? {
-        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUHashMap.withValue(forKey:in:)", file: file, line: line),
-            let entry = lookup(key)
-        else { return nil }
+        guard let entry = lookupInSection(key, file: file, line: line) else { return nil }
         return try body(Entry.of(entry).pointee.value)
     }
 
@@ -266,9 +272,7 @@ extension RCUHashMap where Value: AnyObject {
         file: StaticString = #fileID, line: UInt = #line,
         _ body: (Value) throws -> Result
     ) rethrows -> Result? {
-        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUHashMap.withValue(forKey:in:)", file: file, line: line),
-            let entry = lookup(key)
-        else { return nil }
+        guard let entry = lookupInSection(key, file: file, line: line) else { return nil }
         // The entry holds the strong reference until a grace period after its removal.
         let reference = UnsafeRawPointer(entry).load(fromByteOffset: Entry.valueOffset, as: UnsafeRawPointer.self)
         return try Unmanaged<Value>.fromOpaque(reference)._withUnsafeGuaranteedRef(body)
