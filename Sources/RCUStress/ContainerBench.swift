@@ -18,7 +18,9 @@ struct ContainerBench: ParsableCommand {
             RCUList<Int, RCUMemb> against an Array behind a pthread rwlock. Reports total reader \
             operations per second and the ratio to the rwlock variant. A last hash map row, a \
             Dictionary read with no lock while the writer updates nothing, is not a concurrent \
-            design: it is the ceiling, what a hash lookup itself costs here.
+            design: it is the ceiling, what a hash lookup itself costs here. Every read checks an \
+            invariant (a map key is always present with a value of its own; a list traversal \
+            sees every element once); a violation fails the run (exit status 1).
             """
     )
 
@@ -27,37 +29,83 @@ struct ContainerBench: ParsableCommand {
     @Option(help: "Keys in the hash map.") var keys = 10_000
     @Option(help: "Elements in the list.") var listLength = 100
     @Option(help: "Microseconds the writer sleeps between updates (0: none).") var writerPauseUs: UInt32 = 20
-
     @Option(help: "Rounds; the variants alternate round by round and each keeps its best.") var rounds = 3
+    @Flag(help: "Print one JSON object per variant instead of the tables.") var json = false
+    /// Proves the list invariant can fail: the writer removes the element, then appends
+    /// its replacement, two publications a reader can fall between.
+    @Flag(help: .hidden) var breakList = false
+
+    func validate() throws {
+        guard seconds.isFinite, seconds > 0 else {
+            throw ValidationError("--seconds must be a positive number of seconds, not \(seconds).")
+        }
+        guard seconds <= 3600 else { throw ValidationError("--seconds must be at most 3600 per variant.") }
+        guard (1...Urcu.maxThreads).contains(readers) else {
+            throw ValidationError("--readers must be between 1 and \(Urcu.maxThreads), not \(readers).")
+        }
+        guard (1...(1 << 24)).contains(keys) else { throw ValidationError("--keys must be between 1 and 16777216, not \(keys).") }
+        guard (1...(1 << 20)).contains(listLength) else {
+            throw ValidationError("--list-length must be between 1 and 1048576, not \(listLength).")
+        }
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 100, not \(rounds).") }
+    }
+
+    /// One variant's best round.
+    struct Result {
+        let container: String
+        let variant: String
+        var readsPerSecond = 0.0
+        var writesPerSecond = 0.0
+        var violations = 0
+    }
 
     func run() throws {
-        print("readers: \(readers), writer: 1 (pause \(writerPauseUs) us), \(seconds) s per variant, best of \(rounds) rounds")
-        var map = Array(repeating: (reads: 0.0, writes: 0.0), count: 4)
-        var list = [(reads: 0.0, writes: 0.0), (reads: 0.0, writes: 0.0)]
-        func best(_ old: (reads: Double, writes: Double), _ new: (reads: Double, writes: Double)) -> (reads: Double, writes: Double) {
-            new.reads > old.reads ? new : old
-        }
+        var maps = ["RCUHashMap<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked"]
+            .map { Result(container: "hashmap", variant: $0) }
+        var lists = ["RCUList<memb>", "Array+rwlock"].map { Result(container: "list", variant: $0) }
         for _ in 0..<rounds {
-            map[0] = best(map[0], measure(RCUMapSubject(keys: keys)))
-            map[1] = best(map[1], measure(MutexDictionary(keys: keys)))
-            map[2] = best(map[2], measure(RWLockedDictionary(keys: keys)))
-            map[3] = best(map[3], measure(UnsharedDictionary(keys: keys)))
-            list[0] = best(list[0], measure(RCUListSubject(length: listLength)))
-            list[1] = best(list[1], measure(RWLockedArray(length: listLength)))
+            maps[0].keepBest(measure(RCUMapSubject(keys: keys)))
+            maps[1].keepBest(measure(MutexDictionary(keys: keys)))
+            maps[2].keepBest(measure(RWLockedDictionary(keys: keys)))
+            maps[3].keepBest(measure(UnsharedDictionary(keys: keys)))
+            lists[0].keepBest(measure(RCUListSubject(length: listLength, replaceInTwoSteps: breakList)))
+            lists[1].keepBest(measure(RWLockedArray(length: listLength)))
         }
-        print("hash map lookups/s (\(keys) Int keys; readers total; writer updates/s)")
-        for (name, result) in zip(["RCUHashMap<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked"], map) {
-            print(Self.row(name, result, baseline: map[2].reads))
+        if json {
+            for result in maps { print(jsonLine(result, baseline: maps[2])) }
+            for result in lists { print(jsonLine(result, baseline: lists[1])) }
+        } else {
+            print("readers: \(readers), writer: 1 (pause \(writerPauseUs) us), \(seconds) s per variant, best of \(rounds) rounds")
+            print("hash map lookups/s (\(keys) Int keys; readers total; writer updates/s)")
+            maps.forEach { print(Self.row($0, baseline: maps[2])) }
+            print("list iterations/s (\(listLength) elements, summed; readers total; writer replacements/s)")
+            lists.forEach { print(Self.row($0, baseline: lists[1])) }
         }
-        print("list iterations/s (\(listLength) elements, summed; readers total; writer replacements/s)")
-        for (name, result) in zip(["RCUList<memb>", "Array+rwlock"], list) {
-            print(Self.row(name, result, baseline: list[1].reads))
+        let violations = (maps + lists).reduce(0) { $0 + $1.violations }
+        if violations > 0 {
+            FileHandle.standardError.write(Data("rcu-stress containers: FAIL: \(violations) reads broke their invariant\n".utf8))
+            throw ExitCode.failure
         }
     }
 
-    static func row(_ name: String, _ result: (reads: Double, writes: Double), baseline: Double) -> String {
-        let padded = name.padding(toLength: 20, withPad: " ", startingAt: 0)
-        return "  \(padded) \(String(format: "%14.0f", result.reads))  writer \(String(format: "%9.0f", result.writes))  x\(String(format: "%.1f", result.reads / baseline)) vs rwlock"
+    func jsonLine(_ result: Result, baseline: Result) -> String {
+        var line = JSONLine()
+        line.add("container", result.container)
+        line.add("variant", result.variant)
+        line.add("readers", readers)
+        line.add("reads_per_s", result.readsPerSecond)
+        line.add("writer_ops_per_s", result.writesPerSecond)
+        line.add("vs_rwlock", result.readsPerSecond / baseline.readsPerSecond)
+        line.add("violations", result.violations)
+        return line.text
+    }
+
+    static func row(_ result: Result, baseline: Result) -> String {
+        let padded = result.variant.padding(toLength: 20, withPad: " ", startingAt: 0)
+        let ratio = String(format: "%.1f", result.readsPerSecond / baseline.readsPerSecond)
+        let bad = result.violations == 0 ? "" : "  \(result.violations) INVARIANT VIOLATIONS"
+        return "  \(padded) \(String(format: "%14.0f", result.readsPerSecond))  writer "
+            + "\(String(format: "%9.0f", result.writesPerSecond))  x\(ratio) vs rwlock\(bad)"
     }
 
     /// A key in 0..<count from a generator state's high bits, by multiply and shift
@@ -67,8 +115,9 @@ struct ContainerBench: ParsableCommand {
         Int(truncatingIfNeeded: ((state >> 32) &* UInt64(truncatingIfNeeded: count)) >> 32)
     }
 
-    /// Runs the readers and the writer for `seconds`; returns operations per second.
-    func measure(_ subject: some BenchSubject) -> (reads: Double, writes: Double) {
+    /// Runs the readers and the writer for `seconds`; returns operations per second and
+    /// the reads that broke the subject's invariant.
+    func measure(_ subject: some BenchSubject) -> Result {
         let done = DispatchGroup()
         let keyCount = subject.keyCount
         let pause = writerPauseUs
@@ -78,16 +127,17 @@ struct ContainerBench: ParsableCommand {
             Thread {
                 var state = UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15
                 var count = 0
-                var sink = 0
+                var violations = 0
                 while !box.stop.load(ordering: .relaxed) {
                     for _ in 0..<256 {
                         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                        sink &+= subject.read(Self.key(state, below: keyCount))
+                        let key = Self.key(state, below: keyCount)
+                        if !subject.isConsistent(subject.read(key), key: key) { violations += 1 }
                     }
                     count += 256
                 }
                 box.reads.add(count, ordering: .relaxed)
-                if sink == 42 { print("") }
+                box.violations.add(violations, ordering: .relaxed)
                 done.leave()
             }.start()
         }
@@ -97,8 +147,8 @@ struct ContainerBench: ParsableCommand {
             var count = 0
             while !box.stop.load(ordering: .relaxed) {
                 state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                subject.write(Self.key(state, below: keyCount), value: count)
                 count += 1
+                subject.write(Self.key(state, below: keyCount), generation: count)
                 if pause > 0 { usleep(pause) }
             }
             box.writes.add(count, ordering: .relaxed)
@@ -111,8 +161,22 @@ struct ContainerBench: ParsableCommand {
         let elapsed = start.duration(to: .now)
         let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         RCUMemb.barrier()
-        return (Double(box.reads.load(ordering: .relaxed)) / secondsElapsed,
-                Double(box.writes.load(ordering: .relaxed)) / secondsElapsed)
+        var result = Result(container: "", variant: "")
+        result.readsPerSecond = Double(box.reads.load(ordering: .relaxed)) / secondsElapsed
+        result.writesPerSecond = Double(box.writes.load(ordering: .relaxed)) / secondsElapsed
+        result.violations = box.violations.load(ordering: .relaxed)
+        return result
+    }
+}
+
+extension ContainerBench.Result {
+    /// Keeps the faster round's rates; violations add up over every round.
+    mutating func keepBest(_ round: Self) {
+        if round.readsPerSecond > readsPerSecond {
+            readsPerSecond = round.readsPerSecond
+            writesPerSecond = round.writesPerSecond
+        }
+        violations += round.violations
     }
 }
 
@@ -121,115 +185,5 @@ final class SharedCounters: Sendable {
     let stop = Atomic<Bool>(false)
     let reads = Atomic<Int>(0)
     let writes = Atomic<Int>(0)
-}
-
-/// What the container benchmark reads and writes.
-protocol BenchSubject: Sendable {
-    var keyCount: Int { get }
-    /// A lookup (map) or a full iteration (list); returns something to sink.
-    func read(_ key: Int) -> Int
-    func write(_ key: Int, value: Int)
-}
-
-struct RCUMapSubject: BenchSubject {
-    let map: RCUHashMap<Int, Int, RCUMemb>
-    let keyCount: Int
-    init(keys: Int) {
-        keyCount = keys
-        map = RCUHashMap(minimumCapacity: keys)
-        for key in 0..<keys { map.insert(key, forKey: key) }
-    }
-    func read(_ key: Int) -> Int { RCUMemb.read { map.value(forKey: key, in: $0) ?? 0 } }
-    func write(_ key: Int, value: Int) { map.updateValue(value, forKey: key) }
-}
-
-struct MutexDictionary: BenchSubject {
-    final class Storage: Sendable { let mutex: Mutex<[Int: Int]>; init(_ d: [Int: Int]) { mutex = Mutex(d) } }
-    let storage: Storage
-    let keyCount: Int
-    init(keys: Int) {
-        keyCount = keys
-        storage = Storage(Dictionary(uniqueKeysWithValues: (0..<keys).map { ($0, $0) }))
-    }
-    func read(_ key: Int) -> Int { storage.mutex.withLock { $0[key] ?? 0 } }
-    func write(_ key: Int, value: Int) { storage.mutex.withLock { $0[key] = value } }
-}
-
-/// A value behind a pthread rwlock (the `urcu` baseline's lock).
-final class RWLocked<Value>: @unchecked Sendable {
-    private let lock = BaselineRWLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func read<Result>(_ body: (Value) -> Result) -> Result {
-        lock.readLock()
-        defer { lock.readUnlock() }
-        return body(value)
-    }
-    func write(_ body: (inout Value) -> Void) {
-        lock.writeLock()
-        defer { lock.writeUnlock() }
-        body(&value)
-    }
-}
-
-struct RWLockedDictionary: BenchSubject {
-    let storage: RWLocked<[Int: Int]>
-    let keyCount: Int
-    init(keys: Int) {
-        keyCount = keys
-        storage = RWLocked(Dictionary(uniqueKeysWithValues: (0..<keys).map { ($0, $0) }))
-    }
-    func read(_ key: Int) -> Int { storage.read { $0[key] ?? 0 } }
-    func write(_ key: Int, value: Int) { storage.write { $0[key] = value } }
-}
-
-/// A Dictionary nobody writes, read with no lock: the ceiling for a lookup, not a design.
-struct UnsharedDictionary: BenchSubject {
-    let dictionary: [Int: Int]
-    let keyCount: Int
-    init(keys: Int) {
-        keyCount = keys
-        dictionary = Dictionary(uniqueKeysWithValues: (0..<keys).map { ($0, $0) })
-    }
-    func read(_ key: Int) -> Int { dictionary[key] ?? 0 }
-    func write(_ key: Int, value: Int) {}
-}
-
-struct RWLockedArray: BenchSubject {
-    let storage: RWLocked<[Int]>
-    let keyCount: Int
-    init(length: Int) {
-        keyCount = length
-        storage = RWLocked(Array(0..<length))
-    }
-    func read(_ key: Int) -> Int { storage.read { $0.reduce(0, &+) } }
-    func write(_ key: Int, value: Int) { storage.write { $0[key] = value } }
-}
-
-struct RCUListSubject: BenchSubject {
-    final class Storage: @unchecked Sendable {
-        let lock = RCUWriterMutex()
-        let list: RCUList<Int, RCUMemb>
-        var nodes: [RCUListNode<Int>] = []  // guarded by `lock`
-        init(length: Int) {
-            list = RCUList(lock: lock)
-            lock.withLock { nodes = (0..<length).map { list.append($0) } }
-        }
-    }
-    let storage: Storage
-    let keyCount: Int
-    init(length: Int) {
-        keyCount = length
-        storage = Storage(length: length)
-    }
-    func read(_ key: Int) -> Int {
-        RCUMemb.read { section in
-            var sum = 0
-            storage.list.forEach(in: section) { sum &+= $0 }
-            return sum
-        }
-    }
-    func write(_ key: Int, value: Int) {
-        storage.lock.withLock { storage.nodes[key] = storage.list.replace(storage.nodes[key], with: value) }
-    }
+    let violations = Atomic<Int>(0)
 }

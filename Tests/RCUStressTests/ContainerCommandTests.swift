@@ -1,0 +1,53 @@
+import Foundation
+import XCTest
+
+/// `rcu-stress containers`: usage errors, a short JSON run whose invariant counters are
+/// zero, and the hidden broken mode that proves the list invariant can fail. Throughput
+/// is only checked to be positive: timing thresholds belong to the benchmark.
+final class ContainerCommandTests: XCTestCase {
+    private func assertUsageError(_ arguments: [String], mentions text: String? = nil,
+                                  file: StaticString = #filePath, line: UInt = #line) throws {
+        let run = try RCUStressProcess.run(["containers"] + arguments)
+        XCTAssertEqual(run.status, 64, run.output, file: file, line: line)
+        if let text { XCTAssertTrue(run.output.contains(text), run.output, file: file, line: line) }
+    }
+
+    func testBadArgumentsAreUsageErrors() throws {
+        try assertUsageError(["--seconds", "0"], mentions: "--seconds")
+        try assertUsageError(["--seconds=-1"], mentions: "--seconds")
+        try assertUsageError(["--seconds", "nan"], mentions: "--seconds")
+        try assertUsageError(["--readers", "0"], mentions: "--readers")
+        try assertUsageError(["--keys", "0"], mentions: "--keys")
+        try assertUsageError(["--list-length", "0"], mentions: "--list-length")
+        try assertUsageError(["--rounds", "0"], mentions: "--rounds")
+        try assertUsageError(["--keys", "many"])
+    }
+
+    func testShortJSONRunKeepsEveryInvariant() throws {
+        let run = try RCUStressProcess.run(
+            ["containers", "--seconds", "0.1", "--rounds", "1", "--keys", "1000", "--list-length", "20", "--json"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let objects = try StressJSON.objects(run)
+        XCTAssertEqual(objects.compactMap { $0["variant"] as? String },
+                       ["RCUHashMap<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked",
+                        "RCUList<memb>", "Array+rwlock"])
+        for object in objects {
+            XCTAssertEqual(try StressJSON.int(object, "violations"), 0, "\(object)")
+            XCTAssertEqual(try StressJSON.int(object, "readers"), 2, "\(object)")
+            let reads = try XCTUnwrap((object["reads_per_s"] as? NSNumber)?.doubleValue, "\(object)")
+            XCTAssertGreaterThan(reads, 0, "\(object)")
+        }
+    }
+
+    /// A writer that replaces a list element by a removal and an append (two publications)
+    /// lets readers see one element too few: the check catches it and the run fails.
+    func testBrokenListReplacementFails() throws {
+        let run = try RCUStressProcess.run(
+            ["containers", "--break-list", "--writer-pause-us", "0", "--list-length", "10", "--seconds", "0.3",
+             "--rounds", "1", "--json"])
+        XCTAssertEqual(run.status, 1, run.output)
+        let list = try XCTUnwrap(StressJSON.objects(run).first { $0["variant"] as? String == "RCUList<memb>" })
+        XCTAssertGreaterThan(try StressJSON.int(list, "violations"), 0, "\(list)")
+        XCTAssertTrue(run.output.contains("broke their invariant"), run.output)
+    }
+}
