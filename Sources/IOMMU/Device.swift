@@ -75,6 +75,6 @@ final class DevIommu: @unchecked Sendable {
     init(dev: Device, lock: CheckedMutex, log: RegistryLog) {
         self.dev = dev
         self.lock = lock
-        self.life = ObjectLifecycle(name: "DevIommu(\(dev.name))", log: log)
+        self.life = ObjectLifecycle(.owned("DevIommu", dev.name), log: log)
     }
 }

@@ -58,7 +58,7 @@ public final class IommuGroup: @unchecked Sendable, CustomStringConvertible {
         self.id = id
         self.tag = tag
         self.name = "\(id)"
-        self.life = ObjectLifecycle(name: "IommuGroup#\(id)", log: log)
+        self.life = ObjectLifecycle(.numbered("IommuGroup", id), log: log)
         let mutex = CheckedMutex(class: mutexClass)
         self.mutex = mutex
         _devices = RCUList(lock: mutex)   // every mutation checks lockdep_is_held(&group->mutex)
@@ -124,7 +124,7 @@ public final class GroupDevice: @unchecked Sendable, CustomStringConvertible {
         self._dev = dev
         self.group = group
         self.name = dev.name
-        self.life = ObjectLifecycle(name: "GroupDevice(\(dev.name))", log: log)
+        self.life = ObjectLifecycle(.owned("GroupDevice", dev.name), log: log)
     }
 
     /// `gdev->dev` (immutable); checks that the group device is not freed.

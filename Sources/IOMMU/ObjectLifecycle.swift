@@ -19,8 +19,23 @@ public final class ObjectLifecycle: @unchecked Sendable {
         case freed = 2
     }
 
-    /// The object's name in reports, such as `IommuGroup#3`.
-    public let name: String
+    /// What the name is made of. Formatted only for reports: registry writers make several
+    /// lifecycles per probe, and a formatted name was a string allocation each.
+    enum Label {
+        /// `Kind#number`, such as `IommuGroup#3`.
+        case numbered(StaticString, Int)
+        /// `Kind(owner)`, such as `GroupDevice(0000:03:0)`.
+        case owned(StaticString, String)
+    }
+
+    let label: Label
+    /// The object's name in reports, such as `IommuGroup#3` or `GroupDevice(0000:03:0)`.
+    public var name: String {
+        switch label {
+        case let .numbered(kind, number): "\(kind)#\(number)"
+        case let .owned(kind, owner): "\(kind)(\(owner))"
+        }
+    }
     @usableFromInline let rawState = Atomic<UInt8>(State.live.rawValue)
     /// `rawState` while one thread writes the free site (not a public state: still usable).
     static let freeing: UInt8 = 3
@@ -30,8 +45,8 @@ public final class ObjectLifecycle: @unchecked Sendable {
     private var freedByStorage = ""
     let log: RegistryLog
 
-    init(name: String, log: RegistryLog) {
-        self.name = name
+    init(_ label: Label, log: RegistryLog) {
+        self.label = label
         self.log = log
     }
 

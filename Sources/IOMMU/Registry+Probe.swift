@@ -90,12 +90,11 @@ extension Registry {
         Lockdep.assertHeld(probeDeviceLock)
         let di = DevIommu(dev: dev, lock: CheckedMutex(class: devIommuLockClass), log: log)
         if design == .devmutex {
-            let life = di.life
-            di.brokenWork = WorkItem("dev_iommu_broken", on: workQueue, class: devIommuWorkClass) {
-                [weak self, weak di] in
+            di.brokenWork = WorkItem("dev_iommu_broken", on: workQueue, class: devIommuWorkClass, container: di) {
+                [weak self] di in
                 guard let self else { return }
                 self.hooks.pause(.workerStart)
-                guard life.check("dev_iommu_broken_worker"), let di else { return }
+                guard di.life.check("dev_iommu_broken_worker") else { return }
                 self.devIommuBrokenWorker(di)
             }
         }
@@ -106,13 +105,12 @@ extension Registry {
         let gdev = GroupDevice(dev: dev, group: group, log: log)
         counters.groupDevicesAllocated.add(1, ordering: .relaxed)
         if design == .rcu {
-            let life = gdev.life
-            gdev.brokenWork = WorkItem("gdev_broken", on: workQueue, class: gdevWorkClass) {
-                [weak self, weak gdev] in
+            gdev.brokenWork = WorkItem("gdev_broken", on: workQueue, class: gdevWorkClass, container: gdev) {
+                [weak self] gdev in
                 guard let self else { return }
                 self.hooks.pause(.workerStart)
                 // container_of(work, struct group_device, broken_work): touching a freed gdev.
-                guard life.check("iommu_group_broken_worker"), let gdev else { return }
+                guard gdev.life.check("iommu_group_broken_worker") else { return }
                 self.groupBrokenWorker(gdev)
             }
         }

@@ -11,10 +11,17 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     public let lockdepMap: LockdepMap
     /// The queue the item runs on.
     public let workQueue: WorkQueue
-    let body: @Sendable () -> Void
+    /// Called with the pinned container (`nil` for an item made without one).
+    let body: @Sendable (AnyObject?) -> Void
     let declared: LockdepSite
+    /// The object the item is embedded in, if any: unowned, so an idle item never keeps it
+    /// alive (no cycle through the callback, and no weak-reference side table per item).
+    private unowned let container: AnyObject?
 
     // Guarded by workQueue.monitor.
+    /// The container, held strongly from ``queue()`` until the run ends or a cancel removes
+    /// the item, so the callback never reaches a deallocated one.
+    var pinnedContainer: AnyObject?
     var isPending = false
     var isRunning = false
     var runner = pthread_t()
@@ -31,10 +38,54 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - line: The declaration site (default `#line`).
     ///   - function: The declaration site (default `#function`).
     ///   - body: The callback, run on a worker thread.
-    public init(_ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
+    public convenience init(_ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
                 line: UInt = #line, function: StaticString = #function, _ body: @escaping @Sendable () -> Void) {
+        self.init(name, on: queue, class: lockClass, container: nil, fileID: fileID, line: line, function: function) { _ in
+            body()
+        }
+    }
+
+    /// Creates a work item embedded in `container` (the kernel's `container_of` pattern): the
+    /// callback gets the container as its argument instead of capturing it.
+    ///
+    /// The item holds `container` unowned while idle, so storing the item in the container
+    /// makes no reference cycle, and strongly from ``queue()`` until its run ends (or a cancel
+    /// removes it), so the callback always gets a live object. Queueing the item after the
+    /// container was deallocated is a runtime trap, never a use after free.
+    ///
+    /// ```swift
+    /// gdev.brokenWork = WorkItem("gdev_broken", on: queue, container: gdev) { gdev in
+    ///     gdev.group.mutex.withLock { quarantine(gdev) }
+    /// }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - name: The work class name; the map is `work:<name>`.
+    ///   - queue: The queue it runs on.
+    ///   - lockClass: An explicit class for the map; `nil` makes (or joins) the class of this
+    ///     declaration site (as `INIT_WORK` does).
+    ///   - container: The object the item belongs to.
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
+    ///   - function: The declaration site (default `#function`).
+    ///   - body: The callback, run on a worker thread with the container.
+    public convenience init<Container: AnyObject & Sendable>(
+        _ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, container: Container,
+        fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+        _ body: @escaping @Sendable (Container) -> Void
+    ) {
+        self.init(name, on: queue, class: lockClass, container: container as AnyObject, fileID: fileID, line: line,
+                  function: function) { pinned in
+            body(unsafeDowncast(pinned.unsafelyUnwrapped, to: Container.self))
+        }
+    }
+
+    private init(_ name: String, on queue: WorkQueue, class lockClass: LockClass?, container: AnyObject?,
+                 fileID: StaticString, line: UInt, function: StaticString,
+                 _ body: @escaping @Sendable (AnyObject?) -> Void) {
         self.workQueue = queue
         self.body = body
+        self.container = container
         self.declared = LockdepSite(fileID: fileID, line: line, function: function)
         self.lockdepMap = LockdepMap(class: lockClass ?? LockClass("work:\(name)", fileID: fileID, line: line),
                                      options: [.completion])
@@ -57,6 +108,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
         return q.monitor.locked {
             guard disableDepth == 0, !isPending, !q.stopping else { return false }
             isPending = true
+            if pinnedContainer == nil { pinnedContainer = container }
             q.enqueued += 1
             q.pending.append(self)
             q.monitor.signalWork()
@@ -136,16 +188,27 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     func cancelAndWait() -> Bool {
         let q = workQueue
         let me = pthread_self()
-        return q.monitor.locked {
+        // The container's last reference may go with `unpinned`: dropped after unlocking.
+        let (wasPending, unpinned): (Bool, AnyObject?) = q.monitor.locked {
             let wasPending = isPending
+            var unpinned: AnyObject?
             if isPending, let i = q.pending.firstIndex(where: { $0 === self }) {
                 q.pending.remove(at: i)
                 isPending = false
+                if !isRunning { unpinned = takePinnedContainer() }
                 q.finished += 1
                 q.monitor.broadcastIdle()
             }
             while isRunning && pthread_equal(runner, me) == 0 { q.monitor.waitForIdle() }
-            return wasPending
+            return (wasPending, unpinned)
         }
+        withExtendedLifetime(unpinned) {}
+        return wasPending
+    }
+
+    /// Ends the pin (under `workQueue.monitor`); the caller drops it after unlocking.
+    func takePinnedContainer() -> AnyObject? {
+        defer { pinnedContainer = nil }
+        return pinnedContainer
     }
 }

@@ -121,7 +121,7 @@ public final class WorkQueue: @unchecked Sendable {
         Lockdep.currentThreadName = "\(name)/\(index)"
         pthread_setspecific(Self._currentQueueKey, Unmanaged.passUnretained(self as AnyObject).toOpaque())
         while true {
-            let item: WorkItem? = monitor.locked {
+            let next: (item: WorkItem, container: AnyObject?)? = monitor.locked {
                 while true {
                     // An item queued again while it runs waits for that run to end: like the
                     // kernel's workqueues, one item never runs on two workers at once.
@@ -130,30 +130,34 @@ public final class WorkQueue: @unchecked Sendable {
                         item.isPending = false
                         item.runner = pthread_self()
                         item.isRunning = true
-                        return item
+                        return (item, item.pinnedContainer)
                     }
                     if pending.isEmpty && stopping { return nil }
                     monitor.waitForWork()
                 }
             }
-            guard let item else { break }
-            run(item)
-            monitor.locked {
+            guard let next else { break }
+            let item = next.item
+            run(item, container: next.container)
+            // Dropped outside the lock: the container's last reference may go here.
+            let unpinned: AnyObject? = monitor.locked {
                 item.isRunning = false
                 finished += 1
                 if item.isPending { monitor.broadcastWork() }
                 monitor.broadcastIdle()
+                return item.isPending ? nil : item.takePinnedContainer()
             }
+            withExtendedLifetime(unpinned) {}
         }
         pthread_setspecific(Self._currentQueueKey, nil)
     }
 
-    func run(_ item: WorkItem) {
+    func run(_ item: WorkItem, container: AnyObject?) {
         Lockdep.withContext(context) {
             let depth = Lockdep.heldLockCount
             Lockdep.acquire(lockdepMap, mode: .write)
             Lockdep.acquire(item.lockdepMap, mode: .write)
-            item.body()
+            item.body(container)
             Lockdep.release(item.lockdepMap)
             Lockdep.release(lockdepMap)
             #if LOCKDEP_CHECKS

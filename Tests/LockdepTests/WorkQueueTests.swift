@@ -226,3 +226,78 @@ final class ReentrancyProbe: @unchecked Sendable {
         lock.unlock()
     }
 }
+
+/// Work items embedded in their container (`WorkItem(_:on:container:)`): no cycle while idle,
+/// the container pinned while the item is pending or running.
+final class WorkItemContainerTests: LockdepTestCase {
+    /// A container that owns its work item, as `struct group_device` owns `broken_work`.
+    final class Owner: @unchecked Sendable {
+        let deinits: Counter
+        let runs = Counter()
+        var work: WorkItem?
+        init(deinits: Counter) { self.deinits = deinits }
+        deinit { deinits.increment() }
+    }
+
+    func makeOwner(on queue: WorkQueue, deinits: Counter, gate: DispatchSemaphore? = nil) -> Owner {
+        let owner = Owner(deinits: deinits)
+        owner.work = WorkItem("owned", on: queue, class: .unique("work:owned"), container: owner) { owner in
+            gate?.wait()
+            owner.runs.increment()
+        }
+        return owner
+    }
+
+    func testIdleItemDoesNotKeepItsContainerAlive() {
+        let queue = WorkQueue("container-idle", threads: 1)
+        defer { queue.shutdown() }
+        let deinits = Counter()
+        var owner: Owner? = makeOwner(on: queue, deinits: deinits)
+        XCTAssertNotNil(owner?.work)
+        owner = nil
+        XCTAssertEqual(deinits.value, 1, "the item's reference to its container made a cycle")
+    }
+
+    func testQueuedItemPinsItsContainerUntilTheRunEnds() {
+        let queue = WorkQueue("container-pinned", threads: 1)
+        defer { queue.shutdown() }
+        let deinits = Counter()
+        let gate = DispatchSemaphore(value: 0)
+        var owner: Owner? = makeOwner(on: queue, deinits: deinits, gate: gate)
+        let runs = owner!.runs
+        XCTAssertTrue(owner!.work!.queue())
+        owner = nil                      // only the queued item holds the container now
+        XCTAssertEqual(deinits.value, 0, "a queued item's container was deallocated")
+        gate.signal()
+        queue.flush()
+        XCTAssertEqual(runs.value, 1, "the callback did not get its container")
+        XCTAssertEqual(deinits.value, 1, "the container outlived its item's run")
+        expectSilent()
+    }
+
+    func testCancelUnpinsTheContainer() {
+        let queue = WorkQueue("container-cancel", threads: 1)
+        defer { queue.shutdown() }
+        let started = DispatchSemaphore(value: 0)
+        let gate = DispatchSemaphore(value: 0)
+        let blocker = WorkItem("blocker", on: queue, class: .unique("work:blocker")) {
+            started.signal()
+            gate.wait()
+        }
+        XCTAssertTrue(blocker.queue())
+        started.wait()                   // the only worker is busy: the owner's item stays pending
+        let deinits = Counter()
+        var owner: Owner? = makeOwner(on: queue, deinits: deinits)
+        let work = owner!.work!
+        let runs = owner!.runs
+        XCTAssertTrue(work.queue())
+        owner = nil
+        XCTAssertEqual(deinits.value, 0)
+        XCTAssertTrue(work.cancelSync(), "was pending")
+        XCTAssertEqual(deinits.value, 1, "a cancelled item still pinned its container")
+        gate.signal()
+        queue.flush()
+        XCTAssertEqual(runs.value, 0)
+        expectSilent()
+    }
+}
