@@ -59,10 +59,9 @@ public final class Device: @unchecked Sendable, CustomStringConvertible {
 }
 
 /// The driver-private `struct dev_iommu` of a probed device.
-final class DevIommu: @unchecked Sendable {
+final class DevIommu: ObjectLifecycle, @unchecked Sendable {
     /// `dev_iommu->lock`: design D2's worker lock, taken before `group->mutex`.
     let lock: CheckedMutex
-    let life: ObjectLifecycle
     weak var dev: Device?
     /// `dev->iommu->iommu_dev`, `max_pasids`, `attach_deferred`, `require_direct`.
     var iommuDev = "smmu0"
@@ -75,6 +74,6 @@ final class DevIommu: @unchecked Sendable {
     init(dev: Device, lock: CheckedMutex, log: RegistryLog) {
         self.dev = dev
         self.lock = lock
-        self.life = ObjectLifecycle(.owned("DevIommu", dev.name), log: log)
+        super.init(.owned("DevIommu", dev.name), log: log)
     }
 }

@@ -20,13 +20,11 @@ public typealias RegistryRCU = RCUMemb
 /// only through `dev->iommu_group` inside a read section, and then touch only the
 /// device list. The group is freed (``ObjectLifecycle``) a grace period after its
 /// reference count drops to zero (`kfree_rcu` in `iommu_group_release`).
-public final class IommuGroup: @unchecked Sendable, CustomStringConvertible {
+public final class IommuGroup: ObjectLifecycle, CustomStringConvertible, @unchecked Sendable {
     /// The group number (from the IDA; reused after the group is freed).
     public let id: Int
     /// `group->name`.
     public let name: String
-    /// The lifecycle every accessor checks.
-    public let life: ObjectLifecycle
     /// Set (before `life` is freed) by ``markFreed(at:)``: the bit an ISR's check reads,
     /// kept here so that checking a live group costs no load from another object.
     let freedMark = Atomic<Bool>(false)
@@ -58,10 +56,10 @@ public final class IommuGroup: @unchecked Sendable, CustomStringConvertible {
         self.id = id
         self.tag = tag
         self.name = "\(id)"
-        self.life = ObjectLifecycle(.numbered("IommuGroup", id), log: log)
         let mutex = CheckedMutex(class: mutexClass)
         self.mutex = mutex
         _devices = RCUList(lock: mutex)   // every mutation checks lockdep_is_held(&group->mutex)
+        super.init(.numbered("IommuGroup", id), log: log)
     }
 
     /// `group->devices` for a reader; checks that the group is not freed. Inlined, so the
@@ -97,9 +95,7 @@ public enum GdevBlocked: UInt8, Sendable {
 }
 
 /// A device's membership in a group (the kernel's `struct group_device`).
-public final class GroupDevice: @unchecked Sendable, CustomStringConvertible {
-    /// The lifecycle every accessor checks.
-    public let life: ObjectLifecycle
+public final class GroupDevice: ObjectLifecycle, CustomStringConvertible, @unchecked Sendable {
     /// Set (before `life` is freed) by ``markFreed(at:)``: see ``IommuGroup/freedMark``.
     let freedMark = Atomic<Bool>(false)
     let _dev: Device
@@ -124,7 +120,7 @@ public final class GroupDevice: @unchecked Sendable, CustomStringConvertible {
         self._dev = dev
         self.group = group
         self.name = dev.name
-        self.life = ObjectLifecycle(.owned("GroupDevice", dev.name), log: log)
+        super.init(.owned("GroupDevice", dev.name), log: log)
     }
 
     /// `gdev->dev` (immutable); checks that the group device is not freed.

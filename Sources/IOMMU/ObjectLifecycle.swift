@@ -8,7 +8,10 @@ public import Synchronization
 /// period ends) → `freed` (the point where the kernel's `kfree` would run).
 /// Touching a `freed` object through a checked accessor records a
 /// ``UseAfterFreeReport`` naming the object, the accessor and where it was freed.
-public final class ObjectLifecycle: @unchecked Sendable {
+///
+/// The registry's objects (``IommuGroup``, ``GroupDevice``, `DevIommu`) inherit it, as a
+/// slab object carries its own KASAN state: a probe allocates no separate lifecycle objects.
+public class ObjectLifecycle: @unchecked Sendable {
     /// The states of an object.
     public enum State: UInt8, Sendable {
         /// Allocated and reachable.
@@ -19,8 +22,8 @@ public final class ObjectLifecycle: @unchecked Sendable {
         case freed = 2
     }
 
-    /// What the name is made of. Formatted only for reports: registry writers make several
-    /// lifecycles per probe, and a formatted name was a string allocation each.
+    /// What the report name is made of, formatted only when a report needs it: a name
+    /// formatted up front was a string allocation for each object a probe makes.
     enum Label {
         /// `Kind#number`, such as `IommuGroup#3`.
         case numbered(StaticString, Int)
@@ -30,7 +33,7 @@ public final class ObjectLifecycle: @unchecked Sendable {
 
     let label: Label
     /// The object's name in reports, such as `IommuGroup#3` or `GroupDevice(0000:03:0)`.
-    public var name: String {
+    public final var reportName: String {
         switch label {
         case let .numbered(kind, number): "\(kind)#\(number)"
         case let .owned(kind, owner): "\(kind)(\(owner))"
@@ -50,24 +53,27 @@ public final class ObjectLifecycle: @unchecked Sendable {
         self.log = log
     }
 
+    /// The lifecycle every accessor checks: the object itself.
+    public final var life: ObjectLifecycle { self }
+
     /// The current state (an object being freed right now still reads as retired).
-    public var state: State { State(rawValue: rawState.load(ordering: .acquiring)) ?? .retired }
+    public final var state: State { State(rawValue: rawState.load(ordering: .acquiring)) ?? .retired }
 
     /// Where the object was freed (the kernel function), or `nil` while it is not freed.
-    public var freedAt: String? { state == .freed ? freedAtStorage : nil }
+    public final var freedAt: String? { state == .freed ? freedAtStorage : nil }
 
-    func retire() {
+    final func retire() {
         rawState.store(State.retired.rawValue, ordering: .releasing)
     }
 
     /// Marks the object freed at `site` (the kernel's `kfree` in `site`).
-    func free(at site: String) {
+    final func free(at site: String) {
         // Claim the free first, so a racing second free neither writes the site fields nor
         // overwrites where the object was really freed; only then publish `.freed`.
         var current = rawState.load(ordering: .relaxed)
         while true {
             if current == State.freed.rawValue || current == Self.freeing {
-                log.warn("double free of \(name) at \(site)", function: site)
+                log.warn("double free of \(reportName) at \(site)", function: site)
                 return
             }
             let (claimed, found) = rawState.compareExchange(
@@ -85,17 +91,17 @@ public final class ObjectLifecycle: @unchecked Sendable {
     @inlinable
     @inline(__always)
     @discardableResult
-    public func check(_ accessor: StaticString) -> Bool {
+    public final func check(_ accessor: StaticString) -> Bool {
         if rawState.load(ordering: .acquiring) != State.freed.rawValue { return true }
         reportUseAfterFree(accessor)
         return false
     }
 
     @usableFromInline
-    func reportUseAfterFree(_ accessor: StaticString) {
+    final func reportUseAfterFree(_ accessor: StaticString) {
         log.useAfterFree(
             UseAfterFreeReport(
-                object: name, accessor: "\(accessor)", freedAt: freedAtStorage, freedBy: freedByStorage,
+                object: reportName, accessor: "\(accessor)", freedAt: freedAtStorage, freedBy: freedByStorage,
                 thread: ThreadName.current))
     }
 }
