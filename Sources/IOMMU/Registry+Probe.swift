@@ -90,31 +90,35 @@ extension Registry {
         Lockdep.assertHeld(probeDeviceLock)
         let di = DevIommu(dev: dev, lock: CheckedMutex(class: devIommuLockClass), log: log)
         if design == .devmutex {
-            di.brokenWork = WorkItem("dev_iommu_broken", on: workQueue, class: devIommuWorkClass, container: di) {
-                [weak self] di in
-                guard let self else { return }
-                self.hooks.pause(.workerStart)
-                guard di.life.check("dev_iommu_broken_worker") else { return }
-                self.devIommuBrokenWorker(di)
-            }
+            di.brokenWork = WorkItem("dev_iommu_broken", on: workQueue, class: devIommuWorkClass, container: di,
+                                     devIommuBrokenWork)
         }
         return di
+    }
+
+    /// D2's work function: `container_of(work, struct dev_iommu, broken_work)`.
+    func runDevIommuBrokenWork(_ di: DevIommu) {
+        hooks.pause(.workerStart)
+        guard di.life.check("dev_iommu_broken_worker") else { return }
+        devIommuBrokenWorker(di)
     }
 
     func makeGroupDevice(_ dev: Device, group: IommuGroup) -> GroupDevice {
         let gdev = GroupDevice(dev: dev, group: group, log: log)
         counters.groupDevicesAllocated.add(1, ordering: .relaxed)
         if design == .rcu {
-            gdev.brokenWork = WorkItem("gdev_broken", on: workQueue, class: gdevWorkClass, container: gdev) {
-                [weak self] gdev in
-                guard let self else { return }
-                self.hooks.pause(.workerStart)
-                // container_of(work, struct group_device, broken_work): touching a freed gdev.
-                guard gdev.life.check("iommu_group_broken_worker") else { return }
-                self.groupBrokenWorker(gdev)
-            }
+            gdev.brokenWork = WorkItem("gdev_broken", on: workQueue, class: gdevWorkClass, container: gdev,
+                                       gdevBrokenWork)
         }
         return gdev
+    }
+
+    /// D1's work function: `container_of(work, struct group_device, broken_work)`, which
+    /// touches a freed gdev if the work outlived it.
+    func runGroupBrokenWork(_ gdev: GroupDevice) {
+        hooks.pause(.workerStart)
+        guard gdev.life.check("iommu_group_broken_worker") else { return }
+        groupBrokenWorker(gdev)
     }
 
     /// `list_add_tail_rcu(&gdev->list, &group->devices)` under the mutex.

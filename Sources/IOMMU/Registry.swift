@@ -86,6 +86,11 @@ public final class Registry: @unchecked Sendable {
     let devIommuWorkClass: LockClass
     let workQueue: WorkQueue
     let gate: ReaderGate
+    /// The broken-device work functions, made once and shared by every item (as one work
+    /// function serves every `work_struct`): a probe allocates no closure for its work item.
+    /// Set at the end of `init`, read-only after.
+    private(set) var gdevBrokenWork: @Sendable (AnyObject) -> Void = { _ in }
+    private(set) var devIommuBrokenWork: @Sendable (AnyObject) -> Void = { _ in }
 
     /// The modelled driver's group table and the IDA; guarded by `tableLock`.
     let tableLock = InternalLock()
@@ -116,6 +121,12 @@ public final class Registry: @unchecked Sendable {
         devIommuWorkClass = cls("work:dev_iommu_broken")
         workQueue = WorkQueue("iommu_broken", threads: configuration.workerThreads)
         gate = ReaderGate(configuration.readerSynchronization)
+        gdevBrokenWork = { [weak self] container in
+            self?.runGroupBrokenWork(unsafeDowncast(container, to: GroupDevice.self))
+        }
+        devIommuBrokenWork = { [weak self] container in
+            self?.runDevIommuBrokenWork(unsafeDowncast(container, to: DevIommu.self))
+        }
     }
 
     /// Stops the work queue's threads (after running what is pending). Idempotent.

@@ -11,8 +11,13 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     public let lockdepMap: LockdepMap
     /// The queue the item runs on.
     public let workQueue: WorkQueue
-    /// Called with the pinned container (`nil` for an item made without one).
-    let body: @Sendable (AnyObject?) -> Void
+    /// The callback: on its own, or given the container it is embedded in.
+    enum Callback {
+        case plain(@Sendable () -> Void)
+        case contained(@Sendable (AnyObject) -> Void)
+    }
+
+    let callback: Callback
     let declared: LockdepSite
     /// The object the item is embedded in, if any: unowned, so an idle item never keeps it
     /// alive (no cycle through the callback, and no weak-reference side table per item).
@@ -39,24 +44,28 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - function: The declaration site (default `#function`).
     ///   - body: The callback, run on a worker thread.
     public convenience init(_ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
-                line: UInt = #line, function: StaticString = #function, _ body: @escaping @Sendable () -> Void) {
-        self.init(name, on: queue, class: lockClass, container: nil, fileID: fileID, line: line, function: function) { _ in
-            body()
-        }
+                            line: UInt = #line, function: StaticString = #function, _ body: @escaping @Sendable () -> Void) {
+        self.init(name, queue, lockClass, container: nil, .plain(body), fileID, line, function)
     }
 
-    /// Creates a work item embedded in `container` (the kernel's `container_of` pattern): the
-    /// callback gets the container as its argument instead of capturing it.
+    /// Creates a work item embedded in `container`, the kernel's `container_of` pattern: the
+    /// callback is given the container instead of capturing it.
     ///
     /// The item holds `container` unowned while idle, so storing the item in the container
     /// makes no reference cycle, and strongly from ``queue()`` until its run ends (or a cancel
     /// removes it), so the callback always gets a live object. Queueing the item after the
     /// container was deallocated is a runtime trap, never a use after free.
     ///
+    /// One callback can serve every item of a kind, as one work function serves every
+    /// `work_struct` initialised with it: make the closure once and pass it to each item, and
+    /// making an item allocates no closure context.
+    ///
     /// ```swift
-    /// gdev.brokenWork = WorkItem("gdev_broken", on: queue, container: gdev) { gdev in
+    /// let quarantineWork: @Sendable (AnyObject) -> Void = { container in
+    ///     let gdev = container as! GroupDevice
     ///     gdev.group.mutex.withLock { quarantine(gdev) }
     /// }
+    /// gdev.brokenWork = WorkItem("gdev_broken", on: queue, container: gdev, quarantineWork)
     /// ```
     ///
     /// - Parameters:
@@ -69,26 +78,30 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - line: The declaration site (default `#line`).
     ///   - function: The declaration site (default `#function`).
     ///   - body: The callback, run on a worker thread with the container.
-    public convenience init<Container: AnyObject & Sendable>(
-        _ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, container: Container,
+    public convenience init(
+        _ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, container: any AnyObject & Sendable,
         fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
-        _ body: @escaping @Sendable (Container) -> Void
+        _ body: @escaping @Sendable (AnyObject) -> Void
     ) {
-        self.init(name, on: queue, class: lockClass, container: container as AnyObject, fileID: fileID, line: line,
-                  function: function) { pinned in
-            body(unsafeDowncast(pinned.unsafelyUnwrapped, to: Container.self))
-        }
+        self.init(name, queue, lockClass, container: container, .contained(body), fileID, line, function)
     }
 
-    private init(_ name: String, on queue: WorkQueue, class lockClass: LockClass?, container: AnyObject?,
-                 fileID: StaticString, line: UInt, function: StaticString,
-                 _ body: @escaping @Sendable (AnyObject?) -> Void) {
+    private init(_ name: String, _ queue: WorkQueue, _ lockClass: LockClass?, container: AnyObject?,
+                 _ callback: Callback, _ fileID: StaticString, _ line: UInt, _ function: StaticString) {
         self.workQueue = queue
-        self.body = body
+        self.callback = callback
         self.container = container
         self.declared = LockdepSite(fileID: fileID, line: line, function: function)
         self.lockdepMap = LockdepMap(class: lockClass ?? LockClass("work:\(name)", fileID: fileID, line: line),
                                      options: [.completion])
+    }
+
+    /// Runs the callback (on a worker, with the container pinned at dequeue).
+    func runCallback(container: AnyObject?) {
+        switch callback {
+        case let .plain(body): body()
+        case let .contained(body): body(container.unsafelyUnwrapped)
+        }
     }
 
     /// The class of the item's map.

@@ -157,7 +157,7 @@ public final class WorkQueue: @unchecked Sendable {
             let depth = Lockdep.heldLockCount
             Lockdep.acquire(lockdepMap, mode: .write)
             Lockdep.acquire(item.lockdepMap, mode: .write)
-            item.body(container)
+            item.runCallback(container: container)
             Lockdep.release(item.lockdepMap)
             Lockdep.release(lockdepMap)
             #if LOCKDEP_CHECKS

@@ -51,6 +51,11 @@ struct RegistryCommand: ParsableCommand {
     @Option(help: "Seconds to run each design; fractions allowed.")
     var duration = 5.0
 
+    @Option(help: ArgumentHelp(
+        "Run the designs in turn this many times, duration/rounds seconds each (default: 5 with --design all, else 1).",
+        discussion: "Interleaving spreads the drift of a shared machine over every design alike, so the ratios compare like with like. Counts add up over the rounds, peaks take the largest, latency histograms merge."))
+    var rounds: Int?
+
     @Option(help: "RCU flavor of the registry, fixed when it is built: memb by default, qsbr with --traits RegistryQSBR.")
     var flavor: RegistryFlavorChoice = .built
 
@@ -82,6 +87,12 @@ struct RegistryCommand: ParsableCommand {
             throw ValidationError("--duration must be a positive number of seconds, not \(duration).")
         }
         guard duration <= 86_400 else { throw ValidationError("--duration must be at most one day (86400 s).") }
+        if let rounds {
+            guard rounds >= 1 else { throw ValidationError("--rounds must be 1 or more, not \(rounds).") }
+            guard duration / Double(rounds) >= 0.01 else {
+                throw ValidationError("--rounds \(rounds) leaves under 10 ms per round of --duration \(duration).")
+            }
+        }
         guard readers >= 1 else { throw ValidationError("--readers must be 1 or more, not \(readers).") }
         guard writers >= 0 else { throw ValidationError("--writers must be 0 or more, not \(writers).") }
         guard readers + writers <= Urcu.maxThreads else {
@@ -118,26 +129,38 @@ struct RegistryCommand: ParsableCommand {
         }
     }
 
+    /// The rounds a run makes (``rounds``, or its default).
+    var roundCount: Int { rounds ?? (design == .all ? 5 : 1) }
+
     func run() throws {
         let timerOverhead = MonotonicClock.timerOverheadNanoseconds()
-        var results: [RegistryResult] = []
+        let designs = design.designs
         if !json && design == .all {
-            print("rcu-stress registry: each design for \(RegistryResult.format(duration)) s, \(readers) readers, "
-                  + "\(writers) writers, \(groups) groups x \(devicesPerGroup) devices, lockdep "
+            print("rcu-stress registry: each design for \(RegistryResult.format(duration)) s in \(roundCount) interleaved "
+                  + "rounds, \(readers) readers, \(writers) writers, \(groups) groups x \(devicesPerGroup) devices, lockdep "
                   + "\(Self.checksCompiledIn ? "on" : "off")")
         }
-        for choice in design.designs {
-            var result = RegistryRun.run(RegistryRunConfiguration(
-                design: choice, readers: readers, writers: writers, groups: groups,
-                devicesPerGroup: devicesPerGroup, seconds: duration, sampleEvery: sampleEvery,
-                reportEvery: reportEvery, backlogLimit: backlogLimit))
+        var collected: [RegistryResult?] = Array(repeating: nil, count: designs.count)
+        for _ in 0..<roundCount {
+            for (index, choice) in designs.enumerated() {
+                let round = RegistryRun.run(RegistryRunConfiguration(
+                    design: choice, readers: readers, writers: writers, groups: groups,
+                    devicesPerGroup: devicesPerGroup, seconds: duration / Double(roundCount), sampleEvery: sampleEvery,
+                    reportEvery: reportEvery, backlogLimit: backlogLimit))
+                if collected[index] == nil { collected[index] = round } else { collected[index]!.absorb(round) }
+            }
+        }
+        let results = collected.map { result -> RegistryResult in
+            var result = result!
             result.timerOverheadNanoseconds = timerOverhead
+            return result
+        }
+        for result in results {
             if json {
                 print(result.jsonLine)
             } else if design != .all {
                 result.lines.forEach { print($0) }
             }
-            results.append(result)
         }
         if !json && design == .all {
             RegistryComparison(results: results).lines.forEach { print($0) }

@@ -110,6 +110,31 @@ struct RegistryResult: Sendable {
         return lines
     }
 
+    /// Adds another round of the same design (`--rounds`): counts and times add up, peaks
+    /// take the larger, latency histograms merge and the series continue.
+    mutating func absorb(_ round: RegistryResult) {
+        seconds += round.seconds
+        lookups += round.lookups
+        reports += round.reports
+        quarantined += round.quarantined
+        writerOperations += round.writerOperations
+        latency.merge(round.latency)
+        quarantineLatency.merge(round.quarantineLatency)
+        backlogPeak = max(backlogPeak, round.backlogPeak)
+        residentPeak = max(residentPeak, round.residentPeak)
+        residentSeries += round.residentSeries
+        backlogSeries += round.backlogSeries
+        useAfterFree += round.useAfterFree
+        invariantViolations += round.invariantViolations
+        warnings += round.warnings
+        lostReports += round.lostReports
+        lateReports += round.lateReports
+        writerErrors += round.writerErrors
+        backlogWaits += round.backlogWaits
+        lockdepReports += round.lockdepReports
+        if diagnostics.count < 6 { diagnostics += round.diagnostics.prefix(6 - diagnostics.count) }
+    }
+
     static func ns(_ latency: ReadLatency, _ percentile: Double) -> String {
         latency.nanoseconds(atPercentile: percentile).map(String.init) ?? "-"
     }

@@ -241,9 +241,9 @@ final class WorkItemContainerTests: LockdepTestCase {
 
     func makeOwner(on queue: WorkQueue, deinits: Counter, gate: DispatchSemaphore? = nil) -> Owner {
         let owner = Owner(deinits: deinits)
-        owner.work = WorkItem("owned", on: queue, class: .unique("work:owned"), container: owner) { owner in
+        owner.work = WorkItem("owned", on: queue, class: .unique("work:owned"), container: owner) { container in
             gate?.wait()
-            owner.runs.increment()
+            (container as! Owner).runs.increment()
         }
         return owner
     }

@@ -33,6 +33,23 @@ final class RegistryCommandTests: XCTestCase {
         try assertUsageError(["--readers", "many", "--duration", "1"])
         try assertUsageError(["--sample-every", "0", "--duration", "1"], mentions: "--sample-every")
         try assertUsageError(["--report-every", "0", "--duration", "1"], mentions: "--report-every")
+        try assertUsageError(["--rounds", "0", "--duration", "1"], mentions: "--rounds")
+        try assertUsageError(["--rounds", "1000", "--duration", "1"], mentions: "--rounds")
+    }
+
+    /// `--rounds`: each round is a fresh run of duration/rounds; the JSON adds them up (the
+    /// series continue: 10 points per round) and the counters stay zero.
+    func testRoundsAddUp() throws {
+        let run = try RCUStressProcess.run(
+            ["registry", "--design", "rcu", "--duration", "0.6", "--rounds", "3", "--groups", "8", "--json"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let object = try StressJSON.object(run)
+        XCTAssertEqual((object["rss_series_bytes"] as? [Any])?.count, 30, "\(object)")
+        XCTAssertEqual((object["backlog_series"] as? [Any])?.count, 30, "\(object)")
+        let seconds = try XCTUnwrap((object["duration_s"] as? NSNumber)?.doubleValue)
+        XCTAssertEqual(seconds, 0.6, accuracy: 0.2, "three rounds of 0.2 s")
+        XCTAssertGreaterThan(try StressJSON.int(object, "writer_ops"), 0)
+        XCTAssertEqual(object["passed"] as? Bool, true, "\(object)")
     }
 
     /// The registry's flavor is fixed when it is built (memb, or qsbr with the `RegistryQSBR`
