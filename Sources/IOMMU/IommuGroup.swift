@@ -20,7 +20,7 @@ public typealias RegistryRCU = RCUMemb
 /// only through `dev->iommu_group` inside a read section, and then touch only the
 /// device list. The group is freed (``ObjectLifecycle``) a grace period after its
 /// reference count drops to zero (`kfree_rcu` in `iommu_group_release`).
-public final class IommuGroup: ObjectLifecycle, CustomStringConvertible, @unchecked Sendable {
+public final class IommuGroup: ObjectLifecycle, RCUReclaimable, CustomStringConvertible, @unchecked Sendable {
     /// The group number (from the IDA; reused after the group is freed).
     public let id: Int
     /// `group->name`.
@@ -81,6 +81,9 @@ public final class IommuGroup: ObjectLifecycle, CustomStringConvertible, @unchec
         life.free(at: site)
     }
 
+    /// The end of `iommu_group_release`'s grace period (``RCUFlavor/retire(reclaiming:)``).
+    public func reclaim() { markFreed(at: "iommu_group_release") }
+
     public var description: String { "IommuGroup#\(id)" }
 }
 
@@ -95,7 +98,7 @@ public enum GdevBlocked: UInt8, Sendable {
 }
 
 /// A device's membership in a group (the kernel's `struct group_device`).
-public final class GroupDevice: ObjectLifecycle, CustomStringConvertible, @unchecked Sendable {
+public final class GroupDevice: ObjectLifecycle, RCUReclaimable, CustomStringConvertible, @unchecked Sendable {
     /// Set (before `life` is freed) by ``markFreed(at:)``: see ``IommuGroup/freedMark``.
     let freedMark = Atomic<Bool>(false)
     let _dev: Device
@@ -148,6 +151,9 @@ public final class GroupDevice: ObjectLifecycle, CustomStringConvertible, @unche
         freedMark.store(true, ordering: .releasing)
         life.free(at: site)
     }
+
+    /// The end of `__iommu_group_free_device`'s grace period (``RCUFlavor/retire(reclaiming:)``).
+    public func reclaim() { markFreed(at: "__iommu_group_free_device") }
 
     public var description: String { "GroupDevice(\(name))" }
 }

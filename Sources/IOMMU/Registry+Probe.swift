@@ -185,7 +185,7 @@ extension Registry {
         if bugs.contains(.nonRCUDeviceList) {
             gdev.markFreed(at: "__iommu_group_free_device")
         } else {
-            RegistryRCU.retire { gdev.markFreed(at: "__iommu_group_free_device") }
+            RegistryRCU.retire(reclaiming: gdev)   // kfree_rcu(gdev, rcu): reclaim() is the kfree
         }
     }
 

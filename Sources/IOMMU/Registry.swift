@@ -235,7 +235,7 @@ public final class Registry: @unchecked Sendable {
             group.markFreed(at: "iommu_group_release")
         } else {
             group.life.retire()
-            RegistryRCU.retire { group.markFreed(at: "iommu_group_release") }
+            RegistryRCU.retire(reclaiming: group)   // reclaim() is the kfree
         }
     }
 

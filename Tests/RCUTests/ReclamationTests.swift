@@ -42,6 +42,38 @@ final class ReclamationTests: XCTestCase {
         XCTAssertEqual(counter.inCallback.load(ordering: .relaxed), 100, "\(F.name): callbacks know they are callbacks")
     }
 
+    /// `retire(reclaiming:)`: `reclaim()` runs once, on a call_rcu worker, never while a reader
+    /// that began before the retire is inside; the object is released after it.
+    func testRetireReclaimingRunsAfterReadersLeave() {
+        for flavor in allFlavors { checkReclaiming(flavor) }
+    }
+
+    private func checkReclaiming<F: RCUFlavor>(_: F.Type) {
+        let ledger = Ledger()
+        let counter = Counter()
+        let inside = DispatchSemaphore(value: 0)
+        let retired = DispatchSemaphore(value: 0)
+        let ranWhileInside = Locked<Int?>(nil)
+        let reader = startThread(named: "reclaim-reader-\(F.name)") {
+            F.read { _ in
+                inside.signal()
+                retired.wait()
+                usleep(50_000)   // every chance for a (broken) early callback
+                ranWhileInside.withLock { $0 = counter.runs.load(ordering: .relaxed) }
+            }
+        }
+        inside.wait()
+        F.retire(reclaiming: Reclaimed(id: 1, ledger: ledger, counter: counter, flavor: F.self))
+        retired.signal()
+        reader.wait()
+        F.barrier()
+        XCTAssertEqual(ranWhileInside.withLock { $0 }, 0, "\(F.name): reclaimed under a reader")
+        XCTAssertEqual(counter.runs.load(ordering: .relaxed), 1, "\(F.name): reclaimed once")
+        XCTAssertEqual(counter.inCallback.load(ordering: .relaxed), 1, "\(F.name): on a call_rcu worker")
+        XCTAssertTrue(ledger.isFreed(1), "\(F.name): released after reclaim()")
+        XCTAssertEqual(ledger.doubleFrees, 0)
+    }
+
     func testDeferRetireBatches() {
         for flavor in allFlavors { checkDefer(flavor) }
     }
@@ -81,6 +113,21 @@ final class ReclamationTests: XCTestCase {
         }
         if let error = failure.withLock({ $0 }) { throw error }
     }
+}
+
+/// An object that counts its own reclamation and records its deinit in a ledger.
+final class Reclaimed<F: RCUFlavor>: RCUReclaimable {
+    let id: Int
+    let ledger: Ledger
+    let counter: Counter
+    init(id: Int, ledger: Ledger, counter: Counter, flavor _: F.Type) {
+        self.id = id
+        self.ledger = ledger
+        self.counter = counter
+        ledger.created()
+    }
+    func reclaim() { counter.bump(F.self) }
+    deinit { ledger.freed(id) }
 }
 
 final class Counter: Sendable {
