@@ -81,7 +81,7 @@ public final class IommuGroup: ObjectLifecycle, RCUReclaimable, CustomStringConv
         life.free(at: site)
     }
 
-    /// The end of `iommu_group_release`'s grace period (``RCUFlavor/retire(reclaiming:)``).
+    /// The end of `iommu_group_release`'s grace period (`RCUFlavor.retire(reclaiming:)`): the `kfree`.
     public func reclaim() { markFreed(at: "iommu_group_release") }
 
     public var description: String { "IommuGroup#\(id)" }
@@ -152,7 +152,7 @@ public final class GroupDevice: ObjectLifecycle, RCUReclaimable, CustomStringCon
         life.free(at: site)
     }
 
-    /// The end of `__iommu_group_free_device`'s grace period (``RCUFlavor/retire(reclaiming:)``).
+    /// The end of `__iommu_group_free_device`'s grace period (`RCUFlavor.retire(reclaiming:)`): the `kfree`.
     public func reclaim() { markFreed(at: "__iommu_group_free_device") }
 
     public var description: String { "GroupDevice(\(name))" }

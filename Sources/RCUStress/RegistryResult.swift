@@ -26,6 +26,8 @@ struct RegistryResult: Sendable {
     var writerErrors = 0
     /// Times the writers waited for the call_rcu backlog (flow control).
     var backlogWaits = 0
+    /// Writer time spent in those waits.
+    var backlogWaitNanoseconds: UInt64 = 0
     var lockdepReports = 0
     /// The first reports behind non-zero counters, for the failure message.
     var diagnostics: [String] = []
@@ -80,6 +82,7 @@ struct RegistryResult: Sendable {
         json.add("warnings", warnings)
         json.add("writer_errors", writerErrors)
         json.add("backlog_waits", backlogWaits)
+        json.add("backlog_wait_ms", Double(backlogWaitNanoseconds) / 1e6)
         json.add("lockdep_checks", RegistryCommand.checksCompiledIn)
         json.add("rss_series_bytes", residentSeries)
         json.add("backlog_series", backlogSeries)
@@ -131,6 +134,7 @@ struct RegistryResult: Sendable {
         lateReports += round.lateReports
         writerErrors += round.writerErrors
         backlogWaits += round.backlogWaits
+        backlogWaitNanoseconds += round.backlogWaitNanoseconds
         lockdepReports += round.lockdepReports
         if diagnostics.count < 6 { diagnostics += round.diagnostics.prefix(6 - diagnostics.count) }
     }

@@ -89,6 +89,7 @@ enum RegistryRun {
         result.reports = readers.reduce(0) { $0 + $1.reports }
         result.writerOperations = writers.reduce(0) { $0 + $1.operations }
         result.backlogWaits = writers.reduce(0) { $0 + $1.backlogWaits }
+        result.backlogWaitNanoseconds = writers.reduce(0) { $0 + $1.backlogWaitNanoseconds }
         result.latency = latency
         result.quarantineLatency = sink.latencies
         result.quarantined = registry.counters.quarantined.load(ordering: .relaxed)

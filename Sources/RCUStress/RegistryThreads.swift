@@ -14,8 +14,9 @@ struct RegistryReaderResult: Sendable {
 /// What one writer thread counted.
 struct RegistryWriterResult: Sendable {
     var operations = 0
-    /// Times the writer waited for the call_rcu backlog (`--backlog-limit`).
+    /// Times the writer waited for the call_rcu backlog (`--backlog-limit`), and for how long.
     var backlogWaits = 0
+    var backlogWaitNanoseconds: UInt64 = 0
     var errors = 0
     var firstError: String?
 }
@@ -155,7 +156,9 @@ final class RegistryThreads: @unchecked Sendable {
             result.operations += 2
             // Flow control: a writer that outruns the call_rcu worker waits for the backlog.
             if configuration.backlogLimit > 0 && RegistryRCU.pendingCallbacks > configuration.backlogLimit {
+                let start = MonotonicClock.nanoseconds()
                 RegistryRCU.barrier()
+                result.backlogWaitNanoseconds += MonotonicClock.nanoseconds() &- start
                 result.backlogWaits += 1
             }
             if result.operations & 63 == 0 { counter.publish(result.operations) }
