@@ -27,9 +27,11 @@ extension RCUFlavor {
     /// releases the caller's reference: the kernel's `call_rcu(&obj->rcu, free_fn)`, whose
     /// callback is a method of the object.
     ///
-    /// Cheaper than retiring a closure that captures `object`
-    /// (``retire(_:)-(()->Void)``): one allocation (liburcu's node) instead of three (the
-    /// closure's context, its box and the node).
+    /// Cheaper than retiring a closure that calls it (``retire(_:)-(()->Void)``): one
+    /// allocation (liburcu's node) instead of two (the closure's box and the node) or three
+    /// (with the context of a closure that captures more than the one object). The
+    /// `Retire.memb.reclaiming` benchmark checks the count: 1 malloc against 2 for
+    /// `Retire.memb.closure`, 90 ns against 111 ns.
     ///
     /// ```swift
     /// final class Session: RCUReclaimable {
