@@ -132,16 +132,9 @@ final class WorkQueueTests: LockdepTestCase {
     func testQueueCancelDisableSemantics() {
         let single = WorkQueue("single", threads: 1)
         defer { single.shutdown() }
-        let gate = DispatchSemaphore(value: 0)
-        let started = DispatchSemaphore(value: 0)
-        let blocker = WorkItem("blocker", on: single, class: .unique("work:blocker")) {
-            started.signal()
-            gate.wait()
-        }
         let counter = Counter()
         let item = WorkItem("counted", on: single, class: .unique("work:counted")) { counter.increment() }
-        XCTAssertTrue(blocker.queue())
-        started.wait()                   // the only worker is busy: `item` stays pending
+        let gate = occupyOnlyWorker(of: single)   // `item` stays pending
         XCTAssertTrue(item.queue())
         XCTAssertFalse(item.queue(), "already pending")
         XCTAssertTrue(item.pending)
@@ -180,6 +173,19 @@ final class WorkQueueTests: LockdepTestCase {
         work.flush()
         XCTAssertEqual(collector.reports.first?.kind, .sleepInInvalidContext)
     }
+}
+
+/// Keeps the only worker of `queue` busy until the returned gate is signalled.
+func occupyOnlyWorker(of queue: WorkQueue, file: StaticString = #filePath, line: UInt = #line) -> DispatchSemaphore {
+    let gate = DispatchSemaphore(value: 0)
+    let started = DispatchSemaphore(value: 0)
+    let blocker = WorkItem("blocker", on: queue, class: .unique("work:blocker")) {
+        started.signal()
+        gate.wait()
+    }
+    XCTAssertTrue(blocker.queue(), file: file, line: line)
+    started.wait()
+    return gate
 }
 
 final class Counter: @unchecked Sendable {
@@ -282,14 +288,7 @@ final class WorkItemContainerTests: LockdepTestCase {
     func testCancelUnpinsTheContainer() {
         let queue = WorkQueue("container-cancel", threads: 1)
         defer { queue.shutdown() }
-        let started = DispatchSemaphore(value: 0)
-        let gate = DispatchSemaphore(value: 0)
-        let blocker = WorkItem("blocker", on: queue, class: .unique("work:blocker")) {
-            started.signal()
-            gate.wait()
-        }
-        XCTAssertTrue(blocker.queue())
-        started.wait()                   // the only worker is busy: the owner's item stays pending
+        let gate = occupyOnlyWorker(of: queue)   // the owner's item stays pending
         let deinits = Counter()
         var owner: Owner? = makeOwner(on: queue, deinits: deinits)
         let work = owner!.work!
