@@ -7,9 +7,8 @@ import XCTest
 final class ContainerCommandTests: XCTestCase {
     private func assertUsageError(_ arguments: [String], mentions text: String? = nil,
                                   file: StaticString = #filePath, line: UInt = #line) throws {
-        let run = try RCUStressProcess.run(["containers"] + arguments)
-        XCTAssertEqual(run.status, 64, run.output, file: file, line: line)
-        if let text { XCTAssertTrue(run.output.contains(text), run.output, file: file, line: line) }
+        try RCUStressProcess.assertUsageError(["containers"] + arguments, mentions: text,
+                                              file: file, line: line)
     }
 
     func testBadArgumentsAreUsageErrors() throws {

@@ -26,6 +26,16 @@ enum RCUStressProcess {
         return found
     }
 
+    /// Runs `rcu-stress <arguments>` and asserts a usage error: exit status 64, no crash,
+    /// `Usage:` when `showsUsage`, and `text` somewhere in the output.
+    static func assertUsageError(_ arguments: [String], mentions text: String?, showsUsage: Bool = false,
+                                 file: StaticString, line: UInt) throws {
+        let run = try run(arguments)
+        XCTAssertEqual(run.status, 64, run.output, file: file, line: line)
+        if showsUsage { XCTAssertTrue(run.output.contains("Usage:"), run.output, file: file, line: line) }
+        if let text { XCTAssertTrue(run.output.contains(text), run.output, file: file, line: line) }
+    }
+
     static func run(_ arguments: [String]) throws -> Run {
         let process = Process()
         process.executableURL = try executable()

@@ -7,9 +7,8 @@ import XCTest
 final class RegistryCommandTests: XCTestCase {
     private func assertUsageError(_ arguments: [String], mentions text: String? = nil,
                                   file: StaticString = #filePath, line: UInt = #line) throws {
-        let run = try RCUStressProcess.run(["registry"] + arguments)
-        XCTAssertEqual(run.status, 64, run.output, file: file, line: line)
-        if let text { XCTAssertTrue(run.output.contains(text), run.output, file: file, line: line) }
+        try RCUStressProcess.assertUsageError(["registry"] + arguments, mentions: text,
+                                              file: file, line: line)
     }
 
     func testUnknownDesignIsAUsageError() throws {

@@ -6,10 +6,8 @@ import XCTest
 final class UrcuCommandTests: XCTestCase {
     private func assertUsageError(_ arguments: [String], mentions text: String? = nil,
                                   file: StaticString = #filePath, line: UInt = #line) throws {
-        let run = try RCUStressProcess.run(["urcu"] + arguments)
-        XCTAssertEqual(run.status, 64, run.output, file: file, line: line)
-        XCTAssertTrue(run.output.contains("Usage:"), run.output, file: file, line: line)
-        if let text { XCTAssertTrue(run.output.contains(text), run.output, file: file, line: line) }
+        try RCUStressProcess.assertUsageError(["urcu"] + arguments, mentions: text, showsUsage: true,
+                                              file: file, line: line)
     }
 
     func testUnknownFlavorIsAUsageError() throws {
