@@ -102,7 +102,8 @@ struct RegistryResult: Sendable {
             "lookup latency ns (1 in \(c.sampleEvery) timed, clock ~\(timerOverheadNanoseconds) ns included): "
                 + "p50 \(Self.ns(latency, 50))  p99 \(Self.ns(latency, 99))  p99.9 \(Self.ns(latency, 99.9))",
             "report-to-quarantine ns: p50 \(Self.ns(quarantineLatency, 50))  p99 \(Self.ns(quarantineLatency, 99))",
-            "call_rcu backlog peak \(backlogPeak)  series \(backlogSeries)",
+            "call_rcu backlog peak \(backlogPeak)  series \(backlogSeries)  writers waited for it \(backlogWaits) times, "
+                + "\(backlogWaitNanoseconds / 1_000_000) ms",
             "RSS peak \(residentPeak / 1024) KiB  series KiB \(residentSeries.map { $0 / 1024 })",
             "use-after-free \(useAfterFree)  invariant violations \(invariantViolations)  WARNs \(warnings)  "
                 + "lost reports \(lostReports)  late reports \(lateReports)  writer errors \(writerErrors)  "
