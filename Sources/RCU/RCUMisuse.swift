@@ -40,6 +40,14 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case foreignElement
         /// An RCU container read through a section that `readUnlock()` already closed.
         case accessOutsideReadSection
+        /// Unregistering a thread while a reader (`withReader`) of the flavor is open on it.
+        case unregisterWhileReaderActive
+        /// A reader used on a thread other than the one it was made for.
+        case readerOnAnotherThread
+        /// A non-recursive writer lock taken again by the thread that holds it.
+        case recursiveLock
+        /// A writer lock released by a thread that does not hold it.
+        case unlockNotHeld
     }
 
     /// The rule that was broken.
@@ -89,6 +97,14 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
             "called with an element this container does not hold (another container's, or one never added): the operation is ignored"
         case .accessOutsideReadSection:
             "called after its read section was closed by readUnlock(): elements may already be freed"
+        case .unregisterWhileReaderActive:
+            "called while a reader of this flavor is open on the thread: its sections would stop being waited for"
+        case .readerOnAnotherThread:
+            "called on a thread other than the one the reader was made for: that thread's sections are not protected"
+        case .recursiveLock:
+            "called by the thread that already holds the lock: a non-recursive lock would deadlock"
+        case .unlockNotHeld:
+            "called by a thread that does not hold the lock: another writer would be let in"
         }
     }
 
