@@ -28,22 +28,40 @@ extension RCUFlavor {
             file: file, line: line, primitiveBarrier)
     }
 
-    /// The checks both waits share: Lockdep's view, then the waits that could never
-    /// end (inside a read section, on a callback worker, in a child of an unsafe
-    /// fork: reported and skipped), then the wait under the stall detector.
-    private static func waitForGracePeriod(
+    /// Whether the calling thread may wait for a grace period here: refused (reported,
+    /// `false`) inside a read section of this flavor, on a call_rcu worker, and in a
+    /// child of an unsafe fork, where the wait could never end. RCU's own checks come
+    /// before Lockdep's annotation, so ``RCUMisuse/setHandler(_:)`` alone decides what
+    /// happens to an RCU misuse, in every build.
+    static func mayWaitForGracePeriod(
         _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
-        file: StaticString, line: UInt, _ wait: () -> Void
-    ) {
-        lockdepGracePeriodWait(call, file, line)
+        file: StaticString, line: UInt
+    ) -> Bool {
         let misuse: RCUMisuse.Kind? =
             primitiveIsInReadSection ? inReadSection
             : primitiveIsInCallback ? inCallback
             : staleReadersAfterFork > 0 ? .gracePeriodAfterUnsafeFork : nil
         if let misuse {
             RCUMisuse.report(misuse, call: "\(call)", flavor: name, file: file, line: line)
-            return
+            return false
         }
-        RCUStallDetector.watch(Self.self, barrier: inCallback == .barrierInCallback, wait)
+        lockdepGracePeriodWait(call, file, line)
+        return true
+    }
+
+    /// A checked wait: refused where it could never end, else run under the stall detector.
+    private static func waitForGracePeriod(
+        _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
+        file: StaticString, line: UInt, _ wait: () -> Void
+    ) {
+        guard mayWaitForGracePeriod(call, inReadSection: inReadSection, inCallback: inCallback, file: file, line: line)
+        else { return }
+        // liburcu's qsbr rcu_barrier returns at once on an online thread (it takes it for a
+        // reader in a section): an online thread outside a section waits offline.
+        if kind == .qsbr && RCUQSBR.isOnline {
+            RCUQSBR.offline { RCUStallDetector.watch(Self.self, barrier: inCallback == .barrierInCallback, wait) }
+        } else {
+            RCUStallDetector.watch(Self.self, barrier: inCallback == .barrierInCallback, wait)
+        }
     }
 }

@@ -6,6 +6,31 @@ public import Lockdep
 /// recursive-read acquire of the flavor's pseudo-lock, a grace-period wait an
 /// empty write section on it, and call_rcu callbacks run in softirq context.
 extension RCUFlavor {
+    /// Lockdep's pseudo-lock for this flavor's read sections (the kernel's
+    /// `rcu_lock_map`): sections acquire it for recursive read, `synchronize()`
+    /// and `barrier()` are an empty write section on it. Atomic: sleeping
+    /// inside a section is "sleeping function called from invalid context".
+    public static var lockdepMap: LockdepMap {
+        switch kind {
+        case .memb: RCULockdepMaps.memb
+        case .qsbr: RCULockdepMaps.qsbr
+        case .bulletproof: RCULockdepMaps.bulletproof
+        case .memoryBarrier: RCULockdepMaps.memoryBarrier
+        }
+    }
+
+    /// Where ``lockdepMap`` is published for read sections, which read it from
+    /// this C cell with plain loads instead of through the lazy static.
+    @inlinable
+    static var lockdepCell: LockdepMapCell {
+        switch kind {
+        case .memb: .rcuRead(0)
+        case .qsbr: .rcuRead(1)
+        case .bulletproof: .rcuRead(2)
+        case .memoryBarrier: .rcuRead(3)
+        }
+    }
+
     @inlinable
     @inline(__always)
     static func lockdepEnterReadSection(_ file: StaticString, _ line: UInt) {
@@ -70,6 +95,14 @@ extension RCUPointer {
         #endif
         return protectedValue
     }
+}
+
+/// The four flavors' read-side pseudo-locks, created on first use.
+enum RCULockdepMaps {
+    static let memb = LockdepMap.rcuRead("rcu_read_lock", key: "swift-rcu.rcu_read_lock", cell: RCUMemb.lockdepCell)
+    static let qsbr = LockdepMap.rcuRead("rcu_read_lock_qsbr", key: "swift-rcu.rcu_read_lock_qsbr", cell: RCUQSBR.lockdepCell)
+    static let bulletproof = LockdepMap.rcuRead("rcu_read_lock_bp", key: "swift-rcu.rcu_read_lock_bp", cell: RCUBulletproof.lockdepCell)
+    static let memoryBarrier = LockdepMap.rcuRead("rcu_read_lock_mb", key: "swift-rcu.rcu_read_lock_mb", cell: RCUMemoryBarrier.lockdepCell)
 }
 
 extension LockdepMap {

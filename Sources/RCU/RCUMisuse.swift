@@ -22,8 +22,6 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case barrierInCallback
         /// `synchronize()` from a call_rcu callback: stalls every other callback.
         case synchronizeInCallback
-        /// `readUnlock()` without a matching `readLock()`.
-        case unbalancedReadUnlock
         /// A QSBR thread going offline (or reporting a quiescent state) inside a read section.
         case offlineInReadSection
         /// `defer_rcu` inside a read section (it may wait for a grace period).
@@ -38,10 +36,12 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case removedTwice
         /// An element handed to an RCU container that does not hold it (another container's, or never added).
         case foreignElement
-        /// An RCU container read through a section that `readUnlock()` already closed.
+        /// An RCU container read through a section that is no longer open.
         case accessOutsideReadSection
         /// Unregistering a thread while a reader (`withReader`) of the flavor is open on it.
         case unregisterWhileReaderActive
+        /// Unregistering a call_rcu worker thread, which liburcu registered itself.
+        case unregisterInCallback
         /// A reader used on a thread other than the one it was made for.
         case readerOnAnotherThread
         /// A non-recursive writer lock taken again by the thread that holds it.
@@ -79,8 +79,6 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
             "called from a call_rcu callback: the call_rcu worker would wait for itself"
         case .synchronizeInCallback:
             "called from a call_rcu callback: it blocks the worker and every callback queued behind it"
-        case .unbalancedReadUnlock:
-            "called with no read-side critical section open on this thread"
         case .offlineInReadSection:
             "called inside an RCU read-side critical section: a QSBR reader may only go quiescent or offline between sections"
         case .deferInReadSection:
@@ -96,9 +94,11 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case .foreignElement:
             "called with an element this container does not hold (another container's, or one never added): the operation is ignored"
         case .accessOutsideReadSection:
-            "called after its read section was closed by readUnlock(): elements may already be freed"
+            "called after its read section ended: elements may already be freed"
         case .unregisterWhileReaderActive:
             "called while a reader of this flavor is open on the thread: its sections would stop being waited for"
+        case .unregisterInCallback:
+            "called from a call_rcu callback: the worker thread belongs to liburcu, which registered it"
         case .readerOnAnotherThread:
             "called on a thread other than the one the reader was made for: that thread's sections are not protected"
         case .recursiveLock:

@@ -60,11 +60,6 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     public func withValue<Result>(
         in section: borrowing RCUReadSection<Flavor>, _ body: (Value) throws -> Result
     ) rethrows -> Result? {
-        #if DEBUG
-        precondition(
-            Flavor.isInReadSection,
-            "RCUPointer.withValue(in:) used after its rcu_\(Flavor.name) read section was closed by readUnlock()")
-        #endif
         guard let raw = curcu_pointer_load(slot) else { return nil }
         return try Unmanaged<Value>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0) }
     }
@@ -155,9 +150,17 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// Publishes `new`, waits for a grace period, then releases the previous
     /// object on the calling thread: the synchronous, `synchronize_rcu` style
     /// of update. Slower than ``replace(with:)`` but with no backlog.
+    ///
+    /// Where the wait could never end (inside a read section of `Flavor`, on a
+    /// call_rcu worker, in a child of an unsafe fork) the whole call is refused
+    /// with an ``RCUMisuse``: nothing is published and the old object stays.
     public func replaceAndSynchronize(with new: __owned Value?, file: StaticString = #fileID, line: UInt = #line) {
+        guard Flavor.mayWaitForGracePeriod(
+            "replaceAndSynchronize(with:)", inReadSection: .synchronizeInReadSection,
+            inCallback: .synchronizeInCallback, file: file, line: line)
+        else { return }
         guard let old = publish(new) else { return }
-        Flavor.synchronize(file: file, line: line)
+        RCUStallDetector.watch(Flavor.self, barrier: false) { Flavor.primitiveSynchronize() }
         Unmanaged<AnyObject>.fromOpaque(old).release()
     }
 

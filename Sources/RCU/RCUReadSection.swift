@@ -3,7 +3,8 @@
 /// You never create one: ``RCUFlavor/read(file:line:_:)`` lends it to its closure, and the
 /// closure can only borrow it. Because it cannot be copied, stored, or sent to
 /// another thread, every ``RCUPointer`` load that takes a section is
-/// guaranteed, by the compiler, to happen inside one.
+/// guaranteed, by the compiler, to happen inside one. There is no public way to
+/// end a section early: the closure's return ends it.
 public struct RCUReadSection<Flavor: RCUFlavor>: ~Copyable {
     @usableFromInline init() {}
 }
@@ -14,18 +15,24 @@ extension RCUFlavor {
     /// Objects reached through ``RCUPointer`` (and the RCU containers) inside
     /// `body` stay allocated until it returns, however concurrently writers
     /// replace and retire them. Sections nest. The calling thread is registered
-    /// with the flavor on its first section and unregistered when it exits.
+    /// with the flavor on its first section and stays registered until it exits
+    /// (or calls ``unregisterThread(file:line:)``); for ``RCUQSBR`` a thread that
+    /// is not online goes online for the outermost section only.
     ///
     /// `body` is synchronous: a read section cannot span an `await`, because a
     /// task may resume on another thread and leave this one's section open.
-    /// Do not block inside it either (no locks that sleep, no `synchronize()`).
+    /// Do not block inside it either (no locks that sleep): the calls that would
+    /// wait for a grace period (`synchronize()`, `barrier()`, QSBR's
+    /// `quiescentState()` and `offline`, `unregisterThread()`) are refused here
+    /// with an ``RCUMisuse`` in every build.
     ///
     /// - Parameters:
     ///   - file: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     ///   - body: The reader, given a borrowed ``RCUReadSection``.
     /// - Returns: What `body` returns.
-    /// - Complexity: O(1) overhead: about 1 ns for memb, nothing for ``RCUQSBR/Reader``.
+    /// - Complexity: O(1) overhead: about 1 ns for memb; for QSBR a thread-local
+    ///   counter inside a ``withReader(file:line:_:)`` scope.
     @inlinable
     @inline(__always)
     public static func read<Result, Failure: Error>(
@@ -49,31 +56,6 @@ extension RCUFlavor {
     @inlinable
     @inline(__always)
     static func endReadSection(_ file: StaticString, _ line: UInt) {
-        lockdepExitReadSection(file, line)
-        primitiveReadUnlock()
-    }
-
-    /// Whether the calling thread is inside a read-side critical section of this flavor.
-    @inlinable
-    public static var isInReadSection: Bool { primitiveIsInReadSection }
-
-    /// Opens a read section without a closure, for code that cannot nest one
-    /// (bridging C callbacks). Prefer ``read(file:line:_:)``. Every call must be balanced by
-    /// ``readUnlock(file:line:)`` on the same thread.
-    @inlinable
-    public static func readLock(file: StaticString = #fileID, line: UInt = #line) {
-        primitiveReadLock()
-        lockdepEnterReadSection(file, line)
-    }
-
-    /// Closes a section opened by ``readLock(file:line:)``. An unbalanced call is reported
-    /// as ``RCUMisuse/Kind/unbalancedReadUnlock`` and does nothing.
-    @inlinable
-    public static func readUnlock(file: StaticString = #fileID, line: UInt = #line) {
-        guard primitiveIsInReadSection else {
-            RCUMisuse.report(.unbalancedReadUnlock, call: "readUnlock()", flavor: name, file: file, line: line)
-            return
-        }
         lockdepExitReadSection(file, line)
         primitiveReadUnlock()
     }

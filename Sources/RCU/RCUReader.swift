@@ -1,83 +1,125 @@
-/// The calling thread's registration with a flavor, held for as long as the
-/// thread reads in a hot loop: read sections through it skip the
-/// registration check that ``RCUFlavor/read(file:line:_:)`` makes, so they are exactly
-/// liburcu's inline fast path (nothing at all for ``RCUQSBR``).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A reader scope on the calling thread, lent by ``RCUFlavor/withReader(file:line:_:)``
+/// to a synchronous closure: the thread's registration, and for ``RCUQSBR`` its
+/// online state, for as long as the closure runs.
 ///
 /// ```swift
-/// let reader = RCUReader<RCUMemb>()
-/// for request in requests {
-///     reader.read { section in routes.withValue(in: section) { route($0, request) } }
+/// RCUQSBR.withReader { reader in
+///     while running {
+///         reader.read { section in table.withValue(in: section) { use($0) } }
+///         reader.quiescentState()              // QSBR's side of the bargain
+///     }
 /// }
 /// ```
 ///
-/// A reader is noncopyable and not `Sendable`: it belongs to the thread that
-/// created it, which stays registered while it exists. If the reader
-/// registered the thread, it unregisters it when destroyed.
+/// You cannot create, copy, store or send a reader: it exists only as the
+/// closure's borrowed parameter, so it cannot outlive the scope, cross an
+/// `await`, or reach another task. While a scope is open the thread cannot be
+/// unregistered (``RCUFlavor/unregisterThread(file:line:)`` is refused).
 ///
-/// For ``RCUQSBR`` a reader also keeps the thread *online*: grace periods wait
-/// for it until it calls ``quiescentState(file:line:)`` or goes ``offline(file:line:_:)``.
-/// Forgetting is reported by ``RCUStallDetector``, naming the thread.
+/// Every section the reader opens is protected whatever thread runs it: for
+/// memb, bp and mb the section is the generic one (one predictable branch on
+/// liburcu's `registered` flag, inline); for QSBR it counts the section's depth
+/// in a thread-local and, on a thread that is offline (inside
+/// ``RCUReader/offline(file:line:_:)``), goes online for the section. Debug
+/// builds also report a reader used on another thread than its scope's
+/// (``RCUMisuse/Kind/readerOnAnotherThread``, possible only through a closure
+/// that runs elsewhere synchronously, such as `DispatchQueue.main.sync`).
 public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
-    @usableFromInline let ownsRegistration: Bool
-    /// QSBR: the thread was registered but offline (as generic sections leave it) and this
-    /// reader brought it online; it goes offline again when the reader is destroyed.
-    @usableFromInline let broughtOnline: Bool
+    #if DEBUG
+    /// The thread the scope belongs to (its `pthread_t`).
+    @usableFromInline let thread: UInt
+    #endif
 
-    /// Registers the calling thread with `Flavor`, if it is not already (and, for
-    /// ``RCUQSBR``, brings it online: its sections are only safe online).
-    public init() {
-        ownsRegistration = !Flavor.isThreadRegistered
-        Flavor.registerThread()
-        if Flavor.self == RCUQSBR.self {
-            broughtOnline = !RCUQSBR.isOnline
-            if broughtOnline { RCUQSBR.threadOnline() }
-            RCUStallDetector.enable()
-        } else {
-            broughtOnline = false
-        }
+    @usableFromInline
+    init() {
+        #if DEBUG
+        thread = UInt(pthread_self())
+        #endif
     }
 
-    deinit {
-        if ownsRegistration {
-            Flavor.unregisterThread()
-        } else if broughtOnline {
-            RCUQSBR.threadOffline()
-        }
-    }
-
-    /// Runs `body` inside a read section on liburcu's bare fast path.
+    /// Runs `body` inside a read section.
     ///
     /// Same contract as ``RCUFlavor/read(file:line:_:)``: sections nest, `body` is
     /// synchronous and must not block.
-    /// - Complexity: memb ~1 ns, bp ~1.5 ns, mb ~50 ns, qsbr no instruction.
+    /// - Complexity: memb ~1 ns, bp ~1.5 ns, mb ~50 ns, qsbr a thread-local increment and decrement.
     @inlinable
     @inline(__always)
     public func read<Result, Failure: Error>(
         file: StaticString = #fileID, line: UInt = #line,
         _ body: (borrowing RCUReadSection<Flavor>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        Flavor.primitiveReadLockRegistered()
-        Flavor.lockdepEnterReadSection(file, line)
-        defer {
-            Flavor.lockdepExitReadSection(file, line)
-            Flavor.primitiveReadUnlockRegistered()
+        #if DEBUG
+        checkThread("read(_:)", file, line)
+        #endif
+        return try Flavor.read(file: file, line: line, body)
+    }
+
+    #if DEBUG
+    @usableFromInline
+    func checkThread(_ call: String, _ file: StaticString, _ line: UInt) {
+        if pthread_equal(pthread_t(thread), pthread_self()) == 0 {
+            RCUMisuse.report(.readerOnAnotherThread, call: "RCUReader.\(call)", flavor: Flavor.name, file: file, line: line)
         }
-        return try body(RCUReadSection<Flavor>())
+    }
+    #endif
+}
+
+extension RCUFlavor {
+    /// Opens a reader scope for `body`: registers the calling thread (it stays
+    /// registered afterwards, as after a first read section) and, for ``RCUQSBR``,
+    /// keeps it online until `body` returns.
+    ///
+    /// Use it around a thread's read loop. For memb, bp and mb it costs nothing
+    /// per section over ``read(file:line:_:)`` and guarantees the registration
+    /// for the scope. For QSBR it is what makes sections cheap: the thread stays
+    /// online instead of going online and offline around each one, and in
+    /// exchange must call ``RCUReader/quiescentState(file:line:)`` between
+    /// sections (a forgotten one is reported by ``RCUStallDetector``). Scopes
+    /// nest; each one restores the online state it found.
+    ///
+    /// - Parameters:
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
+    ///   - body: Gets the borrowed ``RCUReader``.
+    /// - Returns: What `body` returns.
+    public static func withReader<Result, Failure: Error>(
+        file: StaticString = #fileID, line: UInt = #line,
+        _ body: (borrowing RCUReader<Self>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let broughtOnline = primitiveReaderEnter()
+        if kind == .qsbr { RCUStallDetector.enable() }
+        defer { primitiveReaderExit(broughtOnline: broughtOnline) }
+        return try body(RCUReader())
     }
 }
 
 extension RCUReader where Flavor == RCUQSBR {
-    /// Announces that this thread holds no reference obtained in an earlier section.
+    /// Announces that this thread holds no reference obtained in an earlier section
+    /// (``RCUQSBR/quiescentState(file:line:)``). Refused inside a section.
     @inlinable
     public func quiescentState(file: StaticString = #fileID, line: UInt = #line) {
+        #if DEBUG
+        checkThread("quiescentState()", file, line)
+        #endif
         RCUQSBR.quiescentState(file: file, line: line)
     }
 
     /// Runs `body` with the thread offline: grace periods do not wait for it.
-    /// Use it around anything that blocks (I/O, sleeping locks, waits).
+    /// Use it around anything that blocks (I/O, sleeping locks, waits). Sections
+    /// opened inside `body` go online for their duration, so they stay protected.
+    /// Refused inside a section (see ``RCUQSBR/offline(file:line:_:)``).
     public func offline<Result, Failure: Error>(
         file: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        try RCUQSBR.offline(file: file, line: line, body)
+        #if DEBUG
+        checkThread("offline(_:)", file, line)
+        #endif
+        return try RCUQSBR.offline(file: file, line: line, body)
     }
 }

@@ -9,19 +9,20 @@ enum ReadCostBenchmarks {
     /// (which checks registration on every section; for qsbr it also brings the
     /// thread online and offline around each section), alternating round by round.
     ///
-    /// The reader is released after the measurement, so a qsbr thread does not
+    /// The reader scope ends with the measurement, so a qsbr thread does not
     /// stay online and stall grace periods.
     static func compare<Flavor: RCUFlavor>(
         _ flavor: Flavor.Type, cLoop: CReadLoop, _ measurement: ReadCostMeasurement
     ) throws(ReadCostError) -> ReadCostResult {
         let pointer = RCUPointer<BenchNode, Flavor>(BenchNode.one())
-        let reader = RCUReader<Flavor>()
-        let ns = try withCSlot { cSlot throws(ReadCostError) in
-            try measurement.nanosecondsPerRead(sides: 3) { side, iterations in
-                switch side {
-                case 0: Int(truncatingIfNeeded: cLoop(cSlot, UInt64(iterations)))
-                case 1: ReadCostLoops.swiftReaderLoop(reader, pointer, iterations: iterations)
-                default: ReadCostLoops.swiftReadLoop(pointer, iterations: iterations)
+        let ns = try Flavor.withReader { reader throws(ReadCostError) in
+            try withCSlot { cSlot throws(ReadCostError) in
+                try measurement.nanosecondsPerRead(sides: 3) { side, iterations in
+                    switch side {
+                    case 0: Int(truncatingIfNeeded: cLoop(cSlot, UInt64(iterations)))
+                    case 1: ReadCostLoops.swiftReaderLoop(reader, pointer, iterations: iterations)
+                    default: ReadCostLoops.swiftReadLoop(pointer, iterations: iterations)
+                    }
                 }
             }
         }

@@ -61,33 +61,33 @@ final class RegistryThreads: @unchecked Sendable {
         control.waitForGo()
         // Registered (and, for qsbr, online) from here to the end of the run, not while
         // waiting for the start: an online qsbr thread that blocks holds up grace periods.
-        let reader = RCUReader<RegistryRCU>()
-        _ = reader
-        devices.withUnsafeBufferPointer { devices in
-            unmanagedSlots.withUnsafeBufferPointer { slots in
-                while !control.shouldStop {
-                    iterations &+= 1
-                    let pick = random.index(below: count)
-                    reportCountdown -= 1
-                    if reportCountdown == 0 {
-                        reportCountdown = configuration.reportEvery
-                        slots[pick]._withUnsafeGuaranteedRef { report($0, into: &result) }
-                    } else if sampler.shouldSample() {
-                        let start = MonotonicClock.nanoseconds()
-                        devices[pick]._withUnsafeGuaranteedRef { dev in
-                            Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
+        RegistryRCU.withReader { _ in
+            devices.withUnsafeBufferPointer { devices in
+                unmanagedSlots.withUnsafeBufferPointer { slots in
+                    while !control.shouldStop {
+                        iterations &+= 1
+                        let pick = random.index(below: count)
+                        reportCountdown -= 1
+                        if reportCountdown == 0 {
+                            reportCountdown = configuration.reportEvery
+                            slots[pick]._withUnsafeGuaranteedRef { report($0, into: &result) }
+                        } else if sampler.shouldSample() {
+                            let start = MonotonicClock.nanoseconds()
+                            devices[pick]._withUnsafeGuaranteedRef { dev in
+                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
+                            }
+                            result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
+                        } else {
+                            devices[pick]._withUnsafeGuaranteedRef { dev in
+                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
+                            }
                         }
-                        result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
-                    } else {
-                        devices[pick]._withUnsafeGuaranteedRef { dev in
-                            Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
+                        if iterations & 1023 == 0 {
+                            counter.publish(iterations)
+                            // A qsbr reader announces it holds nothing from earlier sections (a
+                            // constant `false` in a memb build), as liburcu's test_urcu_qsbr does.
+                            if RegistryRCU.self == RCUQSBR.self { RCUQSBR.quiescentState() }
                         }
-                    }
-                    if iterations & 1023 == 0 {
-                        counter.publish(iterations)
-                        // A qsbr reader announces it holds nothing from earlier sections (a
-                        // constant `false` in a memb build), as liburcu's test_urcu_qsbr does.
-                        if RegistryRCU.self == RCUQSBR.self { RCUQSBR.quiescentState() }
                     }
                 }
             }

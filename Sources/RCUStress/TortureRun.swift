@@ -102,26 +102,27 @@ enum TortureRun<Flavor: RCUFlavor> {
     /// A reader (rcutorture's `rcu_torture_reader`).
     static func read(_ shared: Shared, _ control: StressControl, counter: PaddedCounter) -> TortureResult {
         var result = TortureResult(flavor: Flavor.name)
-        let reader = RCUReader<Flavor>()
         var reads = 0
-        control.waitForGo()
-        while !control.shouldStop {
-            reads &+= 1
-            let lingers = reads % 1024 == 0
-            reader.read { section in
-                shared.pointer.withValue(in: section) { element in
-                    if !element.live.load(ordering: .relaxed) { result.mbErrors += 1 }
-                    if lingers {
-                        for _ in 0..<200 { _ = element.age.load(ordering: .relaxed) }
+        Flavor.withReader { reader in
+            control.waitForGo()
+            while !control.shouldStop {
+                reads &+= 1
+                let lingers = reads % 1024 == 0
+                reader.read { section in
+                    shared.pointer.withValue(in: section) { element in
+                        if !element.live.load(ordering: .relaxed) { result.mbErrors += 1 }
+                        if lingers {
+                            for _ in 0..<200 { _ = element.age.load(ordering: .relaxed) }
+                        }
+                        let age = min(element.age.load(ordering: .relaxed), TortureElement.pipeLength)
+                        result.readerPipe[age] += 1
+                        if !element.live.load(ordering: .relaxed) { result.mbErrors += 1 }
                     }
-                    let age = min(element.age.load(ordering: .relaxed), TortureElement.pipeLength)
-                    result.readerPipe[age] += 1
-                    if !element.live.load(ordering: .relaxed) { result.mbErrors += 1 }
                 }
-            }
-            if reads & 63 == 0 {
-                if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
-                counter.publish(reads)
+                if reads & 63 == 0 {
+                    if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                    counter.publish(reads)
+                }
             }
         }
         result.reads = reads

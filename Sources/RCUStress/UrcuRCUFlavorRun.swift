@@ -41,23 +41,24 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
     static func reader(
         _ shared: Shared, _ counter: PaddedCounter, _ control: StressControl, _ config: UrcuConfiguration
     ) -> UrcuReaderResult {
-        let rcuReader = RCUReader<Flavor>()
         var result = UrcuReaderResult()
-        let readDuration = config.readDuration
-        let every1024 = { (reads: Int) in
-            if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
-            counter.publish(reads)
+        let (reads, bad) = Flavor.withReader { rcuReader in
+            let readDuration = config.readDuration
+            let every1024 = { (reads: Int) in
+                if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                counter.publish(reads)
+            }
+            control.waitForGo()
+            // `bad` packs the two failure kinds: poisoned in the low half, null in the high half.
+            return
+                readDuration == 0
+                ? SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
+                    readOnce(rcuReader, shared)
+                }
+                : SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
+                    readOnce(rcuReader, shared, readDuration: readDuration)
+                }
         }
-        control.waitForGo()
-        // `bad` packs the two failure kinds: poisoned in the low half, null in the high half.
-        let (reads, bad) =
-            readDuration == 0
-            ? SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
-                readOnce(rcuReader, shared)
-            }
-            : SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
-                readOnce(rcuReader, shared, readDuration: readDuration)
-            }
         result.reads = reads
         result.poisoned = bad & 0xFFFF_FFFF
         result.nulls = bad >> 32

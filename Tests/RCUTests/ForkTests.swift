@@ -84,11 +84,12 @@ final class ForkTests: XCTestCase {
         let registered = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let reader = startThread(named: "other-reader") {
-            let reader = RCUReader<F>()
-            reader.read { _ in }
-            if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
-            registered.signal()
-            RCUQSBR.offline { release.wait() }   // a no-op for the other flavors
+            F.withReader { reader in
+                reader.read { _ in }
+                if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                registered.signal()
+                RCUQSBR.offline { release.wait() }   // a no-op for the other flavors
+            }
         }
         registered.wait()
 

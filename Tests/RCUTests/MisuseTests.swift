@@ -56,27 +56,15 @@ final class MisuseTests: XCTestCase {
         XCTAssertEqual(recorder.recorded.map(\.kind), [.synchronizeInCallback])
     }
 
-    func testUnbalancedReadUnlockPerFlavor() {
-        for flavor in allFlavors { checkUnbalanced(flavor) }
-    }
-
-    private func checkUnbalanced<F: RCUFlavor>(_: F.Type) {
-        let before = recorder.recorded.count
-        F.readUnlock()
-        XCTAssertEqual(recorder.recorded.dropFirst(before).map(\.kind), [.unbalancedReadUnlock], "\(F.name)")
-        XCTAssertFalse(F.isInReadSection, "\(F.name): the unlock was skipped, no negative nesting")
-        F.read { _ in XCTAssertTrue(F.isInReadSection) }
-        XCTAssertFalse(F.isInReadSection)
-    }
-
     func testQSBROfflineAndQuiescentInsideReadSection() {
         onThread(named: "qsbr-misuse") {
-            let reader = RCUQSBR.Reader()
-            RCUQSBR.read { _ in
-                RCUQSBR.offline { }
-                RCUQSBR.quiescentState()
+            RCUQSBR.withReader { reader in
+                RCUQSBR.read { _ in
+                    RCUQSBR.offline { }
+                    RCUQSBR.quiescentState()
+                }
+                reader.read { _ in reader.quiescentState() }
             }
-            reader.read { _ in reader.quiescentState() }
         }
         XCTAssertEqual(recorder.recorded.map(\.kind), [.offlineInReadSection, .offlineInReadSection, .offlineInReadSection])
         XCTAssertEqual(recorder.recorded.map(\.call), ["offline(_:)", "quiescentState()", "quiescentState()"])

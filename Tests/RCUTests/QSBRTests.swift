@@ -8,16 +8,18 @@ final class QSBRTests: XCTestCase {
         let ledger = Ledger()
         let holder = PointerHolder<RCUQSBR>(Tracked(id: 1, value: 7, ledger: ledger))
         onThread(named: "qsbr-reader") {
-            let reader = RCUQSBR.Reader()
-            XCTAssertTrue(RCUQSBR.isThreadRegistered)
-            XCTAssertTrue(RCUQSBR.isOnline)
-            XCTAssertEqual(reader.read { holder.pointer.withValue(in: $0) { $0.value } }, 7)
-            reader.quiescentState()
-            reader.offline {
-                XCTAssertFalse(RCUQSBR.isOnline)
-                RCUQSBR.synchronize()   // an offline reader does not hold up grace periods
+            RCUQSBR.withReader { reader in
+                XCTAssertTrue(RCUQSBR.isThreadRegistered)
+                XCTAssertTrue(RCUQSBR.isOnline)
+                XCTAssertEqual(reader.read { holder.pointer.withValue(in: $0) { $0.value } }, 7)
+                reader.quiescentState()
+                reader.offline {
+                    XCTAssertFalse(RCUQSBR.isOnline)
+                    RCUQSBR.synchronize()   // an offline reader does not hold up grace periods
+                }
+                XCTAssertTrue(RCUQSBR.isOnline)
             }
-            XCTAssertTrue(RCUQSBR.isOnline)
+            XCTAssertFalse(RCUQSBR.isOnline, "the scope brought the thread online and took it offline")
         }
         holder.pointer.replace(with: nil)
         RCUQSBR.barrier()
@@ -47,11 +49,12 @@ final class QSBRTests: XCTestCase {
         let registered = DispatchSemaphore(value: 0)
         let release = Atomic<Bool>(false)
         let reader = startThread(named: "lazy-reader") {
-            let reader = RCUQSBR.Reader()
-            registered.signal()
-            // Forgets quiescent states until told, the bug being diagnosed.
-            while !release.load(ordering: .acquiring) { usleep(1_000) }
-            reader.quiescentState()
+            RCUQSBR.withReader { reader in
+                registered.signal()
+                // Forgets quiescent states until told, the bug being diagnosed.
+                while !release.load(ordering: .acquiring) { usleep(1_000) }
+                reader.quiescentState()
+            }
         }
         registered.wait()
         let writer = startThread(named: "qsbr-writer") { RCUQSBR.synchronize() }
@@ -72,15 +75,14 @@ final class QSBRTests: XCTestCase {
 
 final class QSBRReaderStateTests: XCTestCase {
     /// A thread that generic sections left registered but offline is brought online by a
-    /// Reader (its free sections are only safe online), and offline again when it goes.
+    /// reader scope, and offline again when the scope ends.
     func testReaderOnARegisteredOfflineThread() {
         onThread(named: "qsbr-offline") {
             RCUQSBR.read { _ in }
             XCTAssertTrue(RCUQSBR.isThreadRegistered)
             XCTAssertFalse(RCUQSBR.isOnline)
-            do {
-                let reader = RCUQSBR.Reader()
-                XCTAssertTrue(RCUQSBR.isOnline, "a Reader's sections need the thread online")
+            RCUQSBR.withReader { reader in
+                XCTAssertTrue(RCUQSBR.isOnline, "a reader scope keeps the thread online")
                 reader.read { _ in }
                 reader.quiescentState()
             }

@@ -36,7 +36,7 @@ final class ReclamationTests: XCTestCase {
         for _ in 0..<100 {
             F.retire { counter.bump(F.self) }
         }
-        XCTAssertFalse(F.primitiveIsInCallback)
+        XCTAssertFalse(F.isInCallback)
         F.barrier()
         XCTAssertEqual(counter.runs.load(ordering: .relaxed), 100)
         XCTAssertEqual(counter.inCallback.load(ordering: .relaxed), 100, "\(F.name): callbacks know they are callbacks")
@@ -135,6 +135,6 @@ final class Counter: Sendable {
     let inCallback = Atomic<Int>(0)
     func bump<F: RCUFlavor>(_: F.Type) {
         runs.add(1, ordering: .relaxed)
-        if F.primitiveIsInCallback { inCallback.add(1, ordering: .relaxed) }
+        if F.isInCallback { inCallback.add(1, ordering: .relaxed) }
     }
 }

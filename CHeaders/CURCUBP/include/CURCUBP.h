@@ -43,6 +43,11 @@ CURCU_INLINE bool curcu_bp_read_ongoing(void) { return urcu_bp_read_ongoing() !=
 /* Explicit registration (optional for bp: it only moves the registration cost). */
 void curcu_bp_register_thread(void);
 void curcu_bp_unregister_thread(void);
+/* Reader scopes (withReader): enter registers (qsbr: and brings online, returning
+ * whether it did); exit undoes what its enter did; scopes is how many are open. */
+bool curcu_bp_reader_enter(void);
+void curcu_bp_reader_exit(bool brought_online);
+unsigned curcu_bp_reader_scopes(void);
 
 /* ---------------------------------------------------------------------------
  * bp update side.

@@ -53,6 +53,11 @@ CURCU_INLINE bool curcu_mb_read_ongoing(void) { return urcu_mb_read_ongoing() !=
 /* Idempotent explicit registration; unregistering also cancels the exit hook. */
 void curcu_mb_register_thread(void);
 void curcu_mb_unregister_thread(void);
+/* Reader scopes (withReader): enter registers (qsbr: and brings online, returning
+ * whether it did); exit undoes what its enter did; scopes is how many are open. */
+bool curcu_mb_reader_enter(void);
+void curcu_mb_reader_exit(bool brought_online);
+unsigned curcu_mb_reader_scopes(void);
 
 /* ---------------------------------------------------------------------------
  * mb update side.

@@ -112,6 +112,11 @@ CURCU_INLINE bool curcu_memb_read_ongoing(void) { return urcu_memb_read_ongoing(
 /* Idempotent explicit registration; unregistering also cancels the exit hook. */
 void curcu_memb_register_thread(void);
 void curcu_memb_unregister_thread(void);
+/* Reader scopes (withReader): enter registers (qsbr: and brings online, returning
+ * whether it did); exit undoes what its enter did; scopes is how many are open. */
+bool curcu_memb_reader_enter(void);
+void curcu_memb_reader_exit(bool brought_online);
+unsigned curcu_memb_reader_scopes(void);
 
 /* ---------------------------------------------------------------------------
  * memb update side.

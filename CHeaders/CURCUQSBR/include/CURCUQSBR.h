@@ -88,6 +88,11 @@ CURCU_INLINE void curcu_qsbr_thread_online(void) { urcu_qsbr_thread_online(); }
 /* Idempotent explicit registration; unregistering also cancels the exit hook. */
 void curcu_qsbr_register_thread(void);
 void curcu_qsbr_unregister_thread(void);
+/* Reader scopes (withReader): enter registers (qsbr: and brings online, returning
+ * whether it did); exit undoes what its enter did; scopes is how many are open. */
+bool curcu_qsbr_reader_enter(void);
+void curcu_qsbr_reader_exit(bool brought_online);
+unsigned curcu_qsbr_reader_scopes(void);
 
 /* ---------------------------------------------------------------------------
  * qsbr update side.

@@ -1,0 +1,351 @@
+public import CURCUMemb
+public import CURCUQSBR
+public import CURCUBP
+public import CURCUMB
+
+/// liburcu's primitives, unchecked, one switch over the flavor's kind each: code
+/// specialised for a flavor keeps only its case (the same inline C a C caller gets).
+/// Internal on purpose: every public path over them is checked (read sections
+/// balanced by closures, waits refused where they could never end).
+extension RCUFlavor {
+    /// Enters a read section, registering the thread first (qsbr: going online for it) if needed.
+    @inlinable @inline(__always)
+    static func primitiveReadLock() {
+        switch kind {
+        case .memb: curcu_memb_read_lock()
+        case .qsbr: curcu_qsbr_read_lock()
+        case .bulletproof: curcu_bp_read_lock()
+        case .memoryBarrier: curcu_mb_read_lock()
+        }
+    }
+
+    /// Leaves a read section. No balance check.
+    @inlinable @inline(__always)
+    static func primitiveReadUnlock() {
+        switch kind {
+        case .memb: curcu_memb_read_unlock()
+        case .qsbr: curcu_qsbr_read_unlock()
+        case .bulletproof: curcu_bp_read_unlock()
+        case .memoryBarrier: curcu_mb_read_unlock()
+        }
+    }
+
+    /// Whether the calling thread is inside a read section (qsbr: the shim's nesting depth, counted in every build).
+    @inlinable @inline(__always)
+    static var primitiveIsInReadSection: Bool {
+        switch kind {
+        case .memb: curcu_memb_read_ongoing()
+        case .qsbr: curcu_qsbr_read_depth() > 0
+        case .bulletproof: curcu_bp_read_ongoing()
+        case .memoryBarrier: curcu_mb_read_ongoing()
+        }
+    }
+
+    /// Whether the calling thread is registered.
+    @inlinable
+    static var primitiveIsThreadRegistered: Bool {
+        switch kind {
+        case .memb: curcu_memb_is_registered()
+        case .qsbr: curcu_qsbr_is_registered()
+        case .bulletproof: curcu_bp_is_registered()
+        case .memoryBarrier: curcu_mb_is_registered()
+        }
+    }
+
+    /// liburcu's `synchronize_rcu`, unchecked.
+    @inlinable
+    static func primitiveSynchronize() {
+        switch kind {
+        case .memb: curcu_memb_synchronize()
+        case .qsbr: curcu_qsbr_synchronize()
+        case .bulletproof: curcu_bp_synchronize()
+        case .memoryBarrier: curcu_mb_synchronize()
+        }
+    }
+
+    /// liburcu's `rcu_barrier`, unchecked.
+    @inlinable
+    static func primitiveBarrier() {
+        switch kind {
+        case .memb: curcu_memb_barrier()
+        case .qsbr: curcu_qsbr_barrier()
+        case .bulletproof: curcu_bp_barrier()
+        case .memoryBarrier: curcu_mb_barrier()
+        }
+    }
+
+    /// liburcu's `call_rcu`: runs `function(context)` after a grace period on a call_rcu worker.
+    @inlinable
+    static func primitiveCall(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
+        switch kind {
+        case .memb: curcu_memb_call(function, context)
+        case .qsbr: curcu_qsbr_call(function, context)
+        case .bulletproof: curcu_bp_call(function, context)
+        case .memoryBarrier: curcu_mb_call(function, context)
+        }
+    }
+
+    /// liburcu's `defer_rcu`: batched; may wait for a grace period when its queue is full.
+    @usableFromInline
+    static func primitiveDefer(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
+        switch kind {
+        case .memb: curcu_memb_defer(function, context)
+        case .qsbr: curcu_qsbr_defer(function, context)
+        case .bulletproof: curcu_bp_defer(function, context)
+        case .memoryBarrier: curcu_mb_defer(function, context)
+        }
+    }
+
+    /// liburcu's `rcu_defer_barrier`.
+    @usableFromInline
+    static func primitiveDeferBarrier() {
+        switch kind {
+        case .memb: curcu_memb_defer_barrier()
+        case .qsbr: curcu_qsbr_defer_barrier()
+        case .bulletproof: curcu_bp_defer_barrier()
+        case .memoryBarrier: curcu_mb_defer_barrier()
+        }
+    }
+
+    /// Whether the calling thread is running a callback queued through the shims.
+    @usableFromInline
+    static var primitiveIsInCallback: Bool {
+        switch kind {
+        case .memb: curcu_memb_in_callback()
+        case .qsbr: curcu_qsbr_in_callback()
+        case .bulletproof: curcu_bp_in_callback()
+        case .memoryBarrier: curcu_mb_in_callback()
+        }
+    }
+
+    /// Registers the calling thread (idempotent; qsbr: online).
+    @usableFromInline
+    static func primitiveRegisterThread() {
+        switch kind {
+        case .memb: curcu_memb_register_thread()
+        case .qsbr: curcu_qsbr_register_thread()
+        case .bulletproof: curcu_bp_register_thread()
+        case .memoryBarrier: curcu_mb_register_thread()
+        }
+    }
+
+    /// Unregisters the calling thread if this package registered it.
+    @usableFromInline
+    static func primitiveUnregisterThread() {
+        switch kind {
+        case .memb: curcu_memb_unregister_thread()
+        case .qsbr: curcu_qsbr_unregister_thread()
+        case .bulletproof: curcu_bp_unregister_thread()
+        case .memoryBarrier: curcu_mb_unregister_thread()
+        }
+    }
+
+    /// Opens a reader scope: registers; qsbr: brings the thread online, returning whether it did.
+    @usableFromInline
+    static func primitiveReaderEnter() -> Bool {
+        switch kind {
+        case .memb: curcu_memb_reader_enter()
+        case .qsbr: curcu_qsbr_reader_enter()
+        case .bulletproof: curcu_bp_reader_enter()
+        case .memoryBarrier: curcu_mb_reader_enter()
+        }
+    }
+
+    /// Closes a reader scope, undoing what its enter did.
+    @usableFromInline
+    static func primitiveReaderExit(broughtOnline: Bool) {
+        switch kind {
+        case .memb: curcu_memb_reader_exit(broughtOnline)
+        case .qsbr: curcu_qsbr_reader_exit(broughtOnline)
+        case .bulletproof: curcu_bp_reader_exit(broughtOnline)
+        case .memoryBarrier: curcu_mb_reader_exit(broughtOnline)
+        }
+    }
+
+    /// Reader scopes open on the calling thread.
+    @usableFromInline
+    static var primitiveReaderScopes: Int {
+        switch kind {
+        case .memb: Int(curcu_memb_reader_scopes())
+        case .qsbr: Int(curcu_qsbr_reader_scopes())
+        case .bulletproof: Int(curcu_bp_reader_scopes())
+        case .memoryBarrier: Int(curcu_mb_reader_scopes())
+        }
+    }
+
+    /// Threads registered through the shims.
+    @usableFromInline
+    static var primitiveRegisteredThreadCount: Int {
+        switch kind {
+        case .memb: curcu_memb_registered_thread_count()
+        case .qsbr: curcu_qsbr_registered_thread_count()
+        case .bulletproof: curcu_bp_registered_thread_count()
+        case .memoryBarrier: curcu_mb_registered_thread_count()
+        }
+    }
+
+    /// Other registered readers inherited at fork.
+    @usableFromInline
+    static var primitiveStaleReadersAfterFork: Int {
+        switch kind {
+        case .memb: curcu_memb_stale_readers_after_fork()
+        case .qsbr: curcu_qsbr_stale_readers_after_fork()
+        case .bulletproof: curcu_bp_stale_readers_after_fork()
+        case .memoryBarrier: curcu_mb_stale_readers_after_fork()
+        }
+    }
+
+    /// Callbacks queued and not yet run.
+    @usableFromInline
+    static var primitivePendingCallbacks: Int {
+        switch kind {
+        case .memb: curcu_memb_pending_callbacks()
+        case .qsbr: curcu_qsbr_pending_callbacks()
+        case .bulletproof: curcu_bp_pending_callbacks()
+        case .memoryBarrier: curcu_mb_pending_callbacks()
+        }
+    }
+
+    /// Callbacks run since start.
+    @usableFromInline
+    static var primitiveCompletedCallbacks: Int {
+        switch kind {
+        case .memb: curcu_memb_completed_callbacks()
+        case .qsbr: curcu_qsbr_completed_callbacks()
+        case .bulletproof: curcu_bp_completed_callbacks()
+        case .memoryBarrier: curcu_mb_completed_callbacks()
+        }
+    }
+
+    /// Registered threads that hold up the current grace period.
+    @usableFromInline
+    static func primitiveBlockingReaders() -> [(tid: Int, name: String)] {
+        switch kind {
+        case .memb: BlockingReaderVisit.collect(curcu_memb_for_each_blocking_reader)
+        case .qsbr: BlockingReaderVisit.collect(curcu_qsbr_for_each_blocking_reader)
+        case .bulletproof: BlockingReaderVisit.collect(curcu_bp_for_each_blocking_reader)
+        case .memoryBarrier: BlockingReaderVisit.collect(curcu_mb_for_each_blocking_reader)
+        }
+    }
+
+    /// Whether `membarrier` backs the read side.
+    @usableFromInline
+    static var primitiveHasSysMembarrier: Bool {
+        switch kind {
+        case .memb: curcu_memb_has_sys_membarrier()
+        case .qsbr: false
+        case .bulletproof: curcu_bp_has_sys_membarrier()
+        case .memoryBarrier: false
+        }
+    }
+
+    /// `create_call_rcu_data`.
+    @usableFromInline
+    static func primitiveCreateCallRCUData(flags: UInt, cpu: Int32) -> OpaquePointer? {
+        switch kind {
+        case .memb: curcu_memb_create_call_rcu_data(flags, cpu)
+        case .qsbr: curcu_qsbr_create_call_rcu_data(flags, cpu)
+        case .bulletproof: curcu_bp_create_call_rcu_data(flags, cpu)
+        case .memoryBarrier: curcu_mb_create_call_rcu_data(flags, cpu)
+        }
+    }
+
+    /// `call_rcu_data_free`.
+    @usableFromInline
+    static func primitiveFreeCallRCUData(_ data: OpaquePointer) {
+        switch kind {
+        case .memb: curcu_memb_call_rcu_data_free(data)
+        case .qsbr: curcu_qsbr_call_rcu_data_free(data)
+        case .bulletproof: curcu_bp_call_rcu_data_free(data)
+        case .memoryBarrier: curcu_mb_call_rcu_data_free(data)
+        }
+    }
+
+    /// `set_thread_call_rcu_data`.
+    @usableFromInline
+    static func primitiveSetThreadCallRCUData(_ data: OpaquePointer?) {
+        switch kind {
+        case .memb: curcu_memb_set_thread_call_rcu_data(data)
+        case .qsbr: curcu_qsbr_set_thread_call_rcu_data(data)
+        case .bulletproof: curcu_bp_set_thread_call_rcu_data(data)
+        case .memoryBarrier: curcu_mb_set_thread_call_rcu_data(data)
+        }
+    }
+
+    /// `get_thread_call_rcu_data`.
+    @usableFromInline
+    static func primitiveThreadCallRCUData() -> OpaquePointer? {
+        switch kind {
+        case .memb: curcu_memb_get_thread_call_rcu_data()
+        case .qsbr: curcu_qsbr_get_thread_call_rcu_data()
+        case .bulletproof: curcu_bp_get_thread_call_rcu_data()
+        case .memoryBarrier: curcu_mb_get_thread_call_rcu_data()
+        }
+    }
+
+    /// `get_default_call_rcu_data`.
+    @usableFromInline
+    static func primitiveDefaultCallRCUData() -> OpaquePointer? {
+        switch kind {
+        case .memb: curcu_memb_get_default_call_rcu_data()
+        case .qsbr: curcu_qsbr_get_default_call_rcu_data()
+        case .bulletproof: curcu_bp_get_default_call_rcu_data()
+        case .memoryBarrier: curcu_mb_get_default_call_rcu_data()
+        }
+    }
+
+    /// `create_all_cpu_call_rcu_data`.
+    @usableFromInline
+    static func primitiveCreatePerCPUCallRCUData(flags: UInt) -> Int32 {
+        switch kind {
+        case .memb: curcu_memb_create_all_cpu_call_rcu_data(flags)
+        case .qsbr: curcu_qsbr_create_all_cpu_call_rcu_data(flags)
+        case .bulletproof: curcu_bp_create_all_cpu_call_rcu_data(flags)
+        case .memoryBarrier: curcu_mb_create_all_cpu_call_rcu_data(flags)
+        }
+    }
+
+    /// `free_all_cpu_call_rcu_data`.
+    @usableFromInline
+    static func primitiveFreePerCPUCallRCUData() {
+        switch kind {
+        case .memb: curcu_memb_free_all_cpu_call_rcu_data()
+        case .qsbr: curcu_qsbr_free_all_cpu_call_rcu_data()
+        case .bulletproof: curcu_bp_free_all_cpu_call_rcu_data()
+        case .memoryBarrier: curcu_mb_free_all_cpu_call_rcu_data()
+        }
+    }
+
+    /// call_rcu's fork hook before `fork()`.
+    @usableFromInline
+    static func beforeFork() {
+        switch kind {
+        case .memb: curcu_memb_before_fork()
+        case .qsbr: curcu_qsbr_before_fork()
+        case .bulletproof: curcu_bp_before_fork()
+        case .memoryBarrier: curcu_mb_before_fork()
+        }
+    }
+
+    /// call_rcu's fork hook in the parent.
+    @usableFromInline
+    static func afterForkParent() {
+        switch kind {
+        case .memb: curcu_memb_after_fork_parent()
+        case .qsbr: curcu_qsbr_after_fork_parent()
+        case .bulletproof: curcu_bp_after_fork_parent()
+        case .memoryBarrier: curcu_mb_after_fork_parent()
+        }
+    }
+
+    /// call_rcu's fork hook in the child.
+    @usableFromInline
+    static func afterForkChild() {
+        switch kind {
+        case .memb: curcu_memb_after_fork_child()
+        case .qsbr: curcu_qsbr_after_fork_child()
+        case .bulletproof: curcu_bp_after_fork_child()
+        case .memoryBarrier: curcu_mb_after_fork_child()
+        }
+    }
+}

@@ -1,0 +1,309 @@
+import Foundation
+import Lockdep
+import RCU
+import Synchronization
+import XCTest
+
+/// The reader model's misuse catalogue: each way safe code could once read freed
+/// memory, and what a user gets now. Where the fix is a type, the code that no
+/// longer compiles is quoted; otherwise the test shows the named report, that the
+/// call was refused whole, and that readers stayed protected.
+///
+/// No longer compiles (the reader and section types are the fix):
+///
+/// ```swift
+/// // 1. A reader held across an await: a reader exists only as the borrowed
+/// //    parameter of withReader's synchronous closure.
+/// let reader = RCUReader<RCUMemb>()            // error: initializer is inaccessible
+/// await RCUMemb.withReader { reader in await work() }
+///                                             // error: 'async' call in a function that does not support concurrency
+/// // 2. Two readers whose lifetimes overlap without nesting: scopes are closures, so they nest.
+/// // 5. A QSBR reader outliving the generic section it was made in: same reason.
+/// // 9. An unbalanced unlock inside a section: there is no public unlock.
+/// RCUMemb.read { _ in RCUMemb.readUnlock() }   // error: type 'RCUMemb' has no member 'readUnlock'
+/// RCUMemb.primitiveReadUnlock()                // error: inaccessible due to 'internal' protection level
+/// ```
+final class MisuseCatalogTests: XCTestCase {
+    private var recorder: MisuseRecorder!
+
+    override func setUp() { recorder = MisuseRecorder() }
+    override func tearDown() { recorder.stop() }
+
+    // MARK: 1. Readers in tasks
+
+    /// Tasks read on whatever pool thread runs them, across suspensions, while a writer
+    /// thread replaces and retires the object: every object seen is alive.
+    func testReadersInTasksSeeNoFreedObject() async {
+        let ledger = Ledger()
+        let memb = PointerHolder<RCUMemb>(Tracked(id: 0, ledger: ledger))
+        let qsbr = PointerHolder<RCUQSBR>(Tracked(id: 0, ledger: ledger))
+        let stop = Atomic<Bool>(false)
+        let writer = startThread(named: "task-writer") {
+            var id = 1
+            while !stop.load(ordering: .relaxed) {
+                memb.pointer.replace(with: Tracked(id: id, ledger: ledger))
+                qsbr.pointer.replace(with: Tracked(id: id, ledger: ledger))
+                id += 1
+                if id % 64 == 0 { usleep(100) }
+            }
+        }
+        let dead = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var dead = 0
+                    for _ in 0..<400 {
+                        RCUMemb.read { section in
+                            memb.pointer.withValue(in: section) { if !$0.isAlive { dead += 1 } }
+                        }
+                        await Task.yield()   // resumes on any pool thread
+                        RCUQSBR.withReader { reader in
+                            for _ in 0..<4 {
+                                reader.read { section in
+                                    qsbr.pointer.withValue(in: section) { if !$0.isAlive { dead += 1 } }
+                                }
+                                reader.quiescentState()
+                            }
+                        }
+                        await Task.yield()
+                    }
+                    return dead
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        stop.store(true, ordering: .relaxed)
+        writer.wait()
+        XCTAssertEqual(dead, 0, "a task read a freed object")
+        XCTAssertFalse(RCUQSBR.isOnline, "no pool thread was left online")
+        XCTAssertEqual(recorder.kinds, [])
+    }
+
+    // MARK: 2. Registration revoked under a reader
+
+    func testUnregisterInsideReaderScopeIsRefused() {
+        for flavor in allFlavors { checkUnregisterInScope(flavor) }
+    }
+
+    private func checkUnregisterInScope<F: RCUFlavor>(_: F.Type) {
+        let before = recorder.recorded.count
+        onThread(named: "scope-\(F.name)") {
+            F.withReader { outer in
+                F.withReader { _ in }          // an inner scope ending does not end the outer one
+                F.unregisterThread()
+                XCTAssertTrue(F.isThreadRegistered, "\(F.name): the scope's registration stands")
+                assertSectionProtects(F.self, reader: outer)
+            }
+        }
+        let reports = recorder.recorded.dropFirst(before)
+        XCTAssertEqual(reports.map(\.kind), [.unregisterWhileReaderActive], F.name)
+        XCTAssertEqual(reports.first?.call, "unregisterThread()")
+        XCTAssertEqual(reports.first?.threadName, "scope-\(F.name)")
+    }
+
+    // MARK: 3. Unregistering inside a section
+
+    func testUnregisterInsideReadSectionIsRefused() {
+        for flavor in allFlavors { checkUnregisterInSection(flavor) }
+    }
+
+    private func checkUnregisterInSection<F: RCUFlavor>(_: F.Type) {
+        let before = recorder.recorded.count
+        onThread(named: "unreg-\(F.name)") {
+            F.read { _ in
+                F.unregisterThread()
+                XCTAssertTrue(F.isInReadSection, "\(F.name)")
+            }
+            F.withReader { reader in assertSectionProtects(F.self, reader: reader) }
+        }
+        XCTAssertEqual(recorder.recorded.dropFirst(before).map(\.kind), [.unregisterInReadSection], F.name)
+    }
+
+    func testUnregisterFromCallbackIsRefused() {
+        RCUMemb.retire { RCUMemb.unregisterThread() }
+        RCUMemb.barrier()
+        XCTAssertEqual(recorder.kinds, [.unregisterInCallback])
+        RCUMemb.synchronize()   // the worker liburcu registered is intact
+    }
+
+    // MARK: 4. A QSBR read inside offline
+
+    func testQSBRReadInsideOfflineIsProtected() {
+        onThread(named: "qsbr-offline-read") {
+            RCUQSBR.withReader { reader in
+                reader.offline {
+                    XCTAssertFalse(RCUQSBR.isOnline)
+                    reader.read { _ in XCTAssertTrue(RCUQSBR.isOnline, "the section went online") }
+                    XCTAssertFalse(RCUQSBR.isOnline, "and offline again after it")
+                    assertSectionProtects(RCUQSBR.self, reader: reader)
+                }
+                XCTAssertTrue(RCUQSBR.isOnline)
+            }
+        }
+        XCTAssertEqual(recorder.kinds, [])
+    }
+
+    // MARK: 5. A QSBR reader made inside a generic section
+
+    func testQSBRReaderInsideGenericSectionEndsWithIt() {
+        onThread(named: "qsbr-nested") {
+            XCTAssertFalse(RCUQSBR.isOnline)
+            RCUQSBR.read { _ in
+                RCUQSBR.withReader { reader in
+                    assertSectionProtects(RCUQSBR.self, reader: reader)
+                }
+                XCTAssertTrue(RCUQSBR.isOnline, "the section still needs the thread online")
+            }
+            XCTAssertFalse(RCUQSBR.isOnline, "the section took the thread offline: nothing stalls")
+        }
+        RCUQSBR.synchronize()
+        XCTAssertEqual(recorder.kinds, [])
+    }
+
+    // MARK: 6. QSBR calls that end protection, inside a reader's section
+
+    func testQSBRQuiescenceAndWaitsInsideReaderSectionAreRefused() {
+        onThread(named: "qsbr-refuse") {
+            RCUQSBR.withReader { reader in
+                reader.read { _ in
+                    reader.quiescentState()
+                    RCUQSBR.synchronize()
+                    reader.offline { XCTAssertTrue(RCUQSBR.isOnline, "offline was refused; the body ran online") }
+                    RCUQSBR.barrier()
+                    XCTAssertTrue(RCUQSBR.isInReadSection)
+                }
+            }
+        }
+        XCTAssertEqual(
+            recorder.kinds, [.offlineInReadSection, .synchronizeInReadSection, .offlineInReadSection, .barrierInReadSection])
+        XCTAssertEqual(recorder.recorded.map(\.call), ["quiescentState()", "synchronize()", "offline(_:)", "barrier()"])
+    }
+
+    /// Found while building this: a quiescent state announced by an offline (or never
+    /// registered) thread brought it online, where it then stalled every grace period.
+    func testQuiescentStateOnAnOfflineThreadKeepsItOffline() {
+        onThread(named: "qsbr-idle") {
+            RCUQSBR.quiescentState()
+            XCTAssertFalse(RCUQSBR.isOnline)
+            RCUQSBR.registerThread()
+            XCTAssertTrue(RCUQSBR.isThreadRegistered)
+            XCTAssertFalse(RCUQSBR.isOnline, "an explicitly registered thread idles offline")
+            RCUQSBR.quiescentState()
+            RCUQSBR.offline {}
+            XCTAssertFalse(RCUQSBR.isOnline, "offline {} on an offline thread leaves it offline")
+            let waiter = startThread(named: "qsbr-waiter") { RCUQSBR.synchronize() }
+            XCTAssertEqual(waiter.wait(timeout: .now() + 10), .success, "the idle thread held up the grace period")
+        }
+        XCTAssertEqual(recorder.kinds, [])
+    }
+
+    // MARK: 7. A refused wait is refused whole
+
+    func testReplaceAndSynchronizeInsideSectionIsRefusedWhole() {
+        for flavor in allFlavors { checkReplaceAndSynchronize(flavor) }
+    }
+
+    private func checkReplaceAndSynchronize<F: RCUFlavor>(_: F.Type) {
+        let ledger = Ledger()
+        let holder = PointerHolder<F>(Tracked(id: 1, ledger: ledger))
+        let before = recorder.recorded.count
+        F.read { section in
+            holder.pointer.replaceAndSynchronize(with: Tracked(id: 2, ledger: ledger))
+            XCTAssertEqual(holder.pointer.withValue(in: section) { $0.id }, 1, "\(F.name): nothing was published")
+        }
+        XCTAssertEqual(recorder.recorded.dropFirst(before).map(\.kind), [.synchronizeInReadSection], F.name)
+        XCTAssertEqual(recorder.recorded.last?.call, "replaceAndSynchronize(with:)")
+        XCTAssertFalse(ledger.isFreed(1), "\(F.name): the published object was not released")
+        XCTAssertTrue(ledger.isFreed(2), "\(F.name): the refused new object was dropped")
+        holder.pointer.replaceAndSynchronize(with: nil)
+        XCTAssertTrue(ledger.isFreed(1), "\(F.name): outside a section the call works")
+    }
+
+    // MARK: 9. No public call ends a section early
+
+    func testNoPublicCallEndsASection() {
+        for flavor in allFlavors { checkSectionStaysOpen(flavor) }
+    }
+
+    private func checkSectionStaysOpen<F: RCUFlavor>(_: F.Type) {
+        onThread(named: "open-\(F.name)") {
+            F.withReader { reader in
+                reader.read { _ in
+                    F.unregisterThread()
+                    F.synchronize()
+                    F.barrier()
+                    F.deferBarrier()
+                    RCUQSBR.offline {}
+                    RCUQSBR.quiescentState()
+                    XCTAssertTrue(F.isInReadSection, "\(F.name)")
+                }
+            }
+            XCTAssertFalse(F.isInReadSection, "\(F.name)")
+        }
+        XCTAssertFalse(recorder.kinds.isEmpty)
+    }
+
+    // MARK: One switch
+
+    /// With only RCU's documented handler installed (Lockdep left trapping), an RCU
+    /// misuse goes to that handler in every build: Lockdep never sees the refused wait.
+    func testRCUMisuseHandlerAloneGovernsRCUMisuse() {
+        recorder.stop()
+        let seen = Locked<[RCUMisuse.Kind]>([])
+        RCUMisuse.setHandler(.custom { misuse in seen.withLock { $0.append(misuse.kind) } })
+        defer { RCUMisuse.setHandler(.trap) }
+        RCUMemb.read { _ in
+            RCUMemb.synchronize()
+            RCUMemb.barrier()
+        }
+        XCTAssertEqual(seen.withLock { $0 }, [.synchronizeInReadSection, .barrierInReadSection])
+    }
+
+    // MARK: Flavors
+
+    /// Any conforming type names one of liburcu's flavors and behaves exactly as it:
+    /// there is no raw primitive for a conformance to replace.
+    func testAConformingTypeIsTheFlavorItNames() {
+        let ledger = Ledger()
+        let pointer = RCUPointer<Tracked, HomeMadeFlavor>(Tracked(id: 1, ledger: ledger))
+        HomeMadeFlavor.read { section in
+            XCTAssertTrue(RCUMemb.isInReadSection, "a memb section")
+            pointer.replace(with: nil)
+            HomeMadeFlavor.synchronize()   // refused: it would wait for this section
+            XCTAssertEqual(pointer.withValue(in: section) { $0.id }, nil)
+        }
+        XCTAssertEqual(recorder.kinds, [.synchronizeInReadSection])
+        HomeMadeFlavor.barrier()
+        XCTAssertTrue(ledger.isFreed(1))
+    }
+}
+
+private enum HomeMadeFlavor: RCUFlavor {
+    static var kind: RCUFlavorKind { .memb }
+}
+
+/// Inside a section of `F` opened through `reader`, an object a writer thread
+/// replaces meanwhile stays allocated until the section ends: the writer's grace
+/// period waits for it.
+private func assertSectionProtects<F: RCUFlavor>(
+    _: F.Type, reader: borrowing RCUReader<F>, file: StaticString = #filePath, line: UInt = #line
+) {
+    let ledger = Ledger()
+    let holder = PointerHolder<F>(Tracked(id: 1, ledger: ledger))
+    let waited = Atomic<Bool>(false)
+    let writer = reader.read { section in
+        holder.pointer.withValue(in: section) { object in
+            let writer = startThread(named: "writer-\(F.name)") {
+                holder.pointer.replace(with: nil)
+                F.synchronize()
+                waited.store(true, ordering: .releasing)
+            }
+            usleep(50_000)
+            XCTAssertFalse(waited.load(ordering: .acquiring), "\(F.name): the grace period ended under a reader", file: file, line: line)
+            XCTAssertTrue(object.isAlive, "\(F.name)", file: file, line: line)
+            return writer
+        }
+    }
+    writer?.wait()
+    F.barrier()
+    XCTAssertTrue(ledger.isFreed(1), "\(F.name): reclaimed after the section", file: file, line: line)
+}
