@@ -293,24 +293,54 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     }
 
     /// Removes every element that satisfies `shouldBeRemoved`.
-    /// - Returns: How many were removed.
-    /// - Complexity: O(*n*).
+    ///
+    /// The call first takes a strong reference to every node linked now, then,
+    /// for each of them that is still linked when its turn comes, asks
+    /// `shouldBeRemoved` and removes the node when it answers `true`. So whatever
+    /// the predicate does to the list (removes or replaces other nodes, even
+    /// the next one, waits for a grace period with `synchronize()` or
+    /// `barrier()`, appends), the walk never follows a link of a freed node:
+    /// - a node removed or replaced meanwhile (by the predicate) is skipped and
+    ///   not counted;
+    /// - a node added meanwhile is not visited;
+    /// - if the predicate releases the writer lock, the walk stops: the
+    ///   release is reported as ``RCUMisuse/Kind/mutationWithoutLock`` and no
+    ///   further node is removed;
+    /// - if the predicate throws, the nodes removed so far stay removed.
+    ///
+    /// Checked in every build: the calling thread must hold ``lock`` (otherwise
+    /// ``RCUMisuse/Kind/mutationWithoutLock`` is reported and nothing is removed).
+    /// - Parameters:
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
+    ///   - shouldBeRemoved: Gets each element linked when the call began and
+    ///     still linked when its turn comes.
+    /// - Returns: How many elements this call removed.
+    /// - Complexity: O(*n*) time and O(*n*) memory for the snapshot of nodes.
     @discardableResult
     public func removeAll(
         file: StaticString = #fileID, line: UInt = #line, where shouldBeRemoved: (Element) throws -> Bool
     ) rethrows -> Int {
         guard checkLock("removeAll(where:)", file: file, line: line) else { return 0 }
-        var removed = 0
+        // The strong references keep every node (and the link readers and this walk
+        // follow) alive whatever the predicate removes or waits for.
+        var snapshot: [RCUListNode<Element>] = []
         var link = curcu_list_next(head)!
         while link != head {
-            let next = curcu_list_next(link)!
-            let node = Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link)).takeUnretainedValue()
-            if try shouldBeRemoved(node.element), claim(node, call: "removeAll(where:)", file: file, line: line) {
+            snapshot.append(Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link)).takeUnretainedValue())
+            link = curcu_list_next(link)!
+        }
+        var removed = 0
+        for node in snapshot where node.isLinked {
+            guard try shouldBeRemoved(node.element) else { continue }
+            // The predicate ran user code: it may have released the lock or removed this node.
+            guard checkLock("removeAll(where:)", file: file, line: line) else { break }
+            guard node.isLinked else { continue }
+            if claim(node, call: "removeAll(where:)", file: file, line: line) {
                 curcu_list_del(node.link)
                 retire(node)
                 removed += 1
             }
-            link = next
         }
         return removed
     }
