@@ -34,12 +34,37 @@ public protocol RCUWriterLock: Sendable {
 /// lock.withLock { devices.append(device) }
 /// ```
 ///
-/// Not recursive: locking it twice on one thread deadlocks (as the kernel's
-/// mutexes do). ThreadSanitizer sees it (unlike `Synchronization.Mutex` on Linux).
+/// Not recursive, and checked in every build (one relaxed load of the owner
+/// word per call):
+/// - Locking it again on the thread that holds it, which would deadlock, is
+///   reported as ``RCUMisuse/Kind/recursiveLock`` and refused: nothing blocks
+///   and the thread keeps its one hold. A refused ``lock(file:line:)`` is
+///   matched by its ``unlock(file:line:)``, which is then a no-op, so the
+///   outer hold survives the inner pair. A refused ``withLock(file:line:_:)``
+///   does not acquire or release anything: it runs `body` under the hold the
+///   thread already has (exclusive: no other thread can be in a critical section
+///   of this mutex), as a recursive mutex would. An outer `withLock` releases
+///   the mutex when its body ends even if the body left a refused `lock()`
+///   unmatched.
+/// - Unlocking it from a thread that does not hold it, which would let a
+///   second writer in, is reported as ``RCUMisuse/Kind/unlockNotHeld`` and
+///   refused: the mutex stays held by its owner.
+///
+/// By default a misuse report stops the process (``RCUMisuse/Handler/trap``);
+/// "refused" is what happens with a custom handler.
+///
+/// ThreadSanitizer sees it (unlike `Synchronization.Mutex` on Linux).
+///
+/// - Note: The owner is the holder's `pthread_self()`. A thread that exits
+///   holding the mutex leaves it held for good; a later thread that gets the
+///   same `pthread_t` would be taken for its owner.
 public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     /// `pthread_self()` of the holder, 0 when unlocked.
     private let owner = Atomic<UInt>(0)
+    /// The holder's refused nested `lock()` calls not yet matched by an `unlock()`.
+    /// Only the holder reads or writes it, while it holds `mutex`.
+    private var refusedLocks = 0
 
     /// Creates an unlocked mutex.
     public init() {
@@ -56,23 +81,71 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     }
 
     /// Acquires the mutex, blocking until it is free.
-    public func lock() {
-        pthread_mutex_lock(mutex)
-        owner.store(UInt(pthread_self()), ordering: .relaxed)
+    ///
+    /// Called by the thread that holds the mutex, it reports
+    /// ``RCUMisuse/Kind/recursiveLock`` and returns at once without a second
+    /// acquisition (the thread still holds the mutex once); the matching
+    /// ``unlock(file:line:)`` then releases nothing.
+    /// - Parameters:
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
+    public func lock(file: StaticString = #fileID, line: UInt = #line) {
+        let me = UInt(pthread_self())
+        if owner.load(ordering: .relaxed) == me {
+            Self.report(.recursiveLock, "lock()", file: file, line: line)
+            refusedLocks += 1
+            return
+        }
+        let status = pthread_mutex_lock(mutex)
+        precondition(status == 0, "pthread_mutex_lock failed: \(status)")
+        owner.store(me, ordering: .relaxed)
     }
 
-    /// Releases the mutex. The calling thread must hold it.
-    public func unlock() {
+    /// Releases the mutex.
+    ///
+    /// Called by a thread that does not hold the mutex, it reports
+    /// ``RCUMisuse/Kind/unlockNotHeld`` and returns without releasing it.
+    /// The unlock matching a refused nested ``lock(file:line:)`` releases nothing.
+    /// - Parameters:
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
+    public func unlock(file: StaticString = #fileID, line: UInt = #line) {
+        guard owner.load(ordering: .relaxed) == UInt(pthread_self()) else {
+            Self.report(.unlockNotHeld, "unlock()", file: file, line: line)
+            return
+        }
+        if refusedLocks > 0 {
+            refusedLocks -= 1
+            return
+        }
         owner.store(0, ordering: .relaxed)
         pthread_mutex_unlock(mutex)
     }
 
     /// Runs `body` with the mutex held.
-    /// - Parameter body: The critical section.
+    ///
+    /// Called by the thread that already holds the mutex, it reports
+    /// ``RCUMisuse/Kind/recursiveLock`` and runs `body` under that hold,
+    /// without acquiring or releasing anything.
+    /// - Parameters:
+    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
+    ///   - body: The critical section.
     /// - Returns: What `body` returns.
-    public func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
-        lock()
-        defer { unlock() }
+    public func withLock<Result, Failure: Error>(
+        file: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        if owner.load(ordering: .relaxed) == UInt(pthread_self()) {
+            Self.report(.recursiveLock, "withLock(_:)", file: file, line: line)
+            return try body()
+        }
+        lock(file: file, line: line)
+        defer {
+            // The critical section is scoped: a nested lock() that `body` left unmatched
+            // (refused and reported) does not keep the mutex held past it.
+            if owner.load(ordering: .relaxed) == UInt(pthread_self()) { refusedLocks = 0 }
+            unlock(file: file, line: line)
+        }
         return try body()
     }
 
@@ -80,5 +153,9 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     /// - Complexity: O(1), one relaxed load.
     public var isHeldByCurrentThread: Bool {
         owner.load(ordering: .relaxed) == UInt(pthread_self())
+    }
+
+    private static func report(_ kind: RCUMisuse.Kind, _ call: String, file: StaticString, line: UInt) {
+        RCUMisuse.report(kind, call: "RCUWriterMutex.\(call)", flavor: "none", file: file, line: line)
     }
 }
