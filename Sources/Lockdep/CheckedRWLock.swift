@@ -39,6 +39,14 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     /// The identity of this lock.
     public var lockdepInstance: UnsafeRawPointer { storage.instance }
 
+    /// Whether the calling thread holds the write side.
+    ///
+    /// Exact in every build, checks compiled in or out: it reads the owner word every write
+    /// acquire records (one relaxed store per write acquire and release where checks are
+    /// compiled out). Read holds are not recorded there: use ``Lockdep/isHeld(_:mode:)``.
+    /// - Complexity: O(1): one relaxed load.
+    public var isWriteHeldByCurrentThread: Bool { storage.isOwnedByCurrentThread }
+
     /// Acquires the read side (recursive read).
     ///
     /// - Parameters:
@@ -66,6 +74,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
         _writeLock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
         #else
         pthread_rwlock_wrlock(storage.primitivePointer)
+        storage.setOwnerThread()
         #endif
     }
 
@@ -100,6 +109,8 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
         let token = Engine.acquire(classID: storage.classID, subclass: 0, instance: storage.instance, mode: .write,
                                    flags: AcquireFlag.trylock, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
         storage.setOwner(token)
+        #else
+        storage.setOwnerThread()
         #endif
         return true
     }
@@ -115,6 +126,8 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
         #if LOCKDEP_CHECKS
         _unlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
         #else
+        // A writer's release (readers never set the owner word).
+        if storage.ownerWord() == UInt(pthread_self()) { storage.clearOwnerThread() }
         pthread_rwlock_unlock(storage.primitivePointer)
         #endif
     }

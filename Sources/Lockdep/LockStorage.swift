@@ -1,7 +1,9 @@
-internal import Glibc
 #if LOCKDEP_CHECKS
-public import Synchronization
+internal import Glibc
+#else
+public import Glibc   // pthread_self() in the inlinable owner stores
 #endif
+public import Synchronization
 
 /// The header of a checked lock's storage: its class and declaration site.
 @usableFromInline
@@ -19,20 +21,19 @@ struct LockHeader {
 }
 
 /// The tail element of a checked lock's storage: the primitive, at a stable address, and the
-/// owner word (`serial << 1 | locked`) the misuse checks read from other threads.
+/// owner word of an exclusive hold, kept in every build: with checks compiled in,
+/// `serial << 1 | locked` (Lockdep's thread serial, which the misuse checks and reports read);
+/// with checks compiled out, the holder's `pthread_self()` (0 when not held exclusively), so
+/// that ``CheckedMutex/isHeldByCurrentThread`` and its kin answer exactly in release builds too.
 @usableFromInline
 struct LockCell<Primitive>: ~Copyable {
     @usableFromInline var primitive: Primitive
-    #if LOCKDEP_CHECKS
     @usableFromInline let owner: Atomic<UInt>
-    #endif
 
     @usableFromInline
     init(_ primitive: Primitive) {
         self.primitive = primitive
-        #if LOCKDEP_CHECKS
         self.owner = Atomic(0)
-        #endif
     }
 }
 
@@ -69,16 +70,70 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         }
     }
 
+    @inlinable
+    func ownerWord() -> UInt {
+        withUnsafeMutablePointerToElements { $0.pointee.owner.load(ordering: .relaxed) }
+    }
+
+    /// Whether the calling thread holds the lock exclusively (a mutex, a spinlock, a
+    /// reader-writer lock's write side). Exact in every build: it reads the owner word,
+    /// not Lockdep's held-lock stack (which stops being exact once validation turns off).
+    @usableFromInline
+    var isOwnedByCurrentThread: Bool {
+        let word = ownerWord()
+        #if LOCKDEP_CHECKS
+        return word & 1 != 0 && Engine.ownsWord(word)
+        #else
+        if word == UInt(pthread_self()) { return true }
+        return Self.heldByCurrentThreadAfterConditionWait(primitivePointer)
+        #endif
+    }
+
+    #if !LOCKDEP_CHECKS
+    /// Records the calling thread as the exclusive holder (checks compiled out).
+    @inlinable @inline(__always)
+    func setOwnerThread() {
+        withUnsafeMutablePointerToElements { $0.pointee.owner.store(UInt(pthread_self()), ordering: .relaxed) }
+    }
+
+    /// Forgets the exclusive holder (checks compiled out).
+    @inlinable @inline(__always)
+    func clearOwnerThread() {
+        withUnsafeMutablePointerToElements { $0.pointee.owner.store(0, ordering: .relaxed) }
+    }
+
+    /// A mutex re-acquired by `pthread_cond_wait` (``CheckedCondition`` in a build without
+    /// checks) does not pass through ``setOwnerThread()``, so the owner word can be stale
+    /// there. glibc records the holder's kernel thread id in every mutex it locks (`__owner`,
+    /// cleared on unlock, also inside condition waits): ask it before saying "not held".
+    static func heldByCurrentThreadAfterConditionWait(_ primitive: UnsafeMutablePointer<Primitive>) -> Bool {
+        guard Primitive.self == pthread_mutex_t.self else { return false }
+        let mutex = UnsafeMutableRawPointer(primitive).assumingMemoryBound(to: pthread_mutex_t.self)
+        let holder = mutex.pointee.__data.__owner
+        return holder != 0 && holder == currentKernelThreadID()
+    }
+
+    /// The calling thread's kernel thread id, as glibc records it in a mutex it locks
+    /// (no `gettid` in Swift's Glibc module, and no system call this way).
+    static func currentKernelThreadID() -> Int32 {
+        withUnsafeTemporaryAllocation(of: pthread_mutex_t.self, capacity: 1) { buffer in
+            let probe = buffer.baseAddress!
+            probe.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(probe, nil)
+            pthread_mutex_lock(probe)
+            let tid = probe.pointee.__data.__owner
+            pthread_mutex_unlock(probe)
+            pthread_mutex_destroy(probe)
+            return tid
+        }
+    }
+    #endif
+
     #if LOCKDEP_CHECKS
     /// Records the owner after a successful exclusive acquire.
     @inlinable
     func setOwner(_ token: UInt) {
         withUnsafeMutablePointerToElements { $0.pointee.owner.store(token | 1, ordering: .relaxed) }
-    }
-
-    @inlinable
-    func ownerWord() -> UInt {
-        withUnsafeMutablePointerToElements { $0.pointee.owner.load(ordering: .relaxed) }
     }
 
     @inlinable

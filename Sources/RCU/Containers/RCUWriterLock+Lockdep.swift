@@ -1,17 +1,16 @@
 public import Lockdep
 
-/// Lockdep's checked locks name the writers' lock of an RCU container directly:
-/// the container's check is then Lockdep's `lockdep_is_held`. Where Lockdep's
-/// checks are compiled out, `Lockdep.isHeld` answers `true` and the check is off.
-extension CheckedMutex: RCUWriterLock {
-    public var isHeldByCurrentThread: Bool { Lockdep.isHeld(self) }
-}
+/// Lockdep's checked locks name the writers' lock of an RCU container directly.
+///
+/// The container's check reads the lock's owner word, which every acquire records in
+/// every build: it is exact in release builds too, where Lockdep's own checks (and
+/// `Lockdep.isHeld`, which then answers `true`) are compiled out.
+extension CheckedMutex: RCUWriterLock {}
 
-extension CheckedSpinLock: RCUWriterLock {
-    public var isHeldByCurrentThread: Bool { Lockdep.isHeld(self) }
-}
+extension CheckedSpinLock: RCUWriterLock {}
 
 extension CheckedRWLock: RCUWriterLock {
-    /// Writers of an RCU container must hold the lock for write.
-    public var isHeldByCurrentThread: Bool { Lockdep.isHeld(self, mode: .write) }
+    /// Whether the calling thread holds the lock for write, as writers of an RCU
+    /// container must (``CheckedRWLock/isWriteHeldByCurrentThread``; exact in every build).
+    public var isHeldByCurrentThread: Bool { isWriteHeldByCurrentThread }
 }
