@@ -1,4 +1,5 @@
 import CURCUCDS
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -30,6 +31,37 @@ enum RCUContainerSupport {
         }
         #endif
         return true
+    }
+
+    /// The flavors whose fork hooks this process has made sure of (one bit each).
+    private static let forkHooksEnsured = Atomic<UInt8>(0)
+
+    /// Makes sure `Flavor`'s fork hooks are installed before a container that needs them exists.
+    ///
+    /// The shim installs them (`pthread_atfork` over liburcu's `call_rcu_before_fork` and
+    /// `call_rcu_after_fork_*`) on the flavor's first `call_rcu`. rculfhash registers its own
+    /// hooks with the flavor's (`register_rculfhash_atfork`): they pause the table's resize
+    /// worker before a fork and start a new one in the child. Without them the child has no
+    /// worker, and `cds_lfht_destroy`, which waits for it, never returns. A map may be created,
+    /// grown and dropped without a single `call_rcu`, so its creation queues one (a no-op).
+    static func ensureForkHooks<Flavor: RCUFlavor>(_: Flavor.Type) {
+        let bit: UInt8 =
+            Flavor.self == RCUMemb.self ? 1 : Flavor.self == RCUQSBR.self ? 2
+            : Flavor.self == RCUBulletproof.self ? 4 : 8
+        guard forkHooksEnsured.load(ordering: .acquiring) & bit == 0 else { return }
+        Flavor.primitiveCall(nothing, UnsafeMutableRawPointer(bitPattern: 1)!)
+        forkHooksEnsured.bitwiseOr(bit, ordering: .releasing)
+    }
+
+    private static let nothing: RCUCallbackFunction = { _ in }
+
+    /// Reader threads of any flavor that this process, a child of `fork()`, inherited
+    /// registered: the parent's other registered readers. The shim then leaves liburcu's
+    /// fork hooks unfinished in the child (no call_rcu worker, no rculfhash resize worker,
+    /// their locks held), so nothing in the child may wait for either.
+    static var staleReadersAfterFork: Int {
+        RCUMemb.staleReadersAfterFork + RCUQSBR.staleReadersAfterFork
+            + RCUBulletproof.staleReadersAfterFork + RCUMemoryBarrier.staleReadersAfterFork
     }
 
     /// Runs `work` on a new detached thread (for teardown that may not run where deinit did).

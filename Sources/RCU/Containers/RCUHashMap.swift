@@ -26,6 +26,12 @@ import Synchronization
 ///
 /// - Note: While writers run, ``count`` and iteration are snapshots: an entry
 ///   added or removed concurrently may or may not be counted or visited.
+/// - Note: `fork()`: a child of a process with maps gets its own resize worker
+///   (the package installs liburcu's fork hooks for the map's flavor when the
+///   first map is created) and can use and drop the maps it inherited. When the
+///   parent had other registered reader threads the child cannot: dropping a
+///   map there is reported as ``RCUMisuse/Kind/gracePeriodAfterUnsafeFork`` (in
+///   every build) and the map's memory is leaked instead of the deinit hanging.
 public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// The liburcu-cds table (`struct cds_lfht *`).
     @usableFromInline
@@ -47,6 +53,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     ///   (`rcu-stress containers`, 10000 Int keys: 64 buckets 4.4e7 lookups/s, 16384 5.5e7).
     public init(minimumCapacity: Int = 64) {
         let buckets = UInt(min(max(1, minimumCapacity), 1 << 30)).roundedUpToPowerOfTwo
+        RCUContainerSupport.ensureForkHooks(Flavor.self)
         guard let table = curcu_lfht_new(buckets, RCUContainerSupport.flavorStruct(Flavor.self)) else {
             fatalError("cds_lfht_new failed")
         }
@@ -54,6 +61,14 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     }
 
     deinit {
+        guard RCUContainerSupport.staleReadersAfterFork == 0 else {
+            // A child of fork() whose parent had other registered readers: liburcu's fork
+            // hooks did not finish here, so the resize worker cds_lfht_destroy waits for does
+            // not exist. Refuse the teardown (the table and its entries are leaked) rather than hang.
+            RCUMisuse.report(.gracePeriodAfterUnsafeFork, call: "RCUHashMap.deinit", flavor: Flavor.name,
+                             file: #fileID, line: #line)
+            return
+        }
         // No reader or writer can be using the map any more; liburcu's resize
         // worker may be, which cds_lfht_destroy waits for. It must not run in a
         // read section or on a call_rcu worker, so from there a new thread does it.
