@@ -54,9 +54,10 @@ extension RCUListNode: @unchecked Sendable where Element: Sendable {}
 /// removal (liburcu's `call_rcu`), once no reader can still stand on it.
 ///
 /// Writers are serialised by a lock the caller names at creation
-/// (``RCUWriterLock``; ``RCUWriterMutex`` by default). Every mutation checks that
-/// the calling thread holds it and reports a mutation without it as
-/// ``RCUMisuse/Kind/mutationWithoutLock`` (then skips the mutation).
+/// (``RCUWriterLock``: ``RCUWriterMutex`` or one of Lockdep's checked locks).
+/// Every mutation checks, in every build, that the calling thread holds it and
+/// reports a mutation without it as ``RCUMisuse/Kind/mutationWithoutLock``
+/// (then skips the mutation).
 ///
 /// ```swift
 /// let lock = RCUWriterMutex()

@@ -16,7 +16,8 @@ import Synchronization
 ///
 /// Conform any lock that can tell whether the calling thread holds it.
 /// ``RCUWriterMutex`` is the package's own; Lockdep's checked locks conform
-/// too.
+/// too, and answer exactly in every build (they record their owner even where
+/// Lockdep's checks are compiled out).
 public protocol RCUWriterLock: Sendable {
     /// Whether the calling thread holds this lock.
     ///
