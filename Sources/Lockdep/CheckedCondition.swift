@@ -27,7 +27,12 @@ public struct CheckedCondition: @unchecked Sendable {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         let cls = LockClass(name ?? "condition@\(site.fileName):\(line)", fileID: fileID, line: line)
         storage = .make(cls, declared: site, primitive: pthread_cond_t()) { p in
-            pthread_cond_init(p, nil)
+            // Timed waits measure on the monotonic clock: a wall-clock step does not stretch or cut them.
+            var attr = pthread_condattr_t()
+            pthread_condattr_init(&attr)
+            pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+            pthread_cond_init(p, &attr)
+            pthread_condattr_destroy(&attr)
         }
     }
 
@@ -54,6 +59,10 @@ public struct CheckedCondition: @unchecked Sendable {
 
     /// Waits until signalled or until `nanoseconds` have passed.
     ///
+    /// Any value is valid: the deadline saturates, so `UInt64.max` (585 years) waits until
+    /// signalled, and 0 only releases and re-takes the mutex. The time is measured on
+    /// `CLOCK_MONOTONIC`.
+    ///
     /// - Parameters:
     ///   - mutex: The mutex guarding the predicate, held by the caller.
     ///   - nanoseconds: The longest wait.
@@ -64,11 +73,7 @@ public struct CheckedCondition: @unchecked Sendable {
     @inlinable
     public func wait(_ mutex: CheckedMutex, timeoutNanoseconds nanoseconds: UInt64, fileID: StaticString = #fileID,
                      line: UInt = #line, function: StaticString = #function) -> Bool {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let total = UInt64(ts.tv_nsec) + nanoseconds
-        ts.tv_sec += Int(total / 1_000_000_000)
-        ts.tv_nsec = Int(total % 1_000_000_000)
+        var ts = Self.deadline(afterNanoseconds: nanoseconds)
         #if LOCKDEP_CHECKS
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         guard _beforeWait(mutex, site: site) else { return false }
@@ -78,6 +83,26 @@ public struct CheckedCondition: @unchecked Sendable {
         #else
         return pthread_cond_timedwait(storage.primitivePointer, mutex.storage.primitivePointer, &ts) == 0
         #endif
+    }
+
+    /// The `CLOCK_MONOTONIC` time `nanoseconds` from now, saturated at the largest `timespec`
+    /// (no arithmetic here can overflow, whatever the timeout).
+    @usableFromInline
+    static func deadline(afterNanoseconds nanoseconds: UInt64) -> timespec {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        // tv_nsec < 1e9 and the remainder < 1e9: their sum fits, and carries at most one second.
+        var nsec = ts.tv_nsec + Int(nanoseconds % 1_000_000_000)
+        var carry = 0
+        if nsec >= 1_000_000_000 {
+            nsec -= 1_000_000_000
+            carry = 1
+        }
+        // UInt64.max / 1e9 (about 1.8e10 s) fits an Int, and so does its sum with today's clock.
+        let (sec, overflow) = ts.tv_sec.addingReportingOverflow(Int(nanoseconds / 1_000_000_000) + carry)
+        ts.tv_sec = overflow ? Int.max : sec
+        ts.tv_nsec = nsec
+        return ts
     }
 
     /// Wakes one waiter.
