@@ -1,4 +1,5 @@
 internal import Glibc
+internal import CLockdepThread
 internal import Synchronization
 
 /// The validator's machinery. Hot paths (`acquire`, `release`) touch only the calling thread's
@@ -100,6 +101,9 @@ enum Engine {
             mode: mode.rawValue, flags: flags, irqState: irq, pins: 0, site: site))
         t.pointee.depth = depth + 1
         if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth += 1 }
+        if flags & (AcquireFlag.sleeping | AcquireFlag.map) == AcquireFlag.sleeping {
+            clockdep_pending_set(t.pointee.pending, instance, node)
+        }
         if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 {
             validate(t, index: depth)
         }
@@ -116,6 +120,7 @@ enum Engine {
         let t = ThreadState.current()
         let word = StateWord.load()
         if word != t.pointee.seenWord { t.pointee.refresh(word) }
+        clockdep_pending_clear(t.pointee.pending, instance)
         let depth = t.pointee.depth
         var i = depth - 1
         while i >= 0 && t.pointee.held[i].instance != instance { i -= 1 }

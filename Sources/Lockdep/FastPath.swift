@@ -45,6 +45,9 @@ extension Engine {
                         flags: flags, irqState: irq, pins: 0, site: site))
                     t.pointee.depth = depth &+ 1
                     if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth &+= 1 }
+                    if flags & (AcquireFlag.sleeping | AcquireFlag.map) == AcquireFlag.sleeping {
+                        clockdep_pending_set(t.pointee.pending, instance, node)
+                    }
                     return t.pointee.serial &<< 1
                 }
             }
@@ -69,6 +72,7 @@ extension Engine {
                 let top = t.pointee.held + (depth &- 1)
                 if top.pointee.instance == instance && top.pointee.pins == 0 {
                     if top.pointee.flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth &-= 1 }
+                    clockdep_pending_clear(t.pointee.pending, instance)
                     t.pointee.depth = depth &- 1
                     return true
                 }

@@ -51,6 +51,8 @@ struct GraphState {
     var edgeCount = 0
     var chains: Set<UInt64> = []
     var threadNames: [UInt: String] = [:]
+    /// Every live thread's pending-acquire cell, by serial (``Lockdep/pendingAcquire(of:)``).
+    var pendingCells: [UInt: PendingCell] = [:]
     var nextSerial: UInt = 1
     var reported: Set<String> = []
     var limits = LockdepLimits()

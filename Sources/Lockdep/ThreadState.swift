@@ -47,6 +47,9 @@ struct ThreadState {
     @usableFromInline var recursion: Int32 = 0
     @usableFromInline var serial: UInt
     var name: String
+    /// The checked lock this thread last began to take and has not released (for
+    /// ``Lockdep/pendingAcquire(of:)``); its own allocation, listed in ``GraphState/pendingCells``.
+    @usableFromInline var pending: UnsafeMutablePointer<clockdep_pending_acquire>
 
     static let cacheSize = 1024
     static let cacheMask = cacheSize - 1
@@ -136,6 +139,8 @@ struct ThreadState {
             guard let raw else { return }
             let t = raw.assumingMemoryBound(to: ThreadState.self)
             if clockdep_thread_state() == raw { clockdep_set_thread_state(nil) }
+            graph.withLock { _ = $0.pendingCells.removeValue(forKey: t.pointee.serial) }
+            t.pointee.pending.deallocate()
             t.pointee.held.deinitialize(count: t.pointee.depth)
             t.pointee.held.deallocate()
             t.pointee.cache.deallocate()
@@ -172,10 +177,13 @@ struct ThreadState {
         Engine.setThreadName(serial: serial, name: name)
         let cache = UnsafeMutablePointer<UInt64>.allocate(capacity: cacheSize)
         cache.initialize(repeating: 0, count: cacheSize)
+        let pending = UnsafeMutablePointer<clockdep_pending_acquire>.allocate(capacity: 1)
+        pending.initialize(to: clockdep_pending_acquire(instance: nil, node: 0))
+        graph.withLock { $0.pendingCells[serial] = PendingCell(thread: pthread_self(), cell: pending) }
         let t = UnsafeMutablePointer<ThreadState>.allocate(capacity: 1)
         t.initialize(to: ThreadState(
             held: .allocate(capacity: 16), capacity: 16, cache: cache,
-            maxDepth: Engine.currentLimits().maxDepth, serial: serial, name: name))
+            maxDepth: Engine.currentLimits().maxDepth, serial: serial, name: name, pending: pending))
         pthread_setspecific(ensureKey(), t)
         clockdep_set_thread_state(t)
         return t

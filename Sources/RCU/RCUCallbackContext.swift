@@ -4,13 +4,18 @@ import Lockdep
 @usableFromInline
 enum RCUCallbackContext {
     /// Runs one callback in Lockdep's softirq context: call_rcu workers are this
-    /// package's softirq, so a sleeping lock taken in a callback is reported.
+    /// package's softirq, so a sleeping lock taken in a callback is reported. The stall
+    /// detector sees the worker inside the callback (two stores), so a `barrier()` or a
+    /// backlog that a stuck callback holds up is reported naming the worker and, with
+    /// Lockdep's checks, the lock the callback is blocked on.
     @inline(__always)
     static func run(_ callback: () -> Void) {
-        #if LOCKDEP_CHECKS
-        Lockdep.withContext(.softirq, callback)
-        #else
-        callback()
-        #endif
+        RCUStallDetector.runningCallback {
+            #if LOCKDEP_CHECKS
+            Lockdep.withContext(.softirq, callback)
+            #else
+            callback()
+            #endif
+        }
     }
 }

@@ -84,4 +84,33 @@ static inline __attribute__((always_inline)) void clockdep_map_cell_fill(struct 
     __atomic_store_n(&cell->instance, instance, __ATOMIC_RELEASE);
 }
 
+/* ---- the checked lock a thread last began to take (for stall reports) ------- */
+
+/*
+ * Each thread's most recent acquire of a sleeping checked lock (not a pseudo-lock)
+ * that it has not released yet: the lock it is blocked on, if it is blocked on one.
+ * Written by its thread only; read by other threads' diagnostics (never dereferenced).
+ */
+struct clockdep_pending_acquire {
+    const void *instance;
+    uint32_t node;
+};
+
+static inline __attribute__((always_inline)) void clockdep_pending_set(struct clockdep_pending_acquire *cell,
+                                                                       const void *instance, uint32_t node) {
+    __atomic_store_n(&cell->node, node, __ATOMIC_RELAXED);
+    __atomic_store_n(&cell->instance, instance, __ATOMIC_RELEASE);
+}
+static inline __attribute__((always_inline)) void clockdep_pending_clear(struct clockdep_pending_acquire *cell,
+                                                                         const void *instance) {
+    if (__atomic_load_n(&cell->instance, __ATOMIC_RELAXED) == instance)
+        __atomic_store_n(&cell->instance, (const void *)0, __ATOMIC_RELAXED);
+}
+static inline __attribute__((always_inline)) const void *clockdep_pending_instance(const struct clockdep_pending_acquire *cell) {
+    return __atomic_load_n(&cell->instance, __ATOMIC_ACQUIRE);
+}
+static inline __attribute__((always_inline)) uint32_t clockdep_pending_node(const struct clockdep_pending_acquire *cell) {
+    return __atomic_load_n(&cell->node, __ATOMIC_RELAXED);
+}
+
 #endif /* CLOCKDEP_THREAD_H */
