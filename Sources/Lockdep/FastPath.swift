@@ -71,8 +71,10 @@ extension Engine {
             if depth > 0 && word == t.pointee.seenWord && word & 3 == 0 {
                 let top = t.pointee.held + (depth &- 1)
                 if top.pointee.instance == instance && top.pointee.pins == 0 {
-                    if top.pointee.flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth &-= 1 }
-                    clockdep_pending_clear(t.pointee.pending, instance)
+                    let flags = top.pointee.flags
+                    if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth &-= 1 }
+                    // Only sleeping acquires set the cell: a pseudo-lock (an RCU section) skips it.
+                    if flags & AcquireFlag.sleeping != 0 { clockdep_pending_clear(t.pointee.pending, instance) }
                     t.pointee.depth = depth &- 1
                     return true
                 }
