@@ -4,7 +4,7 @@ internal import Synchronization
 
 #if REGISTRY_QSBR
 /// The flavor of RCU the registry uses: liburcu's qsbr (the `RegistryQSBR` package trait).
-/// Lock-free readers hold an `RCUReader` and announce quiescent states; everyone else's
+/// Lock-free reader threads open a `withReader` scope and announce quiescent states; everyone else's
 /// read sections bring the thread online for the section only.
 public typealias RegistryRCU = RCUQSBR
 #else

@@ -2,6 +2,4 @@
 /// first read lock and liburcu reclaims their slot when the thread exits, so it
 /// is safe from threads the program does not own (callbacks from C libraries).
 /// Readers cost ~1.5 ns: one more pointer indirection than memb.
-public enum RCUBulletproof: RCUFlavor {
-    @inlinable public static var kind: RCUFlavorKind { .bulletproof }
-}
+public enum RCUBulletproof: RCUFlavor {}

@@ -25,14 +25,27 @@ extension RCUFlavor {
     /// Per-CPU workers cut contention on the callback queue when many threads
     /// retire objects; a dedicated worker isolates a thread's callbacks. Freed
     /// workers hand their pending callbacks to the shared one.
+    ///
+    /// Freeing workers waits for grace periods (liburcu hands their callbacks over
+    /// after one), so the call is refused where ``synchronize(file:line:)`` is: inside
+    /// any read section, on a call_rcu worker (which would wait for itself), and in a
+    /// child of an unsafe fork.
     /// - Throws: ``RCUCallbackWorkerError`` when liburcu cannot create a worker.
-    public static func useCallbackWorkers(_ workers: RCUCallbackWorkers) throws {
+    public static func useCallbackWorkers(
+        _ workers: RCUCallbackWorkers, file: StaticString = #fileID, line: UInt = #line
+    ) throws {
+        guard mayWaitForGracePeriod(
+            "useCallbackWorkers(_:)", inReadSection: .synchronizeInReadSection, inCallback: .synchronizeInCallback,
+            file: file, line: line)
+        else { return }
         let dedicated = primitiveThreadCallRCUData()
         switch workers {
         case .shared:
             primitiveSetThreadCallRCUData(nil)
-            if let dedicated { primitiveFreeCallRCUData(dedicated) }
-            primitiveFreePerCPUCallRCUData()
+            waitAllowed(barrier: false) {
+                if let dedicated { primitiveFreeCallRCUData(dedicated) }
+                primitiveFreePerCPUCallRCUData()
+            }
         case .perCPU:
             let status = primitiveCreatePerCPUCallRCUData(flags: 0)
             guard status == 0 else {

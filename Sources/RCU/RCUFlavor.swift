@@ -37,12 +37,35 @@ public enum RCUFlavorKind: Sendable, Hashable, CaseIterable {
 /// | ``RCUBulletproof`` | ~1.5 ns | none; registers itself, safe from any thread |
 /// | ``RCUMemoryBarrier`` | ~50 ns (full fence) | none |
 ///
-/// A flavor type only names its ``kind``: every operation is derived from it,
-/// in extensions, and liburcu's raw primitives are not public. Any type that
-/// conforms therefore behaves exactly as the flavor it names.
-public protocol RCUFlavor: Sendable {
+/// The four flavor types are the only conformances: every operation is derived
+/// from which of them `Self` is (``kind``), in extensions, and liburcu's raw
+/// primitives are not public. Code specialised for a flavor keeps only its own
+/// case. Any other conforming type is refused: its first operation stops the
+/// process with a report naming it.
+public protocol RCUFlavor: Sendable {}
+
+extension RCUFlavor {
     /// Which liburcu flavor this type is.
-    static var kind: RCUFlavorKind { get }
+    @inlinable
+    @inline(__always)
+    public static var kind: RCUFlavorKind {
+        if Self.self == RCUMemb.self { return .memb }
+        if Self.self == RCUQSBR.self { return .qsbr }
+        if Self.self == RCUBulletproof.self { return .bulletproof }
+        if Self.self == RCUMemoryBarrier.self { return .memoryBarrier }
+        unsupportedConformance()
+    }
+
+    /// A type outside the package conformed: it could name one flavor to readers and
+    /// another to writers, so nothing it does can be trusted to be protected.
+    @usableFromInline
+    static func unsupportedConformance() -> Never {
+        let message =
+            "RCU misuse: \(Self.self) conforms to RCUFlavor, but only RCUMemb, RCUQSBR, RCUBulletproof and "
+            + "RCUMemoryBarrier are flavors (use one of them, or a typealias)"
+        CurrentThread.printError(message)
+        fatalError(message)
+    }
 }
 
 extension RCUFlavor {

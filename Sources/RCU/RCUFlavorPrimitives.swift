@@ -85,7 +85,7 @@ extension RCUFlavor {
         }
     }
 
-    /// liburcu's `defer_rcu`: batched; may wait for a grace period when its queue is full.
+    /// The shim's per-thread batches over call_rcu (replacing liburcu's `defer_rcu`); never waits.
     @usableFromInline
     static func primitiveDefer(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
         switch kind {
@@ -96,7 +96,7 @@ extension RCUFlavor {
         }
     }
 
-    /// liburcu's `rcu_defer_barrier`.
+    /// Hands over every thread's batch, then liburcu's `rcu_barrier`.
     @usableFromInline
     static func primitiveDeferBarrier() {
         switch kind {

@@ -2,9 +2,12 @@ extension RCUFlavor {
     /// Waits until every read-side critical section that was open when it was
     /// called has ended (liburcu's `synchronize_rcu`).
     ///
-    /// Called inside a read section of this flavor it would wait for itself:
-    /// that is reported as ``RCUMisuse/Kind/synchronizeInReadSection`` and the
-    /// wait is skipped. A wait longer than ``RCUStallDetector/threshold`` is
+    /// Refused, with an ``RCUMisuse``, wherever the wait could never end or could
+    /// deadlock: inside a read section of any flavor
+    /// (``RCUMisuse/Kind/synchronizeInReadSection`` for this flavor's own,
+    /// ``RCUMisuse/Kind/gracePeriodInOtherFlavorSection`` for another's), on a
+    /// call_rcu worker, and in a child of an unsafe fork. An online ``RCUQSBR``
+    /// thread waits offline. A wait longer than ``RCUStallDetector/threshold`` is
     /// reported with the threads that hold it up.
     ///
     /// - Complexity: About a microsecond for memb when no reader is in a section;
@@ -20,26 +23,27 @@ extension RCUFlavor {
     ///
     /// Use it before tearing down what callbacks touch, and in tests to count
     /// reclaimed objects. It is slow (about 10 ms even when nothing is queued).
-    /// Calling it inside a read section or from a callback is reported as a
-    /// misuse and skipped.
+    /// Refused where ``synchronize(file:line:)`` is.
     public static func barrier(file: StaticString = #fileID, line: UInt = #line) {
         waitForGracePeriod(
             "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,
             file: file, line: line, primitiveBarrier)
     }
 
-    /// Whether the calling thread may wait for a grace period here: refused (reported,
-    /// `false`) inside a read section of this flavor, on a call_rcu worker, and in a
-    /// child of an unsafe fork, where the wait could never end. RCU's own checks come
-    /// before Lockdep's annotation, so ``RCUMisuse/setHandler(_:)`` alone decides what
-    /// happens to an RCU misuse, in every build.
+    /// Whether the calling thread may wait for a grace period here. Refused (reported,
+    /// `false`) inside a read section of any flavor, on any call_rcu worker, and in a
+    /// child of an unsafe fork: there the wait could never end, or could deadlock with
+    /// another flavor's writers. RCU's checks come before Lockdep's annotation, so
+    /// ``RCUMisuse/setHandler(_:)`` alone decides what happens to an RCU misuse, in
+    /// every build.
     static func mayWaitForGracePeriod(
         _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
         file: StaticString, line: UInt
     ) -> Bool {
         let misuse: RCUMisuse.Kind? =
             primitiveIsInReadSection ? inReadSection
-            : primitiveIsInCallback ? inCallback
+            : RCUThreadState.isInAnyReadSection ? .gracePeriodInOtherFlavorSection
+            : RCUThreadState.isInAnyCallback ? inCallback
             : staleReadersAfterFork > 0 ? .gracePeriodAfterUnsafeFork : nil
         if let misuse {
             RCUMisuse.report(misuse, call: "\(call)", flavor: name, file: file, line: line)
@@ -49,6 +53,18 @@ extension RCUFlavor {
         return true
     }
 
+    /// Runs a wait that `mayWaitForGracePeriod` allowed, under the stall detector. An
+    /// online QSBR thread (outside any section, or the wait was refused) waits offline:
+    /// it holds nothing, and liburcu's qsbr `rcu_barrier` would otherwise return at once,
+    /// taking the online thread for a reader in a section.
+    static func waitAllowed(barrier: Bool, _ wait: () -> Void) {
+        if RCUQSBR.isOnline {
+            RCUQSBR.offline { RCUStallDetector.watch(Self.self, barrier: barrier, wait) }
+        } else {
+            RCUStallDetector.watch(Self.self, barrier: barrier, wait)
+        }
+    }
+
     /// A checked wait: refused where it could never end, else run under the stall detector.
     private static func waitForGracePeriod(
         _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
@@ -56,12 +72,21 @@ extension RCUFlavor {
     ) {
         guard mayWaitForGracePeriod(call, inReadSection: inReadSection, inCallback: inCallback, file: file, line: line)
         else { return }
-        // liburcu's qsbr rcu_barrier returns at once on an online thread (it takes it for a
-        // reader in a section): an online thread outside a section waits offline.
-        if kind == .qsbr && RCUQSBR.isOnline {
-            RCUQSBR.offline { RCUStallDetector.watch(Self.self, barrier: inCallback == .barrierInCallback, wait) }
-        } else {
-            RCUStallDetector.watch(Self.self, barrier: inCallback == .barrierInCallback, wait)
-        }
+        waitAllowed(barrier: inCallback == .barrierInCallback, wait)
+    }
+}
+
+/// The calling thread's state across the four flavors.
+enum RCUThreadState {
+    /// Whether the thread is inside a read section of any flavor.
+    static var isInAnyReadSection: Bool {
+        RCUMemb.primitiveIsInReadSection || RCUQSBR.primitiveIsInReadSection
+            || RCUBulletproof.primitiveIsInReadSection || RCUMemoryBarrier.primitiveIsInReadSection
+    }
+
+    /// Whether the thread is a call_rcu worker running a callback of any flavor.
+    static var isInAnyCallback: Bool {
+        RCUMemb.primitiveIsInCallback || RCUQSBR.primitiveIsInCallback
+            || RCUBulletproof.primitiveIsInCallback || RCUMemoryBarrier.primitiveIsInCallback
     }
 }

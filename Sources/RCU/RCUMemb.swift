@@ -3,6 +3,4 @@
 ///
 /// Threads are registered on their first read section and stay registered
 /// until they exit; nothing is required of readers.
-public enum RCUMemb: RCUFlavor {
-    @inlinable public static var kind: RCUFlavorKind { .memb }
-}
+public enum RCUMemb: RCUFlavor {}

@@ -3,6 +3,4 @@
 /// is unavailable and as the slow baseline in benchmarks.
 ///
 /// Threads are registered on their first read section and stay registered until they exit.
-public enum RCUMemoryBarrier: RCUFlavor {
-    @inlinable public static var kind: RCUFlavorKind { .memoryBarrier }
-}
+public enum RCUMemoryBarrier: RCUFlavor {}

@@ -24,8 +24,11 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case synchronizeInCallback
         /// A QSBR thread going offline (or reporting a quiescent state) inside a read section.
         case offlineInReadSection
-        /// `defer_rcu` inside a read section (it may wait for a grace period).
+        /// `deferBarrier()` inside a read section (it waits for a grace period).
         case deferInReadSection
+        /// A grace-period wait inside a read section of another flavor: it blocks that
+        /// section, and can deadlock with that flavor's writers.
+        case gracePeriodInOtherFlavorSection
         /// Unregistering a thread that is inside a read section.
         case unregisterInReadSection
         /// A grace-period wait in a child of `fork()` whose parent had other registered reader threads.
@@ -36,8 +39,6 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case removedTwice
         /// An element handed to an RCU container that does not hold it (another container's, or never added).
         case foreignElement
-        /// An RCU container read through a section that is no longer open.
-        case accessOutsideReadSection
         /// Unregistering a thread while a reader (`withReader`) of the flavor is open on it.
         case unregisterWhileReaderActive
         /// Unregistering a call_rcu worker thread, which liburcu registered itself.
@@ -82,7 +83,9 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case .offlineInReadSection:
             "called inside an RCU read-side critical section: a QSBR reader may only go quiescent or offline between sections"
         case .deferInReadSection:
-            "called inside an RCU read-side critical section: defer_rcu may wait for a grace period"
+            "called inside an RCU read-side critical section: it waits for a grace period"
+        case .gracePeriodInOtherFlavorSection:
+            "called inside a read-side critical section of another RCU flavor: waiting there blocks that section and can deadlock with its writers"
         case .unregisterInReadSection:
             "called inside an RCU read-side critical section: the reader would vanish while holding references"
         case .gracePeriodAfterUnsafeFork:
@@ -93,8 +96,6 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
             "called for an element that was already removed: the operation is ignored"
         case .foreignElement:
             "called with an element this container does not hold (another container's, or one never added): the operation is ignored"
-        case .accessOutsideReadSection:
-            "called after its read section ended: elements may already be freed"
         case .unregisterWhileReaderActive:
             "called while a reader of this flavor is open on the thread: its sections would stop being waited for"
         case .unregisterInCallback:

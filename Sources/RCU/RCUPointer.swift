@@ -82,25 +82,27 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
         return Unmanaged<Value>.fromOpaque(raw).takeUnretainedValue()
     }
 
-    /// The published object, for an updater that serialises all updates of
-    /// this pointer with its own lock (the kernel's `rcu_dereference_protected`).
+    /// Calls `body` with the published object, for an updater that serialises
+    /// all updates of this pointer with its own lock (the kernel's
+    /// `rcu_dereference_protected`).
     ///
-    /// Without that lock a concurrent `replace` may reclaim the object under
-    /// the caller: use a read section instead.
+    /// Safe without that lock too: the object is retained inside a read section
+    /// and released after `body`, so a concurrent `replace` cannot reclaim it
+    /// under the caller, and `body` may block or wait for grace periods.
     /// - Returns: What `body` returns, or `nil` when no object is published.
+    /// - Complexity: A read section, a retain and a release.
     @inlinable
     public func withProtectedValue<Result>(_ body: (Value) throws -> Result) rethrows -> Result? {
-        guard let raw = curcu_pointer_load_protected(slot) else { return nil }
-        return try Unmanaged<Value>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0) }
+        guard let value = protectedValue else { return nil }
+        return try body(value)
     }
 
-    /// A strong reference to the published object, for an updater that
-    /// serialises all updates of this pointer with its own lock
-    /// (`rcu_dereference_protected`); see ``withProtectedValue(_:)``.
+    /// A strong reference to the published object, for an updater; see
+    /// ``withProtectedValue(_:)``. Retained inside a read section, so it is valid
+    /// for as long as the caller holds it, whatever other writers do.
     @inlinable
     public var protectedValue: Value? {
-        guard let raw = curcu_pointer_load_protected(slot) else { return nil }
-        return Unmanaged<Value>.fromOpaque(raw).takeUnretainedValue()
+        Flavor.read { section in load(in: section) }
     }
 
     // MARK: Writers
@@ -151,16 +153,16 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// object on the calling thread: the synchronous, `synchronize_rcu` style
     /// of update. Slower than ``replace(with:)`` but with no backlog.
     ///
-    /// Where the wait could never end (inside a read section of `Flavor`, on a
-    /// call_rcu worker, in a child of an unsafe fork) the whole call is refused
-    /// with an ``RCUMisuse``: nothing is published and the old object stays.
+    /// Where ``RCUFlavor/synchronize(file:line:)`` is refused (inside any read
+    /// section, on a call_rcu worker, in a child of an unsafe fork) the whole call is
+    /// refused with an ``RCUMisuse``: nothing is published and the old object stays.
     public func replaceAndSynchronize(with new: __owned Value?, file: StaticString = #fileID, line: UInt = #line) {
         guard Flavor.mayWaitForGracePeriod(
             "replaceAndSynchronize(with:)", inReadSection: .synchronizeInReadSection,
             inCallback: .synchronizeInCallback, file: file, line: line)
         else { return }
         guard let old = publish(new) else { return }
-        RCUStallDetector.watch(Flavor.self, barrier: false) { Flavor.primitiveSynchronize() }
+        Flavor.waitAllowed(barrier: false) { Flavor.primitiveSynchronize() }
         Unmanaged<AnyObject>.fromOpaque(old).release()
     }
 

@@ -11,6 +11,4 @@
 /// forgets stalls every grace period: ``RCUStallDetector`` names it instead of
 /// letting the call_rcu backlog grow silently. When the scope ends the thread
 /// goes offline again (if the scope brought it online).
-public enum RCUQSBR: RCUFlavor {
-    @inlinable public static var kind: RCUFlavorKind { .qsbr }
-}
+public enum RCUQSBR: RCUFlavor {}

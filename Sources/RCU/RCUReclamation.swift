@@ -69,17 +69,12 @@ extension RCUFlavor {
     /// thread is still registered for it (aborting any process whose main thread or
     /// call_rcu worker had deferred), and makes a caller with a full queue wait for a grace period.
     ///
-    /// Inside a read section it is refused (reported as ``RCUMisuse/Kind/deferInReadSection``),
-    /// as liburcu's `defer_rcu` must be.
+    /// It never waits, so, like ``retire(_:)-(AnyObjectSendable)``, it may be called inside a read section.
     ///
     /// - Complexity: O(1), one atomic exchange; every 128th call also queues the batch (call_rcu).
     public static func deferRetire(
         _ object: __owned some AnyObject & Sendable, file: StaticString = #fileID, line: UInt = #line
     ) {
-        if primitiveIsInReadSection {
-            RCUMisuse.report(.deferInReadSection, call: "deferRetire(_:)", flavor: name, file: file, line: line)
-            return
-        }
         primitiveDefer(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
@@ -87,22 +82,15 @@ extension RCUFlavor {
     /// call has been released (liburcu's `rcu_defer_barrier`): hands over every thread's batch,
     /// then waits for call_rcu's ``barrier(file:line:)``.
     ///
-    /// Refused, like ``barrier(file:line:)``, where it could never end: inside a read section
-    /// (``RCUMisuse/Kind/deferInReadSection``), from a call_rcu callback
-    /// (``RCUMisuse/Kind/barrierInCallback``) and in a child of an unsafe fork
-    /// (``RCUMisuse/Kind/gracePeriodAfterUnsafeFork``). A wait longer than
-    /// ``RCUStallDetector/threshold`` is reported as a stalled `deferBarrier()`.
+    /// Refused where ``barrier(file:line:)`` is: inside a read section (of this flavor:
+    /// ``RCUMisuse/Kind/deferInReadSection``), from a call_rcu callback
+    /// (``RCUMisuse/Kind/barrierInCallback``), in a child of an unsafe fork. A wait
+    /// longer than ``RCUStallDetector/threshold`` is reported as a stalled `deferBarrier()`.
     public static func deferBarrier(file: StaticString = #fileID, line: UInt = #line) {
-        let misuse: RCUMisuse.Kind? =
-            primitiveIsInReadSection ? .deferInReadSection
-            : primitiveIsInCallback ? .barrierInCallback
-            : staleReadersAfterFork > 0 ? .gracePeriodAfterUnsafeFork : nil
-        if let misuse {
-            RCUMisuse.report(misuse, call: "deferBarrier()", flavor: name, file: file, line: line)
-            return
-        }
-        lockdepGracePeriodWait("deferBarrier()", file, line)
-        RCUStallDetector.watch(Self.self, barrier: true) { primitiveDeferBarrier() }
+        guard mayWaitForGracePeriod(
+            "deferBarrier()", inReadSection: .deferInReadSection, inCallback: .barrierInCallback, file: file, line: line)
+        else { return }
+        waitAllowed(barrier: true) { primitiveDeferBarrier() }
     }
 }
 

@@ -12,10 +12,10 @@ struct ReadCost: ParsableCommand {
             For each flavor, times the C loop `rcu_read_lock(); p = rcu_dereference(*slot); \
             sum += p->value; rcu_read_unlock();` (the CReference target, liburcu's inline fast \
             paths, -O2) and two Swift loops: `reader.read { s in ptr.withValue(in: s) { ... } }` \
-            through an `RCUReader` (a thread registered once: liburcu's bare fast path; \
-            `swift_ns` and the ratio) and the generic `Flavor.read` (which checks the \
-            thread's registration on every section and, for qsbr, brings the thread online \
-            and offline around it; `generic_swift_ns`). The three alternate round by round \
+            inside a `withReader` scope (every section checks the thread's registration, for \
+            qsbr its depth and online state; `swift_ns` and the ratio) and the generic \
+            `Flavor.read` outside a scope (for qsbr the thread goes online and offline around \
+            each section; `generic_swift_ns`). The three alternate round by round \
             and each keeps its fastest round. Reports nanoseconds per read-side pair.
 
             --json prints `{"has_sys_membarrier":true}` first, then one line per flavor: \

@@ -4,10 +4,9 @@ import RCU
 /// The `read-cost` comparisons: each flavor's Swift API loop against the C
 /// loop over liburcu, in the same process, alternating round by round.
 enum ReadCostBenchmarks {
-    /// One flavor: the C loop, the `RCUReader` loop (a thread that registered
-    /// once, liburcu's bare fast path) and the generic `Flavor.read` loop
-    /// (which checks registration on every section; for qsbr it also brings the
-    /// thread online and offline around each section), alternating round by round.
+    /// One flavor: the C loop, the loop in a `withReader` scope and the generic
+    /// `Flavor.read` loop outside it (for qsbr it brings the thread online and offline
+    /// around each section), alternating round by round.
     ///
     /// The reader scope ends with the measurement, so a qsbr thread does not
     /// stay online and stall grace periods.

@@ -26,8 +26,8 @@ enum ReadCostLoops {
         return sum
     }
 
-    /// The same loop through an `RCUReader`, the registered-thread fast path
-    /// hot readers use: liburcu's bare inline read side (nothing at all for qsbr).
+    /// The same loop through a scope's `RCUReader`, as hot readers run it: liburcu's
+    /// inline read side behind the registration branch (for qsbr a thread-local depth).
     @inline(never)
     static func swiftReaderLoop<Flavor: RCUFlavor>(
         _ reader: borrowing RCUReader<Flavor>, _ pointer: borrowing RCUPointer<BenchNode, Flavor>, iterations: Int

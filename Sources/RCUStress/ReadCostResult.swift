@@ -6,8 +6,8 @@ struct ReadCostResult {
     let cNanoseconds: Double
     /// The Swift API loop; `nil` for the lock baselines, which have no Swift side.
     let swiftNanoseconds: Double?
-    /// The generic `Flavor.read` section (registration check; for qsbr also
-    /// online/offline around each section); `swiftNanoseconds` is the `RCUReader` loop.
+    /// The generic `Flavor.read` section outside a reader scope (for qsbr: online and
+    /// offline around each section); `swiftNanoseconds` is the loop in a `withReader` scope.
     var genericSwiftNanoseconds: Double? = nil
 
     /// Swift over C.
@@ -62,7 +62,7 @@ struct ReadCostResult {
                 + Self.fixed(ratio, width: 10)
         ]
         if let genericSwiftNanoseconds {
-            rows[0] += "   (RCUReader)"
+            rows[0] += "   (withReader)"
             rows.append(
                 "".padding(8) + Self.pad("", width: 11) + Self.fixed(genericSwiftNanoseconds, width: 16)
                     + Self.fixed(genericSwiftNanoseconds / cNanoseconds, width: 10) + "   (\(name) generic read)")

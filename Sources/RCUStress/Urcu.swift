@@ -9,7 +9,7 @@ struct Urcu: ParsableCommand {
         abstract: "liburcu's test_urcu benchmark on the Swift API: readers against pointer-exchanging writers.",
         discussion: """
             Readers loop: read lock -> dereference the published node -> check its value -> \
-            unlock (through an RCUReader; qsbr readers announce a quiescent state every 1024 \
+            unlock (in a withReader scope; qsbr readers announce a quiescent state every 1024 \
             reads). Writers allocate a node, exchange the pointer, wait for a grace period, \
             then poison and free the old node; with -b BATCH they instead retire old nodes in \
             batches of BATCH with one call_rcu each. A reader that sees a poisoned node proves a \

@@ -3,8 +3,7 @@ import RCU
 /// The `urcu` run for an RCU flavor: test_urcu's readers and writers over an
 /// ``RCUPointer``.
 ///
-/// Readers hold an ``RCUReader`` (registered once: liburcu's bare fast path)
-/// and loop lock -> dereference -> check the value -> unlock; qsbr readers
+/// Readers open a `withReader` scope and loop lock -> dereference -> check the value -> unlock; qsbr readers
 /// announce a quiescent state every 1024 reads, as test_urcu_qsbr does.
 ///
 /// Writers allocate a node and publish it, then, by default, wait for a grace

@@ -129,8 +129,10 @@ final class QueueTests: XCTestCase {
                 var last = [-1, -1]
                 var mine: [Int] = []
                 while true {
+                    // Read the flag before trying: an empty queue after it was set is final.
+                    let finished = producersDone.isSet
                     guard let element = queue.dequeue() else {
-                        if producersDone.isSet, queue.dequeue() == nil { break }
+                        if finished { break }
                         continue
                     }
                     if !element.isAlive { violations.record("freed element \(element.id) dequeued") }
@@ -155,7 +157,8 @@ final class QueueTests: XCTestCase {
         XCTAssertEqual(all.count, counts.reduce(0, +), "nothing lost or duplicated")
         var expected = Set<Int>()
         for producer in 0..<2 { for sequence in 0..<counts[producer] { expected.insert(producer << 32 | sequence) } }
-        XCTAssertEqual(Set(all), expected)
+        let seen = Set(all)
+        XCTAssertTrue(seen == expected, "missing \(expected.subtracting(seen).sorted().prefix(8)), unexpected \(seen.subtracting(expected).sorted().prefix(8))")
         Flavor.barrier()
         XCTAssertEqual(ledger.freedCount, ledger.createdCount)
         XCTAssertEqual(ledger.doubleFrees, 0)

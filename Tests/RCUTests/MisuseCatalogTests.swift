@@ -149,14 +149,17 @@ final class MisuseCatalogTests: XCTestCase {
             XCTAssertFalse(RCUQSBR.isOnline)
             RCUQSBR.read { _ in
                 RCUQSBR.withReader { reader in
-                    assertSectionProtects(RCUQSBR.self, reader: reader)
+                    reader.read { _ in XCTAssertTrue(RCUQSBR.isInReadSection) }
+                    reader.quiescentState()   // refused: the outer section is still open
                 }
                 XCTAssertTrue(RCUQSBR.isOnline, "the section still needs the thread online")
             }
             XCTAssertFalse(RCUQSBR.isOnline, "the section took the thread offline: nothing stalls")
+            // A scope opened after the section has ended is online, and protects, on its own.
+            RCUQSBR.withReader { reader in assertSectionProtects(RCUQSBR.self, reader: reader) }
         }
         RCUQSBR.synchronize()
-        XCTAssertEqual(recorder.kinds, [])
+        XCTAssertEqual(recorder.kinds, [.offlineInReadSection])
     }
 
     // MARK: 6. QSBR calls that end protection, inside a reader's section
@@ -218,6 +221,68 @@ final class MisuseCatalogTests: XCTestCase {
         XCTAssertTrue(ledger.isFreed(1), "\(F.name): outside a section the call works")
     }
 
+    // MARK: Waits inside another flavor's section (found while building this)
+
+    /// A grace-period wait inside any flavor's section is refused: waiting for qsbr inside a
+    /// memb section while an online qsbr reader waits for memb was a cross-flavor deadlock.
+    func testGracePeriodWaitInsideAnotherFlavorsSectionIsRefused() {
+        let ledger = Ledger()
+        let holder = PointerHolder<RCUQSBR>(Tracked(id: 1, ledger: ledger))
+        RCUMemb.read { _ in
+            RCUQSBR.synchronize()
+            RCUQSBR.barrier()
+            RCUBulletproof.deferBarrier()
+            holder.pointer.replaceAndSynchronize(with: nil)
+            XCTAssertThrowsNoError { try RCUMemoryBarrier.useCallbackWorkers(.shared) }
+        }
+        XCTAssertEqual(recorder.kinds, Array(repeating: .gracePeriodInOtherFlavorSection, count: 5))
+        XCTAssertEqual(
+            recorder.recorded.map(\.call),
+            ["synchronize()", "barrier()", "deferBarrier()", "replaceAndSynchronize(with:)", "useCallbackWorkers(_:)"])
+        XCTAssertFalse(ledger.isFreed(1), "the refused replaceAndSynchronize published nothing")
+    }
+
+    /// The other half of that deadlock: an online qsbr reader (a scope, outside any section)
+    /// that waits for a memb grace period waits offline, so qsbr grace periods go on.
+    func testOnlineQSBRReaderWaitsForAnotherFlavorOffline() {
+        let inSection = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let membReader = startThread(named: "memb-reader") {
+            RCUMemb.read { _ in
+                inSection.signal()
+                release.wait()
+            }
+        }
+        inSection.wait()
+        let qsbrReader = startThread(named: "qsbr-online") {
+            RCUQSBR.withReader { _ in RCUMemb.synchronize() }   // waits for memb-reader
+        }
+        usleep(20_000)
+        let qsbrWriter = startThread(named: "qsbr-writer") { RCUQSBR.synchronize() }
+        XCTAssertEqual(qsbrWriter.wait(timeout: .now() + 10), .success, "the online qsbr reader held up qsbr")
+        release.signal()
+        membReader.wait()
+        qsbrReader.wait()
+        XCTAssertEqual(recorder.kinds, [])
+    }
+
+    /// Found by the adversarial review: freeing call_rcu workers waits for a grace period,
+    /// which inside a qsbr section took the thread offline under its own section.
+    func testUseCallbackWorkersIsRefusedInSectionsAndCallbacks() throws {
+        try RCUQSBR.useCallbackWorkers(.perCPU)
+        RCUQSBR.withReader { reader in
+            reader.read { _ in
+                XCTAssertThrowsNoError { try RCUQSBR.useCallbackWorkers(.shared) }
+                XCTAssertTrue(RCUQSBR.isInReadSection)
+            }
+        }
+        RCUMemb.retire { XCTAssertThrowsNoError { try RCUMemb.useCallbackWorkers(.shared) } }
+        RCUMemb.barrier()
+        XCTAssertEqual(recorder.kinds, [.synchronizeInReadSection, .synchronizeInCallback])
+        try RCUQSBR.useCallbackWorkers(.shared)   // outside: done
+        XCTAssertEqual(recorder.kinds.count, 2)
+    }
+
     // MARK: 9. No public call ends a section early
 
     func testNoPublicCallEndsASection() {
@@ -260,25 +325,36 @@ final class MisuseCatalogTests: XCTestCase {
 
     // MARK: Flavors
 
-    /// Any conforming type names one of liburcu's flavors and behaves exactly as it:
-    /// there is no raw primitive for a conformance to replace.
-    func testAConformingTypeIsTheFlavorItNames() {
-        let ledger = Ledger()
-        let pointer = RCUPointer<Tracked, HomeMadeFlavor>(Tracked(id: 1, ledger: ledger))
-        HomeMadeFlavor.read { section in
-            XCTAssertTrue(RCUMemb.isInReadSection, "a memb section")
-            pointer.replace(with: nil)
-            HomeMadeFlavor.synchronize()   // refused: it would wait for this section
-            XCTAssertEqual(pointer.withValue(in: section) { $0.id }, nil)
+    /// A type outside the package that conforms to RCUFlavor could name one flavor to
+    /// readers and another to writers (found by the adversarial review): its first
+    /// operation stops the process with a report naming it. Run in a child process.
+    func testAConformanceOutsideThePackageIsRefused() throws {
+        let variable = "RCU_HOMEMADE_FLAVOR_CHILD"
+        if ProcessInfo.processInfo.environment[variable] != nil {
+            HomeMadeFlavor.read { _ in }
+            return   // not reached
         }
-        XCTAssertEqual(recorder.kinds, [.synchronizeInReadSection])
-        HomeMadeFlavor.barrier()
-        XCTAssertTrue(ledger.isFreed(1))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = ["RCUTests.MisuseCatalogTests/testAConformanceOutsideThePackageIsRefused"]
+        process.environment = ProcessInfo.processInfo.environment.merging([variable: "1"]) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the child was stopped")
+        XCTAssertTrue(text.contains("HomeMadeFlavor conforms to RCUFlavor, but only RCUMemb"), text)
     }
 }
 
-private enum HomeMadeFlavor: RCUFlavor {
-    static var kind: RCUFlavorKind { .memb }
+private enum HomeMadeFlavor: RCUFlavor {}
+
+private func XCTAssertThrowsNoError(
+    _ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line
+) {
+    do { try body() } catch { XCTFail("unexpected error \(error)", file: file, line: line) }
 }
 
 /// Inside a section of `F` opened through `reader`, an object a writer thread
@@ -303,7 +379,7 @@ private func assertSectionProtects<F: RCUFlavor>(
             return writer
         }
     }
-    writer?.wait()
+    RCUQSBR.offline { writer?.wait() }   // an online qsbr scope must not block online
     F.barrier()
     XCTAssertTrue(ledger.isFreed(1), "\(F.name): reclaimed after the section", file: file, line: line)
 }

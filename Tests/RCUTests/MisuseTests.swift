@@ -71,10 +71,17 @@ final class MisuseTests: XCTestCase {
         XCTAssertTrue(recorder.recorded.allSatisfy { $0.threadName == "qsbr-misuse" })
     }
 
+    /// deferRetire never waits, so a section may call it; deferBarrier waits, so it is refused there.
     func testDeferInsideReadSection() {
         let ledger = Ledger()
-        RCUMemb.read { _ in RCUMemb.deferRetire(Tracked(id: 1, ledger: ledger)) }
+        RCUMemb.read { _ in
+            RCUMemb.deferRetire(Tracked(id: 1, ledger: ledger))
+            RCUMemb.deferBarrier()
+        }
         XCTAssertEqual(recorder.recorded.map(\.kind), [.deferInReadSection])
+        XCTAssertEqual(recorder.recorded.map(\.call), ["deferBarrier()"])
+        RCUMemb.deferBarrier()
+        XCTAssertTrue(ledger.isFreed(1))
     }
 
     func testMisuseDescriptionNamesEverything() {

@@ -23,3 +23,30 @@ final class ReadmeExampleTests: XCTestCase {
         XCTAssertEqual(RCUMemb.read { config.withValue(in: $0) { $0.limit } }, 200)
     }
 }
+
+/// The README's hot-loop example (a QSBR reader scope), compiled and run as written.
+final class ReadmeReaderExampleTests: XCTestCase {
+    final class Table: Sendable {
+        let entries: Int
+        init(entries: Int) { self.entries = entries }
+    }
+
+    func testQSBRReaderScope() {
+        let table = RCUPointer<Table, RCUQSBR>(Table(entries: 3))
+        var seen = 0
+        var rounds = 0
+        var running: Bool { rounds < 1000 }
+        func use(_ table: Table) { seen += table.entries }
+
+        RCUQSBR.withReader { reader in                // registered and online until it returns
+            while running {
+                reader.read { section in table.withValue(in: section) { use($0) } }
+                reader.quiescentState()               // QSBR's side of the bargain
+                rounds += 1
+            }
+        }
+
+        XCTAssertEqual(seen, 3000)
+        XCTAssertFalse(RCUQSBR.isOnline, "the scope took the thread offline again")
+    }
+}

@@ -11,26 +11,12 @@ import Musl
 enum RCUContainerSupport {
     /// liburcu's `struct rcu_flavor_struct` of `Flavor`, which liburcu-cds containers take.
     static func flavorStruct<Flavor: RCUFlavor>(_: Flavor.Type) -> UnsafePointer<rcu_flavor_struct> {
-        if Flavor.self == RCUMemb.self { return curcu_cds_flavor_memb() }
-        if Flavor.self == RCUQSBR.self { return curcu_cds_flavor_qsbr() }
-        if Flavor.self == RCUBulletproof.self { return curcu_cds_flavor_bp() }
-        if Flavor.self == RCUMemoryBarrier.self { return curcu_cds_flavor_mb() }
-        preconditionFailure("RCU containers support the memb, qsbr, bp and mb flavors, not \(Flavor.name)")
-    }
-
-    /// Reports a container access through a section that `readUnlock()` closed (debug builds).
-    @inlinable
-    @inline(__always)
-    static func checkSection<Flavor: RCUFlavor>(
-        _: Flavor.Type, call: @autoclosure () -> String, file: StaticString, line: UInt
-    ) -> Bool {
-        #if DEBUG
-        if !Flavor.primitiveIsInReadSection {
-            RCUMisuse.report(.accessOutsideReadSection, call: call(), flavor: Flavor.name, file: file, line: line)
-            return false
+        switch Flavor.kind {
+        case .memb: curcu_cds_flavor_memb()
+        case .qsbr: curcu_cds_flavor_qsbr()
+        case .bulletproof: curcu_cds_flavor_bp()
+        case .memoryBarrier: curcu_cds_flavor_mb()
         }
-        #endif
-        return true
     }
 
     /// The flavors whose fork hooks this process has made sure of (one bit each).
@@ -46,8 +32,12 @@ enum RCUContainerSupport {
     /// grown and dropped without a single `call_rcu`, so its creation queues one (a no-op).
     static func ensureForkHooks<Flavor: RCUFlavor>(_: Flavor.Type) {
         let bit: UInt8 =
-            Flavor.self == RCUMemb.self ? 1 : Flavor.self == RCUQSBR.self ? 2
-            : Flavor.self == RCUBulletproof.self ? 4 : 8
+            switch Flavor.kind {
+            case .memb: 1
+            case .qsbr: 2
+            case .bulletproof: 4
+            case .memoryBarrier: 8
+            }
         guard forkHooksEnsured.load(ordering: .acquiring) & bit == 0 else { return }
         Flavor.primitiveCall(nothing, UnsafeMutableRawPointer(bitPattern: 1)!)
         forkHooksEnsured.bitwiseOr(bit, ordering: .releasing)
@@ -78,7 +68,7 @@ enum RCUContainerSupport {
 
     /// Runs `body` where it may wait for grace periods: for QSBR, with the thread offline.
     static func whereGracePeriodsMayElapse<Flavor: RCUFlavor>(_: Flavor.Type, _ body: () -> Void) {
-        if Flavor.self == RCUQSBR.self && RCUQSBR.isOnline {
+        if Flavor.kind == .qsbr && RCUQSBR.isOnline {
             RCUQSBR.offline(body)
         } else {
             body()

@@ -72,11 +72,9 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         // No reader or writer can be using the map any more; liburcu's resize
         // worker may be, which cds_lfht_destroy waits for. It must not run in a
         // read section or on a call_rcu worker, so from there a new thread does it.
-        // An online QSBR thread counts as "in a read section": release builds do not track
-        // RCUReader's section depth, and going offline here would end the caller's section.
+        // An online QSBR thread outside a section destroys it offline (whereGracePeriodsMayElapse).
         let table = RCUUncheckedSendable(value: table)
-        let qsbrOnline = Flavor.self == RCUQSBR.self && RCUQSBR.isOnline
-        if Flavor.primitiveIsInReadSection || Flavor.primitiveIsInCallback || qsbrOnline {
+        if RCUThreadState.isInAnyReadSection || RCUThreadState.isInAnyCallback {
             RCUContainerSupport.runOnNewThread { RCUHashMapSupport.destroy(table.value, Flavor.self) }
         } else {
             RCUHashMapSupport.destroy(table.value, Flavor.self)
@@ -108,14 +106,6 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         return nil
     }
 
-    /// ``lookup(_:)`` for `withValue`, after checking that the caller is in a read section.
-    @inlinable
-    func lookupInSection(_ key: Key, file: StaticString, line: UInt) -> UnsafeMutablePointer<curcu_lfht_entry>? {
-        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUHashMap.withValue(forKey:in:)", file: file, line: line)
-        else { return nil }
-        return lookup(key)
-    }
-
     // MARK: Readers
 
     /// Calls `body` with the value stored for `key`, borrowed from the entry.
@@ -127,18 +117,15 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Parameters:
     ///   - key: The key to look up.
     ///   - section: The read section of this lookup.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
-    ///   - line: The call site's line (default `#line`).
     ///   - body: Gets the value; it is valid until the section ends. Not called without one.
     /// - Returns: What `body` returns, or `nil` when the map has no value for `key`.
     /// - Complexity: O(1) expected: a hash, a bucket walk, no lock, no write to shared memory.
     @inlinable
     public func withValue<Result>(
         forKey key: Key, in section: borrowing RCUReadSection<Flavor>,
-        file: StaticString = #fileID, line: UInt = #line,
         _ body: (Value) throws -> Result
     ) rethrows -> Result? {
-        guard let entry = lookupInSection(key, file: file, line: line) else { return nil }
+        guard let entry = lookup(key) else { return nil }
         return try body(Entry.of(entry).pointee.value)
     }
 
@@ -147,9 +134,8 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     @inlinable
     public func value(
         forKey key: Key, in section: borrowing RCUReadSection<Flavor>,
-        file: StaticString = #fileID, line: UInt = #line
     ) -> Value? {
-        withValue(forKey: key, in: section, file: file, line: line) { $0 }
+        withValue(forKey: key, in: section) { $0 }
     }
 
     /// Whether the map holds `key`.
@@ -165,11 +151,9 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// entries added, removed or replaced meanwhile at most once each.
     /// - Complexity: O(*n* + buckets).
     public func forEach(
-        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        in section: borrowing RCUReadSection<Flavor>,
         _ body: (Key, Value) throws -> Void
     ) rethrows {
-        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUHashMap.forEach(in:)", file: file, line: line)
-        else { return }
         var iterator = cds_lfht_iter()
         var entry = curcu_lfht_first(table, &iterator)
         while let current = entry {
@@ -275,7 +259,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
 extension RCUHashMap: @unchecked Sendable where Key: Sendable, Value: Sendable {}
 
 extension RCUHashMap where Value: AnyObject {
-    /// ``withValue(forKey:in:file:line:_:)`` for class values: the reference stored in
+    /// ``withValue(forKey:in:_:)`` for class values: the reference stored in
     /// the entry is lent to `body` as it is, never retained, so readers do not write the
     /// shared object's reference count whatever `body` calls. (A generic value read
     /// through a pointer can be copied, a retain, where the compiler cannot prove that
@@ -284,10 +268,9 @@ extension RCUHashMap where Value: AnyObject {
     @inlinable
     public func withValue<Result>(
         forKey key: Key, in section: borrowing RCUReadSection<Flavor>,
-        file: StaticString = #fileID, line: UInt = #line,
         _ body: (Value) throws -> Result
     ) rethrows -> Result? {
-        guard let entry = lookupInSection(key, file: file, line: line) else { return nil }
+        guard let entry = lookup(key) else { return nil }
         // The entry holds the strong reference until a grace period after its removal.
         let reference = UnsafeRawPointer(entry).load(fromByteOffset: Entry.valueOffset, as: UnsafeRawPointer.self)
         return try Unmanaged<Value>.fromOpaque(reference)._withUnsafeGuaranteedRef(body)

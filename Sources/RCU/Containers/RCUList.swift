@@ -1,4 +1,5 @@
 public import CURCUCDS
+public import Lockdep
 import Synchronization
 
 /// An element of an ``RCUList``: the handle writers use to remove or replace it.
@@ -79,7 +80,20 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
 
     /// Creates an empty list whose writers hold `lock`.
     /// - Parameter lock: The update-side lock; the list checks it on every mutation.
-    public init(lock: any RCUWriterLock) {
+    public convenience init(lock: RCUWriterMutex) { self.init(checkedBy: lock) }
+
+    /// Creates an empty list whose writers hold Lockdep's `lock` (its holder is exact in every build).
+    public convenience init(lock: CheckedMutex) { self.init(checkedBy: lock) }
+
+    /// Creates an empty list whose writers hold Lockdep's `lock` (its holder is exact in every build).
+    public convenience init(lock: CheckedSpinLock) { self.init(checkedBy: lock) }
+
+    /// Creates an empty list whose writers hold Lockdep's `lock` for write (exact in every build).
+    public convenience init(lock: CheckedRWLock) { self.init(checkedBy: lock) }
+
+    /// Only the package's locks, whose holder is known exactly, may guard a list: a
+    /// lock that answered wrongly would let two writers corrupt it.
+    init(checkedBy lock: any RCUWriterLock) {
         self.lock = lock
         head = curcu_list_head_new()
     }
@@ -103,18 +117,14 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     ///
     /// - Parameters:
     ///   - section: The read section of this traversal.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
-    ///   - line: The call site's line (default `#line`).
     ///   - body: Gets each element; it must not let the element escape unless
     ///     it copies or retains it (it stays valid until the section ends).
     /// - Complexity: O(*n*); one dependency-ordered load per element, no locks.
     @inlinable
     public func forEach(
-        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        in section: borrowing RCUReadSection<Flavor>,
         _ body: (Element) throws -> Void
     ) rethrows {
-        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUList.forEach(in:)", file: file, line: line)
-        else { return }
         var link = curcu_list_next(head)!
         while link != head {
             try Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link))
@@ -126,22 +136,20 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// Calls `body` with each element, from head to tail, inside `section`, until
     /// it returns a result; returns that result, or `nil` when it never did.
     ///
-    /// The early-exit form of ``forEach(in:file:line:_:)``, for a reader looking
+    /// The early-exit form of ``forEach(in:_:)``, for a reader looking
     /// for one element.
     /// - Parameters:
     ///   - section: The read section of this traversal.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
-    ///   - line: The call site's line (default `#line`).
     ///   - body: Gets each element (valid until the section ends); returns `nil` to go on.
     /// - Returns: The first non-nil result of `body`.
     /// - Complexity: O(*n*).
     @inlinable
     public func firstNonNil<Result>(
-        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        in section: borrowing RCUReadSection<Flavor>,
         _ body: (Element) throws -> Result?
     ) rethrows -> Result? {
         var result: Result?
-        try forEachNode(in: section, file: file, line: line) { node in
+        try forEachNode(in: section) { node in
             result = try body(node.element)
             return result == nil
         }
@@ -156,11 +164,9 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// - Complexity: O(*n*).
     @inlinable
     public func forEachNode(
-        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        in section: borrowing RCUReadSection<Flavor>,
         _ body: (RCUListNode<Element>) throws -> Bool
     ) rethrows {
-        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUList.forEachNode(in:)", file: file, line: line)
-        else { return }
         var link = curcu_list_next(head)!
         while link != head {
             let proceed = try Unmanaged<RCUListNode<Element>>.fromOpaque(curcu_list_owner(link))
@@ -174,11 +180,11 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// - Complexity: O(*n*).
     @inlinable
     public func firstNode(
-        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        in section: borrowing RCUReadSection<Flavor>,
         where predicate: (Element) throws -> Bool
     ) rethrows -> RCUListNode<Element>? {
         var found: RCUListNode<Element>?
-        try forEachNode(in: section, file: file, line: line) { node in
+        try forEachNode(in: section) { node in
             if try predicate(node.element) { found = node; return false }
             return true
         }
@@ -385,16 +391,14 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
 extension RCUList: @unchecked Sendable where Element: Sendable {}
 
 extension RCUList where Element: AnyObject {
-    /// ``firstNonNil(in:file:line:_:)`` for class elements: each element is reached
+    /// ``firstNonNil(in:_:)`` for class elements: each element is reached
     /// from its link (one dependent load, the same cache line as the link) without
     /// visiting its node object.
     @inlinable
     public func firstNonNil<Result>(
-        in section: borrowing RCUReadSection<Flavor>, file: StaticString = #fileID, line: UInt = #line,
+        in section: borrowing RCUReadSection<Flavor>,
         _ body: (Element) throws -> Result?
     ) rethrows -> Result? {
-        guard RCUContainerSupport.checkSection(Flavor.self, call: "RCUList.firstNonNil(in:)", file: file, line: line)
-        else { return nil }
         var link = curcu_list_next(head)!
         while link != head {
             // The node, and so its strong reference to the element, lives until a grace

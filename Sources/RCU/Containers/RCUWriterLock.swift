@@ -14,15 +14,13 @@ import Synchronization
 /// `lockdep_assert_held`), and reports a mutation without it as
 /// ``RCUMisuse/Kind/mutationWithoutLock``.
 ///
-/// Conform any lock that can tell whether the calling thread holds it.
-/// ``RCUWriterMutex`` is the package's own; Lockdep's checked locks conform
-/// too, and answer exactly in every build (they record their owner even where
-/// Lockdep's checks are compiled out).
+/// The locks that can guard a container are the package's own, whose holder is
+/// exact in every build: ``RCUWriterMutex`` and Lockdep's `CheckedMutex`,
+/// `CheckedSpinLock` and `CheckedRWLock` (held for write). ``RCUList``'s
+/// initialisers take those types, so a lock that could answer wrongly, and let two
+/// writers in, cannot be given to one.
 public protocol RCUWriterLock: Sendable {
     /// Whether the calling thread holds this lock.
-    ///
-    /// A lock that cannot tell (for example when its checks are compiled
-    /// out) returns `true`, which disables the container's check.
     var isHeldByCurrentThread: Bool { get }
 }
 
