@@ -39,8 +39,9 @@ disassembly=$(objdump -d --no-show-raw-insn "$binary")
 calls=$(awk -v pattern="call.*<_?c?urcu_($(IFS='|'; echo "${flavors[*]}"))_(${read_side})[a-z_]*(@plt)?>" '
     /^[0-9a-f]+ <.*>:$/ { caller = $2 }
     $0 ~ pattern { sub(/^[ \t]+/, ""); print caller "  " $0 }' <<<"$disassembly")
-# Any call of liburcu's exported read side fails.
-exported=$(grep -E "<_?urcu_[a-z]+_read" <<<"$calls" || true)
+# Any call of liburcu's exported read side fails. (`_urcu_*` is liburcu's static inline
+# fast path: an out-of-line copy of it is judged like a shim wrapper, below.)
+exported=$(grep -E "<urcu_[a-z]+_read" <<<"$calls" || true)
 if [[ -n $exported ]]; then
     echo "FAIL: calls of liburcu's exported read-side functions (not inlined):" >&2
     echo "$exported" | sed 's/^/  /' >&2
@@ -53,9 +54,9 @@ if [[ -n $in_loops ]]; then
     echo "$in_loops" | sed 's/^/  /' >&2
     status=1
 fi
-# Elsewhere (unspecialised protocol witnesses of the RCU module) it is reported, not fatal:
-# generic code that is not specialised pays a call per lock.
-elsewhere=$(grep -vE "<_?urcu_[a-z]+_read|^<[^>]*ReadCostLoops" <<<"$calls" || true)
+# Elsewhere (unspecialised generic code of the RCU module, whose flavor switch holds all
+# four read sides) it is reported, not fatal: such code pays a direct call per lock.
+elsewhere=$(grep -vE "<urcu_[a-z]+_read|^<[^>]*ReadCostLoops" <<<"$calls" || true)
 if [[ -n $elsewhere ]]; then
     echo "note: out-of-line shim read-side wrappers called from unspecialised code (not fatal):"
     echo "$elsewhere" | sed 's/^/  /'

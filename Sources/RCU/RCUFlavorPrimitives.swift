@@ -19,6 +19,42 @@ extension RCUFlavor {
         }
     }
 
+    /// The address of the calling thread's liburcu reader state (memb, mb; `nil` for the
+    /// flavors whose reader scopes need none): what a reader scope records.
+    @inlinable
+    static var primitiveReaderState: UnsafeMutableRawPointer? {
+        switch kind {
+        case .memb: curcu_memb_reader_state()
+        case .memoryBarrier: curcu_mb_reader_state()
+        case .qsbr, .bulletproof: nil
+        }
+    }
+
+    /// A reader scope's read lock. memb counts the section in the scope thread's state
+    /// (registered for the scope, whichever thread runs the section); mb takes liburcu's
+    /// bare path on the scope's thread and the checked one elsewhere; qsbr and bp
+    /// sections check for themselves.
+    @inlinable @inline(__always)
+    static func primitiveReadLock(inScope scope: UnsafeMutableRawPointer?) {
+        switch kind {
+        case .memb: curcu_memb_scope_read_lock(scope)
+        case .qsbr: curcu_qsbr_read_lock()
+        case .bulletproof: curcu_bp_read_lock()
+        case .memoryBarrier: curcu_mb_read_lock_in_scope(scope)
+        }
+    }
+
+    /// The unlock matching ``primitiveReadLock(inScope:)``.
+    @inlinable @inline(__always)
+    static func primitiveReadUnlock(inScope scope: UnsafeMutableRawPointer?) {
+        switch kind {
+        case .memb: curcu_memb_scope_read_unlock(scope)
+        case .qsbr: curcu_qsbr_read_unlock()
+        case .bulletproof: curcu_bp_read_unlock()
+        case .memoryBarrier: curcu_mb_read_unlock()
+        }
+    }
+
     /// Leaves a read section. No balance check.
     @inlinable @inline(__always)
     static func primitiveReadUnlock() {

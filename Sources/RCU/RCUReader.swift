@@ -22,15 +22,19 @@ import Musl
 /// `await`, or reach another task. While a scope is open the thread cannot be
 /// unregistered (``RCUFlavor/unregisterThread(file:line:)`` is refused).
 ///
-/// Every section the reader opens is protected whatever thread runs it: for
-/// memb, bp and mb the section is the generic one (one predictable branch on
-/// liburcu's `registered` flag, inline); for QSBR it counts the section's depth
-/// in a thread-local and, on a thread that is offline (inside
-/// ``RCUReader/offline(file:line:_:)``), goes online for the section. Debug
-/// builds also report a reader used on another thread than its scope's
-/// (``RCUMisuse/Kind/readerOnAnotherThread``, possible only through a closure
-/// that runs elsewhere synchronously, such as `DispatchQueue.main.sync`).
+/// Every section the reader opens is protected whatever thread runs it. For memb
+/// it is counted in the scope thread's reader state, registered for the whole
+/// scope: liburcu's fast path with no registration check. For mb it is liburcu's
+/// bare fast path on the scope's thread and the checked, registering one on any
+/// other; bp sections check for themselves; for QSBR a section counts its depth in a thread-local and, on a
+/// thread that is offline (inside ``RCUReader/offline(file:line:_:)``), goes
+/// online for its duration. Debug builds also report a reader used on another
+/// thread than its scope's (``RCUMisuse/Kind/readerOnAnotherThread``, possible
+/// only through a closure that runs elsewhere synchronously, such as
+/// `DispatchQueue.main.sync`).
 public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
+    /// The scope thread's liburcu reader state (memb, mb), registered for the whole scope.
+    @usableFromInline let scope: UnsafeMutableRawPointer?
     #if DEBUG
     /// The thread the scope belongs to (its `pthread_t`).
     @usableFromInline let thread: UInt
@@ -38,6 +42,7 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
 
     @usableFromInline
     init() {
+        scope = Flavor.primitiveReaderState
         #if DEBUG
         thread = UInt(pthread_self())
         #endif
@@ -47,7 +52,8 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     ///
     /// Same contract as ``RCUFlavor/read(file:line:_:)``: sections nest, `body` is
     /// synchronous and must not block.
-    /// - Complexity: memb ~1 ns, bp ~1.5 ns, mb ~50 ns, qsbr a thread-local increment and decrement.
+    /// - Complexity: memb ~1 ns (liburcu's inline fast path), bp ~1.5 ns, mb ~50 ns,
+    ///   qsbr a thread-local increment and decrement.
     @inlinable
     @inline(__always)
     public func read<Result, Failure: Error>(
@@ -57,7 +63,18 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
         #if DEBUG
         checkThread("read(_:)", file, line)
         #endif
-        return try Flavor.read(file: file, line: line, body)
+        Flavor.primitiveReadLock(inScope: scope)
+        Flavor.lockdepEnterReadSection(file, line)
+        do {
+            let result = try body(RCUReadSection<Flavor>())
+            Flavor.lockdepExitReadSection(file, line)
+            Flavor.primitiveReadUnlock(inScope: scope)
+            return result
+        } catch {
+            Flavor.lockdepExitReadSection(file, line)
+            Flavor.primitiveReadUnlock(inScope: scope)
+            throw error
+        }
     }
 
     #if DEBUG

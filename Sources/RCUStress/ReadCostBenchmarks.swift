@@ -14,14 +14,12 @@ enum ReadCostBenchmarks {
         _ flavor: Flavor.Type, cLoop: CReadLoop, _ measurement: ReadCostMeasurement
     ) throws(ReadCostError) -> ReadCostResult {
         let pointer = RCUPointer<BenchNode, Flavor>(BenchNode.one())
-        let ns = try Flavor.withReader { reader throws(ReadCostError) in
-            try withCSlot { cSlot throws(ReadCostError) in
-                try measurement.nanosecondsPerRead(sides: 3) { side, iterations in
-                    switch side {
-                    case 0: Int(truncatingIfNeeded: cLoop(cSlot, UInt64(iterations)))
-                    case 1: ReadCostLoops.swiftReaderLoop(reader, pointer, iterations: iterations)
-                    default: ReadCostLoops.swiftReadLoop(pointer, iterations: iterations)
-                    }
+        let ns = try withCSlot { cSlot throws(ReadCostError) in
+            try measurement.nanosecondsPerRead(sides: 3) { side, iterations in
+                switch side {
+                case 0: Int(truncatingIfNeeded: cLoop(cSlot, UInt64(iterations)))
+                case 1: Flavor.withReader { reader in ReadCostLoops.swiftReaderLoop(reader, pointer, iterations: iterations) }
+                default: ReadCostLoops.swiftReadLoop(pointer, iterations: iterations)
                 }
             }
         }

@@ -100,6 +100,30 @@ final class MisuseCatalogTests: XCTestCase {
         XCTAssertEqual(reports.first?.threadName, "scope-\(F.name)")
     }
 
+    /// A scope's sections and generic ones share the thread's nesting, in any order
+    /// (memb counts a scope's sections in the scope thread's state directly).
+    func testScopeAndGenericSectionsNestInAnyOrder() {
+        for flavor in allFlavors { checkNesting(flavor) }
+    }
+
+    private func checkNesting<F: RCUFlavor>(_: F.Type) {
+        onThread(named: "nest-\(F.name)") {
+            F.withReader { reader in
+                F.read { _ in
+                    reader.read { _ in XCTAssertTrue(F.isInReadSection) }
+                    XCTAssertTrue(F.isInReadSection, "\(F.name): the outer generic section is still open")
+                }
+                reader.read { _ in
+                    F.read { _ in }
+                    XCTAssertTrue(F.isInReadSection, "\(F.name): the outer scope section is still open")
+                }
+                XCTAssertFalse(F.isInReadSection, F.name)
+                assertSectionProtects(F.self, reader: reader)
+            }
+        }
+        XCTAssertEqual(recorder.kinds, [])
+    }
+
     // MARK: 3. Unregistering inside a section
 
     func testUnregisterInsideReadSectionIsRefused() {

@@ -45,6 +45,22 @@ CURCU_INLINE void curcu_mb_read_lock(void) {
     urcu_mb_read_lock();
 }
 
+/*
+ * A reader scope's read lock: `scope` is the address of the scope thread's liburcu
+ * reader state (curcu_mb_reader_state()), registered for the whole scope. On that
+ * thread this is liburcu's bare fast path; the comparison is loop-invariant, so a
+ * hot loop pays nothing for it. Run elsewhere (a closure executed on another
+ * thread), it takes the checked path, which registers that thread first.
+ */
+CURCU_INLINE void *curcu_mb_reader_state(void) { return &URCU_TLS(urcu_mb_reader); }
+CURCU_INLINE void curcu_mb_read_lock_in_scope(const void *scope) {
+    if (__builtin_expect(scope != (const void *)&URCU_TLS(urcu_mb_reader), 0)) {
+        curcu_mb_read_lock();
+        return;
+    }
+    urcu_mb_read_lock();
+}
+
 /* The bare liburcu fast path, for callers that already know the thread is registered. */
 CURCU_INLINE void curcu_mb_read_lock_registered(void) { urcu_mb_read_lock(); }
 CURCU_INLINE void curcu_mb_read_unlock(void) { urcu_mb_read_unlock(); }
