@@ -57,6 +57,12 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
 
     /// Acquires the mutex, blocking until it is available.
     ///
+    /// Called by the thread that already holds the mutex (which would never return), it reports
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and returns at once
+    /// without a second acquisition: the thread still holds the mutex once, and the matching
+    /// ``unlock(fileID:line:function:)`` releases nothing. This holds in every build, checks
+    /// compiled in or out.
+    ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
@@ -64,15 +70,18 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     public func lock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _checkedLock(subclass: 0, nest: nil, site: LockdepSite(fileID: fileID, line: line, function: function))
+        _checkedLock(subclass: 0, nest: nil, call: "CheckedMutex.lock()",
+                     site: LockdepSite(fileID: fileID, line: line, function: function))
         #else
-        pthread_mutex_lock(storage.primitivePointer)
-        storage.setOwnerThread()
+        _plainLock(call: "CheckedMutex.lock()", fileID: fileID, line: line, function: function)
         #endif
     }
 
     /// Acquires the mutex as subclass `subclass` of its class (`mutex_lock_nested`): a knowingly
     /// nested acquire of a second lock of the same class.
+    ///
+    /// Called by the thread that already holds this mutex, it is reported and refused as
+    /// ``lock(fileID:line:function:)`` is.
     ///
     /// - Parameters:
     ///   - subclass: 0...7; each subclass is validated as its own class (`name/1`, ...).
@@ -82,16 +91,18 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     @inlinable
     public func lock(subclass: Int, fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _checkedLock(subclass: UInt8(truncatingIfNeeded: subclass), nest: nil,
+        _checkedLock(subclass: UInt8(truncatingIfNeeded: subclass), nest: nil, call: "CheckedMutex.lock(subclass:)",
                      site: LockdepSite(fileID: fileID, line: line, function: function))
         #else
-        pthread_mutex_lock(storage.primitivePointer)
-        storage.setOwnerThread()
+        _plainLock(call: "CheckedMutex.lock(subclass:)", fileID: fileID, line: line, function: function)
         #endif
     }
 
     /// Acquires the mutex under a "nest lock" (`mutex_lock_nest_lock`): many instances of this
     /// class may be held at once while `outer` is held.
+    ///
+    /// Called by the thread that already holds this mutex, it is reported and refused as
+    /// ``lock(fileID:line:function:)`` is.
     ///
     /// - Parameters:
     ///   - outer: The lock that serialises the nested acquires.
@@ -102,10 +113,10 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     public func lock(nestedUnder outer: some LockdepLock, fileID: StaticString = #fileID, line: UInt = #line,
                      function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _checkedLock(subclass: 0, nest: outer.lockdepInstance, site: LockdepSite(fileID: fileID, line: line, function: function))
+        _checkedLock(subclass: 0, nest: outer.lockdepInstance, call: "CheckedMutex.lock(nestedUnder:)",
+                     site: LockdepSite(fileID: fileID, line: line, function: function))
         #else
-        pthread_mutex_lock(storage.primitivePointer)
-        storage.setOwnerThread()
+        _plainLock(call: "CheckedMutex.lock(nestedUnder:)", fileID: fileID, line: line, function: function)
         #endif
     }
 
@@ -115,7 +126,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    /// - Returns: Whether the mutex was acquired.
+    /// - Returns: Whether the mutex was acquired (`false` when it is held, by this thread too).
     @inlinable
     public func tryLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_mutex_trylock(storage.primitivePointer) == 0 else { return false }
@@ -125,12 +136,20 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
                                    site: LockdepSite(fileID: fileID, line: line, function: function))
         storage.setOwner(token)
         #else
-        storage.setOwnerThread()
+        storage.setOwner(thread: LockStorage<pthread_mutex_t>.currentThread)
         #endif
         return true
     }
 
     /// Releases the mutex.
+    ///
+    /// Called by a thread that does not hold the mutex (which would let a second thread into
+    /// the critical section), it reports ``LockdepReport/Kind/unlockNotHeld``,
+    /// ``LockdepReport/Kind/unlockFromOtherThread`` or ``LockdepReport/Kind/doubleUnlock``
+    /// through ``Lockdep/reportMode`` and releases nothing: the holder keeps the mutex. The
+    /// release matching a refused recursive ``lock(fileID:line:function:)`` releases nothing.
+    /// Both hold in every build, checks compiled in or out (double unlock is told apart from
+    /// an unlock of a mutex never taken only with checks compiled in).
     ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
@@ -139,14 +158,22 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
+        let thread = Engine.fastThread()
+        if storage.consumeRefusal(thread) { return }
+        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: thread)
         #else
-        storage.clearOwnerThread()
-        pthread_mutex_unlock(storage.primitivePointer)
+        _plainUnlock(endOfScope: false, call: "CheckedMutex.unlock()", fileID: fileID, line: line, function: function)
         #endif
     }
 
     /// Runs `body` holding the mutex.
+    ///
+    /// Called by the thread that already holds the mutex, it reports
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and runs `body`
+    /// under the hold the thread already has (exclusive: no other thread is in a critical
+    /// section of this mutex), acquiring and releasing nothing, as a recursive mutex would.
+    /// The mutex is released when `body` returns even if `body` left a refused
+    /// ``lock(fileID:line:function:)`` unmatched.
     ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
@@ -161,14 +188,57 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
         // One thread-state lookup for both halves.
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         let thread = Engine.fastThread()
+        if _slowPath(storage.isOwned(by: thread)) {
+            storage.refuseRecursiveAcquire(subclass: 0, mode: .write, counted: false, call: "CheckedMutex.withLock(_:)", site: site)
+            return try body()
+        }
         _checkedLock(subclass: 0, nest: nil, site: site, thread: thread)
-        defer { _checkedUnlock(site: site, thread: thread) }
+        defer {
+            storage.endScope(thread)
+            _checkedUnlock(site: site, thread: thread)
+        }
         #else
-        lock(fileID: fileID, line: line, function: function)
-        defer { unlock(fileID: fileID, line: line, function: function) }
+        let me = LockStorage<pthread_mutex_t>.currentThread
+        if _slowPath(storage.isOwned(by: me)) {
+            storage.refuseRecursiveAcquire(me, mode: .write, counted: false, call: "CheckedMutex.withLock(_:)",
+                                           site: LockdepSite(fileID: fileID, line: line, function: function))
+            return try body()
+        }
+        pthread_mutex_lock(storage.primitivePointer)
+        storage.setOwner(thread: me)
+        defer { _plainUnlock(endOfScope: true, call: "CheckedMutex.withLock(_:)", fileID: fileID, line: line, function: function) }
         #endif
         return try body()
     }
+
+    #if !LOCKDEP_CHECKS
+    /// An exclusive acquire with checks compiled out: the owner word refuses one by the holder.
+    @inlinable @inline(__always)
+    func _plainLock(call: StaticString, fileID: StaticString, line: UInt, function: StaticString) {
+        let me = LockStorage<pthread_mutex_t>.currentThread
+        if _slowPath(storage.isOwned(by: me)) {
+            storage.refuseRecursiveAcquire(me, mode: .write, counted: true, call: call,
+                                           site: LockdepSite(fileID: fileID, line: line, function: function))
+            return
+        }
+        pthread_mutex_lock(storage.primitivePointer)
+        storage.setOwner(thread: me)
+    }
+
+    /// A release with checks compiled out: the owner word refuses one by a thread that does not hold it.
+    @inlinable @inline(__always)
+    func _plainUnlock(endOfScope: Bool, call: StaticString, fileID: StaticString, line: UInt, function: StaticString) {
+        let me = LockStorage<pthread_mutex_t>.currentThread
+        let word = storage.ownerWord()
+        if _fastPath(word == me) {
+            storage.clearOwnerThread()
+        } else if !storage.releaseSlowPath(me, word: word, endOfScope: endOfScope, call: call,
+                                           site: LockdepSite(fileID: fileID, line: line, function: function)) {
+            return
+        }
+        pthread_mutex_unlock(storage.primitivePointer)
+    }
+    #endif
 
     #if LOCKDEP_CHECKS
     @inlinable @inline(__always)
@@ -178,9 +248,20 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
         pthread_mutex_unlock(storage.primitivePointer)
     }
 
+    /// `lock()` and its variants: refused (and counted) when this thread holds the mutex already.
+    @inlinable @inline(__always)
+    func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, call: StaticString, site: LockdepSite) {
+        let thread = Engine.fastThread()
+        if _slowPath(storage.isOwned(by: thread)) {
+            storage.refuseRecursiveAcquire(subclass: subclass, mode: .write, counted: true, call: call, site: site)
+            return
+        }
+        _checkedLock(subclass: subclass, nest: nest, site: site, thread: thread)
+    }
+
     @inlinable @inline(__always)
     func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite,
-                      thread: UnsafeMutablePointer<ThreadState>? = Engine.fastThread()) {
+                      thread: UnsafeMutablePointer<ThreadState>?) {
         let token = nest == nil
             ? Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                                  mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)

@@ -41,6 +41,12 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
 
     /// Acquires the spinlock, spinning until it is available.
     ///
+    /// Called by the thread that already holds the spinlock (which would spin forever), it
+    /// reports ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and
+    /// returns at once without a second acquisition: the thread still holds the spinlock once,
+    /// and the matching ``unlock(fileID:line:function:)`` releases nothing. This holds in every
+    /// build, checks compiled in or out.
+    ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
@@ -48,14 +54,16 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     public func lock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _checkedLock(subclass: 0, site: LockdepSite(fileID: fileID, line: line, function: function))
+        _checkedLock(subclass: 0, call: "CheckedSpinLock.lock()", site: LockdepSite(fileID: fileID, line: line, function: function))
         #else
-        pthread_spin_lock(storage.primitivePointer)
-        storage.setOwnerThread()
+        _plainLock(call: "CheckedSpinLock.lock()", fileID: fileID, line: line, function: function)
         #endif
     }
 
     /// Acquires the spinlock as subclass `subclass` of its class (`spin_lock_nested`).
+    ///
+    /// Called by the thread that already holds this spinlock, it is reported and refused as
+    /// ``lock(fileID:line:function:)`` is.
     ///
     /// - Parameters:
     ///   - subclass: 0...7.
@@ -65,10 +73,10 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     @inlinable
     public func lock(subclass: Int, fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _checkedLock(subclass: UInt8(truncatingIfNeeded: subclass), site: LockdepSite(fileID: fileID, line: line, function: function))
+        _checkedLock(subclass: UInt8(truncatingIfNeeded: subclass), call: "CheckedSpinLock.lock(subclass:)",
+                     site: LockdepSite(fileID: fileID, line: line, function: function))
         #else
-        pthread_spin_lock(storage.primitivePointer)
-        storage.setOwnerThread()
+        _plainLock(call: "CheckedSpinLock.lock(subclass:)", fileID: fileID, line: line, function: function)
         #endif
     }
 
@@ -78,7 +86,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    /// - Returns: Whether the spinlock was acquired.
+    /// - Returns: Whether the spinlock was acquired (`false` when it is held, by this thread too).
     @inlinable
     public func tryLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard pthread_spin_trylock(storage.primitivePointer) == 0 else { return false }
@@ -88,12 +96,18 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
                                    site: LockdepSite(fileID: fileID, line: line, function: function))
         storage.setOwner(token)
         #else
-        storage.setOwnerThread()
+        storage.setOwner(thread: LockStorage<pthread_spinlock_t>.currentThread)
         #endif
         return true
     }
 
     /// Releases the spinlock.
+    ///
+    /// Called by a thread that does not hold the spinlock (which would let a second thread into
+    /// the critical section), it reports ``LockdepReport/Kind/unlockNotHeld``,
+    /// ``LockdepReport/Kind/unlockFromOtherThread`` or ``LockdepReport/Kind/doubleUnlock``
+    /// through ``Lockdep/reportMode`` and releases nothing. The release matching a refused
+    /// recursive ``lock(fileID:line:function:)`` releases nothing. Both hold in every build.
     ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
@@ -102,14 +116,21 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: Engine.fastThread())
+        let thread = Engine.fastThread()
+        if storage.consumeRefusal(thread) { return }
+        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: thread)
         #else
-        storage.clearOwnerThread()
-        pthread_spin_unlock(storage.primitivePointer)
+        _plainUnlock(endOfScope: false, call: "CheckedSpinLock.unlock()", fileID: fileID, line: line, function: function)
         #endif
     }
 
     /// Runs `body` holding the spinlock.
+    ///
+    /// Called by the thread that already holds the spinlock, it reports
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and runs `body`
+    /// under the hold the thread already has, acquiring and releasing nothing. The spinlock is
+    /// released when `body` returns even if `body` left a refused ``lock(fileID:line:function:)``
+    /// unmatched.
     ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
@@ -123,11 +144,25 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
         #if LOCKDEP_CHECKS
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         let thread = Engine.fastThread()
+        if _slowPath(storage.isOwned(by: thread)) {
+            storage.refuseRecursiveAcquire(subclass: 0, mode: .write, counted: false, call: "CheckedSpinLock.withLock(_:)", site: site)
+            return try body()
+        }
         _checkedLock(subclass: 0, site: site, thread: thread)
-        defer { _checkedUnlock(site: site, thread: thread) }
+        defer {
+            storage.endScope(thread)
+            _checkedUnlock(site: site, thread: thread)
+        }
         #else
-        lock(fileID: fileID, line: line, function: function)
-        defer { unlock(fileID: fileID, line: line, function: function) }
+        let me = LockStorage<pthread_spinlock_t>.currentThread
+        if _slowPath(storage.isOwned(by: me)) {
+            storage.refuseRecursiveAcquire(me, mode: .write, counted: false, call: "CheckedSpinLock.withLock(_:)",
+                                           site: LockdepSite(fileID: fileID, line: line, function: function))
+            return try body()
+        }
+        pthread_spin_lock(storage.primitivePointer)
+        storage.setOwner(thread: me)
+        defer { _plainUnlock(endOfScope: true, call: "CheckedSpinLock.withLock(_:)", fileID: fileID, line: line, function: function) }
         #endif
         return try body()
     }
@@ -149,6 +184,35 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
         }
     }
 
+    #if !LOCKDEP_CHECKS
+    /// An acquire with checks compiled out: the owner word refuses one by the holder.
+    @inlinable @inline(__always)
+    func _plainLock(call: StaticString, fileID: StaticString, line: UInt, function: StaticString) {
+        let me = LockStorage<pthread_spinlock_t>.currentThread
+        if _slowPath(storage.isOwned(by: me)) {
+            storage.refuseRecursiveAcquire(me, mode: .write, counted: true, call: call,
+                                           site: LockdepSite(fileID: fileID, line: line, function: function))
+            return
+        }
+        pthread_spin_lock(storage.primitivePointer)
+        storage.setOwner(thread: me)
+    }
+
+    /// A release with checks compiled out: the owner word refuses one by a thread that does not hold it.
+    @inlinable @inline(__always)
+    func _plainUnlock(endOfScope: Bool, call: StaticString, fileID: StaticString, line: UInt, function: StaticString) {
+        let me = LockStorage<pthread_spinlock_t>.currentThread
+        let word = storage.ownerWord()
+        if _fastPath(word == me) {
+            storage.clearOwnerThread()
+        } else if !storage.releaseSlowPath(me, word: word, endOfScope: endOfScope, call: call,
+                                           site: LockdepSite(fileID: fileID, line: line, function: function)) {
+            return
+        }
+        pthread_spin_unlock(storage.primitivePointer)
+    }
+    #endif
+
     #if LOCKDEP_CHECKS
     @inlinable @inline(__always)
     func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
@@ -157,8 +221,19 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
         pthread_spin_unlock(storage.primitivePointer)
     }
 
+    /// `lock()` and its variants: refused (and counted) when this thread holds the spinlock already.
     @inlinable @inline(__always)
-    func _checkedLock(subclass: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>? = Engine.fastThread()) {
+    func _checkedLock(subclass: UInt8, call: StaticString, site: LockdepSite) {
+        let thread = Engine.fastThread()
+        if _slowPath(storage.isOwned(by: thread)) {
+            storage.refuseRecursiveAcquire(subclass: subclass, mode: .write, counted: true, call: call, site: site)
+            return
+        }
+        _checkedLock(subclass: subclass, site: site, thread: thread)
+    }
+
+    @inlinable @inline(__always)
+    func _checkedLock(subclass: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                                        mode: .write, flags: AcquireFlag.atomic, site: site, thread: thread)
         storage.lockMeasured(token, site: site) { pthread_spin_trylock($0) } lock: { pthread_spin_lock($0) }

@@ -23,17 +23,24 @@ struct LockHeader {
 /// The tail element of a checked lock's storage: the primitive, at a stable address, and the
 /// owner word of an exclusive hold, kept in every build: with checks compiled in,
 /// `serial << 1 | locked` (Lockdep's thread serial, which the misuse checks and reports read);
-/// with checks compiled out, the holder's `pthread_self()` (0 when not held exclusively), so
-/// that ``CheckedMutex/isHeldByCurrentThread`` and its kin answer exactly in release builds too.
+/// with checks compiled out, the holder's `pthread_self()` (0 when not held exclusively), with
+/// bit 0 set while the holder has refused nested acquires outstanding (a `pthread_t` is the
+/// address of the thread's control block, so bit 0 is free). Either way the word lets
+/// ``CheckedMutex/isHeldByCurrentThread`` and its kin answer exactly, and lets every build
+/// refuse a recursive acquire or a release by a thread that does not hold the lock.
 @usableFromInline
 struct LockCell<Primitive>: ~Copyable {
     @usableFromInline var primitive: Primitive
     @usableFromInline let owner: Atomic<UInt>
+    /// The holder's refused nested acquires not yet matched by a release (each such release is a
+    /// no-op). Only the holder reads or writes it, while it holds the lock.
+    @usableFromInline var refusals: Int
 
     @usableFromInline
     init(_ primitive: Primitive) {
         self.primitive = primitive
         self.owner = Atomic(0)
+        self.refusals = 0
     }
 }
 
@@ -84,22 +91,132 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         #if LOCKDEP_CHECKS
         return word & 1 != 0 && Engine.ownsWord(word)
         #else
-        if word == UInt(pthread_self()) { return true }
+        if word & ~1 == UInt(pthread_self()) { return true }
         return Self.heldByCurrentThreadAfterConditionWait(primitivePointer)
         #endif
     }
 
-    #if !LOCKDEP_CHECKS
-    /// Records the calling thread as the exclusive holder (checks compiled out).
+    /// Reads or changes the refusal count (see `LockCell.refusals`): only the holder may call this.
     @inlinable @inline(__always)
-    func setOwnerThread() {
-        withUnsafeMutablePointerToElements { $0.pointee.owner.store(UInt(pthread_self()), ordering: .relaxed) }
+    func withRefusals<R>(_ body: (inout Int) -> R) -> R {
+        withUnsafeMutablePointerToElements { body(&$0.pointee.refusals) }
+    }
+
+    #if LOCKDEP_CHECKS
+    /// Whether `thread` holds the lock exclusively, by the owner word alone (`serial << 1 | 1`).
+    @inlinable @inline(__always)
+    func isOwned(by thread: UnsafeMutablePointer<ThreadState>?) -> Bool {
+        guard let t = thread else { return false }
+        return ownerWord() == t.pointee.serial &<< 1 | 1
+    }
+
+    /// A release by `thread` that matches a refused nested acquire: consumes the refusal and
+    /// returns `true` (the caller then releases nothing, in Lockdep or in pthreads).
+    @inlinable @inline(__always)
+    func consumeRefusal(_ thread: UnsafeMutablePointer<ThreadState>?) -> Bool {
+        guard isOwned(by: thread) else { return false }
+        return withRefusals { refusals in
+            guard refusals != 0 else { return false }
+            refusals -= 1
+            return true
+        }
+    }
+
+    /// The end of a scoped (`withLock`) hold: refused nested acquires the body left unmatched
+    /// are forgotten, so the scope still releases the lock. (`thread` was looked up before the
+    /// acquire, so it is `nil` on a thread's first lock: look again then.)
+    @inlinable @inline(__always)
+    func endScope(_ thread: UnsafeMutablePointer<ThreadState>?) {
+        if isOwned(by: thread ?? Engine.fastThread()) { withRefusals { $0 = 0 } }
+    }
+
+    /// An acquire of an exclusive lock by the thread that holds it (it would never return):
+    /// reported as recursive locking through ``Lockdep/reportMode`` and refused. `counted`
+    /// for an acquire with a matching release (`lock()`), which then releases nothing.
+    @usableFromInline @inline(never)
+    func refuseRecursiveAcquire(subclass: UInt8, mode: LockdepMode, counted: Bool, call: StaticString, site: LockdepSite) {
+        if counted { withRefusals { $0 += 1 } }
+        Engine.refusedRecursiveAcquire(classID: classID, subclass: subclass, instance: instance, mode: mode,
+                                       counted: counted, call: call, site: site)
+    }
+    #else
+    /// The calling thread as the owner word records it (checks compiled out).
+    @inlinable @inline(__always)
+    static var currentThread: UInt { UInt(pthread_self()) }
+
+    /// Whether thread `me` holds the lock exclusively, by the owner word alone: one relaxed
+    /// load and a compare (bit 0 marks outstanding refusals).
+    @inlinable @inline(__always)
+    func isOwned(by me: UInt) -> Bool { ownerWord() & ~1 == me }
+
+    /// For a reader-writer lock: whether glibc counts any reader (the count sits above the
+    /// three flag bits of `__readers`, the word every read acquire and release updates).
+    @inlinable @inline(__always)
+    var hasReaders: Bool {
+        let p = UnsafeRawPointer(primitivePointer).assumingMemoryBound(to: pthread_rwlock_t.self)
+        return p.pointee.__data.__readers >> 3 != 0
+    }
+
+    /// Records thread `me` as the exclusive holder (checks compiled out).
+    @inlinable @inline(__always)
+    func setOwner(thread me: UInt) {
+        withUnsafeMutablePointerToElements { $0.pointee.owner.store(me, ordering: .relaxed) }
     }
 
     /// Forgets the exclusive holder (checks compiled out).
     @inlinable @inline(__always)
     func clearOwnerThread() {
         withUnsafeMutablePointerToElements { $0.pointee.owner.store(0, ordering: .relaxed) }
+    }
+
+    /// An acquire of an exclusive lock by the thread `me` that holds it (it would never
+    /// return): reported as recursive locking through ``Lockdep/reportMode`` and refused.
+    /// `counted` for an acquire with a matching release (`lock()`), which then releases nothing.
+    @usableFromInline @inline(never)
+    func refuseRecursiveAcquire(_ me: UInt, mode: LockdepMode, counted: Bool, call: StaticString, site: LockdepSite) {
+        if counted {
+            withRefusals { $0 += 1 }
+            setOwner(thread: me | 1)
+        }
+        Engine.refusedRecursiveAcquire(classID: classID, subclass: 0, instance: instance, mode: mode,
+                                       counted: counted, call: call, site: site)
+    }
+
+    /// An exclusive release by thread `me` whose owner word was not exactly `me` (checks
+    /// compiled out). Returns whether the caller must unlock the primitive (the owner word is
+    /// then cleared already):
+    /// - `me | 1`: the release matches a refused nested acquire and releases nothing; at the end
+    ///   of a scope (`endOfScope`, a `withLock`) the refusals are forgotten and the lock released;
+    /// - a mutex re-taken by a condition wait (the owner word is stale there) whose holder is `me`
+    ///   by glibc's record: an ordinary release;
+    /// - anything else: a release by a thread that does not hold the lock, reported through
+    ///   ``Lockdep/reportMode`` and refused.
+    @usableFromInline @inline(never)
+    func releaseSlowPath(_ me: UInt, word: UInt, endOfScope: Bool, call: StaticString, site: LockdepSite) -> Bool {
+        let heldByMe = word & ~1 == me || Self.heldByCurrentThreadAfterConditionWait(primitivePointer)
+        guard heldByMe else {
+            var heldByAnother = word != 0
+            if Primitive.self == pthread_mutex_t.self {
+                let mutex = UnsafeMutableRawPointer(primitivePointer).assumingMemoryBound(to: pthread_mutex_t.self)
+                heldByAnother = heldByAnother || mutex.pointee.__data.__owner != 0
+            }
+            Engine.refusedRelease(classID: classID, instance: instance, heldByAnother: heldByAnother, call: call, site: site)
+            return false
+        }
+        let left: Int? = withRefusals { refusals in
+            if endOfScope || refusals == 0 {
+                refusals = 0
+                return nil
+            }
+            refusals -= 1
+            return refusals
+        }
+        guard let left else {
+            clearOwnerThread()
+            return true
+        }
+        setOwner(thread: left == 0 ? me : me | 1)
+        return false
     }
 
     /// A mutex re-acquired by `pthread_cond_wait` (``CheckedCondition`` in a build without
@@ -208,6 +325,71 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
 }
 
 extension Engine {
+    /// Reports an exclusive acquire refused because the calling thread already holds the lock
+    /// (it would deadlock on itself): Lockdep's "possible recursive locking detected", in
+    /// every build, naming the call and its site.
+    @usableFromInline @inline(never)
+    static func refusedRecursiveAcquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
+                                        counted: Bool, call: StaticString, site: LockdepSite) {
+        let t = ThreadState.current()
+        let r: LockdepReport = graph.withLock { g in
+            let node = classID << 3 | UInt32(subclass & 7)
+            let name = g.nodeName(node)
+            let lock = LockdepReport.Lock(name: name, mode: mode, site: site, usage: g.usage(node))
+            // With checks compiled in, where the thread took the lock; compiled out, no held stack.
+            let holding = heldIndex(t, instance).map { Engine.lock(g, t.pointee.held[$0]) }
+                ?? LockdepReport.Lock(name: g.nodeName(classID << 3), mode: .write, site: nil, usage: g.usage(classID << 3))
+            var body = "thread \"\(t.pointee.name)\" is trying to acquire lock:\n  \(lock)\n\n"
+            body += "but thread is already holding lock:\n  \(holding)\n\n"
+            body += "other info that might help us debug this:\n"
+            body += " Possible unsafe locking scenario:\n\n"
+            body += "       T0\n       ----\n  lock(\(holding.name));\n  lock(\(name));\n\n"
+            body += " *** DEADLOCK ***\n\n"
+            body += counted
+                ? "\(call) was refused: the lock was not acquired again (the thread keeps its one hold, and the matching unlock releases nothing)\n"
+                : "\(call) was refused: nothing was acquired, the body ran under the hold the thread already has\n"
+            return Reports.make(.recursiveLocking, "WARNING: possible recursive locking detected", t, site: site,
+                                lock: lock, classes: [name], held: heldLocks(g, t, upTo: t.pointee.depth), body: body)
+        }
+        deliverRefusal(r, t)
+    }
+
+    #if !LOCKDEP_CHECKS
+    /// Reports a release refused because the calling thread does not hold the lock (checks
+    /// compiled out: the owner word says so; Lockdep's held-lock stack is not kept).
+    @usableFromInline @inline(never)
+    static func refusedRelease(classID: UInt32, instance: UnsafeRawPointer, heldByAnother: Bool, call: StaticString,
+                               site: LockdepSite) {
+        let t = ThreadState.current()
+        let r: LockdepReport = graph.withLock { g in
+            let name = g.nodeName(classID << 3)
+            let lock = LockdepReport.Lock(name: name, mode: .write, site: site, usage: g.usage(classID << 3))
+            var body = "thread \"\(t.pointee.name)\" is trying to release lock (\(name)) with \(call) at:\n  \(site)\n"
+            if heldByAnother {
+                body += "but the lock is held by another thread, not by this thread!\n"
+                body += "(the release was not performed)\n"
+                return Reports.make(.unlockFromOtherThread, "WARNING: lock released by a thread that does not own it!", t,
+                                    site: site, lock: lock, classes: [name], held: [], body: body)
+            }
+            body += "but there are no more locks to release!\n"
+            body += "(the release was not performed)\n"
+            return Reports.make(.unlockNotHeld, "WARNING: bad unlock balance detected!", t, site: site, lock: lock,
+                                classes: [name], held: [], body: body)
+        }
+        deliverRefusal(r, t)
+    }
+    #endif
+
+    /// Delivers a refusal report, unless the thread is already inside a report handler (a
+    /// handler that misuses a lock would recurse): then one line goes to standard error.
+    static func deliverRefusal(_ r: LockdepReport, _ t: UnsafeMutablePointer<ThreadState>) {
+        if t.pointee.recursion != 0 {
+            Backtrace.writeStandardError("lockdep: \(r.title) at \(r.site.map { "\($0)" } ?? "?") (refused; inside a report handler)\n")
+            return
+        }
+        deliver([r], t)
+    }
+
     static func heldLockDestroyed(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, declared: LockdepSite) {
         let t = ThreadState.current()
         guard validating, t.pointee.recursion == 0 else { return }
