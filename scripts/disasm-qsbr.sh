@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Prints the disassembly of the qsbr read loops of `rcu-stress read-cost` and
-# counts the instructions of each loop body, to show that a qsbr read section
-# adds no instruction:
-#   - creference_qsbr_read_loop                 the C loop (liburcu inline, -O2)
-#   - ReadCostLoops.swiftReaderLoop<RCUQSBR>     an RCUReader<RCUQSBR> (RCUQSBR.Reader) section
-#   - ReadCostLoops.swiftReadLoop<RCUQSBR>       the generic RCUQSBR.read section
-#                                                (brings the thread online/offline per section)
+# counts the instructions of each loop body, to show what a qsbr read section costs:
+#   - creference_qsbr_read_loop                 the C loop (liburcu inline, -O2): no instruction
+#   - ReadCostLoops.swiftReaderLoop<RCUQSBR>     a section in a withReader scope (the nesting
+#                                                depth counted in a thread-local, the online check)
+#   - ReadCostLoops.swiftReadLoop<RCUQSBR>       the generic RCUQSBR.read section (the same, and
+#                                                online/offline when the thread is not online)
 # A loop body is the code from a backward conditional branch's target to the branch.
 #
 # Usage: scripts/disasm-qsbr.sh [path/to/rcu-stress]   (default: .build/release/rcu-stress)
@@ -50,13 +50,13 @@ show() {
 show "C: creference_qsbr_read_loop" "$(find_symbol '^creference_qsbr_read_loop$')"
 # The optimiser may move the body into a signature-specialised copy (suffix Tf...), leaving a thunk.
 registered=$(find_symbol 'swiftReaderLoop.*7RCUQSBRO_Tt2g5Tf[0-9a-z_]+$')
-show "Swift: RCUQSBR.Reader section" "${registered:-$(find_symbol 'swiftReaderLoop.*7RCUQSBRO_Tt2g5')}"
+show "Swift: withReader scope section" "${registered:-$(find_symbol 'swiftReaderLoop.*7RCUQSBRO_Tt2g5')}"
 show "Swift: generic RCUQSBR.read" "$(find_symbol 'ReadCostLoops.*swift.*Loop.*7RCUQSBRO_Tt1g5$')"
 
 cat <<'NOTE'
-Reading the counts: liburcu's qsbr read lock and unlock are empty, so a loop body is
-only "load the slot, add the value, count down". clang unrolls the C loop by 4 and
-leaves a 1-read remainder loop; the RCUQSBR.Reader loop should match it instruction for
-instruction. The generic RCUQSBR.read adds the nesting depth and the online check
-(with a call that brings an offline thread online for the section).
+Reading the counts: liburcu's qsbr read lock and unlock are empty, so the C loop body is
+only "load the slot, add the value, count down" (clang unrolls it by 4). Every Swift qsbr
+section also counts its nesting depth in a thread-local, in every build, so that
+quiescentState(), offline {} and grace-period waits inside a section are refused, and
+checks the thread is online (a call brings an offline thread online for the section).
 NOTE
