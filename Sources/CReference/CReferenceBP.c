@@ -9,7 +9,8 @@ uint64_t creference_bp_read_loop(void **slot, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         urcu_bp_read_lock();
         struct creference_node *p = rcu_dereference(*slot);
-        sum += (uint64_t)p->value;
+        if (p)   /* as liburcu's test_urcu reader does (see CReference.h) */
+            sum += (uint64_t)p->value;
         urcu_bp_read_unlock();
     }
     return sum;

@@ -10,7 +10,8 @@ uint64_t creference_rwlock_read_loop(void **slot, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         pthread_rwlock_rdlock(&creference_rwlock);
         struct creference_node *p = __atomic_load_n(slot, __ATOMIC_RELAXED);
-        sum += (uint64_t)p->value;
+        if (p)
+            sum += (uint64_t)p->value;
         pthread_rwlock_unlock(&creference_rwlock);
     }
     return sum;
@@ -21,7 +22,8 @@ uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         pthread_mutex_lock(&creference_mutex);
         struct creference_node *p = __atomic_load_n(slot, __ATOMIC_RELAXED);
-        sum += (uint64_t)p->value;
+        if (p)
+            sum += (uint64_t)p->value;
         pthread_mutex_unlock(&creference_mutex);
     }
     return sum;

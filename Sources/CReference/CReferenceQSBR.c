@@ -9,8 +9,10 @@ uint64_t creference_qsbr_read_loop(void **slot, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         urcu_qsbr_read_lock();
         struct creference_node *p = rcu_dereference(*slot);
-        sum += (uint64_t)p->value;
+        if (p)   /* as liburcu's test_urcu reader does (see CReference.h) */
+            sum += (uint64_t)p->value;
         urcu_qsbr_read_unlock();
     }
+    urcu_qsbr_thread_offline();   /* an idle registered thread must not hold up grace periods */
     return sum;
 }

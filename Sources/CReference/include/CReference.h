@@ -6,8 +6,13 @@
  *
  *     rcu_read_lock();
  *     p = rcu_dereference(*slot);
- *     sum += ((struct creference_node *)p)->value;
+ *     if (p)
+ *         sum += ((struct creference_node *)p)->value;
  *     rcu_read_unlock();
+ *
+ * The NULL test is liburcu's own test_urcu reader's, and the Swift side's
+ * (`withValue` calls its body only when an object is published): both loops do
+ * the same work, so the ratio is the read side's cost alone.
  *
  * with liburcu's `_LGPL_SOURCE` inline fast paths, compiled -O2 by SwiftPM's
  * release configuration. liburcu's own compiler barriers (`cmm_barrier()` in
