@@ -19,16 +19,19 @@ import Musl
 /// ``threshold``. The classic cause is a QSBR reader that never reports a
 /// quiescent state; a memb reader stuck inside a read section is the other.
 ///
-/// A report also names what the blocking threads are doing when the watchdog can
-/// tell: a blocking reader that is itself waiting for another flavor's grace period
-/// (a chain of waits, and a cross-flavor deadlock when it comes back to the waiter:
-/// ``Stall/waitChain``), and a call_rcu worker stuck in one callback, with the
-/// Lockdep-checked lock it waits for and that lock's holder
-/// (``Stall/runningCallbacks``).
+/// A `barrier()` or backlog report also names the call_rcu workers that hold it
+/// up: one stuck in a callback, with the Lockdep-checked lock it waits for and that
+/// lock's holder (``Stall/runningCallbacks``), and one whose thread exited inside a
+/// callback, which no amount of waiting brings back (``Stall/exitedWorkers``).
+///
+/// In a child of `fork()` the watchdog starts again on the child's first wait,
+/// with the parent's threshold and handler.
 public enum RCUStallDetector {
     /// One stall: who waits, for how long, and who is in the way.
     public struct Stall: Sendable, CustomStringConvertible {
         /// The flavor whose grace period is stalled.
+        public let kind: RCUFlavorKind
+        /// liburcu's name for that flavor (`kind.name`).
         public let flavor: String
         /// What is stalled: `synchronize()`, `barrier()` (also `deferBarrier()`) or `call_rcu backlog`.
         public let call: String
@@ -42,34 +45,18 @@ public enum RCUStallDetector {
         public let pendingCallbacks: Int
         /// The registered threads holding up the grace period.
         public let blockingReaders: [Reader]
-        /// When a thread holding up this grace period is itself waiting for a grace period of
-        /// another flavor: the chain of such waits, starting at the waiter (empty otherwise).
-        public let waitChain: [ChainLink]
-        /// Whether ``waitChain`` leads back to the waiter: a cross-flavor deadlock that no
-        /// amount of waiting ends.
-        public let isDeadlock: Bool
         /// For `barrier()` and backlog stalls: this flavor's call_rcu workers that have been
         /// running one callback since the watchdog's previous look or longer.
         public let runningCallbacks: [RunningCallback]
+        /// For `barrier()` and backlog stalls: this flavor's call_rcu workers whose thread
+        /// exited inside a callback (`Thread.exit()` or `pthread_exit` there). The callbacks
+        /// queued to such a worker never run, and every later `barrier()` waits for it forever.
+        public let exitedWorkers: [ExitedWorker]
 
         /// A thread holding up a grace period.
         public struct Reader: Sendable, Equatable {
             public let threadID: Int
             public let name: String
-        }
-
-        /// A thread in a chain of grace-period waits: it holds up `holdsUp`'s grace
-        /// periods (inside a read section, or an online qsbr reader) while it waits in
-        /// `call` for a grace period of `waitsFor`.
-        public struct ChainLink: Sendable, Equatable {
-            public let threadID: Int
-            public let name: String
-            /// The flavor whose grace periods this thread holds up (empty when it holds up none).
-            public let holdsUp: String
-            /// The flavor whose grace period it waits for.
-            public let waitsFor: String
-            /// `synchronize()` or `barrier()`.
-            public let call: String
         }
 
         /// A call_rcu worker that has been running one callback for `running`.
@@ -91,25 +78,22 @@ public enum RCUStallDetector {
             public let holderID: Int
         }
 
+        /// A call_rcu worker whose thread exited inside a callback: its name and kernel tid
+        /// when it exited.
+        public struct ExitedWorker: Sendable, Equatable {
+            public let workerID: Int
+            public let workerName: String
+        }
+
         public var description: String {
             let readers = blockingReaders.isEmpty
                 ? "no registered reader found in the way (an unregistered thread, or one that has just left)"
                 : blockingReaders.map { "\"\($0.name)\" (tid \($0.threadID))" }.joined(separator: ", ")
             let waiter = waiterID == 0 ? "" : " on thread \"\(waiterName)\" (tid \(waiterID))"
-            let hint = flavor == "qsbr"
+            let hint = kind == .qsbr
                 ? "each must call quiescentState() or go offline" : "each is inside a read-side critical section"
             var text = "INFO: rcu_\(flavor) detected stall: \(call)\(waiter) has made no progress for \(waited); "
                 + "\(pendingCallbacks) callbacks pending; blocking readers: \(readers) (\(hint))"
-            if !waitChain.isEmpty {
-                let links = waitChain.map { link in
-                    let role = link.holdsUp.isEmpty ? ""
-                        : link.holdsUp == "qsbr" ? " (online qsbr reader)" : " (in \(link.holdsUp) section)"
-                    return "tid \(link.threadID) \"\(link.name)\"\(role) waits for \(link.waitsFor) grace period "
-                        + "in \(link.call)"
-                }
-                text += "; wait chain: " + links.joined(separator: "; ")
-                    + (isDeadlock ? ": cross-flavor deadlock (each waits for a grace period the other holds up)" : "")
-            }
             for callback in runningCallbacks {
                 text += "; call_rcu worker \"\(callback.workerName)\" (tid \(callback.workerID)) has been running "
                     + "one callback for \(callback.running)"
@@ -121,6 +105,11 @@ public enum RCUStallDetector {
                         text += ", the thread waiting in \(call): deadlock"
                     }
                 }
+            }
+            for worker in exitedWorkers {
+                text += "; call_rcu worker \"\(worker.workerName)\" (tid \(worker.workerID)) exited inside a "
+                    + "\(flavor) callback (Thread.exit() or pthread_exit in the callback): the callbacks queued "
+                    + "to it never run and barrier() never returns"
             }
             return text
         }
@@ -145,13 +134,13 @@ public enum RCUStallDetector {
         /// Bumped when a wait starts (odd) and when it ends (even); only by the slot's
         /// thread, so plain release stores suffice.
         let sequence = Atomic<Int>(0)
-        /// The waiting call, written before the odd bump: an index into ``flavors``
+        /// The waiting call, written before the odd bump: the flavor's ``index(of:)``
         /// times 2, plus 1 for `barrier()`.
         let what = Atomic<Int>(0)
         /// Bumped when a call_rcu callback starts (odd) and ends (even) on this thread;
-        /// only by the slot's thread.
+        /// only by the slot's thread. Still odd when the thread exits: it exited inside a callback.
         let callbackSequence = Atomic<Int>(0)
-        /// The index in ``flavors`` of the flavor whose call_rcu worker this thread is
+        /// The ``index(of:)`` of the flavor whose call_rcu worker this thread is
         /// (-1: none found; `Int.min`: not asked yet).
         let callbackFlavor = Atomic<Int>(.min)
         let thread = pthread_self()
@@ -166,22 +155,16 @@ public enum RCUStallDetector {
 
     /// A wait or backlog that crossed the threshold.
     struct Found {
-        let flavor: any RCUFlavor.Type
+        let kind: RCUFlavorKind
         let call: String
         let waiterName: String
         let waiterID: Int
         let waited: Duration
     }
 
-    /// A thread seen waiting for a grace period.
-    struct Waiting {
-        let flavor: Int
-        let call: String
-        let name: String
-    }
-
     /// A call_rcu worker seen in the same callback at two looks or more.
     struct BusyWorker {
+        /// The flavor's ``index(of:)``, -1 when unknown.
         let flavor: Int
         let thread: pthread_t
         let id: Int
@@ -189,10 +172,17 @@ public enum RCUStallDetector {
         let running: Duration
     }
 
+    /// A call_rcu worker whose thread exited inside a callback.
+    struct ExitedWorker {
+        /// The flavor's ``index(of:)``, -1 when unknown.
+        let flavor: Int
+        let worker: Stall.ExitedWorker
+    }
+
     /// What the watchdog saw at one look, for the reports of that look.
     struct Snapshot {
-        var waiting: [Int: Waiting] = [:]
         var busyWorkers: [BusyWorker] = []
+        var exitedWorkers: [ExitedWorker] = []
         /// Slot threads and their tids, to give a lock holder its tid.
         var threads: [(thread: pthread_t, id: Int)] = []
     }
@@ -206,14 +196,47 @@ public enum RCUStallDetector {
     struct State {
         var threshold: Duration = .seconds(2)
         var handler: Handler = .printToStandardError
-        /// One slot per thread that has waited; a slot leaves when its thread exits.
+        /// One slot per thread that has waited or run a callback; a slot leaves when its thread exits.
         var slots: [WaitSlot] = []
-        var backlogs: [String: Backlog] = [:]
+        /// By flavor ``index(of:)``.
+        var backlogs: [Int: Backlog] = [:]
+        /// Workers lost for good; kept for every later barrier or backlog report of their flavor.
+        var exitedWorkers: [ExitedWorker] = []
         var running = false
     }
 
-    static let state = Locked(State())
-    static let flavors: [any RCUFlavor.Type] = [RCUMemb.self, RCUQSBR.self, RCUBulletproof.self, RCUMemoryBarrier.self]
+    /// The detector's state. Written only by the `fork()` child handler, when the child's
+    /// only thread runs it: the lock inherited from the parent may be held by a thread
+    /// that does not exist in the child, so the child gets a new one.
+    nonisolated(unsafe) static var state = Locked(State())
+
+    /// The threshold and handler the parent had at `fork()`, for the child's fresh state.
+    /// Written by the atfork prepare handler, which glibc runs under its fork lock.
+    nonisolated(unsafe) private static var carriedOverFork: (threshold: Duration, handler: Handler)?
+
+    /// The flavors the watchdog looks at, each at its ``index(of:)``.
+    static let kinds: [RCUFlavorKind] = [.memb, .qsbr, .bulletproof, .memoryBarrier]
+
+    /// A flavor's index in ``kinds`` (a constant once a generic caller is specialised).
+    @inline(__always)
+    static func index(of kind: RCUFlavorKind) -> Int {
+        switch kind {
+        case .memb: 0
+        case .qsbr: 1
+        case .bulletproof: 2
+        case .memoryBarrier: 3
+        }
+    }
+
+    /// The flavor type of a kind, for its counters and blocking readers.
+    static func flavor(_ kind: RCUFlavorKind) -> any RCUFlavor.Type {
+        switch kind {
+        case .memb: RCUMemb.self
+        case .qsbr: RCUQSBR.self
+        case .bulletproof: RCUBulletproof.self
+        case .memoryBarrier: RCUMemoryBarrier.self
+        }
+    }
 
     /// How long a grace period or the backlog may make no progress before it is reported (default 2 s).
     ///
@@ -243,12 +266,16 @@ public enum RCUStallDetector {
     }
 
     /// Starts the watchdog thread if it is not running.
+    ///
+    /// - Note: In a child of `fork()` the watchdog thread does not exist; the child starts
+    ///   its own on its first grace-period wait (or call to this function).
     public static func enable() {
         let start = state.withLock { state in
             defer { state.running = true }
             return !state.running
         }
         guard start else { return }
+        forkHandlers
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { _ in
             RCUStallDetector.watchdogLoop()
@@ -258,10 +285,39 @@ public enum RCUStallDetector {
         pthread_detach(thread)
     }
 
+    /// Installs the `fork()` handlers once, when the watchdog first starts.
+    private static let forkHandlers: Void = {
+        let status = pthread_atfork(
+            { RCUStallDetector.carriedOverFork = RCUStallDetector.state.withLock { ($0.threshold, $0.handler) } },
+            { RCUStallDetector.carriedOverFork = nil },
+            { RCUStallDetector.resetInForkedChild() })
+        precondition(status == 0, "swift-rcu: pthread_atfork failed for the stall detector: \(status)")
+    }()
+
+    /// In a child of `fork()`, where only the forking thread exists: the watchdog thread is
+    /// gone, and so are the threads of every slot. Starts over with the parent's threshold
+    /// and handler, so the watchdog starts again on the next wait; the forking thread's
+    /// slot is dropped too (it makes a new one on its next wait, which starts the watchdog).
+    private static func resetInForkedChild() {
+        let carried = carriedOverFork ?? (State().threshold, State().handler)
+        carriedOverFork = nil
+        // Leaked on purpose: its lock may be held by a thread that did not survive the fork.
+        _ = Unmanaged.passRetained(state)
+        state = Locked(State(threshold: carried.threshold, handler: carried.handler))
+        guard let raw = curcu_wait_slot() else { return }
+        curcu_set_wait_slot(nil)
+        pthread_setspecific(slotKey, nil)
+        let slot = Unmanaged<WaitSlot>.fromOpaque(raw)
+        // Forked from inside a callback, the slot is still in use when the callback returns: keep it alive.
+        if slot.takeUnretainedValue().callbackSequence.load(ordering: .relaxed) & 1 == 0 {
+            slot.release()
+        }
+    }
+
     /// Runs a grace-period wait under the watchdog's eye.
     static func watch<Flavor: RCUFlavor>(_: Flavor.Type, barrier: Bool, _ wait: () -> Void) {
         Unmanaged<WaitSlot>.fromOpaque(curcu_wait_slot() ?? makeCurrentSlot())._withUnsafeGuaranteedRef { slot in
-            slot.what.store(flavorIndex(Flavor.self) * 2 + (barrier ? 1 : 0), ordering: .relaxed)
+            slot.what.store(index(of: Flavor.kind) * 2 + (barrier ? 1 : 0), ordering: .relaxed)
             let start = slot.sequence.load(ordering: .relaxed)
             slot.sequence.store(start &+ 1, ordering: .releasing)
             wait()
@@ -269,26 +325,26 @@ public enum RCUStallDetector {
         }
     }
 
-    /// `Flavor`'s index in ``flavors`` (a constant once specialised).
-    @inline(__always)
-    private static func flavorIndex<Flavor: RCUFlavor>(_: Flavor.Type) -> Int {
-        Flavor.self == RCUMemb.self ? 0
-            : Flavor.self == RCUQSBR.self ? 1
-            : Flavor.self == RCUBulletproof.self ? 2
-            : Flavor.self == RCUMemoryBarrier.self ? 3
-            : flavors.firstIndex { ObjectIdentifier($0) == ObjectIdentifier(Flavor.self) } ?? 0
-    }
-
     /// The key whose value is the current thread's slot (+1 reference); its destructor
     /// removes the slot when the thread exits, under the lock the watchdog reads thread
-    /// names under, so the watchdog never names a thread that has gone.
+    /// names under, so the watchdog never names a thread that has gone. A call_rcu
+    /// worker that exits inside a callback is recorded for later reports.
     private static let slotKey: pthread_key_t = {
         var key = pthread_key_t()
         let status = pthread_key_create(&key) { value in
             guard let value else { return }
             curcu_set_wait_slot(nil)
             let slot = Unmanaged<WaitSlot>.fromOpaque(value).takeRetainedValue()
-            RCUStallDetector.state.withLock { $0.slots.removeAll { $0 === slot } }
+            let inCallback = slot.callbackSequence.load(ordering: .relaxed) & 1 == 1
+            let exited = inCallback
+                ? ExitedWorker(
+                    flavor: slot.callbackFlavor.load(ordering: .relaxed),
+                    worker: .init(workerID: slot.id, workerName: CurrentThread.name))
+                : nil
+            RCUStallDetector.state.withLock { state in
+                state.slots.removeAll { $0 === slot }
+                if let exited { state.exitedWorkers.append(exited) }
+            }
         }
         precondition(status == 0, "swift-rcu: pthread_key_create failed for the stall detector: \(status)")
         return key
@@ -328,13 +384,16 @@ public enum RCUStallDetector {
     }
 
     /// Marks and returns the waits and backlogs that crossed the threshold since the last
-    /// look, with what the look saw of waiting threads and busy call_rcu workers.
+    /// look, with what the look saw of busy and exited call_rcu workers.
     private static func findStalls() -> ([Found], Snapshot) {
         let now = ContinuousClock.now
-        let progress = flavors.map { ($0.name, $0.pendingCallbacks, $0.completedCallbacks) }
+        let progress = kinds.map { kind in
+            let flavor = flavor(kind)
+            return (pending: flavor.pendingCallbacks, completed: flavor.completedCallbacks)
+        }
         return state.withLock { state in
             var stalls: [Found] = []
-            var snapshot = Snapshot()
+            var snapshot = Snapshot(exitedWorkers: state.exitedWorkers)
             for slot in state.slots {
                 // The thread cannot exit while this lock is held (its key destructor takes it).
                 snapshot.threads.append((slot.thread, slot.id))
@@ -355,77 +414,37 @@ public enum RCUStallDetector {
                     slot.reported = false
                     continue
                 }
-                let what = slot.what.load(ordering: .relaxed)
-                let call = what & 1 == 1 ? "barrier()" : "synchronize()"
-                let name = CurrentThread.name(of: slot.thread)
-                snapshot.waiting[slot.id] = Waiting(flavor: what / 2, call: call, name: name)
                 guard !slot.reported, now - slot.since > state.threshold else { continue }
                 slot.reported = true
+                let what = slot.what.load(ordering: .relaxed)
                 stalls.append(Found(
-                    flavor: flavors[what / 2], call: call, waiterName: name, waiterID: slot.id, waited: now - slot.since))
+                    kind: kinds[what / 2], call: what & 1 == 1 ? "barrier()" : "synchronize()",
+                    waiterName: CurrentThread.name(of: slot.thread), waiterID: slot.id, waited: now - slot.since))
             }
-            for (index, (name, pending, completed)) in progress.enumerated() {
-                var backlog = state.backlogs[name] ?? Backlog(completed: completed, since: now, reported: false)
+            for (index, (pending, completed)) in progress.enumerated() {
+                var backlog = state.backlogs[index] ?? Backlog(completed: completed, since: now, reported: false)
                 if pending == 0 || completed != backlog.completed {
                     backlog = Backlog(completed: completed, since: now, reported: false)
                 } else if !backlog.reported && now - backlog.since > state.threshold {
                     backlog.reported = true
                     stalls.append(Found(
-                        flavor: flavors[index], call: "call_rcu backlog", waiterName: "", waiterID: 0,
+                        kind: kinds[index], call: "call_rcu backlog", waiterName: "", waiterID: 0,
                         waited: now - backlog.since))
                 }
-                state.backlogs[name] = backlog
+                state.backlogs[index] = backlog
             }
             return (stalls, snapshot)
         }
     }
 
-    /// Follows the waits from `found`'s waiter: a thread holding up the stalled grace
-    /// period that is itself waiting for another flavor's, and so on; a chain that comes
-    /// back to the waiter is a deadlock.
-    static func waitChain(
-        from found: Found, _ snapshot: Snapshot, readers: (Int) -> [Stall.Reader]
-    ) -> (links: [Stall.ChainLink], isDeadlock: Bool) {
-        guard found.waiterID != 0, let start = snapshot.waiting[found.waiterID] else { return ([], false) }
-        var links: [Stall.ChainLink] = []
-        var visited: Set<Int> = [found.waiterID]
-        var flavor = start.flavor
-        for _ in 0..<flavors.count {
-            let blockers = readers(flavor)
-            if links.count > 0 && blockers.contains(where: { $0.threadID == found.waiterID }) {
-                // Back at the waiter, which holds up `flavor`'s grace periods.
-                let first = Stall.ChainLink(
-                    threadID: found.waiterID, name: start.name, holdsUp: flavors[flavor].name,
-                    waitsFor: flavors[start.flavor].name, call: start.call)
-                return ([first] + links, true)
-            }
-            guard let next = blockers.first(where: {
-                !visited.contains($0.threadID) && snapshot.waiting[$0.threadID].map { $0.flavor != flavor } == true
-            }), let wait = snapshot.waiting[next.threadID] else { break }
-            visited.insert(next.threadID)
-            links.append(Stall.ChainLink(
-                threadID: next.threadID, name: next.name, holdsUp: flavors[flavor].name,
-                waitsFor: flavors[wait.flavor].name, call: wait.call))
-            flavor = wait.flavor
-        }
-        guard !links.isEmpty else { return ([], false) }
-        let first = Stall.ChainLink(
-            threadID: found.waiterID, name: start.name, holdsUp: "", waitsFor: flavors[start.flavor].name, call: start.call)
-        return ([first] + links, false)
-    }
-
     private static func report(_ found: Found, _ snapshot: Snapshot) {
-        var readersByFlavor: [Int: [Stall.Reader]] = [:]
-        func readers(_ index: Int) -> [Stall.Reader] {
-            if let known = readersByFlavor[index] { return known }
-            var found: [Stall.Reader] = []
-            flavors[index].forEachBlockingReader { tid, name in found.append(.init(threadID: tid, name: name)) }
-            readersByFlavor[index] = found
-            return found
-        }
-        let flavorIndex = flavors.firstIndex { $0.name == found.flavor.name } ?? 0
-        let chain = waitChain(from: found, snapshot, readers: readers)
-        let callbacks: [Stall.RunningCallback] = found.call == "synchronize()" ? [] : snapshot.busyWorkers
+        let flavor = flavor(found.kind)
+        let flavorIndex = index(of: found.kind)
+        var readers: [Stall.Reader] = []
+        flavor.forEachBlockingReader { tid, name in readers.append(.init(threadID: tid, name: name)) }
+        // A synchronize() does not wait for callbacks; a barrier() and the backlog do.
+        let waitsForCallbacks = found.call != "synchronize()"
+        let callbacks: [Stall.RunningCallback] = !waitsForCallbacks ? [] : snapshot.busyWorkers
             .filter { $0.flavor == flavorIndex || $0.flavor < 0 }
             .map { worker in
                 let blocked = Lockdep.pendingAcquire(of: worker.thread).map { acquire in
@@ -438,10 +457,13 @@ public enum RCUStallDetector {
                 return Stall.RunningCallback(
                     workerID: worker.id, workerName: worker.name, running: worker.running, blockedOn: blocked)
             }
+        let exited = !waitsForCallbacks ? [] : snapshot.exitedWorkers
+            .filter { $0.flavor == flavorIndex || $0.flavor < 0 }
+            .map(\.worker)
         let stall = Stall(
-            flavor: found.flavor.name, call: found.call, waiterName: found.waiterName, waiterID: found.waiterID,
-            waited: found.waited, pendingCallbacks: found.flavor.pendingCallbacks, blockingReaders: readers(flavorIndex),
-            waitChain: chain.links, isDeadlock: chain.isDeadlock, runningCallbacks: callbacks)
+            kind: found.kind, flavor: found.kind.name, call: found.call, waiterName: found.waiterName,
+            waiterID: found.waiterID, waited: found.waited, pendingCallbacks: flavor.pendingCallbacks,
+            blockingReaders: readers, runningCallbacks: callbacks, exitedWorkers: exited)
         switch state.withLock({ $0.handler }) {
         case .printToStandardError:
             CurrentThread.printError(stall.description)
@@ -451,7 +473,8 @@ public enum RCUStallDetector {
     }
 
     /// Runs one call_rcu callback with this thread's callback sequence odd, so the watchdog
-    /// can name a worker stuck in a callback. Two plain stores and a thread-local load.
+    /// can name a worker stuck in a callback, and the slot's key destructor a worker whose
+    /// thread exits inside one. Two plain stores and a thread-local load.
     @inline(__always)
     static func runningCallback(_ callback: () -> Void) {
         let raw = curcu_wait_slot() ?? makeSlot()
@@ -466,10 +489,10 @@ public enum RCUStallDetector {
         }
     }
 
-    /// Which flavor's call_rcu worker the calling thread is (asked once per worker thread).
+    /// The ``index(of:)`` of the flavor whose call_rcu worker the calling thread is, -1 for
+    /// none (asked once per worker thread).
     @inline(never)
     private static func callbackFlavorIndex() -> Int {
-        curcu_memb_in_callback() ? 0 : curcu_qsbr_in_callback() ? 1 : curcu_bp_in_callback() ? 2
-            : curcu_mb_in_callback() ? 3 : -1
+        kinds.first { flavor($0).isInCallback }.map(index(of:)) ?? -1
     }
 }

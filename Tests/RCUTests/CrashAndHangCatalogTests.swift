@@ -146,47 +146,35 @@ final class CrashAndHangCatalogTests: XCTestCase {
         XCTAssertEqual(stall.runningCallbacks.first?.blockedOn?.holderName, "lock-holder")
     }
 
-    /// Was: a memb reader waiting for a qsbr grace period while an online qsbr reader waits for
-    /// a memb one gave two stall reports that did not say they were one cycle. Now each report
-    /// lays out the chain and calls it a cross-flavor deadlock. Nothing can break such a
-    /// deadlock, so it runs in its own process, which the stall handler ends after printing.
-    func testCrossFlavorDeadlockIsReportedAsACycle() throws {
-        guard let output = try isolated("testCrossFlavorDeadlockIsReportedAsACycle") else {
-            Lockdep.reportMode = .custom { _ in }   // Lockdep also sees a wait inside a section
+    /// Was: a callback that called `Thread.exit()` took its call_rcu worker with it; callbacks
+    /// never ran again and `barrier()` hung with a report that named no one ("no registered
+    /// reader found in the way"). Now the report names the worker that exited inside a
+    /// callback, and its flavor. Nothing can bring the worker back, so it runs in its own
+    /// process, which the stall handler ends after printing.
+    func testWorkerThatExitsInsideCallbackIsNamedInBarrierStall() throws {
+        guard let output = try isolated("testWorkerThatExitsInsideCallbackIsNamedInBarrierStall") else {
             RCUStallDetector.threshold = .milliseconds(200)
             RCUStallDetector.setHandler(.custom { stall in
-                guard stall.isDeadlock else { return }
+                guard stall.call == "barrier()", !stall.exitedWorkers.isEmpty else { return }
                 FileHandle.standardError.write(Data("CATALOG-STALL: \(stall.description)\n".utf8))
                 _exit(0)
             })
-            let ready = DispatchSemaphore(value: 0)
-            let go = DispatchSemaphore(value: 0)
-            startThread(named: "qsbr-online") {
-                RCUQSBR.withReader { _ in
-                    ready.signal()
-                    go.wait()
-                    RCUMemb.synchronize()          // held up by memb-reader's section
-                }
+            let exiting = DispatchSemaphore(value: 0)
+            RCUMemb.retire {
+                exiting.signal()
+                Thread.exit()
             }
-            startThread(named: "memb-reader") {
-                RCUMemb.read { _ in
-                    ready.signal()
-                    go.wait()
-                    RCUQSBR.synchronize()          // held up by qsbr-online, which is online
-                }
-            }
-            ready.wait()
-            ready.wait()
-            go.signal()
-            go.signal()
+            exiting.wait()
+            startThread(named: "barrier-waiter") { RCUMemb.barrier() }
             sleep(20)
-            XCTFail("no cross-flavor deadlock report within 20 s")
+            XCTFail("no barrier stall naming the exited worker within 20 s")
             return
         }
         let line = output.split(separator: "\n").first { $0.hasPrefix("CATALOG-STALL: ") }.map(String.init) ?? ""
-        XCTAssertTrue(line.contains("\"memb-reader\" (in memb section) waits for qsbr grace period"), output)
-        XCTAssertTrue(line.contains("\"qsbr-online\" (online qsbr reader) waits for memb grace period"), output)
-        XCTAssertTrue(line.contains("cross-flavor deadlock"), output)
+        XCTAssertTrue(line.contains("INFO: rcu_memb detected stall: barrier() on thread \"barrier-waiter\""), output)
+        XCTAssertTrue(line.contains("exited inside a memb callback"), output)
+        XCTAssertNotNil(line.range(of: #"call_rcu worker "[^"]*" \(tid [1-9][0-9]*\) exited"#, options: .regularExpression),
+                        output)
     }
 
     /// Runs `test` in a fresh test process and returns its output, or `nil` when already in it.

@@ -1,0 +1,115 @@
+import Foundation
+import RCU
+import Synchronization
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The stall detector's attribution of stalls to flavors, and its life across `fork()`.
+final class StallDetectorTests: XCTestCase {
+    private static let isolatedVariable = "RCU_STALL_TEST_ISOLATED"
+
+    /// A stall is attributed to the flavor that stalled (by its kind), with that flavor's
+    /// blocking reader, for each of the four flavors (bp names none: see below).
+    func testStallIsAttributedToItsFlavor() {
+        let previous = RCUStallDetector.threshold
+        let stalls = Locked<[RCUStallDetector.Stall]>([])
+        let previousHandler = RCUStallDetector.setHandler(.custom { stall in stalls.withLock { $0.append(stall) } })
+        defer {
+            RCUStallDetector.threshold = previous
+            RCUStallDetector.setHandler(previousHandler)
+        }
+        RCUStallDetector.threshold = .milliseconds(100)
+        for flavor in allFlavors { checkAttribution(flavor, stalls) }
+    }
+
+    private func checkAttribution<F: RCUFlavor>(_: F.Type, _ stalls: Locked<[RCUStallDetector.Stall]>) {
+        let waiterName = "waiter-\(F.name)"
+        let inside = DispatchSemaphore(value: 0)
+        let leave = DispatchSemaphore(value: 0)
+        let reader = startThread(named: "reader-\(F.name)") {
+            F.read { _ in
+                inside.signal()
+                leave.wait()
+            }
+        }
+        inside.wait()
+        let waiter = startThread(named: waiterName) { F.synchronize() }
+        func seen() -> RCUStallDetector.Stall? { stalls.withLock { $0.first { $0.waiterName == waiterName } } }
+        let deadline = Date().addingTimeInterval(10)
+        while seen() == nil && Date() < deadline { usleep(10_000) }
+        leave.signal()
+        reader.wait()
+        waiter.wait()
+        guard let stall = seen() else { return XCTFail("\(F.name): no stall reported: \(stalls.withLock { $0 })") }
+        XCTAssertEqual(stall.kind, F.kind, stall.description)
+        XCTAssertEqual(stall.flavor, F.name, stall.description)
+        XCTAssertEqual(stall.call, "synchronize()", stall.description)
+        // bp readers register themselves inside liburcu, outside the shim's registry that names readers.
+        if F.kind != .bulletproof {
+            XCTAssertEqual(stall.blockingReaders.map(\.name), ["reader-\(F.name)"], stall.description)
+        }
+        XCTAssertTrue(stall.description.hasPrefix("INFO: rcu_\(F.name) detected stall"), stall.description)
+    }
+
+    /// Was: in a child of `fork()` the detector believed its watchdog was running (the flag was
+    /// inherited, the thread was not), so a stall there was never reported. Now the child starts
+    /// its own watchdog on its first wait, with the parent's threshold and handler: a child
+    /// whose main thread waits in `synchronize()` behind a reader thread gets the report.
+    func testWatchdogRestartsInForkedChild() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard try isolated("testWatchdogRestartsInForkedChild") else { return }
+        RCUStallDetector.threshold = .milliseconds(200)
+        RCUStallDetector.setHandler(.custom { stall in
+            guard stall.call == "synchronize()", stall.blockingReaders.map(\.name) == ["child-reader"] else { return }
+            _exit(42)
+        })
+        RCUMemb.synchronize()          // the watchdog runs, and this thread has a wait slot
+        XCTAssertEqual(RCUMemb.registeredThreadCount, 0, "no other registered reader at the fork")
+
+        let child = fork()
+        if child == 0 {
+            alarm(10)                  // no report: ends the child with SIGALRM instead of hanging
+            let inside = Flag()
+            startThread(named: "child-reader") {
+                RCUMemb.read { _ in
+                    inside.value.store(true, ordering: .releasing)
+                    sleep(30)
+                }
+            }
+            while !inside.value.load(ordering: .acquiring) { usleep(1_000) }
+            RCUMemb.synchronize()      // held up by child-reader: only the stall handler ends it
+            _exit(1)
+        }
+        XCTAssertGreaterThan(child, 0, "fork failed")
+        var status: Int32 = 0
+        XCTAssertEqual(waitpid(child, &status, 0), child)
+        let signal = status & 0x7f
+        XCTAssertEqual(signal, 0, "the child was killed by signal \(signal) (SIGALRM: no stall report)")
+        XCTAssertEqual((status >> 8) & 0xff, 42, "the child's stall handler ended it (status \(status))")
+    }
+
+    private final class Flag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    /// Runs `test` in a fresh process and returns `false`, or returns `true` when already in it.
+    private func isolated(_ test: String) throws -> Bool {
+        if ProcessInfo.processInfo.environment[Self.isolatedVariable] != nil { return true }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = ["RCUTests.StallDetectorTests/\(test)"]
+        process.environment = ProcessInfo.processInfo.environment.merging([Self.isolatedVariable: "1"]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "isolated \(test) failed:\n\(text)")
+        XCTAssertTrue(text.contains("Executed 1 test, with 0 failures"), text)
+        return false
+    }
+}
