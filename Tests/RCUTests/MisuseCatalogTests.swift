@@ -22,6 +22,9 @@ import XCTest
 /// // 9. An unbalanced unlock inside a section: there is no public unlock.
 /// RCUMemb.read { _ in RCUMemb.readUnlock() }   // error: type 'RCUMemb' has no member 'readUnlock'
 /// RCUMemb.primitiveReadUnlock()                // error: inaccessible due to 'internal' protection level
+/// // Found by the adversarial review: a lock that always answered "held" guarded a list.
+/// struct Liar: RCUWriterLock { var isHeldByCurrentThread: Bool { true } }
+/// RCUList<Int, RCUMemb>(lock: Liar())           // error: no exact matches in call to initializer
 /// ```
 final class MisuseCatalogTests: XCTestCase {
     private var recorder: MisuseRecorder!
