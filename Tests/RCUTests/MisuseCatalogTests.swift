@@ -24,7 +24,7 @@ import XCTest
 /// RCUMemb.primitiveReadUnlock()                // error: inaccessible due to 'internal' protection level
 /// // Found by the adversarial review: a lock that always answered "held" guarded a list.
 /// struct Liar: RCUWriterLock { var isHeldByCurrentThread: Bool { true } }
-/// RCUList<Int, RCUMemb>(lock: Liar())           // error: no exact matches in call to initializer
+/// RCUList<Int, RCUMemb>(lock: Liar())           // error: no RCUList initializer takes a Liar
 /// ```
 final class MisuseCatalogTests: XCTestCase {
     private var recorder: MisuseRecorder!
