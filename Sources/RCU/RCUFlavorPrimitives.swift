@@ -30,28 +30,17 @@ extension RCUFlavor {
         }
     }
 
-    /// A reader scope's read lock. memb counts the section in the scope thread's state
-    /// (registered for the scope, whichever thread runs the section); mb takes liburcu's
-    /// bare path on the scope's thread and the checked one elsewhere; qsbr and bp
-    /// sections check for themselves.
+    /// A reader scope's read lock: liburcu's bare fast path on the scope's thread (`scope`
+    /// is its ``primitiveReaderState``), the checked one on any other; qsbr and bp
+    /// sections check for themselves. The unlock is ``primitiveReadUnlock()``: either
+    /// way the section is counted in the running thread's own state.
     @inlinable @inline(__always)
     static func primitiveReadLock(inScope scope: UnsafeMutableRawPointer?) {
         switch kind {
-        case .memb: curcu_memb_scope_read_lock(scope)
+        case .memb: curcu_memb_read_lock_in_scope(scope)
         case .qsbr: curcu_qsbr_read_lock()
         case .bulletproof: curcu_bp_read_lock()
         case .memoryBarrier: curcu_mb_read_lock_in_scope(scope)
-        }
-    }
-
-    /// The unlock matching ``primitiveReadLock(inScope:)``.
-    @inlinable @inline(__always)
-    static func primitiveReadUnlock(inScope scope: UnsafeMutableRawPointer?) {
-        switch kind {
-        case .memb: curcu_memb_scope_read_unlock(scope)
-        case .qsbr: curcu_qsbr_read_unlock()
-        case .bulletproof: curcu_bp_read_unlock()
-        case .memoryBarrier: curcu_mb_read_unlock()
         }
     }
 

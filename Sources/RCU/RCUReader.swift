@@ -23,10 +23,10 @@ import Musl
 /// unregistered (``RCUFlavor/unregisterThread(file:line:)`` is refused).
 ///
 /// Every section the reader opens is protected whatever thread runs it. For memb
-/// it is counted in the scope thread's reader state, registered for the whole
-/// scope: liburcu's fast path with no registration check. For mb it is liburcu's
-/// bare fast path on the scope's thread and the checked, registering one on any
-/// other; bp sections check for themselves; for QSBR a section counts its depth in a thread-local and, on a
+/// and mb it is liburcu's fast path with no registration check on the scope's own
+/// thread (the reader compares that thread's reader state with the scope's, two
+/// loop-invariant registers), and the checked, registering path on any other (a
+/// closure run elsewhere, which Dispatch allows); bp sections check for themselves; for QSBR a section counts its depth in a thread-local and, on a
 /// thread that is offline (inside ``RCUReader/offline(file:line:_:)``), goes
 /// online for its duration. Debug builds also report a reader used on another
 /// thread than its scope's (``RCUMisuse/Kind/readerOnAnotherThread``, possible
@@ -67,12 +67,10 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
         Flavor.lockdepEnterReadSection(file, line)
         do {
             let result = try body(RCUReadSection<Flavor>())
-            Flavor.lockdepExitReadSection(file, line)
-            Flavor.primitiveReadUnlock(inScope: scope)
+            Flavor.endReadSection(file, line)
             return result
         } catch {
-            Flavor.lockdepExitReadSection(file, line)
-            Flavor.primitiveReadUnlock(inScope: scope)
+            Flavor.endReadSection(file, line)
             throw error
         }
     }

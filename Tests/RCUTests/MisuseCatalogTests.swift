@@ -127,6 +127,47 @@ final class MisuseCatalogTests: XCTestCase {
         XCTAssertEqual(recorder.kinds, [])
     }
 
+    /// Found by the adversarial review: Dispatch runs a non-Sendable closure on another
+    /// thread (`withoutActuallyEscaping` + `DispatchWorkItem`), so one reader can run
+    /// sections on two threads at once. Each section is counted in the state of the
+    /// thread that runs it, and stays protected.
+    func testOneReaderOnTwoThreadsAtOnceStaysProtected() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "libdispatch's hand-off is invisible to ThreadSanitizer")
+        let ledger = Ledger()
+        let holder = PointerHolder<RCUMemb>(Tracked(id: 0, ledger: ledger))
+        let stop = Atomic<Bool>(false)
+        let writer = startThread(named: "two-thread-writer") {
+            var id = 1
+            while !stop.load(ordering: .relaxed) {
+                holder.pointer.replaceAndSynchronize(with: Tracked(id: id, ledger: ledger))
+                id += 1
+            }
+        }
+        let bad = Atomic<Int>(0)
+        onThread(named: "two-thread-scope") {
+            RCUMemb.withReader { reader in
+                runOnAnotherThreadToo {
+                    for _ in 0..<20_000 {
+                        reader.read { section in
+                            if !RCUMemb.isInReadSection { bad.add(1, ordering: .relaxed) }
+                            holder.pointer.withValue(in: section) { if !$0.isAlive { bad.add(1, ordering: .relaxed) } }
+                        }
+                    }
+                }
+                XCTAssertFalse(RCUMemb.isInReadSection, "the scope thread's count is balanced")
+            }
+        }
+        stop.store(true, ordering: .relaxed)
+        writer.wait()
+        XCTAssertEqual(bad.load(ordering: .relaxed), 0, "a section was unprotected")
+        #if DEBUG
+        XCTAssertTrue(recorder.kinds.allSatisfy { $0 == .readerOnAnotherThread })
+        XCTAssertFalse(recorder.kinds.isEmpty, "debug builds name the reader used on another thread")
+        #else
+        XCTAssertEqual(recorder.kinds, [])
+        #endif
+    }
+
     // MARK: 3. Unregistering inside a section
 
     func testUnregisterInsideReadSectionIsRefused() {
@@ -411,4 +452,22 @@ private func assertSectionProtects<F: RCUFlavor>(
     RCUQSBR.offline { writer?.wait() }   // an online qsbr scope must not block online
     F.barrier()
     XCTAssertTrue(ledger.isFreed(1), "\(F.name): reclaimed after the section", file: file, line: line)
+}
+
+/// Runs `body` on a dispatch worker and on the calling thread at the same time: Dispatch
+/// accepts the non-Sendable closure, which `withoutActuallyEscaping` lets out.
+private func runOnAnotherThreadToo(_ body: () -> Void) {
+    withoutActuallyEscaping(body) { escapable in
+        let box = ClosureBox(escapable)
+        let item = DispatchWorkItem { box.body?() }
+        DispatchQueue.global().async(execute: item)
+        escapable()
+        item.wait()
+        box.body = nil
+    }
+}
+
+private final class ClosureBox {
+    var body: (() -> Void)?
+    init(_ body: @escaping () -> Void) { self.body = body }
 }

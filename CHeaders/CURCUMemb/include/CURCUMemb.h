@@ -105,43 +105,21 @@ CURCU_INLINE void curcu_memb_read_lock(void) {
 }
 
 /*
- * A reader scope's sections (Flavor.withReader), counted in the reader state of the
- * scope's thread, `scope` = curcu_memb_reader_state() taken when the scope opened.
- * That thread is registered for the whole scope, so grace periods wait for these
- * sections without any per-section registration check. A section runs on the
- * scope's thread, or on another one while the scope's thread waits for it (a
- * synchronous closure run elsewhere: the reader can neither escape nor be sent), so
- * the counter still has one writer at a time; membarrier orders whichever thread
- * of the process runs it. The counter protocol is liburcu's memb read side.
+ * A reader scope's read lock: `scope` is the address of the scope thread's liburcu
+ * reader state (curcu_memb_reader_state(), taken when the scope opened; that thread
+ * is registered for the whole scope). On that thread this is liburcu's bare fast
+ * path; anywhere else (a closure run on another thread, which Dispatch allows) it is
+ * the checked path, which registers the running thread first. Either way the section
+ * is counted in the running thread's own state, which only that thread writes, and
+ * the matching unlock is liburcu's.
  */
 CURCU_INLINE void *curcu_memb_reader_state(void) { return &URCU_TLS(urcu_memb_reader); }
-
-CURCU_INLINE void curcu_memb_scope_read_lock(void *scope) {
-    struct urcu_reader *reader = (struct urcu_reader *)scope;
-    cmm_barrier();
-    unsigned long nesting = reader->ctr;
-    if (caa_likely((nesting & URCU_GP_CTR_NEST_MASK) == 0)) {
-        /* Outermost: take the current grace-period phase, then order the section after it. */
-        CMM_STORE_SHARED(reader->ctr, CMM_LOAD_SHARED(urcu_memb_gp.ctr));
-        urcu_memb_smp_mb_slave();
-    } else {
-        CMM_STORE_SHARED(reader->ctr, nesting + URCU_GP_COUNT);
+CURCU_INLINE void curcu_memb_read_lock_in_scope(const void *scope) {
+    if (__builtin_expect(scope != (const void *)&URCU_TLS(urcu_memb_reader), 0)) {
+        curcu_memb_read_lock();
+        return;
     }
-}
-
-CURCU_INLINE void curcu_memb_scope_read_unlock(void *scope) {
-    struct urcu_reader *reader = (struct urcu_reader *)scope;
-    unsigned long nesting = reader->ctr;
-    if (caa_likely((nesting & URCU_GP_CTR_NEST_MASK) == URCU_GP_COUNT)) {
-        /* Outermost: order the section before the store, then wake a waiting writer. */
-        urcu_memb_smp_mb_slave();
-        CMM_STORE_SHARED(reader->ctr, nesting - URCU_GP_COUNT);
-        urcu_memb_smp_mb_slave();
-        urcu_common_wake_up_gp(&urcu_memb_gp);
-    } else {
-        CMM_STORE_SHARED(reader->ctr, nesting - URCU_GP_COUNT);
-    }
-    cmm_barrier();
+    urcu_memb_read_lock();
 }
 
 /* The bare liburcu fast path, for callers that already know the thread is registered. */
