@@ -22,16 +22,16 @@ import Musl
 /// `await`, or reach another task. While a scope is open the thread cannot be
 /// unregistered (``RCUFlavor/unregisterThread(file:line:)`` is refused).
 ///
-/// Every section the reader opens is protected whatever thread runs it. For memb
-/// and mb it is liburcu's fast path with no registration check on the scope's own
-/// thread (the reader compares that thread's reader state with the scope's, two
-/// loop-invariant registers), and the checked, registering path on any other (a
-/// closure run elsewhere, which Dispatch allows); bp sections check for themselves; for QSBR a section counts its depth in a thread-local and, on a
-/// thread that is offline (inside ``RCUReader/offline(file:line:_:)``), goes
-/// online for its duration. Debug builds also report a reader used on another
-/// thread than its scope's (``RCUMisuse/Kind/readerOnAnotherThread``, possible
-/// only through a closure that runs elsewhere synchronously, such as
-/// `DispatchQueue.main.sync`).
+/// Every section the reader opens is protected whatever thread runs it, and is
+/// counted in that thread's own reader state. For memb and mb it is liburcu's fast
+/// path with no registration check on the scope's own thread (the reader compares
+/// the running thread's reader state with the scope's: one predictable branch), and
+/// the checked, registering path on any other (a closure that Dispatch runs
+/// elsewhere, such as a `DispatchWorkItem`). bp sections check for themselves. For
+/// QSBR a section counts its depth in a thread-local and, on a thread that is
+/// offline (inside ``RCUReader/offline(file:line:_:)``), goes online for its
+/// duration. Debug builds also report a reader used on another thread than its
+/// scope's (``RCUMisuse/Kind/readerOnAnotherThread``); the section is protected either way.
 public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     /// The scope thread's liburcu reader state (memb, mb), registered for the whole scope.
     @usableFromInline let scope: UnsafeMutableRawPointer?
