@@ -243,8 +243,6 @@ final class ContainerMisuseCatalogTests: XCTestCase {
 
     // MARK: 5. RCUHashMap torn down in a child of fork()
 
-    private static let isolatedVariable = "RCU_CONTAINER_FORK_TEST_ISOLATED"
-
     /// A map whose table grew (liburcu's resize worker ran) used to hang the child's deinit:
     /// `cds_lfht_destroy` waited for a resize worker thread that fork() had not copied. Now
     /// the child gets its own worker and tears the map down; and a child that cannot wait for
@@ -309,22 +307,12 @@ final class ContainerMisuseCatalogTests: XCTestCase {
         return (status >> 8) & 0xff
     }
 
-    /// Runs the named test in a fresh process (so no other test's threads are registered
-    /// readers at the fork) and returns `false`, or returns `true` when already in it.
+    /// Runs `test` in a fresh process and returns `false`, or returns `true` when already in it.
     private func isolated(_ test: String) throws -> Bool {
-        if ProcessInfo.processInfo.environment[Self.isolatedVariable] != nil { return true }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["RCUContainerTests.ContainerMisuseCatalogTests/\(test)"]
-        process.environment = ProcessInfo.processInfo.environment.merging([Self.isolatedVariable: "1"]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "isolated \(test) failed:\n\(text)")
-        XCTAssertTrue(text.contains("Executed 1 test, with 0 failures"), text)
+        if IsolatedTest.isChild { return true }
+        let run = try IsolatedTest.run("RCUContainerTests.ContainerMisuseCatalogTests/\(test)")
+        XCTAssertEqual(run.status, 0, "isolated \(test) failed:\n\(run.output)")
+        XCTAssertTrue(run.output.contains("Executed 1 test, with 0 failures"), run.output)
         return false
     }
 }

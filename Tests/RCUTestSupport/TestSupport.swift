@@ -126,3 +126,32 @@ public func startThread(named name: String, _ body: @escaping @Sendable () -> Vo
 
 /// A long-test switch: `RCU_LONG_TESTS=1 swift test`.
 public var longTests: Bool { ProcessInfo.processInfo.environment["RCU_LONG_TESTS"] != nil }
+
+/// Tests that need a process of their own (a fork, a deliberate hang or trap) run the
+/// test binary again, filtered to themselves, with a marker in the environment.
+public enum IsolatedTest {
+    private static let marker = "RCU_ISOLATED_TEST"
+
+    /// Whether this process is such a re-run.
+    public static var isChild: Bool { ProcessInfo.processInfo.environment[marker] != nil }
+
+    /// Runs the test `id` ("Target.Class/testName") in a fresh test process with
+    /// `environment` added, and returns how it ended and what it printed.
+    public static func run(
+        _ id: String, environment: [String: String] = [:]
+    ) throws -> (reason: Process.TerminationReason, status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = [id]
+        process.environment = ProcessInfo.processInfo.environment
+            .merging(environment) { $1 }
+            .merging([marker: "1"]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationReason, process.terminationStatus, text)
+    }
+}

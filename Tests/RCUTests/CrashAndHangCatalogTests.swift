@@ -12,8 +12,6 @@ import Glibc
 /// abort at exit, a deadlock no thread can break) run in a fresh test process (the test
 /// binary re-run with a filter) and check how that process ended.
 final class CrashAndHangCatalogTests: XCTestCase {
-    private static let isolatedVariable = "RCU_CATALOG_TEST_ISOLATED"
-
     /// Was: liburcu's `rcu_defer_exit` destructor asserted at exit that no thread was still
     /// registered for `defer_rcu`, aborting every process whose main thread, call_rcu worker
     /// or any still-running thread had called `deferRetire`. Now the process exits normally
@@ -182,19 +180,10 @@ final class CrashAndHangCatalogTests: XCTestCase {
 
     /// Runs `test` in a fresh test process and returns its output, or `nil` when already in it.
     private func isolated(_ test: String) throws -> String? {
-        if ProcessInfo.processInfo.environment[Self.isolatedVariable] != nil { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["RCUTests.CrashAndHangCatalogTests/\(test)"]
-        process.environment = ProcessInfo.processInfo.environment.merging([Self.isolatedVariable: "1"]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .exit, "isolated \(test) was killed by a signal:\n\(text)")
-        XCTAssertEqual(process.terminationStatus, 0, "isolated \(test) failed:\n\(text)")
-        return text
+        if IsolatedTest.isChild { return nil }
+        let run = try IsolatedTest.run("RCUTests.CrashAndHangCatalogTests/\(test)")
+        XCTAssertEqual(run.reason, .exit, "isolated \(test) was killed by a signal:\n\(run.output)")
+        XCTAssertEqual(run.status, 0, "isolated \(test) failed:\n\(run.output)")
+        return run.output
     }
 }

@@ -14,8 +14,6 @@ import Glibc
 /// Each test runs in a fresh test process (the test binary re-run with a
 /// filter), so no other test's threads are registered readers at the fork.
 final class ForkTests: XCTestCase {
-    private static let isolatedVariable = "RCU_FORK_TEST_ISOLATED"
-
     func testPendingCallbacksRunInForkedChildPerFlavor() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard try isolated("testPendingCallbacksRunInForkedChildPerFlavor") else { return }
@@ -32,19 +30,10 @@ final class ForkTests: XCTestCase {
 
     /// Runs `test` in a fresh process and returns `false`, or returns `true` when already in it.
     private func isolated(_ test: String) throws -> Bool {
-        if ProcessInfo.processInfo.environment[Self.isolatedVariable] != nil { return true }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["RCUTests.ForkTests/\(test)"]
-        process.environment = ProcessInfo.processInfo.environment.merging([Self.isolatedVariable: "1"]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "isolated \(test) failed:\n\(text)")
-        XCTAssertTrue(text.contains("Executed 1 test, with 0 failures"), text)
+        if IsolatedTest.isChild { return true }
+        let run = try IsolatedTest.run("RCUTests.ForkTests/\(test)")
+        XCTAssertEqual(run.status, 0, "isolated \(test) failed:\n\(run.output)")
+        XCTAssertTrue(run.output.contains("Executed 1 test, with 0 failures"), run.output)
         return false
     }
 

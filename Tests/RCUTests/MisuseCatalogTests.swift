@@ -397,24 +397,16 @@ final class MisuseCatalogTests: XCTestCase {
     /// readers and another to writers (found by the adversarial review): its first
     /// operation stops the process with a report naming it. Run in a child process.
     func testAConformanceOutsideThePackageIsRefused() throws {
-        let variable = "RCU_HOMEMADE_FLAVOR_CHILD"
-        if ProcessInfo.processInfo.environment[variable] != nil {
+        if IsolatedTest.isChild {
             HomeMadeFlavor.read { _ in }
             return   // not reached
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["RCUTests.MisuseCatalogTests/testAConformanceOutsideThePackageIsRefused"]
         // The child traps on purpose: no backtracer (under the sanitizers it can hang on the pipe).
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            [variable: "1", "SWIFT_BACKTRACE": "enable=no"]) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the child was stopped")
+        let run = try IsolatedTest.run(
+            "RCUTests.MisuseCatalogTests/testAConformanceOutsideThePackageIsRefused",
+            environment: ["SWIFT_BACKTRACE": "enable=no"])
+        let text = run.output
+        XCTAssertEqual(run.reason, .uncaughtSignal, "the child was stopped")
         XCTAssertTrue(text.contains("HomeMadeFlavor conforms to RCUFlavor, but only RCUMemb"), text)
     }
 }

@@ -9,8 +9,6 @@ import Glibc
 
 /// The stall detector's attribution of stalls to flavors, and its life across `fork()`.
 final class StallDetectorTests: XCTestCase {
-    private static let isolatedVariable = "RCU_STALL_TEST_ISOLATED"
-
     /// A stall is attributed to the flavor that stalled (by its kind), with that flavor's
     /// blocking reader, for each of the four flavors (bp names none: see below).
     func testStallIsAttributedToItsFlavor() {
@@ -97,19 +95,10 @@ final class StallDetectorTests: XCTestCase {
 
     /// Runs `test` in a fresh process and returns `false`, or returns `true` when already in it.
     private func isolated(_ test: String) throws -> Bool {
-        if ProcessInfo.processInfo.environment[Self.isolatedVariable] != nil { return true }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = ["RCUTests.StallDetectorTests/\(test)"]
-        process.environment = ProcessInfo.processInfo.environment.merging([Self.isolatedVariable: "1"]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "isolated \(test) failed:\n\(text)")
-        XCTAssertTrue(text.contains("Executed 1 test, with 0 failures"), text)
+        if IsolatedTest.isChild { return true }
+        let run = try IsolatedTest.run("RCUTests.StallDetectorTests/\(test)")
+        XCTAssertEqual(run.status, 0, "isolated \(test) failed:\n\(run.output)")
+        XCTAssertTrue(run.output.contains("Executed 1 test, with 0 failures"), run.output)
         return false
     }
 }
