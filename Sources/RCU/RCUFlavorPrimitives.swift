@@ -308,17 +308,6 @@ extension RCUFlavor {
         }
     }
 
-    /// `get_default_call_rcu_data`.
-    @usableFromInline
-    static func primitiveDefaultCallRCUData() -> OpaquePointer? {
-        switch kind {
-        case .memb: curcu_memb_get_default_call_rcu_data()
-        case .qsbr: curcu_qsbr_get_default_call_rcu_data()
-        case .bulletproof: curcu_bp_get_default_call_rcu_data()
-        case .memoryBarrier: curcu_mb_get_default_call_rcu_data()
-        }
-    }
-
     /// `create_all_cpu_call_rcu_data`.
     @usableFromInline
     static func primitiveCreatePerCPUCallRCUData(flags: UInt) -> Int32 {
@@ -341,36 +330,4 @@ extension RCUFlavor {
         }
     }
 
-    /// call_rcu's fork hook before `fork()`.
-    @usableFromInline
-    static func beforeFork() {
-        switch kind {
-        case .memb: curcu_memb_before_fork()
-        case .qsbr: curcu_qsbr_before_fork()
-        case .bulletproof: curcu_bp_before_fork()
-        case .memoryBarrier: curcu_mb_before_fork()
-        }
-    }
-
-    /// call_rcu's fork hook in the parent.
-    @usableFromInline
-    static func afterForkParent() {
-        switch kind {
-        case .memb: curcu_memb_after_fork_parent()
-        case .qsbr: curcu_qsbr_after_fork_parent()
-        case .bulletproof: curcu_bp_after_fork_parent()
-        case .memoryBarrier: curcu_mb_after_fork_parent()
-        }
-    }
-
-    /// call_rcu's fork hook in the child.
-    @usableFromInline
-    static func afterForkChild() {
-        switch kind {
-        case .memb: curcu_memb_after_fork_child()
-        case .qsbr: curcu_qsbr_after_fork_child()
-        case .bulletproof: curcu_bp_after_fork_child()
-        case .memoryBarrier: curcu_mb_after_fork_child()
-        }
-    }
 }
