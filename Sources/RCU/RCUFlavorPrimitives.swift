@@ -329,5 +329,4 @@ extension RCUFlavor {
         case .memoryBarrier: curcu_mb_free_all_cpu_call_rcu_data()
         }
     }
-
 }
