@@ -43,7 +43,8 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case unregisterWhileReaderActive
         /// Unregistering a call_rcu worker thread, which liburcu registered itself.
         case unregisterInCallback
-        /// A reader used on a thread other than the one it was made for.
+        /// A reader used on a thread other than its scope's (debug builds). A diagnostic:
+        /// the section still runs, protected, counted on the thread that runs it.
         case readerOnAnotherThread
         /// A non-recursive writer lock taken again by the thread that holds it.
         case recursiveLock
@@ -101,7 +102,7 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case .unregisterInCallback:
             "called from a call_rcu callback: the worker thread belongs to liburcu, which registered it"
         case .readerOnAnotherThread:
-            "called on a thread other than the one the reader was made for: that thread's sections are not protected"
+            "called on a thread other than the one the reader's scope belongs to (the reader reached it through a closure run elsewhere): the section runs, counted on this thread"
         case .recursiveLock:
             "called by the thread that already holds the lock: a non-recursive lock would deadlock"
         case .unlockNotHeld:
@@ -113,7 +114,8 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
     public enum Handler: Sendable {
         /// Print to standard error and stop the process (the default).
         case trap
-        /// Hand the misuse to a function; the offending operation is skipped.
+        /// Hand the misuse to a function; the offending operation is refused (skipped),
+        /// except after ``Kind/readerOnAnotherThread``, a diagnostic whose section runs.
         case custom(@Sendable (RCUMisuse) -> Void)
     }
 
