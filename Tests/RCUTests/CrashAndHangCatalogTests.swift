@@ -50,44 +50,39 @@ final class CrashAndHangCatalogTests: XCTestCase {
     /// thread. Now any threshold is valid: tiny and negative ones are raised to 1 ms, huge
     /// ones mean "never", and the watchdog keeps working and takes a new threshold within 250 ms.
     func testStallThresholdAcceptsAnyDuration() {
-        let previous = RCUStallDetector.threshold
-        let stalls = Locked<[RCUStallDetector.Stall]>([])
-        let previousHandler = RCUStallDetector.setHandler(.custom { stall in stalls.withLock { $0.append(stall) } })
-        defer {
-            RCUStallDetector.threshold = previous
-            RCUStallDetector.setHandler(previousHandler)
-        }
-        RCUStallDetector.enable()
-        for huge in [Duration.seconds(Int64.max), Duration(secondsComponent: .max, attosecondsComponent: .max - 1)] {
-            RCUStallDetector.threshold = huge
-            XCTAssertEqual(RCUStallDetector.threshold, huge)
-            usleep(300_000)        // at least one look with it
-        }
-        RCUStallDetector.threshold = .zero
-        XCTAssertEqual(RCUStallDetector.threshold, .milliseconds(1), "zero is raised to 1 ms")
-        RCUStallDetector.threshold = .seconds(-5)
-        XCTAssertEqual(RCUStallDetector.threshold, .milliseconds(1), "negative is raised to 1 ms")
-
-        // The watchdog survived and reports with a normal threshold.
-        RCUStallDetector.threshold = .milliseconds(100)
-        let inside = DispatchSemaphore(value: 0)
-        let leave = DispatchSemaphore(value: 0)
-        let reader = startThread(named: "thr-reader") {
-            RCUMemb.read { _ in
-                inside.signal()
-                leave.wait()
+        withCollectedStalls { stalls in
+            RCUStallDetector.enable()
+            for huge in [Duration.seconds(Int64.max), Duration(secondsComponent: .max, attosecondsComponent: .max - 1)] {
+                RCUStallDetector.threshold = huge
+                XCTAssertEqual(RCUStallDetector.threshold, huge)
+                usleep(300_000)        // at least one look with it
             }
+            RCUStallDetector.threshold = .zero
+            XCTAssertEqual(RCUStallDetector.threshold, .milliseconds(1), "zero is raised to 1 ms")
+            RCUStallDetector.threshold = .seconds(-5)
+            XCTAssertEqual(RCUStallDetector.threshold, .milliseconds(1), "negative is raised to 1 ms")
+
+            // The watchdog survived and reports with a normal threshold.
+            RCUStallDetector.threshold = .milliseconds(100)
+            let inside = DispatchSemaphore(value: 0)
+            let leave = DispatchSemaphore(value: 0)
+            let reader = startThread(named: "thr-reader") {
+                RCUMemb.read { _ in
+                    inside.signal()
+                    leave.wait()
+                }
+            }
+            inside.wait()
+            let waiter = startThread(named: "thr-waiter") { RCUMemb.synchronize() }
+            let deadline = Date().addingTimeInterval(5)
+            while stalls.withLock({ $0.isEmpty }) && Date() < deadline { usleep(10_000) }
+            leave.signal()
+            reader.wait()
+            waiter.wait()
+            let reported = stalls.withLock { $0 }
+            XCTAssertTrue(reported.contains { $0.call == "synchronize()" && $0.waiterName == "thr-waiter" },
+                          "\(reported)")
         }
-        inside.wait()
-        let waiter = startThread(named: "thr-waiter") { RCUMemb.synchronize() }
-        let deadline = Date().addingTimeInterval(5)
-        while stalls.withLock({ $0.isEmpty }) && Date() < deadline { usleep(10_000) }
-        leave.signal()
-        reader.wait()
-        waiter.wait()
-        let reported = stalls.withLock { $0 }
-        XCTAssertTrue(reported.contains { $0.call == "synchronize()" && $0.waiterName == "thr-waiter" },
-                      "\(reported)")
     }
 
     /// Was: a call_rcu callback blocked on a lock stalled `barrier()` with a report that named
@@ -97,51 +92,44 @@ final class CrashAndHangCatalogTests: XCTestCase {
     func testBarrierStalledByCallbackBlockedOnCheckedMutexNamesWorkerAndLock() {
         let recorder = MisuseRecorder()       // the callback's sleeping lock in softirq context is a Lockdep report
         defer { recorder.stop() }
-        let previous = RCUStallDetector.threshold
-        let stalls = Locked<[RCUStallDetector.Stall]>([])
-        let previousHandler = RCUStallDetector.setHandler(.custom { stall in stalls.withLock { $0.append(stall) } })
-        defer {
-            RCUStallDetector.threshold = previous
-            RCUStallDetector.setHandler(previousHandler)
-        }
-        RCUStallDetector.threshold = .milliseconds(200)
+        withCollectedStalls(threshold: .milliseconds(200)) { stalls in
+            let lock = CheckedMutex("catalog.callback-lock")
+            let held = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let holder = startThread(named: "lock-holder") {
+                lock.lock()
+                held.signal()
+                release.wait()
+                lock.unlock()
+            }
+            held.wait()
+            let ran = Counter()
+            RCUMemb.retire {
+                lock.withLock { ran.bump(RCUMemb.self) }
+            }
+            let waiter = startThread(named: "barrier-waiter") { RCUMemb.barrier() }
 
-        let lock = CheckedMutex("catalog.callback-lock")
-        let held = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let holder = startThread(named: "lock-holder") {
-            lock.lock()
-            held.signal()
-            release.wait()
-            lock.unlock()
-        }
-        held.wait()
-        let ran = Counter()
-        RCUMemb.retire {
-            lock.withLock { ran.bump(RCUMemb.self) }
-        }
-        let waiter = startThread(named: "barrier-waiter") { RCUMemb.barrier() }
+            let deadline = Date().addingTimeInterval(10)
+            func blocked() -> RCUStallDetector.Stall? {
+                stalls.withLock { $0.first { $0.call == "barrier()" && $0.runningCallbacks.contains { $0.blockedOn != nil } } }
+            }
+            while blocked() == nil && Date() < deadline { usleep(20_000) }
+            release.signal()
+            holder.wait()
+            waiter.wait()
+            XCTAssertEqual(ran.runs.load(ordering: .relaxed), 1, "the callback finished once the lock was released")
 
-        let deadline = Date().addingTimeInterval(10)
-        func blocked() -> RCUStallDetector.Stall? {
-            stalls.withLock { $0.first { $0.call == "barrier()" && $0.runningCallbacks.contains { $0.blockedOn != nil } } }
+            guard let stall = blocked() else {
+                return XCTFail("no barrier stall naming a blocked callback: \(stalls.withLock { $0 })")
+            }
+            let text = stall.description
+            XCTAssertEqual(stall.waiterName, "barrier-waiter", text)
+            XCTAssertTrue(text.contains("barrier() on thread \"barrier-waiter\""), text)
+            XCTAssertTrue(text.contains("call_rcu worker"), text)
+            XCTAssertTrue(text.contains("has been running one callback for"), text)
+            XCTAssertTrue(text.contains("blocked on lock catalog.callback-lock held by \"lock-holder\""), text)
+            XCTAssertEqual(stall.runningCallbacks.first?.blockedOn?.holderName, "lock-holder")
         }
-        while blocked() == nil && Date() < deadline { usleep(20_000) }
-        release.signal()
-        holder.wait()
-        waiter.wait()
-        XCTAssertEqual(ran.runs.load(ordering: .relaxed), 1, "the callback finished once the lock was released")
-
-        guard let stall = blocked() else {
-            return XCTFail("no barrier stall naming a blocked callback: \(stalls.withLock { $0 })")
-        }
-        let text = stall.description
-        XCTAssertEqual(stall.waiterName, "barrier-waiter", text)
-        XCTAssertTrue(text.contains("barrier() on thread \"barrier-waiter\""), text)
-        XCTAssertTrue(text.contains("call_rcu worker"), text)
-        XCTAssertTrue(text.contains("has been running one callback for"), text)
-        XCTAssertTrue(text.contains("blocked on lock catalog.callback-lock held by \"lock-holder\""), text)
-        XCTAssertEqual(stall.runningCallbacks.first?.blockedOn?.holderName, "lock-holder")
     }
 
     /// Was: a callback that called `Thread.exit()` took its call_rcu worker with it; callbacks

@@ -37,39 +37,32 @@ final class QSBRTests: XCTestCase {
     /// A QSBR reader that never reports a quiescent state is named by the stall
     /// detector instead of hanging `synchronize()` without a word.
     func testStalledReaderIsNamed() {
-        let stalls = Locked<[RCUStallDetector.Stall]>([])
-        let previousThreshold = RCUStallDetector.threshold
-        RCUStallDetector.threshold = .milliseconds(100)
-        RCUStallDetector.setHandler(.custom { stall in stalls.withLock { $0.append(stall) } })
-        defer {
-            RCUStallDetector.setHandler(.printToStandardError)
-            RCUStallDetector.threshold = previousThreshold
-        }
-
-        let registered = DispatchSemaphore(value: 0)
-        let release = Atomic<Bool>(false)
-        let reader = startThread(named: "lazy-reader") {
-            RCUQSBR.withReader { reader in
-                registered.signal()
-                // Forgets quiescent states until told, the bug being diagnosed.
-                while !release.load(ordering: .acquiring) { usleep(1_000) }
-                reader.quiescentState()
+        withCollectedStalls(threshold: .milliseconds(100)) { stalls in
+            let registered = DispatchSemaphore(value: 0)
+            let release = Atomic<Bool>(false)
+            let reader = startThread(named: "lazy-reader") {
+                RCUQSBR.withReader { reader in
+                    registered.signal()
+                    // Forgets quiescent states until told, the bug being diagnosed.
+                    while !release.load(ordering: .acquiring) { usleep(1_000) }
+                    reader.quiescentState()
+                }
             }
-        }
-        registered.wait()
-        let writer = startThread(named: "qsbr-writer") { RCUQSBR.synchronize() }
-        let deadline = Date().addingTimeInterval(10)
-        while stalls.withLock({ $0.isEmpty }) && Date() < deadline { usleep(5_000) }
-        release.store(true, ordering: .releasing)
-        writer.wait()
-        reader.wait()
+            registered.wait()
+            let writer = startThread(named: "qsbr-writer") { RCUQSBR.synchronize() }
+            let deadline = Date().addingTimeInterval(10)
+            while stalls.withLock({ $0.isEmpty }) && Date() < deadline { usleep(5_000) }
+            release.store(true, ordering: .releasing)
+            writer.wait()
+            reader.wait()
 
-        let stall = stalls.withLock { $0.first { $0.call == "synchronize()" } }
-        XCTAssertNotNil(stall, "the stall was reported")
-        XCTAssertEqual(stall?.flavor, "qsbr")
-        XCTAssertEqual(stall?.waiterName, "qsbr-writer")
-        XCTAssertEqual(stall?.blockingReaders.map(\.name), ["lazy-reader"])
-        XCTAssertTrue(stall?.description.contains("\"lazy-reader\"") ?? false)
+            let stall = stalls.withLock { $0.first { $0.call == "synchronize()" } }
+            XCTAssertNotNil(stall, "the stall was reported")
+            XCTAssertEqual(stall?.flavor, "qsbr")
+            XCTAssertEqual(stall?.waiterName, "qsbr-writer")
+            XCTAssertEqual(stall?.blockingReaders.map(\.name), ["lazy-reader"])
+            XCTAssertTrue(stall?.description.contains("\"lazy-reader\"") ?? false)
+        }
     }
 }
 

@@ -12,15 +12,9 @@ final class StallDetectorTests: XCTestCase {
     /// A stall is attributed to the flavor that stalled (by its kind), with that flavor's
     /// blocking reader, for each of the four flavors (bp names none: see below).
     func testStallIsAttributedToItsFlavor() {
-        let previous = RCUStallDetector.threshold
-        let stalls = Locked<[RCUStallDetector.Stall]>([])
-        let previousHandler = RCUStallDetector.setHandler(.custom { stall in stalls.withLock { $0.append(stall) } })
-        defer {
-            RCUStallDetector.threshold = previous
-            RCUStallDetector.setHandler(previousHandler)
+        withCollectedStalls(threshold: .milliseconds(100)) { stalls in
+            for flavor in allFlavors { checkAttribution(flavor, stalls) }
         }
-        RCUStallDetector.threshold = .milliseconds(100)
-        for flavor in allFlavors { checkAttribution(flavor, stalls) }
     }
 
     private func checkAttribution<F: RCUFlavor>(_: F.Type, _ stalls: Locked<[RCUStallDetector.Stall]>) {

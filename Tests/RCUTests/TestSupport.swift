@@ -4,3 +4,19 @@ import RCU
 /// Every flavor, for tests that run the same checks on each.
 let allFlavors: [any RCUFlavor.Type] = [RCUMemb.self, RCUQSBR.self, RCUBulletproof.self, RCUMemoryBarrier.self]
 
+
+/// Runs `body` with stall reports collected (and the threshold set to `threshold`, when
+/// given), then puts the detector's handler and threshold back.
+func withCollectedStalls<Result>(
+    threshold: Duration? = nil, _ body: (Locked<[RCUStallDetector.Stall]>) throws -> Result
+) rethrows -> Result {
+    let previousThreshold = RCUStallDetector.threshold
+    let stalls = Locked<[RCUStallDetector.Stall]>([])
+    let previousHandler = RCUStallDetector.setHandler(.custom { stall in stalls.withLock { $0.append(stall) } })
+    defer {
+        RCUStallDetector.setHandler(previousHandler)
+        RCUStallDetector.threshold = previousThreshold
+    }
+    if let threshold { RCUStallDetector.threshold = threshold }
+    return try body(stalls)
+}
