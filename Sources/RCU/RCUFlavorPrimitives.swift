@@ -20,7 +20,8 @@ extension RCUFlavor {
     }
 
     /// The address of the calling thread's liburcu reader state (memb, mb; `nil` for the
-    /// flavors whose reader scopes need none): what a reader scope records.
+    /// flavors whose reader scopes need none, and for memb without sys_membarrier, so
+    /// its scopes take liburcu's own paths): what a reader scope records.
     @inlinable
     static var primitiveReaderState: UnsafeMutableRawPointer? {
         switch kind {
@@ -30,10 +31,10 @@ extension RCUFlavor {
         }
     }
 
-    /// A reader scope's read lock: liburcu's bare fast path on the scope's thread (`scope`
+    /// A reader scope's read lock: the unchecked fast path on the scope's thread (`scope`
     /// is its ``primitiveReaderState``), the checked one on any other; qsbr and bp
-    /// sections check for themselves. The unlock is ``primitiveReadUnlock()``: either
-    /// way the section is counted in the running thread's own state.
+    /// sections check for themselves. The unlock is ``primitiveReadUnlock(inScope:)``:
+    /// either way the section is counted in the running thread's own state.
     @inlinable @inline(__always)
     static func primitiveReadLock(inScope scope: UnsafeMutableRawPointer?) {
         switch kind {
@@ -49,6 +50,19 @@ extension RCUFlavor {
     static func primitiveReadUnlock() {
         switch kind {
         case .memb: curcu_memb_read_unlock()
+        case .qsbr: curcu_qsbr_read_unlock()
+        case .bulletproof: curcu_bp_read_unlock()
+        case .memoryBarrier: curcu_mb_read_unlock()
+        }
+    }
+
+    /// A reader scope's read unlock, on whatever thread ran the section. memb with a
+    /// non-nil `scope` (sys_membarrier on) leaves with compiler barriers only; every
+    /// other case is ``primitiveReadUnlock()``.
+    @inlinable @inline(__always)
+    static func primitiveReadUnlock(inScope scope: UnsafeMutableRawPointer?) {
+        switch kind {
+        case .memb: curcu_memb_read_unlock_in_scope(scope)
         case .qsbr: curcu_qsbr_read_unlock()
         case .bulletproof: curcu_bp_read_unlock()
         case .memoryBarrier: curcu_mb_read_unlock()

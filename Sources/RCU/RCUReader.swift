@@ -23,17 +23,19 @@ import Musl
 /// unregistered (``RCUFlavor/unregisterThread(file:line:)`` is refused).
 ///
 /// Every section the reader opens is protected whatever thread runs it, and is
-/// counted in that thread's own reader state. For memb and mb it is liburcu's fast
-/// path with no registration check on the scope's own thread (the reader compares
-/// the running thread's reader state with the scope's: one predictable branch), and
-/// the checked, registering path on any other (a closure that Dispatch runs
-/// elsewhere, such as a `DispatchWorkItem`). bp sections check for themselves. For
+/// counted in that thread's own reader state. For memb and mb the reader compares
+/// the running thread's reader state with the scope's (one predictable branch): the
+/// fast path with no registration check on the scope's own thread (for memb with
+/// sys_membarrier, liburcu's counter protocol with compiler barriers only), the
+/// checked, registering path on any other (a closure that Dispatch runs elsewhere,
+/// such as a `DispatchWorkItem`). bp sections check for themselves. For
 /// QSBR a section counts its depth in a thread-local and, on a thread that is
 /// offline (inside ``RCUReader/offline(file:line:_:)``), goes online for its
 /// duration. Debug builds also report a reader used on another thread than its
 /// scope's (``RCUMisuse/Kind/readerOnAnotherThread``); the section is protected either way.
 public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
-    /// The scope thread's liburcu reader state (memb, mb), registered for the whole scope.
+    /// The scope thread's liburcu reader state (memb, mb), registered for the whole scope;
+    /// `nil` for memb without sys_membarrier, so its sections keep liburcu's fences.
     @usableFromInline let scope: UnsafeMutableRawPointer?
     #if DEBUG
     /// The thread the scope belongs to (its `pthread_t`).
@@ -52,7 +54,7 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     ///
     /// Same contract as ``RCUFlavor/read(file:line:_:)``: sections nest, `body` is
     /// synchronous and must not block.
-    /// - Complexity: memb ~1 ns (liburcu's inline fast path), bp ~1.5 ns, mb ~50 ns,
+    /// - Complexity: memb ~1 ns (with sys_membarrier), bp ~1.5 ns, mb ~50 ns,
     ///   qsbr a thread-local increment and decrement.
     @inlinable
     @inline(__always)
@@ -67,12 +69,21 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
         Flavor.lockdepEnterReadSection(file, line)
         do {
             let result = try body(RCUReadSection<Flavor>())
-            Flavor.endReadSection(file, line)
+            endReadSection(file, line)
             return result
         } catch {
-            Flavor.endReadSection(file, line)
+            endReadSection(file, line)
             throw error
         }
+    }
+
+    /// Not `Flavor.endReadSection`: memb's unlock takes the scope, whose presence
+    /// proves sys_membarrier (compiler barriers suffice on any thread).
+    @inlinable
+    @inline(__always)
+    func endReadSection(_ file: StaticString, _ line: UInt) {
+        Flavor.lockdepExitReadSection(file, line)
+        Flavor.primitiveReadUnlock(inScope: scope)
     }
 
     #if DEBUG
