@@ -13,9 +13,20 @@ extension RCUFlavor {
     /// - Complexity: About a microsecond for memb when no reader is in a section;
     ///   otherwise as long as the longest pre-existing section.
     public static func synchronize(file: StaticString = #fileID, line: UInt = #line) {
-        waitForGracePeriod(
+        guard mayWaitForGracePeriod(
             "synchronize()", inReadSection: .synchronizeInReadSection, inCallback: .synchronizeInCallback,
-            file: file, line: line, primitiveSynchronize)
+            file: file, line: line)
+        else { return }
+        synchronizeAllowed()
+    }
+
+    /// A grace period that `mayWaitForGracePeriod` allowed, numbered in the flavor's
+    /// sequence: it also ends the cookies taken before it started, and wakes their waiters.
+    static func synchronizeAllowed() {
+        let sequence = RCUGracePeriodSequence.of(kind)
+        let ticket = sequence.issue()
+        waitAllowed(barrier: false, primitiveSynchronize)
+        sequence.complete(ticket)
     }
 
     /// Waits until every callback queued so far (``retire(_:)-(AnyObjectSendable)``, ``RCUPointer``
@@ -25,9 +36,11 @@ extension RCUFlavor {
     /// reclaimed objects. It is slow (about 10 ms even when nothing is queued).
     /// Refused where ``synchronize(file:line:)`` is.
     public static func barrier(file: StaticString = #fileID, line: UInt = #line) {
-        waitForGracePeriod(
+        guard mayWaitForGracePeriod(
             "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,
-            file: file, line: line, primitiveBarrier)
+            file: file, line: line)
+        else { return }
+        waitAllowed(barrier: true, primitiveBarrier)
     }
 
     /// Whether the calling thread may wait for a grace period here. Refused (reported,
@@ -63,16 +76,6 @@ extension RCUFlavor {
         } else {
             RCUStallDetector.watch(Self.self, barrier: barrier, wait)
         }
-    }
-
-    /// A checked wait: refused where it could never end, else run under the stall detector.
-    private static func waitForGracePeriod(
-        _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
-        file: StaticString, line: UInt, _ wait: () -> Void
-    ) {
-        guard mayWaitForGracePeriod(call, inReadSection: inReadSection, inCallback: inCallback, file: file, line: line)
-        else { return }
-        waitAllowed(barrier: inCallback == .barrierInCallback, wait)
     }
 }
 

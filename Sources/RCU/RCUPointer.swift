@@ -162,7 +162,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
             inCallback: .synchronizeInCallback, file: file, line: line)
         else { return }
         guard let old = publish(new) else { return }
-        Flavor.waitAllowed(barrier: false) { Flavor.primitiveSynchronize() }
+        Flavor.synchronizeAllowed()
         Unmanaged<AnyObject>.fromOpaque(old).release()
     }
 

@@ -1,0 +1,296 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CURCUMemb
+import Synchronization
+
+/// A flavor's grace periods as a numbered sequence, for polled cookies and for waits that
+/// suspend a task instead of blocking a thread (liburcu 0.13.2 has neither).
+///
+/// Every grace period this package starts takes a ticket, `issued + 1`, before it starts,
+/// and raises `completed` to its ticket when it ends. A cookie is `issued + 1` read at
+/// some moment: any grace period with a ticket at least that large started after the
+/// moment, so once `completed` reaches the cookie, a full grace period has elapsed since.
+/// Tickets can complete out of order (several call_rcu workers, blocking `synchronize()`
+/// calls on several threads); `completed` is their maximum, which keeps the rule exact:
+/// a larger ticket was issued later still.
+///
+/// Tasks waiting on cookies share one *driver*: a call_rcu callback, at most one in flight,
+/// whose running ends the grace period of its ticket. Waiters that arrive while it is in
+/// flight are served by the next driver, queued when it runs, so any number of waiters
+/// costs one grace period per batch, as the kernel batches `synchronize_rcu()` callers.
+final class RCUGracePeriodSequence: @unchecked Sendable {
+    /// A task suspended until `completed` reaches `cookie`.
+    struct Waiter {
+        let cookie: UInt64
+        let continuation: UnsafeContinuation<Void, any Error>
+    }
+
+    struct State {
+        var waiters: [UInt64: Waiter] = [:]
+        var nextWaiter: UInt64 = 0
+        /// The ticket of the driver in flight; 0 when none is.
+        var driverTicket: UInt64 = 0
+        /// Someone needs a grace period that starts after the driver in flight started.
+        var driverWanted = false
+        /// Drivers queued so far (how many grace periods the waiters cost).
+        var driversQueued = 0
+        /// Tasks waiting for an `await barrier()`, each with the number of the first barrier
+        /// to start after it registered; and whether a barrier thread serves them.
+        var barrierWaiters: [UInt64: (barrier: Int, continuation: UnsafeContinuation<Void, any Error>)] = [:]
+        var barrierThreadRunning = false
+        var barriersStarted = 0
+    }
+
+    let kind: RCUFlavorKind
+    /// Tickets handed out: grace periods started (or about to start) by this package.
+    let issued = Atomic<UInt64>(0)
+    /// The largest ticket whose grace period has ended.
+    let completed = Atomic<UInt64>(0)
+    /// Waiters and the driver. Replaced only by the `fork()` child handler (see ``resetInForkedChild()``).
+    nonisolated(unsafe) var state = Locked(State())
+
+    private init(_ kind: RCUFlavorKind) { self.kind = kind }
+
+    /// One sequence per flavor, at ``RCUStallDetector/index(of:)``.
+    private static let all: [RCUGracePeriodSequence] = {
+        let status = pthread_atfork(nil, nil, { RCUGracePeriodSequence.resetInForkedChild() })
+        precondition(status == 0, "swift-rcu: pthread_atfork failed for the grace-period sequence: \(status)")
+        return RCUStallDetector.kinds.map(RCUGracePeriodSequence.init)
+    }()
+
+    @inline(__always)
+    static func of(_ kind: RCUFlavorKind) -> RCUGracePeriodSequence {
+        all[RCUStallDetector.index(of: kind)]
+    }
+
+    // MARK: tickets and cookies
+
+    /// The cookie for "now": the ticket of the first grace period to start from here on.
+    @inline(__always)
+    var cookie: UInt64 { issued.load(ordering: .sequentiallyConsistent) &+ 1 }
+
+    /// Whether a grace period with a ticket at least `cookie` has ended. Acquiring: what the
+    /// grace period's end made safe (freeing what readers could see) is safe after `true`.
+    @inline(__always)
+    func hasCompleted(_ cookie: UInt64) -> Bool {
+        completed.load(ordering: .acquiring) >= cookie
+    }
+
+    /// Takes the ticket of a grace period about to start.
+    func issue() -> UInt64 {
+        issued.wrappingAdd(1, ordering: .sequentiallyConsistent).newValue
+    }
+
+    /// Records that the grace period of `ticket` has ended, and wakes the waiters it serves.
+    func complete(_ ticket: UInt64) {
+        raiseCompleted(to: ticket)
+        let ready = state.withLock { takeReady(&$0) }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    private func raiseCompleted(to ticket: UInt64) {
+        var current = completed.load(ordering: .relaxed)
+        while current < ticket {
+            let (exchanged, now) = completed.compareExchange(
+                expected: current, desired: ticket, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            current = now
+        }
+    }
+
+    private func takeReady(_ s: inout State) -> [Waiter] {
+        guard !s.waiters.isEmpty else { return [] }
+        let done = completed.load(ordering: .acquiring)
+        var ready: [Waiter] = []
+        for (id, waiter) in s.waiters where waiter.cookie <= done {
+            ready.append(waiter)
+            s.waiters[id] = nil
+        }
+        return ready
+    }
+
+    // MARK: the driver
+
+    /// Makes sure a grace period that serves `cookie` is started or will be: the driver in
+    /// flight if its ticket is at least `cookie`, else the next one. Returns the ticket of
+    /// a driver the caller must queue (after unlocking).
+    private func demand(_ cookie: UInt64, _ s: inout State) -> UInt64? {
+        if s.driverTicket != 0 {
+            if s.driverTicket < cookie { s.driverWanted = true }
+            return nil
+        }
+        let ticket = issue()
+        s.driverTicket = ticket
+        s.driversQueued += 1
+        return ticket
+    }
+
+    /// `start_poll_synchronize_rcu()`: the cookie for now, with a grace period that serves it started.
+    func start() -> UInt64 {
+        let cookie = self.cookie
+        if let ticket = state.withLock({ demand(cookie, &$0) }) { queueDriver(ticket) }
+        return cookie
+    }
+
+    /// Queues the driver callback for `ticket`.
+    private func queueDriver(_ ticket: UInt64) {
+        let context = Unmanaged.passRetained(DriverTicket(self, ticket)).toOpaque()
+        switch kind {
+        case .memb: RCUMemb.primitiveCall(Self.driverCallback, context)
+        case .qsbr: RCUQSBR.primitiveCall(Self.driverCallback, context)
+        case .bulletproof: RCUBulletproof.primitiveCall(Self.driverCallback, context)
+        case .memoryBarrier: RCUMemoryBarrier.primitiveCall(Self.driverCallback, context)
+        }
+    }
+
+    final class DriverTicket {
+        let sequence: RCUGracePeriodSequence
+        let ticket: UInt64
+        init(_ sequence: RCUGracePeriodSequence, _ ticket: UInt64) {
+            self.sequence = sequence
+            self.ticket = ticket
+        }
+    }
+
+    /// Runs on a call_rcu worker a grace period after its driver was queued.
+    static let driverCallback: RCUCallbackFunction = { context in
+        RCUCallbackContext.run {
+            let driver = Unmanaged<DriverTicket>.fromOpaque(context!).takeRetainedValue()
+            driver.sequence.driverRan(driver.ticket)
+        }
+    }
+
+    private func driverRan(_ ticket: UInt64) {
+        raiseCompleted(to: ticket)
+        let (ready, next): ([Waiter], UInt64?) = state.withLock { s in
+            let ready = takeReady(&s)
+            // A driver from before a fork() (liburcu runs it in the child) is not the child's.
+            guard s.driverTicket == ticket else { return (ready, nil) }
+            s.driverTicket = 0
+            guard s.driverWanted || !s.waiters.isEmpty else { return (ready, nil) }
+            s.driverWanted = false
+            return (ready, demand(cookie, &s))
+        }
+        if let next { queueDriver(next) }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+
+    // MARK: waiting tasks
+
+    /// Suspends the calling task until a grace period that started after `cookie` was taken
+    /// has ended, starting one if none is coming. Cancelling the task ends the wait at once
+    /// with `CancellationError`; the grace period goes on for everyone else.
+    func wait(for cookie: UInt64) async throws(CancellationError) {
+        if hasCompleted(cookie) { return }
+        let id = state.withLock { s in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        do {
+            try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                    let (start, outcome) = state.withLock { s -> (UInt64?, Result<Void, any Error>?) in
+                        // Cancelled before registering: the handler found nothing to remove.
+                        if Task.isCancelled { return (nil, .failure(CancellationError())) }
+                        if hasCompleted(cookie) { return (nil, .success(())) }
+                        s.waiters[id] = Waiter(cookie: cookie, continuation: continuation)
+                        return (demand(cookie, &s), nil)
+                    }
+                    if let start { queueDriver(start) }
+                    if let outcome { continuation.resume(with: outcome) }
+                }
+            } onCancel: {
+                let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+                waiter?.continuation.resume(throwing: CancellationError())
+            }
+        } catch {
+            throw CancellationError()
+        }
+    }
+
+    /// Suspends the calling task until every callback queued before the call has run
+    /// (`rcu_barrier()`). One thread per flavor, started on demand, runs liburcu's blocking
+    /// barrier for every task waiting when it starts one: the tasks' threads never block.
+    func barrier() async throws(CancellationError) {
+        let id = state.withLock { s in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        do {
+            try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                    let (startThread, cancelled) = state.withLock { s -> (Bool, Bool) in
+                        if Task.isCancelled { return (false, true) }
+                        s.barrierWaiters[id] = (s.barriersStarted + 1, continuation)
+                        defer { s.barrierThreadRunning = true }
+                        return (!s.barrierThreadRunning, false)
+                    }
+                    if cancelled { continuation.resume(throwing: CancellationError()) }
+                    if startThread { startBarrierThread() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { $0.barrierWaiters.removeValue(forKey: id) }
+                waiter?.continuation.resume(throwing: CancellationError())
+            }
+        } catch {
+            throw CancellationError()
+        }
+    }
+
+    private func startBarrierThread() {
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let status = pthread_create(&thread, nil, { context in
+            Unmanaged<RCUGracePeriodSequence>.fromOpaque(context!).takeRetainedValue().barrierLoop()
+            return nil
+        }, context)
+        precondition(status == 0, "swift-rcu: cannot start the \(kind.name) barrier thread (pthread_create: \(status))")
+        pthread_detach(thread)
+    }
+
+    /// Runs barriers while tasks wait for one; each barrier serves every task registered
+    /// before it started. Waiters stay listed until then, so a cancelled one can leave at once.
+    private func barrierLoop() {
+        _ = curcu_set_current_thread_name("rcu-barrier-\(kind.name.prefix(4))")
+        while true {
+            let barrier: Int? = state.withLock { s in
+                guard !s.barrierWaiters.isEmpty else {
+                    s.barrierThreadRunning = false
+                    return nil
+                }
+                s.barriersStarted += 1
+                return s.barriersStarted
+            }
+            guard let barrier else { return }
+            switch kind {
+            case .memb: RCUMemb.waitAllowed(barrier: true) { RCUMemb.primitiveBarrier() }
+            case .qsbr: RCUQSBR.waitAllowed(barrier: true) { RCUQSBR.primitiveBarrier() }
+            case .bulletproof: RCUBulletproof.waitAllowed(barrier: true) { RCUBulletproof.primitiveBarrier() }
+            case .memoryBarrier: RCUMemoryBarrier.waitAllowed(barrier: true) { RCUMemoryBarrier.primitiveBarrier() }
+            }
+            let served = state.withLock { s in
+                let served = s.barrierWaiters.filter { $0.value.barrier <= barrier }
+                for id in served.keys { s.barrierWaiters[id] = nil }
+                return served.values.map(\.continuation)
+            }
+            for continuation in served { continuation.resume() }
+        }
+    }
+
+    // MARK: fork
+
+    /// In a child of `fork()`: the driver and barrier threads of the parent are gone (a driver
+    /// callback still queued is run by liburcu in the child, and ignored by ticket), and the
+    /// lock may be held by a thread that did not survive. The counters carry over, so cookies
+    /// taken before the fork keep their meaning. The waiters are the parent's tasks, which do
+    /// not run in the child: the old state is leaked with them rather than resumed.
+    private static func resetInForkedChild() {
+        for sequence in all {
+            _ = Unmanaged.passRetained(sequence.state)
+            sequence.state = Locked(State())
+        }
+    }
+}
