@@ -117,6 +117,9 @@ public struct CheckedCondition: @unchecked Sendable {
     @inlinable
     func _beforeWait(_ mutex: CheckedMutex, site: LockdepSite) -> Bool {
         Engine.mightSleep(site)
+        TaskContext.checkBlocking("CheckedCondition.wait(_:)",
+                                  alternative: "a continuation resumed where the condition is signalled, or an AsyncStream",
+                                  site: site)
         let word = mutex.storage.ownerWord()
         guard Engine.release(classID: mutex.storage.classID, instance: mutex.storage.instance, ownerWord: word,
                              site: site) else { return false }

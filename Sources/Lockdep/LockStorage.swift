@@ -35,12 +35,20 @@ struct LockCell<Primitive>: ~Copyable {
     /// The holder's refused nested acquires not yet matched by a release (each such release is a
     /// no-op). Only the holder reads or writes it, while it holds the lock.
     @usableFromInline var refusals: Int
+    #if LOCKDEP_CHECKS
+    /// The Swift task that took the exclusive hold (0 outside a task), so that a release by
+    /// the same task on another thread is named for what it is: a hold across an `await`.
+    @usableFromInline let ownerTask: Atomic<UInt>
+    #endif
 
     @usableFromInline
     init(_ primitive: Primitive) {
         self.primitive = primitive
         self.owner = Atomic(0)
         self.refusals = 0
+        #if LOCKDEP_CHECKS
+        self.ownerTask = Atomic(0)
+        #endif
     }
 }
 
@@ -250,7 +258,11 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     /// Records the owner after a successful exclusive acquire.
     @inlinable
     func setOwner(_ token: UInt) {
-        withUnsafeMutablePointerToElements { $0.pointee.owner.store(token | 1, ordering: .relaxed) }
+        let task = TaskContext.currentTask
+        withUnsafeMutablePointerToElements {
+            $0.pointee.ownerTask.store(task, ordering: .relaxed)
+            $0.pointee.owner.store(token | 1, ordering: .relaxed)
+        }
     }
 
     @inlinable
@@ -279,6 +291,13 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     @inlinable @inline(__always)
     func validateRelease(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) -> UInt? {
         let word = ownerWord()
+        if _slowPath(word & 1 != 0 && !isOwned(by: thread)) {
+            let task = withUnsafeMutablePointerToElements { $0.pointee.ownerTask.load(ordering: .relaxed) }
+            if TaskContext.refuseReleaseAcrossSuspension(classID: classID, ownerWord: word, ownerTask: task,
+                                                         call: "unlock()", site: site) {
+                return nil
+            }
+        }
         guard Engine.fastRelease(classID: classID, instance: instance, ownerWord: word, site: site, thread: thread)
         else { return nil }
         return word

@@ -40,6 +40,13 @@ public struct LockdepReport: Sendable, CustomStringConvertible {
         case assertionFailed
         /// "releasing a pinned lock".
         case pinnedLockReleased
+        /// "blocking call in async task context": a wait of unbounded length (a condition wait,
+        /// a work flush, an RCU grace period) made by code running in a Swift task, which blocks
+        /// a thread of the cooperative pool.
+        case blockingInTask
+        /// "lock held across a suspension point": a task released a lock on another thread
+        /// than the one it took it on, so it held the lock across an `await`.
+        case lockHeldAcrossSuspension
     }
 
     /// A lock as it appears in a report.

@@ -141,6 +141,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     /// - Returns: Whether the item was pending.
     @discardableResult
     public func cancelSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        Lockdep.mightBlockTask("WorkItem.cancelSync()", alternative: "await the work's completion (a continuation the callback resumes)", fileID: fileID, line: line, function: function)
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
         return cancelAndWait()
     }
@@ -156,6 +157,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     /// - Returns: Whether it had to wait.
     @discardableResult
     public func flush(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        Lockdep.mightBlockTask("WorkItem.flush()", alternative: "await the work's completion (a continuation the callback resumes)", fileID: fileID, line: line, function: function)
         if workQueue.threadCount == 1 {
             Lockdep.emptyWriteSection(workQueue.lockdepMap, fileID: fileID, line: line, function: function)
         }
@@ -182,6 +184,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     /// - Returns: Whether the item was pending.
     @discardableResult
     public func disableSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        Lockdep.mightBlockTask("WorkItem.disableSync()", alternative: "await the work's completion (a continuation the callback resumes)", fileID: fileID, line: line, function: function)
         workQueue.monitor.locked { disableDepth += 1 }
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
         return cancelAndWait()

@@ -77,6 +77,8 @@ public final class WorkQueue: @unchecked Sendable {
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
     public func flush(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        Lockdep.mightBlockTask("WorkQueue.flush()", alternative: "await the items' completion (continuations their callbacks resume)",
+                               fileID: fileID, line: line, function: function)
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
         let onWorker = Self.currentQueue == ObjectIdentifier(self)
         monitor.locked {

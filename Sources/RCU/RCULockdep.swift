@@ -59,10 +59,21 @@ extension RCUFlavor {
     /// `synchronize()` / `barrier()`: "Illegal synchronize_rcu() in RCU read-side
     /// critical section" inside a section, a cycle when called under a lock
     /// that readers take inside their sections, invalid context in atomic code.
+    /// In a Swift task, a blocking wait is reported with the async form to use instead.
     static func lockdepGracePeriodWait(_ call: StaticString, _ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
+        Lockdep.mightBlockTask("\(Self.self).\(call)", alternative: asyncAlternative(call), fileID: file, line: line, function: call)
         Lockdep.emptyWriteSection(lockdepMap, fileID: file, line: line, function: call)
         #endif
+    }
+
+    private static func asyncAlternative(_ call: StaticString) -> String? {
+        switch "\(call)" {
+        case "synchronize()", "barrier()", "synchronize(since:)": "try await \(Self.self).\(call)"
+        case "replaceAndSynchronize(with:)": "try await pointer.replaceAndSynchronize(with:)"
+        case "deferBarrier()": "retire(_:) instead of deferRetire(_:), then try await \(Self.self).barrier()"
+        default: nil
+        }
     }
 }
 

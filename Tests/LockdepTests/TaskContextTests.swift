@@ -1,0 +1,163 @@
+import Foundation
+import XCTest
+@testable import Lockdep
+
+/// Swift tasks as a context: blocking waits in a task are reported, a short mutex section is
+/// not, and a lock a task takes on one thread and releases on another (held across an
+/// `await`) is reported and refused.
+final class TaskContextTests: LockdepTestCase {
+    func testConditionWaitInTaskIsReported() async {
+        let mutex = CheckedMutex(class: .unique("config->lock"))
+        let condition = CheckedCondition("config->changed")
+        await Task.detached {
+            mutex.withLock { _ = condition.wait(mutex, timeoutNanoseconds: 1_000_000) }
+        }.value
+        let r = expectOne(.blockingInTask)
+        XCTAssertTrue(r?.text.contains("CheckedCondition.wait(_:) blocks thread") == true, r?.text ?? "")
+        XCTAssertTrue(r?.text.contains("runs a Swift task") == true)
+        XCTAssertTrue(r?.text.contains("in a task, use instead:") == true)
+        XCTAssertEqual(r?.site?.fileName, "TaskContextTests.swift")
+    }
+
+    func testWorkFlushesInTaskAreReported() async {
+        let queue = WorkQueue("events", threads: 1)
+        defer { queue.shutdown() }
+        let item = WorkItem("refresh", on: queue, class: .unique("work:refresh")) {}
+        await Task.detached {
+            item.queue()
+            item.flush()
+            item.cancelSync()
+            queue.flush()
+        }.value
+        let calls = collector.reports.filter { $0.kind == .blockingInTask }.map(\.text)
+        XCTAssertEqual(calls.count, 3, calls.joined(separator: "\n"))
+        for call in ["WorkItem.flush()", "WorkItem.cancelSync()", "WorkQueue.flush()"] {
+            XCTAssertTrue(calls.contains { $0.contains("\(call) blocks thread") }, "\(call) not reported")
+        }
+    }
+
+    func testShortMutexSectionInTaskIsAllowed() async {
+        let mutex = CheckedMutex(class: .unique("stats->lock"))
+        let spin = CheckedSpinLock(class: .unique("stats->spin"))
+        await Task.detached {
+            for _ in 0..<100 {
+                mutex.withLock { spin.withLock {} }
+                mutex.lock()
+                mutex.unlock()
+            }
+        }.value
+        expectSilent()
+    }
+
+    func testSameCallsOutsideTasksAreNotReported() {
+        let mutex = CheckedMutex(class: .unique("config->lock"))
+        let condition = CheckedCondition("config->changed")
+        let queue = WorkQueue("events", threads: 1)
+        defer { queue.shutdown() }
+        let item = WorkItem("refresh", on: queue, class: .unique("work:refresh")) {}
+        onThread("plain-thread") {
+            mutex.withLock { _ = condition.wait(mutex, timeoutNanoseconds: 1_000_000) }
+            item.queue()
+            item.flush()
+            queue.flush()
+        }
+        expectSilent()
+    }
+
+    func testCheckSwitchesOff() async {
+        Lockdep.checksTaskContext = false
+        defer { Lockdep.checksTaskContext = true }
+        await Task.detached {
+            Lockdep.mightBlockTask("Pool.drain()", alternative: "await pool.drained()")
+        }.value
+        expectSilent()
+    }
+
+    func testOwnAnnotationNamesTheAlternative() async {
+        await Task.detached {
+            Lockdep.mightBlockTask("Pool.drain()", alternative: "await pool.drained()")
+        }.value
+        let r = expectOne(.blockingInTask)
+        XCTAssertTrue(r?.text.contains("Pool.drain() blocks thread") == true, r?.text ?? "")
+        XCTAssertTrue(r?.text.contains("use instead: await pool.drained()") == true, r?.text ?? "")
+    }
+
+    /// A task locks on one thread and, after an `await` that resumes it on another, unlocks
+    /// there: reported as a hold across a suspension point, and refused (the first thread
+    /// still holds the mutex). Two single-thread executors make the hop certain.
+    func testLockHeldAcrossSuspensionIsReportedAndRefused() async {
+        let mutex = CheckedMutex(class: .unique("session->lock"))
+        let first = ThreadExecutor("executor-a")
+        let second = ThreadExecutor("executor-b")
+        await Task.detached {
+            await withTaskExecutorPreference(first) { mutex.lock() }
+            await withTaskExecutorPreference(second) { mutex.unlock() }
+        }.value
+        let r = expectOne(.lockHeldAcrossSuspension)
+        XCTAssertEqual(r?.classes, ["session->lock"])
+        XCTAssertEqual(r?.otherThread, "executor-a")
+        XCTAssertEqual(r?.thread, "executor-b")
+        XCTAssertTrue(r?.text.contains("held the lock across a suspension point") == true, r?.text ?? "")
+        XCTAssertFalse(mutex.tryLock(), "the refused unlock released the mutex")
+        // The thread that holds it can still release it.
+        await withTaskExecutorPreference(first) { mutex.unlock() }
+        XCTAssertTrue(mutex.tryLock())
+        mutex.unlock()
+        first.stop()
+        second.stop()
+    }
+
+    /// Another task releasing a mutex that a different thread holds is the ordinary report.
+    func testUnlockByAnotherTaskIsTheOrdinaryReport() async {
+        let mutex = CheckedMutex(class: .unique("session->lock"))
+        let first = ThreadExecutor("executor-a")
+        let second = ThreadExecutor("executor-b")
+        await Task.detached { await withTaskExecutorPreference(first) { mutex.lock() } }.value
+        await Task.detached { await withTaskExecutorPreference(second) { mutex.unlock() } }.value
+        expectOne(.unlockFromOtherThread)
+        await withTaskExecutorPreference(first) { mutex.unlock() }
+        first.stop()
+        second.stop()
+    }
+}
+
+/// A task executor with one thread of its own, so a test knows which thread a task runs on.
+final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopping = false
+
+    init(_ name: String) {
+        let thread = Thread { [self] in
+            Lockdep.currentThreadName = name
+            run()
+        }
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty { condition.unlock(); return }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}
