@@ -37,6 +37,17 @@ public struct RCUGracePeriodCookie<Flavor: RCUFlavor>: Sendable, Hashable, Compa
 }
 
 extension RCUFlavor {
+    /// Grace periods this package has started for the flavor since the process started:
+    /// one per blocking `synchronize()` (liburcu may serve concurrent ones with one grace
+    /// period), and one per batch of awaited waits or ``startGracePeriod()`` calls.
+    /// Grace periods liburcu's call_rcu workers run for ``retire(_:)-(AnyObjectSendable)``
+    /// are not counted.
+    ///
+    /// - Complexity: One atomic load.
+    public static var gracePeriodsStarted: UInt64 {
+        RCUGracePeriodSequence.of(kind).issued.load(ordering: .relaxed)
+    }
+
     /// The cookie for now, starting nothing (`get_state_synchronize_rcu()`): it elapses with
     /// the first grace period that starts after this call and ends.
     ///

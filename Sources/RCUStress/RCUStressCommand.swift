@@ -6,11 +6,12 @@ import ArgumentParser
 /// result line with `--json`. Timings are compared against a baseline measured
 /// in the same process, because the machines they run on are shared and noisy.
 @main
-struct RCUStressCommand: ParsableCommand {
+struct RCUStressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rcu-stress",
         abstract: "Stress tests and benchmarks for swift-rcu (userspace RCU for Swift).",
-        subcommands: [RegistryCommand.self, ReadCost.self, Urcu.self, Torture.self, LockCost.self, ContainerBench.self],
+        subcommands: [RegistryCommand.self, ReadCost.self, Urcu.self, Torture.self, LockCost.self, ContainerBench.self,
+                      TasksCommand.self],
         defaultSubcommand: RegistryCommand.self
     )
 }

@@ -248,11 +248,13 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testEveryKindIsCoveredByATextTest() {
-        // Keep this list in sync with the tests above (one text + structured test per kind).
+        // Keep this list in sync with the tests above (one text + structured test per kind);
+        // the task-context kinds are in TaskContextTests.
         let covered: Set<LockdepReport.Kind> = [
             .circularDependency, .recursiveLocking, .sleepInInvalidContext, .inconsistentLockState, .irqLockInversion,
             .illegalSynchronize, .suspiciousDereference, .workqueueLeak, .unlockNotHeld, .doubleUnlock,
             .unlockFromOtherThread, .heldLockDestroyed, .capacityExceeded, .assertionFailed, .pinnedLockReleased,
+            .blockingInTask, .lockHeldAcrossSuspension,
         ]
         XCTAssertEqual(covered, Set(LockdepReport.Kind.allCases))
     }

@@ -9,10 +9,13 @@ final class TaskContextTests: LockdepTestCase {
     func testConditionWaitInTaskIsReported() async {
         let mutex = CheckedMutex(class: .unique("config->lock"))
         let condition = CheckedCondition("config->changed")
+        let line: UInt = #line + 2
         await Task.detached {
             mutex.withLock { _ = condition.wait(mutex, timeoutNanoseconds: 1_000_000) }
         }.value
         let r = expectOne(.blockingInTask)
+        XCTAssertEqual(r?.title, "BUG: blocking call in async task context at TaskContextTests.swift:\(line)")
+        XCTAssertEqual(r?.heldLocks.map(\.name), ["config->lock"], "the mutex the wait releases is listed as held")
         XCTAssertTrue(r?.text.contains("CheckedCondition.wait(_:) blocks thread") == true, r?.text ?? "")
         XCTAssertTrue(r?.text.contains("runs a Swift task") == true)
         XCTAssertTrue(r?.text.contains("in a task, use instead:") == true)
@@ -94,6 +97,7 @@ final class TaskContextTests: LockdepTestCase {
             await withTaskExecutorPreference(second) { mutex.unlock() }
         }.value
         let r = expectOne(.lockHeldAcrossSuspension)
+        XCTAssertEqual(r?.title, "WARNING: lock held across a suspension point!")
         XCTAssertEqual(r?.classes, ["session->lock"])
         XCTAssertEqual(r?.otherThread, "executor-a")
         XCTAssertEqual(r?.thread, "executor-b")

@@ -1,0 +1,202 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import Lockdep
+import RCU
+import Synchronization
+
+/// `rcu-stress tasks`: RCU writers as Swift tasks on the cooperative pool, awaiting grace
+/// periods against blocking on them, in one run.
+struct TasksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tasks",
+        abstract: "Writers as tasks: await synchronize() against blocking synchronize(), with a ping task timing the pool.",
+        discussion: """
+            A reader thread holds read sections of --section-ms back to back. Then, for each \
+            mode, --tasks tasks on the default cooperative pool each run --iterations rounds of \
+            "retire an object, wait for a grace period": `try await synchronize()` (async) or \
+            the blocking `synchronize()` (blocking). Meanwhile a ping task sleeps 1 ms in a \
+            loop; its delay is how much later than 1 ms it ran again, which is how long a task \
+            waits for a pool thread. Prints per mode: wall time, grace-period waits per \
+            second, grace periods started (RCUFlavor.gracePeriodsStarted), and the ping \
+            delay's p50/p99/max. Lockdep's task-context check, which reports the blocking \
+            form, is switched off for the blocking mode. --json prints one object per mode.
+            """
+    )
+
+    enum Mode: String, CaseIterable, ExpressibleByArgument {
+        case async, blocking, both
+    }
+
+    @Option(help: "The flavor: memb, qsbr, bp or mb.")
+    var flavor: FlavorChoice = .memb
+
+    @Option(help: "async, blocking, or both (async first).")
+    var mode: Mode = .both
+
+    @Option(help: "Writer tasks per mode.")
+    var tasks = 10_000
+
+    @Option(help: "Retire-and-wait rounds per task.")
+    var iterations = 1
+
+    @Option(help: "Length of each of the reader thread's back-to-back read sections, in milliseconds (0: no reader).")
+    var sectionMs = 1
+
+    @Flag(help: "Print one JSON object per mode instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard flavor != .all else { throw ValidationError("--flavor takes one flavor: memb, qsbr, bp or mb.") }
+        guard tasks > 0 else { throw ValidationError("--tasks must be a positive number, not \(tasks).") }
+        guard iterations > 0 else { throw ValidationError("--iterations must be a positive number, not \(iterations).") }
+        guard sectionMs >= 0 else { throw ValidationError("--section-ms must be 0 or more, not \(sectionMs).") }
+    }
+
+    func run() async throws {
+        switch flavor {
+        case .memb: try await run(RCUMemb.self)
+        case .qsbr: try await run(RCUQSBR.self)
+        case .bp: try await run(RCUBulletproof.self)
+        case .mb, .all: try await run(RCUMemoryBarrier.self)
+        }
+    }
+
+    private func run<F: RCUFlavor>(_: F.Type) async throws {
+        let reader = sectionMs > 0 ? BusyReader<F>(sectionMicroseconds: UInt32(sectionMs) * 1000) : nil
+        defer { reader?.stop() }
+        if !json {
+            print("flavor \(F.name), \(tasks) tasks x \(iterations) round(s), reader sections \(sectionMs) ms back to back\n")
+            print("mode        seconds   waits/s   grace periods   ping delay p50      p99      max  (ms)")
+        }
+        let modes: [Mode] = mode == .both ? [.async, .blocking] : [mode]
+        for mode in modes {
+            let result = try await TasksPhase<F>(blocking: mode == .blocking, tasks: tasks, iterations: iterations).run()
+            print(json ? result.json(flavor: F.name, mode: mode.rawValue, sectionMs: sectionMs) : result.row(mode.rawValue))
+        }
+        try await F.barrier()
+    }
+}
+
+/// One mode's run: the writer tasks and the ping task.
+struct TasksPhase<F: RCUFlavor> {
+    let blocking: Bool
+    let tasks: Int
+    let iterations: Int
+
+    struct Result {
+        let seconds: Double
+        let waits: Int
+        let gracePeriods: UInt64
+        let ping: ReadLatency
+
+        func row(_ mode: String) -> String {
+            Columns.left(mode, 8) + Columns.right(String(format: "%.3f", seconds), 10)
+                + Columns.right(String(Int(Double(waits) / seconds)), 10) + Columns.right(String(gracePeriods), 16)
+                + Columns.right(ms(50), 17) + Columns.right(ms(99), 9) + Columns.right(maxMs, 9)
+        }
+
+        func json(flavor: String, mode: String, sectionMs: Int) -> String {
+            var line = JSONLine()
+            line.add("flavor", flavor)
+            line.add("mode", mode)
+            line.add("section_ms", sectionMs)
+            line.add("waits", waits)
+            line.add("seconds", seconds)
+            line.add("grace_periods", gracePeriods)
+            line.add("ping_samples", ping.samples)
+            line.add("ping_p50_ns", ping.nanoseconds(atPercentile: 50))
+            line.add("ping_p99_ns", ping.nanoseconds(atPercentile: 99))
+            line.add("ping_max_ns", ping.maxNanoseconds)
+            return line.text
+        }
+
+        private func ms(_ percentile: Double) -> String {
+            ping.nanoseconds(atPercentile: percentile).map { String(format: "%.3f", Double($0) / 1e6) } ?? "-"
+        }
+
+        private var maxMs: String { ping.maxNanoseconds.map { String(format: "%.3f", Double($0) / 1e6) } ?? "-" }
+    }
+
+    func run() async throws -> Result {
+        let stop = StopFlag()
+        let ping = Task {
+            var delays = ReadLatency()
+            while !stop.isSet {
+                let start = MonotonicClock.nanoseconds()
+                try? await Task.sleep(for: .milliseconds(1))
+                delays.record(nanoseconds: (MonotonicClock.nanoseconds() &- start) &- 1_000_000)
+            }
+            return delays
+        }
+        let startedBefore = F.gracePeriodsStarted
+        let start = MonotonicClock.nanoseconds()
+        if blocking {
+            // The demonstration of what the check reports; not a finding of this run.
+            let checking = Lockdep.checksTaskContext
+            Lockdep.checksTaskContext = false
+            defer { Lockdep.checksTaskContext = checking }
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for _ in 0..<iterations {
+                            F.retire(TaskNode())
+                            Self.blockingSynchronize()
+                        }
+                    }
+                }
+            }
+        } else {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for _ in 0..<iterations {
+                            F.retire(TaskNode())
+                            try await F.synchronize()
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let seconds = Double(MonotonicClock.nanoseconds() &- start) / 1e9
+        stop.set()
+        return Result(seconds: seconds, waits: tasks * iterations, gracePeriods: F.gracePeriodsStarted - startedBefore,
+                      ping: await ping.value)
+    }
+
+    /// The blocking form, which a task only reaches through a synchronous function.
+    private static func blockingSynchronize() { F.synchronize() }
+}
+
+/// What each round retires.
+final class TaskNode: Sendable {}
+
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// A thread that holds read sections of `F` back to back until stopped.
+struct BusyReader<F: RCUFlavor> {
+    private let stopFlag = StopFlag()
+    private let thread: StressThread
+
+    init(sectionMicroseconds: UInt32) {
+        let stopFlag = stopFlag
+        thread = StressThread {
+            while !stopFlag.isSet {
+                F.read { _ in _ = usleep(sectionMicroseconds) }
+            }
+        }
+    }
+
+    func stop() {
+        stopFlag.set()
+        thread.join()
+    }
+}
