@@ -22,14 +22,11 @@ import Synchronization
 /// flight are served by the next driver, queued when it runs, so any number of waiters
 /// costs one grace period per batch, as the kernel batches `synchronize_rcu()` callers.
 final class RCUGracePeriodSequence: @unchecked Sendable {
-    /// A task suspended until `completed` reaches `cookie`.
-    struct Waiter {
-        let cookie: UInt64
-        let continuation: UnsafeContinuation<Void, any Error>
-    }
-
     struct State {
-        var waiters: [UInt64: Waiter] = [:]
+        /// Suspended tasks by the cookie they wait for, then by waiter number (for
+        /// cancellation). Cookies are few (about one per grace period), so finding the
+        /// ready ones is short under the lock however many tasks wait.
+        var waiters: [UInt64: [UInt64: Continuation]] = [:]
         var nextWaiter: UInt64 = 0
         /// The ticket of the driver in flight; 0 when none is.
         var driverTicket: UInt64 = 0
@@ -88,7 +85,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     func complete(_ ticket: UInt64) {
         raiseCompleted(to: ticket)
         let ready = state.withLock { takeReady(&$0) }
-        for waiter in ready { waiter.continuation.resume() }
+        Self.resume(ready)
     }
 
     private func raiseCompleted(to ticket: UInt64) {
@@ -101,15 +98,35 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         }
     }
 
-    private func takeReady(_ s: inout State) -> [Waiter] {
+    private func takeReady(_ s: inout State) -> [[UInt64: Continuation]] {
         guard !s.waiters.isEmpty else { return [] }
         let done = completed.load(ordering: .acquiring)
-        var ready: [Waiter] = []
-        for (id, waiter) in s.waiters where waiter.cookie <= done {
-            ready.append(waiter)
-            s.waiters[id] = nil
+        let cookies = s.waiters.keys.filter { $0 <= done }
+        return cookies.map { s.waiters.removeValue(forKey: $0)! }
+    }
+
+    typealias Continuation = UnsafeContinuation<Void, any Error>
+
+    /// Resumes woken waiters. A few at once; thousands through a task that yields after
+    /// every 64, so that a wake-up burst joins the pool's queue in slices and other tasks
+    /// (already queued, or woken by a timer meanwhile) run between them instead of
+    /// behind all of them.
+    private static func resume(_ ready: [[UInt64: Continuation]]) {
+        let count = ready.reduce(0) { $0 + $1.count }
+        guard count > 64 else {
+            for batch in ready { for continuation in batch.values { continuation.resume() } }
+            return
         }
-        return ready
+        Task {
+            var resumed = 0
+            for batch in ready {
+                for continuation in batch.values {
+                    continuation.resume()
+                    resumed += 1
+                    if resumed % 64 == 0 { await Task.yield() }
+                }
+            }
+        }
     }
 
     // MARK: the driver
@@ -165,7 +182,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
 
     private func driverRan(_ ticket: UInt64) {
         raiseCompleted(to: ticket)
-        let (ready, next): ([Waiter], UInt64?) = state.withLock { s in
+        let (ready, next): ([[UInt64: Continuation]], UInt64?) = state.withLock { s in
             let ready = takeReady(&s)
             // A driver from before a fork() (liburcu runs it in the child) is not the child's.
             guard s.driverTicket == ticket else { return (ready, nil) }
@@ -175,7 +192,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
             return (ready, demand(cookie, &s))
         }
         if let next { queueDriver(next) }
-        for waiter in ready { waiter.continuation.resume() }
+        Self.resume(ready)
     }
 
     // MARK: waiting tasks
@@ -196,15 +213,18 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
                         // Cancelled before registering: the handler found nothing to remove.
                         if Task.isCancelled { return (nil, .failure(CancellationError())) }
                         if hasCompleted(cookie) { return (nil, .success(())) }
-                        s.waiters[id] = Waiter(cookie: cookie, continuation: continuation)
+                        s.waiters[cookie, default: [:]][id] = continuation
                         return (demand(cookie, &s), nil)
                     }
                     if let start { queueDriver(start) }
                     if let outcome { continuation.resume(with: outcome) }
                 }
             } onCancel: {
-                let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
-                waiter?.continuation.resume(throwing: CancellationError())
+                let waiter = state.withLock { s in
+                    defer { if s.waiters[cookie]?.isEmpty == true { s.waiters[cookie] = nil } }
+                    return s.waiters[cookie]?.removeValue(forKey: id)
+                }
+                waiter?.resume(throwing: CancellationError())
             }
         } catch {
             throw CancellationError()

@@ -17,8 +17,8 @@ struct TasksCommand: AsyncParsableCommand {
         discussion: """
             A reader thread holds read sections of --section-ms back to back. Then, for each \
             mode, --tasks tasks on the default cooperative pool each run --iterations rounds of \
-            "retire an object, wait for a grace period": `try await synchronize()` (async) or \
-            the blocking `synchronize()` (blocking). Meanwhile a ping task sleeps 1 ms in a \
+            "wait for a grace period" (with --retire: "retire an object, then wait"): \
+            `try await synchronize()` (async) or the blocking `synchronize()` (blocking). Meanwhile a ping task sleeps 1 ms in a \
             loop; its delay is how much later than 1 ms it ran again, which is how long a task \
             waits for a pool thread. Prints per mode: wall time, grace-period waits per \
             second, grace periods started (RCUFlavor.gracePeriodsStarted), and the ping \
@@ -40,8 +40,11 @@ struct TasksCommand: AsyncParsableCommand {
     @Option(help: "Writer tasks per mode.")
     var tasks = 10_000
 
-    @Option(help: "Retire-and-wait rounds per task.")
+    @Option(help: "Grace-period waits per task.")
     var iterations = 1
+
+    @Flag(help: "Retire an object before each wait (the writer's loop), adding the call_rcu worker's reclamation to the run.")
+    var retire = false
 
     @Option(help: "Length of each of the reader thread's back-to-back read sections, in milliseconds (0: no reader).")
     var sectionMs = 1
@@ -69,13 +72,17 @@ struct TasksCommand: AsyncParsableCommand {
         let reader = sectionMs > 0 ? BusyReader<F>(sectionMicroseconds: UInt32(sectionMs) * 1000) : nil
         defer { reader?.stop() }
         if !json {
-            print("flavor \(F.name), \(tasks) tasks x \(iterations) round(s), reader sections \(sectionMs) ms back to back\n")
+            print("flavor \(F.name), \(tasks) tasks x \(iterations) wait(s)\(retire ? ", each after a retire" : ""), "
+                  + "reader sections \(sectionMs) ms back to back\n")
             print("mode        seconds   waits/s   grace periods   ping delay p50      p99      max  (ms)")
         }
         let modes: [Mode] = mode == .both ? [.async, .blocking] : [mode]
         for mode in modes {
-            let result = try await TasksPhase<F>(blocking: mode == .blocking, tasks: tasks, iterations: iterations).run()
-            print(json ? result.json(flavor: F.name, mode: mode.rawValue, sectionMs: sectionMs) : result.row(mode.rawValue))
+            let result = try await TasksPhase<F>(
+                blocking: mode == .blocking, tasks: tasks, iterations: iterations, retire: retire
+            ).run()
+            print(json ? result.json(flavor: F.name, mode: mode.rawValue, sectionMs: sectionMs, retire: retire)
+                  : result.row(mode.rawValue))
         }
         try await F.barrier()
     }
@@ -86,6 +93,7 @@ struct TasksPhase<F: RCUFlavor> {
     let blocking: Bool
     let tasks: Int
     let iterations: Int
+    let retire: Bool
 
     struct Result {
         let seconds: Double
@@ -99,11 +107,12 @@ struct TasksPhase<F: RCUFlavor> {
                 + Columns.right(ms(50), 17) + Columns.right(ms(99), 9) + Columns.right(maxMs, 9)
         }
 
-        func json(flavor: String, mode: String, sectionMs: Int) -> String {
+        func json(flavor: String, mode: String, sectionMs: Int, retire: Bool) -> String {
             var line = JSONLine()
             line.add("flavor", flavor)
             line.add("mode", mode)
             line.add("section_ms", sectionMs)
+            line.add("retire", retire)
             line.add("waits", waits)
             line.add("seconds", seconds)
             line.add("grace_periods", gracePeriods)
@@ -143,7 +152,7 @@ struct TasksPhase<F: RCUFlavor> {
                 for _ in 0..<tasks {
                     group.addTask {
                         for _ in 0..<iterations {
-                            F.retire(TaskNode())
+                            if retire { F.retire(TaskNode()) }
                             Self.blockingSynchronize()
                         }
                     }
@@ -154,7 +163,7 @@ struct TasksPhase<F: RCUFlavor> {
                 for _ in 0..<tasks {
                     group.addTask {
                         for _ in 0..<iterations {
-                            F.retire(TaskNode())
+                            if retire { F.retire(TaskNode()) }
                             try await F.synchronize()
                         }
                     }
