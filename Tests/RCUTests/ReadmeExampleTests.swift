@@ -50,3 +50,50 @@ final class ReadmeReaderExampleTests: XCTestCase {
         XCTAssertFalse(RCUQSBR.isOnline, "the scope took the thread offline again")
     }
 }
+
+/// The README's async example (an actor publishing while tasks read), compiled and run as written.
+final class ReadmeAsyncExampleTests: XCTestCase {
+    final class Config: Sendable {
+        let limit: Int
+        init(limit: Int) { self.limit = limit }
+    }
+
+    /// Publishes configurations; readers read `current` from any task without the actor.
+    actor ConfigStore {
+        nonisolated let current = RCUPointer<Config, RCUMemb>(Config(limit: 100))
+
+        /// Publishes `limit` and frees the previous version once no reader can hold it,
+        /// suspending this call (not a thread) for the grace period.
+        func publish(limit: Int) async throws {
+            try await current.replaceAndSynchronize(with: Config(limit: limit))
+        }
+    }
+
+    func testActorPublishesWhileTasksRead() async throws {
+        let store = ConfigStore()
+        let seen = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 {
+                group.addTask {                                  // readers, on any pool thread
+                    var largest = 0
+                    for _ in 0..<1_000 {
+                        let limit = RCUMemb.read { section in
+                            store.current.withValue(in: section) { $0.limit } ?? 0
+                        }
+                        largest = max(largest, limit)
+                        await Task.yield()                       // between sections, never inside one
+                    }
+                    return largest
+                }
+            }
+            group.addTask {                                      // the writer
+                for limit in 101...110 { try await store.publish(limit: limit) }
+                return 0
+            }
+            return try await group.reduce(0, max)
+        }
+
+        XCTAssertGreaterThanOrEqual(seen, 100)
+        XCTAssertLessThanOrEqual(seen, 110)
+        XCTAssertEqual(RCUMemb.read { store.current.withValue(in: $0) { $0.limit } }, 110)
+    }
+}
