@@ -27,7 +27,7 @@ extension RCUFlavor {
     /// workers hand their pending callbacks to the shared one.
     ///
     /// Freeing workers waits for grace periods (liburcu hands their callbacks over
-    /// after one), so the call is refused where ``synchronize(file:line:)`` is: inside
+    /// after one), so the call is refused where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is: inside
     /// any read section, on a call_rcu worker (which would wait for itself), and in a
     /// child of an unsafe fork.
     /// - Throws: ``RCUCallbackWorkerError`` when liburcu cannot create a worker.

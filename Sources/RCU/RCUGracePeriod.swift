@@ -34,7 +34,7 @@ extension RCUFlavor {
     ///
     /// Use it before tearing down what callbacks touch, and in tests to count
     /// reclaimed objects. It is slow (about 10 ms even when nothing is queued).
-    /// Refused where ``synchronize(file:line:)`` is.
+    /// Refused where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is.
     public static func barrier(file: StaticString = #fileID, line: UInt = #line) {
         guard mayWaitForGracePeriod(
             "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,

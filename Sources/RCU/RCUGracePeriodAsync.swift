@@ -7,7 +7,7 @@
 /// "RCU in async code" in the documentation).
 extension RCUFlavor {
     /// Suspends the task until every read section that was open when it was called has
-    /// ended: the async form of ``synchronize(file:line:)``.
+    /// ended: the async form of ``RCUFlavor/synchronize(file:line:)-3fvwq``.
     ///
     /// Concurrent callers share grace periods: a call waits for the one grace period
     /// that starts after it, and every caller that arrives while that one is in flight
@@ -29,7 +29,7 @@ extension RCUFlavor {
 
     /// Suspends the task until a full grace period has elapsed since `cookie` was taken;
     /// returns at once if one already has. The async form of
-    /// ``synchronize(since:file:line:)`` (the kernel's `cond_synchronize_rcu()`).
+    /// ``RCUFlavor/synchronize(since:file:line:)-1uhkn`` (the kernel's `cond_synchronize_rcu()`).
     ///
     /// - Throws: `CancellationError` when the task is cancelled first.
     public static func synchronize(
@@ -40,7 +40,7 @@ extension RCUFlavor {
     }
 
     /// Suspends the task until every callback queued before the call has run: the async
-    /// form of ``barrier(file:line:)``.
+    /// form of ``RCUFlavor/barrier(file:line:)-6vxax``.
     ///
     /// liburcu's `rcu_barrier()` blocks its caller, so one thread per flavor, started when
     /// needed and gone when idle, runs it for the tasks: every task waiting when a barrier
@@ -63,7 +63,7 @@ extension RCUFlavor {
 
 extension RCUPointer {
     /// Publishes `new`, suspends the task for a grace period, then releases the previous
-    /// object in the task: the async form of ``replaceAndSynchronize(with:file:line:)``.
+    /// object in the task: the async form of ``RCUPointer/replaceAndSynchronize(with:file:line:)-2vxqr``.
     ///
     /// Refused whole in a child of an unsafe fork, as the blocking form is: nothing is
     /// published and the old object stays.

@@ -47,7 +47,7 @@ extension RCUFlavor {
     /// Runs `work` after a grace period on a call_rcu worker thread.
     ///
     /// The worker is the "softirq" of this package: `work` must not block on
-    /// locks that readers hold, and must not call ``barrier(file:line:)``.
+    /// locks that readers hold, and must not call ``RCUFlavor/barrier(file:line:)-6vxax``.
     @inlinable
     public static func retire(_ work: @escaping @Sendable () -> Void) {
         primitiveCall(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
@@ -80,9 +80,9 @@ extension RCUFlavor {
 
     /// Waits until every object queued by ``deferRetire(_:file:line:)`` on any thread before the
     /// call has been released (liburcu's `rcu_defer_barrier`): hands over every thread's batch,
-    /// then waits for call_rcu's ``barrier(file:line:)``.
+    /// then waits for call_rcu's ``RCUFlavor/barrier(file:line:)-6vxax``.
     ///
-    /// Refused where ``barrier(file:line:)`` is: inside a read section (of this flavor:
+    /// Refused where ``RCUFlavor/barrier(file:line:)-6vxax`` is: inside a read section (of this flavor:
     /// ``RCUMisuse/Kind/deferInReadSection``), from a call_rcu callback
     /// (``RCUMisuse/Kind/barrierInCallback``), in a child of an unsafe fork. A wait
     /// longer than ``RCUStallDetector/threshold`` is reported as a stalled `deferBarrier()`.
