@@ -32,7 +32,7 @@ public enum RCUFlavorKind: Sendable, Hashable, CaseIterable {
 ///
 /// | Flavor | Read lock + unlock | Reader obligations |
 /// |---|---|---|
-/// | ``RCUMemb`` (default) | ~1.5 ns | none (registered automatically) |
+/// | ``RCUMemb`` (default) | ~1.5 ns; ~1 ns in a ``RCUFlavor/withReader(file:line:_:)`` scope | none (registered automatically) |
 /// | ``RCUQSBR`` | ~1 ns in a ``RCUFlavor/withReader(file:line:_:)`` scope | announce quiescent states there |
 /// | ``RCUBulletproof`` | ~1.5 ns | none; registers itself, safe from any thread |
 /// | ``RCUMemoryBarrier`` | ~50 ns (full fence) | none |
