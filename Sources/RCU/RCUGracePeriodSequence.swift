@@ -27,7 +27,6 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         /// cancellation). Cookies are few (about one per grace period), so finding the
         /// ready ones is short under the lock however many tasks wait.
         var waiters: [UInt64: [UInt64: Continuation]] = [:]
-        var nextWaiter: UInt64 = 0
         /// The ticket of the driver in flight; 0 when none is.
         var driverTicket: UInt64 = 0
         /// Someone needs a grace period that starts after the driver in flight started.
@@ -46,6 +45,8 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     let issued = Atomic<UInt64>(0)
     /// The largest ticket whose grace period has ended.
     let completed = Atomic<UInt64>(0)
+    /// Numbers waiters, for cancellation to find its own.
+    private let waiterNumbers = Atomic<UInt64>(0)
     /// Waiters and the driver. Replaced only by the `fork()` child handler (see ``resetInForkedChild()``).
     nonisolated(unsafe) var state = Locked(State())
 
@@ -202,10 +203,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     /// with `CancellationError`; the grace period goes on for everyone else.
     func wait(for cookie: UInt64) async throws(CancellationError) {
         if hasCompleted(cookie) { return }
-        let id = state.withLock { s in
-            s.nextWaiter += 1
-            return s.nextWaiter
-        }
+        let id = waiterNumbers.wrappingAdd(1, ordering: .relaxed).newValue
         do {
             try await withTaskCancellationHandler {
                 try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
@@ -235,10 +233,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     /// (`rcu_barrier()`). One thread per flavor, started on demand, runs liburcu's blocking
     /// barrier for every task waiting when it starts one: the tasks' threads never block.
     func barrier() async throws(CancellationError) {
-        let id = state.withLock { s in
-            s.nextWaiter += 1
-            return s.nextWaiter
-        }
+        let id = waiterNumbers.wrappingAdd(1, ordering: .relaxed).newValue
         do {
             try await withTaskCancellationHandler {
                 try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
