@@ -31,11 +31,9 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         var driverTicket: UInt64 = 0
         /// Someone needs a grace period that starts after the driver in flight started.
         var driverWanted = false
-        /// Drivers queued so far (how many grace periods the waiters cost).
-        var driversQueued = 0
         /// Tasks waiting for an `await barrier()`, each with the number of the first barrier
         /// to start after it registered; and whether a barrier thread serves them.
-        var barrierWaiters: [UInt64: (barrier: Int, continuation: UnsafeContinuation<Void, any Error>)] = [:]
+        var barrierWaiters: [UInt64: (barrier: Int, continuation: Continuation)] = [:]
         var barrierThreadRunning = false
         var barriersStarted = 0
     }
@@ -142,7 +140,6 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         }
         let ticket = issue()
         s.driverTicket = ticket
-        s.driversQueued += 1
         return ticket
     }
 
@@ -206,7 +203,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         let id = waiterNumbers.wrappingAdd(1, ordering: .relaxed).newValue
         do {
             try await withTaskCancellationHandler {
-                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                try await withUnsafeThrowingContinuation { (continuation: Continuation) in
                     let (start, outcome) = state.withLock { s -> (UInt64?, Result<Void, any Error>?) in
                         // Cancelled before registering: the handler found nothing to remove.
                         if Task.isCancelled { return (nil, .failure(CancellationError())) }
@@ -236,7 +233,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         let id = waiterNumbers.wrappingAdd(1, ordering: .relaxed).newValue
         do {
             try await withTaskCancellationHandler {
-                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                try await withUnsafeThrowingContinuation { (continuation: Continuation) in
                     let (startThread, cancelled) = state.withLock { s -> (Bool, Bool) in
                         if Task.isCancelled { return (false, true) }
                         s.barrierWaiters[id] = (s.barriersStarted + 1, continuation)
