@@ -33,14 +33,28 @@ enum Engine {
 
     // MARK: registration
 
-    static func registerClass(name: String, key: String, validates: Bool, site: LockdepSite) -> UInt32 {
+    static func registerClass(name: String, key: String, validates: Bool, dynamic: Bool = false,
+                              site: LockdepSite) -> UInt32 {
         var report: LockdepReport?
         let id: UInt32 = graph.withLock { g in
-            if let id = g.registry[key] { return id }
-            let id = UInt32(g.classNames.count)
-            g.classNames.append(name)
-            g.classValidates.append(validates)
-            g.registry[key] = id
+            if !dynamic, let id = g.registry[key] { return id }
+            let id: UInt32
+            if let free = g.freeClassIDs.popLast() {
+                // The number may still sit in a thread's chain cache under its old class.
+                if g.freedSinceBump { g.bumpGeneration() }
+                id = free
+                g.classNames[Int(id)] = name
+                g.classValidates[Int(id)] = validates
+                g.classDynamic[Int(id)] = dynamic
+                g.classCounted[Int(id)] = true
+            } else {
+                id = UInt32(g.classNames.count)
+                g.classNames.append(name)
+                g.classValidates.append(validates)
+                g.classDynamic.append(dynamic)
+                g.classCounted.append(true)
+            }
+            if !dynamic { g.registry[key] = id }
             g.registeredSinceReset += 1
             if g.registeredSinceReset > g.limits.maxClasses && !g.disabled {
                 report = capacityReport(&g, limit: "MAX_LOCKDEP_KEYS", value: g.limits.maxClasses,
@@ -50,6 +64,14 @@ enum Engine {
         }
         if let report { deliver([report]) }
         return id
+    }
+
+    /// Frees a dynamic class (its owner is gone): the kernel's `lockdep_unregister_key`, which
+    /// zaps the class's dependencies and chains. Its number is reused by a later registration,
+    /// after every thread's chain cache has been invalidated.
+    static func unregisterClass(id: UInt32, key: String) {
+        graph.withLock { g in g.removeClass(id, key: key) }
+        statistics.withLock { _ = $0.removeValue(forKey: id) }
     }
 
     static func nextUniqueKey() -> Int {
@@ -69,6 +91,12 @@ enum Engine {
     }
 
     static func currentLimits() -> LockdepLimits { graph.withLock { $0.limits } }
+
+    static func graphSize() -> LockdepGraphSize {
+        graph.withLock { g in
+            LockdepGraphSize(classes: g.registeredSinceReset, dependencies: g.edgeCount, chains: g.chains.count)
+        }
+    }
 
     // MARK: hot paths
 
@@ -186,7 +214,7 @@ enum Engine {
                                               lock: g.nodeName(e.node), site: e.site, thread: t.pointee.name))
                 return false
             }
-            g.chains.insert(e.chainKey)
+            g.insertChain(e.chainKey, classes: (0...index).lazy.map { t.pointee.held[$0].node >> 3 })
             return true
         }
         if cacheable { t.pointee.cacheInsert(e.chainKey) }
@@ -239,25 +267,23 @@ enum Engine {
                   hcls >= g.classValidates.count || g.classValidates[hcls] else { continue }
             let hRecursive = h.mode == LockdepMode.recursiveRead.rawValue
             let typeBit: UInt8 = 1 << ((hRecursive ? 2 : 0) | (eRecursive ? 1 : 0))
-            if let edge = g.nodes[h.node]?.edges[e.node], edge.types & typeBit != 0 { continue }
+            let existing = g.edgeTypes(from: h.node, to: e.node)
+            if let existing, existing & typeBit != 0 { continue }
             if let path = g.strongPath(from: e.node, startRecursive: eRecursive, to: h.node, targetRecursive: hRecursive) {
                 if stack == nil { stack = Backtrace.capture(skip: 4) }
                 return Reports.circular(g, t, held: h, entry: e, index: index, path: path, stack: stack ?? [])
             }
-            if let r = checkEdgeIrq(g, t, held: h, entry: e, index: index) { return r }
-            if g.nodes[h.node]?.edges[e.node] == nil {
+            if let r = checkEdgeIrq(&g, t, held: h, entry: e, index: index) { return r }
+            if existing == nil {
                 if g.edgeCount >= g.limits.maxDependencies {
                     return capacityReport(&g, limit: "MAX_LOCKDEP_ENTRIES", value: g.limits.maxDependencies,
                                           lock: g.nodeName(e.node), site: e.site, thread: t.pointee.name)
                 }
                 if stack == nil { stack = Backtrace.capture(skip: 4) }
-                g.edgeCount += 1
-                g.nodes[h.node, default: Node()].out.append(e.node)
-                g.nodes[h.node, default: Node()].edges[e.node] = Edge(
-                    types: typeBit, fromSite: h.site, toSite: e.site, thread: t.pointee.name, stack: stack ?? [])
-                g.nodes[e.node, default: Node()].inbound.append(h.node)
+                g.addEdge(from: h.node, to: e.node, Edge(
+                    types: typeBit, fromSite: h.site, toSite: e.site, thread: t.pointee.name, stack: stack ?? []))
             } else {
-                g.nodes[h.node]!.edges[e.node]!.types |= typeBit
+                g.addEdgeTypes(from: h.node, to: e.node, typeBit)
             }
         }
         return nil
@@ -282,12 +308,15 @@ enum Engine {
             bits.append(2 + read)
             if e.irqState & 8 == 0 { bits.append(6 + read) }
         }
+        if bits.isEmpty { return nil }
+        let slot = g.nodes.slotCreating(e.node)
         for b in bits {
             let mask: UInt8 = 1 << b
-            let usage = g.nodes[e.node]?.usage ?? 0
+            let usage = g.nodes.slots[slot].usage
             if usage & mask != 0 { continue }
-            g.nodes[e.node, default: Node()].usage |= mask
-            g.nodes[e.node, default: Node()].usageSites[Int(b)] = e.site
+            g.nodes.slots[slot].usage |= mask
+            g.nodes.slots[slot].usageSites[Int(b)] = e.site
+            g.propagateReach(mask, from: e.node)
             let irq = b / 4
             let isUsed = b % 4 < 2
             let isRead = b % 2 == 1
@@ -297,12 +326,15 @@ enum Engine {
             for c in conflicts where usage & (1 << c) != 0 {
                 return Reports.inconsistent(g, t, entry: e, index: index, newBit: b, oldBit: c)
             }
-            // Inversion against the dependencies already recorded.
-            let (order, parent) = g.closure(of: e.node, forward: isUsed)
-            for m in order where m != e.node {
+            // Inversion against the dependencies already recorded. The reach bits say whether any
+            // node the search would visit has a conflicting bit; only then is the graph walked.
+            let conflictMask = conflicts.reduce(UInt8(0)) { $0 | 1 << $1 }
+            if g.nodes.slots[slot].reach & conflictMask == 0 { continue }
+            let found = g.closure(of: e.node, forward: isUsed)
+            for (position, m) in found.order.enumerated() where m != e.node {
                 let mu = g.nodes[m]?.usage ?? 0
                 if let c = conflicts.first(where: { mu & (1 << $0) != 0 }) {
-                    let path = g.pathTo(m, parent: parent)
+                    let path = found.path(to: position)
                     let safe = isUsed ? e.node : m
                     let unsafe = isUsed ? m : e.node
                     let chain = isUsed ? path : path.reversed()
@@ -315,28 +347,48 @@ enum Engine {
     }
 
     /// An edge `held -> entry` from an irq-safe class (or one reached from it) to an irq-unsafe one.
-    static func checkEdgeIrq(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, held h: HeldLock,
+    ///
+    /// The reach bits of the two ends answer "could there be such a pair?" in O(1); the two
+    /// closures are walked only when they say yes.
+    static func checkEdgeIrq(_ g: inout GraphState, _ t: UnsafeMutablePointer<ThreadState>, held h: HeldLock,
                              entry e: HeldLock, index: Int) -> LockdepReport? {
+        let rh = g.nodes.slot(h.node).map { g.nodes.slots[$0].reach } ?? 0
+        let re = g.nodes.slot(e.node).map { g.nodes.slots[$0].reach } ?? 0
+        var possible = false
+        for irq in 0..<2 {
+            let usedW: UInt8 = 1 << (irq * 4), usedR: UInt8 = 1 << (irq * 4 + 1)
+            let enW: UInt8 = 1 << (irq * 4 + 2), enR: UInt8 = 1 << (irq * 4 + 3)
+            if (rh & usedW != 0 && re & (enW | enR) != 0) || (rh & usedR != 0 && re & enW != 0) { possible = true }
+        }
+        guard possible else { return nil }
         let back = g.closure(of: h.node, forward: false)
         let fwd = g.closure(of: e.node, forward: true)
         for irq in 0..<2 {
             let usedW: UInt8 = 1 << (irq * 4), usedR: UInt8 = 1 << (irq * 4 + 1)
             let enW: UInt8 = 1 << (irq * 4 + 2), enR: UInt8 = 1 << (irq * 4 + 3)
-            for u in back.order {
+            // The first node of the forward closure with each kind of conflicting bit: a safe
+            // node used for write conflicts with either enabled bit, one used for read only with
+            // the write one.
+            var firstAny: Int?, firstW: Int?
+            for (position, v) in fwd.order.enumerated() {
+                let vu = g.nodes[v]?.usage ?? 0
+                if firstAny == nil && vu & (enW | enR) != 0 { firstAny = position }
+                if firstW == nil && vu & enW != 0 { firstW = position; break }
+            }
+            if firstAny == nil && firstW == nil { continue }
+            for (uPosition, u) in back.order.enumerated() {
                 let uu = g.nodes[u]?.usage ?? 0
                 guard uu & (usedW | usedR) != 0 else { continue }
-                for v in fwd.order {
-                    let vu = g.nodes[v]?.usage ?? 0
-                    let conflict = (uu & usedW != 0 && vu & (enW | enR) != 0) || (uu & usedR != 0 && vu & enW != 0)
-                    guard conflict else { continue }
-                    let left = Array(g.pathTo(u, parent: back.parent).reversed())
-                    let right = g.pathTo(v, parent: fwd.parent)
-                    let safeBit = UInt8(uu & usedW != 0 ? irq * 4 : irq * 4 + 1)
-                    let unsafeBit = UInt8(vu & enW != 0 ? irq * 4 + 2 : irq * 4 + 3)
-                    return Reports.inversion(g, t, entry: e, index: index, irq: irq, safe: u, unsafe: v,
-                                             safeBit: safeBit, unsafeBit: unsafeBit, path: left + right,
-                                             newEdgeFrom: h)
-                }
+                guard let vPosition = uu & usedW != 0 ? firstAny : firstW else { continue }
+                let v = fwd.order[vPosition]
+                let vu = g.nodes[v]?.usage ?? 0
+                let left = Array(back.path(to: uPosition).reversed())
+                let right = fwd.path(to: vPosition)
+                let safeBit = UInt8(uu & usedW != 0 ? irq * 4 : irq * 4 + 1)
+                let unsafeBit = UInt8(vu & enW != 0 ? irq * 4 + 2 : irq * 4 + 3)
+                return Reports.inversion(g, t, entry: e, index: index, irq: irq, safe: u, unsafe: v,
+                                         safeBit: safeBit, unsafeBit: unsafeBit, path: left + right,
+                                         newEdgeFrom: h)
             }
         }
         return nil

@@ -75,9 +75,13 @@ extension Engine {
         graph.withLock { g in
             g.registry = [:]
             g.registeredSinceReset = 0
-            g.nodes = [:]
+            g.classCounted = Array(repeating: false, count: g.classCounted.count)
+            g.nodes = NodeTable()
+            g.search = SearchScratch()
             g.edgeCount = 0
             g.chains = []
+            g.chainDynamicClasses = [:]
+            g.dynamicClassChains = [:]
             g.reported = []
             g.disabled = false
             g.generation += 1

@@ -14,16 +14,110 @@ struct Edge {
 /// A node of the dependency graph: one (class, subclass).
 struct Node {
     var usage: UInt8 = 0
+    /// The closure of ``usage`` over the graph, kept up to date as bits and edges are added:
+    /// a "used in irq" bit (`irq * 4 + read`) is set when this node or any node that reaches it
+    /// has it; an "irqs enabled" bit (`irq * 4 + 2 + read`) when this node or any node it
+    /// reaches has it. A conservative filter: an irq search whose bits are absent here cannot
+    /// find anything (a freed class may leave a bit set, which only costs a search).
+    var reach: UInt8 = 0
     var usageSites: [LockdepSite?] = Array(repeating: nil, count: 8)
     var out: [UInt32] = []
+    /// `edges[out[i]].types`, in the order of ``out`` (the search reads this, not the dictionary).
+    var outTypes: [UInt8] = []
     var inbound: [UInt32] = []
     var edges: [UInt32: Edge] = [:]
+}
+
+/// The graph's nodes: a dense pool of ``Node`` slots reached from the node number
+/// (`class << 3 | subclass`) through an index array, so a search touches arrays only.
+struct NodeTable {
+    /// Node number -> slot + 1 (0: no node).
+    var index: [Int32] = []
+    var slots: [Node] = []
+    /// The node number of each slot (`UInt32.max`: free).
+    var slotNode: [UInt32] = []
+    var freeSlots: [Int32] = []
+
+    /// The node, if it exists (a copy: for reports and rare paths).
+    subscript(node: UInt32) -> Node? {
+        guard let s = slot(node) else { return nil }
+        return slots[s]
+    }
+
+    @inline(__always)
+    func slot(_ node: UInt32) -> Int? {
+        let i = Int(node)
+        guard i < index.count else { return nil }
+        let s = index[i]
+        return s == 0 ? nil : Int(s) - 1
+    }
+
+    /// The slot of `node`, created if needed.
+    mutating func slotCreating(_ node: UInt32) -> Int {
+        if let s = slot(node) { return s }
+        let i = Int(node)
+        if i >= index.count {
+            index.append(contentsOf: repeatElement(0, count: max(i + 1 - index.count, index.count / 2 + 64)))
+        }
+        let s: Int
+        if let free = freeSlots.popLast() {
+            s = Int(free)
+            slots[s] = Node()
+            slotNode[s] = node
+        } else {
+            s = slots.count
+            slots.append(Node())
+            slotNode.append(node)
+        }
+        index[i] = Int32(s + 1)
+        return s
+    }
+
+    /// Frees `node`'s slot (its edges must have been unlinked already).
+    mutating func remove(_ node: UInt32) {
+        guard let s = slot(node) else { return }
+        index[Int(node)] = 0
+        slots[s] = Node()
+        slotNode[s] = .max
+        freeSlots.append(Int32(s))
+    }
+
+    /// Number of live nodes.
+    var count: Int { slots.count - freeSlots.count }
+}
+
+/// Reusable search buffers: a per-state generation mark instead of per-search sets and
+/// dictionaries (the kernel's `lock_accessed` / `mark_lock_accessed`).
+struct SearchScratch {
+    var mark: [UInt32] = []
+    var generation: UInt32 = 0
+    var parent: [Int32] = []
+    var queue: [Int32] = []
+
+    /// Starts a search over `states` states: every state unmarked, in O(1) (amortised).
+    mutating func begin(states: Int) {
+        if mark.count < states {
+            let grow = max(states - mark.count, mark.count / 2 + 64)
+            mark.append(contentsOf: repeatElement(0, count: grow))
+            parent.append(contentsOf: repeatElement(-1, count: grow))
+        }
+        generation &+= 1
+        if generation == 0 {
+            mark.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            generation = 1
+        }
+        queue.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Usage bits, as the kernel's LOCK_USED_IN_HARDIRQ etc.: irq * 4 + (enabled ? 2 : 0) + read.
 enum Usage {
     static let names = ["IN-HARDIRQ-W", "IN-HARDIRQ-R", "HARDIRQ-ON-W", "HARDIRQ-ON-R",
                         "IN-SOFTIRQ-W", "IN-SOFTIRQ-R", "SOFTIRQ-ON-W", "SOFTIRQ-ON-R"]
+    /// The "used in irq" bits: they propagate to the nodes a node reaches.
+    static let usedMask: UInt8 = 0b0011_0011
+    /// The "irqs enabled" bits: they propagate to the nodes that reach a node.
+    static let enabledMask: UInt8 = 0b1100_1100
 
     /// The kernel's `{+.+.}` string: per irq kind, write then read: '.', '+' (enabled),
     /// '-' (used in irq), '?' (both).
@@ -40,17 +134,49 @@ enum Usage {
     }
 }
 
+/// A breadth-first closure: the nodes in visit order and, per position, the position of the
+/// node it was reached from (-1 for the start).
+struct Closure {
+    var order: [UInt32] = []
+    var from: [Int32] = []
+
+    /// The nodes from the start to `order[position]`, start first.
+    func path(to position: Int) -> [UInt32] {
+        var path: [UInt32] = []
+        var p = position
+        while p >= 0 { path.append(order[p]); p = Int(from[p]) }
+        return path.reversed()
+    }
+}
+
 /// All shared validator state, guarded by one lock taken only on slow paths (new chains,
 /// reports, class registration, statistics).
 struct GraphState {
     var classNames: [String] = []
     var classValidates: [Bool] = []
+    /// Whether the class was registered with a dynamic key (freed with its ``LockClass``).
+    var classDynamic: [Bool] = []
+    /// Whether the class counts against ``LockdepLimits/maxClasses`` (registered since the last reset).
+    var classCounted: [Bool] = []
+    /// Class numbers of freed dynamic classes, for reuse.
+    var freeClassIDs: [UInt32] = []
+    /// A freed class number may sit in some thread's chain cache: bump the generation (which
+    /// empties every cache) before a freed number is handed out again.
+    var freedSinceBump = false
     var registry: [String: UInt32] = [:]
+    /// Live classes registered since the last reset (what ``LockdepLimits/maxClasses`` bounds).
     var registeredSinceReset = 0
-    var nodes: [UInt32: Node] = [:]
+    var nodes = NodeTable()
+    var search = SearchScratch()
     var edgeCount = 0
     var chains: Set<UInt64> = []
+    /// For each validated chain holding dynamic classes, those classes (to zap the chain when one goes).
+    var chainDynamicClasses: [UInt64: [UInt32]] = [:]
+    /// For each dynamic class, the validated chains it is part of.
+    var dynamicClassChains: [UInt32: Set<UInt64>] = [:]
     var threadNames: [UInt: String] = [:]
+    /// Serials of exited threads whose names are still kept, oldest first (bounded).
+    var exitedThreads: [UInt] = []
     /// Every live thread's pending-acquire cell, by serial (``Lockdep/pendingAcquire(of:)``).
     var pendingCells: [UInt: PendingCell] = [:]
     var nextSerial: UInt = 1
@@ -72,73 +198,204 @@ struct GraphState {
 
     func usage(_ node: UInt32) -> String { Usage.string(nodes[node]?.usage ?? 0) }
 
+    /// Publishes a new generation in the state word: every thread empties its chain cache and
+    /// re-reads the limits at its next lock operation.
+    mutating func bumpGeneration() {
+        generation += 1
+        StateWord.store((generation << 2) | (statsEnabled ? 2 : 0) | (disabled ? 1 : 0))
+        freedSinceBump = false
+    }
+
+    // MARK: searches
+
     /// Breadth-first search for a shortest "strong" path from `start` to `target`.
     ///
     /// A path is strong when no node on it is entered by an edge ending in a recursive read
     /// and left by an edge starting with a recursive read (recursive readers never block each
     /// other). `startRecursive` is how `start` is being acquired; `targetRecursive` is how the
     /// final node is held when the path closes the cycle.
-    func strongPath(from start: UInt32, startRecursive: Bool, to target: UInt32, targetRecursive: Bool) -> [UInt32]? {
-        var parent: [UInt64: UInt64] = [:]
-        var visited: Set<UInt64> = []
-        var queue: [UInt64] = []
-        let first = UInt64(start) << 1 | (startRecursive ? 1 : 0)
-        visited.insert(first)
-        queue.append(first)
+    ///
+    /// The states are (node, entered by a recursive read); each is visited at most once per
+    /// search, marked with the search's generation, so one search costs O(states + edges
+    /// reached) with no allocation once the buffers have grown.
+    mutating func strongPath(from start: UInt32, startRecursive: Bool, to target: UInt32,
+                             targetRecursive: Bool) -> [UInt32]? {
+        guard let startSlot = nodes.slot(start) else { return nil }
+        if nodes.slots[startSlot].out.isEmpty { return nil }
+        search.begin(states: nodes.slots.count * 2)
+        let gen = search.generation
+        let first = startSlot << 1 | (startRecursive ? 1 : 0)
+        search.mark[first] = gen
+        search.parent[first] = -1
+        search.queue.append(Int32(first))
         var head = 0
-        while head < queue.count {
-            let state = queue[head]; head += 1
-            let node = UInt32(truncatingIfNeeded: state >> 1)
+        while head < search.queue.count {
+            let state = Int(search.queue[head]); head += 1
+            let slot = state >> 1
             let arrivedRecursive = state & 1 != 0
-            guard let n = nodes[node] else { continue }
-            for next in n.out {
-                guard let edge = n.edges[next] else { continue }
-                let allowed = arrivedRecursive ? edge.types & 0b0011 : edge.types
+            let out = nodes.slots[slot].out
+            let types = nodes.slots[slot].outTypes
+            for k in 0..<out.count {
+                let next = out[k]
+                let allowed = arrivedRecursive ? types[k] & 0b0011 : types[k]
                 if allowed == 0 { continue }
                 let nextRecursive = allowed & 0b0101 == 0
-                let nextState = UInt64(next) << 1 | (nextRecursive ? 1 : 0)
                 if next == target {
                     if nextRecursive && targetRecursive { continue }
                     var path = [target]
                     var s = state
-                    while true {
-                        path.append(UInt32(truncatingIfNeeded: s >> 1))
-                        guard let p = parent[s] else { break }
-                        s = p
+                    while s >= 0 {
+                        path.append(nodes.slotNode[s >> 1])
+                        s = Int(search.parent[s])
                     }
                     return path.reversed()
                 }
-                if visited.contains(nextState) || (nextRecursive && visited.contains(UInt64(next) << 1)) { continue }
-                visited.insert(nextState)
-                parent[nextState] = state
-                queue.append(nextState)
+                guard let nextSlot = nodes.slot(next) else { continue }
+                let nextState = nextSlot << 1 | (nextRecursive ? 1 : 0)
+                if search.mark[nextState] == gen || (nextRecursive && search.mark[nextSlot << 1] == gen) { continue }
+                search.mark[nextState] = gen
+                search.parent[nextState] = Int32(state)
+                search.queue.append(Int32(nextState))
             }
         }
         return nil
     }
 
     /// Nodes reachable from `start` (forward) or reaching it (backward), `start` included,
-    /// with a parent map for path reconstruction.
-    func closure(of start: UInt32, forward: Bool) -> (order: [UInt32], parent: [UInt32: UInt32]) {
-        var order = [start]
-        var parent: [UInt32: UInt32] = [:]
-        var seen: Set<UInt32> = [start]
+    /// in breadth-first order.
+    mutating func closure(of start: UInt32, forward: Bool) -> Closure {
+        var result = Closure(order: [start], from: [-1])
+        guard let startSlot = nodes.slot(start) else { return result }
+        search.begin(states: nodes.slots.count * 2)
+        let gen = search.generation
+        search.mark[startSlot << 1] = gen
         var head = 0
-        while head < order.count {
-            let n = order[head]; head += 1
-            guard let node = nodes[n] else { continue }
-            for m in forward ? node.out : node.inbound where !seen.contains(m) {
-                seen.insert(m); parent[m] = n; order.append(m)
+        while head < result.order.count {
+            guard let slot = nodes.slot(result.order[head]) else { head += 1; continue }
+            let list = forward ? nodes.slots[slot].out : nodes.slots[slot].inbound
+            for m in list {
+                guard let ms = nodes.slot(m), search.mark[ms << 1] != gen else { continue }
+                search.mark[ms << 1] = gen
+                result.order.append(m)
+                result.from.append(Int32(head))
             }
+            head += 1
         }
-        return (order, parent)
+        return result
     }
 
-    func pathTo(_ n: UInt32, parent: [UInt32: UInt32]) -> [UInt32] {
-        var path = [n]
-        var cur = n
-        while let p = parent[cur] { path.append(p); cur = p }
-        return path.reversed()
+    // MARK: reach bits
+
+    /// Adds `bits` to the reach of `node` and, through the graph, of the nodes it reaches
+    /// (used bits) or that reach it (enabled bits). Stops where the bits are already set, so
+    /// each bit enters each node once.
+    mutating func propagateReach(_ bits: UInt8, from node: UInt32) {
+        guard bits != 0, let s = nodes.slot(node) else { return }
+        let forwardBits = bits & Usage.usedMask
+        let backwardBits = bits & Usage.enabledMask
+        if forwardBits != 0 { spread(forwardBits, from: s, forward: true) }
+        if backwardBits != 0 { spread(backwardBits, from: s, forward: false) }
+    }
+
+    private mutating func spread(_ bits: UInt8, from slot: Int, forward: Bool) {
+        let fresh = bits & ~nodes.slots[slot].reach
+        guard fresh != 0 else { return }
+        nodes.slots[slot].reach |= fresh
+        var work: [Int32] = [Int32(slot)]
+        while let s = work.popLast() {
+            let list = forward ? nodes.slots[Int(s)].out : nodes.slots[Int(s)].inbound
+            for m in list {
+                guard let ms = nodes.slot(m) else { continue }
+                let add = bits & ~nodes.slots[ms].reach
+                if add == 0 { continue }
+                nodes.slots[ms].reach |= add
+                work.append(Int32(ms))
+            }
+        }
+    }
+
+    /// Records the dependency `from -> to` (new), with its reach bits.
+    mutating func addEdge(from: UInt32, to: UInt32, _ edge: Edge) {
+        let fs = nodes.slotCreating(from)
+        let ts = nodes.slotCreating(to)
+        edgeCount += 1
+        nodes.slots[fs].out.append(to)
+        nodes.slots[fs].outTypes.append(edge.types)
+        nodes.slots[fs].edges[to] = edge
+        nodes.slots[ts].inbound.append(from)
+        let down = nodes.slots[fs].reach & Usage.usedMask & ~nodes.slots[ts].reach
+        if down != 0 { spread(down, from: ts, forward: true) }
+        let up = nodes.slots[ts].reach & Usage.enabledMask & ~nodes.slots[fs].reach
+        if up != 0 { spread(up, from: fs, forward: false) }
+    }
+
+    /// The acquisition kinds recorded on the dependency `from -> to`, if it exists.
+    func edgeTypes(from: UInt32, to: UInt32) -> UInt8? {
+        guard let fs = nodes.slot(from) else { return nil }
+        return nodes.slots[fs].edges[to]?.types
+    }
+
+    /// Adds acquisition kinds to the existing dependency `from -> to`.
+    mutating func addEdgeTypes(from: UInt32, to: UInt32, _ typeBit: UInt8) {
+        guard let fs = nodes.slot(from) else { return }
+        nodes.slots[fs].edges[to]?.types |= typeBit
+        if let k = nodes.slots[fs].out.firstIndex(of: to) { nodes.slots[fs].outTypes[k] |= typeBit }
+    }
+
+    // MARK: dynamic classes
+
+    /// Removes class `id`: its nodes with every dependency into or out of them, every
+    /// validated chain that holds it, and its statistics; the number becomes reusable.
+    mutating func removeClass(_ id: UInt32, key: String) {
+        if registry[key] == id { registry.removeValue(forKey: key) }
+        for sub in UInt32(0)..<8 {
+            let node = id << 3 | sub
+            guard let s = nodes.slot(node) else { continue }
+            for target in nodes.slots[s].out {
+                guard let ts = nodes.slot(target) else { continue }
+                if let k = nodes.slots[ts].inbound.firstIndex(of: node) { nodes.slots[ts].inbound.remove(at: k) }
+                edgeCount -= 1
+            }
+            nodes.slots[s].out = []
+            nodes.slots[s].outTypes = []
+            nodes.slots[s].edges = [:]
+            for source in nodes.slots[s].inbound {
+                guard let ss = nodes.slot(source), let k = nodes.slots[ss].out.firstIndex(of: node) else { continue }
+                nodes.slots[ss].out.remove(at: k)
+                nodes.slots[ss].outTypes.remove(at: k)
+                nodes.slots[ss].edges.removeValue(forKey: node)
+                edgeCount -= 1
+            }
+            nodes.slots[s].inbound = []
+            nodes.remove(node)
+        }
+        if let keys = dynamicClassChains.removeValue(forKey: id) {
+            for key in keys {
+                chains.remove(key)
+                guard let members = chainDynamicClasses.removeValue(forKey: key) else { continue }
+                for other in members where other != id { dynamicClassChains[other]?.remove(key) }
+            }
+        }
+        let i = Int(id)
+        if i < classCounted.count && classCounted[i] {
+            classCounted[i] = false
+            registeredSinceReset -= 1
+        }
+        if i < classDynamic.count { classDynamic[i] = false }
+        freeClassIDs.append(id)
+        freedSinceBump = true
+    }
+
+    /// Records a validated chain, noting the dynamic classes it holds.
+    mutating func insertChain(_ key: UInt64, classes: some Sequence<UInt32>) {
+        chains.insert(key)
+        var dynamic: [UInt32] = []
+        for c in classes where Int(c) < classDynamic.count && classDynamic[Int(c)] && !dynamic.contains(c) {
+            dynamic.append(c)
+        }
+        guard !dynamic.isEmpty else { return }
+        chainDynamicClasses[key] = dynamic
+        for c in dynamic { dynamicClassChains[c, default: []].insert(key) }
     }
 }
 

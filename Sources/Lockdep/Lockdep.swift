@@ -44,6 +44,16 @@ public enum Lockdep {
         set { Engine.setLimits(newValue) }
     }
 
+    /// The validator's current size: live classes, dependencies and validated chains, the
+    /// quantities ``limits`` bounds (the kernel's `/proc/lockdep_stats`).
+    ///
+    /// Freed dynamic classes (``LockClass/dynamic(_:validates:fileID:line:)``) no longer count,
+    /// nor do their dependencies and chains, so an owner created and destroyed in a loop keeps
+    /// these numbers flat.
+    public static var graphSize: LockdepGraphSize {
+        Engine.graphSize()
+    }
+
     /// Forgets every class registration, dependency, chain, usage bit, statistic and reported
     /// key, re-enables validation after a capacity report, and clears the calling thread's held
     /// locks and context. Other threads keep their held locks: call it when none are held.
@@ -506,4 +516,29 @@ public enum Lockdep {
         Engine.deliver([r], t)
         #endif
     }
+}
+
+/// The size of Lockdep's graph (``Lockdep/graphSize``), against ``LockdepLimits``.
+public struct LockdepGraphSize: Sendable, Equatable, CustomStringConvertible {
+    /// Live lock classes registered since the last reset (bounded by ``LockdepLimits/maxClasses``).
+    public var classes: Int
+    /// Dependencies between classes (bounded by ``LockdepLimits/maxDependencies``).
+    public var dependencies: Int
+    /// Distinct validated lock chains (bounded by ``LockdepLimits/maxChains``).
+    public var chains: Int
+
+    /// Creates a value.
+    ///
+    /// - Parameters:
+    ///   - classes: Live lock classes.
+    ///   - dependencies: Dependencies between classes.
+    ///   - chains: Validated lock chains.
+    public init(classes: Int, dependencies: Int, chains: Int) {
+        self.classes = classes
+        self.dependencies = dependencies
+        self.chains = chains
+    }
+
+    /// `classes: N, dependencies: N, chains: N`.
+    public var description: String { "classes: \(classes), dependencies: \(dependencies), chains: \(chains)" }
 }

@@ -139,7 +139,17 @@ struct ThreadState {
             guard let raw else { return }
             let t = raw.assumingMemoryBound(to: ThreadState.self)
             if clockdep_thread_state() == raw { clockdep_set_thread_state(nil) }
-            graph.withLock { _ = $0.pendingCells.removeValue(forKey: t.pointee.serial) }
+            graph.withLock { g in
+                _ = g.pendingCells.removeValue(forKey: t.pointee.serial)
+                // Keep the names of recently exited threads (a report may name a lock's last
+                // owner), but not of every thread that ever ran.
+                g.exitedThreads.append(t.pointee.serial)
+                if g.exitedThreads.count > 1024 {
+                    let drop = g.exitedThreads.count - 512
+                    for serial in g.exitedThreads.prefix(drop) { g.threadNames.removeValue(forKey: serial) }
+                    g.exitedThreads.removeFirst(drop)
+                }
+            }
             t.pointee.pending.deallocate()
             t.pointee.held.deinitialize(count: t.pointee.depth)
             t.pointee.held.deallocate()
