@@ -100,8 +100,6 @@ public final class Registry: @unchecked Sendable {
     var nextID = 0
     var busDevices: [Device] = []
 
-    private static let serial = Atomic<Int>(0)
-
     /// Creates a registry and starts its work queue.
     /// - Parameter configuration: The design, baseline and bugs.
     public init(configuration: Configuration = Configuration()) {
@@ -109,8 +107,9 @@ public final class Registry: @unchecked Sendable {
         self.bugs = configuration.bugs
         self.countsReads = configuration.countsReads
         self.design = configuration.design
-        let n = Self.serial.add(1, ordering: .relaxed).newValue
-        func cls(_ name: String) -> LockClass { LockClass(name, key: "\(name)@iommu-registry-\(n)") }
+        // Per-registry classes with dynamic keys, freed with the registry and its locks
+        // (lockdep_register_key / lockdep_unregister_key).
+        func cls(_ name: String) -> LockClass { LockClass.dynamic(name) }
         probeDeviceLock = CheckedMutex(class: cls("iommu_probe_device_lock"))
         devIommuGroupLock = CheckedMutex(class: cls("dev_iommu_group_lock"))
         groupMutexClass = cls("group->mutex")
