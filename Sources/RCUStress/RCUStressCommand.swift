@@ -11,7 +11,7 @@ struct RCUStressCommand: AsyncParsableCommand {
         commandName: "rcu-stress",
         abstract: "Stress tests and benchmarks for swift-rcu (userspace RCU for Swift).",
         subcommands: [RegistryCommand.self, ReadCost.self, Urcu.self, Torture.self, LockCost.self, ContainerBench.self,
-                      TasksCommand.self],
+                      TasksCommand.self, LockGraph.self],
         defaultSubcommand: RegistryCommand.self
     )
 }
