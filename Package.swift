@@ -5,6 +5,7 @@ import PackageDescription
 func urcuShim(_ name: String, links: [String]) -> Target {
     .target(
         name: name,
+        dependencies: ["CLockdepThread"],   // the cell type of RCU's Lockdep pseudo-locks
         path: "CHeaders/\(name)",
         linkerSettings: links.map { .linkedLibrary($0) } + [.linkedLibrary("pthread")]
     )

@@ -2,4 +2,3 @@
 
 __thread void *clockdep_current_thread_state;
 uintptr_t clockdep_state_word;
-struct clockdep_map_cell clockdep_rcu_read_cells[4];

@@ -1,26 +1,28 @@
 public import CLockdepThread
 
-/// A static C cell holding what acquiring a ``LockdepMap`` needs (its identity,
-/// class and flags), for a pseudo-lock taken on a hot path.
+/// A cell holding what acquiring a ``LockdepMap`` needs (its identity, class and flags),
+/// for a pseudo-lock taken on a hot path.
 ///
-/// A map in a Swift `static let` is reached through a lazy-global accessor
-/// (a call, and `swift_once`) and then the object; a cell is a C global, read
-/// with plain loads inlined into the caller. RCU's read sections use one cell
-/// per flavor: with Lockdep on, a read section is a recursive-read acquire and
-/// a release of the flavor's map, and the accessor cost about 7% of a registry
-/// lookup.
+/// A map in a Swift `static let` is reached through a lazy-global accessor (a call, and
+/// `swift_once`) and then the object; a cell read through a C global is plain loads inlined
+/// into the caller. A module with a C target of its own defines the cell there
+/// (`struct clockdep_map_cell my_cell;` with an inline function returning its address) and
+/// wraps it with ``init(_:)``; the RCU module does so for each flavor's read sections, where
+/// the accessor cost about 7% of a registry lookup with Lockdep on. Pure Swift code can use
+/// ``allocate()``.
 @frozen
 public struct LockdepMapCell: @unchecked Sendable {
     @usableFromInline let cell: UnsafeMutablePointer<clockdep_map_cell>
 
+    /// Wraps a cell whose storage lives for the whole process (a C global).
     @inlinable
-    init(_ cell: UnsafeMutablePointer<clockdep_map_cell>) { self.cell = cell }
+    public init(_ cell: UnsafeMutablePointer<clockdep_map_cell>) { self.cell = cell }
 
-    /// The cell of an RCU flavor's read-side map (index 0...3: memb, qsbr, bp, mb).
-    @inlinable
-    public static func rcuRead(_ flavorIndex: Int32) -> LockdepMapCell {
-        precondition((0...3).contains(flavorIndex), "no RCU read cell \(flavorIndex)")
-        return LockdepMapCell(clockdep_rcu_read_cell(flavorIndex))
+    /// A new empty cell, never freed.
+    public static func allocate() -> LockdepMapCell {
+        let cell = UnsafeMutablePointer<clockdep_map_cell>.allocate(capacity: 1)
+        cell.initialize(to: clockdep_map_cell())
+        return LockdepMapCell(cell)
     }
 
     /// Whether ``fill(from:)`` has published a map here.

@@ -23,13 +23,10 @@ public enum LockdepMode: UInt8, Sendable, CustomStringConvertible {
 public enum LockdepContext: UInt8, Sendable, CustomStringConvertible {
     /// Ordinary thread context: sleeping is allowed.
     case process = 0
-    /// Bottom-half context (liburcu's call_rcu callback thread, atomic work items): no sleeping.
+    /// Bottom-half context (deferred callbacks such as RCU's call_rcu worker, atomic work items): no sleeping.
     case softirq = 1
-    /// Interrupt context (the "ISR-like" readers): no sleeping, interrupts implicitly disabled.
+    /// Interrupt context ("ISR-like" code): no sleeping, interrupts implicitly disabled.
     case hardirq = 2
-
-    /// The IOMMU port's name for hardirq context: "ISR-like" fault readers.
-    public static let isr = LockdepContext.hardirq
 
     /// `"process"`, `"softirq"` or `"hardirq"`.
     public var description: String {

@@ -1,4 +1,8 @@
 public import Lockdep
+public import CURCUMemb
+public import CURCUQSBR
+public import CURCUBP
+public import CURCUMB
 
 /// RCU's annotations for Lockdep, compiled in where Lockdep's checks are
 /// (debug builds, or release with the `LockdepInRelease` trait) and to
@@ -20,14 +24,15 @@ extension RCUFlavor {
     }
 
     /// Where ``lockdepMap`` is published for read sections, which read it from
-    /// this C cell with plain loads instead of through the lazy static.
+    /// this C cell (a global of the flavor's shim) with plain loads instead of
+    /// through the lazy static.
     @inlinable
     static var lockdepCell: LockdepMapCell {
         switch kind {
-        case .memb: .rcuRead(0)
-        case .qsbr: .rcuRead(1)
-        case .bulletproof: .rcuRead(2)
-        case .memoryBarrier: .rcuRead(3)
+        case .memb: LockdepMapCell(curcu_memb_lockdep_cell())
+        case .qsbr: LockdepMapCell(curcu_qsbr_lockdep_cell())
+        case .bulletproof: LockdepMapCell(curcu_bp_lockdep_cell())
+        case .memoryBarrier: LockdepMapCell(curcu_mb_lockdep_cell())
         }
     }
 

@@ -69,7 +69,7 @@ final class AssertionTests: LockdepTestCase {
         Lockdep.withContext(.softirq) {
             XCTAssertEqual(Lockdep.currentContext, .softirq)
             Lockdep.withContext(.hardirq) { XCTAssertEqual(Lockdep.currentContext, .hardirq) }
-            Lockdep.withContext(.isr) { XCTAssertEqual(Lockdep.currentContext, .hardirq) }
+            Lockdep.withContext(.hardirq) { XCTAssertEqual(Lockdep.currentContext, .hardirq) }
             XCTAssertEqual(Lockdep.currentContext, .softirq)
         }
         XCTAssertEqual(Lockdep.currentContext, .process)

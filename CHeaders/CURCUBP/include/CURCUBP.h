@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <pthread.h>
 #include <urcu/urcu-bp.h>
+#include "CLockdepThread.h"
 
 #define CURCU_INLINE static inline __attribute__((always_inline))
 
@@ -92,5 +93,10 @@ long curcu_bp_registered_thread_count(void);
 /* Other registered readers inherited at fork(): grace periods are refused in such a child. */
 long curcu_bp_stale_readers_after_fork(void);
 void curcu_bp_for_each_blocking_reader(curcu_bp_reader_visitor visit, void *ctx);
+
+/* Lockdep's cell for this flavor's read-side pseudo-lock: a C global, so a checked read
+ * section reads it with plain loads. The RCU module fills it on first use. */
+extern struct clockdep_map_cell curcu_bp_lockdep_cell_storage;
+CURCU_INLINE struct clockdep_map_cell *curcu_bp_lockdep_cell(void) { return &curcu_bp_lockdep_cell_storage; }
 
 #endif /* CURCU_BP_H */

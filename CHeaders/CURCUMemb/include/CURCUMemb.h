@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <urcu/urcu-memb.h>
+#include "CLockdepThread.h"
 
 #define CURCU_INLINE static inline __attribute__((always_inline))
 
@@ -223,5 +224,10 @@ long curcu_memb_registered_thread_count(void);
 /* Other registered readers inherited at fork(): grace periods are refused in such a child. */
 long curcu_memb_stale_readers_after_fork(void);
 void curcu_memb_for_each_blocking_reader(curcu_reader_visitor visit, void *ctx);
+
+/* Lockdep's cell for this flavor's read-side pseudo-lock: a C global, so a checked read
+ * section reads it with plain loads. The RCU module fills it on first use. */
+extern struct clockdep_map_cell curcu_memb_lockdep_cell_storage;
+CURCU_INLINE struct clockdep_map_cell *curcu_memb_lockdep_cell(void) { return &curcu_memb_lockdep_cell_storage; }
 
 #endif /* CURCU_MEMB_H */

@@ -6,8 +6,8 @@
  * and a Swift global read from another module goes through an accessor call
  * (plus swift_once when its initial value is not a constant). A C `__thread`
  * or global variable read through an inline function is one load. Every
- * checked acquire and release reads the thread state and the state word; every
- * checked RCU read section reads its flavor's map cell.
+ * checked acquire and release reads the thread state and the state word; a hot
+ * pseudo-lock reads its map cell.
  *
  * Accesses that other threads race with are __atomic builtins, all of them
  * here, so ThreadSanitizer never sees a plain Swift access beside a C atomic.
@@ -51,9 +51,10 @@ static inline __attribute__((always_inline)) void clockdep_state_word_and(uintpt
 
 /*
  * What an acquire of a pseudo-lock (a LockdepMap) needs, copied from the
- * Swift map into a static cell once, so a hot pseudo-lock (an RCU read
- * section) reads it without reaching the Swift object. `instance` is NULL until
- * the cell is filled and is published last, with release ordering.
+ * Swift map into a cell once, so a hot pseudo-lock reads it without reaching
+ * the Swift object. Clients define cells as C globals of their own (a zeroed
+ * cell is empty). `instance` is NULL until the cell is filled and is published
+ * last, with release ordering.
  */
 struct clockdep_map_cell {
     const void *instance;
@@ -61,12 +62,6 @@ struct clockdep_map_cell {
     uint8_t flags;
 };
 
-/* One cell per RCU flavor's read-side pseudo-lock (memb, qsbr, bp, mb). */
-extern struct clockdep_map_cell clockdep_rcu_read_cells[4];
-
-static inline __attribute__((always_inline)) struct clockdep_map_cell *clockdep_rcu_read_cell(int flavor) {
-    return &clockdep_rcu_read_cells[flavor];
-}
 static inline __attribute__((always_inline)) const void *clockdep_map_cell_instance(const struct clockdep_map_cell *cell) {
     return __atomic_load_n(&cell->instance, __ATOMIC_ACQUIRE);
 }
