@@ -480,7 +480,7 @@ public enum RCUStallDetector {
         let raw = curcu_wait_slot() ?? makeSlot()
         Unmanaged<WaitSlot>.fromOpaque(raw)._withUnsafeGuaranteedRef { slot in
             if _slowPath(slot.callbackFlavor.load(ordering: .relaxed) == .min) {
-                slot.callbackFlavor.store(callbackFlavorIndex(), ordering: .relaxed)
+                slot.callbackFlavor.store(firstCallbackOnThisThread(), ordering: .relaxed)
             }
             let start = slot.callbackSequence.load(ordering: .relaxed)
             slot.callbackSequence.store(start &+ 1, ordering: .releasing)
@@ -490,9 +490,13 @@ public enum RCUStallDetector {
     }
 
     /// The ``index(of:)`` of the flavor whose call_rcu worker the calling thread is, -1 for
-    /// none (asked once per worker thread).
+    /// none (asked once per worker thread). The worker is named for what it is,
+    /// `call_rcu-<flavor>`, in reports here and in Lockdep's: liburcu's worker threads
+    /// otherwise carry the name of whichever thread happened to start them.
     @inline(never)
-    private static func callbackFlavorIndex() -> Int {
-        kinds.first { flavor($0).isInCallback }.map(index(of:)) ?? -1
+    private static func firstCallbackOnThisThread() -> Int {
+        guard let kind = kinds.first(where: { flavor($0).isInCallback }) else { return -1 }
+        _ = curcu_set_current_thread_name("call_rcu-\(kind.name)")
+        return index(of: kind)
     }
 }

@@ -68,6 +68,17 @@ final class RCULockdepTests: XCTestCase {
         XCTAssertEqual(recorder.lockdepReports.map(\.kind), [.sleepInInvalidContext])
     }
 
+    /// A report from a callback names the call_rcu worker as such, not the thread that
+    /// happened to start it.
+    func testCallbackReportsNameTheWorker() throws {
+        let mutex = CheckedMutex(class: .unique("free->mutex"))
+        onThread(named: "starts-qsbr-worker") {
+            RCUQSBR.retire { mutex.withLock {} }
+            RCUQSBR.barrier()
+        }
+        XCTAssertEqual(recorder.lockdepReports.map(\.thread), ["call_rcu-qsbr"])
+    }
+
     func testProtectedDereferenceNeedsTheLockOrASection() throws {
         let mutex = CheckedMutex(class: .unique("table->mutex"))
         let holder = PointerHolder<RCUMemb>(nil)
