@@ -70,8 +70,9 @@ enum Engine {
     /// zaps the class's dependencies and chains. Its number is reused by a later registration,
     /// after every thread's chain cache has been invalidated.
     static func unregisterClass(id: UInt32, key: String) {
-        graph.withLock { g in g.removeClass(id, key: key) }
+        // Statistics first: once the graph frees the number, a new class may take it.
         statistics.withLock { _ = $0.removeValue(forKey: id) }
+        graph.withLock { g in g.removeClass(id, key: key) }
     }
 
     static func nextUniqueKey() -> Int {
