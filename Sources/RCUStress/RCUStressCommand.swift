@@ -6,7 +6,7 @@ import ArgumentParser
 /// result line with `--json`. Timings are compared against a baseline measured
 /// in the same process, because the machines they run on are shared and noisy.
 @main
-struct RCUStressCommand: AsyncParsableCommand {
+struct RCUStressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rcu-stress",
         abstract: "Stress tests and benchmarks for swift-rcu (userspace RCU for Swift).",

@@ -4,13 +4,14 @@ import Glibc
 import Musl
 #endif
 import ArgumentParser
+import Dispatch
 import Lockdep
 import RCU
 import Synchronization
 
 /// `rcu-stress tasks`: RCU writers as Swift tasks on the cooperative pool, awaiting grace
 /// periods against blocking on them, in one run.
-struct TasksCommand: AsyncParsableCommand {
+struct TasksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasks",
         abstract: "Writers as tasks: await synchronize() against blocking synchronize(), with a ping task timing the pool.",
@@ -59,13 +60,28 @@ struct TasksCommand: AsyncParsableCommand {
         guard sectionMs >= 0 else { throw ValidationError("--section-ms must be 0 or more, not \(sectionMs).") }
     }
 
-    func run() async throws {
-        switch flavor {
-        case .memb: try await run(RCUMemb.self)
-        case .qsbr: try await run(RCUQSBR.self)
-        case .bp: try await run(RCUBulletproof.self)
-        case .mb, .all: try await run(RCUMemoryBarrier.self)
+    /// The other subcommands block their threads on purpose; this one runs its tasks on the
+    /// pool while the main thread, outside any task, waits for them.
+    func run() throws {
+        let outcome = Mutex<Result<Void, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let command = self
+        Task.detached {
+            do {
+                switch command.flavor {
+                case .memb: try await command.run(RCUMemb.self)
+                case .qsbr: try await command.run(RCUQSBR.self)
+                case .bp: try await command.run(RCUBulletproof.self)
+                case .mb, .all: try await command.run(RCUMemoryBarrier.self)
+                }
+                outcome.withLock { $0 = .success(()) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+            done.signal()
         }
+        done.wait()
+        try outcome.withLock { $0 }?.get()
     }
 
     private func run<F: RCUFlavor>(_: F.Type) async throws {
