@@ -1,3 +1,4 @@
+import CLockdepThread
 import Synchronization
 
 /// Swift concurrency as a Lockdep context: the cooperative pool has one thread per core, so a
@@ -68,7 +69,9 @@ enum TaskContext {
         let r: LockdepReport = graph.withLock { g in
             let held = Engine.heldLocks(g, t, upTo: t.pointee.depth)
             var body = "\(call) blocks thread \"\(t.pointee.name)\", which runs a Swift task (\(taskName(task))):\n"
-            body += "the cooperative pool has one thread per core, and every task queued behind this one waits.\n"
+            body += clockdep_is_main_thread() != 0
+                ? "it is the main thread, which runs the main actor's jobs: every main-actor task waits.\n"
+                : "the cooperative pool has one thread per core, and every task queued behind this one waits.\n"
             body += "called at:\n  \(site)\n"
             if let alternative { body += "in a task, use instead: \(alternative)\n" }
             return Reports.make(.blockingInTask, "BUG: blocking call in async task context at \(site.fileName):\(site.line)",

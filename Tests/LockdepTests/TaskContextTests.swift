@@ -85,6 +85,15 @@ final class TaskContextTests: LockdepTestCase {
         XCTAssertTrue(r?.text.contains("use instead: await pool.drained()") == true, r?.text ?? "")
     }
 
+    /// On the main actor the report says what is blocked: the main thread's jobs.
+    func testBlockingOnTheMainActorNamesTheMainThread() async {
+        await MainActor.run {
+            Lockdep.mightBlockTask("Pool.drain()", alternative: "await pool.drained()")
+        }
+        let r = expectOne(.blockingInTask)
+        XCTAssertTrue(r?.text.contains("it is the main thread, which runs the main actor's jobs") == true, r?.text ?? "")
+    }
+
     /// A task locks on one thread and, after an `await` that resumes it on another, unlocks
     /// there: reported as a hold across a suspension point, and refused (the first thread
     /// still holds the mutex). Two single-thread executors make the hop certain.

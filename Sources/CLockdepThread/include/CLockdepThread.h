@@ -16,6 +16,8 @@
 #define CLOCKDEP_THREAD_H
 
 #include <stdint.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 
 /* ---- the calling thread's state ------------------------------------------ */
 
@@ -106,6 +108,13 @@ static inline __attribute__((always_inline)) const void *clockdep_pending_instan
 }
 static inline __attribute__((always_inline)) uint32_t clockdep_pending_node(const struct clockdep_pending_acquire *cell) {
     return __atomic_load_n(&cell->node, __ATOMIC_RELAXED);
+}
+
+/* ---- the process's main thread ----------------------------------------------- */
+
+/* Whether the calling thread is the process's initial thread (its tid is the pid). */
+static inline int clockdep_is_main_thread(void) {
+    return (pid_t)syscall(SYS_gettid) == getpid();
 }
 
 #endif /* CLOCKDEP_THREAD_H */
