@@ -1,0 +1,29 @@
+extension Lockdep {
+    /// Disables the given interrupts until the matching ``enableInterrupts(_:)``: the unscoped
+    /// form of ``withInterruptsDisabled(_:_:)`` (`local_irq_disable` / `local_bh_disable`), for
+    /// code whose disabled section does not nest with its locks (disable, lock, enable, unlock).
+    ///
+    /// Calls nest: interrupts are enabled again when every disable has been matched.
+    ///
+    /// - Parameter interrupts: Which interrupts to disable (default ``Interrupts/hardirq``).
+    @inlinable
+    public static func disableInterrupts(_ interrupts: Interrupts = .hardirq) {
+        #if LOCKDEP_CHECKS
+        _disableInterrupts(interrupts == .hardirq, by: 1)
+        #endif
+    }
+
+    /// Matches one ``disableInterrupts(_:)`` (`local_irq_enable` / `local_bh_enable`).
+    ///
+    /// - Note: The kernel marks every lock held at this point as taken with the interrupts
+    ///   enabled (`mark_held_locks`); Lockdep's engine does not yet, so enabling interrupts
+    ///   under a lock used in interrupt context is not reported here.
+    ///
+    /// - Parameter interrupts: Which interrupts to enable (default ``Interrupts/hardirq``).
+    @inlinable
+    public static func enableInterrupts(_ interrupts: Interrupts = .hardirq) {
+        #if LOCKDEP_CHECKS
+        _disableInterrupts(interrupts == .hardirq, by: -1)
+        #endif
+    }
+}
