@@ -1,0 +1,68 @@
+/// A lock for per-thread data, checked by the validator (the kernel's `local_lock_t`).
+///
+/// In the kernel a local lock protects per-CPU data by disabling preemption (or migration);
+/// here it protects data of the calling thread, so it takes no real lock. For Lockdep it is an
+/// exclusive lock: the section is atomic (sleeping inside is reported), and it takes part in
+/// lock ordering like any other lock.
+///
+/// - Note: The kernel gives local locks a lock type of their own (`LD_LOCK_PERCPU`) whose usage
+///   is skipped in irq-inversion searches, because a per-CPU lock cannot be contended from an
+///   interrupt on another CPU. Lockdep's engine has no such type yet: a local lock taken with
+///   interrupts enabled counts as irq-unsafe.
+public final class LocalLock: LockdepLock, @unchecked Sendable {
+    /// The class of the lock.
+    public let lockClass: LockClass
+
+    /// Creates a local lock.
+    ///
+    /// - Parameters:
+    ///   - name: The class name for reports; defaults to `"local_lock@File.swift:line"`.
+    ///   - lockClass: An explicit class; `nil` makes (or joins) the class of this declaration site.
+    ///   - fileID: The declaration site (default `#fileID`).
+    ///   - line: The declaration site (default `#line`).
+    public init(_ name: String? = nil, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
+                line: UInt = #line) {
+        let site = LockdepSite(fileID: fileID, line: line, function: "LocalLock.init")
+        self.lockClass = lockClass ?? LockClass(name ?? "local_lock@\(site.fileName):\(line)", fileID: fileID, line: line)
+    }
+
+    /// The identity of this lock.
+    public var lockdepInstance: UnsafeRawPointer { UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()) }
+
+    /// Enters the section (`local_lock`).
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    public func lock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        _ = KernelLockSupport.acquire(lockClass, subclass: 0, instance: lockdepInstance, mode: .write, sleeping: false,
+                                      atomic: true, site: LockdepSite(fileID: fileID, line: line, function: function))
+    }
+
+    /// Leaves the section (`local_unlock`).
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        _ = KernelLockSupport.release(lockClass, instance: lockdepInstance, ownerWord: 0,
+                                      site: LockdepSite(fileID: fileID, line: line, function: function))
+    }
+
+    /// Runs `body` inside the section.
+    ///
+    /// - Parameters:
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    ///   - body: The section (must not sleep).
+    /// - Returns: What `body` returns.
+    public func withLock<R, E: Error>(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+                                      _ body: () throws(E) -> R) throws(E) -> R {
+        lock(fileID: fileID, line: line, function: function)
+        defer { unlock(fileID: fileID, line: line, function: function) }
+        return try body()
+    }
+}
