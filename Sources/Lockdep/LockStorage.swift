@@ -144,6 +144,8 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     @usableFromInline @inline(never)
     func refuseRecursiveAcquire(subclass: UInt8, mode: LockdepMode, counted: Bool, call: StaticString, site: LockdepSite) {
         if counted { withRefusals { $0 += 1 } }
+        let task = withUnsafeMutablePointerToElements { $0.pointee.ownerTask.load(ordering: .relaxed) }
+        if TaskContext.refuseAcquireOfSuspendedHold(classID: classID, ownerTask: task, call: call, site: site) { return }
         Engine.refusedRecursiveAcquire(classID: classID, subclass: subclass, instance: instance, mode: mode,
                                        counted: counted, call: call, site: site)
     }

@@ -8,8 +8,14 @@ import Synchronization
 /// asking the Swift runtime for the current task (a thread-local read).
 ///
 /// Short lock sections in tasks stay allowed: taking a ``CheckedMutex`` briefly is the Swift
-/// ecosystem's norm, and is not reported. A lock held *across* an `await` is: the task resumes
-/// on whatever pool thread is free, and releases the lock there.
+/// ecosystem's norm, and is not reported. A lock held *across* an `await` is reported when it
+/// shows: the task releases it on another thread than it took it on, or another task takes it
+/// on the thread where it is held. (A task that resumes on the same thread and releases the
+/// lock before anything else takes it leaves no trace.) Tasks with a task-executor preference
+/// run on threads their code chose, and may block them: their waits are not reported.
+@_silgen_name("swift_task_getJobTaskId")
+private func swift_task_getJobTaskId(_ job: UnsafeRawPointer) -> UInt64
+
 extension Lockdep {
     /// Whether blocking waits in tasks (``LockdepReport/Kind/blockingInTask``) and locks held
     /// across suspension points (``LockdepReport/Kind/lockHeldAcrossSuspension``) are reported.
@@ -53,17 +59,56 @@ extension Lockdep {
 enum TaskContext {
     static let enabled = Atomic<Bool>(true)
 
-    /// The running task's identity, or 0 outside any task.
+    /// The running task's identity, or 0 outside any task: the runtime's task number
+    /// (unique for the process's life), not the task's address, which the runtime reuses as
+    /// soon as a task ends.
     @usableFromInline
     static var currentTask: UInt {
-        withUnsafeCurrentTask { task in task.map { UInt(bitPattern: $0.hashValue) | 1 } ?? 0 }
+        withUnsafeCurrentTask { task in
+            guard let task else { return 0 }
+            return UInt(swift_task_getJobTaskId(unsafeBitCast(task, to: UnsafeRawPointer.self))) | 1 << 63
+        }
+    }
+
+    /// Whether the task has a task-executor preference: it runs on threads its code chose
+    /// (a dedicated executor), not on the cooperative pool, and may block them.
+    static var currentTaskHasOwnExecutor: Bool {
+        withUnsafeCurrentTask { $0?.unownedTaskExecutor != nil }
+    }
+
+    /// The recursive acquire of an exclusive lock by a task on the thread that holds it, when
+    /// another task took it there: that task holds the lock across a suspension point and
+    /// this one would deadlock its thread. Reported; returns whether it was one (the caller
+    /// then refuses the acquire, as it refuses every recursive one).
+    @usableFromInline
+    static func refuseAcquireOfSuspendedHold(classID: UInt32, ownerTask: UInt, call: StaticString,
+                                             site: LockdepSite) -> Bool {
+        guard enabled.load(ordering: .relaxed) else { return false }
+        let task = currentTask
+        guard ownerTask != 0, task != ownerTask else { return false }
+        let t = ThreadState.current()
+        let r: LockdepReport = graph.withLock { g in
+            let name = g.nodeName(classID << 3)
+            let lock = LockdepReport.Lock(name: name, mode: .write, site: site, usage: g.usage(classID << 3))
+            var body = "\(taskName(ownerTask)) took lock (\(name)) on thread \"\(t.pointee.name)\" and suspended (an await) "
+            body += "without releasing it;\n\(task == 0 ? "code outside any task" : taskName(task)) now runs on the same thread "
+            body += "and tries to take it with \(call) at:\n  \(site)\n"
+            body += "Blocking would deadlock the thread. The acquire was refused: this code runs without the lock while "
+            body += "the other task's critical section is suspended half-way.\n"
+            body += "No lock may be held across an await: release it before, or use an async-aware primitive (an actor).\n"
+            return Reports.make(.lockHeldAcrossSuspension, "WARNING: lock held across a suspension point!", t,
+                                site: site, lock: lock, classes: [name], held: Engine.heldLocks(g, t, upTo: t.pointee.depth),
+                                body: body)
+        }
+        Engine.deliverRefusal(r, t)
+        return true
     }
 
     @usableFromInline
     static func checkBlocking(_ call: String, alternative: String?, site: LockdepSite) {
         guard enabled.load(ordering: .relaxed), Engine.validating else { return }
         let task = currentTask
-        guard task != 0 else { return }
+        guard task != 0, !currentTaskHasOwnExecutor else { return }
         let t = ThreadState.current()
         guard t.pointee.recursion == 0 else { return }
         let r: LockdepReport = graph.withLock { g in

@@ -266,7 +266,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     /// Runs barriers while tasks wait for one; each barrier serves every task registered
     /// before it started. Waiters stay listed until then, so a cancelled one can leave at once.
     private func barrierLoop() {
-        _ = curcu_set_current_thread_name("rcu-barrier-\(kind.name.prefix(4))")
+        _ = curcu_set_current_thread_name("rcu-bar-\(kind.name)")   // pthread names hold 15 characters
         while true {
             let barrier: Int? = state.withLock { s in
                 guard !s.barrierWaiters.isEmpty else {

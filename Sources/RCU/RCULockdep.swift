@@ -67,7 +67,21 @@ extension RCUFlavor {
     /// In a Swift task, a blocking wait is reported with the async form to use instead.
     static func lockdepGracePeriodWait(_ call: StaticString, _ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
+        // Configuration, not a wait a task makes in its work (only `.shared` waits, once).
+        if "\(call)" != "useCallbackWorkers(_:)" { checkTaskContext(call, file, line) }
+        Lockdep.emptyWriteSection(lockdepMap, fileID: file, line: line, function: call)
+        #endif
+    }
+
+    private static func checkTaskContext(_ call: StaticString, _ file: StaticString, _ line: UInt) {
         Lockdep.mightBlockTask("\(Self.self).\(call)", alternative: asyncAlternative(call), fileID: file, line: line, function: call)
+    }
+
+    /// An awaited wait: the same dependency on the flavor's readers as a blocking one
+    /// (a lock held here that readers take inside their sections is a deadlock: the task
+    /// would never resume), without the task-context check.
+    static func lockdepAwaitedGracePeriod(_ call: StaticString, _ file: StaticString, _ line: UInt) {
+        #if LOCKDEP_CHECKS
         Lockdep.emptyWriteSection(lockdepMap, fileID: file, line: line, function: call)
         #endif
     }

@@ -57,7 +57,9 @@ struct TasksCommand: ParsableCommand {
         guard flavor != .all else { throw ValidationError("--flavor takes one flavor: memb, qsbr, bp or mb.") }
         guard tasks > 0 else { throw ValidationError("--tasks must be a positive number, not \(tasks).") }
         guard iterations > 0 else { throw ValidationError("--iterations must be a positive number, not \(iterations).") }
-        guard sectionMs >= 0 else { throw ValidationError("--section-ms must be 0 or more, not \(sectionMs).") }
+        guard (0...60_000).contains(sectionMs) else {
+            throw ValidationError("--section-ms must be within 0...60000 (a minute), not \(sectionMs).")
+        }
     }
 
     /// The other subcommands block their threads on purpose; this one runs its tasks on the

@@ -120,6 +120,68 @@ final class TaskContextTests: LockdepTestCase {
         second.stop()
     }
 
+    /// A task takes a mutex on a thread and suspends holding it; another task on the same
+    /// thread tries to take it: reported as the first task's hold across a suspension point
+    /// (not as recursive locking), and refused. The first task later releases it normally.
+    func testAnotherTaskTakingASuspendedHoldOnTheSameThread() async {
+        let mutex = CheckedMutex(class: .unique("session->lock"))
+        let executor = ThreadExecutor("executor-x")
+        let gate = Gate()
+        let holder = Task.detached {
+            await withTaskExecutorPreference(executor) {
+                mutex.lock()
+                await gate.wait()
+                mutex.unlock()
+            }
+        }
+        await gate.waitUntilWaiting()
+        await Task.detached {
+            await withTaskExecutorPreference(executor) {
+                mutex.lock()
+                mutex.unlock()
+            }
+        }.value
+        let r = expectOne(.lockHeldAcrossSuspension)
+        XCTAssertTrue(r?.text.contains("suspended (an await) without releasing it") == true, r?.text ?? "")
+        XCTAssertTrue(r?.text.contains("now runs on the same thread") == true, r?.text ?? "")
+        gate.open()
+        await holder.value
+        XCTAssertEqual(collector.reports.count, 1, collector.reports.map(\.text).joined(separator: "\n"))
+        XCTAssertTrue(mutex.tryLock(), "the holder's own release went through")
+        mutex.unlock()
+        executor.stop()
+    }
+
+    /// A blocking wait in a task that runs on an executor of its own (a task-executor
+    /// preference) blocks a thread its code chose, not the pool: not reported.
+    func testBlockingOnAnOwnExecutorIsNotReported() async {
+        let executor = ThreadExecutor("blocking-executor")
+        await Task.detached {
+            await withTaskExecutorPreference(executor) {
+                Lockdep.mightBlockTask("Pool.drain()", alternative: "await pool.drained()")
+            }
+        }.value
+        expectSilent()
+        executor.stop()
+    }
+
+    /// Task numbers are unique: a task that locks and ends, and another (often at the same
+    /// address) that unlocks on another thread, are two tasks (run many times).
+    func testTaskIdentityIsNotTheAddress() async {
+        let first = ThreadExecutor("executor-a")
+        let second = ThreadExecutor("executor-b")
+        for _ in 0..<50 {
+            collector.clear()
+            let mutex = CheckedMutex(class: .unique("session->lock"))
+            await Task.detached { await withTaskExecutorPreference(first) { mutex.lock() } }.value
+            await Task.detached { await withTaskExecutorPreference(second) { mutex.unlock() } }.value
+            XCTAssertEqual(collector.kinds, [.unlockFromOtherThread])
+            await withTaskExecutorPreference(first) { mutex.unlock() }
+        }
+        first.stop()
+        second.stop()
+    }
+
     /// Another task releasing a mutex that a different thread holds is the ordinary report.
     func testUnlockByAnotherTaskIsTheOrdinaryReport() async {
         let mutex = CheckedMutex(class: .unique("session->lock"))
@@ -172,5 +234,38 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
             condition.unlock()
             job.runSynchronously(on: asUnownedTaskExecutor())
         }
+    }
+}
+
+/// A one-shot gate a task can wait at, and a test can see it waiting.
+final class Gate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Void, Never>?
+    private var opened = false
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if opened {
+                lock.unlock()
+                continuation.resume()
+                return
+            }
+            self.continuation = continuation
+            lock.unlock()
+        }
+    }
+
+    func waitUntilWaiting() async {
+        while !lock.withLock({ continuation != nil }) { await Task.yield() }
+    }
+
+    func open() {
+        lock.lock()
+        opened = true
+        let continuation = self.continuation
+        self.continuation = nil
+        lock.unlock()
+        continuation?.resume()
     }
 }

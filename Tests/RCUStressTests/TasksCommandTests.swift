@@ -9,6 +9,12 @@ final class TasksCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 64, run.output)
     }
 
+    func testHugeSectionIsAUsageError() throws {
+        let run = try RCUStressProcess.run(["tasks", "--section-ms", "5000000"])
+        XCTAssertEqual(run.status, 64, run.output)
+        XCTAssertTrue(run.output.contains("--section-ms must be within 0...60000"), run.output)
+    }
+
     func testAllFlavorsIsAUsageError() throws {
         let run = try RCUStressProcess.run(["tasks", "--flavor", "all"])
         XCTAssertEqual(run.status, 64, run.output)

@@ -48,6 +48,34 @@ final class RCUTaskContextTests: XCTestCase {
         XCTAssertTrue(recorder.lockdepReports.isEmpty, recorder.lockdepReports.map(\.text).joined(separator: "\n"))
     }
 
+    /// An awaited grace period under a lock that readers take inside their sections is the
+    /// same deadlock as a blocking one (the task would never resume): Lockdep sees it too.
+    func testAwaitedSynchronizeUnderALockReadersTakeIsACycle() async {
+        let mutex = CheckedMutex(class: .unique("config->mutex"))
+        onThread(named: "reader") { RCUMemb.read { _ in mutex.withLock {} } }
+        // One thread, so the task resumes where it took the lock (a hold across an await
+        // that moved threads would be reported as such too).
+        let executor = OneThreadExecutor()
+        await withTaskExecutorPreference(executor) {
+            mutex.lock()
+            try? await RCUMemb.synchronize()
+            mutex.unlock()
+        }
+        executor.stop()
+        // The reader's mutex inside its section is reported as it is for any reader.
+        XCTAssertEqual(recorder.lockdepReports.map(\.kind), [.sleepInInvalidContext, .circularDependency],
+                       recorder.lockdepReports.map(\.text).joined(separator: "\n"))
+    }
+
+    /// Choosing callback workers is configuration, not a wait in a task's work: not reported.
+    func testUseCallbackWorkersInATaskIsNotReported() async throws {
+        try await Task.detached {
+            try RCUBulletproof.useCallbackWorkers(.perThread)
+            try RCUBulletproof.useCallbackWorkers(.shared)
+        }.value
+        XCTAssertTrue(recorder.lockdepReports.isEmpty, recorder.lockdepReports.map(\.text).joined(separator: "\n"))
+    }
+
     func testAwaitedWaitsAreNotReported() async throws {
         try await RCUMemb.synchronize()
         try await RCUQSBR.barrier()
@@ -60,4 +88,41 @@ private final class Box: Sendable {}
 
 private final class SharedPointer: Sendable {
     let value = RCUPointer<Box, RCUMemb>(Box())
+}
+
+/// A task executor with one thread of its own.
+final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var stopping = false
+
+    init() {
+        Thread { [self] in run() }.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !stopping { condition.wait() }
+            if jobs.isEmpty { condition.unlock(); return }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
 }
