@@ -99,7 +99,10 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     }
 
     /// Acquires the mutex under a "nest lock" (`mutex_lock_nest_lock`): many instances of this
-    /// class may be held at once while `outer` is held.
+    /// class may be held at once while `outer` is held. A second lock of a class already held,
+    /// taken under `outer` held before it, adds no dependency. When `outer` is not held, the
+    /// acquire is reported as the kernel's "Nested lock was not taken"
+    /// (``LockdepReport/Kind/assertionFailed``).
     ///
     /// Called by the thread that already holds this mutex, it is reported and refused as
     /// ``lock(fileID:line:function:)`` is.

@@ -2,7 +2,10 @@ internal import Glibc
 
 extension CheckedSpinLock {
     /// Acquires the spinlock under a "nest lock" (`spin_lock_nest_lock`): many instances of this
-    /// class may be held at once while `outer` is held.
+    /// class may be held at once while `outer` is held. A second lock of a class already held,
+    /// taken under `outer` held before it, adds no dependency. When `outer` is not held, the
+    /// acquire is reported as the kernel's "Nested lock was not taken"
+    /// (``LockdepReport/Kind/assertionFailed``).
     ///
     /// Called by the thread that already holds this spinlock, it is reported and refused as
     /// ``lock(fileID:line:function:)`` is.

@@ -46,12 +46,14 @@ enum Engine {
                 g.classNames[Int(id)] = name
                 g.classValidates[Int(id)] = validates
                 g.classDynamic[Int(id)] = dynamic
+                g.classPerCPU[Int(id)] = false
                 g.classCounted[Int(id)] = true
             } else {
                 id = UInt32(g.classNames.count)
                 g.classNames.append(name)
                 g.classValidates.append(validates)
                 g.classDynamic.append(dynamic)
+                g.classPerCPU.append(false)
                 g.classCounted.append(true)
             }
             if !dynamic { g.registry[key] = id }
@@ -73,6 +75,14 @@ enum Engine {
         // Statistics first: once the graph frees the number, a new class may take it.
         statistics.withLock { _ = $0.removeValue(forKey: id) }
         graph.withLock { g in g.removeClass(id, key: key) }
+    }
+
+    /// Makes class `id` a per-thread lock class (the kernel's `LD_LOCK_PERCPU`): the
+    /// irq-inversion searches skip it.
+    static func setPerCPU(id: UInt32) {
+        graph.withLock { g in
+            if Int(id) < g.classPerCPU.count { g.classPerCPU[Int(id)] = true }
+        }
     }
 
     static func nextUniqueKey() -> Int {
@@ -132,6 +142,9 @@ enum Engine {
         if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth += 1 }
         if flags & (AcquireFlag.sleeping | AcquireFlag.map) == AcquireFlag.sleeping {
             clockdep_pending_set(t.pointee.pending, instance, node)
+        }
+        if let nest, t.pointee.recursion == 0, !(0..<depth).contains(where: { t.pointee.held[$0].instance == nest }) {
+            nestNotTaken(t, index: depth)
         }
         if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 {
             validate(t, index: depth)
@@ -250,12 +263,18 @@ enum Engine {
         }
         // 2. Usage bits (contexts).
         if let r = markUsage(&g, t, index: index) { return r }
-        // 3. Recursive locking (AA).
+        // 3. Recursive locking (AA). Under its held nest lock, a second lock of a held class is
+        // serialised by the nest lock: no deadlock, and no new dependency either (the class's
+        // dependencies were added when the first one was taken; the kernel's check_deadlock
+        // returning 2). The nest lock counts only when taken before the held lock of the class.
         if e.flags & AcquireFlag.trylock == 0 {
-            for i in stride(from: index - 1, through: 0, by: -1) where held[i].node == e.node && held[i].irqState & 3 == ctx {
+            var nestHeld = false
+            for i in 0..<index {
                 let h = held[i]
+                if let nest = e.nest, h.instance == nest { nestHeld = true }
+                guard h.node == e.node && h.irqState & 3 == ctx else { continue }
                 if eRecursive && h.mode != LockdepMode.write.rawValue { continue }
-                if let nest = e.nest, (0..<index).contains(where: { held[$0].instance == nest }) { continue }
+                if nestHeld { return nil }
                 return Reports.recursive(g, t, held: h, entry: e, index: index)
             }
         }
@@ -266,11 +285,11 @@ enum Engine {
             let hcls = Int(h.node >> 3)
             guard h.irqState & 3 == ctx, h.node != e.node,
                   hcls >= g.classValidates.count || g.classValidates[hcls] else { continue }
-            let hRecursive = h.mode == LockdepMode.recursiveRead.rawValue
-            let typeBit: UInt8 = 1 << ((hRecursive ? 2 : 0) | (eRecursive ? 1 : 0))
+            let hShared = h.mode != LockdepMode.write.rawValue
+            let typeBit: UInt8 = 1 << ((hShared ? 2 : 0) | (eRecursive ? 1 : 0))
             let existing = g.edgeTypes(from: h.node, to: e.node)
             if let existing, existing & typeBit != 0 { continue }
-            if let path = g.strongPath(from: e.node, startRecursive: eRecursive, to: h.node, targetRecursive: hRecursive) {
+            if let path = g.strongPath(from: e.node, startRecursive: eRecursive, to: h.node, targetShared: hShared) {
                 if stack == nil { stack = Backtrace.capture(skip: 4) }
                 return Reports.circular(g, t, held: h, entry: e, index: index, path: path, stack: stack ?? [])
             }
@@ -299,98 +318,125 @@ enum Engine {
         if e.flags & AcquireFlag.rcu != 0 && e.mode == LockdepMode.write.rawValue { return nil }
         let read: UInt8 = e.mode == LockdepMode.write.rawValue ? 0 : 1
         let ctx = e.irqState & 3
-        var bits: [UInt8] = []
         // Completion maps (work items, queues) model waiting, not exclusion: they are never
         // "used in" an interrupt context.
         let completion = e.flags & AcquireFlag.completion != 0
-        if ctx == LockdepContext.hardirq.rawValue && !completion { bits.append(0 + read) }
-        if ctx == LockdepContext.softirq.rawValue && !completion { bits.append(4 + read) }
+        if ctx == LockdepContext.hardirq.rawValue && !completion,
+           let r = markBit(&g, t, entry: e, index: index, bit: 0 + read) { return r }
+        if ctx == LockdepContext.softirq.rawValue && !completion,
+           let r = markBit(&g, t, entry: e, index: index, bit: 4 + read) { return r }
         if e.irqState & 4 == 0 {
-            bits.append(2 + read)
-            if e.irqState & 8 == 0 { bits.append(6 + read) }
-        }
-        if bits.isEmpty { return nil }
-        let slot = g.nodes.slotCreating(e.node)
-        for b in bits {
-            let mask: UInt8 = 1 << b
-            let usage = g.nodes.slots[slot].usage
-            if usage & mask != 0 { continue }
-            g.nodes.slots[slot].usage |= mask
-            g.nodes.slots[slot].usageSites[Int(b)] = e.site
-            g.propagateReach(mask, from: e.node)
-            let irq = b / 4
-            let isUsed = b % 4 < 2
-            let isRead = b % 2 == 1
-            let exclWrite = irq * 4 + (isUsed ? 2 : 0)
-            var conflicts: [UInt8] = [exclWrite]
-            if !isRead { conflicts.append(exclWrite + 1) }
-            for c in conflicts where usage & (1 << c) != 0 {
-                return Reports.inconsistent(g, t, entry: e, index: index, newBit: b, oldBit: c)
-            }
-            // Inversion against the dependencies already recorded. The reach bits say whether any
-            // node the search would visit has a conflicting bit; only then is the graph walked.
-            let conflictMask = conflicts.reduce(UInt8(0)) { $0 | 1 << $1 }
-            if g.nodes.slots[slot].reach & conflictMask == 0 { continue }
-            let found = g.closure(of: e.node, forward: isUsed)
-            for (position, m) in found.order.enumerated() where m != e.node {
-                let mu = g.nodes[m]?.usage ?? 0
-                if let c = conflicts.first(where: { mu & (1 << $0) != 0 }) {
-                    let path = found.path(to: position)
-                    let safe = isUsed ? e.node : m
-                    let unsafe = isUsed ? m : e.node
-                    let chain = isUsed ? path : path.reversed()
-                    return Reports.inversion(g, t, entry: e, index: index, irq: Int(irq), safe: safe, unsafe: unsafe,
-                                             safeBit: isUsed ? b : c, unsafeBit: isUsed ? c : b, path: Array(chain))
-                }
-            }
+            if let r = markBit(&g, t, entry: e, index: index, bit: 2 + read) { return r }
+            if e.irqState & 8 == 0, let r = markBit(&g, t, entry: e, index: index, bit: 6 + read) { return r }
         }
         return nil
     }
 
-    /// An edge `held -> entry` from an irq-safe class (or one reached from it) to an irq-unsafe one.
+    /// Sets usage bit `b` on the class of held entry `index` (the kernel's `mark_lock` and
+    /// `mark_lock_irq`): an inconsistent state when the class itself has the exclusive bit, an
+    /// irq inversion when a class it reaches along a strong path (used in irq: forward) or that
+    /// reaches it (irqs enabled: backward) has it. `enabling` is whether the bit comes from
+    /// interrupts enabled with the lock held (`mark_held_locks`) rather than from an acquire.
+    static func markBit(_ g: inout GraphState, _ t: UnsafeMutablePointer<ThreadState>, entry e: HeldLock, index: Int,
+                        bit b: UInt8, enabling: Bool = false) -> LockdepReport? {
+        let slot = g.nodes.slotCreating(e.node)
+        let mask: UInt8 = 1 << b
+        let usage = g.nodes.slots[slot].usage
+        if usage & mask != 0 { return nil }
+        g.nodes.slots[slot].usage |= mask
+        g.nodes.slots[slot].usageSites[Int(b)] = e.site
+        g.propagateReach(mask, from: e.node)
+        let irq = b / 4
+        let isUsed = b % 4 < 2
+        let isRead = b % 2 == 1
+        let exclWrite = irq * 4 + (isUsed ? 2 : 0)
+        if usage & (1 << exclWrite) != 0 {
+            return Reports.inconsistent(g, t, entry: e, index: index, newBit: b, oldBit: exclWrite, enabling: enabling)
+        }
+        if !isRead && usage & (1 << (exclWrite + 1)) != 0 {
+            return Reports.inconsistent(g, t, entry: e, index: index, newBit: b, oldBit: exclWrite + 1, enabling: enabling)
+        }
+        // Inversion against the dependencies already recorded (check_usage_forwards /
+        // check_usage_backwards). The reach bits say whether any node the search would visit
+        // has a conflicting bit; only then is the graph walked.
+        let searchMask: UInt8 = 1 << exclWrite | 1 << (exclWrite + 1)
+        if g.nodes.slots[slot].reach & searchMask == 0 { return nil }
+        // A class reached only by recursive reads (forward) or held only shared (backward)
+        // conflicts by its write usage only: readers do not block a recursive reader.
+        let rootOnlyRecursive = isUsed ? e.mode == LockdepMode.recursiveRead.rawValue : e.mode != LockdepMode.write.rawValue
+        guard let path = g.strongSearch(from: e.node, forward: isUsed, rootOnlyRecursive: rootOnlyRecursive, match: {
+            _, usage, onlyRecursive in usage & (onlyRecursive ? searchMask & Usage.writeMask : searchMask) != 0
+        }), let m = path.last else { return nil }
+        let mu = g.nodes[m]?.usage ?? 0
+        let c = mu & (1 << exclWrite) != 0 ? exclWrite : exclWrite + 1
+        return Reports.inversion(g, t, entry: e, index: index, irq: Int(irq), safe: isUsed ? e.node : m,
+                                 unsafe: isUsed ? m : e.node, safeBit: isUsed ? b : c, unsafeBit: isUsed ? c : b,
+                                 path: isUsed ? path : path.reversed(), enabling: enabling)
+    }
+
+    /// Interrupts were enabled with locks held (the kernel's `mark_held_locks` in
+    /// `lockdep_hardirqs_on` / `lockdep_softirqs_on`): every held lock is now taken with those
+    /// interrupts enabled.
+    @inline(never)
+    static func interruptsEnabled(_ t: UnsafeMutablePointer<ThreadState>, hard: Bool, soft: Bool) {
+        guard validating, t.pointee.recursion == 0, t.pointee.depth > 0 else { return }
+        let report: LockdepReport? = graph.withLock { g in
+            if g.disabled { return nil }
+            for i in 0..<t.pointee.depth {
+                let h = t.pointee.held[i]
+                let cls = Int(h.node >> 3)
+                if cls < g.classValidates.count && !g.classValidates[cls] { continue }
+                if h.flags & AcquireFlag.rcu != 0 && h.mode == LockdepMode.write.rawValue { continue }
+                let read: UInt8 = h.mode == LockdepMode.write.rawValue ? 0 : 1
+                if hard, let r = markBit(&g, t, entry: h, index: i, bit: 2 + read, enabling: true) { return r }
+                if soft, let r = markBit(&g, t, entry: h, index: i, bit: 6 + read, enabling: true) { return r }
+            }
+            return nil
+        }
+        if let report { deliver([report], t) }
+    }
+
+    /// An edge `held -> entry` from an irq-safe class (or one reaching it) to an irq-unsafe one
+    /// (or one it reaches), along strong paths: the kernel's `check_irq_usage`.
     ///
-    /// The reach bits of the two ends answer "could there be such a pair?" in O(1); the two
-    /// closures are walked only when they say yes.
+    /// The reach bits of the two ends answer "could there be such a pair?" in O(1); the graph
+    /// is walked only when they say yes.
     static func checkEdgeIrq(_ g: inout GraphState, _ t: UnsafeMutablePointer<ThreadState>, held h: HeldLock,
                              entry e: HeldLock, index: Int) -> LockdepReport? {
         let rh = g.nodes.slot(h.node).map { g.nodes.slots[$0].reach } ?? 0
         let re = g.nodes.slot(e.node).map { g.nodes.slots[$0].reach } ?? 0
-        var possible = false
-        for irq in 0..<2 {
-            let usedW: UInt8 = 1 << (irq * 4), usedR: UInt8 = 1 << (irq * 4 + 1)
-            let enW: UInt8 = 1 << (irq * 4 + 2), enR: UInt8 = 1 << (irq * 4 + 3)
-            if (rh & usedW != 0 && re & (enW | enR) != 0) || (rh & usedR != 0 && re & enW != 0) { possible = true }
+        guard Usage.exclusive(rh & Usage.usedMask) & re != 0 else { return nil }
+        let hShared = h.mode != LockdepMode.write.rawValue
+        let eRecursive = e.mode == LockdepMode.recursiveRead.rawValue
+        // 1. The irq-safe usages behind `held`; a class held only shared counts by its
+        //    used-in-irq-for-write bits (usage_accumulate).
+        var behind: UInt8 = 0
+        _ = g.strongSearch(from: h.node, forward: false, rootOnlyRecursive: hShared) { _, usage, onlyRecursive in
+            behind |= onlyRecursive ? usage & Usage.writeMask : usage
+            return false
         }
-        guard possible else { return nil }
-        let back = g.closure(of: h.node, forward: false)
-        let fwd = g.closure(of: e.node, forward: true)
-        for irq in 0..<2 {
-            let usedW: UInt8 = 1 << (irq * 4), usedR: UInt8 = 1 << (irq * 4 + 1)
-            let enW: UInt8 = 1 << (irq * 4 + 2), enR: UInt8 = 1 << (irq * 4 + 3)
-            // The first node of the forward closure with each kind of conflicting bit: a safe
-            // node used for write conflicts with either enabled bit, one used for read only with
-            // the write one.
-            var firstAny: Int?, firstW: Int?
-            for (position, v) in fwd.order.enumerated() {
-                let vu = g.nodes[v]?.usage ?? 0
-                if firstAny == nil && vu & (enW | enR) != 0 { firstAny = position }
-                if firstW == nil && vu & enW != 0 { firstW = position; break }
-            }
-            if firstAny == nil && firstW == nil { continue }
-            for (uPosition, u) in back.order.enumerated() {
-                let uu = g.nodes[u]?.usage ?? 0
-                guard uu & (usedW | usedR) != 0 else { continue }
-                guard let vPosition = uu & usedW != 0 ? firstAny : firstW else { continue }
-                let v = fwd.order[vPosition]
-                let vu = g.nodes[v]?.usage ?? 0
-                let left = Array(back.path(to: uPosition).reversed())
-                let right = fwd.path(to: vPosition)
-                let safeBit = UInt8(uu & usedW != 0 ? irq * 4 : irq * 4 + 1)
-                let unsafeBit = UInt8(vu & enW != 0 ? irq * 4 + 2 : irq * 4 + 3)
-                return Reports.inversion(g, t, entry: e, index: index, irq: irq, safe: u, unsafe: v,
-                                         safeBit: safeBit, unsafeBit: unsafeBit, path: left + right,
-                                         newEdgeFrom: h)
-            }
+        behind &= Usage.usedMask
+        if behind == 0 { return nil }
+        // 2. The first class ahead of `entry` with a conflicting irqs-enabled usage (usage_match).
+        let forwardMask = Usage.exclusive(behind)
+        guard let right = g.strongSearch(from: e.node, forward: true, rootOnlyRecursive: eRecursive, match: {
+            _, usage, onlyRecursive in usage & (onlyRecursive ? forwardMask & Usage.writeMask : forwardMask) != 0
+        }), let v = right.last else { return nil }
+        let vu = g.nodes[v]?.usage ?? 0
+        // 3. A class behind `held` whose usage conflicts with that one.
+        let backwardMask = Usage.exclusive(vu & Usage.enabledMask)
+        guard let left = g.strongSearch(from: h.node, forward: false, rootOnlyRecursive: hShared, match: {
+            _, usage, onlyRecursive in usage & (onlyRecursive ? backwardMask & Usage.writeMask : backwardMask) != 0
+        }), let u = left.last else { return nil }
+        let uu = g.nodes[u]?.usage ?? 0
+        // 4. The pair of bits to report (find_exclusive_match).
+        for safeBit in UInt8(0)..<8 where uu & (1 << safeBit) != 0 && safeBit % 4 < 2 {
+            let excl = safeBit / 4 * 4 + 2
+            let unsafeBit: UInt8
+            if vu & (1 << excl) != 0 { unsafeBit = excl } else if vu & (1 << (excl + 1)) != 0 { unsafeBit = excl + 1 } else { continue }
+            return Reports.inversion(g, t, entry: e, index: index, irq: Int(safeBit / 4), safe: u, unsafe: v,
+                                     safeBit: safeBit, unsafeBit: unsafeBit, path: left.reversed() + right,
+                                     newEdgeFrom: h)
         }
         return nil
     }
@@ -437,6 +483,14 @@ enum Engine {
             Reports.badUnlock(g, t, classID: classID, ownerWord: ownerWord, site: site)
         }
         deliver([r], t)
+    }
+
+    @inline(never)
+    static func nestNotTaken(_ t: UnsafeMutablePointer<ThreadState>, index: Int) {
+        let e = t.pointee.held[index]
+        simpleReport(t, kind: .assertionFailed, title: "WARNING: Nested lock was not taken", node: e.node, mode: e.mode,
+                     lockSite: e.site, site: e.site,
+                     body: "is trying to lock:\n  %LOCK%, at: \(e.site)\nbut this thread is not holding its nest lock.\n")
     }
 
     static func simpleReport(_ t: UnsafeMutablePointer<ThreadState>, kind: LockdepReport.Kind, title: String,

@@ -3,7 +3,9 @@ internal import Synchronization
 
 /// One dependency edge `from -> to` with the kinds of acquisitions seen on it.
 struct Edge {
-    /// Bit set over (fromRecursive, toRecursive): bit 0 N->N, 1 N->R, 2 R->N, 3 R->R.
+    /// The kernel's `lock_list::dep`: a bit set over how `from` was held (E: for write, S: shared,
+    /// any reader) and how `to` was acquired (N: not a recursive read, R: recursive read):
+    /// bit `(fromShared ? 2 : 0) | (toRecursive ? 1 : 0)`, so bit 0 E->N, 1 E->R, 2 S->N, 3 S->R.
     var types: UInt8
     var fromSite: LockdepSite
     var toSite: LockdepSite
@@ -25,6 +27,8 @@ struct Node {
     /// `edges[out[i]].types`, in the order of ``out`` (the search reads this, not the dictionary).
     var outTypes: [UInt8] = []
     var inbound: [UInt32] = []
+    /// The types of the dependencies `inbound[i] -> self`, in the order of ``inbound``.
+    var inTypes: [UInt8] = []
     var edges: [UInt32: Edge] = [:]
 }
 
@@ -118,6 +122,22 @@ enum Usage {
     static let usedMask: UInt8 = 0b0011_0011
     /// The "irqs enabled" bits: they propagate to the nodes that reach a node.
     static let enabledMask: UInt8 = 0b1100_1100
+    /// The write (not `_READ`) bits: the kernel's `LOCKF_IRQ`.
+    static let writeMask: UInt8 = 0b0101_0101
+    /// The `_READ` bits: the kernel's `LOCKF_IRQ_READ`.
+    static let readMask: UInt8 = 0b1010_1010
+
+    /// The usage bits that conflict with `mask`, read or write (the kernel's `exclusive_mask`;
+    /// its `original_mask` is the same computation): the direction inverted (used in irq <->
+    /// irqs enabled), then both the read and the write form of each bit. Which of them really
+    /// conflict is decided by how the locks are held along the path (see
+    /// ``GraphState/strongSearch(from:forward:rootOnlyRecursive:match:)``).
+    static func exclusive(_ mask: UInt8) -> UInt8 {
+        var excl = (mask & enabledMask) >> 2 | (mask & usedMask) << 2
+        excl |= (excl & readMask) >> 1
+        excl |= (excl & writeMask) << 1
+        return excl
+    }
 
     /// The kernel's `{+.+.}` string: per irq kind, write then read: '.', '+' (enabled),
     /// '-' (used in irq), '?' (both).
@@ -134,21 +154,6 @@ enum Usage {
     }
 }
 
-/// A breadth-first closure: the nodes in visit order and, per position, the position of the
-/// node it was reached from (-1 for the start).
-struct Closure {
-    var order: [UInt32] = []
-    var from: [Int32] = []
-
-    /// The nodes from the start to `order[position]`, start first.
-    func path(to position: Int) -> [UInt32] {
-        var path: [UInt32] = []
-        var p = position
-        while p >= 0 { path.append(order[p]); p = Int(from[p]) }
-        return path.reversed()
-    }
-}
-
 /// All shared validator state, guarded by one lock taken only on slow paths (new chains,
 /// reports, class registration, statistics).
 struct GraphState {
@@ -158,6 +163,9 @@ struct GraphState {
     var classDynamic: [Bool] = []
     /// Whether the class counts against ``LockdepLimits/maxClasses`` (registered since the last reset).
     var classCounted: [Bool] = []
+    /// Whether the class is a per-thread lock (the kernel's `LD_LOCK_PERCPU`, ``LocalLock``): the
+    /// irq-inversion searches skip it, as the kernel's `usage_skip` does.
+    var classPerCPU: [Bool] = []
     /// Class numbers of freed dynamic classes, for reuse.
     var freeClassIDs: [UInt32] = []
     /// A freed class number may sit in some thread's chain cache: bump the generation (which
@@ -211,15 +219,17 @@ struct GraphState {
     /// Breadth-first search for a shortest "strong" path from `start` to `target`.
     ///
     /// A path is strong when no node on it is entered by an edge ending in a recursive read
-    /// and left by an edge starting with a recursive read (recursive readers never block each
-    /// other). `startRecursive` is how `start` is being acquired; `targetRecursive` is how the
-    /// final node is held when the path closes the cycle.
+    /// and left by an edge starting with the node held shared (the kernel's "-(*R)-> -(S*)->":
+    /// readers never block a recursive reader). `startRecursive` is how `start` is being
+    /// acquired; `targetShared` is whether the final node is held shared (for read, recursive
+    /// or not) when the path closes the cycle: then a path reaching it by a recursive read
+    /// closes none (the kernel's `hlock_conflict`).
     ///
     /// The states are (node, entered by a recursive read); each is visited at most once per
     /// search, marked with the search's generation, so one search costs O(states + edges
     /// reached) with no allocation once the buffers have grown.
     mutating func strongPath(from start: UInt32, startRecursive: Bool, to target: UInt32,
-                             targetRecursive: Bool) -> [UInt32]? {
+                             targetShared: Bool) -> [UInt32]? {
         guard let startSlot = nodes.slot(start) else { return nil }
         if nodes.slots[startSlot].out.isEmpty { return nil }
         search.begin(states: nodes.slots.count * 2)
@@ -241,7 +251,7 @@ struct GraphState {
                 if allowed == 0 { continue }
                 let nextRecursive = allowed & 0b0101 == 0
                 if next == target {
-                    if nextRecursive && targetRecursive { continue }
+                    if nextRecursive && targetShared { continue }
                     var path = [target]
                     var s = state
                     while s >= 0 {
@@ -261,27 +271,69 @@ struct GraphState {
         return nil
     }
 
-    /// Nodes reachable from `start` (forward) or reaching it (backward), `start` included,
-    /// in breadth-first order.
-    mutating func closure(of start: UInt32, forward: Bool) -> Closure {
-        var result = Closure(order: [start], from: [-1])
-        guard let startSlot = nodes.slot(start) else { return result }
+    /// Breadth-first search along strong paths, forward or backward, for a node `match`
+    /// accepts: the kernel's `__bfs` with `lock_list::only_xr`, for the irq-usage searches.
+    ///
+    /// Each visited state is (node, "only recursive"): forward, the node was reached only by
+    /// recursive-read acquisitions, so it may be left only by dependencies where it was held
+    /// for write; backward, the node is held only shared on the way to the start, so it may be
+    /// entered only by dependencies that acquire it non-recursively. `rootOnlyRecursive` is
+    /// that state for `start`. `match` gets the node, its usage bits and the state; the start
+    /// is matched too. Per-thread (``GraphState/classPerCPU``) nodes are skipped with every
+    /// path through them (the kernel's `usage_skip`).
+    ///
+    /// - Returns: The path from `start` to the matched node, `start` first.
+    mutating func strongSearch(from start: UInt32, forward: Bool, rootOnlyRecursive: Bool,
+                               match: (UInt32, UInt8, Bool) -> Bool) -> [UInt32]? {
+        guard let startSlot = nodes.slot(start) else { return nil }
         search.begin(states: nodes.slots.count * 2)
         let gen = search.generation
-        search.mark[startSlot << 1] = gen
+        let first = startSlot << 1 | (rootOnlyRecursive ? 1 : 0)
+        search.mark[first] = gen
+        search.parent[first] = -1
+        search.queue.append(Int32(first))
         var head = 0
-        while head < result.order.count {
-            guard let slot = nodes.slot(result.order[head]) else { head += 1; continue }
-            let list = forward ? nodes.slots[slot].out : nodes.slots[slot].inbound
-            for m in list {
-                guard let ms = nodes.slot(m), search.mark[ms << 1] != gen else { continue }
-                search.mark[ms << 1] = gen
-                result.order.append(m)
-                result.from.append(Int32(head))
+        while head < search.queue.count {
+            let state = Int(search.queue[head]); head += 1
+            let slot = state >> 1
+            let onlyRecursive = state & 1 != 0
+            let node = nodes.slotNode[slot]
+            let cls = Int(node >> 3)
+            if cls < classPerCPU.count && classPerCPU[cls] { continue }
+            if match(node, nodes.slots[slot].usage, onlyRecursive) {
+                var path: [UInt32] = []
+                var s = state
+                while s >= 0 {
+                    path.append(nodes.slotNode[s >> 1])
+                    s = Int(search.parent[s])
+                }
+                return path.reversed()
             }
-            head += 1
+            let list = forward ? nodes.slots[slot].out : nodes.slots[slot].inbound
+            let types = forward ? nodes.slots[slot].outTypes : nodes.slots[slot].inTypes
+            for k in 0..<list.count {
+                var dep = types[k]
+                let nextOnlyRecursive: Bool
+                if forward {
+                    // Reached by a recursive read: leave only where held for write (E*).
+                    if onlyRecursive { dep &= 0b0011 }
+                    if dep == 0 { continue }
+                    nextOnlyRecursive = dep & 0b0101 == 0
+                } else {
+                    // Held shared from here on: entered only by a non-recursive acquire (*N).
+                    if onlyRecursive { dep &= 0b0101 }
+                    if dep == 0 { continue }
+                    nextOnlyRecursive = dep & 0b0011 == 0
+                }
+                guard let nextSlot = nodes.slot(list[k]) else { continue }
+                let nextState = nextSlot << 1 | (nextOnlyRecursive ? 1 : 0)
+                if search.mark[nextState] == gen || (nextOnlyRecursive && search.mark[nextSlot << 1] == gen) { continue }
+                search.mark[nextState] = gen
+                search.parent[nextState] = Int32(state)
+                search.queue.append(Int32(nextState))
+            }
         }
-        return result
+        return nil
     }
 
     // MARK: reach bits
@@ -323,6 +375,7 @@ struct GraphState {
         nodes.slots[fs].outTypes.append(edge.types)
         nodes.slots[fs].edges[to] = edge
         nodes.slots[ts].inbound.append(from)
+        nodes.slots[ts].inTypes.append(edge.types)
         let down = nodes.slots[fs].reach & Usage.usedMask & ~nodes.slots[ts].reach
         if down != 0 { spread(down, from: ts, forward: true) }
         let up = nodes.slots[ts].reach & Usage.enabledMask & ~nodes.slots[fs].reach
@@ -340,6 +393,9 @@ struct GraphState {
         guard let fs = nodes.slot(from) else { return }
         nodes.slots[fs].edges[to]?.types |= typeBit
         if let k = nodes.slots[fs].out.firstIndex(of: to) { nodes.slots[fs].outTypes[k] |= typeBit }
+        if let ts = nodes.slot(to), let k = nodes.slots[ts].inbound.firstIndex(of: from) {
+            nodes.slots[ts].inTypes[k] |= typeBit
+        }
     }
 
     // MARK: dynamic classes
@@ -353,7 +409,10 @@ struct GraphState {
             guard let s = nodes.slot(node) else { continue }
             for target in nodes.slots[s].out {
                 guard let ts = nodes.slot(target) else { continue }
-                if let k = nodes.slots[ts].inbound.firstIndex(of: node) { nodes.slots[ts].inbound.remove(at: k) }
+                if let k = nodes.slots[ts].inbound.firstIndex(of: node) {
+                    nodes.slots[ts].inbound.remove(at: k)
+                    nodes.slots[ts].inTypes.remove(at: k)
+                }
                 edgeCount -= 1
             }
             nodes.slots[s].out = []
@@ -367,6 +426,7 @@ struct GraphState {
                 edgeCount -= 1
             }
             nodes.slots[s].inbound = []
+            nodes.slots[s].inTypes = []
             nodes.remove(node)
         }
         if let keys = dynamicClassChains.removeValue(forKey: id) {

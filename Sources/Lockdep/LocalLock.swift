@@ -5,10 +5,9 @@
 /// exclusive lock: the section is atomic (sleeping inside is reported), and it takes part in
 /// lock ordering like any other lock.
 ///
-/// - Note: The kernel gives local locks a lock type of their own (`LD_LOCK_PERCPU`) whose usage
-///   is skipped in irq-inversion searches, because a per-CPU lock cannot be contended from an
-///   interrupt on another CPU. Lockdep's engine has no such type yet: a local lock taken with
-///   interrupts enabled counts as irq-unsafe.
+/// As the kernel's local locks (lock type `LD_LOCK_PERCPU`), its class is skipped by the
+/// irq-inversion searches: a per-thread lock cannot be contended by an interrupt of another
+/// thread. Its usage is still recorded, and the class still takes part in lock ordering.
 public final class LocalLock: LockdepLock, @unchecked Sendable {
     /// The class of the lock.
     public let lockClass: LockClass
@@ -24,6 +23,9 @@ public final class LocalLock: LockdepLock, @unchecked Sendable {
                 line: UInt = #line) {
         let site = LockdepSite(fileID: fileID, line: line, function: "LocalLock.init")
         self.lockClass = lockClass ?? LockClass(name ?? "local_lock@\(site.fileName):\(line)", fileID: fileID, line: line)
+        #if LOCKDEP_CHECKS
+        Engine.setPerCPU(id: self.lockClass.id)
+        #endif
     }
 
     /// The identity of this lock.

@@ -154,8 +154,17 @@ public enum Lockdep {
     @usableFromInline
     static func _disableInterrupts(_ hard: Bool, by delta: Int32) {
         let t = ThreadState.current()
+        let before = t.pointee.irqState
         if hard { t.pointee.hardirqOff += delta } else { t.pointee.softirqOff += delta }
         t.pointee.updateIrq()
+        // Interrupts enabled again with locks held: they are now held with interrupts on
+        // (hardirqs; softirqs once both are on, as the kernel's lockdep_{hard,soft}irqs_on).
+        if delta < 0 && t.pointee.depth > 0 {
+            let after = t.pointee.irqState
+            let hardOn = before & 4 != 0 && after & 4 == 0
+            let softOn = after & 12 == 0 && before & 12 != 0
+            if hardOn || softOn { Engine.interruptsEnabled(t, hard: hardOn, soft: softOn) }
+        }
     }
 
     // MARK: pseudo-locks

@@ -15,9 +15,9 @@ extension Lockdep {
 
     /// Matches one ``disableInterrupts(_:)`` (`local_irq_enable` / `local_bh_enable`).
     ///
-    /// - Note: The kernel marks every lock held at this point as taken with the interrupts
-    ///   enabled (`mark_held_locks`); Lockdep's engine does not yet, so enabling interrupts
-    ///   under a lock used in interrupt context is not reported here.
+    /// When this enables the interrupts again, every lock the thread holds is marked as taken
+    /// with them enabled, as the kernel's `mark_held_locks` does: enabling interrupts under a
+    /// lock used in that interrupt context is an inconsistent lock state.
     ///
     /// - Parameter interrupts: Which interrupts to enable (default ``Interrupts/hardirq``).
     @inlinable

@@ -114,13 +114,17 @@ enum Reports {
     }
 
     static func inconsistent(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, entry e: HeldLock, index: Int,
-                             newBit: UInt8, oldBit: UInt8) -> LockdepReport {
+                             newBit: UInt8, oldBit: UInt8, enabling: Bool = false) -> LockdepReport {
         let name = g.nodeName(e.node)
-        let held = Engine.heldLocks(g, t, upTo: index)
+        let held = Engine.heldLocks(g, t, upTo: enabling ? t.pointee.depth : index)
         let oldSite = g.nodes[e.node]?.usageSites[Int(oldBit)] ?? nil
         let irqName = newBit < 4 ? "Interrupt" : "Softirq"
         var body = "inconsistent {\(Usage.names[Int(oldBit)])} -> {\(Usage.names[Int(newBit)])} usage.\n"
-        body += "thread \"\(t.pointee.name)\" \(contextFlags(e.irqState)) takes:\n  \(Engine.lock(g, e))\n"
+        if enabling {
+            body += "thread \"\(t.pointee.name)\" \(contextFlags(t.pointee.irqState)) enables interrupts while holding:\n  \(Engine.lock(g, e))\n"
+        } else {
+            body += "thread \"\(t.pointee.name)\" \(contextFlags(e.irqState)) takes:\n  \(Engine.lock(g, e))\n"
+        }
         body += "{\(Usage.names[Int(oldBit)])} state was registered at:\n  \(oldSite?.description ?? "?")\n\n"
         body += "other info that might help us debug this:\n"
         body += " Possible unsafe locking scenario:\n\n       T0\n       ----\n  lock(\(name));\n  <\(irqName)>\n    lock(\(name));\n\n"
@@ -131,7 +135,7 @@ enum Reports {
 
     static func inversion(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, entry e: HeldLock, index: Int,
                           irq: Int, safe: UInt32, unsafe: UInt32, safeBit: UInt8, unsafeBit: UInt8,
-                          path: [UInt32], newEdgeFrom: HeldLock? = nil) -> LockdepReport {
+                          path: [UInt32], newEdgeFrom: HeldLock? = nil, enabling: Bool = false) -> LockdepReport {
         let irqName = irq == 0 ? "HARDIRQ" : "SOFTIRQ"
         let safeName = g.nodeName(safe), unsafeName = g.nodeName(unsafe)
         var chain: [LockdepReport.Dependency] = []
@@ -143,9 +147,13 @@ enum Reports {
                 chain.append(dependency(g, from: path[i], to: path[i + 1]))
             }
         }
-        let held = Engine.heldLocks(g, t, upTo: index)
+        let held = Engine.heldLocks(g, t, upTo: enabling ? t.pointee.depth : index)
         var body = "\(irqName)-safe -> \(irqName)-unsafe lock order detected\n"
-        body += "thread \"\(t.pointee.name)\" \(contextFlags(e.irqState)) is trying to acquire:\n  \(Engine.lock(g, e))\n\n"
+        if enabling {
+            body += "thread \"\(t.pointee.name)\" \(contextFlags(t.pointee.irqState)) enables interrupts while holding:\n  \(Engine.lock(g, e))\n\n"
+        } else {
+            body += "thread \"\(t.pointee.name)\" \(contextFlags(e.irqState)) is trying to acquire:\n  \(Engine.lock(g, e))\n\n"
+        }
         body += "the \(irqName)-safe lock:\n  (\(safeName))\(g.usage(safe))\n"
         body += "{\(Usage.names[Int(safeBit)])} state was registered at:\n  \((g.nodes[safe]?.usageSites[Int(safeBit)] ?? nil)?.description ?? "?")\n\n"
         body += "the \(irqName)-unsafe lock:\n  (\(unsafeName))\(g.usage(unsafe))\n"

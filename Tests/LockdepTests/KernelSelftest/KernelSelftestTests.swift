@@ -9,63 +9,11 @@ import XCTest
 /// The test fails when a case disagrees with the kernel and is not in ``knownDisagreements``,
 /// or when a known disagreement has gone (fixing the engine must shrink the set).
 final class KernelSelftestTests: LockdepTestCase {
-    /// What the engine does wrong, one line per kind of disagreement.
-    enum Diagnosis {
-        static let irqsafe2A = "re-enabling hardirqs under a softirq-safe lock does not mark the held lock ENABLED_{HARD,SOFT}IRQ (the kernel's mark_held_locks on local_irq_enable), so the inconsistent state goes unreported"
-        static let irqsafe2B = "re-enabling the irq a held irq-safe lock is used in does not mark it ENABLED_*IRQ (no mark_held_locks on irq enable): inconsistent lock state unreported"
-        static let irqReadRecursion2 = "irq-inversion check ignores the dependency's read type: B(irq-safe) -> A reached only by a recursive read is no inversion against A's ENABLED_*_READ (kernel's BFS since v5.10 skips -(*R)-> for read usage)"
-        static let irqReadRecursion3 = "irq-inversion check uses usage bits only: B USED_IN_*_READ -> A taken for write (-(*N)->) with A ENABLED_*_READ is an inversion in the kernel; the engine only pairs used-read with enabled-write"
-        static let nestNotTaken = "a nest-lock annotation whose outer lock is not held is accepted silently; the kernel warns \"Nested lock was not taken\""
-        static let nestAddsDependency = "a nested acquire of an already-held class under its held nest lock still adds dependencies (A -> Y closes Y -> A); the kernel adds none for it (check_deadlock returns 2)"
-        static let sharedReaderAsWriter = "the strong-path search treats a held non-recursive reader (S) like a writer: B -(ER)-> A then A -(SN)-> B is not a strong path in the kernel, so no cycle"
-        static let perCPU = "no per-CPU lock type (LD_LOCK_PERCPU): a local_lock taken with irqs on counts as irq-unsafe, so irq-safe A -> local_lock is reported as an irq inversion the kernel skips"
-    }
-
     /// Every case where Lockdep's answer differs from the kernel's today, with what the engine
-    /// does wrong. The test asserts this is exactly the set of disagreeing cases.
-    static let knownDisagreements: [String: String] = [
-        "irqsafe2A_spin_12": Diagnosis.irqsafe2A,
-        "irqsafe2A_spin_21": Diagnosis.irqsafe2A,
-        "irqsafe2A_wlock_12": Diagnosis.irqsafe2A,
-        "irqsafe2A_wlock_21": Diagnosis.irqsafe2A,
-        "irqsafe2B_hard_spin_12": Diagnosis.irqsafe2B,
-        "irqsafe2B_hard_spin_21": Diagnosis.irqsafe2B,
-        "irqsafe2B_hard_wlock_12": Diagnosis.irqsafe2B,
-        "irqsafe2B_hard_wlock_21": Diagnosis.irqsafe2B,
-        "irqsafe2B_soft_spin_12": Diagnosis.irqsafe2B,
-        "irqsafe2B_soft_spin_21": Diagnosis.irqsafe2B,
-        "irqsafe2B_soft_wlock_12": Diagnosis.irqsafe2B,
-        "irqsafe2B_soft_wlock_21": Diagnosis.irqsafe2B,
-        "irq_read_recursion2_hard_rlock_123": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_hard_rlock_132": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_hard_rlock_213": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_hard_rlock_231": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_hard_rlock_312": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_hard_rlock_321": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_soft_rlock_123": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_soft_rlock_132": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_soft_rlock_213": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_soft_rlock_231": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_soft_rlock_312": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion2_soft_rlock_321": Diagnosis.irqReadRecursion2,
-        "irq_read_recursion3_hard_wlock_123": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_hard_wlock_132": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_hard_wlock_213": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_hard_wlock_231": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_hard_wlock_312": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_hard_wlock_321": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_soft_wlock_123": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_soft_wlock_132": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_soft_wlock_213": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_soft_wlock_231": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_soft_wlock_312": Diagnosis.irqReadRecursion3,
-        "irq_read_recursion3_soft_wlock_321": Diagnosis.irqReadRecursion3,
-        "ww_test_spin_nest_unlocked": Diagnosis.nestNotTaken,
-        "ww_test_spin_nest_lock": Diagnosis.nestAddsDependency,
-        "queued_read_lock_hardirq_ER_rE": Diagnosis.sharedReaderAsWriter,
-        "local_lock_2": Diagnosis.perCPU,
-        "local_lock_3A": Diagnosis.perCPU,
-    ]
+    /// does wrong. The test asserts this is exactly the set of disagreeing cases: none is left
+    /// (the last 41 were fixed by marking held locks on irq enable, read-aware irq-inversion
+    /// searches, shared readers in the cycle search, nest-lock semantics and per-CPU classes).
+    static let knownDisagreements: [String: String] = [:]
 
     struct Outcome {
         let kase: KCase
