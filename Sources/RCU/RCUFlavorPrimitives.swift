@@ -256,6 +256,52 @@ extension RCUFlavor {
         }
     }
 
+    /// Whether the backlog passed the high-water mark and has not yet drained to the low
+    /// one: one relaxed load of a C global, the only cost the policy adds to `retire`.
+    @inlinable @inline(__always)
+    static var primitiveBacklogIsOver: Bool {
+        switch kind {
+        case .memb: curcu_memb_backlog_is_over()
+        case .qsbr: curcu_qsbr_backlog_is_over()
+        case .bulletproof: curcu_bp_backlog_is_over()
+        case .memoryBarrier: curcu_mb_backlog_is_over()
+        }
+    }
+
+    /// Lowers the backlog flag if the backlog is at or below the low-water mark; returns the flag.
+    static func primitiveBacklogRecheck() -> Bool {
+        switch kind {
+        case .memb: curcu_memb_backlog_recheck()
+        case .qsbr: curcu_qsbr_backlog_recheck()
+        case .bulletproof: curcu_bp_backlog_recheck()
+        case .memoryBarrier: curcu_mb_backlog_recheck()
+        }
+    }
+
+    /// Sets the marks the shim compares the backlog with.
+    static func primitiveSetBacklogMarks(high: Int, low: Int) {
+        switch kind {
+        case .memb: curcu_memb_set_backlog_marks(high, low)
+        case .qsbr: curcu_qsbr_set_backlog_marks(high, low)
+        case .bulletproof: curcu_bp_set_backlog_marks(high, low)
+        case .memoryBarrier: curcu_mb_set_backlog_marks(high, low)
+        }
+    }
+
+    /// Callbacks queued and run since start, the oldest pending one's age in nanoseconds,
+    /// and the recent retire and reclaim rates per second.
+    static func primitiveBacklogStats() -> (enqueued: Int, completed: Int, oldestAgeNanoseconds: Int, retireRate: Double, reclaimRate: Double) {
+        var enqueued = 0, completed = 0, age = 0
+        var retireRate = 0.0, reclaimRate = 0.0
+        switch kind {
+        case .memb: curcu_memb_backlog_stats(&enqueued, &completed, &age, &retireRate, &reclaimRate)
+        case .qsbr: curcu_qsbr_backlog_stats(&enqueued, &completed, &age, &retireRate, &reclaimRate)
+        case .bulletproof: curcu_bp_backlog_stats(&enqueued, &completed, &age, &retireRate, &reclaimRate)
+        case .memoryBarrier: curcu_mb_backlog_stats(&enqueued, &completed, &age, &retireRate, &reclaimRate)
+        }
+        return (enqueued, completed, age, retireRate, reclaimRate)
+    }
+
     /// Registered threads that hold up the current grace period.
     @usableFromInline
     static func primitiveBlockingReaders() -> [(tid: Int, name: String)] {

@@ -17,10 +17,17 @@ extension RCUFlavor {
     /// have all left. Unpublish the object first (``RCUPointer/replace(with:)``
     /// does both).
     ///
-    /// - Complexity: O(1), about 60 ns (one allocation and a wait-free enqueue).
+    /// Memory stays bounded: past the flavor's ``backlogPolicy`` high-water mark
+    /// (100,000 pending callbacks by default) the caller is throttled, waiting for the
+    /// backlog to drain, except where a wait could never end (inside a read section, in
+    /// a callback, in a child of an unsafe fork), where the object is queued at once. In
+    /// a task, use ``throttledRetire(_:)-(AnyObjectSendable)``, which suspends instead.
+    ///
+    /// - Complexity: O(1), about 60 ns (one allocation and a wait-free enqueue) under
+    ///   the high-water mark.
     @inlinable
     public static func retire(_ object: __owned some AnyObject & Sendable) {
-        primitiveCall(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
+        retireCallback(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
     /// Calls `object.reclaim()` after a grace period on a call_rcu worker thread, then
@@ -39,18 +46,21 @@ extension RCUFlavor {
     /// }
     /// RCUMemb.retire(reclaiming: session)
     /// ```
+    ///
+    /// Throttled past the high-water mark as ``retire(_:)-(AnyObjectSendable)`` is.
     @inlinable
     public static func retire(reclaiming object: __owned some RCUReclaimable) {
-        primitiveCall(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
+        retireCallback(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
     /// Runs `work` after a grace period on a call_rcu worker thread.
     ///
     /// The worker is the "softirq" of this package: `work` must not block on
     /// locks that readers hold, and must not call ``RCUFlavor/barrier(file:line:)-6vxax``.
+    /// Throttled past the high-water mark as ``retire(_:)-(AnyObjectSendable)`` is.
     @inlinable
     public static func retire(_ work: @escaping @Sendable () -> Void) {
-        primitiveCall(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
+        retireCallback(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
     }
 
     /// Releases `object` after a grace period, batched per thread: cheaper than

@@ -61,6 +61,16 @@ void curcu_bp_call(curcu_bp_invoke_fn invoke, void *context);
 /* Callbacks queued and not yet run; callbacks run since start. */
 long curcu_bp_pending_callbacks(void);
 long curcu_bp_completed_callbacks(void);
+/* The backlog policy (RCUBacklogPolicy): retire's fast path reads the flag inline; it is
+ * raised when the backlog reaches the high-water mark, lowered at or below the low one. */
+extern int curcu_bp_backlog_over;
+CURCU_INLINE bool curcu_bp_backlog_is_over(void) {
+    return __atomic_load_n(&curcu_bp_backlog_over, __ATOMIC_RELAXED) != 0;
+}
+bool curcu_bp_backlog_recheck(void);
+void curcu_bp_set_backlog_marks(long high, long low);
+void curcu_bp_backlog_stats(long *enqueued, long *completed, long *oldest_age_ns,
+                              double *retire_rate, double *reclaim_rate);
 /* True while the calling thread runs a callback queued with curcu_bp_call. */
 bool curcu_bp_in_callback(void);
 

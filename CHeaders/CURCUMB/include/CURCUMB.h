@@ -87,6 +87,16 @@ void curcu_mb_call(curcu_mb_invoke_fn invoke, void *context);
 /* Callbacks queued and not yet run; callbacks run since start. */
 long curcu_mb_pending_callbacks(void);
 long curcu_mb_completed_callbacks(void);
+/* The backlog policy (RCUBacklogPolicy): retire's fast path reads the flag inline; it is
+ * raised when the backlog reaches the high-water mark, lowered at or below the low one. */
+extern int curcu_mb_backlog_over;
+CURCU_INLINE bool curcu_mb_backlog_is_over(void) {
+    return __atomic_load_n(&curcu_mb_backlog_over, __ATOMIC_RELAXED) != 0;
+}
+bool curcu_mb_backlog_recheck(void);
+void curcu_mb_set_backlog_marks(long high, long low);
+void curcu_mb_backlog_stats(long *enqueued, long *completed, long *oldest_age_ns,
+                              double *retire_rate, double *reclaim_rate);
 /* True while the calling thread runs a callback queued with curcu_mb_call. */
 bool curcu_mb_in_callback(void);
 

@@ -1,0 +1,337 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// How far a flavor's call_rcu backlog may grow before ``RCUFlavor/retire(_:)-(AnyObjectSendable)``
+/// callers are throttled, and how they are.
+///
+/// Retiring costs a caller about 60 ns; reclaiming costs the one call_rcu worker about as
+/// much per callback, after a grace period and a 10 ms pause per batch. Two threads that
+/// retire in a loop outrun the worker, and without a bound the backlog, and every object
+/// in it, grows until the loop ends (10 million retires peaked at 540 MB). The kernel
+/// answers with a high-water mark past which it expedites; this policy is that mark.
+///
+/// While the backlog is under ``highWaterMark`` a retire costs one extra load of a flag.
+/// Once it reaches the mark (checked every 64th callback) retire callers are throttled
+/// (``Throttle``) until the backlog drains to ``lowWaterMark``.
+///
+/// A retire never waits where a wait could never end: inside a read section of any
+/// flavor, in a call_rcu callback, in a child of an unsafe fork. There the object is
+/// queued past the mark, and counted in
+/// ``RCUBacklogTelemetry/retiresPastHighWaterWithoutWaiting``. Nor does any of these wait:
+/// ``RCUFlavor/deferRetire(_:file:line:)``, ``RCUPointer`` replacements, container removals,
+/// the async grace periods' own callbacks.
+///
+/// ```swift
+/// RCUMemb.backlogPolicy = RCUBacklogPolicy(highWaterMark: 20_000, lowWaterMark: 10_000)
+/// RCUMemb.backlogPolicy = .unbounded          // liburcu's behaviour: never throttle
+/// ```
+public struct RCUBacklogPolicy: Sendable, Hashable {
+    /// What a throttled retire does.
+    public enum Throttle: Sendable, Hashable {
+        /// Queue the callback once the backlog has drained to the low-water mark: the
+        /// caller sleeps (a task suspends), and every callback still runs on a call_rcu
+        /// worker. The default.
+        case waitForDrain
+        /// Expedite: the caller runs a grace period itself and reclaims its object inline
+        /// (`deinit` or ``RCUReclaimable/reclaim()`` runs on the calling thread, or in the
+        /// calling task), without queueing it, while the worker drains the backlog. Faster
+        /// under a flood, but the object's reclamation must not need a lock the caller holds.
+        case reclaimInline
+    }
+
+    /// The backlog (pending callbacks) at which retire callers start being throttled.
+    /// `Int.max` never throttles.
+    public var highWaterMark: Int
+    /// The backlog at or below which throttling stops.
+    public var lowWaterMark: Int
+    /// What a throttled retire does.
+    public var throttle: Throttle
+    /// How long a throttled caller waits while no callback completes before it queues its
+    /// callback anyway (counted in ``RCUBacklogTelemetry/abandonedWaits``): the worker is
+    /// stuck (a reader that never leaves, a callback that waits on a lock the caller
+    /// holds), and a throttle must not turn a stall into a deadlock.
+    public var maximumWaitWithoutProgress: Duration
+
+    /// A policy; `lowWaterMark` is clamped to `0...highWaterMark`.
+    public init(
+        highWaterMark: Int, lowWaterMark: Int, throttle: Throttle = .waitForDrain,
+        maximumWaitWithoutProgress: Duration = .seconds(1)
+    ) {
+        precondition(highWaterMark > 0, "RCUBacklogPolicy: highWaterMark must be positive, not \(highWaterMark)")
+        self.highWaterMark = highWaterMark
+        self.lowWaterMark = min(max(lowWaterMark, 0), highWaterMark)
+        self.throttle = throttle
+        self.maximumWaitWithoutProgress = maximumWaitWithoutProgress
+    }
+
+    /// Every flavor's policy until it is set: throttled waits past 100,000 pending callbacks,
+    /// until 50,000. With small objects (a callback node and an object of up to 48 bytes) that
+    /// holds a storm of retires to about 10-20 MB.
+    public static let standard = RCUBacklogPolicy(highWaterMark: 100_000, lowWaterMark: 50_000)
+
+    /// ``standard``'s marks, throttled callers reclaiming inline (``Throttle/reclaimInline``).
+    public static let expedited = RCUBacklogPolicy(highWaterMark: 100_000, lowWaterMark: 50_000, throttle: .reclaimInline)
+
+    /// Never throttle: liburcu's own behaviour, the backlog bounded only by memory.
+    public static let unbounded = RCUBacklogPolicy(highWaterMark: .max, lowWaterMark: .max)
+}
+
+/// A flavor's call_rcu backlog and its throttling, read cheaply (two counter loads and a
+/// scan of a small ring of time samples, no lock): ``RCUFlavor/backlog``.
+public struct RCUBacklogTelemetry: Sendable, Hashable {
+    /// Callbacks queued and not yet run.
+    public var pendingCallbacks: Int
+    /// How long the oldest pending callback has waited (zero when none is pending). Sampled:
+    /// the time since the 64th-or-so callback before it was queued, at most 64 callbacks early.
+    public var oldestPendingAge: Duration
+    /// Callbacks queued since the process started (retires, replacements, batches of deferred
+    /// objects, the package's own grace-period callbacks).
+    public var retiredCallbacks: Int
+    /// Callbacks run since the process started.
+    public var reclaimedCallbacks: Int
+    /// Callbacks queued per second, over about the last 4096 of them up to now.
+    public var retiresPerSecond: Double
+    /// Callbacks run per second, over about the last 4096 of them up to now.
+    public var reclaimsPerSecond: Double
+    /// Whether retire callers are being throttled now.
+    public var isThrottling: Bool
+    /// Retires that were throttled (waited, or reclaimed inline).
+    public var throttledRetires: Int
+    /// The time throttled callers spent waiting or reclaiming, summed over callers.
+    public var throttledTime: Duration
+    /// Retires past the high-water mark that could not wait (in a read section, a callback,
+    /// a child of an unsafe fork) and were queued anyway.
+    public var retiresPastHighWaterWithoutWaiting: Int
+    /// Objects a throttled caller reclaimed itself (``RCUBacklogPolicy/Throttle/reclaimInline``).
+    public var inlineReclamations: Int
+    /// Throttled waits that gave up after ``RCUBacklogPolicy/maximumWaitWithoutProgress``.
+    public var abandonedWaits: Int
+}
+
+/// Per flavor: the policy and the throttling counters (touched only past the high-water mark).
+final class RCUBacklogState: Sendable {
+    let policy = Locked(RCUBacklogPolicy.standard)
+    let throttled = Atomic<Int>(0)
+    let throttledNanoseconds = Atomic<Int>(0)
+    let withoutWaiting = Atomic<Int>(0)
+    let inline = Atomic<Int>(0)
+    let abandoned = Atomic<Int>(0)
+
+    private static let all = RCUStallDetector.kinds.map { _ in RCUBacklogState() }
+
+    static func of(_ kind: RCUFlavorKind) -> RCUBacklogState { all[RCUStallDetector.index(of: kind)] }
+
+    func recordThrottle(since start: ContinuousClock.Instant) {
+        let elapsed = start.duration(to: .now)
+        throttled.add(1, ordering: .relaxed)
+        throttledNanoseconds.add(Int(elapsed.components.seconds) * 1_000_000_000 + Int(elapsed.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+    }
+}
+
+extension RCUFlavor {
+    /// This flavor's backlog policy: ``RCUBacklogPolicy/standard`` until set. Setting it takes
+    /// effect at once (a lowered mark throttles the next retire; a raised one releases waiters
+    /// within a millisecond).
+    public static var backlogPolicy: RCUBacklogPolicy {
+        get { RCUBacklogState.of(kind).policy.withLock { $0 } }
+        set {
+            RCUBacklogState.of(kind).policy.withLock { policy in
+                policy = newValue
+                primitiveSetBacklogMarks(high: newValue.highWaterMark, low: newValue.lowWaterMark)
+            }
+        }
+    }
+
+    /// The call_rcu backlog's telemetry: pending callbacks, the oldest one's age, retire and
+    /// reclaim rates, and what throttling did.
+    ///
+    /// - Complexity: O(1): two counter loads, a clock read and at most a 4096-sample scan
+    ///   (a few microseconds); no lock.
+    public static var backlog: RCUBacklogTelemetry {
+        let stats = primitiveBacklogStats()
+        let state = RCUBacklogState.of(kind)
+        return RCUBacklogTelemetry(
+            pendingCallbacks: max(stats.enqueued - stats.completed, 0),
+            oldestPendingAge: .nanoseconds(stats.oldestAgeNanoseconds),
+            retiredCallbacks: stats.enqueued,
+            reclaimedCallbacks: stats.completed,
+            retiresPerSecond: stats.retireRate,
+            reclaimsPerSecond: stats.reclaimRate,
+            isThrottling: primitiveBacklogIsOver,
+            throttledRetires: state.throttled.load(ordering: .relaxed),
+            throttledTime: .nanoseconds(state.throttledNanoseconds.load(ordering: .relaxed)),
+            retiresPastHighWaterWithoutWaiting: state.withoutWaiting.load(ordering: .relaxed),
+            inlineReclamations: state.inline.load(ordering: .relaxed),
+            abandonedWaits: state.abandoned.load(ordering: .relaxed))
+    }
+
+    /// Queues `function(context)` with call_rcu, throttled by the policy: the path of every
+    /// `retire`. Under the high-water mark, one flag load more than `call_rcu`.
+    @inlinable @inline(__always)
+    static func retireCallback(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
+        if _slowPath(primitiveBacklogIsOver) {
+            retirePastHighWater(function, context)
+        } else {
+            primitiveCall(function, context)
+        }
+    }
+
+    /// Whether a throttled retire may wait here: not in a read section of any flavor (the
+    /// backlog drains only after this thread's section ends), not in a callback (the worker
+    /// would wait for itself), not in a child of an unsafe fork (no worker runs). A retire is
+    /// legal in all three, so this refusal is silent: the callback is queued past the mark.
+    static var mayThrottle: Bool {
+        !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback && staleReadersAfterFork == 0
+    }
+
+    /// The slow path of ``retireCallback(_:_:)``: the backlog is past the high-water mark.
+    @usableFromInline
+    static func retirePastHighWater(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
+        let state = RCUBacklogState.of(kind)
+        guard primitiveBacklogRecheck() else { return primitiveCall(function, context) }
+        guard mayThrottle else {
+            state.withoutWaiting.add(1, ordering: .relaxed)
+            return primitiveCall(function, context)
+        }
+        let policy = state.policy.withLock { $0 }
+        let start = ContinuousClock.now
+        switch policy.throttle {
+        case .waitForDrain:
+            lockdepGracePeriodWait("retire(_:)", #fileID, #line)
+            waitAllowed(barrier: true) { waitForDrain(policy, state) }
+            primitiveCall(function, context)
+        case .reclaimInline:
+            lockdepGracePeriodWait("retire(_:)", #fileID, #line)
+            synchronizeAllowed()
+            function(context)
+            state.inline.add(1, ordering: .relaxed)
+        }
+        state.recordThrottle(since: start)
+    }
+
+    /// Sleeps until the backlog is at or below the low-water mark (the worker lowers the flag
+    /// every 64th callback; this rechecks after each sleep), or until no callback has run for
+    /// the policy's `maximumWaitWithoutProgress`.
+    private static func waitForDrain(_ policy: RCUBacklogPolicy, _ state: RCUBacklogState) {
+        var sleepMicroseconds: UInt32 = 50
+        var completed = completedCallbacks
+        var lastProgress = ContinuousClock.now
+        while primitiveBacklogRecheck() {
+            usleep(sleepMicroseconds)
+            sleepMicroseconds = min(sleepMicroseconds * 2, 1_000)
+            let now = ContinuousClock.now
+            let done = completedCallbacks
+            if done != completed {
+                completed = done
+                lastProgress = now
+            } else if lastProgress.duration(to: now) > policy.maximumWaitWithoutProgress {
+                state.abandoned.add(1, ordering: .relaxed)
+                return
+            }
+        }
+    }
+
+    /// The async slow path: suspends on the grace-period sequence's driver, a callback queued
+    /// behind the backlog, so each wake-up comes after the callbacks queued before it have run.
+    @usableFromInline
+    static func retirePastHighWaterAsync(
+        _ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer
+    ) async throws(CancellationError) {
+        let state = RCUBacklogState.of(kind)
+        guard primitiveBacklogRecheck() else { return primitiveCall(function, context) }
+        guard mayThrottle else {
+            state.withoutWaiting.add(1, ordering: .relaxed)
+            return primitiveCall(function, context)
+        }
+        let policy = state.policy.withLock { $0 }
+        let start = ContinuousClock.now
+        defer { state.recordThrottle(since: start) }
+        lockdepAwaitedGracePeriod("throttledRetire(_:)", #fileID, #line)
+        let sequence = RCUGracePeriodSequence.of(kind)
+        switch policy.throttle {
+        case .waitForDrain:
+            var completed = completedCallbacks
+            var lastProgress = ContinuousClock.now
+            while primitiveBacklogRecheck() {
+                do {
+                    try await sequence.wait(for: sequence.cookie)
+                } catch {
+                    primitiveCall(function, context)
+                    throw error
+                }
+                let now = ContinuousClock.now
+                let done = completedCallbacks
+                if done != completed {
+                    completed = done
+                    lastProgress = now
+                } else if lastProgress.duration(to: now) > policy.maximumWaitWithoutProgress {
+                    state.abandoned.add(1, ordering: .relaxed)
+                    break
+                }
+            }
+            primitiveCall(function, context)
+        case .reclaimInline:
+            do {
+                try await sequence.wait(for: sequence.cookie)
+            } catch {
+                primitiveCall(function, context)
+                throw error
+            }
+            function(context)
+            state.inline.add(1, ordering: .relaxed)
+        }
+    }
+}
+
+/// Retires for Swift tasks: past the high-water mark they suspend the task instead of
+/// blocking its thread.
+extension RCUFlavor {
+    /// ``retire(_:)-(AnyObjectSendable)`` for a task: under the backlog's high-water mark the
+    /// same call (one flag load more than call_rcu); past it, the task suspends until the
+    /// backlog has drained (or, with ``RCUBacklogPolicy/Throttle/reclaimInline``, for one
+    /// shared grace period, then releases `object` itself) instead of blocking its thread.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled while throttled. `object` is
+    ///   retired either way (queued without waiting), so the caller has nothing to undo.
+    @inlinable
+    public static func throttledRetire(_ object: __owned some AnyObject & Sendable) async throws(CancellationError) {
+        let context = Unmanaged.passRetained(object as AnyObject).toOpaque()
+        if _slowPath(primitiveBacklogIsOver) {
+            try await retirePastHighWaterAsync(RCUCallbacks.releaseObject, context)
+        } else {
+            primitiveCall(RCUCallbacks.releaseObject, context)
+        }
+    }
+
+    /// ``retire(reclaiming:)`` for a task, throttled as ``throttledRetire(_:)`` is.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled while throttled; `object` is
+    ///   retired either way.
+    @inlinable
+    public static func throttledRetire(reclaiming object: __owned some RCUReclaimable) async throws(CancellationError) {
+        let context = Unmanaged.passRetained(object as AnyObject).toOpaque()
+        if _slowPath(primitiveBacklogIsOver) {
+            try await retirePastHighWaterAsync(RCUCallbacks.reclaimObject, context)
+        } else {
+            primitiveCall(RCUCallbacks.reclaimObject, context)
+        }
+    }
+
+    /// ``retire(_:)-(()->Void)`` for a task, throttled as ``throttledRetire(_:)`` is.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled while throttled; `work` is
+    ///   queued either way.
+    @inlinable
+    public static func throttledRetire(_ work: @escaping @Sendable () -> Void) async throws(CancellationError) {
+        let context = Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque()
+        if _slowPath(primitiveBacklogIsOver) {
+            try await retirePastHighWaterAsync(RCUCallbacks.runClosure, context)
+        } else {
+            primitiveCall(RCUCallbacks.runClosure, context)
+        }
+    }
+}
