@@ -169,17 +169,6 @@ extension RCUFlavor {
             abandonedWaits: state.abandoned.load(ordering: .relaxed))
     }
 
-    /// Queues `function(context)` with call_rcu, throttled by the policy: the path of every
-    /// `retire`. Under the high-water mark, one flag load more than `call_rcu`.
-    @inlinable @inline(__always)
-    static func retireCallback(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
-        if _slowPath(primitiveBacklogIsOver) {
-            retirePastHighWater(function, context)
-        } else {
-            primitiveCall(function, context)
-        }
-    }
-
     /// Whether a throttled retire may wait here: not in a read section of any flavor (the
     /// backlog drains only after this thread's section ends), not in a callback (the worker
     /// would wait for itself), not in a child of an unsafe fork (no worker runs). A retire is
@@ -188,7 +177,7 @@ extension RCUFlavor {
         !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback && staleReadersAfterFork == 0
     }
 
-    /// The slow path of ``retireCallback(_:_:)``: the backlog is past the high-water mark.
+    /// The slow path of every `retire`: the backlog is past the high-water mark.
     @usableFromInline
     static func retirePastHighWater(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
         let state = RCUBacklogState.of(kind)
@@ -299,12 +288,10 @@ extension RCUFlavor {
     ///   retired either way (queued without waiting), so the caller has nothing to undo.
     @inlinable
     public static func throttledRetire(_ object: __owned some AnyObject & Sendable) async throws(CancellationError) {
-        let context = Unmanaged.passRetained(object as AnyObject).toOpaque()
         if _slowPath(primitiveBacklogIsOver) {
-            try await retirePastHighWaterAsync(RCUCallbacks.releaseObject, context)
-        } else {
-            primitiveCall(RCUCallbacks.releaseObject, context)
+            return try await retirePastHighWaterAsync(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
         }
+        primitiveCall(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
     /// ``retire(reclaiming:)`` for a task, throttled as ``throttledRetire(_:)`` is.
@@ -313,12 +300,10 @@ extension RCUFlavor {
     ///   retired either way.
     @inlinable
     public static func throttledRetire(reclaiming object: __owned some RCUReclaimable) async throws(CancellationError) {
-        let context = Unmanaged.passRetained(object as AnyObject).toOpaque()
         if _slowPath(primitiveBacklogIsOver) {
-            try await retirePastHighWaterAsync(RCUCallbacks.reclaimObject, context)
-        } else {
-            primitiveCall(RCUCallbacks.reclaimObject, context)
+            return try await retirePastHighWaterAsync(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
         }
+        primitiveCall(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
     /// ``retire(_:)-(()->Void)`` for a task, throttled as ``throttledRetire(_:)`` is.
@@ -327,11 +312,9 @@ extension RCUFlavor {
     ///   queued either way.
     @inlinable
     public static func throttledRetire(_ work: @escaping @Sendable () -> Void) async throws(CancellationError) {
-        let context = Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque()
         if _slowPath(primitiveBacklogIsOver) {
-            try await retirePastHighWaterAsync(RCUCallbacks.runClosure, context)
-        } else {
-            primitiveCall(RCUCallbacks.runClosure, context)
+            return try await retirePastHighWaterAsync(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
         }
+        primitiveCall(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
     }
 }

@@ -27,7 +27,11 @@ extension RCUFlavor {
     ///   the high-water mark.
     @inlinable
     public static func retire(_ object: __owned some AnyObject & Sendable) {
-        retireCallback(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
+        // The flag first: taking the context before the branch costs a retain and a release.
+        if _slowPath(primitiveBacklogIsOver) {
+            return retirePastHighWater(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
+        }
+        primitiveCall(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
     /// Calls `object.reclaim()` after a grace period on a call_rcu worker thread, then
@@ -50,7 +54,11 @@ extension RCUFlavor {
     /// Throttled past the high-water mark as ``retire(_:)-(AnyObjectSendable)`` is.
     @inlinable
     public static func retire(reclaiming object: __owned some RCUReclaimable) {
-        retireCallback(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
+        // The flag first: taking the context before the branch costs a retain and a release.
+        if _slowPath(primitiveBacklogIsOver) {
+            return retirePastHighWater(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
+        }
+        primitiveCall(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
     /// Runs `work` after a grace period on a call_rcu worker thread.
@@ -60,7 +68,11 @@ extension RCUFlavor {
     /// Throttled past the high-water mark as ``retire(_:)-(AnyObjectSendable)`` is.
     @inlinable
     public static func retire(_ work: @escaping @Sendable () -> Void) {
-        retireCallback(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
+        // The flag first: taking the context before the branch costs a retain and a release.
+        if _slowPath(primitiveBacklogIsOver) {
+            return retirePastHighWater(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
+        }
+        primitiveCall(RCUCallbacks.runClosure, Unmanaged.passRetained(RCUCallbacks.Closure(work)).toOpaque())
     }
 
     /// Releases `object` after a grace period, batched per thread: cheaper than
