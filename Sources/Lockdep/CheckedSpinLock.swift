@@ -15,13 +15,18 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     /// - Parameters:
     ///   - name: The class name for reports; defaults to `"spinlock@File.swift:line"`.
     ///   - lockClass: An explicit class; `nil` makes (or joins) the class of this declaration site.
+    ///   - raw: Whether this is a raw spinlock (the kernel's `raw_spinlock_t`, `LD_WAIT_SPIN`):
+    ///     one that spins even on PREEMPT_RT, so it may be taken in a hardirq context that is not
+    ///     threaded, and inside it only raw spinlocks may be taken ("BUG: Invalid wait context"
+    ///     otherwise). The class records it. Default `false` (`spinlock_t`).
     ///   - fileID: The declaration site (default `#fileID`).
     ///   - line: The declaration site (default `#line`).
     ///   - function: The declaration site (default `#function`).
-    public init(_ name: String? = nil, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
+    public init(_ name: String? = nil, class lockClass: LockClass? = nil, raw: Bool = false, fileID: StaticString = #fileID,
                 line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         let cls = lockClass ?? LockClass(name ?? "spinlock@\(site.fileName):\(line)", fileID: fileID, line: line)
+        if raw { Engine.setRawSpinning(id: cls.id) }
         storage = .make(cls, declared: site, primitive: pthread_spinlock_t()) { p in
             pthread_spin_init(p, Int32(PTHREAD_PROCESS_PRIVATE))
         }

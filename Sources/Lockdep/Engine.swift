@@ -47,6 +47,7 @@ enum Engine {
                 g.classValidates[Int(id)] = validates
                 g.classDynamic[Int(id)] = dynamic
                 g.classPerCPU[Int(id)] = false
+                g.classRawSpinning[Int(id)] = false
                 g.classCounted[Int(id)] = true
             } else {
                 id = UInt32(g.classNames.count)
@@ -54,6 +55,7 @@ enum Engine {
                 g.classValidates.append(validates)
                 g.classDynamic.append(dynamic)
                 g.classPerCPU.append(false)
+                g.classRawSpinning.append(false)
                 g.classCounted.append(true)
             }
             if !dynamic { g.registry[key] = id }
@@ -82,6 +84,13 @@ enum Engine {
     static func setPerCPU(id: UInt32) {
         graph.withLock { g in
             if Int(id) < g.classPerCPU.count { g.classPerCPU[Int(id)] = true }
+        }
+    }
+
+    /// Makes holding class `id` a raw-spinning section (`LD_WAIT_SPIN`).
+    static func setRawSpinning(id: UInt32) {
+        graph.withLock { g in
+            if Int(id) < g.classRawSpinning.count { g.classRawSpinning[Int(id)] = true }
         }
     }
 
@@ -261,7 +270,8 @@ enum Engine {
                 return Reports.illegalSynchronize(g, t, entry: e, index: index)
             }
         }
-        // 2. Usage bits (contexts).
+        // 2. Wait context, then usage bits (contexts).
+        if let r = checkWaitContext(g, t, index: index) { return r }
         if let r = markUsage(&g, t, index: index) { return r }
         // 3. Recursive locking (AA). Under its held nest lock, a second lock of a held class is
         // serialised by the nest lock: no deadlock, and no new dependency either (the class's
@@ -307,6 +317,35 @@ enum Engine {
             }
         }
         return nil
+    }
+
+    /// A spinning lock that is not raw (`spinlock_t`, `rwlock_t`, `local_lock_t`: the kernel's
+    /// `LD_WAIT_CONFIG`, sleeping locks on PREEMPT_RT) taken in a raw-spinning context: a hardirq
+    /// context that is not threaded, or under a held raw-spinning class of the same context (the
+    /// kernel's `check_wait_context` with `CONFIG_PROVE_RAW_LOCK_NESTING`). Sleeping locks are
+    /// left to the sleeping-in-atomic check; pseudo-locks and trylocks never wait.
+    static func checkWaitContext(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, index: Int) -> LockdepReport? {
+        let held = t.pointee.held
+        let e = held[index]
+        let cls = Int(e.node >> 3)
+        guard e.flags & (AcquireFlag.sleeping | AcquireFlag.map | AcquireFlag.trylock) == 0,
+              e.flags & AcquireFlag.atomic != 0,
+              !(cls < g.classRawSpinning.count && g.classRawSpinning[cls]) else { return nil }
+        var context: String?
+        if e.irqState & 16 != 0 { context = "a hardirq context that is not threaded" }
+        var i = index - 1
+        while context == nil && i >= 0 && held[i].irqState & 3 == e.irqState & 3 {
+            let hcls = Int(held[i].node >> 3)
+            if hcls < g.classRawSpinning.count && g.classRawSpinning[hcls] {
+                context = "the raw-spinning section of (\(g.nodeName(held[i].node))), at: \(held[i].site)"
+            }
+            i -= 1
+        }
+        guard let context else { return nil }
+        return Reports.simple(g, t, kind: .sleepInInvalidContext, title: "BUG: Invalid wait context", node: e.node,
+                              mode: e.mode, lockSite: e.site, site: e.site,
+                              body: "is trying to lock:\n  %LOCK%, at: \(e.site)\n"
+                                + "a spinning lock that is not raw (it sleeps on PREEMPT_RT) inside \(context).\n")
     }
 
     /// Marks the usage bits the new acquire implies, reporting inconsistent state or inversion.

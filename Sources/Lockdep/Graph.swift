@@ -166,6 +166,9 @@ struct GraphState {
     /// Whether the class is a per-thread lock (the kernel's `LD_LOCK_PERCPU`, ``LocalLock``): the
     /// irq-inversion searches skip it, as the kernel's `usage_skip` does.
     var classPerCPU: [Bool] = []
+    /// Whether holding the class is a raw-spinning section (the kernel's `wait_type_inner ==
+    /// LD_WAIT_SPIN`: raw spinlocks, ``LockdepMap/Options/rawSpinning`` maps).
+    var classRawSpinning: [Bool] = []
     /// Class numbers of freed dynamic classes, for reuse.
     var freeClassIDs: [UInt32] = []
     /// A freed class number may sit in some thread's chain cache: bump the generation (which

@@ -106,6 +106,36 @@ public enum Lockdep {
         return try body()
     }
 
+    /// Runs `body` in `context`, saying whether a hardirq context is threaded.
+    ///
+    /// ``withContext(_:_:)`` enters a threaded hardirq context (the kernel's
+    /// `lockdep_hardirq_threaded()`, as interrupt handlers run on PREEMPT_RT), where spinlocks
+    /// may be taken. With `threaded: false` the hardirq context is a real one: only raw
+    /// spinning locks (``CheckedSpinLock/init(_:class:raw:fileID:line:function:)`` with `raw: true`)
+    /// may be taken inside; any other spinning lock is "BUG: Invalid wait context"
+    /// (``LockdepReport/Kind/sleepInInvalidContext``), the kernel's
+    /// `CONFIG_PROVE_RAW_LOCK_NESTING` check. `threaded` has no effect on the other contexts.
+    ///
+    /// - Parameters:
+    ///   - context: The context to enter.
+    ///   - threaded: Whether a hardirq context is threaded.
+    ///   - body: The code to run.
+    /// - Returns: What `body` returns.
+    public static func withContext<R, E: Error>(_ context: LockdepContext, threaded: Bool,
+                                                _ body: () throws(E) -> R) throws(E) -> R {
+        #if LOCKDEP_CHECKS
+        let t = ThreadState.current()
+        let savedThreaded = t.pointee.hardirqNotThreaded
+        t.pointee.hardirqNotThreaded = !threaded
+        let saved = _enterContext(context)
+        defer {
+            t.pointee.hardirqNotThreaded = savedThreaded
+            _exitContext(saved)
+        }
+        #endif
+        return try body()
+    }
+
     /// The interrupt kinds that can be disabled.
     public enum Interrupts: Sendable {
         /// Hardware interrupts (`local_irq_disable()`).

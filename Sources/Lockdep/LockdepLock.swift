@@ -41,6 +41,10 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
         /// marked as used in interrupt context, so waiting from process context for work that
         /// runs in softirq context is not an inconsistent lock state.
         public static let completion = Options(rawValue: AcquireFlag.completion)
+        /// Holding the map is a raw-spinning section that stays atomic even on PREEMPT_RT (the
+        /// kernel's `LD_WAIT_SPIN`, as `rcu_read_lock_sched()` or `preempt_disable()`): taking a
+        /// spinning lock that is not raw inside is "BUG: Invalid wait context".
+        public static let rawSpinning = Options(rawValue: AcquireFlag.rawSpinning)
     }
 
     /// The class of the map.
@@ -63,6 +67,7 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
         self.lockClass = LockClass(name, key: key, fileID: fileID, line: line)
         self.options = options
         self.classID = lockClass.id
+        if options.contains(.rawSpinning) { Engine.setRawSpinning(id: classID) }
     }
 
     /// Creates a map of an existing class.
@@ -74,6 +79,7 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
         self.lockClass = lockClass
         self.options = options
         self.classID = lockClass.id
+        if options.contains(.rawSpinning) { Engine.setRawSpinning(id: classID) }
     }
 
     /// The identity of the map.

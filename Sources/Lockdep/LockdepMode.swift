@@ -53,4 +53,7 @@ enum AcquireFlag {
     @usableFromInline static let map: UInt8 = 16
     /// A completion map: never marked as used in interrupt context.
     @usableFromInline static let completion: UInt8 = 32
+    /// A map whose section is raw-spinning (``LockdepMap/Options/rawSpinning``); the class
+    /// records it, the acquire only carries it.
+    @usableFromInline static let rawSpinning: UInt8 = 64
 }

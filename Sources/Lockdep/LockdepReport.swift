@@ -11,7 +11,8 @@ public struct LockdepReport: Sendable, CustomStringConvertible {
         case circularDependency
         /// "possible recursive locking detected": a class acquired while already held (AA).
         case recursiveLocking
-        /// "sleeping function called from invalid context".
+        /// "sleeping function called from invalid context"; also "BUG: Invalid wait context", a
+        /// spinning lock that is not raw (it sleeps on PREEMPT_RT) taken in a raw-spinning context.
         case sleepInInvalidContext
         /// "inconsistent lock state": a class used in an interrupt context and also taken with
         /// that interrupt enabled.
@@ -36,7 +37,9 @@ public struct LockdepReport: Sendable, CustomStringConvertible {
         /// A capacity limit (classes, dependencies, chains, held-lock depth) was exceeded;
         /// validation turned itself off.
         case capacityExceeded
-        /// A lock assertion (`assertHeld`, `assertNotHeld`, `assertNoneHeld`, `unpin`) failed.
+        /// A lock assertion (`assertHeld`, `assertNotHeld`, `assertNoneHeld`, `unpin`) failed, a
+        /// primitive's API check failed, or a lock was taken under a nest lock that is not held
+        /// ("Nested lock was not taken").
         case assertionFailed
         /// "releasing a pinned lock".
         case pinnedLockReleased

@@ -57,8 +57,11 @@ struct ThreadState {
     /// ``irqState``, cached: recomputed by ``updateIrq()`` whenever the context or the
     /// interrupt-disable counts change.
     @usableFromInline var irqCached: UInt8 = 0
+    /// Whether a hardirq context entered here is not threaded (``Lockdep/withContext(_:threaded:_:)``).
+    @usableFromInline var hardirqNotThreaded: Bool = false
 
-    /// Bits 0-1: context; bit 2: hardirqs disabled; bit 3: softirqs disabled.
+    /// Bits 0-1: context; bit 2: hardirqs disabled; bit 3: softirqs disabled; bit 4: a hardirq
+    /// context that is not threaded (only raw spinning locks may be taken).
     @inlinable @inline(__always)
     var irqState: UInt8 { irqCached }
 
@@ -70,6 +73,7 @@ struct ThreadState {
         var s = context
         if hardirqOff > 0 || context == LockdepContext.hardirq.rawValue { s |= 4 }
         if softirqOff > 0 || context != LockdepContext.process.rawValue { s |= 8 }
+        if hardirqNotThreaded && context == LockdepContext.hardirq.rawValue { s |= 16 }
         return s
     }
 

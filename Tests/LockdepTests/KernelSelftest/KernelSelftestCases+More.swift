@@ -339,9 +339,11 @@ extension KernelSelftest {
             default: return i == .mutex
             }
         }
-        // RCU read sections: atomic maps (a non-preemptible kernel's readers), one per flavor.
+        // RCU read sections: atomic maps (a non-preemptible kernel's readers), one per flavor;
+        // RCU-sched's is raw-spinning (LD_WAIT_SPIN), the others are not (LD_WAIT_CONFIG).
         func rcu(_ e: KEnv, _ flavor: String, _ body: () -> Void) {
-            let map = LockdepMap(class: e.lockClass("rcu", flavor), options: [.atomic, .rcu])
+            let map = LockdepMap(class: e.lockClass("rcu", flavor),
+                                 options: flavor == "sched" ? [.atomic, .rcu, .rawSpinning] : [.atomic, .rcu])
             if flavor == "bh" { e.SOFTIRQ_DISABLE() }
             Lockdep.acquire(map, mode: .recursiveRead)
             body()
@@ -350,12 +352,13 @@ extension KernelSelftest {
         }
         func outer(_ e: KEnv, _ o: Outer, _ body: () -> Void) {
             switch o {
-            case .HARDIRQ, .NOTTHREADED_HARDIRQ: e.HARDIRQ_ENTER(body)
+            case .HARDIRQ: e.HARDIRQ_ENTER(body)
+            case .NOTTHREADED_HARDIRQ: e.NOTTHREADED_HARDIRQ_ENTER(body)
             case .SOFTIRQ: e.SOFTIRQ_ENTER(body)
             case .RCU: rcu(e, "A", body)
             case .RCU_BH: rcu(e, "bh", body)
             case .RCU_SCHED: rcu(e, "sched", body)
-            case .raw_spinlock: e.spin("rawA").withLock(body)
+            case .raw_spinlock: e.rawSpin("rawA").withLock(body)
             case .spinlock: e.spin("A").withLock(body)
             case .mutex: e.mutex("A").withLock(body)
             }
@@ -363,7 +366,7 @@ extension KernelSelftest {
         func inner(_ e: KEnv, _ i: Inner) {
             switch i {
             case .RCU: rcu(e, "B", {})
-            case .raw_spinlock: e.spin("rawB").withLock {}
+            case .raw_spinlock: e.rawSpin("rawB").withLock {}
             case .spinlock: e.spin("B").withLock {}
             case .mutex: e.mutex("B").withLock {}
             }
@@ -374,17 +377,10 @@ extension KernelSelftest {
                 let fails = expectFailure(o, i)
                 let name = "\(i.rawValue)_in_\(o.rawValue)"
                 var note: String?
-                if o == .raw_spinlock || i == .raw_spinlock { note = "raw_spinlock_t modelled by CheckedSpinLock" }
-                if o == .NOTTHREADED_HARDIRQ { note = "not-threaded hardirq modelled by .hardirq" }
-                let body: KCase.Body
-                if i == .spinlock && [.NOTTHREADED_HARDIRQ, .RCU_SCHED, .raw_spinlock].contains(o) {
-                    body = .needsEngine("wait-context levels (LD_WAIT_SPIN for raw spinlocks, non-threaded irqs and RCU-sched vs LD_WAIT_CONFIG for spinlock_t)")
-                    note = nil
-                } else {
-                    body = .run { e in outer(e, o) { inner(e, i) } }
-                }
+                if o == .raw_spinlock || i == .raw_spinlock { note = "raw_spinlock_t: CheckedSpinLock(raw: true)" }
+                if o == .NOTTHREADED_HARDIRQ { note = "withContext(.hardirq, threaded: false)" }
                 c.append(KCase(family: "wait context", row: o.row, column: i.rawValue, name: name,
-                               expectFailure: fails, note: note, body: body))
+                               expectFailure: fails, note: note, body: .run { e in outer(e, o) { inner(e, i) } }))
             }
         }
         return c

@@ -56,6 +56,11 @@ final class KEnv {
         if let l = spins[n] { return l }
         let l = CheckedSpinLock(class: lockClass("lock", n)); spins[n] = l; return l
     }
+    /// A `raw_spinlock_t` (`LD_WAIT_SPIN`).
+    func rawSpin(_ n: String) -> CheckedSpinLock {
+        if let l = spins[n] { return l }
+        let l = CheckedSpinLock(class: lockClass("lock", n), raw: true); spins[n] = l; return l
+    }
     func rwlock(_ n: String) -> CheckedSpinRWLock {
         if let l = rwlocks[n] { return l }
         let l = CheckedSpinRWLock(class: lockClass("rwlock", n), readers: readers); rwlocks[n] = l; return l
@@ -135,6 +140,12 @@ final class KEnv {
     func HARDIRQ_ENTER(_ body: () -> Void) {
         Lockdep.disableInterrupts(.hardirq)
         Lockdep.withContext(.hardirq, body)
+        Lockdep.enableInterrupts(.hardirq)
+    }
+    /// The kernel's NOTTHREADED_HARDIRQ_ENTER: a hardirq without `lockdep_hardirq_threaded()`.
+    func NOTTHREADED_HARDIRQ_ENTER(_ body: () -> Void) {
+        Lockdep.disableInterrupts(.hardirq)
+        Lockdep.withContext(.hardirq, threaded: false, body)
         Lockdep.enableInterrupts(.hardirq)
     }
     func SOFTIRQ_ENTER(_ body: () -> Void) {
