@@ -213,13 +213,22 @@ struct BusyReader<F: RCUFlavor> {
     private let stopFlag = StopFlag()
     private let thread: StressThread
 
+    /// Returns once the reader is inside its first section, so that no wait of the run
+    /// can finish before the reader has started.
     init(sectionMicroseconds: UInt32) {
         let stopFlag = stopFlag
+        let inside = DispatchSemaphore(value: 0)
         thread = StressThread {
+            var first = true
             while !stopFlag.isSet {
-                F.read { _ in _ = usleep(sectionMicroseconds) }
+                F.read { _ in
+                    if first { inside.signal() }
+                    first = false
+                    _ = usleep(sectionMicroseconds)
+                }
             }
         }
+        inside.wait()
     }
 
     func stop() {
