@@ -90,6 +90,7 @@ extension RCUFlavor {
         switch "\(call)" {
         case "synchronize()", "barrier()", "synchronize(since:)": "try await \(Self.self).\(call)"
         case "replaceAndSynchronize(with:)": "try await pointer.replaceAndSynchronize(with:)"
+        case "retire(_:)": "try await \(Self.self).throttledRetire(_:), which suspends when the backlog is over its mark"
         case "deferBarrier()": "retire(_:) instead of deferRetire(_:), then try await \(Self.self).barrier()"
         default: nil
         }
