@@ -195,7 +195,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
             storage.refuseRecursiveAcquire(subclass: 0, mode: .write, counted: false, call: "CheckedMutex.withLock(_:)", site: site)
             return try body()
         }
-        _checkedLock(subclass: 0, nest: nil, site: site, thread: thread)
+        _checkedLock(subclass: 0, nest: nil, site: site, thread: thread, scoped: true)
         defer {
             storage.endScope(thread)
             _checkedUnlock(site: site, thread: thread)
@@ -264,14 +264,14 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
 
     @inlinable @inline(__always)
     func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite,
-                      thread: UnsafeMutablePointer<ThreadState>?) {
+                      thread: UnsafeMutablePointer<ThreadState>?, scoped: Bool = false) {
         let token = nest == nil
             ? Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                                  mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
             : Engine.acquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                              mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
         storage.lockMeasured(token, site: site) { pthread_mutex_trylock($0) } lock: { pthread_mutex_lock($0) }
-        storage.setOwner(token)
+        storage.setOwner(token, scoped: scoped)
     }
     #endif
 }

@@ -248,7 +248,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
                                            call: "CheckedRWLock.withWriteLock(_:)", site: site)
             return try body()
         }
-        _writeLock(site: site, thread: thread)
+        _writeLock(site: site, thread: thread, scoped: true)
         defer {
             storage.endScope(thread)
             _unlock(site: site, thread: thread)
@@ -315,11 +315,11 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     }
 
     @inlinable @inline(__always)
-    func _writeLock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+    func _writeLock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?, scoped: Bool = false) {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: 0, instance: storage.instance,
                                        mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
         storage.lockMeasured(token, site: site) { pthread_rwlock_trywrlock($0) } lock: { pthread_rwlock_wrlock($0) }
-        storage.setOwner(token)
+        storage.setOwner(token, scoped: scoped)
     }
 
     @inlinable @inline(__always)

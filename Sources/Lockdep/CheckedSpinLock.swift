@@ -153,7 +153,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
             storage.refuseRecursiveAcquire(subclass: 0, mode: .write, counted: false, call: "CheckedSpinLock.withLock(_:)", site: site)
             return try body()
         }
-        _checkedLock(subclass: 0, site: site, thread: thread)
+        _checkedLock(subclass: 0, site: site, thread: thread, scoped: true)
         defer {
             storage.endScope(thread)
             _checkedUnlock(site: site, thread: thread)
@@ -238,11 +238,12 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     }
 
     @inlinable @inline(__always)
-    func _checkedLock(subclass: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+    func _checkedLock(subclass: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?,
+                      scoped: Bool = false) {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                                        mode: .write, flags: AcquireFlag.atomic, site: site, thread: thread)
         storage.lockMeasured(token, site: site) { pthread_spin_trylock($0) } lock: { pthread_spin_lock($0) }
-        storage.setOwner(token)
+        storage.setOwner(token, scoped: scoped)
     }
     #endif
 }

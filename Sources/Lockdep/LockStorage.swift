@@ -259,8 +259,10 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     #if LOCKDEP_CHECKS
     /// Records the owner after a successful exclusive acquire.
     @inlinable
-    func setOwner(_ token: UInt) {
-        let task = TaskContext.currentTask
+    /// `scoped`: taken by a `withLock`-style call, whose synchronous body cannot suspend, so
+    /// the task (which costs two runtime calls to find) is not recorded.
+    func setOwner(_ token: UInt, scoped: Bool = false) {
+        let task = scoped ? 0 : TaskContext.currentTaskIfChecking
         withUnsafeMutablePointerToElements {
             $0.pointee.ownerTask.store(task, ordering: .relaxed)
             $0.pointee.owner.store(token | 1, ordering: .relaxed)

@@ -117,4 +117,21 @@ static inline int clockdep_is_main_thread(void) {
     return (pid_t)syscall(SYS_gettid) == getpid();
 }
 
+/* ---- the running Swift task ---------------------------------------------------- */
+
+/*
+ * The Swift concurrency runtime's current task (NULL outside a task) and its task number,
+ * both exported by the runtime with the Swift calling convention. Every checked exclusive
+ * acquire records the number (the task's address is reused as soon as it ends), so it
+ * is read here with two direct calls: Swift's withUnsafeCurrentTask costs a closure and
+ * reference counting, several times a lock pair.
+ */
+extern void *swift_task_getCurrent(void) __attribute__((swiftcall));
+extern uint64_t swift_task_getJobTaskId(void *job) __attribute__((swiftcall));
+
+static inline uint64_t clockdep_current_task(void) {
+    void *task = swift_task_getCurrent();
+    return task ? (swift_task_getJobTaskId(task) | ((uint64_t)1 << 63)) : 0;
+}
+
 #endif /* CLOCKDEP_THREAD_H */
