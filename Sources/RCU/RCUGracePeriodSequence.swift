@@ -106,13 +106,13 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
 
     typealias Continuation = UnsafeContinuation<Void, any Error>
 
-    /// Resumes woken waiters. A few at once; thousands through a task that yields after
-    /// every 64, so that a wake-up burst joins the pool's queue in slices and other tasks
+    /// Resumes woken waiters. A few at once; more through a task that yields after every
+    /// 16, so that a wake-up burst joins the pool's queue in slices and other tasks
     /// (already queued, or woken by a timer meanwhile) run between them instead of
     /// behind all of them.
     private static func resume(_ ready: [[UInt64: Continuation]]) {
         let count = ready.reduce(0) { $0 + $1.count }
-        guard count > 64 else {
+        guard count > 16 else {
             for batch in ready { for continuation in batch.values { continuation.resume() } }
             return
         }
@@ -122,7 +122,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
                 for continuation in batch.values {
                     continuation.resume()
                     resumed += 1
-                    if resumed % 64 == 0 { await Task.yield() }
+                    if resumed % 16 == 0 { await Task.yield() }
                 }
             }
         }
