@@ -294,7 +294,7 @@ extension RCUFlavor {
         primitiveCall(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
-    /// ``retire(reclaiming:)`` for a task, throttled as ``throttledRetire(_:)`` is.
+    /// ``retire(reclaiming:)`` for a task, throttled as ``throttledRetire(_:)-(AnyObjectSendable)`` is.
     ///
     /// - Throws: `CancellationError` when the task is cancelled while throttled; `object` is
     ///   retired either way.
@@ -306,7 +306,7 @@ extension RCUFlavor {
         primitiveCall(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
-    /// ``retire(_:)-(()->Void)`` for a task, throttled as ``throttledRetire(_:)`` is.
+    /// ``retire(_:)-(()->Void)`` for a task, throttled as ``throttledRetire(_:)-(AnyObjectSendable)`` is.
     ///
     /// - Throws: `CancellationError` when the task is cancelled while throttled; `work` is
     ///   queued either way.
