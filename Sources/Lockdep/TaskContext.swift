@@ -65,8 +65,8 @@ enum TaskContext {
 
     /// The running task's identity, or 0 outside any task: the runtime's task number
     /// (unique for the process's life), not the task's address, which the runtime reuses as
-    /// soon as a task ends. Every checked exclusive acquire records it (two direct runtime
-    /// calls, see `clockdep_current_task`).
+    /// soon as a task ends. Every checked `lock()` records it (two direct runtime calls, see
+    /// `clockdep_current_task`).
     @usableFromInline
     static var currentTask: UInt { UInt(clockdep_current_task()) }
 
