@@ -12,8 +12,8 @@ extension RCUFlavor {
     /// Concurrent callers share grace periods: a call waits for the one grace period
     /// that starts after it, and every caller that arrives while that one is in flight
     /// shares the next. Ten thousand tasks calling it at once cost a handful of grace
-    /// periods (4 or 5 measured in release), queued as call_rcu callbacks (each one pays liburcu's call_rcu batching
-    /// delay, about 10 ms, on top of the grace period).
+    /// periods (4 or 5 measured in release), queued as call_rcu callbacks; each pays
+    /// liburcu's call_rcu batching delay (about 10 ms) on top of the grace period.
     ///
     /// - Throws: `CancellationError` as soon as the task is cancelled, before or while it
     ///   waits: then no grace period is promised, so do not free what readers may hold.
