@@ -177,15 +177,28 @@ extension RCUFlavor {
         !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback && staleReadersAfterFork == 0
     }
 
+    /// Queues the callback at once, returning `true`, when no throttle applies: the backlog
+    /// has drained since the flag was read, or the caller may not wait here (counted).
+    private static func queuedWithoutThrottle(
+        _ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer, _ state: RCUBacklogState
+    ) -> Bool {
+        guard primitiveBacklogRecheck() else {
+            primitiveCall(function, context)
+            return true
+        }
+        guard mayThrottle else {
+            state.withoutWaiting.add(1, ordering: .relaxed)
+            primitiveCall(function, context)
+            return true
+        }
+        return false
+    }
+
     /// The slow path of every `retire`: the backlog is past the high-water mark.
     @usableFromInline
     static func retirePastHighWater(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
         let state = RCUBacklogState.of(kind)
-        guard primitiveBacklogRecheck() else { return primitiveCall(function, context) }
-        guard mayThrottle else {
-            state.withoutWaiting.add(1, ordering: .relaxed)
-            return primitiveCall(function, context)
-        }
+        if queuedWithoutThrottle(function, context, state) { return }
         let policy = state.policy.withLock { $0 }
         let start = ContinuousClock.now
         switch policy.throttle {
@@ -231,11 +244,7 @@ extension RCUFlavor {
         _ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer
     ) async throws(CancellationError) {
         let state = RCUBacklogState.of(kind)
-        guard primitiveBacklogRecheck() else { return primitiveCall(function, context) }
-        guard mayThrottle else {
-            state.withoutWaiting.add(1, ordering: .relaxed)
-            return primitiveCall(function, context)
-        }
+        if queuedWithoutThrottle(function, context, state) { return }
         let policy = state.policy.withLock { $0 }
         let start = ContinuousClock.now
         defer { state.recordThrottle(since: start) }
