@@ -27,49 +27,59 @@ enum TortureRun<Flavor: RCUFlavor> {
     ///
     /// - Parameter brokenWriter: Age and free elements without waiting for a grace
     ///   period: a deliberately broken RCU that the readers must catch.
-    static func run(seconds: Double, readers: Int, brokenWriter: Bool) -> TortureResult {
+    static func run(
+        seconds: Double, readers: Int, workers: TortureCallbackWorkers = .global, brokenWriter: Bool
+    ) -> TortureResult {
         let pool = (0..<poolSize).map { _ in TortureElement() }
         pool[0].live.store(true, ordering: .releasing)
         let shared = Shared(pool[0])
-        let control = StressControl(threads: readers + 1)
+        let counters = (0..<readers).map { _ in PaddedCounter() }
         let results = TortureCollector()
+        let probes = TortureProbes()
+        let setup = TortureWorkerSetup<Flavor>(workers: workers, probes: probes)
 
-        var threads = (0..<readers).map { index in
-            StressThread {
-                results.add(reader: read(shared, control, counter: control.counters[index]))
-            }
+        var bodies: [@Sendable (TortureGate) -> Void] = counters.map { counter in
+            { gate in results.add(reader: read(shared, gate, counter: counter)) }
         }
-        threads.append(StressThread {
-            results.add(writer: write(shared, control, pool: pool, brokenWriter: brokenWriter))
-        })
+        bodies.append { gate in
+            setup.updaterBegins()
+            results.add(writer: write(shared, gate, pool: pool, brokenWriter: brokenWriter))
+            setup.updaterEnds()
+        }
+        setup.beforeRun()
         var monitor = StressMonitor(unit: "reads", backlog: { Flavor.pendingCallbacks })
-        control.go.store(true, ordering: .releasing)
-        let elapsed = monitor.wait(seconds: seconds, counters: Array(control.counters.prefix(readers)))
-        control.stop.store(true, ordering: .releasing)
-        threads.forEach { $0.join() }
+        let timing = TortureThreads.run(bodies, seconds: seconds, monitor: &monitor, counters: counters)
         monitor.sample()
         shared.pointer.replace(with: nil)
         Flavor.barrier()
+        setup.afterRun()
 
         var total = results.total(flavor: Flavor.name)
+        total.mode = .kernel
+        total.callbackWorkers = workers
         total.readers = readers
-        total.seconds = (elapsed * 1000).rounded() / 1000
+        total.updaters = 1
+        total.seconds = (timing.run * 1000).rounded() / 1000
+        total.timing = timing
         total.brokenWriter = brokenWriter
         total.backlogPeak = monitor.backlogPeak
         total.residentPeak = max(monitor.residentPeak, ProcessMemory.peakResidentBytes)
+        total.callbacksLost = probes.lost
+        total.dedicatedWorkers = probes.dedicatedWorkers
+        total.workerErrors = probes.workerErrors
         return total
     }
 
     /// The writer (rcutorture's `rcu_torture_writer`): publish a fresh element,
     /// then a grace period ages every retired one.
     static func write(
-        _ shared: Shared, _ control: StressControl, pool: [TortureElement], brokenWriter: Bool
+        _ shared: Shared, _ gate: TortureGate, pool: [TortureElement], brokenWriter: Bool
     ) -> TortureResult {
         var result = TortureResult(flavor: Flavor.name)
         var free = Array(pool.dropFirst())
         var retired: [TortureElement] = []
-        control.waitForGo()
-        while !control.shouldStop {
+        gate.arriveAndWait()
+        while !gate.shouldStop {
             if let fresh = free.popLast() {
                 fresh.age.store(0, ordering: .relaxed)
                 fresh.live.store(true, ordering: .relaxed)
@@ -100,12 +110,12 @@ enum TortureRun<Flavor: RCUFlavor> {
     }
 
     /// A reader (rcutorture's `rcu_torture_reader`).
-    static func read(_ shared: Shared, _ control: StressControl, counter: PaddedCounter) -> TortureResult {
+    static func read(_ shared: Shared, _ gate: TortureGate, counter: PaddedCounter) -> TortureResult {
         var result = TortureResult(flavor: Flavor.name)
         var reads = 0
         Flavor.withReader { reader in
-            control.waitForGo()
-            while !control.shouldStop {
+            TortureQuiescence<Flavor>.offline { gate.arriveAndWait() }
+            while !gate.shouldStop {
                 reads &+= 1
                 let lingers = reads % 1024 == 0
                 reader.read { section in
@@ -120,7 +130,7 @@ enum TortureRun<Flavor: RCUFlavor> {
                     }
                 }
                 if reads & 63 == 0 {
-                    if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                    TortureQuiescence<Flavor>.quiescentState()
                     counter.publish(reads)
                 }
             }
@@ -138,6 +148,13 @@ final class TortureCollector: @unchecked Sendable {
 
     func add(reader: TortureResult) { lock.withLock { readers.append(reader) } }
     func add(writer: TortureResult) { lock.withLock { self.writer = writer } }
+    func add(updater: TortureResult) {
+        lock.withLock {
+            var total = writer ?? TortureResult(flavor: updater.flavor)
+            total.merge(updater: updater)
+            writer = total
+        }
+    }
 
     /// The writer's counts with every reader's merged in.
     func total(flavor: String) -> TortureResult {

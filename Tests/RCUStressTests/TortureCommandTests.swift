@@ -71,4 +71,110 @@ final class TortureCommandTests: XCTestCase {
         XCTAssertGreaterThan(
             try StressJSON.int(object, "ages_past_one") + StressJSON.int(object, "mberror"), 0, "\(object)")
     }
+
+    // MARK: liburcu's rcutorture matrix (tests/regression: rcutorture_urcu_<flavor>_<mode>_<workers>)
+
+    func testUnknownModeOrWorkersIsAUsageError() throws {
+        try RCUStressProcess.assertUsageError(
+            ["torture", "--flavor", "memb", "--duration", "1", "--mode", "fast"], mentions: "--mode",
+            file: #filePath, line: #line)
+        try RCUStressProcess.assertUsageError(
+            ["torture", "--flavor", "memb", "--duration", "1", "--callback-workers", "per-core"],
+            mentions: "--callback-workers", file: #filePath, line: #line)
+    }
+
+    /// Without a writer of elements there is nothing to break: refused, not ignored.
+    func testBrokenWriterIsRefusedInPerfModes() throws {
+        try RCUStressProcess.assertUsageError(
+            ["torture", "--flavor", "memb", "--duration", "1", "--mode", "perf", "--broken-writer"],
+            mentions: "--broken-writer", file: #filePath, line: #line)
+    }
+
+    /// `torture --readers 4096 --duration 0.01` ran for minutes (4096 spinning threads on
+    /// 2 CPUs); past 64 threads per online CPU it is refused with the reason.
+    func testReadersPastThePerCPUCapAreRefused() throws {
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        try XCTSkipIf(cpus * 64 > 4096, "\(cpus) CPUs: 4096 readers are within the cap here")
+        let run = try RCUStressProcess.run(["torture", "--flavor", "memb", "--readers", "4096", "--duration", "0.01"])
+        XCTAssertEqual(run.status, 64, run.output)
+        XCTAssertTrue(run.output.contains("at most 64 per online CPU"), run.output)
+        XCTAssertTrue(run.output.contains("would start 4097 threads"), run.output)
+        // The cap counts every thread of the mode: stress adds six updaters.
+        let stress = try RCUStressProcess.run(
+            ["torture", "--flavor", "memb", "--mode", "stress", "--readers", "\(cpus * 64 - 5)", "--duration", "0.01"])
+        XCTAssertEqual(stress.status, 64, stress.output)
+    }
+
+    /// A run at the cap ends and reports its start and stop times.
+    func testRunAtTheThreadCapEndsAndReportsStartAndStop() throws {
+        let readers = ProcessInfo.processInfo.activeProcessorCount * 64 - 1
+        try XCTSkipIf(readers + 1 > 4096, "cap above liburcu's thread limit")
+        let run = try RCUStressProcess.run(
+            ["torture", "--flavor", "memb", "--readers", "\(readers)", "--duration", "0.01", "--json"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let object = try StressJSON.object(run)
+        XCTAssertEqual(try StressJSON.int(object, "readers"), readers)
+        XCTAssertNotNil(object["start_s"] as? NSNumber, "\(object)")
+        XCTAssertNotNil(object["stop_s"] as? NSNumber, "\(object)")
+    }
+
+    /// The stress mode's checks can fail: an updater that skips its grace periods is caught.
+    func testBrokenStressUpdaterFails() throws {
+        let run = try RCUStressProcess.run(
+            ["torture", "--flavor", "memb", "--mode", "stress", "--duration", "2", "--broken-writer", "--json"])
+        XCTAssertEqual(run.status, 1, run.output)
+        let object = try StressJSON.object(run)
+        XCTAssertEqual(object["verdict"] as? String, "FAILURE", "\(object)")
+        XCTAssertGreaterThan(
+            try StressJSON.int(object, "ages_past_one") + StressJSON.int(object, "mberror"), 0, "\(object)")
+    }
+
+    /// liburcu's `make regtest` rcutorture runs: each flavor x {perf, rperf, uperf, stress} x
+    /// {global, per-CPU, per-thread} call_rcu workers. Short by default; with
+    /// `SWIFT_RCU_REGTEST=full`, liburcu's own durations (1 s perf modes, 10 s stress) and
+    /// thread count (nproc).
+    func testLiburcuRegressionMatrix() throws {
+        let full = regressionForm == "full"
+        let threads = full ? max(2, ProcessInfo.processInfo.activeProcessorCount) : 2
+        for mode in ["perf", "rperf", "uperf", "stress"] {
+            let seconds = full ? (mode == "stress" ? "10" : "1") : (mode == "stress" ? "0.3" : "0.1")
+            let run = try RCUStressProcess.run(
+                ["torture", "--flavor", "all", "--mode", mode, "--callback-workers", "all",
+                 "--readers", "\(threads)", "--duration", seconds, "--json"])
+            XCTAssertEqual(run.status, 0, run.output)
+            let objects = try StressJSON.objects(run)
+            let expected = ["memb", "qsbr", "bp", "mb"].flatMap { flavor in
+                ["global", "per-cpu", "per-thread"].map { "\(flavor) \(mode) \($0)" }
+            }
+            XCTAssertEqual(
+                objects.map { "\($0["flavor"] ?? "") \($0["mode"] ?? "") \($0["callback_workers"] ?? "")" }, expected)
+            for object in objects {
+                try checkRegressionRun(object, mode: mode, threads: threads)
+            }
+        }
+    }
+
+    private func checkRegressionRun(_ object: [String: Any], mode: String, threads: Int) throws {
+        XCTAssertEqual(object["verdict"] as? String, "SUCCESS", "\(object)")
+        XCTAssertEqual(try StressJSON.int(object, "callbacks_lost"), 0, "\(object)")
+        XCTAssertEqual(try StressJSON.int(object, "worker_errors"), 0, "\(object)")
+        let updaters = try StressJSON.int(object, "updaters")
+        XCTAssertEqual(updaters, ["perf": 1, "rperf": 0, "uperf": threads, "stress": 6][mode], "\(object)")
+        if object["callback_workers"] as? String == "per-thread" {
+            XCTAssertEqual(try StressJSON.int(object, "dedicated_workers"), updaters, "\(object)")
+        }
+        if mode != "uperf" { XCTAssertGreaterThan(try StressJSON.int(object, "reads"), 0, "\(object)") }
+        if mode != "rperf" { XCTAssertGreaterThan(try StressJSON.int(object, "grace_periods"), 0, "\(object)") }
+        if mode == "stress" {
+            // liburcu's check (n_mberror) and the histogram's: no read older than one grace period.
+            XCTAssertEqual(try StressJSON.int(object, "mberror"), 0, "\(object)")
+            XCTAssertEqual(try StressJSON.int(object, "ages_past_one"), 0, "\(object)")
+            let pipe = try XCTUnwrap(object["reader_pipe"] as? [NSNumber], "\(object)").map(\.intValue)
+            XCTAssertEqual(pipe.count, 11)
+            XCTAssertEqual(pipe.reduce(0, +), try StressJSON.int(object, "reads"), "\(object)")
+        }
+    }
 }
+
+/// `SWIFT_RCU_REGTEST`: `full` runs liburcu's regression suite at its own sizes and durations.
+var regressionForm: String { ProcessInfo.processInfo.environment["SWIFT_RCU_REGTEST"] ?? "short" }
