@@ -14,6 +14,11 @@ import Synchronization
 /// ended under a reader. Now and then a reader lingers in its section, as
 /// rcutorture's do, to widen the window.
 enum TortureRun<Flavor: RCUFlavor> {
+    /// How long a lingering reader stays in its section (unless the element ages to 2 first).
+    static var lingerNanoseconds: UInt64 { 1_000_000 }
+    /// How often a reader lingers, at most: about a tenth of its time.
+    static var lingerInterval: UInt64 { 10_000_000 }
+
     /// Elements in the pool (rcutorture: 10 * pipe length).
     static var poolSize: Int { 10 * TortureElement.pipeLength }
 
@@ -113,16 +118,29 @@ enum TortureRun<Flavor: RCUFlavor> {
     static func read(_ shared: Shared, _ gate: TortureGate, counter: PaddedCounter) -> TortureResult {
         var result = TortureResult(flavor: Flavor.name)
         var reads = 0
+        var nextLinger: UInt64 = 0
         Flavor.withReader { reader in
             TortureQuiescence<Flavor>.offline { gate.arriveAndWait() }
             while !gate.shouldStop {
                 reads &+= 1
-                let lingers = reads % 1024 == 0
+                // Every 1024 reads, if lingerInterval has passed: a clock, not a count, so that
+                // slow builds linger as often as fast ones and fast ones not more.
+                var lingers = false
+                if reads % 1024 == 0 {
+                    let now = MonotonicClock.nanoseconds()
+                    if now >= nextLinger {
+                        lingers = true
+                        nextLinger = now + lingerInterval
+                    }
+                }
                 reader.read { section in
                     shared.pointer.withValue(in: section) { element in
                         if !element.live.load(ordering: .relaxed) { result.mbErrors += 1 }
                         if lingers {
-                            for _ in 0..<200 { _ = element.age.load(ordering: .relaxed) }
+                            // Long enough for two writer passes even where the writer is slow
+                            // (a sanitizer build): a broken writer is caught there too.
+                            let until = MonotonicClock.nanoseconds() + lingerNanoseconds
+                            while element.age.load(ordering: .relaxed) < 2 && MonotonicClock.nanoseconds() < until {}
                         }
                         let age = min(element.age.load(ordering: .relaxed), TortureElement.pipeLength)
                         result.readerPipe[age] += 1
