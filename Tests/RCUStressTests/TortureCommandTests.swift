@@ -152,6 +152,10 @@ final class TortureCommandTests: XCTestCase {
             XCTAssertEqual(
                 objects.map { "\($0["flavor"] ?? "") \($0["mode"] ?? "") \($0["callback_workers"] ?? "")" }, expected)
             for object in objects {
+                // One line per liburcu run, for the log: rcutorture_urcu_<flavor>_<mode>_<workers>.
+                print("rcutorture \(object["flavor"] ?? "") \(mode) \(object["callback_workers"] ?? ""): "
+                      + "reads \(object["reads"] ?? "") updates \(object["grace_periods"] ?? "") "
+                      + "mberror \(object["mberror"] ?? "") pipe \((object["reader_pipe"] as? [NSNumber])?.map(\.intValue) ?? []) \(object["verdict"] ?? "")")
                 try checkRegressionRun(object, mode: mode, threads: threads)
             }
         }
