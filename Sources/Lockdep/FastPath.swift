@@ -42,7 +42,7 @@ extension Engine {
                 // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
                 // the probe sequence only when another chain sits there.
                 let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
-                if home == key || (home != 0 && t.pointee.cacheProbe(key)) {
+                if home == key || (home != 0 && ThreadState.cacheProbe(t, key)) {
                     (t.pointee.held + depth).initialize(to: HeldLock(
                         instance: instance, chainKey: key, acquiredAt: 0, nest: nil, node: node, mode: mode.rawValue,
                         flags: flags, irqState: irq, pins: 0, site: site))

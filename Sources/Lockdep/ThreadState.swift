@@ -105,8 +105,11 @@ struct ThreadState {
     }
 
     /// ``cacheContains(_:)`` past the home slot (the inlined fast path checks that one itself).
+    /// (Static over the pointer: a method call would copy the whole state.)
     @usableFromInline @inline(never)
-    func cacheProbe(_ key: UInt64) -> Bool { cacheContains(key) }
+    static func cacheProbe(_ t: UnsafeMutablePointer<ThreadState>, _ key: UInt64) -> Bool {
+        t.pointee.cacheContains(key)
+    }
 
     func cacheInsert(_ key: UInt64) {
         let home = Int(truncatingIfNeeded: key) & ThreadState.cacheMask
