@@ -162,8 +162,11 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         let thread = Engine.fastThread()
-        if storage.consumeRefusal(thread) { return }
-        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: thread)
+        if storage.fastExclusiveRelease(thread, knownFlags: AcquireFlag.sleeping) {
+            pthread_mutex_unlock(storage.primitivePointer)
+            return
+        }
+        _slowUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: thread)
         #else
         _plainUnlock(endOfScope: false, call: "CheckedMutex.unlock()", fileID: fileID, line: line, function: function)
         #endif
@@ -198,7 +201,11 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
         _checkedLock(subclass: 0, nest: nil, site: site, thread: thread, scoped: true)
         defer {
             storage.endScope(thread)
-            _checkedUnlock(site: site, thread: thread)
+            if storage.fastExclusiveRelease(thread, knownFlags: AcquireFlag.sleeping) {
+                pthread_mutex_unlock(storage.primitivePointer)
+            } else {
+                _checkedUnlock(site: site, thread: thread)
+            }
         }
         #else
         let me = LockStorage<pthread_mutex_t>.currentThread
@@ -244,6 +251,14 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     #endif
 
     #if LOCKDEP_CHECKS
+    /// `unlock()` off its fast path: a refused nested acquire's release, misuse, validation off,
+    /// an out-of-order release.
+    @usableFromInline @inline(never)
+    func _slowUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        if storage.consumeRefusal(thread) { return }
+        _checkedUnlock(site: site, thread: thread)
+    }
+
     @inlinable @inline(__always)
     func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
         guard let word = storage.validateRelease(site: site, thread: thread) else { return }
@@ -271,7 +286,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
             : Engine.acquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                              mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
         storage.lockMeasured(token, site: site) { pthread_mutex_trylock($0) } lock: { pthread_mutex_lock($0) }
-        storage.setOwner(token, scoped: scoped)
+        storage.setOwner(token, scoped: scoped, thread: thread)
     }
     #endif
 }

@@ -319,7 +319,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: 0, instance: storage.instance,
                                        mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
         storage.lockMeasured(token, site: site) { pthread_rwlock_trywrlock($0) } lock: { pthread_rwlock_wrlock($0) }
-        storage.setOwner(token, scoped: scoped)
+        storage.setOwner(token, scoped: scoped, thread: thread)
     }
 
     @inlinable @inline(__always)

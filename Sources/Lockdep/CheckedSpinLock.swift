@@ -122,8 +122,11 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
         let thread = Engine.fastThread()
-        if storage.consumeRefusal(thread) { return }
-        _checkedUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: thread)
+        if storage.fastExclusiveRelease(thread, knownFlags: AcquireFlag.atomic) {
+            pthread_spin_unlock(storage.primitivePointer)
+            return
+        }
+        _slowUnlock(site: LockdepSite(fileID: fileID, line: line, function: function), thread: thread)
         #else
         _plainUnlock(endOfScope: false, call: "CheckedSpinLock.unlock()", fileID: fileID, line: line, function: function)
         #endif
@@ -156,7 +159,11 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
         _checkedLock(subclass: 0, site: site, thread: thread, scoped: true)
         defer {
             storage.endScope(thread)
-            _checkedUnlock(site: site, thread: thread)
+            if storage.fastExclusiveRelease(thread, knownFlags: AcquireFlag.atomic) {
+                pthread_spin_unlock(storage.primitivePointer)
+            } else {
+                _checkedUnlock(site: site, thread: thread)
+            }
         }
         #else
         let me = LockStorage<pthread_spinlock_t>.currentThread
@@ -219,6 +226,14 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     #endif
 
     #if LOCKDEP_CHECKS
+    /// `unlock()` off its fast path: a refused nested acquire's release, misuse, validation off,
+    /// an out-of-order release.
+    @usableFromInline @inline(never)
+    func _slowUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
+        if storage.consumeRefusal(thread) { return }
+        _checkedUnlock(site: site, thread: thread)
+    }
+
     @inlinable @inline(__always)
     func _checkedUnlock(site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) {
         guard let word = storage.validateRelease(site: site, thread: thread) else { return }
@@ -243,7 +258,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
         let token = Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
                                        mode: .write, flags: AcquireFlag.atomic, site: site, thread: thread)
         storage.lockMeasured(token, site: site) { pthread_spin_trylock($0) } lock: { pthread_spin_lock($0) }
-        storage.setOwner(token, scoped: scoped)
+        storage.setOwner(token, scoped: scoped, thread: thread)
     }
     #endif
 }

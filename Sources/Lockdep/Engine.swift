@@ -546,7 +546,11 @@ enum Engine {
         guard !reports.isEmpty else { return }
         let state = t ?? ThreadState.current()
         state.pointee.recursion += 1
-        defer { state.pointee.recursion -= 1 }
+        state.pointee.updateFastGate()
+        defer {
+            state.pointee.recursion -= 1
+            state.pointee.updateFastGate()
+        }
         for r in reports {
             let mode = graph.withLock { $0.mode }
             switch mode {

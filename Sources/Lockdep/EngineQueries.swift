@@ -120,3 +120,9 @@ extension Engine {
     @usableFromInline
     static func ownsWord(_ word: UInt) -> Bool { word >> 1 == ThreadState.current().pointee.serial }
 }
+
+extension Engine {
+    /// How many thread names the validator keeps (live threads, and the last exited lock
+    /// holders): what a program that runs many short threads must not see grow.
+    static var keptThreadNameCount: Int { graph.withLock { $0.threadNames.count } }
+}

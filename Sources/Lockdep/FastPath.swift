@@ -30,16 +30,19 @@ extension Engine {
     static func fastAcquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
                             flags: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) -> UInt {
         if let t = thread {
-            let word = fastWord()
             let depth = t.pointee.depth
-            if word == t.pointee.seenWord && word & 3 == 0 && t.pointee.recursion == 0
-                && depth < t.pointee.maxDepth && depth < t.pointee.capacity
+            // `fastWord` folds "validation on, statistics off, no report in delivery, caches
+            // current" into one compare; `fastDepthLimit` the depth limit and the capacity.
+            if fastWord() == t.pointee.fastWord && depth < t.pointee.fastDepthLimit
                 && (flags & AcquireFlag.sleeping == 0 || !t.pointee.isAtomic) {
                 let node = classID << 3 | UInt32(subclass & 7)
                 let irq = t.pointee.irqState
-                let prevKey = depth > 0 ? t.pointee.held[depth - 1].chainKey : chainSeed
+                let prevKey = depth > 0 ? t.pointee.held[depth &- 1].chainKey : chainSeed
                 let key = mix(prevKey, element(node: node, mode: mode.rawValue, irq: irq, flags: flags, nested: false))
-                if t.pointee.cacheContains(key) {
+                // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
+                // the probe sequence only when another chain sits there.
+                let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
+                if home == key || (home != 0 && ThreadState.cacheProbe(t, key)) {
                     (t.pointee.held + depth).initialize(to: HeldLock(
                         instance: instance, chainKey: key, acquiredAt: 0, nest: nil, node: node, mode: mode.rawValue,
                         flags: flags, irqState: irq, pins: 0, site: site))
@@ -65,21 +68,35 @@ extension Engine {
     @inlinable @inline(__always)
     static func fastRelease(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, site: LockdepSite,
                             thread: UnsafeMutablePointer<ThreadState>?) -> Bool {
-        if let t = thread {
-            let word = fastWord()
-            let depth = t.pointee.depth
-            if depth > 0 && word == t.pointee.seenWord && word & 3 == 0 {
-                let top = t.pointee.held + (depth &- 1)
-                if top.pointee.instance == instance && top.pointee.pins == 0 {
-                    let flags = top.pointee.flags
-                    if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth &-= 1 }
-                    // Only sleeping acquires set the cell: a pseudo-lock (an RCU section) skips it.
-                    if flags & AcquireFlag.sleeping != 0 { clockdep_pending_clear(t.pointee.pending, instance) }
-                    t.pointee.depth = depth &- 1
-                    return true
-                }
-            }
-        }
+        if let t = thread, fastPop(instance: instance, t) { return true }
         return release(classID: classID, instance: instance, ownerWord: ownerWord, site: site)
+    }
+
+    /// The release of the innermost held lock, `instance`, when the fast path may run: pops it and
+    /// returns `true`; otherwise changes nothing and returns `false` (the caller takes the full
+    /// ``release(classID:instance:ownerWord:site:)``).
+    ///
+    /// `knownFlags`: the acquire flags the caller knows the entry has (a lock type whose acquires
+    /// all carry the same flags); the entry must then carry exactly those, and the branches on
+    /// them fold away.
+    @inlinable @inline(__always)
+    static func fastPop(instance: UnsafeRawPointer, _ t: UnsafeMutablePointer<ThreadState>,
+                        knownFlags: UInt8? = nil) -> Bool {
+        let depth = t.pointee.depth
+        guard depth > 0 && fastWord() == t.pointee.fastWord else { return false }
+        let top = t.pointee.held + (depth &- 1)
+        guard top.pointee.instance == instance && top.pointee.pins == 0 else { return false }
+        let flags: UInt8
+        if let knownFlags {
+            guard top.pointee.flags == knownFlags else { return false }
+            flags = knownFlags
+        } else {
+            flags = top.pointee.flags
+        }
+        if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth &-= 1 }
+        // Only sleeping acquires set the cell: a pseudo-lock (an RCU section) skips it.
+        if flags & AcquireFlag.sleeping != 0 { clockdep_pending_clear(t.pointee.pending, instance) }
+        t.pointee.depth = depth &- 1
+        return true
     }
 }

@@ -185,11 +185,31 @@ struct GraphState {
     var chainDynamicClasses: [UInt64: [UInt32]] = [:]
     /// For each dynamic class, the validated chains it is part of.
     var dynamicClassChains: [UInt32: Set<UInt64>] = [:]
+    /// Every live thread's name, by serial, and those of the last ``maxExitedHolders`` threads
+    /// that exited holding locks.
     var threadNames: [UInt: String] = [:]
     /// Serials of exited threads whose names are still kept, oldest first (bounded).
     var exitedThreads: [UInt] = []
+    /// How many exited lock holders keep their names.
+    static let maxExitedHolders = 256
     /// Every live thread's pending-acquire cell, by serial (``Lockdep/pendingAcquire(of:)``).
     var pendingCells: [UInt: PendingCell] = [:]
+    /// Names given to lock instances (``Lockdep/setInstanceName(_:of:)``).
+    var instanceNames = InstanceNames()
+
+    /// A thread exited: its name goes with it, unless it exited holding locks, whose owner
+    /// words still name it for a later report ("held by thread ..."); those names are kept
+    /// for the last ``maxExitedHolders`` such threads.
+    mutating func forgetExitedThread(_ serial: UInt, holdsLocks: Bool) {
+        guard holdsLocks else {
+            threadNames.removeValue(forKey: serial)
+            return
+        }
+        exitedThreads.append(serial)
+        if exitedThreads.count > Self.maxExitedHolders {
+            threadNames.removeValue(forKey: exitedThreads.removeFirst())
+        }
+    }
     var nextSerial: UInt = 1
     var reported: Set<String> = []
     var limits = LockdepLimits()

@@ -261,8 +261,10 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     @inlinable
     /// `scoped`: taken by a `withLock`-style call, whose synchronous body cannot suspend, so
     /// the task (which costs two runtime calls to find) is not recorded.
-    func setOwner(_ token: UInt, scoped: Bool = false) {
-        let task = scoped ? 0 : TaskContext.currentTaskIfChecking
+    func setOwner(_ token: UInt, scoped: Bool = false, thread: UnsafeMutablePointer<ThreadState>? = nil) {
+        // `thread` was looked up before the acquire, so it is `nil` on a thread's first lock:
+        // look again then (the acquire created the state).
+        let task = scoped ? 0 : TaskContext.currentTaskIfChecking(thread ?? Engine.fastThread())
         withUnsafeMutablePointerToElements {
             $0.pointee.ownerTask.store(task, ordering: .relaxed)
             $0.pointee.owner.store(token | 1, ordering: .relaxed)
@@ -288,6 +290,21 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
             _ = lock(p)
             Engine.recordContention(classID: classID, waitNanos: Engine.nowNanos() &- start, site: site)
         }
+    }
+
+    /// The common release of an exclusive hold: by its holder `thread`, with no refused nested
+    /// acquire outstanding, of the innermost lock `thread` holds, with the fast path open. Pops
+    /// the lock, clears the owner word and returns `true` (the caller unlocks the primitive);
+    /// otherwise changes nothing and returns `false` (the caller takes the full path:
+    /// ``consumeRefusal(_:)`` and ``validateRelease(site:thread:)``).
+    @inlinable @inline(__always)
+    func fastExclusiveRelease(_ thread: UnsafeMutablePointer<ThreadState>?, knownFlags: UInt8? = nil) -> Bool {
+        guard let t = thread else { return false }
+        let word = ownerWord()
+        guard word == t.pointee.serial &<< 1 | 1, withRefusals({ $0 }) == 0,
+              Engine.fastPop(instance: instance, t, knownFlags: knownFlags) else { return false }
+        clearOwner(word)
+        return true
     }
 
     /// Validates a release with Lockdep. Returns the owner word read before it, or `nil` when
@@ -358,12 +375,14 @@ extension Engine {
         let r: LockdepReport = graph.withLock { g in
             let node = classID << 3 | UInt32(subclass & 7)
             let name = g.nodeName(node)
-            let lock = LockdepReport.Lock(name: name, mode: mode, site: site, usage: g.usage(node))
+            var lock = LockdepReport.Lock(name: name, mode: mode, site: site, usage: g.usage(node))
             // With checks compiled in, where the thread took the lock; compiled out, no held stack.
-            let holding = heldIndex(t, instance).map { Engine.lock(g, t.pointee.held[$0]) }
+            var holding = heldIndex(t, instance).map { Engine.lock(g, t.pointee.held[$0]) }
                 ?? LockdepReport.Lock(name: g.nodeName(classID << 3), mode: .write, site: nil, usage: g.usage(classID << 3))
-            var body = "thread \"\(t.pointee.name)\" is trying to acquire lock:\n  \(lock)\n\n"
-            body += "but thread is already holding lock:\n  \(holding)\n\n"
+            lock.instance = g.instanceNames.describe(instance)
+            holding.instance = lock.instance
+            var body = "thread \"\(t.pointee.name)\" is trying to acquire lock:\n  \(lock), instance \(lock.instance!)\n\n"
+            body += "but thread is already holding lock:\n  \(holding), the same instance\n\n"
             body += "other info that might help us debug this:\n"
             body += " Possible unsafe locking scenario:\n\n"
             body += "       T0\n       ----\n  lock(\(holding.name));\n  lock(\(name));\n\n"

@@ -165,20 +165,28 @@ public enum Lockdep {
 
     // Inlined: an "ISR" enters and leaves its context on every interrupt, and both only
     // touch the calling thread's state.
+    /// Returns what ``_exitContext(_:)`` restores: the context, the cached irq state, and whether
+    /// no interrupts were disabled (then, if none are on exit either, the cached state is
+    /// restored as it was instead of recomputed).
     @inlinable @inline(__always)
-    static func _enterContext(_ context: LockdepContext) -> UInt8 {
+    static func _enterContext(_ context: LockdepContext) -> UInt32 {
         let t = ThreadState.current()
-        let saved = t.pointee.context
+        let noneDisabled: UInt32 = t.pointee.hardirqOff == 0 && t.pointee.softirqOff == 0 ? 1 << 16 : 0
+        let saved = UInt32(t.pointee.context) | UInt32(t.pointee.irqCached) << 8 | noneDisabled
         t.pointee.context = context.rawValue
         t.pointee.updateIrq()
         return saved
     }
 
     @inlinable @inline(__always)
-    static func _exitContext(_ saved: UInt8) {
+    static func _exitContext(_ saved: UInt32) {
         let t = ThreadState.current()
-        t.pointee.context = saved
-        t.pointee.updateIrq()
+        t.pointee.context = UInt8(truncatingIfNeeded: saved)
+        if saved & 1 << 16 != 0 && t.pointee.hardirqOff == 0 && t.pointee.softirqOff == 0 {
+            t.pointee.irqCached = UInt8(truncatingIfNeeded: saved >> 8)
+        } else {
+            t.pointee.updateIrq()
+        }
     }
 
     @usableFromInline

@@ -33,18 +33,18 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
         public init(rawValue: UInt8) { self.rawValue = rawValue }
         /// Holding the map makes the context atomic: sleeping inside is "sleeping function
         /// called from invalid context" (RCU read sections of flavors whose readers must not block).
-        public static let atomic = Options(rawValue: AcquireFlag.atomic)
+        @inlinable public static var atomic: Options { Options(rawValue: AcquireFlag.atomic) }
         /// A write acquire while this thread holds the map for read is "Illegal
         /// synchronize_rcu() in RCU read-side critical section".
-        public static let rcu = Options(rawValue: AcquireFlag.rcu)
+        @inlinable public static var rcu: Options { Options(rawValue: AcquireFlag.rcu) }
         /// The map models waiting for a completion (work items and queues use it): it is never
         /// marked as used in interrupt context, so waiting from process context for work that
         /// runs in softirq context is not an inconsistent lock state.
-        public static let completion = Options(rawValue: AcquireFlag.completion)
+        @inlinable public static var completion: Options { Options(rawValue: AcquireFlag.completion) }
         /// Holding the map is a raw-spinning section that stays atomic even on PREEMPT_RT (the
         /// kernel's `LD_WAIT_SPIN`, as `rcu_read_lock_sched()` or `preempt_disable()`): taking a
         /// spinning lock that is not raw inside is "BUG: Invalid wait context".
-        public static let rawSpinning = Options(rawValue: AcquireFlag.rawSpinning)
+        @inlinable public static var rawSpinning: Options { Options(rawValue: AcquireFlag.rawSpinning) }
     }
 
     /// The class of the map.

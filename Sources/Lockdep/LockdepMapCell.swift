@@ -57,6 +57,50 @@ extension Lockdep {
         #endif
     }
 
+    /// ``acquire(_:mode:fileID:line:function:)-(LockdepMapCell,_,_,_,_)`` for a caller that
+    /// knows the map's options: they must be the ones the map was created with. The inlined
+    /// acquire then tests constants instead of the cell's flags (an RCU read section, taken on
+    /// every lookup, is one).
+    ///
+    /// - Parameters:
+    ///   - cell: A filled cell.
+    ///   - mode: How the map is acquired.
+    ///   - options: The map's options.
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable @inline(__always)
+    public static func acquire(_ cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options,
+                               fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        _ = Engine.fastAcquire(classID: cell.classID, subclass: 0, instance: cell.instance, mode: mode,
+                               flags: options.rawValue | AcquireFlag.map,
+                               site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+
+    /// ``release(_:fileID:line:function:)-(LockdepMapCell,_,_,_)`` for a caller that knows the
+    /// map's options (as ``acquire(_:mode:options:fileID:line:function:)`` does).
+    ///
+    /// - Parameters:
+    ///   - cell: A filled cell.
+    ///   - options: The map's options.
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    @inlinable @inline(__always)
+    public static func release(_ cell: LockdepMapCell, options: LockdepMap.Options, fileID: StaticString = #fileID,
+                               line: UInt = #line, function: StaticString = #function) {
+        #if LOCKDEP_CHECKS
+        let instance = cell.instance
+        if let t = Engine.fastThread(), Engine.fastPop(instance: instance, t, knownFlags: options.rawValue | AcquireFlag.map) {
+            return
+        }
+        _ = Engine.release(classID: cell.classID, instance: instance, ownerWord: 0,
+                           site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+
     /// ``release(_:fileID:line:function:)`` of the map published in `cell`, which must be filled.
     @inlinable
     public static func release(_ cell: LockdepMapCell, fileID: StaticString = #fileID, line: UInt = #line,

@@ -45,14 +45,30 @@ enum Reports {
                           index: Int) -> LockdepReport {
         let held = Engine.heldLocks(g, t, upTo: index)
         let name = g.nodeName(e.node)
-        var body = "thread \"\(t.pointee.name)\" is trying to acquire lock:\n  \(Engine.lock(g, e))\n\n"
-        body += "but thread is already holding lock:\n  \(Engine.lock(g, h))\n\n"
+        // Name both instances: the same one twice is a self-deadlock; two of one class is a
+        // nesting question the reader can answer with an annotation.
+        var acquiring = Engine.lock(g, e)
+        var holding = Engine.lock(g, h)
+        acquiring.instance = g.instanceNames.describe(e.instance)
+        holding.instance = g.instanceNames.describe(h.instance)
+        var body = "thread \"\(t.pointee.name)\" is trying to acquire lock:\n  \(acquiring), instance \(acquiring.instance!)\n\n"
+        body += "but thread is already holding lock:\n  \(holding), instance \(holding.instance!)\n\n"
         body += "other info that might help us debug this:\n"
         body += " Possible unsafe locking scenario:\n\n"
         body += "       T0\n       ----\n  lock(\(name));\n  lock(\(name));\n\n"
-        body += " *** DEADLOCK ***\n\n May be due to missing lock nesting notation\n"
+        body += " *** DEADLOCK ***\n\n May be due to missing lock nesting notation\n\n"
+        if e.instance == h.instance {
+            body += "Both are the same instance \(acquiring.instance!): the thread would wait for itself.\n"
+        } else {
+            body += "These are two different instances of one class (\(g.nodeName(e.node & ~7))): held \(holding.instance!), "
+            body += "taking \(acquiring.instance!).\n"
+            body += "If nesting them is intended (a parent and its child, say), tell Lockdep: take the inner one with "
+            body += "lock(subclass: 1), or under a lock that serialises such nesting with lock(nestedUnder:), or give "
+            body += "the two roles different classes (LockClass). If another thread can take them in the other order, "
+            body += "it is a real ABBA deadlock.\n"
+        }
         return make(.recursiveLocking, "WARNING: possible recursive locking detected", t, site: e.site,
-                    lock: Engine.lock(g, e), classes: [name], held: held, body: body)
+                    lock: acquiring, classes: [name], held: held, body: body)
     }
 
     static func dependency(_ g: GraphState, from: UInt32, to: UInt32) -> LockdepReport.Dependency {

@@ -1,4 +1,4 @@
-import CLockdepThread
+public import CLockdepThread
 import Synchronization
 
 /// Swift concurrency as a Lockdep context: the cooperative pool has one thread per core, so a
@@ -20,10 +20,11 @@ extension Lockdep {
     /// `LockdepInRelease` trait); compiled out, nothing is checked whatever this says.
     ///
     /// - Note: With it on, every checked `lock()` (not `withLock`, whose body cannot suspend)
-    ///   records the running task: about 6 ns per lock on the build machine.
+    ///   records the running task: a few loads, reading the runtime's thread-local current-task
+    ///   slot directly where Lockdep can find it (x86-64 Linux), two runtime calls elsewhere.
     public static var checksTaskContext: Bool {
-        get { TaskContext.enabled.load(ordering: .relaxed) }
-        set { TaskContext.enabled.store(newValue, ordering: .relaxed) }
+        get { TaskContext.enabled }
+        set { clockdep_task_checks_store(newValue ? 1 : 0) }
     }
 
     /// Declares that the caller blocks its thread here for an unbounded time: reports
@@ -57,17 +58,24 @@ extension Lockdep {
 /// The task-context check's state and reports.
 @usableFromInline
 enum TaskContext {
-    static let enabled = Atomic<Bool>(true)
+    /// Whether the checks are on (a C global: one load).
+    @inlinable @inline(__always)
+    static var enabled: Bool { clockdep_task_checks_load() != 0 }
 
-    /// The running task's identity if the task checks are on, else 0.
-    @usableFromInline
-    static var currentTaskIfChecking: UInt { enabled.load(ordering: .relaxed) ? currentTask : 0 }
+    /// The running task's identity if the task checks are on, else 0. With `thread`'s slot of
+    /// the runtime's current task known, a few loads (and a call inside a task); otherwise
+    /// the two runtime calls of ``currentTask``.
+    @inlinable @inline(__always)
+    static func currentTaskIfChecking(_ thread: UnsafeMutablePointer<ThreadState>?) -> UInt {
+        guard enabled else { return 0 }
+        if let slot = thread?.pointee.taskSlot { return UInt(clockdep_task_from_slot(slot)) }
+        return currentTask
+    }
 
     /// The running task's identity, or 0 outside any task: the runtime's task number
     /// (unique for the process's life), not the task's address, which the runtime reuses as
-    /// soon as a task ends. Every checked `lock()` records it (two direct runtime calls, see
-    /// `clockdep_current_task`).
-    @usableFromInline
+    /// soon as a task ends. Every checked `lock()` records it (see ``currentTaskIfChecking(_:)``).
+    @usableFromInline @inline(never)
     static var currentTask: UInt { UInt(clockdep_current_task()) }
 
     /// Whether the task has a task-executor preference: it runs on threads its code chose
@@ -83,7 +91,7 @@ enum TaskContext {
     @usableFromInline
     static func refuseAcquireOfSuspendedHold(classID: UInt32, ownerTask: UInt, call: StaticString,
                                              site: LockdepSite) -> Bool {
-        guard enabled.load(ordering: .relaxed) else { return false }
+        guard enabled else { return false }
         let task = currentTask
         guard ownerTask != 0, task != ownerTask else { return false }
         let t = ThreadState.current()
@@ -106,7 +114,7 @@ enum TaskContext {
 
     @usableFromInline
     static func checkBlocking(_ call: String, alternative: String?, site: LockdepSite) {
-        guard enabled.load(ordering: .relaxed), Engine.validating else { return }
+        guard enabled, Engine.validating else { return }
         let task = currentTask
         guard task != 0, !currentTaskHasOwnExecutor else { return }
         let t = ThreadState.current()
@@ -131,7 +139,7 @@ enum TaskContext {
     @usableFromInline
     static func refuseReleaseAcrossSuspension(classID: UInt32, ownerWord: UInt, ownerTask: UInt, call: String,
                                               site: LockdepSite) -> Bool {
-        guard ownerTask != 0, enabled.load(ordering: .relaxed), ownerTask == currentTask else { return false }
+        guard ownerTask != 0, enabled, ownerTask == currentTask else { return false }
         let t = ThreadState.current()
         guard ownerWord >> 1 != t.pointee.serial else { return false }   // this thread holds it after all
         let r: LockdepReport = graph.withLock { g in

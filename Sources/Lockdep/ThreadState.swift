@@ -40,6 +40,15 @@ struct ThreadState {
     @usableFromInline var cache: UnsafeMutablePointer<UInt64>
     @usableFromInline var seenWord: UInt = .max
     @usableFromInline var maxDepth: Int = 48
+    /// The state word when the inlined fast paths may run on this thread (validation on,
+    /// statistics off, no report being delivered, caches current), else `.max` (which no
+    /// state word with bits 0-1 clear equals): one compare instead of four.
+    @usableFromInline var fastWord: UInt = .max
+    /// `min(maxDepth, capacity)`: one compare for both.
+    @usableFromInline var fastDepthLimit: Int = 0
+    /// This thread's slot of the Swift runtime's current task, if found
+    /// (`clockdep_task_slot_for_current_thread`).
+    @usableFromInline var taskSlot: UnsafePointer<UnsafeMutableRawPointer?>?
     @usableFromInline var context: UInt8 = 0
     @usableFromInline var hardirqOff: Int32 = 0
     @usableFromInline var softirqOff: Int32 = 0
@@ -51,8 +60,8 @@ struct ThreadState {
     /// ``Lockdep/pendingAcquire(of:)``); its own allocation, listed in ``GraphState/pendingCells``.
     @usableFromInline var pending: UnsafeMutablePointer<clockdep_pending_acquire>
 
-    static let cacheSize = 1024
-    static let cacheMask = cacheSize - 1
+    @inlinable static var cacheSize: Int { 1024 }
+    @inlinable static var cacheMask: Int { 1023 }
 
     /// ``irqState``, cached: recomputed by ``updateIrq()`` whenever the context or the
     /// interrupt-disable counts change.
@@ -85,14 +94,21 @@ struct ThreadState {
 
     @inlinable @inline(__always)
     func cacheContains(_ key: UInt64) -> Bool {
-        var i = Int(truncatingIfNeeded: key) & 1023
+        var i = Int(truncatingIfNeeded: key) & ThreadState.cacheMask
         for _ in 0..<8 {
             let v = cache[i]
             if v == key { return true }
             if v == 0 { return false }
-            i = (i &+ 1) & 1023
+            i = (i &+ 1) & ThreadState.cacheMask
         }
         return false
+    }
+
+    /// ``cacheContains(_:)`` past the home slot (the inlined fast path checks that one itself).
+    /// (Static over the pointer: a method call would copy the whole state.)
+    @usableFromInline @inline(never)
+    static func cacheProbe(_ t: UnsafeMutablePointer<ThreadState>, _ key: UInt64) -> Bool {
+        t.pointee.cacheContains(key)
     }
 
     func cacheInsert(_ key: UInt64) {
@@ -112,6 +128,13 @@ struct ThreadState {
             maxDepth = Engine.currentLimits().maxDepth
         }
         seenWord = word
+        updateFastGate()
+    }
+
+    /// Recomputes ``fastWord`` and ``fastDepthLimit`` after anything they summarise changed.
+    mutating func updateFastGate() {
+        fastWord = seenWord & 3 == 0 && recursion == 0 ? seenWord : .max
+        fastDepthLimit = min(maxDepth, capacity)
     }
 
     @inline(never)
@@ -122,6 +145,7 @@ struct ThreadState {
         held.deallocate()
         held = newHeld
         capacity = newCapacity
+        updateFastGate()
     }
 
     // MARK: thread-local access
@@ -143,16 +167,10 @@ struct ThreadState {
             guard let raw else { return }
             let t = raw.assumingMemoryBound(to: ThreadState.self)
             if clockdep_thread_state() == raw { clockdep_set_thread_state(nil) }
+            let holdsLocks = t.pointee.depth > 0
             graph.withLock { g in
                 _ = g.pendingCells.removeValue(forKey: t.pointee.serial)
-                // Keep the names of recently exited threads (a report may name a lock's last
-                // owner), but not of every thread that ever ran.
-                g.exitedThreads.append(t.pointee.serial)
-                if g.exitedThreads.count > 1024 {
-                    let drop = g.exitedThreads.count - 512
-                    for serial in g.exitedThreads.prefix(drop) { g.threadNames.removeValue(forKey: serial) }
-                    g.exitedThreads.removeFirst(drop)
-                }
+                g.forgetExitedThread(t.pointee.serial, holdsLocks: holdsLocks)
             }
             t.pointee.pending.deallocate()
             t.pointee.held.deinitialize(count: t.pointee.depth)
@@ -198,6 +216,9 @@ struct ThreadState {
         t.initialize(to: ThreadState(
             held: .allocate(capacity: 16), capacity: 16, cache: cache,
             maxDepth: Engine.currentLimits().maxDepth, serial: serial, name: name, pending: pending))
+        t.pointee.taskSlot = UnsafePointer(clockdep_task_slot_for_current_thread())
+            .map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafeMutableRawPointer?.self) }
+        t.pointee.updateFastGate()
         pthread_setspecific(ensureKey(), t)
         clockdep_set_thread_state(t)
         return t

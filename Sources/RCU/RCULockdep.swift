@@ -40,7 +40,8 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepEnterReadSection(_ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.acquire(filledLockdepCell, mode: .recursiveRead, fileID: file, line: line, function: "rcu_read_lock()")
+        Lockdep.acquire(filledLockdepCell, mode: .recursiveRead, options: RCULockdepMaps.readOptions, fileID: file,
+                        line: line, function: "rcu_read_lock()")
         #endif
     }
 
@@ -48,7 +49,8 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepExitReadSection(_ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.release(filledLockdepCell, fileID: file, line: line, function: "rcu_read_unlock()")
+        Lockdep.release(filledLockdepCell, options: RCULockdepMaps.readOptions, fileID: file, line: line,
+                        function: "rcu_read_unlock()")
         #endif
     }
 
@@ -129,7 +131,12 @@ extension RCUPointer {
 }
 
 /// The four flavors' read-side pseudo-locks, created on first use.
+@usableFromInline
 enum RCULockdepMaps {
+    /// Every read-side map's options: sections are atomic and may not contain a grace-period
+    /// wait. The inlined section code passes them as constants.
+    @inlinable static var readOptions: LockdepMap.Options { [.atomic, .rcu] }
+
     static let memb = LockdepMap.rcuRead("rcu_read_lock", key: "swift-rcu.rcu_read_lock", cell: RCUMemb.lockdepCell)
     static let qsbr = LockdepMap.rcuRead("rcu_read_lock_qsbr", key: "swift-rcu.rcu_read_lock_qsbr", cell: RCUQSBR.lockdepCell)
     static let bulletproof = LockdepMap.rcuRead("rcu_read_lock_bp", key: "swift-rcu.rcu_read_lock_bp", cell: RCUBulletproof.lockdepCell)
@@ -139,7 +146,7 @@ enum RCULockdepMaps {
 extension LockdepMap {
     /// A flavor's read-side pseudo-lock, published in `cell` for the read path.
     static func rcuRead(_ name: String, key: String, cell: LockdepMapCell) -> LockdepMap {
-        let map = LockdepMap(name, key: key, options: [.atomic, .rcu])
+        let map = LockdepMap(name, key: key, options: RCULockdepMaps.readOptions)
         cell.fill(from: map)
         return map
     }

@@ -53,6 +53,60 @@ final class ReportTests: LockdepTestCase {
         XCTAssertEqual(r.site?.line, line)
     }
 
+    /// Two instances of one class are named as their own instances: their names and
+    /// addresses, and the report says it is a nesting question and how to annotate it.
+    func testRecursiveLockingNamesTwoInstances() throws {
+        let cls = LockClass.unique("device->lock")
+        let bridge = CheckedMutex(class: cls), port = CheckedMutex(class: cls)
+        Lockdep.setInstanceName("bridge", of: bridge)
+        Lockdep.setInstanceName("port 2", of: port)
+        XCTAssertEqual(Lockdep.instanceName(of: port), "port 2")
+        bridge.lock(); port.lock(); port.unlock(); bridge.unlock()
+        let r = try XCTUnwrap(expectOne(.recursiveLocking))
+        let portAddress = "0x" + String(UInt(bitPattern: port.lockdepInstance), radix: 16)
+        let bridgeAddress = "0x" + String(UInt(bitPattern: bridge.lockdepInstance), radix: 16)
+        XCTAssertEqual(r.lock?.instance, "\"port 2\" (\(portAddress))")
+        XCTAssertTrue(r.text.contains("instance \"port 2\" (\(portAddress))\n\nbut thread is already holding lock:"), r.text)
+        XCTAssertTrue(r.text.contains("instance \"bridge\" (\(bridgeAddress))\n"), r.text)
+        XCTAssertTrue(r.text.contains("These are two different instances of one class (device->lock)"), r.text)
+        XCTAssertTrue(r.text.contains("lock(subclass: 1)"), r.text)
+        XCTAssertFalse(r.text.contains("the thread would wait for itself"), r.text)
+    }
+
+    /// Unnamed instances are told apart by address; the same instance twice (a map, which has
+    /// no owner word to refuse it first) is called a self-deadlock.
+    func testRecursiveLockingOfOneInstanceSaysSo() throws {
+        let map = LockdepMap("one.map", key: "ReportTests.one.map")
+        Lockdep.acquire(map); Lockdep.acquire(map)
+        Lockdep.release(map); Lockdep.release(map)
+        let r = try XCTUnwrap(expectOne(.recursiveLocking))
+        let address = "0x" + String(UInt(bitPattern: map.lockdepInstance), radix: 16)
+        XCTAssertEqual(r.lock?.instance, address)
+        XCTAssertTrue(r.text.contains("Both are the same instance \(address): the thread would wait for itself."), r.text)
+    }
+
+    /// A name dies with its lock: a new lock at the same address is not given it.
+    func testInstanceNameDiesWithItsLock() {
+        var address: UnsafeRawPointer?
+        do {
+            let m = CheckedMutex("named.then.freed")
+            Lockdep.setInstanceName("gone", of: m)
+            address = m.lockdepInstance
+            XCTAssertEqual(graph.withLock { $0.instanceNames.name(of: address!) }, "gone")
+        }
+        XCTAssertNil(graph.withLock { $0.instanceNames.name(of: address!) })
+    }
+
+    /// The refused recursive acquire of the same mutex names the instance too.
+    func testRefusedRecursiveAcquireNamesTheInstance() throws {
+        let m = CheckedMutex("refused.named")
+        Lockdep.setInstanceName("queue 7", of: m)
+        m.withLock { m.withLock {} }
+        let r = try XCTUnwrap(expectOne(.recursiveLocking))
+        XCTAssertTrue(r.lock?.instance?.hasPrefix("\"queue 7\" (0x") ?? false, "\(String(describing: r.lock))")
+        XCTAssertTrue(r.text.contains(", the same instance\n"), r.text)
+    }
+
     func testSleepingInInvalidContextText() throws {
         let m = CheckedMutex(class: .unique("group->mutex"))
         let line: UInt = #line + 1

@@ -165,6 +165,32 @@ final class TaskContextTests: LockdepTestCase {
         executor.stop()
     }
 
+    /// Every checked `lock()` reads the running task through the thread's slot of the runtime's
+    /// current-task variable (no runtime call): it must name the same task the runtime does,
+    /// inside a task and outside any (0).
+    func testTaskSlotReadsTheRuntimesCurrentTask() async {
+        await Task.detached {
+            let t = ThreadState.current()
+            #if arch(x86_64) && os(Linux)
+            XCTAssertNotNil(t.pointee.taskSlot, "the current-task slot was not found: every lock() makes two runtime calls")
+            #endif
+            let task = TaskContext.currentTaskIfChecking(t)
+            XCTAssertNotEqual(task, 0)
+            XCTAssertEqual(task, TaskContext.currentTask)
+        }.value
+        let outside = ThreadProbe()
+        let thread = Thread {
+            let t = ThreadState.current()
+            outside.set(TaskContext.currentTaskIfChecking(t), slotFound: t.pointee.taskSlot != nil)
+        }
+        thread.start()
+        let (task, slotFound) = outside.wait()
+        XCTAssertEqual(task, 0)
+        #if arch(x86_64) && os(Linux)
+        XCTAssertTrue(slotFound)
+        #endif
+    }
+
     /// Task numbers are unique: a task that locks and ends, and another (often at the same
     /// address) that unlocks on another thread, are two tasks (run many times).
     func testTaskIdentityIsNotTheAddress() async {
@@ -267,5 +293,23 @@ final class Gate: @unchecked Sendable {
         self.continuation = nil
         lock.unlock()
         continuation?.resume()
+    }
+}
+
+/// What a plain thread saw, handed back to the test.
+private final class ThreadProbe: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var task: UInt = .max
+    private var slotFound = false
+
+    func set(_ task: UInt, slotFound: Bool) {
+        self.task = task
+        self.slotFound = slotFound
+        done.signal()
+    }
+
+    func wait() -> (UInt, Bool) {
+        done.wait()
+        return (task, slotFound)
     }
 }

@@ -16,6 +16,19 @@ final class LockCostCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 64, run.output)
     }
 
+    /// Issue 15: an iteration count that passes as a number but would run for centuries is
+    /// refused with a reason, and so is one whose product with the rounds overflows.
+    func testHugeIterationCountsAreRefused() throws {
+        let huge = try RCUStressProcess.run(["lock-cost", "--iterations", "9223372036854775807"])
+        XCTAssertEqual(huge.status, 64, huge.output)
+        XCTAssertTrue(huge.output.contains("too many pairs"), huge.output)
+        let overflow = try RCUStressProcess.run(["lock-cost", "--iterations", "4611686018427387904", "--rounds", "4"])
+        XCTAssertEqual(overflow.status, 64, overflow.output)
+        XCTAssertTrue(overflow.output.contains("too many pairs"), overflow.output)
+        let justOver = try RCUStressProcess.run(["lock-cost", "--iterations", "100000001", "--rounds", "10"])
+        XCTAssertEqual(justOver.status, 64, justOver.output)
+    }
+
     func testShortJSONRun() throws {
         let run = try RCUStressProcess.run(["lock-cost", "--json", "--iterations", "20000", "--rounds", "2"])
         XCTAssertEqual(run.status, 0, run.output)

@@ -134,4 +134,32 @@ static inline uint64_t clockdep_current_task(void) {
     return task ? (swift_task_getJobTaskId(task) | ((uint64_t)1 << 63)) : 0;
 }
 
+/*
+ * The same answer without calling the runtime: the address of the calling thread's
+ * current-task slot, the thread-local that swift_task_getCurrent reads, or NULL when it
+ * cannot be found (then callers use clockdep_current_task). Found once per process
+ * from swift_task_getCurrent's machine code, which must be exactly the expected
+ * general-dynamic TLS read (`lea index(%rip),%rdi; call __tls_get_addr; mov off(%rax),%rax`)
+ * with the call going to the dynamic linker's __tls_get_addr; then, per thread, the slot
+ * is that function's answer plus `off`, checked against swift_task_getCurrent once.
+ * A thread's slot never moves, so reading it is one load instead of two calls.
+ */
+void *const *clockdep_task_slot_for_current_thread(void);
+
+/* The running task's number from a slot found above (0 outside any task). */
+static inline __attribute__((always_inline)) uint64_t clockdep_task_from_slot(void *const *slot) {
+    void *task = *slot;
+    return task ? (swift_task_getJobTaskId(task) | ((uint64_t)1 << 63)) : 0;
+}
+
+/* Whether the task-context checks are on (Lockdep.checksTaskContext): one load on the lock path. */
+extern uint8_t clockdep_task_checks;
+
+static inline __attribute__((always_inline)) uint8_t clockdep_task_checks_load(void) {
+    return __atomic_load_n(&clockdep_task_checks, __ATOMIC_RELAXED);
+}
+static inline __attribute__((always_inline)) void clockdep_task_checks_store(uint8_t on) {
+    __atomic_store_n(&clockdep_task_checks, on, __ATOMIC_RELAXED);
+}
+
 #endif /* CLOCKDEP_THREAD_H */
