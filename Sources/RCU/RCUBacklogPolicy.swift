@@ -260,6 +260,8 @@ extension RCUFlavor {
         if _slowPath(primitiveBacklogIsOver) { waitPastHighWater(call: call) }
     }
 
+    /// The slow path of ``throttleAfterReadSection(call:)``: waits for the drain where the
+    /// caller may wait (it may still be inside a read section of its own).
     @usableFromInline
     static func waitPastHighWater(call: StaticString) {
         guard primitiveBacklogRecheck(), mayThrottle else { return }
