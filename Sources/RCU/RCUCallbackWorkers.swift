@@ -81,6 +81,9 @@ extension RCUFlavor {
     fileprivate static func freeDedicatedWorkerAtExit(_ data: OpaquePointer) {
         // Another call (useCallbackWorkers(.shared)) may have freed it already.
         guard primitiveThreadCallRCUData() == data else { return }
+        // liburcu asks for a grace period between unsetting a per-CPU worker and freeing it,
+        // for call_rcu callers on other threads that may still hold it; only this thread
+        // reaches its own, so unsetting it here is enough.
         primitiveSetThreadCallRCUData(nil)
         // A registered (qsbr: online) thread would hold up the worker's last grace period,
         // which call_rcu_data_free waits for. The thread is ending: it reads no more.
