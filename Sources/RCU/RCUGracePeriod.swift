@@ -38,7 +38,7 @@ extension RCUFlavor {
     ///
     /// Callbacks that a callback queues while the barrier waits (a `deinit` that retires
     /// another object) may still be pending when it returns: they queue behind the
-    /// barrier's own marker. ``barrier(untilQuiet:file:line:)`` waits for such chains.
+    /// barrier's own marker. ``RCUFlavor/barrier(untilQuiet:file:line:)-8a2fs`` waits for such chains.
     public static func barrier(file: StaticString = #fileID, line: UInt = #line) {
         guard mayWaitForGracePeriod(
             "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,

@@ -6,10 +6,11 @@
 /// callback in it inline: each of the callers pays a grace period per ``capacity`` objects
 /// retired in all, where it paid one per object. A partly filled batch cannot wait for
 /// the next retire, which may never come: when a batch gets its first callback a sweeper
-/// is queued on call_rcu, and once the throttled retires stop it hands what is still
-/// gathered to call_rcu, one callback each (so every object is still counted once in the backlog's telemetry,
-/// reclaimed inline or through its own callback). ``RCUFlavor/barrier(file:line:)-6vxax``
-/// hands the batch over first too, so a barrier still waits for every retired object.
+/// is queued on call_rcu, and once the backlog has drained to the low-water mark it hands
+/// what is still gathered to call_rcu, one callback each (so every object is still
+/// counted once in the backlog's telemetry, reclaimed inline or through its own callback).
+/// ``RCUFlavor/barrier(file:line:)-6vxax`` hands the batch over first too, so a barrier
+/// still waits for every retired object.
 final class RCUInlineReclaimBatch: Sendable {
     /// A callback and its context, as `call_rcu` takes them.
     struct Item {
@@ -25,8 +26,6 @@ final class RCUInlineReclaimBatch: Sendable {
     private struct State {
         var items: [Item] = []
         var sweeperQueued = false
-        /// A callback was added since the sweeper last looked.
-        var addedSinceSweep = false
     }
 
     private let state = Locked(State())
@@ -44,7 +43,6 @@ final class RCUInlineReclaimBatch: Sendable {
     func add(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) -> [Item]? {
         let (full, queueSweeper) = state.withLock { s -> ([Item]?, Bool) in
             s.items.append(Item(function: function, context: context))
-            s.addedSinceSweep = true
             if s.items.count >= Self.capacity {
                 defer { s.items = [] }
                 return (s.items, false)
@@ -64,46 +62,44 @@ final class RCUInlineReclaimBatch: Sendable {
         let items = state.withLock { s in
             // With the items: a callback added after this queues a sweeper of its own.
             s.sweeperQueued = false
-            s.addedSinceSweep = false
             defer { s.items = [] }
             return s.items
         }
         for item in items { queue(item.function, item.context) }
     }
 
-    /// Whether callbacks are gathered now (for ``RCUFlavor/barrier(untilQuiet:file:line:)``).
+    /// Whether callbacks are gathered now (for ``RCUFlavor/barrier(untilQuiet:file:line:)-8a2fs``).
     var isEmpty: Bool { state.withLock { $0.items.isEmpty } }
 
-    /// Runs a grace period after a batch got its first callback. While throttled retires
-    /// keep filling the batch, the retire that fills it will reclaim it: the sweeper only
-    /// queues itself again. Once they stop (the backlog has drained under the low-water
-    /// mark, or nothing was added for a grace period) it hands the rest to call_rcu: those
-    /// callbacks were added after the sweeper was queued, so their grace period is another.
+    /// Runs a grace period after a batch got its first callback. Until the backlog has
+    /// drained to the low-water mark the sweeper only queues itself again: throttled retires
+    /// may still fill the batch (and the retire that fills it reclaims it), and callbacks
+    /// handed over now would push the backlog past the mark. Once it has drained, the
+    /// sweeper hands the rest to call_rcu: those callbacks were added after the sweeper was
+    /// queued, so their grace period is another one.
     private static let sweeper: RCUCallbackFunction = { context in
         Unmanaged<RCUInlineReclaimBatch>.fromOpaque(context!).takeUnretainedValue().sweep()
     }
 
     private func sweep() {
-        let stillFilling = state.withLock { s -> Bool in
-            guard s.addedSinceSweep, isThrottling else { return false }
-            s.addedSinceSweep = false
-            return true
-        }
-        if stillFilling {
-            queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque())
-        } else {
+        if hasDrained {
             handOver()
+        } else {
+            queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque())
         }
     }
 
-    /// Whether the flavor's retires are throttled now.
-    private var isThrottling: Bool {
-        switch kind {
-        case .memb: RCUMemb.primitiveBacklogIsOver
-        case .qsbr: RCUQSBR.primitiveBacklogIsOver
-        case .bulletproof: RCUBulletproof.primitiveBacklogIsOver
-        case .memoryBarrier: RCUMemoryBarrier.primitiveBacklogIsOver
-        }
+    /// Whether the backlog, this sweeper aside, is at or below the low-water mark.
+    private var hasDrained: Bool {
+        let low = RCUBacklogState.of(kind).policy.withLock { $0.lowWaterMark }
+        let pending =
+            switch kind {
+            case .memb: RCUMemb.primitivePendingCallbacks
+            case .qsbr: RCUQSBR.primitivePendingCallbacks
+            case .bulletproof: RCUBulletproof.primitivePendingCallbacks
+            case .memoryBarrier: RCUMemoryBarrier.primitivePendingCallbacks
+            }
+        return pending - 1 <= low
     }
 
     /// call_rcu on this batch's flavor, never throttled (the sweeper runs on a worker).
