@@ -82,10 +82,19 @@ final class RCUInlineReclaimBatch: Sendable {
     }
 
     private func sweep() {
-        if hasDrained {
-            handOver()
-        } else {
+        let drained = hasDrained
+        let requeue = state.withLock { s -> Bool in
+            // Emptied meanwhile (a full batch was taken, or a barrier handed it over): done.
+            guard !s.items.isEmpty else {
+                s.sweeperQueued = false
+                return false
+            }
+            return !drained
+        }
+        if requeue {
             queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque())
+        } else {
+            handOver()
         }
     }
 
