@@ -52,7 +52,9 @@ final class ContainerBacklogTests: XCTestCase {
     }
 
     /// Hash map removals happen inside read sections, where no wait is allowed: the entry is
-    /// queued at once and the map waits once its section has ended.
+    /// queued at once and the map waits once its section has ended. A reader holds up the
+    /// grace periods until the writers have pushed the backlog past the mark (a slow build,
+    /// ThreadSanitizer's, would otherwise let the worker keep up with them).
     func testHashMapRemovalStormIsThrottledAfterItsSection() {
         RCUMemb.backlogPolicy = small
         defer { RCUMemb.backlogPolicy = .standard }
@@ -61,6 +63,15 @@ final class ContainerBacklogTests: XCTestCase {
         let before = RCUMemb.backlog
         let peak = PendingPeak()
         let sampler = peak.start()
+        let inSection = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let reader = startThread(named: "map-holder") {
+            RCUMemb.read { _ in
+                inSection.signal()
+                release.wait()
+            }
+        }
+        inSection.wait()
         let perWriter = 20_000
         let writers = (0..<2).map { writer in
             startThread(named: "map-\(writer)") {
@@ -72,6 +83,11 @@ final class ContainerBacklogTests: XCTestCase {
                 }
             }
         }
+        // Until the writers are throttled (they wait for the drain, which waits for the reader).
+        while !RCUMemb.backlog.isThrottling { usleep(1_000) }
+        usleep(50_000)
+        release.signal()
+        reader.wait()
         writers.forEach { $0.wait() }
         peak.stop(sampler)
         map.removeAll()
