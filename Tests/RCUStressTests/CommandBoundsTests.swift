@@ -8,11 +8,6 @@ import XCTest
 /// above what they take (a second or two in a debug build) and far below what the inputs
 /// cost before they were bounded (minutes, or forever): a hang detector, not a benchmark.
 final class CommandBoundsTests: XCTestCase {
-    /// Whether this process (and so the `rcu-stress` built with it) runs under ThreadSanitizer:
-    /// its runtime's entry point is loaded, or `make test-tsan`'s TSAN_OPTIONS is set.
-    static let isThreadSanitized =
-        dlsym(nil, "__tsan_init") != nil || ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil
-
     private func assertRefused(_ arguments: [String], mentions text: String,
                                file: StaticString = #filePath, line: UInt = #line) throws {
         try RCUStressProcess.assertUsageError(arguments, mentions: text, file: file, line: line)
@@ -49,7 +44,7 @@ final class CommandBoundsTests: XCTestCase {
     /// each take at most 100,000,000 loops (about 0.1 s in release, 1 s in debug).
     func testUrcuAtTheLargestLoopCountsEnds() throws {
         // ThreadSanitizer makes each loop's atomic load cost about a microsecond: 100 s a loop.
-        try XCTSkipIf(Self.isThreadSanitized, "100,000,000 instrumented loops take minutes under ThreadSanitizer")
+        try XCTSkipIf(Sanitizer.thread, "100,000,000 instrumented loops take minutes under ThreadSanitizer")
         for option in ["-c", "-d", "-e"] {
             let seconds = try timedRun(["urcu", "1", "1", "0.1", "--flavor", "memb", option, "100000000", "--json"])
             XCTAssertLessThan(seconds, 60, "urcu \(option) 100000000 ran \(seconds) s for a 0.1 s run")
@@ -97,4 +92,12 @@ final class CommandBoundsTests: XCTestCase {
         try assertRefused(["flood", "--rss-limit-mib", "0"], mentions: "--rss-limit-mib")
         try assertRefused(["flood", "--policy", "unbounded"], mentions: "--policy")
     }
+}
+
+/// Whether this test process, and so the `rcu-stress` built with it, runs under a sanitizer:
+/// its runtime's entry point is loaded, or the Makefile's TSAN_OPTIONS or ASAN_OPTIONS is set.
+enum Sanitizer {
+    static let thread = dlsym(nil, "__tsan_init") != nil || ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil
+    static let address = dlsym(nil, "__asan_init") != nil || ProcessInfo.processInfo.environment["ASAN_OPTIONS"] != nil
+    static var any: Bool { thread || address }
 }
