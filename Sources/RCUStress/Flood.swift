@@ -17,7 +17,12 @@ struct Flood: ParsableCommand {
             After the flood, `barrier(untilQuiet:)`; then every object retired must have been \
             reclaimed (counted by their deinits), and no reader may have seen a reclaimed \
             object. Peak RSS is VmHWM (reset at the start through /proc/self/clear_refs) minus \
-            the RSS before the flood, after malloc_trim.
+            the RSS before the flood, after malloc_trim. With --flavor all the flavors run in \
+            one process, in order, and memory an earlier flavor's flood left in malloc's free \
+            lists (which malloc_trim does not return) serves the next: a later flavor's peak \
+            above its baseline can read lower than in a process of its own (5 s floods: mb \
+            0.1 MiB after the other three, 13.4 MiB alone). Run one --flavor per process for \
+            figures that stand alone.
 
             Fails (exit status 1) when the peak RSS above that baseline exceeds --rss-limit-mib \
             (default 64 MiB), when retired and reclaimed differ, or when a reader saw a \
