@@ -21,9 +21,19 @@ import Synchronization
 /// A retire never waits where a wait could never end: inside a read section of any
 /// flavor, in a call_rcu callback, in a child of an unsafe fork. There the object is
 /// queued past the mark, and counted in
-/// ``RCUBacklogTelemetry/retiresPastHighWaterWithoutWaiting``. Nor does any of these wait:
-/// ``RCUFlavor/deferRetire(_:file:line:)``, ``RCUPointer`` replacements, container removals,
-/// the async grace periods' own callbacks.
+/// ``RCUBacklogTelemetry/retiresPastHighWaterWithoutWaiting``. Nor do
+/// ``RCUFlavor/deferRetire(_:file:line:)`` and the async grace periods' own callbacks wait.
+///
+/// The policy applies to every path of the library that retires an object, not only to
+/// `retire`: ``RCUPointer`` replacements (``RCUPointer/replace(with:)``,
+/// ``RCUPointer/exchange(_:)``, ``RCUPointer/compareExchange(expected:desired:)``, a dropped
+/// pointer's last object) and ``RCUList`` removals are throttled as a retire is, where it
+/// may wait. ``RCUHashMap`` and ``LockFreeQueue`` remove inside read sections, where no wait
+/// is allowed: there the entry is queued at once, and the map pays the throttle (a wait for
+/// the drain) when its read section ends. A throttled replacement or removal under the
+/// container's writer lock holds the lock while it waits, which throttles the other writers
+/// too; a callback that needs that lock cannot run meanwhile, and the wait ends after
+/// ``maximumWaitWithoutProgress``.
 ///
 /// ```swift
 /// RCUMemb.backlogPolicy = RCUBacklogPolicy(highWaterMark: 20_000, lowWaterMark: 10_000)
@@ -36,10 +46,14 @@ public struct RCUBacklogPolicy: Sendable, Hashable {
         /// caller sleeps (a task suspends), and every callback still runs on a call_rcu
         /// worker. The default.
         case waitForDrain
-        /// Expedite: the caller runs a grace period itself and reclaims its object inline
-        /// (`deinit` or ``RCUReclaimable/reclaim()`` runs on the calling thread, or in the
-        /// calling task), without queueing it, while the worker drains the backlog. Faster
-        /// under a flood, but the object's reclamation must not need a lock the caller holds.
+        /// Expedite: throttled callers run grace periods themselves and reclaim objects
+        /// inline, in batches, while the worker drains the backlog. A throttled retire adds
+        /// its object to the flavor's batch and returns; the retire that fills the batch (512
+        /// objects) waits for one grace period and reclaims the whole batch on its own thread
+        /// (or in its task): `deinit` or ``RCUReclaimable/reclaim()`` of objects that other
+        /// threads retired may run there. A batch left partly filled when the retires stop
+        /// goes to call_rcu after a grace period. Faster under a flood, but an object's
+        /// reclamation must not need a lock that a retiring thread holds.
         case reclaimInline
     }
 
@@ -194,24 +208,68 @@ extension RCUFlavor {
         return false
     }
 
+    /// Queues a callback through the backlog policy: the path of every library call that
+    /// retires an object (`retire`, ``RCUPointer`` replacements, container removals). Under
+    /// the high-water mark it is call_rcu after one flag load; past it the caller is
+    /// throttled where it may wait, and `call` names it in Lockdep's reports.
+    @inlinable @inline(__always)
+    static func throttledCall(
+        _ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer, call: StaticString = "retire(_:)"
+    ) {
+        if _slowPath(primitiveBacklogIsOver) { return retirePastHighWater(function, context, call: call) }
+        primitiveCall(function, context)
+    }
+
     /// The slow path of every `retire`: the backlog is past the high-water mark.
     @usableFromInline
-    static func retirePastHighWater(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
+    static func retirePastHighWater(
+        _ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer, call: StaticString = "retire(_:)"
+    ) {
         let state = RCUBacklogState.of(kind)
         if queuedWithoutThrottle(function, context, state) { return }
         let policy = state.policy.withLock { $0 }
         let start = ContinuousClock.now
+        defer { state.recordThrottle(since: start) }
         switch policy.throttle {
         case .waitForDrain:
-            lockdepGracePeriodWait("retire(_:)", #fileID, #line)
+            lockdepGracePeriodWait(call, #fileID, #line)
             waitAllowed(barrier: true) { waitForDrain(policy, state) }
             primitiveCall(function, context)
         case .reclaimInline:
-            lockdepGracePeriodWait("retire(_:)", #fileID, #line)
+            // One grace period per batch: only the retire that fills the batch waits.
+            guard let batch = RCUInlineReclaimBatch.of(kind).add(function, context) else { return }
+            lockdepGracePeriodWait(call, #fileID, #line)
             synchronizeAllowed()
-            function(context)
-            state.inline.add(1, ordering: .relaxed)
+            reclaim(batch, state)
         }
+    }
+
+    /// Runs a batch's callbacks on the calling thread, after its grace period.
+    private static func reclaim(_ batch: [RCUInlineReclaimBatch.Item], _ state: RCUBacklogState) {
+        for item in batch { item.function(item.context) }
+        state.inline.add(batch.count, ordering: .relaxed)
+    }
+
+    /// A throttle that a retire inside a read section could not apply, paid once the section
+    /// has ended: the containers remove entries inside read sections (rculfhash needs one),
+    /// so after such a section their callers wait here for the backlog to drain, as a
+    /// ``RCUBacklogPolicy/Throttle/waitForDrain`` retire would (under either policy: the
+    /// objects are queued already). One flag load when the backlog is under the mark.
+    @inlinable @inline(__always)
+    static func throttleAfterReadSection(call: StaticString) {
+        if _slowPath(primitiveBacklogIsOver) { waitPastHighWater(call: call) }
+    }
+
+    /// The slow path of ``throttleAfterReadSection(call:)``: waits for the drain where the
+    /// caller may wait (it may still be inside a read section of its own).
+    @usableFromInline
+    static func waitPastHighWater(call: StaticString) {
+        guard primitiveBacklogRecheck(), mayThrottle else { return }
+        let state = RCUBacklogState.of(kind)
+        let policy = state.policy.withLock { $0 }
+        let start = ContinuousClock.now
+        lockdepGracePeriodWait(call, #fileID, #line)
+        waitAllowed(barrier: true) { waitForDrain(policy, state) }
         state.recordThrottle(since: start)
     }
 
@@ -273,14 +331,14 @@ extension RCUFlavor {
             }
             primitiveCall(function, context)
         case .reclaimInline:
+            guard let batch = RCUInlineReclaimBatch.of(kind).add(function, context) else { return }
             do {
                 try await sequence.wait(for: sequence.cookie)
             } catch {
-                primitiveCall(function, context)
+                for item in batch { primitiveCall(item.function, item.context) }
                 throw error
             }
-            function(context)
-            state.inline.add(1, ordering: .relaxed)
+            reclaim(batch, state)
         }
     }
 }

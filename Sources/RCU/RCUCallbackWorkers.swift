@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Where a flavor's call_rcu callbacks run.
 public enum RCUCallbackWorkers: Sendable, Equatable {
     /// One worker thread for the whole process (liburcu's default).
@@ -26,6 +32,13 @@ extension RCUFlavor {
     /// retire objects; a dedicated worker isolates a thread's callbacks. Freed
     /// workers hand their pending callbacks to the shared one.
     ///
+    /// A dedicated worker lives as long as its thread: when the thread exits, its worker
+    /// is freed (liburcu's `call_rcu_data_free`, after the thread's pointer to it is
+    /// cleared and the thread unregistered, so the worker's last grace period cannot wait
+    /// for it). Callbacks still pending go to the shared worker and run there. The
+    /// exiting thread waits for the worker to stop: about 10 ms (liburcu's worker polls
+    /// every 10 ms), and longer while a grace period it started is held up by a reader.
+    ///
     /// Freeing workers waits for grace periods (liburcu hands their callbacks over
     /// after one), so the call is refused where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is: inside
     /// any read section, on a call_rcu worker (which would wait for itself), and in a
@@ -42,6 +55,7 @@ extension RCUFlavor {
         switch workers {
         case .shared:
             primitiveSetThreadCallRCUData(nil)
+            RCUDedicatedWorkers.forget(kind)
             waitAllowed(barrier: false) {
                 if let dedicated { primitiveFreeCallRCUData(dedicated) }
                 primitiveFreePerCPUCallRCUData()
@@ -57,9 +71,80 @@ extension RCUFlavor {
                 throw RCUCallbackWorkerError(code: -1, operation: "create_call_rcu_data")
             }
             primitiveSetThreadCallRCUData(data)
+            // Nobody joins liburcu's workers: detached, a stopped one leaves no thread behind.
+            pthread_detach(primitiveCallRCUThread(data))
+            RCUDedicatedWorkers.freeAtThreadExit(kind, data)
         }
+    }
+
+    /// Frees the calling thread's dedicated worker `data`, which it is exiting with.
+    fileprivate static func freeDedicatedWorkerAtExit(_ data: OpaquePointer) {
+        // Another call (useCallbackWorkers(.shared)) may have freed it already.
+        guard primitiveThreadCallRCUData() == data else { return }
+        // liburcu asks for a grace period between unsetting a per-CPU worker and freeing it,
+        // for call_rcu callers on other threads that may still hold it; only this thread
+        // reaches its own, so unsetting it here is enough.
+        primitiveSetThreadCallRCUData(nil)
+        // A registered (qsbr: online) thread would hold up the worker's last grace period,
+        // which call_rcu_data_free waits for. The thread is ending: it reads no more.
+        primitiveUnregisterThread()
+        primitiveFreeCallRCUData(data)
     }
 
     /// Whether the calling thread has a dedicated call_rcu worker.
     public static var hasDedicatedCallbackWorker: Bool { primitiveThreadCallRCUData() != nil }
+}
+
+/// The calling thread's dedicated call_rcu workers, one slot per flavor, freed by a
+/// pthread key's destructor when the thread exits (liburcu never frees them: a thread
+/// that exits with one leaves its worker thread running forever).
+enum RCUDedicatedWorkers {
+    /// A thread's workers; the key's value, retained while any slot is filled.
+    final class Slots {
+        var workers: [OpaquePointer?] = Array(repeating: nil, count: RCUStallDetector.kinds.count)
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { value in
+            guard let value else { return }
+            let slots = Unmanaged<Slots>.fromOpaque(value).takeRetainedValue()
+            for (index, data) in slots.workers.enumerated() {
+                guard let data else { continue }
+                RCUDedicatedWorkers.free(data, of: RCUStallDetector.kinds[index])
+            }
+        }
+        precondition(status == 0, "swift-rcu: pthread_key_create failed (\(status)): dedicated call_rcu workers cannot be freed at thread exit")
+        return key
+    }()
+
+    private static func free(_ data: OpaquePointer, of kind: RCUFlavorKind) {
+        switch kind {
+        case .memb: RCUMemb.freeDedicatedWorkerAtExit(data)
+        case .qsbr: RCUQSBR.freeDedicatedWorkerAtExit(data)
+        case .bulletproof: RCUBulletproof.freeDedicatedWorkerAtExit(data)
+        case .memoryBarrier: RCUMemoryBarrier.freeDedicatedWorkerAtExit(data)
+        }
+    }
+
+    private static var slots: Slots? {
+        pthread_getspecific(key).map { Unmanaged<Slots>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Arranges for `data`, the calling thread's new dedicated worker, to be freed when it exits.
+    static func freeAtThreadExit(_ kind: RCUFlavorKind, _ data: OpaquePointer) {
+        let current: Slots
+        if let existing = slots {
+            current = existing
+        } else {
+            current = Slots()
+            pthread_setspecific(key, Unmanaged.passRetained(current).toOpaque())
+        }
+        current.workers[RCUStallDetector.index(of: kind)] = data
+    }
+
+    /// The calling thread's worker of `kind` was freed by other means.
+    static func forget(_ kind: RCUFlavorKind) {
+        slots?.workers[RCUStallDetector.index(of: kind)] = nil
+    }
 }

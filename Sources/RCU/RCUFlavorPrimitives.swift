@@ -102,9 +102,10 @@ extension RCUFlavor {
         }
     }
 
-    /// liburcu's `rcu_barrier`, unchecked.
-    @inlinable
+    /// liburcu's `rcu_barrier`, unchecked, after handing the objects gathered for inline
+    /// reclamation (``RCUInlineReclaimBatch``) to call_rcu: a barrier waits for every retire.
     static func primitiveBarrier() {
+        RCUInlineReclaimBatch.of(kind).handOver()
         switch kind {
         case .memb: curcu_memb_barrier()
         case .qsbr: curcu_qsbr_barrier()
@@ -343,6 +344,16 @@ extension RCUFlavor {
         case .qsbr: curcu_qsbr_call_rcu_data_free(data)
         case .bulletproof: curcu_bp_call_rcu_data_free(data)
         case .memoryBarrier: curcu_mb_call_rcu_data_free(data)
+        }
+    }
+
+    /// `get_call_rcu_thread`: the worker thread of `data`.
+    static func primitiveCallRCUThread(_ data: OpaquePointer) -> pthread_t {
+        switch kind {
+        case .memb: urcu_memb_get_call_rcu_thread(data)
+        case .qsbr: urcu_qsbr_get_call_rcu_thread(data)
+        case .bulletproof: urcu_bp_get_call_rcu_thread(data)
+        case .memoryBarrier: urcu_mb_get_call_rcu_thread(data)
         }
     }
 

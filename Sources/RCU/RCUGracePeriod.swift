@@ -35,6 +35,10 @@ extension RCUFlavor {
     /// Use it before tearing down what callbacks touch, and in tests to count
     /// reclaimed objects. It is slow (about 10 ms even when nothing is queued).
     /// Refused where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is.
+    ///
+    /// Callbacks that a callback queues while the barrier waits (a `deinit` that retires
+    /// another object) may still be pending when it returns: they queue behind the
+    /// barrier's own marker. ``RCUFlavor/barrier(untilQuiet:file:line:)-8a2fs`` waits for such chains.
     public static func barrier(file: StaticString = #fileID, line: UInt = #line) {
         guard mayWaitForGracePeriod(
             "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,

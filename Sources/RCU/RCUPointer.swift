@@ -34,7 +34,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     deinit {
         // Readers that loaded the object before its owner went away may still use it.
         if let current = slot.pointee {
-            Flavor.primitiveCall(RCUCallbacks.releaseObject, current)
+            Flavor.throttledCall(RCUCallbacks.releaseObject, current, call: "RCUPointer.deinit")
         }
         slot.deallocate()
     }
@@ -109,11 +109,15 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
 
     /// Publishes `new` and retires the previous object: it is released after
     /// a grace period, once no reader can still hold it.
+    ///
+    /// The previous object is retired as ``RCUFlavor/retire(_:)-(AnyObjectSendable)``
+    /// retires one: past the flavor's ``RCUFlavor/backlogPolicy`` high-water mark the caller
+    /// is throttled, except where it may not wait (inside a read section, in a callback).
     /// - Complexity: O(1): an atomic exchange and a call_rcu enqueue.
     @inlinable
     public func replace(with new: __owned Value?) {
         if let old = publish(new) {
-            Flavor.primitiveCall(RCUCallbacks.releaseObject, old)
+            Flavor.throttledCall(RCUCallbacks.releaseObject, old, call: "replace(with:)")
         }
     }
 
@@ -123,13 +127,13 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     public func exchange(_ new: __owned Value?) -> Value? {
         guard let old = publish(new) else { return nil }
         let previous = Unmanaged<Value>.fromOpaque(old).takeUnretainedValue()
-        Flavor.primitiveCall(RCUCallbacks.releaseObject, old)
+        Flavor.throttledCall(RCUCallbacks.releaseObject, old, call: "exchange(_:)")
         return previous
     }
 
     /// Publishes `desired` only if the published object is `expected` (by identity).
     ///
-    /// On success the previous object is retired as in ``replace(with:)``.
+    /// On success the previous object is retired (and the caller throttled) as in ``replace(with:)``.
     /// - Returns: Whether it was exchanged, and the object that was published
     ///   (`expected` on success).
     public func compareExchange(
@@ -138,15 +142,19 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
         let expectedRaw = expected.map { Unmanaged.passUnretained($0).toOpaque() }
         let desiredRaw = desired.map { Unmanaged.passRetained($0).toOpaque() }
         // A read section keeps a concurrently replaced `found` alive while it is retained.
-        return Flavor.read { _ in
+        let (found, current) = Flavor.read { _ -> (UnsafeMutableRawPointer?, Value?) in
             let found = curcu_pointer_compare_exchange(slot, expectedRaw, desiredRaw)
-            if found == expectedRaw {
-                if let found { Flavor.primitiveCall(RCUCallbacks.releaseObject, found) }
-                return (true, expected)
-            }
-            if let desiredRaw { Unmanaged<Value>.fromOpaque(desiredRaw).release() }
-            return (false, found.map { Unmanaged<Value>.fromOpaque($0).takeUnretainedValue() })
+            guard found != expectedRaw else { return (found, nil) }
+            return (found, found.map { Unmanaged<Value>.fromOpaque($0).takeUnretainedValue() })
         }
+        guard found == expectedRaw else {
+            if let desiredRaw { Unmanaged<Value>.fromOpaque(desiredRaw).release() }
+            return (false, current)
+        }
+        // Retired after the section, where a throttled caller may wait: the slot's reference
+        // was unpublished before the call, so the call's grace period covers every reader.
+        if let found { Flavor.throttledCall(RCUCallbacks.releaseObject, found, call: "compareExchange(expected:desired:)") }
+        return (true, expected)
     }
 
     /// Publishes `new`, waits for a grace period, then releases the previous

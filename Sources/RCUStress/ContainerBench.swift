@@ -20,7 +20,9 @@ struct ContainerBench: ParsableCommand {
             Dictionary read with no lock while the writer updates nothing, is not a concurrent \
             design: it is the ceiling, what a hash lookup itself costs here. Every read checks an \
             invariant (a map key is always present with a value of its own; a list traversal \
-            sees every element once); a violation fails the run (exit status 1).
+            sees every element once); a violation fails the run (exit status 1). A run takes \
+            6 x --rounds x --seconds plus a barrier and the threads' start and stop per variant \
+            (tens of milliseconds): the writer's pause (at most 1 s) ends at the stop.
             """
     )
 
@@ -35,13 +37,21 @@ struct ContainerBench: ParsableCommand {
     /// its replacement, two publications a reader can fall between.
     @Flag(help: .hidden) var breakList = false
 
+    /// The longest writer pause accepted. The writer sleeps in steps of at most a
+    /// millisecond and checks for the stop between them, so even this pause does not
+    /// make a variant overrun its --seconds.
+    static let maximumWriterPause: UInt32 = 1_000_000
+
     func validate() throws {
         guard seconds.isFinite, seconds > 0 else {
             throw ValidationError("--seconds must be a positive number of seconds, not \(seconds).")
         }
         guard seconds <= 3600 else { throw ValidationError("--seconds must be at most 3600 per variant.") }
-        guard (1...Urcu.maxThreads).contains(readers) else {
-            throw ValidationError("--readers must be between 1 and \(Urcu.maxThreads), not \(readers).")
+        guard (1...UrcuConfiguration.maximumThreads).contains(readers) else {
+            throw ValidationError("--readers must be between 1 and \(UrcuConfiguration.maximumThreads) (32 per CPU), not \(readers).")
+        }
+        guard writerPauseUs <= Self.maximumWriterPause else {
+            throw ValidationError("--writer-pause-us must be at most \(Self.maximumWriterPause) (1 s), not \(writerPauseUs).")
         }
         guard (1...(1 << 24)).contains(keys) else { throw ValidationError("--keys must be between 1 and 16777216, not \(keys).") }
         guard (1...(1 << 20)).contains(listLength) else {
@@ -149,7 +159,13 @@ struct ContainerBench: ParsableCommand {
                 state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                 count += 1
                 subject.write(Self.key(state, below: keyCount), generation: count)
-                if pause > 0 { usleep(pause) }
+                // The pause ends early at the stop: a variant lasts --seconds, not --seconds + a pause.
+                var left = pause
+                while left > 0 && !box.stop.load(ordering: .relaxed) {
+                    let step = min(left, 1_000)
+                    usleep(step)
+                    left -= step
+                }
             }
             box.writes.add(count, ordering: .relaxed)
             done.leave()

@@ -11,7 +11,7 @@ struct RCUStressCommand: ParsableCommand {
         commandName: "rcu-stress",
         abstract: "Stress tests and benchmarks for swift-rcu (userspace RCU for Swift).",
         subcommands: [RegistryCommand.self, ReadCost.self, Urcu.self, Torture.self, LockCost.self, ContainerBench.self,
-                      TasksCommand.self, LockGraph.self, RetireStorm.self],
+                      TasksCommand.self, LockGraph.self, RetireStorm.self, Flood.self],
         defaultSubcommand: RegistryCommand.self
     )
 }

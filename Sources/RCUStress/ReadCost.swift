@@ -22,6 +22,9 @@ struct ReadCost: ParsableCommand {
             `{"flavor":"memb","c_ns":0.99,"swift_ns":1.01,"ratio":1.02}`, and with \
             --lock-baselines `{"baseline":"rwlock","c_ns":6.8}` lines. The human table includes the lock baselines \
             whenever --flavor is all.
+
+            Bounds: --iterations at most 200000000, --rounds at most 100, and their product at \
+            most 1400000000 (ten times the default): larger values are refused (exit status 64).
             """
     )
 
@@ -40,12 +43,26 @@ struct ReadCost: ParsableCommand {
     @Flag(help: "Also time the C loop under an uncontended pthread rwlock and mutex (JSON mode).")
     var lockBaselines = false
 
+    /// The most read sections per round: ten times the default.
+    static let maximumIterations = 200_000_000
+    /// The most rounds per loop.
+    static let maximumRounds = 100
+    /// The most read sections per loop (iterations x rounds): ten times the default's
+    /// 140,000,000, so the longest accepted run is about ten times the default one (a few
+    /// minutes for --flavor all on a slow machine).
+    static let maximumSectionsPerLoop = 1_400_000_000
+
     func validate() throws {
-        if let iterations, iterations <= 0 {
-            throw ValidationError("--iterations must be a positive number, not \(iterations).")
+        if let iterations, !(1...Self.maximumIterations).contains(iterations) {
+            throw ValidationError("--iterations must be within 1...\(Self.maximumIterations), not \(iterations).")
         }
-        if rounds <= 0 {
-            throw ValidationError("--rounds must be a positive number, not \(rounds).")
+        guard (1...Self.maximumRounds).contains(rounds) else {
+            throw ValidationError("--rounds must be within 1...\(Self.maximumRounds), not \(rounds).")
+        }
+        let sections = (iterations ?? 20_000_000) * rounds
+        guard sections <= Self.maximumSectionsPerLoop else {
+            throw ValidationError(
+                "--iterations x --rounds must be at most \(Self.maximumSectionsPerLoop) read sections per loop, not \(sections).")
         }
     }
 

@@ -22,6 +22,12 @@ struct Urcu: ParsableCommand {
             percentiles (HdrHistogram, one read in --sample-every timed, clock cost included), \
             the peak call_rcu backlog and peak RSS. --json prints one JSON object instead. \
             Delays and durations are busy-wait loop counts, as in liburcu.
+
+            Bounds: a run ends within DURATION plus its start and stop: at most 32 threads \
+            per CPU (64 at least) start and stop within about a second, and -c, -d and -e take \
+            at most 100000000 loops each (about 0.1 s), so the last read section, writer delay \
+            and write section overshoot by well under a second. Larger values are refused \
+            (exit status 64).
             """
     )
 
@@ -68,18 +74,23 @@ struct Urcu: ParsableCommand {
         guard readers >= 0 else { throw ValidationError("NR_READERS must be 0 or more, not \(readers).") }
         guard writers >= 0 else { throw ValidationError("NR_WRITERS must be 0 or more, not \(writers).") }
         guard readers + writers > 0 else { throw ValidationError("At least one reader or writer is needed.") }
-        guard readers + writers <= Self.maxThreads else {
-            throw ValidationError("At most \(Self.maxThreads) threads, not \(readers + writers).")
+        guard readers + writers <= UrcuConfiguration.maximumThreads else {
+            throw ValidationError(
+                "At most \(UrcuConfiguration.maximumThreads) threads (32 per CPU), not \(readers + writers): "
+                    + "more spinning threads than that take longer to start and stop than the run.")
         }
         guard duration.isFinite, duration > 0 else {
             throw ValidationError("DURATION must be a positive number of seconds, not \(duration).")
         }
         guard duration <= 86_400 else { throw ValidationError("DURATION must be at most one day (86400 s).") }
-        guard writerDelay >= 0 else { throw ValidationError("-d WDELAY must be 0 or more, not \(writerDelay).") }
-        guard readDuration >= 0 else { throw ValidationError("-c RDUR must be 0 or more, not \(readDuration).") }
-        guard writeDuration >= 0 else { throw ValidationError("-e WDUR must be 0 or more, not \(writeDuration).") }
+        let loops = UrcuConfiguration.maximumLoops
+        guard (0...loops).contains(writerDelay) else { throw ValidationError("-d WDELAY must be within 0...\(loops) loops, not \(writerDelay).") }
+        guard (0...loops).contains(readDuration) else { throw ValidationError("-c RDUR must be within 0...\(loops) loops, not \(readDuration).") }
+        guard (0...loops).contains(writeDuration) else { throw ValidationError("-e WDUR must be within 0...\(loops) loops, not \(writeDuration).") }
         if let batch {
-            guard batch >= 1 else { throw ValidationError("-b BATCH must be 1 or more, not \(batch).") }
+            guard (1...UrcuConfiguration.maximumBatch).contains(batch) else {
+                throw ValidationError("-b BATCH must be within 1...\(UrcuConfiguration.maximumBatch), not \(batch).")
+            }
             guard flavor.isRCU else { throw ValidationError("-b BATCH needs an RCU flavor, not --flavor \(flavor.rawValue).") }
         }
         let available = CPUAffinity.configuredCPUs

@@ -22,4 +22,18 @@ struct UrcuConfiguration: Sendable {
 
     /// The threads' total.
     var threads: Int { readers + writers }
+
+    /// The most busy-wait loops `-c`, `-d` and `-e` take: about 0.03-0.1 s at one to three
+    /// loops per nanosecond, so a run overshoots its duration by at most one read section,
+    /// one writer delay and one write section (liburcu's own scripts use tens of loops).
+    static let maximumLoops = 100_000_000
+
+    /// The most `-b` accepts: a writer keeps a batch's nodes in an array of this capacity.
+    static let maximumBatch = 1_000_000
+
+    /// Threads waiting for the start spin, and readers spin until the stop: past a few
+    /// dozen threads per CPU, starting them and stopping them takes longer than any run
+    /// (4096 threads on 2 CPUs: over a minute for a 0.1 s run). At most 32 threads per CPU
+    /// (64 at least): 64 threads start and stop within about a second on 2 CPUs.
+    static var maximumThreads: Int { max(64, 32 * CPUAffinity.configuredCPUs) }
 }

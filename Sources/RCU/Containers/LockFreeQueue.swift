@@ -48,9 +48,10 @@ public final class LockFreeQueue<Element, Flavor: RCUFlavor> {
         let box: UnsafeMutableRawPointer? = Flavor.read { _ in
             guard let item = curcu_lfq_pop(queue) else { return nil }
             let box = curcu_lfq_item_box(item)
-            Flavor.primitiveCall(LockFreeQueueSupport.freeItem, UnsafeMutableRawPointer(item))
+            Flavor.throttledCall(LockFreeQueueSupport.freeItem, UnsafeMutableRawPointer(item), call: "LockFreeQueue.dequeue()")
             return box
         }
+        Flavor.throttleAfterReadSection(call: "LockFreeQueue.dequeue()")
         guard let box else { return nil }
         return Unmanaged<Box>.fromOpaque(box).takeRetainedValue().element
     }

@@ -202,6 +202,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     @discardableResult
     public func updateValue(_ value: __owned Value, forKey key: Key) -> Value? {
         let entry = makeEntry(key: key, value: value)
+        defer { Flavor.throttleAfterReadSection(call: "RCUHashMap.updateValue(_:forKey:)") }
         return Flavor.read { _ in
             let replaced = withUnsafePointer(to: key) { probe in
                 curcu_lfht_add_replace(table, hash(key), RCUHashMapSupport.match, probe, entry)
@@ -222,7 +223,8 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Complexity: O(1) expected.
     @discardableResult
     public func removeValue(forKey key: Key) -> Value? {
-        Flavor.read { _ in
+        defer { Flavor.throttleAfterReadSection(call: "RCUHashMap.removeValue(forKey:)") }
+        return Flavor.read { _ in
             // A concurrent replacement can take the entry from under the delete: look again.
             while let entry = lookup(key) {
                 guard curcu_lfht_del(table, entry) else { continue }
@@ -238,6 +240,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// Removes every entry; each is released after a grace period.
     /// - Complexity: O(*n* + buckets).
     public func removeAll() {
+        defer { Flavor.throttleAfterReadSection(call: "RCUHashMap.removeAll()") }
         Flavor.read { _ in
             var iterator = cds_lfht_iter()
             var entry = curcu_lfht_first(table, &iterator)
@@ -365,7 +368,7 @@ enum RCUHashMapSupport {
 
     /// Releases an entry unlinked by this thread after a grace period.
     static func retire<Flavor: RCUFlavor>(_ entry: UnsafeMutablePointer<curcu_lfht_entry>, _: Flavor.Type) {
-        Flavor.primitiveCall(freeEntry, UnsafeMutableRawPointer(entry))
+        Flavor.throttledCall(freeEntry, UnsafeMutableRawPointer(entry), call: "RCUHashMap removal")
     }
 
     /// Empties and destroys a table nobody else references.

@@ -382,9 +382,9 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
         _ = Unmanaged.passRetained(node)
     }
 
-    /// Drops the list's reference after a grace period.
+    /// Drops the list's reference after a grace period (throttled past the backlog's mark).
     private func retire(_ node: RCUListNode<Element>) {
-        Flavor.primitiveCall(RCUCallbacks.releaseObject, Unmanaged.passUnretained(node).toOpaque())
+        Flavor.throttledCall(RCUCallbacks.releaseObject, Unmanaged.passUnretained(node).toOpaque(), call: "RCUList removal")
     }
 }
 
