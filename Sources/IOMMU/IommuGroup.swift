@@ -50,6 +50,10 @@ public final class IommuGroup: ObjectLifecycle, RCUReclaimable, CustomStringConv
     var owner: ObjectIdentifier?
     var ownerCnt = 0
     var recoveryCnt = 0
+    /// Port-only bookkeeping for I5: blocked devices that left the group while blocked. The
+    /// kernel's `__iommu_group_remove_device` does not decrement `recovery_cnt` for them, so the
+    /// group stays fenced (`-EBUSY`); this counts the difference.
+    var recoveryLeftByRemoved = 0
     var pasidArray: [UInt32: Domain] = [:]
 
     init(id: Int, tag: String?, mutexClass: LockClass, log: RegistryLog) {

@@ -134,8 +134,9 @@ extension Registry {
         if let node = gdev.node { group._devices.remove(node) }
         gdev.node = nil
         group.members.removeAll { $0 === gdev }
-        // A device leaving while blocked (reset or quarantine) leaves recovery with it (I5).
-        if gdev.blocked != .none && !bugs.contains(.noRecoveryFence) { group.recoveryCnt -= 1 }
+        // As in the kernel, recovery_cnt is not decremented: a device removed while blocked leaves
+        // its group fenced (-EBUSY). Counted for I5 only.
+        if gdev.blocked != .none && !bugs.contains(.noRecoveryFence) { group.recoveryLeftByRemoved += 1 }
         gdev.removed.store(true, ordering: .relaxed)
         gdev.life.retire()
     }
