@@ -111,11 +111,18 @@ extension Registry {
         quarantine(gdev, in: group)
     }
 
-    /// D2's worker: `dev_iommu->lock`, then `dev->iommu_group` (stable: release disables this
-    /// work before it unlinks), then `group->mutex`. Lock order `dev_iommu->lock -> group->mutex`.
+    /// D2's worker: `dev->iommu_group` (stable: `__iommu_group_remove_device` disables this work
+    /// before it takes `group->mutex`, and the probe error path before it frees `dev_iommu`), then
+    /// `group->mutex`, then `__dev_to_gdev`. Lock order `work:dev_iommu_broken -> group->mutex`.
+    ///
+    /// It takes no `&param->lock`: the driver's IOPF queue already orders `group->mutex ->
+    /// &queue->lock -> &param->lock` (``IopfQueue``), so a worker taking `&param->lock` first would
+    /// close a cycle (``RegistryBugs/paramLockInDevIommuWorker``).
     func devIommuBrokenWorker(_ di: DevIommu) {
-        di.lock.lock()
-        defer { di.lock.unlock() }
+        let takesParamLock = bugs.contains(.paramLockInDevIommuWorker)
+        if takesParamLock { di.lock.lock() }
+        defer { if takesParamLock { di.lock.unlock() } }
+        // The driver may queue the work from probe_device on, before dev->iommu_group is published.
         guard let dev = di.dev, let group = dev.iommuGroup.protectedValue else {
             counters.workerRevalidationFailed.add(1, ordering: .relaxed)
             return
@@ -124,7 +131,7 @@ extension Registry {
         hooks.pause(.workerBeforeGroupMutex)
         group.mutex.lock()
         defer { group.mutex.unlock() }
-        guard let gdev = devToGdev(dev, in: group) else {
+        guard dev.iommu === di, let gdev = devToGdev(dev, in: group) else {
             counters.workerRevalidationFailed.add(1, ordering: .relaxed)
             return
         }
@@ -138,7 +145,7 @@ extension Registry {
         let was = gdev.blocked
         guard was != .broken else { return }
         let blocking = allocBlockingDomain(group)
-        if gdev.attachedDomain !== blocking { gdev.attachedDomain = blocking }
+        try? deviceSetDomain(gdev, blocking)   // a blocking domain cannot fail
         if was == .none && !bugs.contains(.noRecoveryFence) { group.recoveryCnt += 1 }
         gdev.setBlocked(.broken)
         counters.quarantined.add(1, ordering: .relaxed)

@@ -143,8 +143,15 @@ extension Registry {
 
     /// `iommu_deinit_device(dev)`: under the mutex; frees the domains when the group became
     /// empty, unpublishes `dev->iommu_group` and frees `dev->iommu`.
-    func iommuDeinitDevice(_ dev: Device, group: IommuGroup) {
+    /// - Parameter freeingParam: `false` when the caller frees `dev_iommu` itself after the unlock
+    ///   (design D2's probe error path).
+    func iommuDeinitDevice(_ dev: Device, group: IommuGroup, freeingParam: Bool = true) {
         Lockdep.assertHeld(group.mutex)
+        // ops->release_domain: the device leaves a fault-capable domain (arm_smmu_disable_iopf).
+        if dev.iopfRefcount > 0, let param = dev.iommu {
+            dev.iopfRefcount = 0
+            iopfQueue.removeDevice(dev, param: param)
+        }
         // ops->release_device(): the driver drops its pointer to dev_iommu.
         dev.masterLock.withLockIRQ { dev.master = nil }
         if group.members.isEmpty {

@@ -17,9 +17,10 @@ import Synchronization
 ///
 /// Locks, with the kernel's Lockdep class names: `iommu_probe_device_lock`
 /// (``probeDeviceLock``), `group->mutex` (``IommuGroup/mutex``), `&dev->mutex`
-/// (``Device/deviceLock``), `&dev_iommu->lock` (design D2), the driver's
-/// `&master->lock` spinlock, and the 2023 `dev_iommu_group_lock`. The work items
-/// are `work:gdev_broken` (D1) and `work:dev_iommu_broken` (D2).
+/// (``Device/deviceLock``), `&param->lock` (`dev->iommu->lock`), the modelled SMMUv3
+/// driver's `&master->lock` spinlock and IOPF `&queue->lock`, and the 2023
+/// `dev_iommu_group_lock`. The work items are `work:gdev_broken` (D1) and
+/// `work:dev_iommu_broken` (D2).
 ///
 /// Findings go to ``log`` (WARNs, use-after-free reports, invariant violations)
 /// and Lockdep; throughput and correctness counters are in ``counters``.
@@ -82,6 +83,8 @@ public final class Registry: @unchecked Sendable {
     let deviceLockClass: LockClass
     let devIommuLockClass: LockClass
     let masterLockClass: LockClass
+    /// The modelled SMMUv3 driver's IOPF queue (`smmu->evtq.iopf`).
+    let iopfQueue: IopfQueue
     let gdevWorkClass: LockClass
     let devIommuWorkClass: LockClass
     let workQueue: WorkQueue
@@ -114,8 +117,9 @@ public final class Registry: @unchecked Sendable {
         devIommuGroupLock = CheckedMutex(class: cls("dev_iommu_group_lock"))
         groupMutexClass = cls("group->mutex")
         deviceLockClass = cls("&dev->mutex")
-        devIommuLockClass = cls("&dev_iommu->lock")
+        devIommuLockClass = cls("&param->lock")   // mutex_init(&param->lock) in dev_iommu_get()
         masterLockClass = cls("&master->lock")
+        iopfQueue = IopfQueue(lockClass: cls("&queue->lock"))
         gdevWorkClass = cls("work:gdev_broken")
         devIommuWorkClass = cls("work:dev_iommu_broken")
         workQueue = WorkQueue("iommu_broken", threads: configuration.workerThreads)
@@ -296,12 +300,42 @@ public final class Registry: @unchecked Sendable {
         return d
     }
 
-    /// `__iommu_device_set_domain()`.
+    /// `__iommu_device_set_domain()` → the driver's `attach_dev` (`arm_smmu_attach_dev`), under
+    /// `group->mutex`: a fault-capable new domain enables IOPF for the device, and leaving a
+    /// fault-capable old domain disables it (`arm_smmu_remove_master_domain`). Both take the IOPF
+    /// queue's locks (``IopfQueue``).
     func deviceSetDomain(_ gdev: GroupDevice, _ domain: Domain) throws(IOMMUError) {
-        if domain.failAttach.load(ordering: .relaxed) || gdev._dev.failAttach.load(ordering: .relaxed) {
+        let dev = gdev._dev
+        // A blocking domain cannot fail (modern drivers make it a static), whatever the knobs say.
+        if domain.type != .blocked
+            && (domain.failAttach.load(ordering: .relaxed) || dev.failAttach.load(ordering: .relaxed)) {
             throw .attachFailed
         }
+        let old = gdev.attachedDomain
+        if old === domain { return }
+        if domain.handlesIOPF { try enableIOPF(dev) }
         gdev.attachedDomain = domain
+        if let old, old.handlesIOPF { disableIOPF(dev) }
+    }
+
+    /// `arm_smmu_enable_iopf()`: asserts `group->mutex`; the first user adds the device to the
+    /// IOPF queue (`&queue->lock -> &param->lock`).
+    func enableIOPF(_ dev: Device) throws(IOMMUError) {
+        if let group = dev.iommuGroup.protectedValue { Lockdep.assertHeld(group.mutex) }
+        guard let param = dev.iommu else { return }   // no driver state (iommu_group_add_device)
+        if dev.iopfRefcount > 0 {
+            dev.iopfRefcount += 1
+            return
+        }
+        guard iopfQueue.addDevice(dev, param: param) else { throw .busy }
+        dev.iopfRefcount = 1
+    }
+
+    /// `arm_smmu_disable_iopf()`: the last user removes the device from the IOPF queue.
+    func disableIOPF(_ dev: Device) {
+        guard let param = dev.iommu, dev.iopfRefcount > 0 else { return }
+        dev.iopfRefcount -= 1
+        if dev.iopfRefcount == 0 { iopfQueue.removeDevice(dev, param: param) }
     }
 }
 
