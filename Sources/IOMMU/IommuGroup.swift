@@ -108,8 +108,6 @@ public final class GroupDevice: ObjectLifecycle, RCUReclaimable, CustomStringCon
     let _dev: Device
     /// `gdev->name`.
     public let name: String
-    /// The group it belongs to (the kernel reaches it through `dev->iommu_group`).
-    let group: IommuGroup
     /// `gdev->blocked`: written under the group mutex, loaded by ISRs.
     let blockedRaw = Atomic<UInt8>(GdevBlocked.none.rawValue)
     /// `gdev->reset_depth` (mutex).
@@ -123,9 +121,8 @@ public final class GroupDevice: ObjectLifecycle, RCUReclaimable, CustomStringCon
     /// The list node, for `list_del_rcu` (mutex; cleared when unlinked).
     var node: RCUListNode<GroupDevice>?
 
-    init(dev: Device, group: IommuGroup, log: RegistryLog) {
+    init(dev: Device, log: RegistryLog) {
         self._dev = dev
-        self.group = group
         self.name = dev.name
         super.init(.owned("GroupDevice", dev.name), log: log)
     }

@@ -94,17 +94,28 @@ extension Registry {
         return queued
     }
 
-    /// D1's `iommu_group_broken_worker()`: takes `group->mutex`, revalidates (the gdev may
-    /// have been unlinked meanwhile), then quarantines the device.
+    /// D1's `iommu_group_broken_worker()`: reads `dev->iommu_group` (a `group_device` has no
+    /// group pointer), takes `group->mutex`, revalidates (the gdev may have been unlinked
+    /// meanwhile), then quarantines the device.
+    ///
+    /// `iommu_deinit_device` clears `dev->iommu_group` under the mutex before the work is disabled
+    /// (after the unlock), so the worker may find NULL: it returns. A non-NULL group stays
+    /// allocated while the worker runs: the remover puts its reference only after
+    /// `disable_work_sync`.
     func groupBrokenWorker(_ gdev: GroupDevice) {
-        let group = gdev.group
-        guard group.life.check("iommu_group_broken_worker: gdev->group") else { return }
+        let dev = gdev.dev
+        hooks.pause(.workerBeforeGroupLoad)
+        guard let group = dev.iommuGroup.protectedValue else {
+            counters.workerFoundNoGroup.add(1, ordering: .relaxed)
+            counters.workerRevalidationFailed.add(1, ordering: .relaxed)
+            return
+        }
+        guard group.life.check("iommu_group_broken_worker: dev->iommu_group") else { return }
         hooks.pause(.workerBeforeGroupMutex)
         group.mutex.lock()
         defer { group.mutex.unlock() }
         // The gdev is touched again after sleeping on the mutex: checked (I1).
-        let dev = gdev.dev
-        guard !gdev.removed.load(ordering: .relaxed), dev.iommu != nil else {
+        guard !gdev.removed.load(ordering: .relaxed), gdev.dev.iommu != nil, devToGdev(dev, in: group) === gdev else {
             counters.workerRevalidationFailed.add(1, ordering: .relaxed)
             return
         }

@@ -103,8 +103,8 @@ extension Registry {
         devIommuBrokenWorker(di)
     }
 
-    func makeGroupDevice(_ dev: Device, group: IommuGroup) -> GroupDevice {
-        let gdev = GroupDevice(dev: dev, group: group, log: log)
+    func makeGroupDevice(_ dev: Device) -> GroupDevice {
+        let gdev = GroupDevice(dev: dev, log: log)
         counters.groupDevicesAllocated.add(1, ordering: .relaxed)
         if design == .rcu {
             gdev.brokenWork = WorkItem("gdev_broken", on: workQueue, class: gdevWorkClass, container: gdev,
@@ -250,7 +250,7 @@ extension Registry {
         try gate.write { () throws(IOMMUError) in
             guard dev.iommuGroup.protectedValue == nil, dev.iommu == nil else { throw .busy }
             group.life.check("iommu_group_add_device")
-            let gdev = makeGroupDevice(dev, group: group)
+            let gdev = makeGroupDevice(dev)
             group.ref.add(1, ordering: .relaxed)   // iommu_group_ref_get()
             dev.iommuGroup.replace(with: group)     // rcu_assign_pointer(dev->iommu_group, group)  [seed 000 site 4]
             group.mutex.withLock { link(gdev, into: group) }
