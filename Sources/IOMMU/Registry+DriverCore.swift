@@ -11,7 +11,24 @@ extension Registry {
     public func driverProbe<R>(_ dev: Device, _ body: () throws(IOMMUError) -> R) throws(IOMMUError) -> R {
         try lockDevice(dev)
         defer { unlockDevice(dev) }
+        dev.driverBound.store(true, ordering: .relaxed)   // really_probe sets dev->driver first
         return try body()
+    }
+
+    /// The bus's `dma_configure()` for a firmware-described device (`of_dma_configure()` ->
+    /// `of_iommu_configure()`): records the firmware's IOMMU description in `dev->iommu->fwspec`
+    /// under `iommu_probe_device_lock`, then probes the device (`iommu_probe_device()`), taking the
+    /// probe lock itself. ``probeDevice(_:)`` calls it with the probe lock dropped.
+    func dmaConfigure(_ dev: Device) {
+        probeDeviceLock.withLock {
+            guard let param = dev.iommu else { return }
+            param.fwspec = true
+        }
+        do throws(IOMMUError) {
+            try probeDeviceUngated(dev)
+        } catch {
+            counters.nestedProbeFailures.add(1, ordering: .relaxed)   // of_dma_configure logs and goes on
+        }
     }
 
     /// `iommu_device_register()` called from the IOMMU's own `probe()` (so with `device_lock(hwdev)`
