@@ -37,15 +37,20 @@ extension Registry {
     ///
     /// With ``RegistryBugs/recursiveDeviceLock``, each probe takes `device_lock` (2023), including
     /// the IOMMU's own `hwdev` (S7b): "possible recursive locking". Fixed: upstream's global probe
-    /// lock, with the order `&dev->mutex -> iommu_probe_device_lock` only.
+    /// lock, with the order `&dev->mutex -> iommu_probe_device_lock` only. As upstream's
+    /// `probe_iommu_group()`, every device is probed, `hwdev` included (the driver's
+    /// `probe_device` refuses the IOMMU itself with `-ENODEV`), and `-ENODEV` is not a failure.
     /// - Returns: The devices that failed to probe, with their errors.
     @discardableResult
     public func registerIommu(hwdev: Device) -> [(Device, IOMMUError)] {
+        hwdev.isIommuHardware.store(true, ordering: .relaxed)
         let devices = tableLock.withLock { busDevices }
         var failures: [(Device, IOMMUError)] = []
-        for dev in devices where dev !== hwdev || bugs.contains(.recursiveDeviceLock) {
+        for dev in devices {
             do throws(IOMMUError) {
                 try probeDevice(dev)
+            } catch .noDevice {
+                continue   // probe_iommu_group: if (ret == -ENODEV) ret = 0;
             } catch {
                 failures.append((dev, error))
             }
