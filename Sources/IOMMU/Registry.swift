@@ -137,6 +137,13 @@ public final class Registry: @unchecked Sendable {
         workQueue.shutdown()
     }
 
+    /// A registry dropped without ``shutdown()`` still stops its two worker threads: they hold
+    /// the work queue, not the registry (the work functions capture it weakly), so nothing else
+    /// would ever end them.
+    deinit {
+        workQueue.shutdown()
+    }
+
     /// Creates a device on the registry's bus, with its locks in the registry's Lockdep classes.
     /// - Parameters:
     ///   - name: `dev_name(dev)`.
