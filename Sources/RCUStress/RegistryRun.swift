@@ -125,8 +125,9 @@ final class RegistrySeries: @unchecked Sendable {
     var residentPeak: Int { resident.max() ?? 0 }
     var backlogPeak: Int { backlog.max() ?? 0 }
 
-    /// Samples `points` times, once at the end of each `seconds / points` slice (the last one
-    /// when the run stops, if it stops a little early).
+    /// Samples `points` times, once at the end of each `seconds / points` slice. If the run stops
+    /// first (this thread was scheduled late on a loaded machine), the points still due are taken
+    /// at the stop, so a series always has `points` points.
     func record(seconds: Double, points: Int, control: StressControl) {
         let start = MonotonicClock.nanoseconds()
         for point in 1...points {
@@ -137,7 +138,6 @@ final class RegistrySeries: @unchecked Sendable {
             }
             resident.append(ProcessMemory.residentBytes)
             backlog.append(RegistryRCU.pendingCallbacks)
-            if control.shouldStop { return }
         }
     }
 }
