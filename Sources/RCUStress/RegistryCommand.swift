@@ -110,8 +110,14 @@ struct RegistryCommand: ParsableCommand {
         }
         guard readers >= 1 else { throw ValidationError("--readers must be 1 or more, not \(readers).") }
         guard writers >= 0 else { throw ValidationError("--writers must be 0 or more, not \(writers).") }
-        guard readers + writers <= Urcu.maxThreads else {
-            throw ValidationError("At most \(Urcu.maxThreads) threads, not \(readers + writers).")
+        guard readers + writers <= Self.maxThreads else {
+            throw ValidationError("""
+                --readers + --writers must be at most \(Self.maxThreads), not \(readers + writers): more threads only \
+                time-slice on a few cores, and their start and stop would outrun --duration.
+                """)
+        }
+        guard design != .unsynchronized || writers == 0 else {
+            throw ValidationError("--design unsynchronized is the readers-only ceiling: it refuses writers (pass --writers 0).")
         }
         guard groups >= 1 else { throw ValidationError("--groups must be 1 or more, not \(groups).") }
         guard devicesPerGroup >= 1 else {
