@@ -1,5 +1,5 @@
 import Lockdep
-import RCU
+public import RCU
 
 extension Registry {
     /// The ISR-side lookup device → group → group device (`__dev_to_gdev_rcu`), lock-free:
@@ -24,6 +24,14 @@ extension Registry {
         }
         if found && countsReads { counters.lookupHits.add(1, ordering: .relaxed) }
         return found
+    }
+
+    /// ``lookup(_:)`` inside the caller's read section: device -> group -> group device with no
+    /// synchronization of its own (no read-side lock or unlock, no counters). The benchmark's
+    /// ceiling holds one section across a whole readers-only run.
+    /// - Returns: Whether the device's group device was found.
+    public func lookup(_ dev: Device, in section: borrowing RCUReadSection<RegistryRCU>) -> Bool {
+        withGroupDeviceRCU(dev, in: section) { _ in true } ?? false
     }
 
     /// `__dev_to_gdev_rcu(dev)`: calls `body` with the device's group device, found under

@@ -17,7 +17,10 @@ struct RegistryCommand: ParsableCommand {
             release destroys a group and every probe creates one). Designs: rcu (D1: RCU lookup, \
             per-gdev worker), devmutex (D2: per-dev_iommu worker and mutex), driver-only (D0), and \
             the registry under one pthread rwlock or mutex (rwlock, mutex: what a user would write \
-            without RCU). --design all (the default) runs them in turn and prints the ratios.
+            without RCU), and the ceiling, unsynchronized: the same lookups with no synchronization at \
+            all (one read section spans the run; it refuses writers). --design all (the default) runs \
+            them in turn and prints the ratios and BENCHMARKS.md's targets; with --writers 0 it adds \
+            the ceiling and the readers-only target.
 
             Reports lookups/s, writer ops/s, lookup latency p50/p99/p99.9 (HdrHistogram, one lookup \
             in --sample-every timed, clock cost included), report-to-quarantine latency, the peak \
@@ -42,7 +45,7 @@ struct RegistryCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "rcu, devmutex, driver-only, rwlock, mutex, or all (each in turn, with ratios).")
+    @Option(help: "rcu, devmutex, driver-only, rwlock, mutex, unsynchronized (the ceiling; no writers), or all (each in turn, with ratios).")
     var design: RegistryDesignChoice = .all
 
     @Option(help: "ISR-like reader threads.")
@@ -158,7 +161,7 @@ struct RegistryCommand: ParsableCommand {
 
     func run() throws {
         let timerOverhead = MonotonicClock.timerOverheadNanoseconds()
-        let designs = design.designs
+        let designs = design.designs(writers: writers)
         if !json && design == .all {
             print("rcu-stress registry: each design for \(RegistryResult.format(duration)) s in \(roundCount) interleaved "
                   + "rounds, \(readers) readers, \(writers) writers, \(groups) groups x \(devicesPerGroup) devices, lockdep "

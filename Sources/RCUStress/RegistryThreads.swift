@@ -46,6 +46,7 @@ final class RegistryThreads: @unchecked Sendable {
     /// that looks up device -> group -> group device, or, one time in `reportEvery`, reports
     /// the device broken. Never takes a mutex (with the lock baselines, the registry lock).
     func read(index: Int) -> RegistryReaderResult {
+        if configuration.design == .unsynchronized { return readUnsynchronized(index: index) }
         Lockdep.currentThreadName = "isr-\(index)"
         var result = RegistryReaderResult()
         var random = RegistryRandom(seed: UInt64(index) &+ 0x5151)
@@ -85,6 +86,46 @@ final class RegistryThreads: @unchecked Sendable {
                             // constant `false` in a memb build), as liburcu's test_urcu_qsbr does.
                             if RegistryRCU.self == RCUQSBR.self { RCUQSBR.quiescentState() }
                         }
+                    }
+                }
+            }
+        }
+        result.lookups = iterations
+        return result
+    }
+
+    /// The ceiling's reader: the same lookup (`Registry.lookup(_:in:)`, the same device pick,
+    /// the same hardirq context and sampling), inside one read section opened for the whole run,
+    /// so no lookup executes any synchronization. Legal only because no writer runs (the design
+    /// refuses writers): nothing waits for a grace period while the section is open. No reports.
+    private func readUnsynchronized(index: Int) -> RegistryReaderResult {
+        Lockdep.currentThreadName = "isr-\(index)"
+        var result = RegistryReaderResult()
+        var random = RegistryRandom(seed: UInt64(index) &+ 0x5151)
+        var sampler = LatencySampler(every: configuration.sampleEvery)
+        let counter = control.counters[index]
+        let registry = self.registry
+        let count = devices.count
+        var iterations = 0
+        control.waitForGo()
+        RegistryRCU.withReader { _ in
+            RegistryRCU.read { section in
+                devices.withUnsafeBufferPointer { devices in
+                    while !control.shouldStop {
+                        iterations &+= 1
+                        let pick = random.index(below: count)
+                        if sampler.shouldSample() {
+                            let start = MonotonicClock.nanoseconds()
+                            devices[pick]._withUnsafeGuaranteedRef { dev in
+                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev, in: section) }
+                            }
+                            result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
+                        } else {
+                            devices[pick]._withUnsafeGuaranteedRef { dev in
+                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev, in: section) }
+                            }
+                        }
+                        if iterations & 1023 == 0 { counter.publish(iterations) }
                     }
                 }
             }
