@@ -26,6 +26,14 @@ extension Registry {
         return found
     }
 
+    /// ``lookup(_:)`` through the calling thread's reader scope (``RCUFlavor/withReader(file:line:_:)``):
+    /// the same read section per lookup, opened by the scope's reader (no registration check),
+    /// and no counters. What an ISR loop that keeps a reader scope open uses.
+    /// - Returns: Whether the device's group device was found.
+    public func lookup(_ dev: Device, with reader: borrowing RCUReader<RegistryRCU>) -> Bool {
+        reader.read { section in withGroupDeviceRCU(dev, in: section) { _ in true } ?? false }
+    }
+
     /// ``lookup(_:)`` inside the caller's read section: device -> group -> group device with no
     /// synchronization of its own (no read-side lock or unlock, no counters). The benchmark's
     /// ceiling holds one section across a whole readers-only run.

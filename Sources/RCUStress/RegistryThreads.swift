@@ -59,7 +59,10 @@ final class RegistryThreads: @unchecked Sendable {
         control.waitForGo()
         // Registered (and, for qsbr, online) from here to the end of the run, not while
         // waiting for the start: an online qsbr thread that blocks holds up grace periods.
-        RegistryRCU.withReader { _ in
+        // RCU designs look up through the scope's reader (a read section per lookup, without the
+        // generic read's registration check); the lock baselines through their registry lock.
+        let throughReader = configuration.design.usesRCUReaders
+        RegistryRCU.withReader { reader in
             devices.withUnsafeBufferPointer { devices in
                 unmanagedSlots.withUnsafeBufferPointer { slots in
                     while !control.shouldStop {
@@ -72,12 +75,16 @@ final class RegistryThreads: @unchecked Sendable {
                         } else if sampler.shouldSample() {
                             let start = MonotonicClock.nanoseconds()
                             devices[pick]._withUnsafeGuaranteedRef { dev in
-                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
+                                Lockdep.withContext(.hardirq) {
+                                    _ = throughReader ? registry.lookup(dev, with: reader) : registry.lookup(dev)
+                                }
                             }
                             result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
                         } else {
                             devices[pick]._withUnsafeGuaranteedRef { dev in
-                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
+                                Lockdep.withContext(.hardirq) {
+                                    _ = throughReader ? registry.lookup(dev, with: reader) : registry.lookup(dev)
+                                }
                             }
                         }
                         if iterations & 1023 == 0 {
