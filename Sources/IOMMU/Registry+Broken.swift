@@ -26,7 +26,7 @@ extension Registry {
         return found
     }
 
-    /// ``lookup(_:)`` through the calling thread's reader scope (``RCUFlavor/withReader(file:line:_:)``):
+    /// ``lookup(_:)`` through the calling thread's reader scope (`RegistryRCU.withReader`):
     /// the same read section per lookup, opened by the scope's reader (no registration check),
     /// and no counters. What an ISR loop that keeps a reader scope open uses.
     /// - Returns: Whether the device's group device was found.
