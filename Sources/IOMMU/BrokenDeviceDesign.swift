@@ -6,7 +6,9 @@ public enum BrokenDeviceDesign: String, Sendable, CaseIterable {
     case rcu
     /// D2 (the reviewer's): the ISR reaches `dev_iommu` through the driver's own
     /// per-device state (its `master`, under the driver's spinlock) and queues the work
-    /// on `dev_iommu`; the worker takes `dev_iommu->lock`, then `group->mutex`.
+    /// on `dev_iommu`; the worker takes `group->mutex` (no `&param->lock`: the driver's IOPF
+    /// queue already orders `group->mutex -> &queue->lock -> &param->lock`). The remover
+    /// disables the work before it takes `group->mutex`.
     case devmutex
     /// D0: no core work. The driver blocks ATS itself; recovery goes through an FLR
     /// (`pci_dev_reset_iommu_prepare()` / `done()`).

@@ -40,10 +40,27 @@ public final class Device: @unchecked Sendable, CustomStringConvertible {
     /// The driver's pointer to the core's `dev_iommu` (design D2); guarded by ``masterLock``.
     var master: DevIommu?
 
+    /// The driver's `master->iopf_refcount`: attached fault-capable domains (guarded by
+    /// `group->mutex`, which `arm_smmu_enable_iopf` asserts).
+    var iopfRefcount = 0
+    /// `dev->driver != NULL`: set by ``Registry/driverProbe(_:_:)`` (guarded by ``deviceLock``
+    /// while it is set; read by the probe path as the kernel reads `dev->driver`).
+    let driverBound = Atomic<Bool>(false)
+    /// Whether the device's IOMMU is described in firmware (device tree `iommus`, IORT): probing
+    /// it without a bound driver runs the bus's `dma_configure()` (`of_iommu_configure()`), which
+    /// probes the device itself, with `iommu_probe_device_lock` dropped around it.
+    public let firmwareDescribed = Atomic<Bool>(false)
+    /// Whether this device is the IOMMU itself (the `hwdev` of ``Registry/registerIommu(hwdev:)``):
+    /// the driver's `probe_device` refuses it with `-ENODEV`, which `bus_iommu_probe` ignores.
+    let isIommuHardware = Atomic<Bool>(false)
+
     /// Design D0: the driver has blocked ATS on this device (`master->ats_broken`).
     public let atsBlocked = Atomic<Bool>(false)
     /// Test knob: the driver's `probe_device` fails (the device stays without a group).
     public let failProbe = Atomic<Bool>(false)
+    /// Test knob: the driver's `is_attach_deferred()` says yes (a kdump kernel inheriting live
+    /// DMA): the device is attached on its first DMA map (``Registry/deferredAttach(_:to:)``).
+    public let attachDeferredByDriver = Atomic<Bool>(false)
     /// Test knob: attaching this device to any domain fails.
     public let failAttach = Atomic<Bool>(false)
 
@@ -60,8 +77,13 @@ public final class Device: @unchecked Sendable, CustomStringConvertible {
 
 /// The driver-private `struct dev_iommu` of a probed device.
 final class DevIommu: ObjectLifecycle, @unchecked Sendable {
-    /// `dev_iommu->lock`: design D2's worker lock, taken before `group->mutex`.
+    /// `dev->iommu->lock` (Lockdep class `&param->lock`): guards `fault_param`; the IOPF queue
+    /// takes it under `&queue->lock`, under `group->mutex` (``IopfQueue``).
     let lock: CheckedMutex
+    /// `param->fault_param != NULL` (guarded by ``lock``).
+    var hasFaultParam = false
+    /// `dev->iommu->fwspec != NULL`: set by the bus's `dma_configure()` (guarded by the probe lock).
+    var fwspec = false
     weak var dev: Device?
     /// `dev->iommu->iommu_dev`, `max_pasids`, `attach_deferred`, `require_direct`.
     var iommuDev = "smmu0"

@@ -23,14 +23,21 @@ public final class Domain: Sendable, CustomStringConvertible {
     public let name: String
     /// Test knob: attaching any device to this domain fails with ``IOMMUError/attachFailed``.
     public let failAttach = Atomic<Bool>(false)
+    /// Whether the domain takes I/O page faults (the kernel's `domain->iopf_handler`, as SVA and
+    /// iommufd fault-capable domains do): the modelled SMMUv3 driver then adds the device to its
+    /// IOPF queue on attach and removes it on detach (`arm_smmu_enable_iopf` /
+    /// `arm_smmu_disable_iopf`), taking `&queue->lock` then `&param->lock` under `group->mutex`.
+    public let handlesIOPF: Bool
 
     /// Creates a domain (the model of `iommu_domain_alloc` / `iommu_paging_domain_alloc`).
     /// - Parameters:
     ///   - type: The domain type (``Kind/unmanaged`` for user domains).
     ///   - name: A name for logs.
-    public init(type: Kind = .unmanaged, name: String) {
+    ///   - handlesIOPF: Whether the domain has an I/O page fault handler (`iopf_handler`).
+    public init(type: Kind = .unmanaged, name: String, handlesIOPF: Bool = false) {
         self.type = type
         self.name = name
+        self.handlesIOPF = handlesIOPF
     }
 
     public var description: String { "Domain(\(type.rawValue) \(name))" }

@@ -133,6 +133,14 @@ public struct HookPoint: RawRepresentable, Hashable, Sendable, ExpressibleByStri
     public static let removeBeforeCancel: HookPoint = "remove.beforeCancel"
     /// Remove path: after `group->mutex` was released, before the gdev is freed.
     public static let removeAfterUnlock: HookPoint = "remove.afterUnlock"
+    /// Probe path: `iommu_probe_device_lock` dropped around the bus's `dma_configure()`
+    /// (firmware-described devices without a bound driver).
+    public static let probeInDmaConfigure: HookPoint = "probe.inDmaConfigure"
+    /// Probe path: the driver's `probe_device` published its per-device state, before
+    /// `device_group()` and the publication of `dev->iommu_group`.
+    public static let probeAfterProbeDevice: HookPoint = "probe.afterProbeDevice"
+    /// Broken worker (D1): about to read `dev->iommu_group`.
+    public static let workerBeforeGroupLoad: HookPoint = "worker.beforeGroupLoad"
     /// Probe path: `dev->iommu_group` was published, before the gdev is on the list.
     public static let probeAfterPublish: HookPoint = "probe.afterPublish"
 }

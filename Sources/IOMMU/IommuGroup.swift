@@ -50,6 +50,10 @@ public final class IommuGroup: ObjectLifecycle, RCUReclaimable, CustomStringConv
     var owner: ObjectIdentifier?
     var ownerCnt = 0
     var recoveryCnt = 0
+    /// Port-only bookkeeping for I5: blocked devices that left the group while blocked. The
+    /// kernel's `__iommu_group_remove_device` does not decrement `recovery_cnt` for them, so the
+    /// group stays fenced (`-EBUSY`); this counts the difference.
+    var recoveryLeftByRemoved = 0
     var pasidArray: [UInt32: Domain] = [:]
 
     init(id: Int, tag: String?, mutexClass: LockClass, log: RegistryLog) {
@@ -104,8 +108,6 @@ public final class GroupDevice: ObjectLifecycle, RCUReclaimable, CustomStringCon
     let _dev: Device
     /// `gdev->name`.
     public let name: String
-    /// The group it belongs to (the kernel reaches it through `dev->iommu_group`).
-    let group: IommuGroup
     /// `gdev->blocked`: written under the group mutex, loaded by ISRs.
     let blockedRaw = Atomic<UInt8>(GdevBlocked.none.rawValue)
     /// `gdev->reset_depth` (mutex).
@@ -119,9 +121,8 @@ public final class GroupDevice: ObjectLifecycle, RCUReclaimable, CustomStringCon
     /// The list node, for `list_del_rcu` (mutex; cleared when unlinked).
     var node: RCUListNode<GroupDevice>?
 
-    init(dev: Device, group: IommuGroup, log: RegistryLog) {
+    init(dev: Device, log: RegistryLog) {
         self._dev = dev
-        self.group = group
         self.name = dev.name
         super.init(.owned("GroupDevice", dev.name), log: log)
     }

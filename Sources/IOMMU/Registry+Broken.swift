@@ -1,5 +1,5 @@
 import Lockdep
-import RCU
+public import RCU
 
 extension Registry {
     /// The ISR-side lookup device → group → group device (`__dev_to_gdev_rcu`), lock-free:
@@ -24,6 +24,22 @@ extension Registry {
         }
         if found && countsReads { counters.lookupHits.add(1, ordering: .relaxed) }
         return found
+    }
+
+    /// ``lookup(_:)`` through the calling thread's reader scope (`RegistryRCU.withReader`):
+    /// the same read section per lookup, opened by the scope's reader (no registration check),
+    /// and no counters. What an ISR loop that keeps a reader scope open uses.
+    /// - Returns: Whether the device's group device was found.
+    public func lookup(_ dev: Device, with reader: borrowing RCUReader<RegistryRCU>) -> Bool {
+        reader.read { section in withGroupDeviceRCU(dev, in: section) { _ in true } ?? false }
+    }
+
+    /// ``lookup(_:)`` inside the caller's read section: device -> group -> group device with no
+    /// synchronization of its own (no read-side lock or unlock, no counters). The benchmark's
+    /// ceiling holds one section across a whole readers-only run.
+    /// - Returns: Whether the device's group device was found.
+    public func lookup(_ dev: Device, in section: borrowing RCUReadSection<RegistryRCU>) -> Bool {
+        withGroupDeviceRCU(dev, in: section) { _ in true } ?? false
     }
 
     /// `__dev_to_gdev_rcu(dev)`: calls `body` with the device's group device, found under
@@ -94,28 +110,46 @@ extension Registry {
         return queued
     }
 
-    /// D1's `iommu_group_broken_worker()`: takes `group->mutex`, revalidates (the gdev may
-    /// have been unlinked meanwhile), then quarantines the device.
+    /// D1's `iommu_group_broken_worker()`: reads `dev->iommu_group` (a `group_device` has no
+    /// group pointer), takes `group->mutex`, revalidates (the gdev may have been unlinked
+    /// meanwhile), then quarantines the device.
+    ///
+    /// `iommu_deinit_device` clears `dev->iommu_group` under the mutex before the work is disabled
+    /// (after the unlock), so the worker may find NULL: it returns. A non-NULL group stays
+    /// allocated while the worker runs: the remover puts its reference only after
+    /// `disable_work_sync`.
     func groupBrokenWorker(_ gdev: GroupDevice) {
-        let group = gdev.group
-        guard group.life.check("iommu_group_broken_worker: gdev->group") else { return }
+        let dev = gdev.dev
+        hooks.pause(.workerBeforeGroupLoad)
+        guard let group = dev.iommuGroup.protectedValue else {
+            counters.workerFoundNoGroup.add(1, ordering: .relaxed)
+            counters.workerRevalidationFailed.add(1, ordering: .relaxed)
+            return
+        }
+        guard group.life.check("iommu_group_broken_worker: dev->iommu_group") else { return }
         hooks.pause(.workerBeforeGroupMutex)
         group.mutex.lock()
         defer { group.mutex.unlock() }
         // The gdev is touched again after sleeping on the mutex: checked (I1).
-        let dev = gdev.dev
-        guard !gdev.removed.load(ordering: .relaxed), dev.iommu != nil else {
+        guard !gdev.removed.load(ordering: .relaxed), gdev.dev.iommu != nil, devToGdev(dev, in: group) === gdev else {
             counters.workerRevalidationFailed.add(1, ordering: .relaxed)
             return
         }
         quarantine(gdev, in: group)
     }
 
-    /// D2's worker: `dev_iommu->lock`, then `dev->iommu_group` (stable: release disables this
-    /// work before it unlinks), then `group->mutex`. Lock order `dev_iommu->lock -> group->mutex`.
+    /// D2's worker: `dev->iommu_group` (stable: `__iommu_group_remove_device` disables this work
+    /// before it takes `group->mutex`, and the probe error path before it frees `dev_iommu`), then
+    /// `group->mutex`, then `__dev_to_gdev`. Lock order `work:dev_iommu_broken -> group->mutex`.
+    ///
+    /// It takes no `&param->lock`: the driver's IOPF queue already orders `group->mutex ->
+    /// &queue->lock -> &param->lock` (``IopfQueue``), so a worker taking `&param->lock` first would
+    /// close a cycle (``RegistryBugs/paramLockInDevIommuWorker``).
     func devIommuBrokenWorker(_ di: DevIommu) {
-        di.lock.lock()
-        defer { di.lock.unlock() }
+        let takesParamLock = bugs.contains(.paramLockInDevIommuWorker)
+        if takesParamLock { di.lock.lock() }
+        defer { if takesParamLock { di.lock.unlock() } }
+        // The driver may queue the work from probe_device on, before dev->iommu_group is published.
         guard let dev = di.dev, let group = dev.iommuGroup.protectedValue else {
             counters.workerRevalidationFailed.add(1, ordering: .relaxed)
             return
@@ -124,7 +158,7 @@ extension Registry {
         hooks.pause(.workerBeforeGroupMutex)
         group.mutex.lock()
         defer { group.mutex.unlock() }
-        guard let gdev = devToGdev(dev, in: group) else {
+        guard dev.iommu === di, let gdev = devToGdev(dev, in: group) else {
             counters.workerRevalidationFailed.add(1, ordering: .relaxed)
             return
         }
@@ -138,7 +172,7 @@ extension Registry {
         let was = gdev.blocked
         guard was != .broken else { return }
         let blocking = allocBlockingDomain(group)
-        if gdev.attachedDomain !== blocking { gdev.attachedDomain = blocking }
+        try? deviceSetDomain(gdev, blocking)   // a blocking domain cannot fail
         if was == .none && !bugs.contains(.noRecoveryFence) { group.recoveryCnt += 1 }
         gdev.setBlocked(.broken)
         counters.quarantined.add(1, ordering: .relaxed)

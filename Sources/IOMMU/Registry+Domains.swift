@@ -1,42 +1,91 @@
 import Lockdep
 
 extension Registry {
-    /// `__iommu_group_set_domain_internal(group, new, flags)`: under the mutex. Refuses with
-    /// `-EBUSY` while devices are in recovery unless `mustSucceed` (`IOMMU_SET_DOMAIN_MUST_SUCCEED`);
-    /// blocked devices stay on the blocking domain; on failure the devices already switched
-    /// are reverted (unless `mustSucceed`, which WARNs and carries on).
+    /// `__iommu_group_set_domain_internal(group, new, flags)`: under the mutex. In the kernel's
+    /// order: nothing to do if `new` is already the domain; a NULL `new` WARNs and fails with
+    /// `-EINVAL`; `-EBUSY` while devices are in recovery unless `mustSucceed`
+    /// (`IOMMU_SET_DOMAIN_MUST_SUCCEED`). Blocked devices stay on the blocking domain. On a failed
+    /// attach the devices already switched are reverted; with `mustSucceed` the others are still
+    /// tried (the failed one is parked on the blocking domain if there is one), `group->domain` is
+    /// set anyway and the first error is thrown for the caller to WARN about.
     func setDomainInternal(_ group: IommuGroup, _ new: Domain?, mustSucceed: Bool) throws(IOMMUError) {
         Lockdep.assertHeld(group.mutex)
-        if group.recoveryCnt > 0 && !mustSucceed { throw .busy }
-        guard let new else {
-            group.domain = nil
-            return
-        }
         if group.domain === new { return }
+        guard let new else {
+            log.warn("NULL new domain for \(group)", function: "__iommu_group_set_domain_internal")
+            throw .invalidArgument
+        }
+        if group.recoveryCnt > 0 && !mustSucceed { throw .busy }
         var switched: [GroupDevice] = []
+        var result: IOMMUError?
         for gdev in group.members {
             if gdev.blocked != .none { continue }
+            let previous = gdev.attachedDomain
             do {
                 try deviceSetDomain(gdev, new)
                 switched.append(gdev)
             } catch {
                 if mustSucceed {
-                    log.warn("\(gdev) failed to attach \(new) with MUST_SUCCEED", function: "__iommu_group_set_domain_internal")
-                    gdev.attachedDomain = new
+                    // __iommu_device_set_domain: try the blocking domain to avoid a UAF.
+                    if let blocking = group.blockingDomain, blocking !== new { try? deviceSetDomain(gdev, blocking) }
+                    result = result ?? error
                     continue
                 }
-                for done in switched { done.attachedDomain = group.domain }
+                for done in switched {
+                    if let previous = group.domain { try? deviceSetDomain(done, previous) } else { done.attachedDomain = previous }
+                }
                 throw error
             }
         }
         group.domain = new
+        if let result { throw result }
+    }
+
+    /// `__iommu_group_set_domain_nofail()`: MUST_SUCCEED, and a failure is a WARN.
+    func setDomainNofail(_ group: IommuGroup, _ new: Domain?) {
+        do throws(IOMMUError) {
+            try setDomainInternal(group, new, mustSucceed: true)
+        } catch {
+            log.warn("\(group): nofail switch to \(new.map { "\($0)" } ?? "NULL") failed: \(error)",
+                     function: "__iommu_group_set_domain_nofail")
+        }
     }
 
     /// `__iommu_group_set_core_domain()`: the blocking domain while owned, else the default one.
     func setCoreDomain(_ group: IommuGroup) {
         Lockdep.assertHeld(group.mutex)
         let target = group.owner != nil ? allocBlockingDomain(group) : group.defaultDomain
-        try? setDomainInternal(group, target, mustSucceed: true)
+        setDomainNofail(group, target)
+    }
+
+    /// `iommu_driver_get_domain_for_dev(dev)`: the domain the driver must treat as the device's RID
+    /// domain: the blocking domain while the device is blocked (reset or quarantine), else the
+    /// group's. The caller holds `group->mutex` (a driver's attach path).
+    func driverGetDomainForDev(_ dev: Device, in group: IommuGroup) -> Domain? {
+        Lockdep.assertHeld(group.mutex)
+        guard let gdev = devToGdev(dev, in: group) else { return group.domain }
+        return gdev.blocked != .none ? group.blockingDomain : group.domain
+    }
+
+    /// The domain the driver sees for `dev` (`iommu_driver_get_domain_for_dev`, taken under the
+    /// group's mutex): the blocking domain while the device is blocked, else the group's domain.
+    /// - Returns: `nil` if the device has no group or no domain.
+    public func driverDomain(for dev: Device) -> Domain? {
+        guard let group = dev.iommuGroup.protectedValue else { return nil }
+        return group.mutex.withLock { driverGetDomainForDev(dev, in: group) }
+    }
+
+    /// `iommu_deferred_attach(dev, domain)`: the DMA API's first map attaches a device whose
+    /// attach was deferred (kdump); refused with `-EBUSY` while the device is blocked.
+    /// - Throws: ``IOMMUError/busy`` while blocked, ``IOMMUError/attachFailed`` if the attach fails.
+    public func deferredAttach(_ dev: Device, to domain: Domain) throws(IOMMUError) {
+        guard let group = dev.iommuGroup.protectedValue, let param = dev.iommu, param.attachDeferred else { return }
+        try group.mutex.withLock { () throws(IOMMUError) in
+            guard let gdev = devToGdev(dev, in: group) else { throw .noDevice }
+            if gdev.blocked != .none { throw .busy }
+            try deviceSetDomain(gdev, domain)
+            param.attachDeferred = false
+        }
     }
 
     func lockedGroup(of dev: Device) throws(IOMMUError) -> IommuGroup {
@@ -120,7 +169,7 @@ extension Registry {
         Lockdep.assertHeld(group.mutex)
         group.ownerCnt = 0
         group.owner = nil
-        try? setDomainInternal(group, group.defaultDomain, mustSucceed: true)
+        setDomainNofail(group, group.defaultDomain)
     }
 
     /// `iommu_group_release_dma_owner(group)`. Releasing a group that is not owned WARNs.

@@ -11,7 +11,24 @@ extension Registry {
     public func driverProbe<R>(_ dev: Device, _ body: () throws(IOMMUError) -> R) throws(IOMMUError) -> R {
         try lockDevice(dev)
         defer { unlockDevice(dev) }
+        dev.driverBound.store(true, ordering: .relaxed)   // really_probe sets dev->driver first
         return try body()
+    }
+
+    /// The bus's `dma_configure()` for a firmware-described device (`of_dma_configure()` ->
+    /// `of_iommu_configure()`): records the firmware's IOMMU description in `dev->iommu->fwspec`
+    /// under `iommu_probe_device_lock`, then probes the device (`iommu_probe_device()`), taking the
+    /// probe lock itself. ``probeDevice(_:)`` calls it with the probe lock dropped.
+    func dmaConfigure(_ dev: Device) {
+        probeDeviceLock.withLock {
+            guard let param = dev.iommu else { return }
+            param.fwspec = true
+        }
+        do throws(IOMMUError) {
+            try probeDeviceUngated(dev)
+        } catch {
+            counters.nestedProbeFailures.add(1, ordering: .relaxed)   // of_dma_configure logs and goes on
+        }
     }
 
     /// `iommu_device_register()` called from the IOMMU's own `probe()` (so with `device_lock(hwdev)`
@@ -20,15 +37,20 @@ extension Registry {
     ///
     /// With ``RegistryBugs/recursiveDeviceLock``, each probe takes `device_lock` (2023), including
     /// the IOMMU's own `hwdev` (S7b): "possible recursive locking". Fixed: upstream's global probe
-    /// lock, with the order `&dev->mutex -> iommu_probe_device_lock` only.
+    /// lock, with the order `&dev->mutex -> iommu_probe_device_lock` only. As upstream's
+    /// `probe_iommu_group()`, every device is probed, `hwdev` included (the driver's
+    /// `probe_device` refuses the IOMMU itself with `-ENODEV`), and `-ENODEV` is not a failure.
     /// - Returns: The devices that failed to probe, with their errors.
     @discardableResult
     public func registerIommu(hwdev: Device) -> [(Device, IOMMUError)] {
+        hwdev.isIommuHardware.store(true, ordering: .relaxed)
         let devices = tableLock.withLock { busDevices }
         var failures: [(Device, IOMMUError)] = []
-        for dev in devices where dev !== hwdev || bugs.contains(.recursiveDeviceLock) {
+        for dev in devices {
             do throws(IOMMUError) {
                 try probeDevice(dev)
+            } catch .noDevice {
+                continue   // probe_iommu_group: if (ret == -ENODEV) ret = 0;
             } catch {
                 failures.append((dev, error))
             }

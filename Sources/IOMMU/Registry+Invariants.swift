@@ -95,9 +95,10 @@ extension Registry {
                 found.append(.init(.i4, "\(label) is empty with owner_cnt \(g.ownerCnt) or a non-default domain"))
             }
             // I5: recovery bookkeeping.
+            // Devices removed while blocked stay counted (the kernel never decrements for them).
             let blocked = g.members.filter { $0.blocked != .none }
-            if g.recoveryCnt != blocked.count {
-                found.append(.init(.i5, "\(label) recovery_cnt \(g.recoveryCnt) but \(blocked.count) blocked device(s)"))
+            if g.recoveryCnt != blocked.count + g.recoveryLeftByRemoved {
+                found.append(.init(.i5, "\(label) recovery_cnt \(g.recoveryCnt) but \(blocked.count) blocked device(s) and \(g.recoveryLeftByRemoved) removed while blocked"))
             }
             for gdev in g.members {
                 if (gdev.blocked == .reset) != (gdev.resetDepth > 0) && gdev.blocked != .broken {

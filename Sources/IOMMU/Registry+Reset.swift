@@ -11,11 +11,14 @@ extension Registry {
         guard let group = dev.iommuGroup.protectedValue else { return }
         group.life.check("pci_dev_reset_iommu_prepare")
         try group.mutex.withLock { () throws(IOMMUError) in
-            guard let gdev = devToGdev(dev, in: group) else { throw .noDevice }
+            guard let gdev = devToGdev(dev, in: group) else {
+                log.warn("\(dev) is not on \(group)'s list", function: "pci_dev_reset_iommu_prepare")   // WARN_ON(!gdev)
+                throw .noDevice
+            }
             gdev.resetDepth += 1
             if gdev.resetDepth > 1 { return }
             let blocking = allocBlockingDomain(group)
-            if gdev.attachedDomain !== blocking { gdev.attachedDomain = blocking }
+            if gdev.attachedDomain !== blocking { try? deviceSetDomain(gdev, blocking) }   // cannot fail
             if gdev.blocked == .none {
                 gdev.setBlocked(.reset)
                 if !bugs.contains(.noRecoveryFence) { group.recoveryCnt += 1 }
@@ -32,7 +35,7 @@ extension Registry {
         group.life.check("pci_dev_reset_iommu_done")
         group.mutex.withLock {
             guard let gdev = devToGdev(dev, in: group) else {
-                log.warn("\(dev) is not in \(group)", function: "pci_dev_reset_iommu_done")
+                log.warn("\(dev) is not on \(group)'s list", function: "pci_dev_reset_iommu_done")   // WARN_ON(!gdev)
                 return
             }
             guard gdev.resetDepth > 0 else {
@@ -41,6 +44,10 @@ extension Registry {
             }
             gdev.resetDepth -= 1
             if gdev.resetDepth > 0 { return }
+            guard group.blockingDomain != nil else {
+                log.warn("\(group) has no blocking domain at reset done", function: "pci_dev_reset_iommu_done")   // WARN_ON(!blocking_domain)
+                return
+            }
             guard succeeded else {
                 gdev.setBlocked(.broken)
                 return
@@ -54,7 +61,11 @@ extension Registry {
             }
             if gdev.blocked != .none {
                 gdev.setBlocked(.none)
-                if !bugs.contains(.noRecoveryFence) { group.recoveryCnt -= 1 }
+                if group.recoveryCnt == 0 {
+                    log.warn("recovery_cnt of \(group) is 0 at reset done", function: "pci_dev_reset_iommu_done")   // WARN_ON(recovery_cnt == 0)
+                } else {
+                    group.recoveryCnt -= 1
+                }
             }
             dev.atsBlocked.store(false, ordering: .relaxed)
         }

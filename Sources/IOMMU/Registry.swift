@@ -17,9 +17,10 @@ import Synchronization
 ///
 /// Locks, with the kernel's Lockdep class names: `iommu_probe_device_lock`
 /// (``probeDeviceLock``), `group->mutex` (``IommuGroup/mutex``), `&dev->mutex`
-/// (``Device/deviceLock``), `&dev_iommu->lock` (design D2), the driver's
-/// `&master->lock` spinlock, and the 2023 `dev_iommu_group_lock`. The work items
-/// are `work:gdev_broken` (D1) and `work:dev_iommu_broken` (D2).
+/// (``Device/deviceLock``), `&param->lock` (`dev->iommu->lock`), the modelled SMMUv3
+/// driver's `&master->lock` spinlock and IOPF `&queue->lock`, and the 2023
+/// `dev_iommu_group_lock`. The work items are `work:gdev_broken` (D1) and
+/// `work:dev_iommu_broken` (D2).
 ///
 /// Findings go to ``log`` (WARNs, use-after-free reports, invariant violations)
 /// and Lockdep; throughput and correctness counters are in ``counters``.
@@ -82,6 +83,8 @@ public final class Registry: @unchecked Sendable {
     let deviceLockClass: LockClass
     let devIommuLockClass: LockClass
     let masterLockClass: LockClass
+    /// The modelled SMMUv3 driver's IOPF queue (`smmu->evtq.iopf`).
+    let iopfQueue: IopfQueue
     let gdevWorkClass: LockClass
     let devIommuWorkClass: LockClass
     let workQueue: WorkQueue
@@ -114,8 +117,9 @@ public final class Registry: @unchecked Sendable {
         devIommuGroupLock = CheckedMutex(class: cls("dev_iommu_group_lock"))
         groupMutexClass = cls("group->mutex")
         deviceLockClass = cls("&dev->mutex")
-        devIommuLockClass = cls("&dev_iommu->lock")
+        devIommuLockClass = cls("&param->lock")   // mutex_init(&param->lock) in dev_iommu_get()
         masterLockClass = cls("&master->lock")
+        iopfQueue = IopfQueue(lockClass: cls("&queue->lock"))
         gdevWorkClass = cls("work:gdev_broken")
         devIommuWorkClass = cls("work:dev_iommu_broken")
         workQueue = WorkQueue("iommu_broken", threads: configuration.workerThreads)
@@ -130,6 +134,13 @@ public final class Registry: @unchecked Sendable {
 
     /// Stops the work queue's threads (after running what is pending). Idempotent.
     public func shutdown() {
+        workQueue.shutdown()
+    }
+
+    /// A registry dropped without ``shutdown()`` still stops its two worker threads: they hold
+    /// the work queue, not the registry (the work functions capture it weakly), so nothing else
+    /// would ever end them.
+    deinit {
         workQueue.shutdown()
     }
 
@@ -213,6 +224,10 @@ public final class Registry: @unchecked Sendable {
 
     /// `iommu_group_release()`, the kobject release: unlink from the driver's table, free the
     /// id, WARN on leftover domains, then `kfree_rcu(group)` (or `kfree` with ``RegistryBugs/plainFreeGroup``).
+    ///
+    /// Takes no lock, as the kernel's does: the count is zero, so no one else can reach the
+    /// group's fields. (Taking `group->mutex` here would add a false `held lock -> group->mutex`
+    /// edge at every put site, and an AA when the last put runs under the same group's mutex.)
     func release(_ group: IommuGroup) {
         tableLock.withLock {
             if let tag = group.tag, groupsByTag[tag] === group { groupsByTag[tag] = nil }
@@ -222,13 +237,11 @@ public final class Registry: @unchecked Sendable {
             }
         }
         // No one else can reach the group's mutex-guarded fields any more: the refcount is zero.
-        group.mutex.withLock {
-            if !group.members.isEmpty {
-                log.violation(InvariantViolation(.i9, "\(group) released with \(group.members.count) device(s) on its list"))
-            }
-            if group.defaultDomain != nil { log.warn("\(group) released with a default domain", function: "iommu_group_release") }
-            if group.blockingDomain != nil { log.warn("\(group) released with a blocking domain", function: "iommu_group_release") }
+        if !group.members.isEmpty {
+            log.violation(InvariantViolation(.i9, "\(group) released with \(group.members.count) device(s) on its list"))
         }
+        if group.defaultDomain != nil { log.warn("\(group) released with a default domain", function: "iommu_group_release") }
+        if group.blockingDomain != nil { log.warn("\(group) released with a blocking domain", function: "iommu_group_release") }
         counters.groupsFreed.add(1, ordering: .relaxed)
         if bugs.contains(.plainFreeGroup) {
             group.markFreed(at: "iommu_group_release")
@@ -294,12 +307,42 @@ public final class Registry: @unchecked Sendable {
         return d
     }
 
-    /// `__iommu_device_set_domain()`.
+    /// `__iommu_device_set_domain()` → the driver's `attach_dev` (`arm_smmu_attach_dev`), under
+    /// `group->mutex`: a fault-capable new domain enables IOPF for the device, and leaving a
+    /// fault-capable old domain disables it (`arm_smmu_remove_master_domain`). Both take the IOPF
+    /// queue's locks (``IopfQueue``).
     func deviceSetDomain(_ gdev: GroupDevice, _ domain: Domain) throws(IOMMUError) {
-        if domain.failAttach.load(ordering: .relaxed) || gdev._dev.failAttach.load(ordering: .relaxed) {
+        let dev = gdev._dev
+        // A blocking domain cannot fail (modern drivers make it a static), whatever the knobs say.
+        if domain.type != .blocked
+            && (domain.failAttach.load(ordering: .relaxed) || dev.failAttach.load(ordering: .relaxed)) {
             throw .attachFailed
         }
+        let old = gdev.attachedDomain
+        if old === domain { return }
+        if domain.handlesIOPF { try enableIOPF(dev) }
         gdev.attachedDomain = domain
+        if let old, old.handlesIOPF { disableIOPF(dev) }
+    }
+
+    /// `arm_smmu_enable_iopf()`: asserts `group->mutex`; the first user adds the device to the
+    /// IOPF queue (`&queue->lock -> &param->lock`).
+    func enableIOPF(_ dev: Device) throws(IOMMUError) {
+        if let group = dev.iommuGroup.protectedValue { Lockdep.assertHeld(group.mutex) }
+        guard let param = dev.iommu else { return }   // no driver state (iommu_group_add_device)
+        if dev.iopfRefcount > 0 {
+            dev.iopfRefcount += 1
+            return
+        }
+        guard iopfQueue.addDevice(dev, param: param) else { throw .busy }
+        dev.iopfRefcount = 1
+    }
+
+    /// `arm_smmu_disable_iopf()`: the last user removes the device from the IOPF queue.
+    func disableIOPF(_ dev: Device) {
+        guard let param = dev.iommu, dev.iopfRefcount > 0 else { return }
+        dev.iopfRefcount -= 1
+        if dev.iopfRefcount == 0 { iopfQueue.removeDevice(dev, param: param) }
     }
 }
 

@@ -53,9 +53,15 @@ public struct RegistryBugs: OptionSet, Sendable, Hashable {
     /// so attaches during a reset are not fenced (I5 is violated and the attach succeeds).
     public static let noRecoveryFence = RegistryBugs(rawValue: 1 << 8)
 
+    /// Design D2 as first ported: the `dev_iommu` worker takes `&param->lock` (`dev->iommu->lock`)
+    /// before `group->mutex`. The modelled SMMUv3 driver takes `&queue->lock -> &param->lock` under
+    /// `group->mutex` when a fault-capable domain is attached or detached (`iopf_queue_add_device`
+    /// / `iopf_queue_remove_device`), so Lockdep reports the circular dependency the kernel's would.
+    public static let paramLockInDevIommuWorker = RegistryBugs(rawValue: 1 << 9)
+
     /// Every bug.
     public static let all: RegistryBugs = [
         .plainFreeGroup, .nonRCUDeviceList, .unpublishedStore, .cancelUnderGroupMutex, .queueAfterCancel,
-        .mutexInISR, .recursiveDeviceLock, .emptyCheckOutsideMutex, .noRecoveryFence,
+        .mutexInISR, .recursiveDeviceLock, .emptyCheckOutsideMutex, .noRecoveryFence, .paramLockInDevIommuWorker,
     ]
 }

@@ -97,6 +97,14 @@ public final class RegistryCounters: Sendable {
     public let quarantined = Atomic<Int>(0)
     /// Worker runs that found the device already removed and did nothing.
     public let workerRevalidationFailed = Atomic<Int>(0)
+    /// Broken workers (D1) that found `dev->iommu_group` already NULL (`iommu_deinit_device` ran
+    /// before the work was disabled) and returned without taking any lock.
+    public let workerFoundNoGroup = Atomic<Int>(0)
+    /// Probes that returned `-ENODEV` because, while the probe lock was dropped around
+    /// `dma_configure()`, another probe instance finished (or failed) the job.
+    public let probesFinishedElsewhere = Atomic<Int>(0)
+    /// Probes run from `dma_configure()` that failed (the bus logs and carries on).
+    public let nestedProbeFailures = Atomic<Int>(0)
     /// Devices probed successfully.
     public let probes = Atomic<Int>(0)
     /// Devices released.

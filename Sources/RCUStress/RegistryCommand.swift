@@ -17,13 +17,25 @@ struct RegistryCommand: ParsableCommand {
             release destroys a group and every probe creates one). Designs: rcu (D1: RCU lookup, \
             per-gdev worker), devmutex (D2: per-dev_iommu worker and mutex), driver-only (D0), and \
             the registry under one pthread rwlock or mutex (rwlock, mutex: what a user would write \
-            without RCU). --design all (the default) runs them in turn and prints the ratios.
+            without RCU), and the ceiling, unsynchronized: the same lookups with no synchronization at \
+            all (one read section spans the run; it refuses writers). --design all (the default) runs \
+            them in turn and prints the ratios and BENCHMARKS.md's targets; with --writers 0 it adds \
+            the ceiling and the readers-only target.
 
             Reports lookups/s, writer ops/s, lookup latency p50/p99/p99.9 (HdrHistogram, one lookup \
             in --sample-every timed, clock cost included), report-to-quarantine latency, the peak \
             call_rcu backlog and RSS (with a 10-point series), and the correctness counters: \
             use-after-free, invariant violations (and WARNs), lost and late reports, writer errors, \
             Lockdep reports. Exits with status 1 unless they are all zero.
+
+            Flow control is the RCU library's backlog policy (RCUFlavor.backlogPolicy): past its \
+            high-water mark the registry's retires throttle the writers (--backlog-limit sets the mark).
+
+            Start and stop: the threads start together after setup (probing every device) and \
+            stop within about 10 ms of the duration; teardown then releases every device. With the \
+            limits below (at most \(RegistryCommand.maxThreads) threads, \(RegistryCommand.maxDevices) \
+            devices) setup plus teardown take under \(RegistryCommand.startStopBoundSeconds) s per round \
+            in a release build; arguments past the limits are refused (exit status 64).
 
             Lockdep's checks exist only in builds that compile them in: debug builds, or \
             `swift build -c release --traits LockdepInRelease` (for example with \
@@ -33,7 +45,7 @@ struct RegistryCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "rcu, devmutex, driver-only, rwlock, mutex, or all (each in turn, with ratios).")
+    @Option(help: "rcu, devmutex, driver-only, rwlock, mutex, unsynchronized (the ceiling; no writers), or all (each in turn, with ratios).")
     var design: RegistryDesignChoice = .all
 
     @Option(help: "ISR-like reader threads.")
@@ -72,12 +84,18 @@ struct RegistryCommand: ParsableCommand {
     var reportEvery = 4096
 
     @Option(help: ArgumentHelp(
-        "Writers wait for the call_rcu backlog (rcu_barrier) when it exceeds this many callbacks; 0: never.",
-        discussion: "Flow control, as the kernel applies to callback floods: without it a writer that retires faster than the call_rcu worker can run callbacks grows the backlog and RSS without bound."))
-    var backlogLimit = 20_000
+        "The registry flavor's call_rcu backlog high-water mark for the run (low-water mark: half); 0: unbounded. Default: the library's policy (100000).",
+        discussion: "Flow control, as the kernel applies to callback floods, is the RCU library's RCUFlavor.backlogPolicy: past the mark the registry's retires throttle the writers until the backlog drains to the low-water mark. Unbounded, a writer that retires faster than the call_rcu worker runs callbacks grows the backlog and RSS without bound."))
+    var backlogLimit: Int?
 
-    /// The most devices a run may create.
-    static let maxDevices = 1_000_000
+    /// The most devices a run may create (setup probes each, teardown releases each).
+    static let maxDevices = 100_000
+    /// The most reader and writer threads a run may start. On this package's 2-core machines
+    /// more threads only time-slice; 4000 readers took 104 s to run 0.1 s (thread start, RCU
+    /// registration, and memb grace periods that wait on every registered reader).
+    static let maxThreads = 256
+    /// The documented bound on one round's setup plus teardown at the limits (release build).
+    static let startStopBoundSeconds = 10
 
     /// Whether Lockdep's checks are compiled into this build.
     static var checksCompiledIn: Bool { Lockdep.checksCompiledIn }
@@ -95,8 +113,14 @@ struct RegistryCommand: ParsableCommand {
         }
         guard readers >= 1 else { throw ValidationError("--readers must be 1 or more, not \(readers).") }
         guard writers >= 0 else { throw ValidationError("--writers must be 0 or more, not \(writers).") }
-        guard readers + writers <= Urcu.maxThreads else {
-            throw ValidationError("At most \(Urcu.maxThreads) threads, not \(readers + writers).")
+        guard readers + writers <= Self.maxThreads else {
+            throw ValidationError("""
+                --readers + --writers must be at most \(Self.maxThreads), not \(readers + writers): more threads only \
+                time-slice on a few cores, and their start and stop would outrun --duration.
+                """)
+        }
+        guard design != .unsynchronized || writers == 0 else {
+            throw ValidationError("--design unsynchronized is the readers-only ceiling: it refuses writers (pass --writers 0).")
         }
         guard groups >= 1 else { throw ValidationError("--groups must be 1 or more, not \(groups).") }
         guard devicesPerGroup >= 1 else {
@@ -110,7 +134,10 @@ struct RegistryCommand: ParsableCommand {
         }
         guard sampleEvery >= 1 else { throw ValidationError("--sample-every must be 1 or more, not \(sampleEvery).") }
         guard reportEvery >= 1 else { throw ValidationError("--report-every must be 1 or more, not \(reportEvery).") }
-        guard backlogLimit >= 0 else { throw ValidationError("--backlog-limit must be 0 or more, not \(backlogLimit).") }
+        if let backlogLimit {
+            guard backlogLimit >= 0 else { throw ValidationError("--backlog-limit must be 0 or more, not \(backlogLimit).") }
+            guard backlogLimit != 1 else { throw ValidationError("--backlog-limit must be 0 (unbounded) or at least 2.") }
+        }
         guard flavor == .built else {
             let traits = flavor == .qsbr ? " --traits RegistryQSBR" : ""
             throw ValidationError("""
@@ -134,7 +161,7 @@ struct RegistryCommand: ParsableCommand {
 
     func run() throws {
         let timerOverhead = MonotonicClock.timerOverheadNanoseconds()
-        let designs = design.designs
+        let designs = design.designs(writers: writers)
         if !json && design == .all {
             print("rcu-stress registry: each design for \(RegistryResult.format(duration)) s in \(roundCount) interleaved "
                   + "rounds, \(readers) readers, \(writers) writers, \(groups) groups x \(devicesPerGroup) devices, lockdep "

@@ -14,18 +14,23 @@ enum RegistryDesignChoice: String, CaseIterable, ExpressibleByArgument {
     case rwlock
     /// Baseline: design D1 with the registry guarded by one pthread mutex.
     case mutex
-    /// Every design above, in this order, in one process (the comparison table).
+    /// The ceiling: readers-only lookups with no synchronization at all (one read section
+    /// spans the whole run, none per lookup, no counters). Refuses writers.
+    case unsynchronized
+    /// Every design above, in this order, in one process (the comparison table); with
+    /// `--writers 0` the ceiling too.
     case all
 
     /// The designs one choice runs, in table order.
-    var designs: [RegistryDesignChoice] {
-        self == .all ? [.rcu, .rwlock, .mutex, .devmutex, .driverOnly] : [self]
+    func designs(writers: Int) -> [RegistryDesignChoice] {
+        guard self == .all else { return [self] }
+        return [.rcu, .rwlock, .mutex, .devmutex, .driverOnly] + (writers == 0 ? [.unsynchronized] : [])
     }
 
     /// The registry's broken-device design.
     var brokenDeviceDesign: BrokenDeviceDesign {
         switch self {
-        case .rcu, .rwlock, .mutex, .all: .rcu
+        case .rcu, .rwlock, .mutex, .unsynchronized, .all: .rcu
         case .devmutex: .devmutex
         case .driverOnly: .driverOnly
         }
@@ -36,7 +41,7 @@ enum RegistryDesignChoice: String, CaseIterable, ExpressibleByArgument {
         switch self {
         case .rwlock: .rwlock
         case .mutex: .mutex
-        case .rcu, .devmutex, .driverOnly, .all: .rcu
+        case .rcu, .devmutex, .driverOnly, .unsynchronized, .all: .rcu
         }
     }
 

@@ -24,9 +24,9 @@ struct RegistryResult: Sendable {
     var lostReports = 0
     var lateReports = 0
     var writerErrors = 0
-    /// Times the writers waited for the call_rcu backlog (flow control).
+    /// Retires the library's backlog policy throttled during the run (flow control).
     var backlogWaits = 0
-    /// Writer time spent in those waits.
+    /// Time spent throttled, summed over the throttled callers.
     var backlogWaitNanoseconds: UInt64 = 0
     var lockdepReports = 0
     /// The first reports behind non-zero counters, for the failure message.
@@ -102,7 +102,7 @@ struct RegistryResult: Sendable {
             "lookup latency ns (1 in \(c.sampleEvery) timed, clock ~\(timerOverheadNanoseconds) ns included): "
                 + "p50 \(Self.ns(latency, 50))  p99 \(Self.ns(latency, 99))  p99.9 \(Self.ns(latency, 99.9))",
             "report-to-quarantine ns: p50 \(Self.ns(quarantineLatency, 50))  p99 \(Self.ns(quarantineLatency, 99))",
-            "call_rcu backlog peak \(backlogPeak)  series \(backlogSeries)  writers waited for it \(backlogWaits) times, "
+            "call_rcu backlog peak \(backlogPeak)  series \(backlogSeries)  retires throttled by the backlog policy \(backlogWaits), "
                 + "\(backlogWaitNanoseconds / 1_000_000) ms",
             "RSS peak \(residentPeak / 1024) KiB  series KiB \(residentSeries.map { $0 / 1024 })",
             "use-after-free \(useAfterFree)  invariant violations \(invariantViolations)  WARNs \(warnings)  "

@@ -17,6 +17,15 @@ enum RegistryRun {
     static let seriesPoints = 10
 
     static func run(_ configuration: RegistryRunConfiguration) -> RegistryResult {
+        // Flow control is the library's backlog policy (RCUBacklogPolicy): the registry's retires
+        // (kfree_rcu of gdevs and groups) throttle the writers past the high-water mark.
+        let savedPolicy = RegistryRCU.backlogPolicy
+        if let limit = configuration.backlogLimit {
+            RegistryRCU.backlogPolicy = limit == 0
+                ? .unbounded : RCUBacklogPolicy(highWaterMark: limit, lowWaterMark: limit / 2)
+        }
+        defer { RegistryRCU.backlogPolicy = savedPolicy }
+        let throttlingBefore = RegistryRCU.backlog
         let lockdep = RegistryLockdepReports.shared
         lockdep.install()
         let lockdepBefore = lockdep.total
@@ -63,6 +72,7 @@ enum RegistryRun {
         running.forEach { $0.join() }
         sampler.join()
         monitor.sample()
+        let throttlingAfter = RegistryRCU.backlog
 
         // Quiescent: let every queued report run, then check what must hold.
         registry.flushBrokenWork()
@@ -88,8 +98,10 @@ enum RegistryRun {
         result.lookups = readers.reduce(0) { $0 + $1.lookups }
         result.reports = readers.reduce(0) { $0 + $1.reports }
         result.writerOperations = writers.reduce(0) { $0 + $1.operations }
-        result.backlogWaits = writers.reduce(0) { $0 + $1.backlogWaits }
-        result.backlogWaitNanoseconds = writers.reduce(0) { $0 + $1.backlogWaitNanoseconds }
+        result.backlogWaits = throttlingAfter.throttledRetires - throttlingBefore.throttledRetires
+        let throttled = throttlingAfter.throttledTime - throttlingBefore.throttledTime
+        result.backlogWaitNanoseconds = UInt64(max(0, throttled.components.seconds * 1_000_000_000
+                                                   + throttled.components.attoseconds / 1_000_000_000))
         result.latency = latency
         result.quarantineLatency = sink.latencies
         result.quarantined = registry.counters.quarantined.load(ordering: .relaxed)
@@ -125,8 +137,9 @@ final class RegistrySeries: @unchecked Sendable {
     var residentPeak: Int { resident.max() ?? 0 }
     var backlogPeak: Int { backlog.max() ?? 0 }
 
-    /// Samples `points` times, once at the end of each `seconds / points` slice (the last one
-    /// when the run stops, if it stops a little early).
+    /// Samples `points` times, once at the end of each `seconds / points` slice. If the run stops
+    /// first (this thread was scheduled late on a loaded machine), the points still due are taken
+    /// at the stop, so a series always has `points` points.
     func record(seconds: Double, points: Int, control: StressControl) {
         let start = MonotonicClock.nanoseconds()
         for point in 1...points {
@@ -137,7 +150,6 @@ final class RegistrySeries: @unchecked Sendable {
             }
             resident.append(ProcessMemory.residentBytes)
             backlog.append(RegistryRCU.pendingCallbacks)
-            if control.shouldStop { return }
         }
     }
 }

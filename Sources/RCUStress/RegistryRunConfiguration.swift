@@ -10,8 +10,9 @@ struct RegistryRunConfiguration: Sendable {
     var sampleEvery: Int
     /// One reader iteration in this many reports a fault instead of a plain lookup.
     var reportEvery: Int
-    /// Writers wait for the call_rcu backlog when it exceeds this (0: never).
-    var backlogLimit: Int
+    /// The registry flavor's backlog high-water mark for the run (`RCUFlavor.backlogPolicy`,
+    /// low-water mark half of it); 0: unbounded; `nil`: the library's policy as it is.
+    var backlogLimit: Int?
 
     /// Devices on the bus.
     var deviceCount: Int { groups * devicesPerGroup }

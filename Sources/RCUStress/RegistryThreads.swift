@@ -14,9 +14,6 @@ struct RegistryReaderResult: Sendable {
 /// What one writer thread counted.
 struct RegistryWriterResult: Sendable {
     var operations = 0
-    /// Times the writer waited for the call_rcu backlog (`--backlog-limit`), and for how long.
-    var backlogWaits = 0
-    var backlogWaitNanoseconds: UInt64 = 0
     var errors = 0
     var firstError: String?
 }
@@ -49,6 +46,7 @@ final class RegistryThreads: @unchecked Sendable {
     /// that looks up device -> group -> group device, or, one time in `reportEvery`, reports
     /// the device broken. Never takes a mutex (with the lock baselines, the registry lock).
     func read(index: Int) -> RegistryReaderResult {
+        if configuration.design == .unsynchronized { return readUnsynchronized(index: index) }
         Lockdep.currentThreadName = "isr-\(index)"
         var result = RegistryReaderResult()
         var random = RegistryRandom(seed: UInt64(index) &+ 0x5151)
@@ -61,7 +59,10 @@ final class RegistryThreads: @unchecked Sendable {
         control.waitForGo()
         // Registered (and, for qsbr, online) from here to the end of the run, not while
         // waiting for the start: an online qsbr thread that blocks holds up grace periods.
-        RegistryRCU.withReader { _ in
+        // RCU designs look up through the scope's reader (a read section per lookup, without the
+        // generic read's registration check); the lock baselines through their registry lock.
+        let throughReader = configuration.design.usesRCUReaders
+        RegistryRCU.withReader { reader in
             devices.withUnsafeBufferPointer { devices in
                 unmanagedSlots.withUnsafeBufferPointer { slots in
                     while !control.shouldStop {
@@ -74,12 +75,16 @@ final class RegistryThreads: @unchecked Sendable {
                         } else if sampler.shouldSample() {
                             let start = MonotonicClock.nanoseconds()
                             devices[pick]._withUnsafeGuaranteedRef { dev in
-                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
+                                Lockdep.withContext(.hardirq) {
+                                    _ = throughReader ? registry.lookup(dev, with: reader) : registry.lookup(dev)
+                                }
                             }
                             result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
                         } else {
                             devices[pick]._withUnsafeGuaranteedRef { dev in
-                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev) }
+                                Lockdep.withContext(.hardirq) {
+                                    _ = throughReader ? registry.lookup(dev, with: reader) : registry.lookup(dev)
+                                }
                             }
                         }
                         if iterations & 1023 == 0 {
@@ -88,6 +93,46 @@ final class RegistryThreads: @unchecked Sendable {
                             // constant `false` in a memb build), as liburcu's test_urcu_qsbr does.
                             if RegistryRCU.self == RCUQSBR.self { RCUQSBR.quiescentState() }
                         }
+                    }
+                }
+            }
+        }
+        result.lookups = iterations
+        return result
+    }
+
+    /// The ceiling's reader: the same lookup (`Registry.lookup(_:in:)`, the same device pick,
+    /// the same hardirq context and sampling), inside one read section opened for the whole run,
+    /// so no lookup executes any synchronization. Legal only because no writer runs (the design
+    /// refuses writers): nothing waits for a grace period while the section is open. No reports.
+    private func readUnsynchronized(index: Int) -> RegistryReaderResult {
+        Lockdep.currentThreadName = "isr-\(index)"
+        var result = RegistryReaderResult()
+        var random = RegistryRandom(seed: UInt64(index) &+ 0x5151)
+        var sampler = LatencySampler(every: configuration.sampleEvery)
+        let counter = control.counters[index]
+        let registry = self.registry
+        let count = devices.count
+        var iterations = 0
+        control.waitForGo()
+        RegistryRCU.withReader { _ in
+            RegistryRCU.read { section in
+                devices.withUnsafeBufferPointer { devices in
+                    while !control.shouldStop {
+                        iterations &+= 1
+                        let pick = random.index(below: count)
+                        if sampler.shouldSample() {
+                            let start = MonotonicClock.nanoseconds()
+                            devices[pick]._withUnsafeGuaranteedRef { dev in
+                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev, in: section) }
+                            }
+                            result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
+                        } else {
+                            devices[pick]._withUnsafeGuaranteedRef { dev in
+                                Lockdep.withContext(.hardirq) { _ = registry.lookup(dev, in: section) }
+                            }
+                        }
+                        if iterations & 1023 == 0 { counter.publish(iterations) }
                     }
                 }
             }
@@ -154,13 +199,8 @@ final class RegistryThreads: @unchecked Sendable {
             }
             slot.generation.add(1, ordering: .sequentiallyConsistent)   // even: stable again
             result.operations += 2
-            // Flow control: a writer that outruns the call_rcu worker waits for the backlog.
-            if configuration.backlogLimit > 0 && RegistryRCU.pendingCallbacks > configuration.backlogLimit {
-                let start = MonotonicClock.nanoseconds()
-                RegistryRCU.barrier()
-                result.backlogWaitNanoseconds += MonotonicClock.nanoseconds() &- start
-                result.backlogWaits += 1
-            }
+            // Flow control is the library's: past the flavor's backlogPolicy high-water mark the
+            // registry's retires (kfree_rcu of the gdev and the group) throttle this writer.
             if result.operations & 63 == 0 { counter.publish(result.operations) }
         }
         return result

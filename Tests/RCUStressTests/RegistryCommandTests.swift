@@ -124,11 +124,65 @@ final class RegistryCommandTests: XCTestCase {
         XCTAssertTrue(run.stdout.contains("--- PASS"), run.stdout)
     }
 
+    /// Issue 15: 4000 readers ran 104 s for `--duration 0.1`. Past the thread limit the run is
+    /// refused (exit 64) with the reason, before any thread starts.
+    func testTooManyThreadsAreRefusedWithTheReason() throws {
+        try assertUsageError(["--readers", "4000", "--duration", "0.1"], mentions: "time-slice")
+        try assertUsageError(["--readers", "200", "--writers", "57", "--duration", "0.1"], mentions: "at most 256")
+        try assertUsageError(["--groups", "1000", "--devices-per-group", "101", "--duration", "0.1"],
+                             mentions: "--devices-per-group")
+    }
+
+    /// At the thread limit a run ends within its duration plus the documented start/stop bound.
+    func testRunAtTheThreadLimitEndsWithinTheBound() throws {
+        let started = Date()
+        let run = try RCUStressProcess.run(
+            ["registry", "--design", "rcu", "--readers", "255", "--writers", "1", "--groups", "64",
+             "--duration", "0.1", "--json"])
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertEqual(run.status, 0, run.output)
+        // The bound is for a release build; this test runs the debug one, allowed 3x.
+        XCTAssertLessThan(elapsed, 0.1 + 3 * Double(10), "start and stop of 256 threads: \(elapsed) s")
+    }
+
+    /// The ceiling: readers-only lookups with no synchronization. It refuses writers, and
+    /// `--design all --writers 0` adds it with the readers-only target line.
+    func testUnsynchronizedCeilingRefusesWritersAndJoinsTheReadersOnlyTable() throws {
+        try assertUsageError(["--design", "unsynchronized", "--duration", "0.1"], mentions: "--writers 0")
+        let ceiling = try RCUStressProcess.run(
+            ["registry", "--design", "unsynchronized", "--writers", "0", "--duration", "0.2", "--groups", "8", "--json"])
+        XCTAssertEqual(ceiling.status, 0, ceiling.output)
+        let object = try StressJSON.object(ceiling)
+        XCTAssertEqual(object["design"] as? String, "unsynchronized")
+        XCTAssertGreaterThan(try XCTUnwrap((object["lookups_per_s"] as? NSNumber)?.doubleValue), 0)
+        XCTAssertEqual(object["passed"] as? Bool, true, "\(object)")
+
+        let table = try RCUStressProcess.run(
+            ["registry", "--writers", "0", "--duration", "0.6", "--rounds", "1", "--groups", "8", "--readers", "1"])
+        XCTAssertEqual(table.status, 0, table.output)
+        for text in ["unsynchronized", "readers-only rcu lookups/s >= 0.9x unsynchronized", "--- PASS"] {
+            XCTAssertTrue(table.stdout.contains(text), "\(text) in \(table.stdout)")
+        }
+    }
+
+    /// Flow control is the library's backlog policy: a low `--backlog-limit` throttles the
+    /// writer's retires (counted by the library's telemetry), and the run stays clean.
+    func testBacklogLimitIsTheLibrarysPolicy() throws {
+        let run = try RCUStressProcess.run(
+            ["registry", "--design", "rcu", "--duration", "0.5", "--groups", "32", "--backlog-limit", "64", "--json"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let object = try StressJSON.object(run)
+        XCTAssertGreaterThan(try StressJSON.int(object, "backlog_waits"), 0, "\(object)")
+        XCTAssertEqual(object["passed"] as? Bool, true, "\(object)")
+        try assertUsageError(["--backlog-limit", "1", "--duration", "0.1"], mentions: "--backlog-limit")
+    }
+
     /// `--design all` prints the comparison table with the ratios against the baselines.
     func testComparisonTable() throws {
         let run = try RCUStressProcess.run(["registry", "--duration", "0.2", "--groups", "16", "--readers", "1"])
         XCTAssertEqual(run.status, 0, run.output)
-        for text in ["vs rwlock", "vs mutex", "driver-only", "devmutex", "targets", "--- PASS"] {
+        for text in ["vs rwlock", "vs mutex", "driver-only", "devmutex", "targets", "rcu lookups/s >= 5x mutex",
+                     "rcu writer ops/s >= 0.8x mutex", "--- PASS"] {
             XCTAssertTrue(run.stdout.contains(text), "\(text) in \(run.stdout)")
         }
     }
