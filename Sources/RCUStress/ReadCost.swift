@@ -40,6 +40,12 @@ struct ReadCost: ParsableCommand {
     @Flag(help: "Also time the C loop under an uncontended pthread rwlock and mutex (JSON mode).")
     var lockBaselines = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Run only this loop of one --flavor and print its JSON line (for scripts/check-read-instructions.sh).",
+            visibility: .hidden))
+    var loop: ReadCostLoop?
+
     func validate() throws {
         if let iterations, iterations <= 0 {
             throw ValidationError("--iterations must be a positive number, not \(iterations).")
@@ -50,6 +56,9 @@ struct ReadCost: ParsableCommand {
     }
 
     func run() throws {
+        if let loop {
+            return print(try ReadCostBenchmarks.singleLine(flavor, loop, measurement(fastPath: flavor != .mb)))
+        }
         let hasSysMembarrier = RCUMemb.hasSysMembarrier
         if json {
             print(#"{"has_sys_membarrier":\#(hasSysMembarrier)}"#)
