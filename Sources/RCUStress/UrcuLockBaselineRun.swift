@@ -32,7 +32,7 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
         var result = UrcuReaderResult()
         let readDuration = config.readDuration
         control.waitForGo()
-        (result.reads, result.poisoned) = SampledReadLoop.run(
+        (result.reads, result.poisoned) = UrcuReadLoop.run(
             sampleEvery: config.sampleEvery, control: control, latency: &result.latency,
             every1024: { counter.publish($0) }
         ) {

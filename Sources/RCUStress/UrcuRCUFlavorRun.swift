@@ -51,10 +51,10 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
             // `bad` packs the two failure kinds: poisoned in the low half, null in the high half.
             return
                 readDuration == 0
-                ? SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
+                ? UrcuReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
                     readOnce(rcuReader, shared)
                 }
-                : SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
+                : UrcuReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
                     readOnce(rcuReader, shared, readDuration: readDuration)
                 }
         }
