@@ -79,4 +79,19 @@ uint64_t creference_qsbr_online_offline_read_loop(void **slot, uint64_t iteratio
 uint64_t creference_rwlock_read_loop(void **slot, uint64_t iterations);
 uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations);
 
+/*
+ * One iteration of liburcu's `loop_sleep` (the benchmarks' -c, -e and -d delays):
+ * `caa_cpu_relax()`, a `pause` on x86, which Swift cannot emit itself. Inline, so
+ * the Swift loop that calls it is liburcu's loop instruction for instruction.
+ */
+static inline __attribute__((always_inline)) void creference_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ __volatile__("rep; nop" : : : "memory");
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" : : : "memory");
+#else
+    __asm__ __volatile__("" : : : "memory");
+#endif
+}
+
 #endif /* CREFERENCE_H */
