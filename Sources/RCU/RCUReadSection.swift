@@ -63,9 +63,9 @@ extension RCUFlavor {
     }
 
     /// A generic section's read lock: liburcu's, behind the registration check (bp
-    /// and memb, mb), or for qsbr ``qsbrSectionReadLock()``.
+    /// and memb, mb), or for qsbr `qsbrSectionReadLock()`.
     /// - Returns: Whether the section brought a qsbr thread online (always `false` for
-    ///   the other flavors); the matching ``sectionReadUnlock(broughtOnline:)`` takes it.
+    ///   the other flavors); the matching `sectionReadUnlock(broughtOnline:)` takes it.
     @inlinable @inline(__always)
     static func sectionReadLock() -> Bool {
         if kind == .qsbr { return qsbrSectionReadLock() }
@@ -106,7 +106,7 @@ extension RCUFlavor {
         return broughtOnline
     }
 
-    /// Leaves a section opened by ``qsbrSectionReadLock()``.
+    /// Leaves a section opened by `qsbrSectionReadLock()`.
     @inlinable @inline(__always)
     static func qsbrSectionReadUnlock(broughtOnline: Bool) {
         curcu_qsbr_read_unlock_registered()

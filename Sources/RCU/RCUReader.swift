@@ -78,7 +78,7 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     }
 
     /// memb and mb: the scope's fast path on its own thread; qsbr: the generic section's
-    /// entry (``RCUFlavor/qsbrSectionReadLock()``: inside a scope the thread is online
+    /// entry (`RCUFlavor.qsbrSectionReadLock()`: inside a scope the thread is online
     /// unless the section runs in ``offline(file:line:_:)``); bp: liburcu's own check.
     /// - Returns: Whether a qsbr section brought the thread online.
     @inlinable
