@@ -1,4 +1,4 @@
-/* The mb flavor's C read loop: liburcu's own inline fast path (_LGPL_SOURCE). */
+/* The mb flavor's C read loops: liburcu's own inline fast path (_LGPL_SOURCE). */
 #include <CURCUMB.h>
 #include <urcu/pointer.h>
 #include "CReference.h"
@@ -10,6 +10,22 @@ uint64_t creference_mb_read_loop(void **slot, uint64_t iterations) {
         urcu_mb_read_lock();
         struct creference_node *p = rcu_dereference(*slot);
         if (p)   /* as liburcu's test_urcu reader does (see CReference.h) */
+            sum += (uint64_t)p->value;
+        urcu_mb_read_unlock();
+    }
+    return sum;
+}
+
+/* The same loop with the Swift API's guarantee: the registration check (see memb's). */
+uint64_t creference_mb_checked_read_loop(void **slot, uint64_t iterations) {
+    curcu_mb_register_thread();
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        if (__builtin_expect(!URCU_TLS(urcu_mb_reader).registered, 0))
+            curcu_mb_register_thread_auto();
+        urcu_mb_read_lock();
+        struct creference_node *p = rcu_dereference(*slot);
+        if (p)
             sum += (uint64_t)p->value;
         urcu_mb_read_unlock();
     }

@@ -22,6 +22,7 @@ extension RCUFlavor {
 
     /// A grace period that `mayWaitForGracePeriod` allowed, numbered in the flavor's
     /// sequence: it also ends the cookies taken before it started, and wakes their waiters.
+    @usableFromInline
     static func synchronizeAllowed() {
         let sequence = RCUGracePeriodSequence.of(kind)
         let ticket = sequence.issue()
@@ -53,6 +54,7 @@ extension RCUFlavor {
     /// another flavor's writers. RCU's checks come before Lockdep's annotation, so
     /// ``RCUMisuse/setHandler(_:)`` alone decides what happens to an RCU misuse, in
     /// every build.
+    @usableFromInline
     static func mayWaitForGracePeriod(
         _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
         file: StaticString, line: UInt

@@ -164,6 +164,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// Where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is refused (inside any read
     /// section, on a call_rcu worker, in a child of an unsafe fork) the whole call is
     /// refused with an ``RCUMisuse``: nothing is published and the old object stays.
+    @inlinable  // specialised, its publish is an exchange: unspecialised, 600 instructions a write
     public func replaceAndSynchronize(with new: __owned Value?, file: StaticString = #fileID, line: UInt = #line) {
         guard Flavor.mayWaitForGracePeriod(
             "replaceAndSynchronize(with:)", inReadSection: .synchronizeInReadSection,

@@ -65,24 +65,37 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
         #if DEBUG
         checkThread("read(_:)", file, line)
         #endif
-        Flavor.primitiveReadLock(inScope: scope)
+        let broughtOnline = readLock()
         Flavor.lockdepEnterReadSection(file, line)
         do {
             let result = try body(RCUReadSection<Flavor>())
-            endReadSection(file, line)
+            endReadSection(file, line, broughtOnline: broughtOnline)
             return result
         } catch {
-            endReadSection(file, line)
+            endReadSection(file, line, broughtOnline: broughtOnline)
             throw error
         }
+    }
+
+    /// memb and mb: the scope's fast path on its own thread; qsbr: the generic section's
+    /// entry (`RCUFlavor.qsbrSectionReadLock()`: inside a scope the thread is online
+    /// unless the section runs in ``offline(file:line:_:)``); bp: liburcu's own check.
+    /// - Returns: Whether a qsbr section brought the thread online.
+    @inlinable
+    @inline(__always)
+    func readLock() -> Bool {
+        if Flavor.kind == .qsbr { return Flavor.qsbrSectionReadLock() }
+        Flavor.primitiveReadLock(inScope: scope)
+        return false
     }
 
     /// Not `Flavor.endReadSection`: memb's unlock takes the scope, whose presence
     /// proves sys_membarrier (compiler barriers suffice on any thread).
     @inlinable
     @inline(__always)
-    func endReadSection(_ file: StaticString, _ line: UInt) {
+    func endReadSection(_ file: StaticString, _ line: UInt, broughtOnline: Bool) {
         Flavor.lockdepExitReadSection(file, line)
+        if Flavor.kind == .qsbr { return Flavor.qsbrSectionReadUnlock(broughtOnline: broughtOnline) }
         Flavor.primitiveReadUnlock(inScope: scope)
     }
 

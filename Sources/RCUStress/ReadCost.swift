@@ -52,6 +52,12 @@ struct ReadCost: ParsableCommand {
     /// minutes for --flavor all on a slow machine).
     static let maximumSectionsPerLoop = 1_400_000_000
 
+    @Option(
+        help: ArgumentHelp(
+            "Run only this loop of one --flavor and print its JSON line (for scripts/check-read-instructions.sh).",
+            visibility: .hidden))
+    var loop: ReadCostLoop?
+
     func validate() throws {
         if let iterations, !(1...Self.maximumIterations).contains(iterations) {
             throw ValidationError("--iterations must be within 1...\(Self.maximumIterations), not \(iterations).")
@@ -67,6 +73,9 @@ struct ReadCost: ParsableCommand {
     }
 
     func run() throws {
+        if let loop {
+            return print(try ReadCostBenchmarks.singleLine(flavor, loop, measurement(fastPath: flavor != .mb)))
+        }
         let hasSysMembarrier = RCUMemb.hasSysMembarrier
         if json {
             print(#"{"has_sys_membarrier":\#(hasSysMembarrier)}"#)

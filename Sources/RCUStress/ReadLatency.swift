@@ -56,39 +56,3 @@ struct LatencySampler {
         return true
     }
 }
-
-/// liburcu's reader loop with sampled timing: reads until the run stops (checked after
-/// every read, as liburcu's readers do), timing one read in every `sampleEvery`.
-///
-/// The timed read sits outside an inner loop of untimed ones, so the untimed reads run
-/// the same tight loop as liburcu's: a countdown and a rarely taken clock branch inside
-/// it cost about 15% of a 1 ns read section.
-enum SampledReadLoop {
-    /// Runs `read` until `control` says stop; returns the number of reads and the sum of
-    /// what `read` returned. `every1024` gets the running count after each 1024th read.
-    @inline(__always)
-    static func run(
-        sampleEvery: Int, control: StressControl, latency: inout ReadLatency,
-        every1024: (Int) -> Void, _ read: () -> Int
-    ) -> (reads: Int, sum: Int) {
-        var reads = 0
-        var sum = 0
-        let untimed = sampleEvery - 1
-        while true {
-            var remaining = untimed
-            while remaining > 0 {
-                sum &+= read()
-                reads &+= 1
-                if reads & 1023 == 0 { every1024(reads) }
-                if control.shouldStop { return (reads, sum) }
-                remaining &-= 1
-            }
-            let start = MonotonicClock.nanoseconds()
-            sum &+= read()
-            latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
-            reads &+= 1
-            if reads & 1023 == 0 { every1024(reads) }
-            if control.shouldStop { return (reads, sum) }
-        }
-    }
-}

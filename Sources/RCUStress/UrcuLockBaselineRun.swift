@@ -32,23 +32,29 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
         var result = UrcuReaderResult()
         let readDuration = config.readDuration
         control.waitForGo()
-        (result.reads, result.poisoned) = SampledReadLoop.run(
+        (result.reads, result.poisoned) = UrcuReadLoop.run(
             sampleEvery: config.sampleEvery, control: control, latency: &result.latency,
-            every1024: { counter.publish($0) }
-        ) {
-            readOnce(shared, readDuration)
-        }
+            every1024: { counter.publish($0) },
+            burst: { readBurst(shared, count: $0, control: control, readDuration: readDuration) },
+            timedRead: { readOnce(shared, &$0, readDuration) })
         return result
     }
 
-    /// One read-locked section: 1 if the node holds the poison value.
+    /// `count` untimed reads (``UrcuReadLoop/burst(count:control:_:)``).
+    @inline(never)
+    static func readBurst(_ shared: Shared, count: Int, control: StressControl, readDuration: Int) -> UrcuReadBurst {
+        UrcuReadLoop.burst(count: count, control: control) { readOnce(shared, &$0, readDuration) }
+    }
+
+    /// One read-locked section: adds ``UrcuReadLoop/failure(_:)`` to `bad` if the node
+    /// holds the poison value (the lock let the reader in during a write).
     @inline(__always)
-    static func readOnce(_ shared: Shared, _ readDuration: Int) -> Int {
+    static func readOnce(_ shared: Shared, _ bad: inout Int, _ readDuration: Int) {
         shared.lock.readLock()
         defer { shared.lock.readUnlock() }
-        let bad = shared.node.isLive ? 0 : 1
+        let value = shared.node.value.load(ordering: .relaxed)
+        if _slowPath(value != StressNode.live) { bad &+= UrcuReadLoop.failure(value) }
         if readDuration != 0 { SpinDelay.loop(readDuration) }
-        return bad
     }
 
     static func writer(

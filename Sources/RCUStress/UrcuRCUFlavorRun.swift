@@ -48,15 +48,18 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
                 counter.publish(reads)
             }
             control.waitForGo()
-            // `bad` packs the two failure kinds: poisoned in the low half, null in the high half.
+            // `bad` packs the two failure kinds: poisoned in the low half, null in the high half
+            // (UrcuReadLoop.failure).
             return
                 readDuration == 0
-                ? SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
-                    readOnce(rcuReader, shared)
-                }
-                : SampledReadLoop.run(sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024) {
-                    readOnce(rcuReader, shared, readDuration: readDuration)
-                }
+                ? UrcuReadLoop.run(
+                    sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024,
+                    burst: { readBurst(rcuReader, shared, count: $0, control: control) },
+                    timedRead: { readOnce(rcuReader, shared, &$0) })
+                : UrcuReadLoop.run(
+                    sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024,
+                    burst: { readBurst(rcuReader, shared, count: $0, control: control, readDuration: readDuration) },
+                    timedRead: { readOnce(rcuReader, shared, &$0, readDuration: readDuration) })
         }
         result.reads = reads
         result.poisoned = bad & 0xFFFF_FFFF
@@ -64,17 +67,36 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
         return result
     }
 
-    /// One read section: 0 if the node read holds the live value, 1 if it is
-    /// poisoned, `1 << 32` if no node was published. `readDuration` loops are spent
-    /// inside the section (`-c`); the loop without them is a separate specialisation.
+    /// `count` untimed reads (``UrcuReadLoop/burst(count:control:_:)``), without `-c`.
+    @inline(never)
+    static func readBurst(
+        _ reader: borrowing RCUReader<Flavor>, _ shared: Shared, count: Int, control: StressControl
+    ) -> UrcuReadBurst {
+        UrcuReadLoop.burst(count: count, control: control) { readOnce(reader, shared, &$0) }
+    }
+
+    /// `count` untimed reads, each spending `readDuration` loops inside its section (`-c`).
+    @inline(never)
+    static func readBurst(
+        _ reader: borrowing RCUReader<Flavor>, _ shared: Shared, count: Int, control: StressControl, readDuration: Int
+    ) -> UrcuReadBurst {
+        UrcuReadLoop.burst(count: count, control: control) { readOnce(reader, shared, &$0, readDuration: readDuration) }
+    }
+
+    /// One read section: adds ``UrcuReadLoop/failure(_:)`` to `bad` if the node read is
+    /// poisoned (a grace period ended under the reader) or none was published.
+    /// `readDuration` loops are spent inside the section (`-c`); the loop without them
+    /// is a separate specialisation.
     @inline(__always)
-    static func readOnce(_ reader: borrowing RCUReader<Flavor>, _ shared: Shared, readDuration: Int = 0) -> Int {
+    static func readOnce(_ reader: borrowing RCUReader<Flavor>, _ shared: Shared, _ bad: inout Int, readDuration: Int = 0) {
         reader.read { section in
-            shared.pointer.withValue(in: section) { node in
-                let bad = node.isLive ? 0 : 1
+            let found = shared.pointer.withValue(in: section) { node in
+                let value = node.value.load(ordering: .relaxed)
+                if _slowPath(value != StressNode.live) { bad &+= UrcuReadLoop.failure(value) }
                 if readDuration != 0 { SpinDelay.loop(readDuration) }
-                return bad
-            } ?? 1 << 32
+                return true
+            }
+            if _slowPath(found == nil) { bad &+= UrcuReadLoop.failure(nil) }
         }
     }
 

@@ -26,6 +26,7 @@
 #ifndef CREFERENCE_H
 #define CREFERENCE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The object the loops dereference: one integer, like the Swift benchmark's final class. */
@@ -58,8 +59,39 @@ uint64_t creference_qsbr_read_loop(void **slot, uint64_t iterations);
 uint64_t creference_bp_read_loop(void **slot, uint64_t iterations);
 uint64_t creference_mb_read_loop(void **slot, uint64_t iterations);
 
+/*
+ * The same work as the Swift API's sections, whose guarantees cost instructions that
+ * liburcu leaves to its caller (the instruction gate compares each Swift loop with these):
+ *
+ * - memb, mb: the registration check of every generic read lock.
+ * - qsbr guarded: the online test (a section on an offline thread goes online for its
+ *   duration) and the nesting depth (misuse inside a section is refused), on a thread
+ *   that is online (`online`, a reader scope) or offline (a generic section outside one).
+ * - qsbr online/offline: liburcu's extended quiescent state, online and offline around
+ *   each read, the bare C equivalent of a generic section on an offline thread.
+ */
+uint64_t creference_memb_checked_read_loop(void **slot, uint64_t iterations);
+uint64_t creference_mb_checked_read_loop(void **slot, uint64_t iterations);
+uint64_t creference_qsbr_guarded_read_loop(void **slot, uint64_t iterations, bool online);
+uint64_t creference_qsbr_online_offline_read_loop(void **slot, uint64_t iterations);
+
 /* The same loop under an uncontended pthread rwlock (read side) and mutex. */
 uint64_t creference_rwlock_read_loop(void **slot, uint64_t iterations);
 uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations);
+
+/*
+ * One iteration of liburcu's `loop_sleep` (the benchmarks' -c, -e and -d delays):
+ * `caa_cpu_relax()`, a `pause` on x86, which Swift cannot emit itself. Inline, so
+ * the Swift loop that calls it is liburcu's loop instruction for instruction.
+ */
+static inline __attribute__((always_inline)) void creference_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ __volatile__("rep; nop" : : : "memory");
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" : : : "memory");
+#else
+    __asm__ __volatile__("" : : : "memory");
+#endif
+}
 
 #endif /* CREFERENCE_H */
