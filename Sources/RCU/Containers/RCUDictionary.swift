@@ -393,9 +393,9 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
             }
             guard targets.count == live.count else {
                 // A probe ran into the sentinel: nothing moved yet; again with twice the overflow.
+                overflow = new.overflow * 2
                 new.header.pointee.ownsLivePairs = false
                 new.free()
-                overflow = new.overflow * 2
                 continue
             }
             let newPairs = new.pairs(Pair.self)
