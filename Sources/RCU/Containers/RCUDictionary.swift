@@ -34,9 +34,13 @@ public import Synchronization
 ///
 /// - Note: While writers run, ``count`` and iteration are snapshots: an entry
 ///   added or removed concurrently may or may not be counted or visited.
-/// - Note: A key whose `==` calls a mutating method of the same map would deadlock
-///   on the writer lock: the inner call is reported as ``RCUMisuse/Kind/recursiveLock``
-///   and refused.
+/// - Note: A key whose `==` or `hash(into:)` calls a mutating method of the same map
+///   would deadlock on the writer lock: the inner call is reported as
+///   ``RCUMisuse/Kind/recursiveLock`` and refused.
+/// - Note: `fork()`: the map has no thread of its own and its teardown waits for
+///   nothing, so a child can use and drop the maps it inherited, unless another thread
+///   of the parent was inside one of their mutating methods at the fork (the child
+///   would inherit that writer lock held).
 public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     @usableFromInline
     typealias Pair = RCUDictionaryPair<Key, Value>
