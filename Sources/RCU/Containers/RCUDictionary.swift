@@ -12,7 +12,8 @@ public import Synchronization
 /// Writers are serialised by a lock inside the map: any thread may call the
 /// mutating methods, which never wait for a grace period. Where several writers
 /// must not wait for each other, ``RCUHashMap`` (liburcu's lock-free table) lets
-/// them in at once, at twice the cost per lookup.
+/// them in at once, for about 1.8 times the instructions and twice the cache misses
+/// per lookup.
 ///
 /// ```swift
 /// let routes = RCUDictionary<String, Route, RCUMemb>()
@@ -63,7 +64,7 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// Live slots plus tombstones in the current table (guarded by `writerLock`).
     private var usedSlots = 0
 
-    /// The table never shrinks below this many slots.
+    /// The table never shrinks below this many home slots.
     private let minimumSlotCount: Int
 
     /// Creates an empty map.
