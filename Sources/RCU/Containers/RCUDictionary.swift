@@ -12,8 +12,8 @@ public import Synchronization
 /// Writers are serialised by a lock inside the map: any thread may call the
 /// mutating methods, which never wait for a grace period. Where several writers
 /// must not wait for each other, ``RCUHashMap`` (liburcu's lock-free table) lets
-/// them in at once, for about 1.8 times the instructions and twice the cache misses
-/// per lookup.
+/// them in at once, for about 1.8 times the instructions and 2-3 times the cache
+/// misses per lookup.
 ///
 /// ```swift
 /// let routes = RCUDictionary<String, Route, RCUMemb>()
