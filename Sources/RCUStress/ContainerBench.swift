@@ -12,13 +12,15 @@ struct ContainerBench: ParsableCommand {
         discussion: """
             Hash map: --readers threads look up random keys among --keys Int keys while one \
             writer replaces random keys (pausing --writer-pause-us between updates), for \
-            --seconds per variant: RCUHashMap<Int, Int, RCUMemb>; Dictionary behind \
+            --seconds per variant: RCUHashMap<Int, Int, RCUMemb> (liburcu's lock-free table); \
+            RCUDictionary<Int, Int, RCUMemb> (the Swift-native table); Dictionary behind \
             Synchronization.Mutex; Dictionary behind a pthread rwlock. List: the same threads \
             iterate a --list-length list summing its elements while the writer replaces one: \
             RCUList<Int, RCUMemb> against an Array behind a pthread rwlock. Reports total reader \
-            operations per second and the ratio to the rwlock variant. A last hash map row, a \
-            Dictionary read with no lock while the writer updates nothing, is not a concurrent \
-            design: it is the ceiling, what a hash lookup itself costs here. Every read checks an \
+            operations per second and the ratio to the rwlock variant (and, for the maps, to the \
+            ceiling). A last hash map row, a Dictionary read with no lock while the writer \
+            updates nothing, is not a concurrent design: it is the ceiling, what a hash lookup \
+            itself costs here. Every read checks an \
             invariant (a map key is always present with a value of its own; a list traversal \
             sees every element once); a violation fails the run (exit status 1). A run takes \
             6 x --rounds x --seconds plus a barrier and the threads' start and stop per variant \
@@ -70,24 +72,25 @@ struct ContainerBench: ParsableCommand {
     }
 
     func run() throws {
-        var maps = ["RCUHashMap<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked"]
+        var maps = ["RCUHashMap<memb>", "RCUDictionary<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked"]
             .map { Result(container: "hashmap", variant: $0) }
         var lists = ["RCUList<memb>", "Array+rwlock"].map { Result(container: "list", variant: $0) }
         for _ in 0..<rounds {
             maps[0].keepBest(measure(RCUMapSubject(keys: keys)))
-            maps[1].keepBest(measure(MutexDictionary(keys: keys)))
-            maps[2].keepBest(measure(RWLockedDictionary(keys: keys)))
-            maps[3].keepBest(measure(UnsharedDictionary(keys: keys)))
+            maps[1].keepBest(measure(RCUDictionarySubject(keys: keys)))
+            maps[2].keepBest(measure(MutexDictionary(keys: keys)))
+            maps[3].keepBest(measure(RWLockedDictionary(keys: keys)))
+            maps[4].keepBest(measure(UnsharedDictionary(keys: keys)))
             lists[0].keepBest(measure(RCUListSubject(length: listLength, replaceInTwoSteps: breakList)))
             lists[1].keepBest(measure(RWLockedArray(length: listLength)))
         }
         if json {
-            for result in maps { print(jsonLine(result, baseline: maps[2])) }
+            for result in maps { print(jsonLine(result, baseline: maps[3], ceiling: maps[4])) }
             for result in lists { print(jsonLine(result, baseline: lists[1])) }
         } else {
             print("readers: \(readers), writer: 1 (pause \(writerPauseUs) us), \(seconds) s per variant, best of \(rounds) rounds")
             print("hash map lookups/s (\(keys) Int keys; readers total; writer updates/s)")
-            maps.forEach { print(Self.row($0, baseline: maps[2])) }
+            maps.forEach { print(Self.row($0, baseline: maps[3], ceiling: maps[4])) }
             print("list iterations/s (\(listLength) elements, summed; readers total; writer replacements/s)")
             lists.forEach { print(Self.row($0, baseline: lists[1])) }
         }
@@ -98,7 +101,7 @@ struct ContainerBench: ParsableCommand {
         }
     }
 
-    func jsonLine(_ result: Result, baseline: Result) -> String {
+    func jsonLine(_ result: Result, baseline: Result, ceiling: Result? = nil) -> String {
         var line = JSONLine()
         line.add("container", result.container)
         line.add("variant", result.variant)
@@ -106,16 +109,18 @@ struct ContainerBench: ParsableCommand {
         line.add("reads_per_s", result.readsPerSecond)
         line.add("writer_ops_per_s", result.writesPerSecond)
         line.add("vs_rwlock", result.readsPerSecond / baseline.readsPerSecond)
+        if let ceiling { line.add("vs_ceiling", result.readsPerSecond / ceiling.readsPerSecond) }
         line.add("violations", result.violations)
         return line.text
     }
 
-    static func row(_ result: Result, baseline: Result) -> String {
+    static func row(_ result: Result, baseline: Result, ceiling: Result? = nil) -> String {
         let padded = result.variant.padding(toLength: 20, withPad: " ", startingAt: 0)
         let ratio = String(format: "%.1f", result.readsPerSecond / baseline.readsPerSecond)
+        let toCeiling = ceiling.map { String(format: "  x%.2f vs ceiling", result.readsPerSecond / $0.readsPerSecond) } ?? ""
         let bad = result.violations == 0 ? "" : "  \(result.violations) INVARIANT VIOLATIONS"
         return "  \(padded) \(String(format: "%14.0f", result.readsPerSecond))  writer "
-            + "\(String(format: "%9.0f", result.writesPerSecond))  x\(ratio) vs rwlock\(bad)"
+            + "\(String(format: "%9.0f", result.writesPerSecond))  x\(ratio) vs rwlock\(toCeiling)\(bad)"
     }
 
     /// A key in 0..<count from a generator state's high bits, by multiply and shift

@@ -52,6 +52,18 @@ struct RCUMapSubject: MapSubject {
     func write(_ key: Int, generation: Int) { map.updateValue(value(for: key, generation: generation), forKey: key) }
 }
 
+struct RCUDictionarySubject: MapSubject {
+    let map: RCUDictionary<Int, Int, RCUMemb>
+    let keyCount: Int
+    init(keys: Int) {
+        keyCount = keys
+        map = RCUDictionary(minimumCapacity: keys)   // sized like the Dictionary variants
+        for key in 0..<keys { map.insert(key, forKey: key) }
+    }
+    func read(_ key: Int) -> Int { RCUMemb.read { map.value(forKey: key, in: $0) ?? -1 } }
+    func write(_ key: Int, generation: Int) { map.updateValue(value(for: key, generation: generation), forKey: key) }
+}
+
 /// The Dictionary every map baseline starts from.
 private func initialDictionary(_ keys: Int) -> [Int: Int] {
     Dictionary(uniqueKeysWithValues: (0..<keys).map { ($0, $0) })

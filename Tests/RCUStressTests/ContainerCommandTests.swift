@@ -28,7 +28,7 @@ final class ContainerCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.output)
         let objects = try StressJSON.objects(run)
         XCTAssertEqual(objects.compactMap { $0["variant"] as? String },
-                       ["RCUHashMap<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked",
+                       ["RCUHashMap<memb>", "RCUDictionary<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked",
                         "RCUList<memb>", "Array+rwlock"])
         for object in objects {
             XCTAssertEqual(try StressJSON.int(object, "violations"), 0, "\(object)")
