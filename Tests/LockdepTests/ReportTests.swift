@@ -97,6 +97,25 @@ final class ReportTests: LockdepTestCase {
         XCTAssertNil(graph.withLock { $0.instanceNames.name(of: address!) })
     }
 
+    /// A struct of the caller's own that conforms to LockdepLock has no object for the name to
+    /// die with: naming it is reported, not silently dropped, and no name is kept.
+    func testNamingAWrapperStructIsReported() throws {
+        struct DeviceLock: LockdepLock {
+            let mutex: CheckedMutex
+            var lockClass: LockClass { mutex.lockClass }
+            var lockdepInstance: UnsafeRawPointer { mutex.lockdepInstance }
+        }
+        let device = DeviceLock(mutex: CheckedMutex(class: .unique("device.wrapper")))
+        let line: UInt = #line + 1
+        Lockdep.setInstanceName("dev0", of: device)
+        XCTAssertNil(Lockdep.instanceName(of: device))
+        let r = try XCTUnwrap(expectOne(.assertionFailed))
+        XCTAssertEqual(r.site?.line, line)
+        XCTAssertTrue(r.text.contains("cannot name a DeviceLock of class (device.wrapper)"), r.text)
+        Lockdep.setInstanceName("dev0", of: device.mutex)
+        XCTAssertEqual(Lockdep.instanceName(of: device), "dev0")
+    }
+
     /// The refused recursive acquire of the same mutex names the instance too.
     func testRefusedRecursiveAcquireNamesTheInstance() throws {
         let m = CheckedMutex("refused.named")
