@@ -342,3 +342,40 @@ final class ReportTests: LockdepTestCase {
         XCTAssertTrue(Lockdep.isValidating)
     }
 }
+
+/// The map-cell acquire that takes the map's options as constants (the RCU read section's).
+final class MapCellOptionsTests: LockdepTestCase {
+    /// Options other than the map's would silently drop its checks (an atomic map without
+    /// `.atomic` lets sleeping inside pass): reported, and the map's own options are used.
+    func testAcquireWithOtherOptionsIsReportedAndUsesTheMapsOwn() throws {
+        let map = LockdepMap("cell.atomic.map", key: "MapCellOptionsTests.atomic", options: [.atomic, .rcu])
+        let cell = LockdepMapCell.allocate()
+        cell.fill(from: map)
+        let line: UInt = #line + 1
+        Lockdep.acquire(cell, mode: .recursiveRead, options: [.rcu])
+        let r = try XCTUnwrap(expectOne(.assertionFailed))
+        XCTAssertEqual(r.site?.line, line)
+        XCTAssertTrue(r.text.contains("passing options [.rcu], but the map was created with [.atomic, .rcu]"), r.text)
+        collector.clear()
+        Lockdep.mightSleep()
+        Lockdep.release(cell, options: [.rcu])
+        XCTAssertEqual(collector.kinds, [.sleepInInvalidContext])
+        XCTAssertEqual(Lockdep.heldLockCount, 0)
+    }
+
+    /// The right options: silent, and the section is atomic.
+    func testAcquireWithTheMapsOptionsIsSilent() {
+        let map = LockdepMap("cell.atomic.map2", key: "MapCellOptionsTests.atomic2", options: [.atomic, .rcu])
+        let cell = LockdepMapCell.allocate()
+        cell.fill(from: map)
+        for _ in 0..<3 {
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+            Lockdep.release(cell, options: [.atomic, .rcu])
+        }
+        expectSilent()
+        Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+        Lockdep.mightSleep()
+        Lockdep.release(cell, options: [.atomic, .rcu])
+        XCTAssertEqual(collector.kinds, [.sleepInInvalidContext])
+    }
+}
