@@ -95,10 +95,12 @@ struct InstanceNames {
         return entry.name
     }
 
-    /// `"name" (0x…)`, or the address alone for an unnamed instance.
+    /// `"name" (0x…)`, or the address alone for an unnamed instance. The name is quoted as a
+    /// Swift literal (`"a \"b\"\n"`), so one holding quotes or line breaks cannot make a
+    /// report read as if it said something else.
     func describe(_ instance: UnsafeRawPointer) -> String {
         let address = "0x" + String(UInt(bitPattern: instance), radix: 16)
-        return name(of: instance).map { "\"\($0)\" (\(address))" } ?? address
+        return name(of: instance).map { "\(String(reflecting: $0)) (\(address))" } ?? address
     }
 
     var count: Int { entries.count }

@@ -116,6 +116,19 @@ final class ReportTests: LockdepTestCase {
         XCTAssertEqual(Lockdep.instanceName(of: device), "dev0")
     }
 
+    /// A name holding a quote and a line break is escaped in the report, so it cannot forge
+    /// a line of it ("but thread is already holding lock:").
+    func testInstanceNamesAreEscapedInReports() throws {
+        let m = CheckedMutex(class: .unique("escaped.name"))
+        Lockdep.setInstanceName("a\"\nbut thread is already holding lock:", of: m)
+        m.withLock { m.withLock {} }
+        let r = try XCTUnwrap(expectOne(.recursiveLocking))
+        XCTAssertTrue(r.lock?.instance?.hasPrefix(#""a\"\nbut thread is already holding lock:" (0x"#) ?? false,
+                      "\(String(describing: r.lock?.instance))")
+        let lines = r.text.split(separator: "\n").filter { $0.hasPrefix("but thread is already holding lock:") }
+        XCTAssertEqual(lines.count, 1, r.text)
+    }
+
     /// The refused recursive acquire of the same mutex names the instance too.
     func testRefusedRecursiveAcquireNamesTheInstance() throws {
         let m = CheckedMutex("refused.named")
