@@ -26,9 +26,14 @@ extension Engine {
     }
 
     /// `fastAcquire` with the thread state already looked up.
+    ///
+    /// `mapCell`: the cell of a map whose flags the caller passed as constants
+    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:)``); off the fast path, they are
+    /// checked against the cell's (a constant `nil` folds the check away).
     @inlinable @inline(__always)
     static func fastAcquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
-                            flags: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?) -> UInt {
+                            flags: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?,
+                            mapCell: UnsafeMutablePointer<clockdep_map_cell>? = nil) -> UInt {
         if let t = thread {
             let depth = t.pointee.depth
             // `fastWord` folds "validation on, statistics off, no report in delivery, caches
@@ -55,7 +60,41 @@ extension Engine {
                 }
             }
         }
+        if let mapCell {
+            return acquireCheckingMapOptions(mapCell, classID: classID, instance: instance, mode: mode, flags: flags,
+                                             site: site)
+        }
         return acquire(classID: classID, subclass: subclass, instance: instance, mode: mode, flags: flags, nest: nil, site: site)
+    }
+
+    /// The slow acquire of a map whose caller passed its options: options other than the ones
+    /// the map was created with would silently change the checks (an atomic map passed
+    /// without `.atomic` no longer catches sleeping inside), so a mismatch is reported and the
+    /// map's own flags are used.
+    @usableFromInline @inline(never)
+    static func acquireCheckingMapOptions(_ cell: UnsafeMutablePointer<clockdep_map_cell>, classID: UInt32,
+                                          instance: UnsafeRawPointer, mode: LockdepMode, flags: UInt8,
+                                          site: LockdepSite) -> UInt {
+        let own = clockdep_map_cell_flags(cell)
+        if flags != own && validating {
+            let t = ThreadState.current()
+            if t.pointee.recursion == 0 {
+                let node = classID << 3
+                let body = "acquires map %LOCK% at:\n  \(site)\npassing options \(optionNames(flags)), "
+                    + "but the map was created with \(optionNames(own)): "
+                    + "the map's own options are used.\n"
+                simpleReport(t, kind: .assertionFailed, title: "WARNING: map acquired with options it was not created with",
+                             node: node, mode: mode.rawValue, lockSite: site, site: site, body: body)
+            }
+        }
+        return acquire(classID: classID, subclass: 0, instance: instance, mode: mode, flags: own, nest: nil, site: site)
+    }
+
+    /// A map's options as written in code: `[.atomic, .rcu]`.
+    static func optionNames(_ flags: UInt8) -> String {
+        let names: [(UInt8, String)] = [(AcquireFlag.atomic, ".atomic"), (AcquireFlag.rcu, ".rcu"),
+                                        (AcquireFlag.completion, ".completion"), (AcquireFlag.rawSpinning, ".rawSpinning")]
+        return "[" + names.filter { flags & $0.0 != 0 }.map(\.1).joined(separator: ", ") + "]"
     }
 
     /// Same contract as `release`.

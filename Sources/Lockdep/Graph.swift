@@ -194,7 +194,7 @@ struct GraphState {
     static let maxExitedHolders = 256
     /// Every live thread's pending-acquire cell, by serial (``Lockdep/pendingAcquire(of:)``).
     var pendingCells: [UInt: PendingCell] = [:]
-    /// Names given to lock instances (``Lockdep/setInstanceName(_:of:)``).
+    /// Names given to lock instances (``Lockdep/setInstanceName(_:of:fileID:line:function:)``).
     var instanceNames = InstanceNames()
 
     /// A thread exited: its name goes with it, unless it exited holding locks, whose owner

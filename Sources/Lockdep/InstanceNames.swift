@@ -19,15 +19,34 @@ extension Lockdep {
     /// Lockdep.setInstanceName("bridge", of: parent)
     /// ```
     ///
+    /// A lock must be one of this module's lock types or a class: a struct of your own that
+    /// conforms to ``LockdepLock`` has no object whose lifetime the name could follow, so the
+    /// call is reported (``LockdepReport/Kind/assertionFailed``, in builds with checks) and no
+    /// name is kept; name the lock it wraps instead.
+    ///
     /// - Parameters:
     ///   - name: The instance's name.
     ///   - lock: The lock.
-    public static func setInstanceName(_ name: String, of lock: some LockdepLock) {
-        let owner = InstanceNames.owner(of: lock)
+    ///   - fileID: The call site (default `#fileID`).
+    ///   - line: The call site (default `#line`).
+    ///   - function: The call site (default `#function`).
+    public static func setInstanceName(_ name: String, of lock: some LockdepLock, fileID: StaticString = #fileID,
+                                       line: UInt = #line, function: StaticString = #function) {
+        guard let owner = InstanceNames.owner(of: lock) else {
+            // Kept without an owner, the name would pass to whatever lock next lives at the address.
+            #if LOCKDEP_CHECKS
+            var message = "setInstanceName(_:of:) cannot name a \(type(of: lock)) of class (\(lock.lockClass.name)): "
+            message += "a struct of your own has no object whose lifetime the name could follow, so no name was kept; "
+            message += "name the lock it wraps"
+            Engine.assertionFailure(ThreadState.current(), lock: lock, message: message,
+                                    site: LockdepSite(fileID: fileID, line: line, function: function))
+            #endif
+            return
+        }
         graph.withLock { g in g.instanceNames.set(name, for: lock.lockdepInstance, owner: owner) }
     }
 
-    /// The name given to `lock` with ``setInstanceName(_:of:)``, if any.
+    /// The name given to `lock` with ``setInstanceName(_:of:fileID:line:function:)``, if any.
     ///
     /// - Parameter lock: The lock.
     /// - Returns: Its instance name, or `nil`.
@@ -62,8 +81,7 @@ struct InstanceNames {
         return type(of: lock) is AnyObject.Type ? lock as AnyObject : nil
     }
 
-    mutating func set(_ name: String, for instance: UnsafeRawPointer, owner: AnyObject?) {
-        guard let owner else { return }
+    mutating func set(_ name: String, for instance: UnsafeRawPointer, owner: AnyObject) {
         entries[instance] = Entry(name: name, owner: owner)
         // Forget the names of freed locks once they could be half of the table.
         if entries.count > 2 * max(liveAfterSweep, 32) {
@@ -77,10 +95,12 @@ struct InstanceNames {
         return entry.name
     }
 
-    /// `"name" (0x…)`, or the address alone for an unnamed instance.
+    /// `"name" (0x…)`, or the address alone for an unnamed instance. The name is quoted as a
+    /// Swift literal (`"a \"b\"\n"`), so one holding quotes or line breaks cannot make a
+    /// report read as if it said something else.
     func describe(_ instance: UnsafeRawPointer) -> String {
         let address = "0x" + String(UInt(bitPattern: instance), radix: 16)
-        return name(of: instance).map { "\"\($0)\" (\(address))" } ?? address
+        return name(of: instance).map { "\(String(reflecting: $0)) (\(address))" } ?? address
     }
 
     var count: Int { entries.count }

@@ -60,7 +60,9 @@ extension Lockdep {
     /// ``acquire(_:mode:fileID:line:function:)-(LockdepMapCell,_,_,_,_)`` for a caller that
     /// knows the map's options: they must be the ones the map was created with. The inlined
     /// acquire then tests constants instead of the cell's flags (an RCU read section, taken on
-    /// every lookup, is one).
+    /// every lookup, is one). Other options are reported (``LockdepReport/Kind/assertionFailed``)
+    /// whenever the acquire takes the full path (at least the first time a thread takes the map
+    /// at that nesting), and the map's own options are used then.
     ///
     /// - Parameters:
     ///   - cell: A filled cell.
@@ -75,7 +77,8 @@ extension Lockdep {
         #if LOCKDEP_CHECKS
         _ = Engine.fastAcquire(classID: cell.classID, subclass: 0, instance: cell.instance, mode: mode,
                                flags: options.rawValue | AcquireFlag.map,
-                               site: LockdepSite(fileID: fileID, line: line, function: function))
+                               site: LockdepSite(fileID: fileID, line: line, function: function),
+                               thread: Engine.fastThread(), mapCell: cell.cell)
         #endif
     }
 

@@ -64,7 +64,7 @@ public struct LockdepReport: Sendable, CustomStringConvertible {
         public var usage: String
         /// The instance, where the report tells instances of one class apart (recursive
         /// locking): its address, after its name in quotes if it has one
-        /// (``Lockdep/setInstanceName(_:of:)``), such as `"device 3" (0x6000012a4f10)`.
+        /// (``Lockdep/setInstanceName(_:of:fileID:line:function:)``), such as `"device 3" (0x6000012a4f10)`.
         public var instance: String? = nil
 
         /// `"(name){usage}, at: site"`.

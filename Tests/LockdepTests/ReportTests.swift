@@ -97,6 +97,38 @@ final class ReportTests: LockdepTestCase {
         XCTAssertNil(graph.withLock { $0.instanceNames.name(of: address!) })
     }
 
+    /// A struct of the caller's own that conforms to LockdepLock has no object for the name to
+    /// die with: naming it is reported, not silently dropped, and no name is kept.
+    func testNamingAWrapperStructIsReported() throws {
+        struct DeviceLock: LockdepLock {
+            let mutex: CheckedMutex
+            var lockClass: LockClass { mutex.lockClass }
+            var lockdepInstance: UnsafeRawPointer { mutex.lockdepInstance }
+        }
+        let device = DeviceLock(mutex: CheckedMutex(class: .unique("device.wrapper")))
+        let line: UInt = #line + 1
+        Lockdep.setInstanceName("dev0", of: device)
+        XCTAssertNil(Lockdep.instanceName(of: device))
+        let r = try XCTUnwrap(expectOne(.assertionFailed))
+        XCTAssertEqual(r.site?.line, line)
+        XCTAssertTrue(r.text.contains("cannot name a DeviceLock of class (device.wrapper)"), r.text)
+        Lockdep.setInstanceName("dev0", of: device.mutex)
+        XCTAssertEqual(Lockdep.instanceName(of: device), "dev0")
+    }
+
+    /// A name holding a quote and a line break is escaped in the report, so it cannot forge
+    /// a line of it ("but thread is already holding lock:").
+    func testInstanceNamesAreEscapedInReports() throws {
+        let m = CheckedMutex(class: .unique("escaped.name"))
+        Lockdep.setInstanceName("a\"\nbut thread is already holding lock:", of: m)
+        m.withLock { m.withLock {} }
+        let r = try XCTUnwrap(expectOne(.recursiveLocking))
+        XCTAssertTrue(r.lock?.instance?.hasPrefix(#""a\"\nbut thread is already holding lock:" (0x"#) ?? false,
+                      "\(String(describing: r.lock?.instance))")
+        let lines = r.text.split(separator: "\n").filter { $0.hasPrefix("but thread is already holding lock:") }
+        XCTAssertEqual(lines.count, 1, r.text)
+    }
+
     /// The refused recursive acquire of the same mutex names the instance too.
     func testRefusedRecursiveAcquireNamesTheInstance() throws {
         let m = CheckedMutex("refused.named")
@@ -321,5 +353,42 @@ final class ReportTests: LockdepTestCase {
         // Nothing reaches the collector in this mode; the run continued past the report.
         XCTAssertTrue(collector.reports.isEmpty)
         XCTAssertTrue(Lockdep.isValidating)
+    }
+}
+
+/// The map-cell acquire that takes the map's options as constants (the RCU read section's).
+final class MapCellOptionsTests: LockdepTestCase {
+    /// Options other than the map's would silently drop its checks (an atomic map without
+    /// `.atomic` lets sleeping inside pass): reported, and the map's own options are used.
+    func testAcquireWithOtherOptionsIsReportedAndUsesTheMapsOwn() throws {
+        let map = LockdepMap("cell.atomic.map", key: "MapCellOptionsTests.atomic", options: [.atomic, .rcu])
+        let cell = LockdepMapCell.allocate()
+        cell.fill(from: map)
+        let line: UInt = #line + 1
+        Lockdep.acquire(cell, mode: .recursiveRead, options: [.rcu])
+        let r = try XCTUnwrap(expectOne(.assertionFailed))
+        XCTAssertEqual(r.site?.line, line)
+        XCTAssertTrue(r.text.contains("passing options [.rcu], but the map was created with [.atomic, .rcu]"), r.text)
+        collector.clear()
+        Lockdep.mightSleep()
+        Lockdep.release(cell, options: [.rcu])
+        XCTAssertEqual(collector.kinds, [.sleepInInvalidContext])
+        XCTAssertEqual(Lockdep.heldLockCount, 0)
+    }
+
+    /// The right options: silent, and the section is atomic.
+    func testAcquireWithTheMapsOptionsIsSilent() {
+        let map = LockdepMap("cell.atomic.map2", key: "MapCellOptionsTests.atomic2", options: [.atomic, .rcu])
+        let cell = LockdepMapCell.allocate()
+        cell.fill(from: map)
+        for _ in 0..<3 {
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+            Lockdep.release(cell, options: [.atomic, .rcu])
+        }
+        expectSilent()
+        Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+        Lockdep.mightSleep()
+        Lockdep.release(cell, options: [.atomic, .rcu])
+        XCTAssertEqual(collector.kinds, [.sleepInInvalidContext])
     }
 }
