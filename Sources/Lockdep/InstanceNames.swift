@@ -43,7 +43,11 @@ extension Lockdep {
             #endif
             return
         }
-        graph.withLock { g in g.instanceNames.set(name, for: lock.lockdepInstance, owner: owner) }
+        // The sweep's survivors are released here, after the graph lock: a lock whose last
+        // reference another thread dropped meanwhile is freed here, and freeing a dynamic
+        // class takes the graph lock.
+        let survivors = graph.withLock { g in g.instanceNames.set(name, for: lock.lockdepInstance, owner: owner) }
+        withExtendedLifetime(survivors) {}
     }
 
     /// The name given to `lock` with ``setInstanceName(_:of:fileID:line:function:)``, if any.
@@ -81,13 +85,21 @@ struct InstanceNames {
         return type(of: lock) is AnyObject.Type ? lock as AnyObject : nil
     }
 
-    mutating func set(_ name: String, for instance: UnsafeRawPointer, owner: AnyObject) {
+    /// Names `instance`; returns the owners a sweep found alive, for the caller to release
+    /// once it has dropped the graph lock (a weak load holds its object, and the last
+    /// release of a lock must not run under the graph lock).
+    mutating func set(_ name: String, for instance: UnsafeRawPointer, owner: AnyObject) -> [AnyObject] {
         entries[instance] = Entry(name: name, owner: owner)
         // Forget the names of freed locks once they could be half of the table.
-        if entries.count > 2 * max(liveAfterSweep, 32) {
-            entries = entries.filter { $0.value.owner != nil }
-            liveAfterSweep = entries.count
+        guard entries.count > 2 * max(liveAfterSweep, 32) else { return [] }
+        var survivors: [AnyObject] = []
+        entries = entries.filter { entry in
+            guard let owner = entry.value.owner else { return false }
+            survivors.append(owner)
+            return true
         }
+        liveAfterSweep = entries.count
+        return survivors
     }
 
     func name(of instance: UnsafeRawPointer) -> String? {

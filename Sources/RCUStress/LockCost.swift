@@ -20,7 +20,7 @@ struct LockCost: ParsableCommand {
             each keeps its fastest round. Prints nanoseconds per pair, the ratio \
             checked/plain, and whether Lockdep's checks are compiled into this build \
             (release builds: only with --traits LockdepInRelease). Target: ratio <= 1.25 with \
-            checks, ~1.00 without. --iterations x --rounds is at most 1,000,000,000. --json prints \
+            checks, ~1.00 without. --iterations is at least 10,000, --rounds at most 100, and --iterations x --rounds at most 1,000,000,000. --json prints \
             {"checks_compiled_in":true,"plain_ns":…,"checked_ns":…,"ratio":…}.
             """
     )
@@ -37,10 +37,20 @@ struct LockCost: ParsableCommand {
     /// The most lock/unlock pairs one loop may time over all its rounds: with both loops,
     /// under a minute in a release build (10-40 ns a pair), so no accepted run goes on for days.
     static let maxPairsPerLoop = 1_000_000_000
+    /// The fewest pairs a round may time: below this the clock reads dominate the ratio.
+    static let minimumIterations = 10_000
+    /// The most rounds per loop, as `read-cost` allows.
+    static let maximumRounds = 100
 
     func validate() throws {
-        guard iterations > 0 else { throw ValidationError("--iterations must be a positive number, not \(iterations).") }
-        guard rounds > 0 else { throw ValidationError("--rounds must be a positive number, not \(rounds).") }
+        guard iterations >= Self.minimumIterations else {
+            throw ValidationError(
+                "--iterations must be at least \(Self.minimumIterations), not \(iterations): fewer pairs time the clock, not the lock.")
+        }
+        guard (1...Self.maximumRounds).contains(rounds) else {
+            throw ValidationError(
+                "--rounds must be within 1...\(Self.maximumRounds), not \(rounds): each round has a fixed cost of its own.")
+        }
         let (perLoop, overflow) = iterations.multipliedReportingOverflow(by: rounds)
         guard !overflow, perLoop <= Self.maxPairsPerLoop else {
             throw ValidationError("""

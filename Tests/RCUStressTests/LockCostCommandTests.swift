@@ -29,6 +29,17 @@ final class LockCostCommandTests: XCTestCase {
         XCTAssertEqual(justOver.status, 64, justOver.output)
     }
 
+    /// A billion one-pair rounds passed the pair limit and ran for about half an hour, and a
+    /// one-pair round times the clock: both are refused with the reason.
+    func testRoundCountsAndTinyRoundsAreRefused() throws {
+        let manyRounds = try RCUStressProcess.run(["lock-cost", "--iterations", "10000", "--rounds", "1000000000"])
+        XCTAssertEqual(manyRounds.status, 64, manyRounds.output)
+        XCTAssertTrue(manyRounds.output.contains("--rounds must be within 1...100"), manyRounds.output)
+        let tiny = try RCUStressProcess.run(["lock-cost", "--iterations", "1"])
+        XCTAssertEqual(tiny.status, 64, tiny.output)
+        XCTAssertTrue(tiny.output.contains("--iterations must be at least 10000"), tiny.output)
+    }
+
     func testShortJSONRun() throws {
         let run = try RCUStressProcess.run(["lock-cost", "--json", "--iterations", "20000", "--rounds", "2"])
         XCTAssertEqual(run.status, 0, run.output)
