@@ -28,7 +28,8 @@ import Synchronization
 /// `retire`: ``RCUPointer`` replacements (``RCUPointer/replace(with:)``,
 /// ``RCUPointer/exchange(_:)``, ``RCUPointer/compareExchange(expected:desired:)``, a dropped
 /// pointer's last object) and ``RCUList`` removals are throttled as a retire is, where it
-/// may wait. ``RCUHashMap`` and ``LockFreeQueue`` remove inside read sections, where no wait
+/// may wait; ``RCUDictionary`` retires its removed values and old tables after releasing its
+/// writer lock, so a throttled writer holds no lock. ``RCUHashMap`` and ``LockFreeQueue`` remove inside read sections, where no wait
 /// is allowed: there the entry is queued at once, and the map pays the throttle (a wait for
 /// the drain) when its read section ends. A throttled replacement or removal under the
 /// container's writer lock holds the lock while it waits, which throttles the other writers
