@@ -157,6 +157,20 @@ final class TortureCommandTests: XCTestCase {
                       + "reads \(object["reads"] ?? "") updates \(object["grace_periods"] ?? "") "
                       + "mberror \(object["mberror"] ?? "") pipe \((object["reader_pipe"] as? [NSNumber])?.map(\.intValue) ?? []) \(object["verdict"] ?? "")")
                 try checkRegressionRun(object, mode: mode, threads: threads)
+                // A short run on a loaded machine may end before its first update completes (a
+                // stress update waits for a call_rcu batch): that configuration runs again for
+                // longer, and then it must update.
+                if mode != "rperf", try StressJSON.int(object, "grace_periods") == 0 {
+                    let flavor = try XCTUnwrap(object["flavor"] as? String)
+                    let workers = try XCTUnwrap(object["callback_workers"] as? String)
+                    let again = try RCUStressProcess.run(
+                        ["torture", "--flavor", flavor, "--mode", mode, "--callback-workers", workers,
+                         "--readers", "\(threads)", "--duration", "3", "--json"])
+                    XCTAssertEqual(again.status, 0, again.output)
+                    let longer = try StressJSON.object(again)
+                    try checkRegressionRun(longer, mode: mode, threads: threads)
+                    XCTAssertGreaterThan(try StressJSON.int(longer, "grace_periods"), 0, "\(longer)")
+                }
             }
         }
     }
@@ -171,7 +185,6 @@ final class TortureCommandTests: XCTestCase {
             XCTAssertEqual(try StressJSON.int(object, "dedicated_workers"), updaters, "\(object)")
         }
         if mode != "uperf" { XCTAssertGreaterThan(try StressJSON.int(object, "reads"), 0, "\(object)") }
-        if mode != "rperf" { XCTAssertGreaterThan(try StressJSON.int(object, "grace_periods"), 0, "\(object)") }
         if mode == "stress" {
             // liburcu's check (n_mberror) and the histogram's: no read older than one grace period.
             XCTAssertEqual(try StressJSON.int(object, "mberror"), 0, "\(object)")
