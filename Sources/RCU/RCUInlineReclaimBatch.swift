@@ -48,11 +48,16 @@ final class RCUInlineReclaimBatch: Sendable {
     }()
 
     /// A thread adding to a batch (or a sweeper) may hold its lock at a `fork()`: the
-    /// child's barrier and sweeper would wait for that thread, which the child lacks. The
-    /// gathered callbacks stay: the child's call_rcu worker (liburcu moves the pending
-    /// callbacks, the sweeper among them, to it) or a barrier hands them over.
+    /// child's barrier and sweeper would wait for that thread, which the child lacks. Its
+    /// change to the batch may be half made (an element counted but not yet written, which
+    /// the child would queue as a callback and crash on), so the child drops what was
+    /// gathered: those objects are leaked in the child, never reclaimed early; the parent
+    /// reclaims its own. A sweeper pending in the child finds the batch empty and stops.
     private static func unlockInForkedChild() {
-        for batch in all { batch.state.reinitializeInForkedChild() }
+        for batch in all {
+            batch.state.reinitializeInForkedChild()
+            batch.state.withLock { $0 = State() }
+        }
     }
 
     static func of(_ kind: RCUFlavorKind) -> RCUInlineReclaimBatch { all[RCUStallDetector.index(of: kind)] }

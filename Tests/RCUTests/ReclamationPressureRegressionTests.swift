@@ -143,7 +143,9 @@ final class ReclamationPressureRegressionTests: XCTestCase {
 
     /// A thread adding to the expedited batch may hold its lock at a fork(); the child's
     /// barrier (which hands the batch over) and its sweeper used to wait for that thread
-    /// forever. bp: its registry is cleaned at fork, so the children may wait for grace periods.
+    /// forever (and, with the lock merely unlocked in the child, a half-written batch crashed
+    /// a child's worker under ASan). bp: its registry is cleaned at fork, so the children may
+    /// wait for grace periods.
     func testForkWhileRetiresFillTheBatch() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         RCUBulletproof.backlogPolicy = RCUBacklogPolicy(highWaterMark: 1_000, lowWaterMark: 500, throttle: .reclaimInline)
