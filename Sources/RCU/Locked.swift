@@ -28,6 +28,14 @@ final class Locked<State>: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// For a `pthread_atfork` child handler: makes the mutex unlocked again. The thread that
+    /// held it at the fork does not exist in the child, which would otherwise wait for it
+    /// forever; the state is kept (guarded state here is changed in a few stores at most).
+    func reinitializeInForkedChild() {
+        let status = pthread_mutex_init(mutex, nil)
+        precondition(status == 0, "pthread_mutex_init failed in a forked child: \(status)")
+    }
+
     func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

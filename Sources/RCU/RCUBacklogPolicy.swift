@@ -19,7 +19,8 @@ import Synchronization
 /// (``Throttle``) until the backlog drains to ``lowWaterMark``.
 ///
 /// A retire never waits where a wait could never end: inside a read section of any
-/// flavor, in a call_rcu callback, in a child of an unsafe fork. There the object is
+/// flavor, in a call_rcu callback (or one that a throttled caller runs inline), in a child
+/// of an unsafe fork. There the object is
 /// queued past the mark, and counted in
 /// ``RCUBacklogTelemetry/retiresPastHighWaterWithoutWaiting``. Nor do
 /// ``RCUFlavor/deferRetire(_:file:line:)`` and the async grace periods' own callbacks wait.
@@ -70,6 +71,10 @@ public struct RCUBacklogPolicy: Sendable, Hashable {
     /// stuck (a reader that never leaves, a callback that waits on a lock the caller
     /// holds), and a throttle must not turn a stall into a deadlock.
     public var maximumWaitWithoutProgress: Duration
+
+    /// Halfway from the low-water mark to the high-water mark: how far the expedited batch's
+    /// sweeper fills the backlog while nothing is throttled.
+    var halfwayToHighWaterMark: Int { lowWaterMark + (highWaterMark - lowWaterMark) / 2 }
 
     /// A policy; `lowWaterMark` is clamped to `0...highWaterMark`.
     public init(
@@ -136,7 +141,12 @@ final class RCUBacklogState: Sendable {
     let inline = Atomic<Int>(0)
     let abandoned = Atomic<Int>(0)
 
-    private static let all = RCUStallDetector.kinds.map { _ in RCUBacklogState() }
+    private static let all: [RCUBacklogState] = {
+        // A thread reading the policy may hold its lock at a fork(): unlocked in the child.
+        let status = pthread_atfork(nil, nil, { for state in RCUBacklogState.all { state.policy.reinitializeInForkedChild() } })
+        precondition(status == 0, "swift-rcu: pthread_atfork failed for the backlog policy: \(status)")
+        return RCUStallDetector.kinds.map { _ in RCUBacklogState() }
+    }()
 
     static func of(_ kind: RCUFlavorKind) -> RCUBacklogState { all[RCUStallDetector.index(of: kind)] }
 
@@ -188,8 +198,11 @@ extension RCUFlavor {
     /// backlog drains only after this thread's section ends), not in a callback (the worker
     /// would wait for itself), not in a child of an unsafe fork (no worker runs). A retire is
     /// legal in all three, so this refusal is silent: the callback is queued past the mark.
+    /// Callbacks that a throttled caller runs inline (``RCUBacklogPolicy/Throttle/reclaimInline``)
+    /// count as callbacks here: a `deinit` there that retires another object queues it.
     static var mayThrottle: Bool {
         !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback && staleReadersAfterFork == 0
+            && !RCUInlineReclaimBatch.isReclaimingOnThisThread
     }
 
     /// Queues the callback at once, returning `true`, when no throttle applies: the backlog
@@ -247,7 +260,7 @@ extension RCUFlavor {
 
     /// Runs a batch's callbacks on the calling thread, after its grace period.
     private static func reclaim(_ batch: [RCUInlineReclaimBatch.Item], _ state: RCUBacklogState) {
-        for item in batch { item.function(item.context) }
+        RCUInlineReclaimBatch.reclaim(batch)
         state.inline.add(batch.count, ordering: .relaxed)
     }
 

@@ -38,6 +38,8 @@ extension RCUFlavor {
     /// for it). Callbacks still pending go to the shared worker and run there. The
     /// exiting thread waits for the worker to stop: about 10 ms (liburcu's worker polls
     /// every 10 ms), and longer while a grace period it started is held up by a reader.
+    /// In a forked child, where the worker thread does not exist, an exiting thread leaves
+    /// a worker created before the fork unfreed instead.
     ///
     /// Freeing workers waits for grace periods (liburcu hands their callbacks over
     /// after one), so the call is refused where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is: inside
@@ -77,10 +79,16 @@ extension RCUFlavor {
         }
     }
 
-    /// Frees the calling thread's dedicated worker `data`, which it is exiting with.
-    fileprivate static func freeDedicatedWorkerAtExit(_ data: OpaquePointer) {
+    /// Frees the calling thread's dedicated worker `data`, created in process `process`,
+    /// which the thread is exiting with.
+    fileprivate static func freeDedicatedWorkerAtExit(_ data: OpaquePointer, createdIn process: pid_t) {
         // Another call (useCallbackWorkers(.shared)) may have freed it already.
         guard primitiveThreadCallRCUData() == data else { return }
+        // Created before a fork() that liburcu's child hook did not clean up (no call_rcu
+        // had installed it yet, or an unsafe fork skipped it): the worker thread does not
+        // exist in this child, and call_rcu_data_free would wait for it to stop forever.
+        // Its memory goes with the process.
+        guard getpid() == process else { return }
         // liburcu asks for a grace period between unsetting a per-CPU worker and freeing it,
         // for call_rcu callers on other threads that may still hold it; only this thread
         // reaches its own, so unsetting it here is enough.
@@ -101,7 +109,8 @@ extension RCUFlavor {
 enum RCUDedicatedWorkers {
     /// A thread's workers; the key's value, retained while any slot is filled.
     final class Slots {
-        var workers: [OpaquePointer?] = Array(repeating: nil, count: RCUStallDetector.kinds.count)
+        /// Each worker with the process that created it (a forked child has none of them).
+        var workers: [(data: OpaquePointer, process: pid_t)?] = Array(repeating: nil, count: RCUStallDetector.kinds.count)
     }
 
     private static let key: pthread_key_t = {
@@ -109,21 +118,21 @@ enum RCUDedicatedWorkers {
         let status = pthread_key_create(&key) { value in
             guard let value else { return }
             let slots = Unmanaged<Slots>.fromOpaque(value).takeRetainedValue()
-            for (index, data) in slots.workers.enumerated() {
-                guard let data else { continue }
-                RCUDedicatedWorkers.free(data, of: RCUStallDetector.kinds[index])
+            for (index, worker) in slots.workers.enumerated() {
+                guard let worker else { continue }
+                RCUDedicatedWorkers.free(worker.data, createdIn: worker.process, of: RCUStallDetector.kinds[index])
             }
         }
         precondition(status == 0, "swift-rcu: pthread_key_create failed (\(status)): dedicated call_rcu workers cannot be freed at thread exit")
         return key
     }()
 
-    private static func free(_ data: OpaquePointer, of kind: RCUFlavorKind) {
+    private static func free(_ data: OpaquePointer, createdIn process: pid_t, of kind: RCUFlavorKind) {
         switch kind {
-        case .memb: RCUMemb.freeDedicatedWorkerAtExit(data)
-        case .qsbr: RCUQSBR.freeDedicatedWorkerAtExit(data)
-        case .bulletproof: RCUBulletproof.freeDedicatedWorkerAtExit(data)
-        case .memoryBarrier: RCUMemoryBarrier.freeDedicatedWorkerAtExit(data)
+        case .memb: RCUMemb.freeDedicatedWorkerAtExit(data, createdIn: process)
+        case .qsbr: RCUQSBR.freeDedicatedWorkerAtExit(data, createdIn: process)
+        case .bulletproof: RCUBulletproof.freeDedicatedWorkerAtExit(data, createdIn: process)
+        case .memoryBarrier: RCUMemoryBarrier.freeDedicatedWorkerAtExit(data, createdIn: process)
         }
     }
 
@@ -140,7 +149,7 @@ enum RCUDedicatedWorkers {
             current = Slots()
             pthread_setspecific(key, Unmanaged.passRetained(current).toOpaque())
         }
-        current.workers[RCUStallDetector.index(of: kind)] = data
+        current.workers[RCUStallDetector.index(of: kind)] = (data, getpid())
     }
 
     /// The calling thread's worker of `kind` was freed by other means.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Per flavor: the objects that throttled retires under ``RCUBacklogPolicy/Throttle/reclaimInline``
 /// gather, so that one grace period reclaims a batch of them instead of one object.
 ///
@@ -6,8 +12,10 @@
 /// callback in it inline: each of the callers pays a grace period per ``capacity`` objects
 /// retired in all, where it paid one per object. A partly filled batch cannot wait for
 /// the next retire, which may never come: when a batch gets its first callback a sweeper
-/// is queued on call_rcu, and once the backlog has drained to the low-water mark it hands
-/// what is still gathered to call_rcu, one callback each (so every object is still
+/// is queued on call_rcu, and once the backlog has drained to the low-water mark, or
+/// retires are no longer throttled, it hands what is still gathered to call_rcu (while
+/// not throttled, as much as keeps the backlog under halfway to the high-water mark), one
+/// callback each (so every object is still
 /// counted once in the backlog's telemetry, reclaimed inline or through its own callback).
 /// ``RCUFlavor/barrier(file:line:)-6vxax`` hands the batch over first too, so a barrier
 /// still waits for every retired object.
@@ -33,7 +41,24 @@ final class RCUInlineReclaimBatch: Sendable {
 
     private init(kind: RCUFlavorKind) { self.kind = kind }
 
-    private static let all = RCUStallDetector.kinds.map { RCUInlineReclaimBatch(kind: $0) }
+    private static let all: [RCUInlineReclaimBatch] = {
+        let status = pthread_atfork(nil, nil, { RCUInlineReclaimBatch.unlockInForkedChild() })
+        precondition(status == 0, "swift-rcu: pthread_atfork failed for inline reclamation: \(status)")
+        return RCUStallDetector.kinds.map { RCUInlineReclaimBatch(kind: $0) }
+    }()
+
+    /// A thread adding to a batch (or a sweeper) may hold its lock at a `fork()`: the
+    /// child's barrier and sweeper would wait for that thread, which the child lacks. Its
+    /// change to the batch may be half made (an element counted but not yet written, which
+    /// the child would queue as a callback and crash on), so the child drops what was
+    /// gathered: those objects are leaked in the child, never reclaimed early; the parent
+    /// reclaims its own. A sweeper pending in the child finds the batch empty and stops.
+    private static func unlockInForkedChild() {
+        for batch in all {
+            batch.state.reinitializeInForkedChild()
+            batch.state.withLock { $0 = State() }
+        }
+    }
 
     static func of(_ kind: RCUFlavorKind) -> RCUInlineReclaimBatch { all[RCUStallDetector.index(of: kind)] }
 
@@ -56,6 +81,29 @@ final class RCUInlineReclaimBatch: Sendable {
         return full
     }
 
+    /// Threads running a batch's callbacks inline (a non-nil value): there, as on a call_rcu
+    /// worker, a retire must not wait. A `deinit` that retires another object (one that
+    /// owns an ``RCUPointer``) would otherwise fill the next batch and wait for a grace
+    /// period inside the callback context (Lockdep: sleeping in softirq). Read only past
+    /// the high-water mark, so a thread-specific key costs nothing on the fast path.
+    private static let reclaimingKey: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key, nil)
+        precondition(status == 0, "swift-rcu: pthread_key_create failed (\(status)) for inline reclamation")
+        return key
+    }()
+
+    /// Whether the calling thread is running callbacks of a batch it reclaims inline.
+    static var isReclaimingOnThisThread: Bool { pthread_getspecific(reclaimingKey) != nil }
+
+    /// Runs `items`' callbacks on the calling thread, marked as reclaiming inline.
+    static func reclaim(_ items: [Item]) {
+        let outer = pthread_getspecific(reclaimingKey)
+        pthread_setspecific(reclaimingKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(reclaimingKey, outer) }
+        for item in items { item.function(item.context) }
+    }
+
     /// Hands every gathered callback to call_rcu, one each: a grace period after this, they
     /// run on a call_rcu worker (the sweeper, a barrier).
     func handOver() {
@@ -71,44 +119,61 @@ final class RCUInlineReclaimBatch: Sendable {
     /// Whether callbacks are gathered now (for ``RCUFlavor/barrier(untilQuiet:file:line:)-8a2fs``).
     var isEmpty: Bool { state.withLock { $0.items.isEmpty } }
 
-    /// Runs a grace period after a batch got its first callback. Until the backlog has
-    /// drained to the low-water mark the sweeper only queues itself again: throttled retires
-    /// may still fill the batch (and the retire that fills it reclaims it), and callbacks
-    /// handed over now would push the backlog past the mark. Once it has drained, the
-    /// sweeper hands the rest to call_rcu: those callbacks were added after the sweeper was
+    /// Runs a grace period after a batch got its first callback. While retires are
+    /// throttled, and until the backlog has drained to the low-water mark, the sweeper only
+    /// queues itself again: throttled retires may still fill the batch (and the retire that
+    /// fills it reclaims it), and callbacks handed over now would push the backlog past the
+    /// mark. Once it has drained, the sweeper hands the rest to call_rcu; once nothing is
+    /// throttled (the policy changed, or the backlog dipped to the mark between two sweeps)
+    /// it hands over as many as keep the backlog under halfway from the low-water mark to
+    /// the high-water mark: no throttled retire would
+    /// fill the batch any more, and other retires may keep the backlog above the low-water
+    /// mark for as long as they run. Those callbacks were added after the sweeper was
     /// queued, so their grace period is another one.
     private static let sweeper: RCUCallbackFunction = { context in
         Unmanaged<RCUInlineReclaimBatch>.fromOpaque(context!).takeUnretainedValue().sweep()
     }
 
     private func sweep() {
-        let drained = hasDrained
-        let requeue = state.withLock { s -> Bool in
+        let backlog = self.backlog
+        let (handed, requeue) = state.withLock { s -> ([Item], Bool) in
             // Emptied meanwhile (a full batch was taken, or a barrier handed it over): done.
             guard !s.items.isEmpty else {
                 s.sweeperQueued = false
-                return false
+                return ([], false)
             }
-            return !drained
+            let room =
+                if backlog.pending <= backlog.policy.lowWaterMark {
+                    s.items.count
+                } else if backlog.isThrottling {
+                    0
+                } else {
+                    // As many as keep the backlog under halfway to the high-water mark (the
+                    // oldest first): retires that are not throttled go on meanwhile, and the
+                    // flag is raised only at the mark, 64 callbacks a thread late.
+                    max(0, min(s.items.count, backlog.policy.halfwayToHighWaterMark - backlog.pending))
+                }
+            let handed = Array(s.items.prefix(room))
+            s.items.removeFirst(room)
+            if s.items.isEmpty { s.sweeperQueued = false }
+            return (handed, !s.items.isEmpty)
         }
-        if requeue {
-            queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque())
-        } else {
-            handOver()
-        }
+        for item in handed { queue(item.function, item.context) }
+        if requeue { queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque()) }
     }
 
-    /// Whether the backlog, this sweeper aside, is at or below the low-water mark.
-    private var hasDrained: Bool {
-        let low = RCUBacklogState.of(kind).policy.withLock { $0.lowWaterMark }
-        let pending =
+    /// The backlog as the sweeper sees it: callbacks pending (this sweeper aside), whether
+    /// retires are throttled now (the flag, lowered here if the backlog has drained), the policy.
+    private var backlog: (pending: Int, isThrottling: Bool, policy: RCUBacklogPolicy) {
+        let policy = RCUBacklogState.of(kind).policy.withLock { $0 }
+        let (pending, over) =
             switch kind {
-            case .memb: RCUMemb.primitivePendingCallbacks
-            case .qsbr: RCUQSBR.primitivePendingCallbacks
-            case .bulletproof: RCUBulletproof.primitivePendingCallbacks
-            case .memoryBarrier: RCUMemoryBarrier.primitivePendingCallbacks
+            case .memb: (RCUMemb.primitivePendingCallbacks, RCUMemb.primitiveBacklogRecheck())
+            case .qsbr: (RCUQSBR.primitivePendingCallbacks, RCUQSBR.primitiveBacklogRecheck())
+            case .bulletproof: (RCUBulletproof.primitivePendingCallbacks, RCUBulletproof.primitiveBacklogRecheck())
+            case .memoryBarrier: (RCUMemoryBarrier.primitivePendingCallbacks, RCUMemoryBarrier.primitiveBacklogRecheck())
             }
-        return pending - 1 <= low
+        return (pending - 1, over, policy)
     }
 
     /// call_rcu on this batch's flavor, never throttled (the sweeper runs on a worker).

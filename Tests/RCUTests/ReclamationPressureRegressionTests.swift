@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import RCU
+import RCUTestSupport
+import XCTest
+
+/// Regressions found by attacking the reclamation-pressure changes from the public API:
+/// a nested retire during inline reclamation, a partial batch left behind by a policy
+/// change, and two hangs in forked children.
+final class ReclamationPressureRegressionTests: XCTestCase {
+    final class Leaf: Sendable {
+        let tracked: Tracked
+        init(_ tracked: Tracked) { self.tracked = tracked }
+    }
+
+    /// Owns an ``RCUPointer``: its `deinit` retires the leaf.
+    final class Parent: Sendable {
+        let tracked: Tracked
+        let child = RCUPointer<Leaf, RCUMemb>()
+        init(_ tracked: Tracked, leaf: Tracked) {
+            self.tracked = tracked
+            child.replace(with: Leaf(leaf))
+        }
+    }
+
+    /// Under the expedited policy a retiring thread runs other objects' `deinit`s inline;
+    /// one that retires another object (it owns an RCUPointer) used to fill the next batch
+    /// and wait for a grace period inside that callback context (Lockdep: "sleeping function
+    /// called from invalid context", a trap in debug builds). It is queued instead, as on a
+    /// call_rcu worker, and every object is still released exactly once.
+    func testDeinitRetiringDuringInlineReclamationDoesNotWait() {
+        let recorder = MisuseRecorder()
+        defer { recorder.stop() }
+        RCUMemb.backlogPolicy = RCUBacklogPolicy(highWaterMark: 2_000, lowWaterMark: 1_000, throttle: .reclaimInline)
+        defer { RCUMemb.backlogPolicy = .standard }
+        let parents = Ledger()
+        let leaves = Ledger()
+        let before = RCUMemb.backlog
+        let count = 40_000
+        let writers = (0..<2).map { writer in
+            startThread(named: "nested-retire-\(writer)") {
+                for index in stride(from: writer, to: count, by: 2) {
+                    RCUMemb.retire(Parent(Tracked(id: index, ledger: parents), leaf: Tracked(id: index, ledger: leaves)))
+                }
+            }
+        }
+        writers.forEach { $0.wait() }
+        let quiet = RCUMemb.barrier(untilQuiet: 64)
+        let after = RCUMemb.backlog
+        XCTAssertTrue(quiet.isQuiet, "\(quiet)")
+        XCTAssertGreaterThan(after.inlineReclamations, before.inlineReclamations, "some batches were reclaimed inline")
+        XCTAssertEqual(recorder.lockdepReports.map(\.description), [])
+        XCTAssertEqual(recorder.kinds, [])
+        XCTAssertEqual(parents.freedCount, count)
+        XCTAssertEqual(leaves.freedCount, count)
+        XCTAssertEqual(parents.doubleFrees + leaves.doubleFrees, 0)
+    }
+
+    /// A partial batch gathered while retires were throttled, then the policy changed so that
+    /// nothing is throttled, while other retires keep the backlog above the low-water mark:
+    /// the sweeper used to wait for the backlog to drain to that mark, keeping the gathered
+    /// objects for as long as the other retires went on. It hands them over once nothing is
+    /// throttled.
+    func testPartialBatchIsHandedOverOnceNothingIsThrottled() {
+        RCUMemb.backlogPolicy = RCUBacklogPolicy(highWaterMark: 100, lowWaterMark: 50, throttle: .reclaimInline)
+        defer { RCUMemb.backlogPolicy = .standard }
+        let ledger = Ledger()
+        let inSection = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        // A reader holds up the grace period, so the backlog stays over the mark while 300
+        // throttled retires gather in the batch (fewer than 512: nobody fills it).
+        let reader = startThread(named: "partial-reader") {
+            RCUMemb.read { _ in
+                inSection.signal()
+                release.wait()
+            }
+        }
+        inSection.wait()
+        for _ in 0..<200 { RCUMemb.retire(Filler()) }
+        onThread(named: "partial-writer") {
+            for index in 0..<300 { RCUMemb.retire(Tracked(id: index, ledger: ledger)) }
+        }
+        XCTAssertTrue(RCUMemb.backlog.isThrottling)
+        RCUMemb.backlogPolicy = RCUBacklogPolicy(highWaterMark: 1_000_000, lowWaterMark: 10, throttle: .reclaimInline)
+        let running = Count(1)
+        let traffic = startThread(named: "partial-traffic") {
+            while running.load() == 1 {
+                for _ in 0..<50 { RCUMemb.retire(Filler()) }
+                usleep(100)
+            }
+        }
+        release.signal()
+        reader.wait()
+        let freedWhileTrafficRuns = ledger.waitForFreed(300, timeout: 5)
+        let pending = RCUMemb.pendingCallbacks
+        running.store(0)
+        traffic.wait()
+        XCTAssertTrue(freedWhileTrafficRuns, "gathered objects reclaimed: \(ledger.freedCount) of 300 (backlog \(pending))")
+        XCTAssertTrue(ledger.waitForFreed(300, timeout: 20))
+        XCTAssertEqual(ledger.doubleFrees, 0)
+        RCUMemb.barrier()
+    }
+
+    /// In a child of an unsafe fork (another thread was a registered reader), or of a fork
+    /// before any call_rcu installed liburcu's fork hooks, liburcu's child hook does not run,
+    /// so a dedicated worker's thread does not exist there: a thread that exits with one
+    /// used to wait in call_rcu_data_free forever.
+    func testUnsafeForkChildThreadWithDedicatedWorkerExits() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        let ready = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let reader = startThread(named: "registered-reader") {
+            RCUMemb.registerThread()
+            ready.signal()
+            release.wait()
+        }
+        ready.wait()
+        defer {
+            release.signal()
+            reader.wait()
+        }
+        let status = Locked<Int32?>(nil)
+        runJoined {
+            try? RCUMemb.useCallbackWorkers(.perThread)
+            let child = fork()
+            if child == 0 {
+                alarm(30)   // a hang ends as SIGALRM, which the parent sees
+                // The thread ends: its key destructors run in the order the keys were created
+                // (glibc), the package's first, then this one, which ends the child (call_rcu
+                // workers that other flavors' fork hooks started would keep it alive).
+                var last = pthread_key_t()
+                pthread_key_create(&last) { _ in _exit(0) }
+                pthread_setspecific(last, UnsafeRawPointer(bitPattern: 1))
+                return
+            }
+            status.withLock { $0 = Self.wait(for: child, seconds: 20) }
+            try? RCUMemb.useCallbackWorkers(.shared)
+        }
+        XCTAssertEqual(status.withLock { $0 }, 0, "the child exited (nil: it hung and was killed)")
+    }
+
+    /// A thread adding to the expedited batch may hold its lock at a fork(); the child's
+    /// barrier (which hands the batch over) and its sweeper used to wait for that thread
+    /// forever (and, with the lock merely unlocked in the child, a half-written batch crashed
+    /// a child's worker under ASan). bp: its registry is cleaned at fork, so the children may
+    /// wait for grace periods.
+    func testForkWhileRetiresFillTheBatch() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        RCUBulletproof.backlogPolicy = RCUBacklogPolicy(highWaterMark: 1_000, lowWaterMark: 500, throttle: .reclaimInline)
+        defer { RCUBulletproof.backlogPolicy = .standard }
+        let running = Count(1)
+        let retirers = (0..<2).map { index in
+            startThread(named: "batch-fill-\(index)") {
+                while running.load() == 1 { RCUBulletproof.retire(Filler()) }
+            }
+        }
+        usleep(100_000)
+        var hung = 0
+        var failed = 0
+        // Each fork hits the lock held with a small probability (2 to 4 in 60 before the fix).
+        for _ in 0..<120 {
+            let child = fork()
+            if child == 0 {
+                alarm(10)
+                RCUBulletproof.barrier()
+                _exit(0)
+            }
+            switch Self.wait(for: child, seconds: 15) {
+            case nil: hung += 1
+            case 0?: break
+            case let status?: if status & 0x7f == SIGALRM { hung += 1 } else { failed += 1 }
+            }
+        }
+        running.store(0)
+        retirers.forEach { $0.wait() }
+        RCUBulletproof.barrier()
+        XCTAssertEqual(hung, 0, "children whose barrier() never returned")
+        XCTAssertEqual(failed, 0, "children that did not exit 0")
+    }
+
+    /// A retired object that tracks nothing.
+    final class Filler: Sendable {}
+
+    /// The child's wait status, or nil when it did not end within `seconds` (then killed).
+    private static func wait(for child: pid_t, seconds: Double) -> Int32? {
+        var status: Int32 = 0
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1_000))
+        while ContinuousClock.now < deadline {
+            if waitpid(child, &status, WNOHANG) == child { return status }
+            usleep(10_000)
+        }
+        kill(child, SIGKILL)
+        waitpid(child, &status, 0)
+        return nil
+    }
+
+    /// Runs `body` on a new pthread and joins it (after its key destructors).
+    private func runJoined(_ body: @escaping @Sendable () -> Void) {
+        final class Box: @unchecked Sendable {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        let status = pthread_create(&thread, nil, { context in
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context)
+        precondition(status == 0, "pthread_create failed: \(status)")
+        pthread_join(thread, nil)
+    }
+}
