@@ -35,6 +35,18 @@ final class ReclamationPressureTests: XCTestCase {
             let count = 60_000
             let peak = BacklogPeak()
             let sampler = peak.start()
+            // A reader holds up the grace periods until the writers have pushed the backlog
+            // past the mark: in a slow build (ThreadSanitizer's) the worker could keep up with
+            // them, and nothing would be throttled.
+            let inSection = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let holder = startThread(named: "replace-holder") {
+                RCUMemb.read { _ in
+                    inSection.signal()
+                    release.wait()
+                }
+            }
+            inSection.wait()
             let writers = (0..<2).map { writer in
                 startThread(named: "replace-\(writer)") {
                     for index in stride(from: writer, to: count, by: 2) {
@@ -51,6 +63,12 @@ final class ReclamationPressureTests: XCTestCase {
                     }
                 }
             }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while RCUMemb.backlog.pendingCallbacks < policy.highWaterMark, ContinuousClock.now < deadline {
+                usleep(1_000)
+            }
+            release.signal()
+            holder.wait()
             writers.forEach { $0.wait() }
             peak.stop(sampler)
             shared.pointer.replace(with: nil)
