@@ -79,8 +79,11 @@ extension Registry {
     /// attach was deferred (kdump); refused with `-EBUSY` while the device is blocked.
     /// - Throws: ``IOMMUError/busy`` while blocked, ``IOMMUError/attachFailed`` if the attach fails.
     public func deferredAttach(_ dev: Device, to domain: Domain) throws(IOMMUError) {
-        guard let group = dev.iommuGroup.protectedValue, let param = dev.iommu, param.attachDeferred else { return }
+        guard let group = dev.iommuGroup.protectedValue else { return }
         try group.mutex.withLock { () throws(IOMMUError) in
+            // attach_deferred is read under the mutex that clears it, as the kernel's does: two
+            // CPUs' first DMA maps may race here.
+            guard let param = dev.iommu, param.attachDeferred else { return }
             guard let gdev = devToGdev(dev, in: group) else { throw .noDevice }
             if gdev.blocked != .none { throw .busy }
             try deviceSetDomain(gdev, domain)

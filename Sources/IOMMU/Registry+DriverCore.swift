@@ -12,7 +12,14 @@ extension Registry {
         try lockDevice(dev)
         defer { unlockDevice(dev) }
         dev.driverBound.store(true, ordering: .relaxed)   // really_probe sets dev->driver first
-        return try body()
+        do {
+            return try body()
+        } catch {
+            // really_probe's failure path (device_unbind_cleanup) clears dev->driver again: a
+            // later probe of the device must still run dma_configure.
+            dev.driverBound.store(false, ordering: .relaxed)
+            throw error
+        }
     }
 
     /// The bus's `dma_configure()` for a firmware-described device (`of_dma_configure()` ->

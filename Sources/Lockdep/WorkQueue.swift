@@ -97,7 +97,16 @@ public final class WorkQueue: @unchecked Sendable {
             threads = []
             return t
         }
-        for tid in toJoin { pthread_join(tid, nil) }
+        for tid in toJoin {
+            // Called from one of the queue's own callbacks (an owner's last reference dropped on
+            // its worker): that thread cannot join itself; it ends by itself once the loop sees
+            // `stopping`, so detach it instead of leaking it.
+            if pthread_equal(tid, pthread_self()) != 0 {
+                pthread_detach(tid)
+            } else {
+                pthread_join(tid, nil)
+            }
+        }
     }
 
     // MARK: worker

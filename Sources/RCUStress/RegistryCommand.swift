@@ -107,9 +107,11 @@ struct RegistryCommand: ParsableCommand {
         guard duration <= 86_400 else { throw ValidationError("--duration must be at most one day (86400 s).") }
         if let rounds {
             guard rounds >= 1 else { throw ValidationError("--rounds must be 1 or more, not \(rounds).") }
-            guard duration / Double(rounds) >= 0.01 else {
-                throw ValidationError("--rounds \(rounds) leaves under 10 ms per round of --duration \(duration).")
-            }
+        }
+        // Checked on the rounds the run makes, given or defaulted (5 with --design all).
+        guard duration / Double(roundCount) >= 0.01 else {
+            let given = rounds == nil ? " (the default with --design \(design.rawValue))" : ""
+            throw ValidationError("--rounds \(roundCount)\(given) leaves under 10 ms per round of --duration \(duration).")
         }
         guard readers >= 1 else { throw ValidationError("--readers must be 1 or more, not \(readers).") }
         guard writers >= 0 else { throw ValidationError("--writers must be 0 or more, not \(writers).") }

@@ -36,6 +36,13 @@ final class RegistryCommandTests: XCTestCase {
         try assertUsageError(["--rounds", "1000", "--duration", "1"], mentions: "--rounds")
     }
 
+    /// The 10 ms-per-round floor holds for the default rounds too (5 with --design all, 1 else),
+    /// not only for an explicit --rounds: 0.001 s over 5 rounds is 0.2 ms a round.
+    func testDefaultRoundsShorterThanTenMillisecondsAreAUsageError() throws {
+        try assertUsageError(["--duration", "0.001"], mentions: "--rounds 5 (the default")
+        try assertUsageError(["--design", "rcu", "--duration", "0.0001"], mentions: "--rounds 1 (the default")
+    }
+
     /// `--rounds`: each round is a fresh run of duration/rounds; the JSON adds them up (the
     /// series continue: 10 points per round) and the counters stay zero.
     func testRoundsAddUp() throws {
