@@ -414,6 +414,41 @@ final class AdversarialReadSideTests: XCTestCase {
         XCTAssertEqual(recorder.kinds, [])
     }
 
+    /// A thread that blocks inside a generic qsbr section (brought online by the section's
+    /// inline path) or inside a scope section in `offline()` holds up grace periods: the
+    /// stall detector must name it, not let `synchronize()` hang without a word.
+    func testQSBRBlockedSectionIsNamedByTheStallDetector() {
+        checkBlockedSectionNamed("adv-blk-generic") { body in RCUQSBR.read { _ in body() } }
+        checkBlockedSectionNamed("adv-blk-offline") { body in
+            RCUQSBR.withReader { reader in
+                reader.offline { reader.read { _ in body() } }
+                reader.quiescentState()
+            }
+        }
+    }
+
+    private func checkBlockedSectionNamed(_ name: String, _ section: @escaping @Sendable (() -> Void) -> Void) {
+        withCollectedStalls(threshold: .milliseconds(100)) { stalls in
+            let entered = DispatchSemaphore(value: 0)
+            let release = Flag()
+            let reader = startThread(named: name) {
+                section {
+                    entered.signal()
+                    while !release.isSet { usleep(1_000) }
+                }
+            }
+            entered.wait()
+            let writer = startThread(named: "adv-blk-writer") { RCUQSBR.synchronize() }
+            let deadline = Date().addingTimeInterval(10)
+            while stalls.withLock({ $0.isEmpty }) && Date() < deadline { usleep(5_000) }
+            release.set()
+            XCTAssertEqual(writer.wait(timeout: .now() + 20), .success, "\(name): the grace period ended once the section did")
+            XCTAssertEqual(reader.wait(timeout: .now() + 20), .success)
+            let stall = stalls.withLock { $0.first { $0.call == "synchronize()" } }
+            XCTAssertEqual(stall?.blockingReaders.map(\.name), [name], "\(name): the blocked section's thread is named")
+        }
+    }
+
     /// A qsbr stress: readers mix every way of opening sections with offline stretches and
     /// quiescent states while writers replace and free continuously; every object a
     /// section sees must be alive.
