@@ -234,6 +234,48 @@ final class RCUDictionaryAdversarialTests: XCTestCase {
         RCUMemb.barrier()
     }
 
+    /// The last reference dropped inside forEach's body and inside withValue's: the map
+    /// must outlive the call; its entries are freed once, after it.
+    func testMapDroppedInsideItsOwnIteration() {
+        let ledger = Ledger()
+        var map: RCUDictionary<Int, Tracked, RCUMemb>? = RCUDictionary()
+        for i in 0..<100 { map!.insert(Tracked(id: i, ledger: ledger), forKey: i) }
+        var visited = 0
+        RCUMemb.read { section in
+            map!.forEach(in: section) { _, value in
+                map = nil
+                XCTAssertTrue(value.isAlive)
+                visited += 1
+            }
+        }
+        XCTAssertEqual(visited, 100)
+        XCTAssertTrue(ledger.waitForFreed(100))
+        var other: RCUDictionary<Int, Tracked, RCUMemb>? = RCUDictionary()
+        other!.insert(Tracked(id: 1000, ledger: ledger), forKey: 1)
+        let alive = RCUMemb.read { section in
+            other!.withValue(forKey: 1, in: section) { value -> Bool in other = nil; return value.isAlive }
+        }
+        XCTAssertEqual(alive, true)
+        XCTAssertTrue(ledger.waitForFreed(101))
+        XCTAssertEqual(ledger.doubleFrees, 0)
+    }
+
+    /// Zero-sized values and keys of one byte; a negative and a zero minimum capacity.
+    func testDegenerateTypesAndCapacities() {
+        let set = RCUDictionary<UInt8, Void, RCUMemb>(minimumCapacity: 0)
+        for k in 0...255 { set.updateValue((), forKey: UInt8(k)) }
+        for k in stride(from: 0, through: 255, by: 2) { set.removeValue(forKey: UInt8(k)) }
+        XCTAssertEqual(set.count, 128)
+        XCTAssertTrue(RCUMemb.read { set.contains(255, in: $0) })
+        XCTAssertFalse(RCUMemb.read { set.contains(254, in: $0) })
+        let negative = RCUDictionary<Int, Int, RCUMemb>(minimumCapacity: -1)
+        XCTAssertEqual(negative.capacity, 6)
+        for i in 0..<1000 { negative.insert(i, forKey: i) }
+        for i in 0..<1000 { negative.removeValue(forKey: i) }
+        XCTAssertEqual(negative.capacity, 6, "shrinks back to the minimum")
+        RCUMemb.barrier()
+    }
+
     /// Async tasks reading and writing.
     func testAsyncTasks() async throws {
         let map = RCUDictionary<Int, String, RCUMemb>()
