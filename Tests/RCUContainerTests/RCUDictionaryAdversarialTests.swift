@@ -276,6 +276,33 @@ final class RCUDictionaryAdversarialTests: XCTestCase {
         RCUMemb.barrier()
     }
 
+    /// `capacity` outside any read section while writers rebuild large tables (which
+    /// malloc maps and unmaps whole): it must not read a table retired under it.
+    func testCapacityReadOutsideSectionsWhileTablesAreRetired() {
+        let map = RCUDictionary<Int, Int, RCUMemb>()
+        let stop = Locked(false)
+        let bad = Locked(0)
+        let readers = (0..<2).map { index in
+            startThread(named: "capacity-reader-\(index)") {
+                while !stop.withLock({ $0 }) {
+                    for _ in 0..<10_000 {
+                        let capacity = map.capacity
+                        if capacity < 6 || capacity > 1 << 20 { bad.withLock { $0 += 1 } }
+                    }
+                }
+            }
+        }
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            for i in 0..<20_000 { map.insert(i, forKey: i) }
+            map.removeAll()
+        }
+        stop.withLock { $0 = true }
+        readers.forEach { $0.wait() }
+        RCUMemb.barrier()
+        XCTAssertEqual(bad.withLock { $0 }, 0)
+    }
+
     /// Async tasks reading and writing.
     func testAsyncTasks() async throws {
         let map = RCUDictionary<Int, String, RCUMemb>()
