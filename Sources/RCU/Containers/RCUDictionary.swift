@@ -67,6 +67,10 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// The table never shrinks below this many home slots.
     private let minimumSlotCount: Int
 
+    /// The current table's home slots, kept beside it for ``capacity``: outside a read
+    /// section the table itself may be freed under the caller.
+    private let currentHomeSlotCount: Atomic<Int>
+
     /// Creates an empty map.
     /// - Parameter minimumCapacity: How many entries the map holds without
     ///   rebuilding its table, as for `Dictionary(minimumCapacity:)`; the table never
@@ -74,6 +78,7 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     public init(minimumCapacity: Int = 0) {
         minimumSlotCount = Self.slotCount(holding: min(max(0, minimumCapacity), 1 << 40))
         current = Atomic(Self.makeTable(homeSlots: minimumSlotCount).word)
+        currentHomeSlotCount = Atomic(minimumSlotCount)
     }
 
     deinit {
@@ -183,7 +188,7 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// use slots up too (a slot is not reused until the rebuild). Grows as entries are
     /// added and shrinks, not below `minimumCapacity`, as they are removed.
     /// - Complexity: O(1).
-    public var capacity: Int { RCUDictionaryTable(word: current.load(ordering: .acquiring)).homeSlotCount / 4 * 3 }
+    public var capacity: Int { currentHomeSlotCount.load(ordering: .relaxed) / 4 * 3 }
 
     // MARK: Writers (any thread; serialised by the map's lock; never wait for a grace period)
 
@@ -290,6 +295,7 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
         let retiredTable = withWriterLock("removeAll()", file, line) { () -> RCUDictionaryTable in
             let old = currentTable
             current.store(Self.makeTable(homeSlots: minimumSlotCount).word, ordering: .releasing)
+            currentHomeSlotCount.store(minimumSlotCount, ordering: .relaxed)
             entryCount.store(0, ordering: .relaxed)
             usedSlots = 0
             return old   // still owns its live pairs
@@ -409,6 +415,7 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
             }
             old.header.pointee.ownsLivePairs = false   // readers never read this field
             current.store(new.word, ordering: .releasing)
+            currentHomeSlotCount.store(homeSlots, ordering: .relaxed)
             usedSlots = live.count
             retired.append(old)
             return new
