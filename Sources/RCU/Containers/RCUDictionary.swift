@@ -37,7 +37,12 @@ public import Synchronization
 ///   added or removed concurrently may or may not be counted or visited.
 /// - Note: A key whose `==` or `hash(into:)` calls a mutating method of the same map
 ///   would deadlock on the writer lock: the inner call is reported as
-///   ``RCUMisuse/Kind/recursiveLock`` and refused.
+///   ``RCUMisuse/Kind/recursiveLock`` and refused. Two maps whose keys' `==` write each
+///   other from two threads deadlock like any two locks taken in opposite orders; the
+///   writer lock is not Lockdep-checked, so that is not reported.
+/// - Note: A removed or replaced value is released on a call_rcu worker thread, so its
+///   `deinit` runs there, as for every container and ``RCUPointer``: a value whose
+///   `deinit` touches state confined to one thread must not be stored in the map.
 /// - Note: `fork()`: the map has no thread of its own and its teardown waits for
 ///   nothing, so a child can use and drop the maps it inherited, unless another thread
 ///   of the parent was inside one of their mutating methods at the fork (the child
@@ -183,8 +188,8 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Complexity: O(1).
     public var isEmpty: Bool { count == 0 }
 
-    /// How many slots the current table has left, live or removed, before a writer
-    /// rebuilds it, counted as entries: 3/4 of its slots. Removals and replacements
+    /// How many entries the current table holds, live or removed, before a writer
+    /// rebuilds it: 3/4 of its home slots. Removals and replacements
     /// use slots up too (a slot is not reused until the rebuild). Grows as entries are
     /// added and shrinks, not below `minimumCapacity`, as they are removed.
     /// - Complexity: O(1).
