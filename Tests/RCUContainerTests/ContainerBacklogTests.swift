@@ -22,6 +22,7 @@ final class ContainerBacklogTests: XCTestCase {
         let peak = PendingPeak()
         let sampler = peak.start()
         let perWriter = 20_000
+        let hold = GracePeriodHold()
         let writers = (0..<2).map { writer in
             startThread(named: "list-\(writer)") {
                 for index in 0..<perWriter {
@@ -38,6 +39,7 @@ final class ContainerBacklogTests: XCTestCase {
                 }
             }
         }
+        hold.end(whenBacklogReaches: small.highWaterMark)
         writers.forEach { $0.wait() }
         peak.stop(sampler)
         RCUMemb.barrier()
@@ -132,6 +134,7 @@ final class ContainerBacklogTests: XCTestCase {
         let sampler = peak.start()
         let perWriter = 30_000
         let sums = Atomic<Int>(0)
+        let hold = GracePeriodHold()
         let writers = (0..<2).map { writer in
             startThread(named: "queue-\(writer)") {
                 var sum = 0
@@ -142,6 +145,7 @@ final class ContainerBacklogTests: XCTestCase {
                 sums.add(sum, ordering: .relaxed)
             }
         }
+        hold.end(whenBacklogReaches: small.highWaterMark)
         writers.forEach { $0.wait() }
         peak.stop(sampler)
         var rest = 0
@@ -151,6 +155,33 @@ final class ContainerBacklogTests: XCTestCase {
         XCTAssertLessThanOrEqual(peak.value, small.highWaterMark + slack, "backlog bounded")
         XCTAssertGreaterThan(RCUMemb.backlog.throttledRetires, before.throttledRetires)
         XCTAssertEqual(RCUMemb.pendingCallbacks, 0)
+    }
+}
+
+/// A reader that holds up memb grace periods until the backlog reaches a mark (at most
+/// 10 s): in a slow build (ThreadSanitizer's) the worker could otherwise keep pace with a
+/// storm's writers, and nothing would be throttled.
+final class GracePeriodHold: Sendable {
+    private let release = DispatchSemaphore(value: 0)
+    private let reader: DispatchSemaphore
+
+    init() {
+        let entered = DispatchSemaphore(value: 0)
+        let release = self.release
+        reader = startThread(named: "gp-hold") {
+            RCUMemb.read { _ in
+                entered.signal()
+                release.wait()
+            }
+        }
+        entered.wait()
+    }
+
+    func end(whenBacklogReaches mark: Int) {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while RCUMemb.pendingCallbacks < mark, ContinuousClock.now < deadline { usleep(1_000) }
+        release.signal()
+        reader.wait()
     }
 }
 
