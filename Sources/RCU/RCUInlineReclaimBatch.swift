@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Synchronization
 
 /// Per flavor: the objects that throttled retires under ``RCUBacklogPolicy/Throttle/reclaimInline``
 /// gather, so that one grace period reclaims a batch of them instead of one object.
@@ -38,6 +39,11 @@ final class RCUInlineReclaimBatch: Sendable {
 
     private let state = Locked(State())
     let kind: RCUFlavorKind
+    /// The process that queued the latest sweeper. A sweeper pending at a `fork()` runs in
+    /// the child on the worker that liburcu's child hook starts, which may be before this
+    /// type's own child handler has reset the lock a parent thread held: such a sweeper
+    /// returns without touching the lock (the child dropped the batch anyway).
+    private let sweeperProcess = Atomic<Int32>(0)
 
     private init(kind: RCUFlavorKind) { self.kind = kind }
 
@@ -77,7 +83,10 @@ final class RCUInlineReclaimBatch: Sendable {
             return (nil, true)
         }
         // The batches live as long as the process: the sweeper's context needs no reference.
-        if queueSweeper { queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque()) }
+        if queueSweeper {
+            sweeperProcess.store(getpid(), ordering: .relaxed)
+            queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque())
+        }
         return full
     }
 
@@ -135,6 +144,7 @@ final class RCUInlineReclaimBatch: Sendable {
     }
 
     private func sweep() {
+        guard sweeperProcess.load(ordering: .relaxed) == getpid() else { return }
         let backlog = self.backlog
         let (handed, requeue) = state.withLock { s -> ([Item], Bool) in
             // Emptied meanwhile (a full batch was taken, or a barrier handed it over): done.
