@@ -19,7 +19,7 @@ final class ContainerBacklogTests: XCTestCase {
         let lock = RCUWriterMutex()
         let list = RCUList<Tracked, RCUMemb>(lock: lock)
         let before = RCUMemb.backlog
-        let peak = PendingPeak()
+        let peak = BacklogPeak()
         let sampler = peak.start()
         let perWriter = 20_000
         let hold = GracePeriodHold()
@@ -63,7 +63,7 @@ final class ContainerBacklogTests: XCTestCase {
         let ledger = Ledger()
         let map = RCUHashMap<Int, Tracked, RCUMemb>()
         let before = RCUMemb.backlog
-        let peak = PendingPeak()
+        let peak = BacklogPeak()
         let sampler = peak.start()
         let inSection = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
@@ -130,7 +130,7 @@ final class ContainerBacklogTests: XCTestCase {
         defer { RCUMemb.backlogPolicy = .standard }
         let queue = LockFreeQueue<Int, RCUMemb>()
         let before = RCUMemb.backlog
-        let peak = PendingPeak()
+        let peak = BacklogPeak()
         let sampler = peak.start()
         let perWriter = 30_000
         let sums = Atomic<Int>(0)
@@ -156,54 +156,4 @@ final class ContainerBacklogTests: XCTestCase {
         XCTAssertGreaterThan(RCUMemb.backlog.throttledRetires, before.throttledRetires)
         XCTAssertEqual(RCUMemb.pendingCallbacks, 0)
     }
-}
-
-/// A reader that holds up memb grace periods until the backlog reaches a mark (at most
-/// 10 s): in a slow build (ThreadSanitizer's) the worker could otherwise keep pace with a
-/// storm's writers, and nothing would be throttled.
-final class GracePeriodHold: Sendable {
-    private let release = DispatchSemaphore(value: 0)
-    private let reader: DispatchSemaphore
-
-    init() {
-        let entered = DispatchSemaphore(value: 0)
-        let release = self.release
-        reader = startThread(named: "gp-hold") {
-            RCUMemb.read { _ in
-                entered.signal()
-                release.wait()
-            }
-        }
-        entered.wait()
-    }
-
-    func end(whenBacklogReaches mark: Int) {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while RCUMemb.pendingCallbacks < mark, ContinuousClock.now < deadline { usleep(1_000) }
-        release.signal()
-        reader.wait()
-    }
-}
-
-/// The largest memb backlog seen by a sampling thread.
-final class PendingPeak: Sendable {
-    private let peak = Atomic<Int>(0)
-    private let running = Atomic<Bool>(true)
-
-    func start() -> DispatchSemaphore {
-        startThread(named: "pending-peak") { [self] in
-            while running.load(ordering: .relaxed) {
-                let pending = RCUMemb.pendingCallbacks
-                if pending > peak.load(ordering: .relaxed) { peak.store(pending, ordering: .relaxed) }
-                usleep(100)
-            }
-        }
-    }
-
-    func stop(_ sampler: DispatchSemaphore) {
-        running.store(false, ordering: .relaxed)
-        sampler.wait()
-    }
-
-    var value: Int { peak.load(ordering: .relaxed) }
 }

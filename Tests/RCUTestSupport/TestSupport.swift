@@ -155,3 +155,55 @@ public enum IsolatedTest {
         return (process.terminationReason, process.terminationStatus, text)
     }
 }
+
+/// A reader that holds up memb grace periods until the backlog reaches a mark (at most
+/// 10 s): in a slow build (ThreadSanitizer's) the worker could otherwise keep pace with a
+/// storm's writers, and nothing would be throttled.
+public final class GracePeriodHold: Sendable {
+    private let release = DispatchSemaphore(value: 0)
+    private let reader: DispatchSemaphore
+
+    public init() {
+        let entered = DispatchSemaphore(value: 0)
+        let release = self.release
+        reader = startThread(named: "gp-hold") {
+            RCUMemb.read { _ in
+                entered.signal()
+                release.wait()
+            }
+        }
+        entered.wait()
+    }
+
+    public func end(whenBacklogReaches mark: Int) {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while RCUMemb.pendingCallbacks < mark, ContinuousClock.now < deadline { usleep(1_000) }
+        release.signal()
+        reader.wait()
+    }
+}
+
+/// The largest memb backlog seen by a sampling thread.
+public final class BacklogPeak: Sendable {
+    private let peak = Atomic<Int>(0)
+    private let running = Atomic<Bool>(true)
+
+    public init() {}
+
+    public func start() -> DispatchSemaphore {
+        startThread(named: "backlog-peak") { [self] in
+            while running.load(ordering: .relaxed) {
+                let pending = RCUMemb.pendingCallbacks
+                if pending > peak.load(ordering: .relaxed) { peak.store(pending, ordering: .relaxed) }
+                usleep(100)
+            }
+        }
+    }
+
+    public func stop(_ sampler: DispatchSemaphore) {
+        running.store(false, ordering: .relaxed)
+        sampler.wait()
+    }
+
+    public var value: Int { peak.load(ordering: .relaxed) }
+}

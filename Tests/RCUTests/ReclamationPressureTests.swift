@@ -35,18 +35,7 @@ final class ReclamationPressureTests: XCTestCase {
             let count = 60_000
             let peak = BacklogPeak()
             let sampler = peak.start()
-            // A reader holds up the grace periods until the writers have pushed the backlog
-            // past the mark: in a slow build (ThreadSanitizer's) the worker could keep up with
-            // them, and nothing would be throttled.
-            let inSection = DispatchSemaphore(value: 0)
-            let release = DispatchSemaphore(value: 0)
-            let holder = startThread(named: "replace-holder") {
-                RCUMemb.read { _ in
-                    inSection.signal()
-                    release.wait()
-                }
-            }
-            inSection.wait()
+            let hold = GracePeriodHold()
             let writers = (0..<2).map { writer in
                 startThread(named: "replace-\(writer)") {
                     for index in stride(from: writer, to: count, by: 2) {
@@ -63,12 +52,7 @@ final class ReclamationPressureTests: XCTestCase {
                     }
                 }
             }
-            let deadline = ContinuousClock.now + .seconds(10)
-            while RCUMemb.backlog.pendingCallbacks < policy.highWaterMark, ContinuousClock.now < deadline {
-                usleep(1_000)
-            }
-            release.signal()
-            holder.wait()
+            hold.end(whenBacklogReaches: policy.highWaterMark)
             writers.forEach { $0.wait() }
             peak.stop(sampler)
             shared.pointer.replace(with: nil)
@@ -237,29 +221,6 @@ final class ReclamationPressureTests: XCTestCase {
         XCTAssertFalse(result.isQuiet)
         XCTAssertEqual(recorder.kinds, [.barrierInReadSection])
     }
-}
-
-/// The largest backlog seen by a sampling thread.
-final class BacklogPeak: Sendable {
-    private let peak = Atomic<Int>(0)
-    private let running = Atomic<Bool>(true)
-
-    func start() -> DispatchSemaphore {
-        startThread(named: "backlog-peak") { [self] in
-            while running.load(ordering: .relaxed) {
-                let pending = RCUMemb.pendingCallbacks
-                if pending > peak.load(ordering: .relaxed) { peak.store(pending, ordering: .relaxed) }
-                usleep(100)
-            }
-        }
-    }
-
-    func stop(_ sampler: DispatchSemaphore) {
-        running.store(false, ordering: .relaxed)
-        sampler.wait()
-    }
-
-    var value: Int { peak.load(ordering: .relaxed) }
 }
 
 /// An atomic count a callback chain can capture.
