@@ -1,3 +1,4 @@
+import Lockdep
 public import Synchronization
 
 /// Named pause points for deterministic interleavings (spec section 7).
@@ -63,6 +64,8 @@ public final class PausePoint: @unchecked Sendable {
     public let point: HookPoint
     private unowned let hooks: Hooks
     private let lock = InternalLock()
+    /// Broadcast when a thread parks here and when the point is released.
+    private let changed = InternalCondition()
     private var remaining: Int
     private var reached = 0
     private var released = false
@@ -78,21 +81,21 @@ public final class PausePoint: @unchecked Sendable {
             guard remaining > 0, !released else { return }
             remaining -= 1
             reached += 1
-            lock.broadcast()
-            while !released { _ = lock.wait(deadline: nil) }
+            changed.broadcast()
+            while !released { lock.wait(for: changed) }
         }
     }
 
     /// Waits until `count` threads (1 by default) are parked here.
     /// - Parameters:
     ///   - count: The number of threads to wait for.
-    ///   - timeout: Seconds to wait at most (a test never hangs).
+    ///   - timeout: How long to wait at most (a test never hangs).
     /// - Returns: Whether they arrived in time.
-    public func waitUntilReached(count: Int = 1, timeout: Double = 10) -> Bool {
-        let deadline = InternalLock.deadline(after: timeout)
+    public func waitUntilReached(count: Int = 1, timeout: Duration = .seconds(10)) -> Bool {
+        let deadline = InternalCondition.Deadline.after(timeout)
         return lock.withLock {
             while reached < count {
-                if !lock.wait(deadline: deadline) { return reached >= count }
+                if !lock.wait(for: changed, until: deadline) { return reached >= count }
             }
             return true
         }
@@ -106,7 +109,7 @@ public final class PausePoint: @unchecked Sendable {
         hooks.disarm(self)
         lock.withLock {
             released = true
-            lock.broadcast()
+            changed.broadcast()
         }
     }
 }

@@ -3,30 +3,30 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Lockdep
 
 /// The registry-wide lock of the benchmark's baselines (``ReaderSynchronization/rwlock`` and
 /// ``ReaderSynchronization/mutex``): readers take it shared (or exclusive), every public writer
 /// operation exclusive. With ``ReaderSynchronization/rcu`` it does nothing.
+///
+/// The rwlock is a raw `pthread_rwlock_t` (the package's ``InternalLock`` is a mutex): the
+/// baseline measures what a plain reader-writer lock costs. Its calls are checked all the same.
 final class ReaderGate: @unchecked Sendable {
     let mode: ReaderSynchronization
     private let rwlock: UnsafeMutablePointer<pthread_rwlock_t>
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = InternalLock()
 
     init(_ mode: ReaderSynchronization) {
         self.mode = mode
         rwlock = .allocate(capacity: 1)
         rwlock.initialize(to: pthread_rwlock_t())
-        pthread_rwlock_init(rwlock, nil)
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
+        checkPthread(pthread_rwlock_init(rwlock, nil), "pthread_rwlock_init")
     }
 
     deinit {
-        pthread_rwlock_destroy(rwlock)
-        pthread_mutex_destroy(mutex)
+        checkPthread(pthread_rwlock_destroy(rwlock), "pthread_rwlock_destroy")
+        rwlock.deinitialize(count: 1)
         rwlock.deallocate()
-        mutex.deallocate()
     }
 
     @inline(__always)
@@ -35,12 +35,12 @@ final class ReaderGate: @unchecked Sendable {
         case .rcu:
             return try body()
         case .rwlock:
-            pthread_rwlock_rdlock(rwlock)
-            defer { pthread_rwlock_unlock(rwlock) }
+            checkPthread(pthread_rwlock_rdlock(rwlock), "pthread_rwlock_rdlock")
+            defer { checkPthread(pthread_rwlock_unlock(rwlock), "pthread_rwlock_unlock") }
             return try body()
         case .mutex:
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
+            mutex.lock()
+            defer { mutex.unlock() }
             return try body()
         }
     }
@@ -51,13 +51,15 @@ final class ReaderGate: @unchecked Sendable {
         case .rcu:
             return try body()
         case .rwlock:
-            pthread_rwlock_wrlock(rwlock)
-            defer { pthread_rwlock_unlock(rwlock) }
+            checkPthread(pthread_rwlock_wrlock(rwlock), "pthread_rwlock_wrlock")
+            defer { checkPthread(pthread_rwlock_unlock(rwlock), "pthread_rwlock_unlock") }
             return try body()
         case .mutex:
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body()
+            return try mutex.withLock(body)
         }
     }
 }
+
+/// The calling thread's pthread id, for ownership checks.
+@inline(__always)
+func currentThreadID() -> UInt { UInt(pthread_self()) }

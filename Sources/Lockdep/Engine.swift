@@ -569,7 +569,7 @@ enum Engine {
 
     // MARK: statistics
 
-    static let statistics = LockedBox<[UInt32: ClassStatistics]>([:])
+    static let statistics = InternalLockedValue<[UInt32: ClassStatistics]>([:])
 
     @inline(never)
     static func recordAcquisition(classID: UInt32) {

@@ -110,7 +110,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     public var lockdepInstance: UnsafeRawPointer { lockdepMap.lockdepInstance }
 
     /// Whether the item is queued and not yet started.
-    public var pending: Bool { workQueue.monitor.locked { isPending } }
+    public var pending: Bool { workQueue.monitor.withLock { isPending } }
 
     /// Queues the item (`queue_work`).
     ///
@@ -118,13 +118,13 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     @discardableResult
     public func queue() -> Bool {
         let q = workQueue
-        return q.monitor.locked {
+        return q.monitor.withLock {
             guard disableDepth == 0, !isPending, !q.stopping else { return false }
             isPending = true
             if pinnedContainer == nil { pinnedContainer = container }
             q.enqueued += 1
             q.pending.append(self)
-            q.monitor.signalWork()
+            q.workQueued.signal()
             return true
         }
     }
@@ -164,11 +164,11 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
         let q = workQueue
         let me = pthread_self()
-        return q.monitor.locked {
+        return q.monitor.withLock {
             var waited = false
             while (isPending || isRunning) && !(isRunning && pthread_equal(runner, me) != 0) {
                 waited = true
-                q.monitor.waitForIdle()
+                q.monitor.wait(for: q.workFinished)
             }
             return waited
         }
@@ -185,7 +185,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     @discardableResult
     public func disableSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         Lockdep.mightBlockTask("WorkItem.disableSync()", alternative: "await the work's completion (a continuation the callback resumes)", fileID: fileID, line: line, function: function)
-        workQueue.monitor.locked { disableDepth += 1 }
+        workQueue.monitor.withLock { disableDepth += 1 }
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
         return cancelAndWait()
     }
@@ -195,7 +195,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     /// - Returns: Whether the item is now enabled (every disable was balanced).
     @discardableResult
     public func enable() -> Bool {
-        workQueue.monitor.locked {
+        workQueue.monitor.withLock {
             if disableDepth > 0 { disableDepth -= 1 }
             return disableDepth == 0
         }
@@ -205,7 +205,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
         let q = workQueue
         let me = pthread_self()
         // The container's last reference may go with `unpinned`: dropped after unlocking.
-        let (wasPending, unpinned): (Bool, AnyObject?) = q.monitor.locked {
+        let (wasPending, unpinned): (Bool, AnyObject?) = q.monitor.withLock {
             let wasPending = isPending
             var unpinned: AnyObject?
             if isPending, let i = q.pending.firstIndex(where: { $0 === self }) {
@@ -213,9 +213,9 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
                 isPending = false
                 if !isRunning { unpinned = takePinnedContainer() }
                 q.finished += 1
-                q.monitor.broadcastIdle()
+                q.workFinished.broadcast()
             }
-            while isRunning && pthread_equal(runner, me) == 0 { q.monitor.waitForIdle() }
+            while isRunning && pthread_equal(runner, me) == 0 { q.monitor.wait(for: q.workFinished) }
             return (wasPending, unpinned)
         }
         withExtendedLifetime(unpinned) {}

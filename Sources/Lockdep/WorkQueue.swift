@@ -29,7 +29,13 @@ public final class WorkQueue: @unchecked Sendable {
     /// The context callbacks run in (`.softirq` for "atomic" work: sleeping inside is reported).
     public let context: LockdepContext
 
-    let monitor = Monitor()
+    /// The queue's bookkeeping lock (never validated): guards the fields below and every
+    /// item's state.
+    let monitor = InternalLock()
+    /// Signalled when an item is queued (or the queue stops): idle workers wait on it.
+    let workQueued = InternalCondition()
+    /// Broadcast when an item finishes: flushes and cancellations wait on it.
+    let workFinished = InternalCondition()
     // Guarded by `monitor`.
     var pending: [WorkItem] = []
     var enqueued = 0
@@ -81,18 +87,18 @@ public final class WorkQueue: @unchecked Sendable {
                                fileID: fileID, line: line, function: function)
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
         let onWorker = Self.currentQueue == ObjectIdentifier(self)
-        monitor.locked {
+        monitor.withLock {
             let target = enqueued
-            while finished < target && !onWorker { monitor.waitForIdle() }
+            while finished < target && !onWorker { monitor.wait(for: workFinished) }
         }
     }
 
     /// Runs every pending item, then stops and joins the worker threads. Later `queue()` calls
     /// return `false`.
     public func shutdown() {
-        let toJoin: [pthread_t] = monitor.locked {
+        let toJoin: [pthread_t] = monitor.withLock {
             stopping = true
-            monitor.broadcastWork()
+            workQueued.broadcast()
             let t = threads
             threads = []
             return t
@@ -132,7 +138,7 @@ public final class WorkQueue: @unchecked Sendable {
         Lockdep.currentThreadName = "\(name)/\(index)"
         pthread_setspecific(Self._currentQueueKey, Unmanaged.passUnretained(self as AnyObject).toOpaque())
         while true {
-            let next: (item: WorkItem, container: AnyObject?)? = monitor.locked {
+            let next: (item: WorkItem, container: AnyObject?)? = monitor.withLock {
                 while true {
                     // An item queued again while it runs waits for that run to end: like the
                     // kernel's workqueues, one item never runs on two workers at once.
@@ -144,18 +150,18 @@ public final class WorkQueue: @unchecked Sendable {
                         return (item, item.pinnedContainer)
                     }
                     if pending.isEmpty && stopping { return nil }
-                    monitor.waitForWork()
+                    monitor.wait(for: workQueued)
                 }
             }
             guard let next else { break }
             let item = next.item
             run(item, container: next.container)
             // Dropped outside the lock: the container's last reference may go here.
-            let unpinned: AnyObject? = monitor.locked {
+            let unpinned: AnyObject? = monitor.withLock {
                 item.isRunning = false
                 finished += 1
-                if item.isPending { monitor.broadcastWork() }
-                monitor.broadcastIdle()
+                if item.isPending { workQueued.broadcast() }
+                workFinished.broadcast()
                 return item.isPending ? nil : item.takePinnedContainer()
             }
             withExtendedLifetime(unpinned) {}

@@ -1,3 +1,4 @@
+import Lockdep
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -134,7 +135,7 @@ public struct RCUBacklogTelemetry: Sendable, Hashable {
 
 /// Per flavor: the policy and the throttling counters (touched only past the high-water mark).
 final class RCUBacklogState: Sendable {
-    let policy = Locked(RCUBacklogPolicy.standard)
+    let policy = InternalLockedValue(RCUBacklogPolicy.standard)
     let throttled = Atomic<Int>(0)
     let throttledNanoseconds = Atomic<Int>(0)
     let withoutWaiting = Atomic<Int>(0)
@@ -143,7 +144,7 @@ final class RCUBacklogState: Sendable {
 
     private static let all: [RCUBacklogState] = {
         // A thread reading the policy may hold its lock at a fork(): unlocked in the child.
-        let status = pthread_atfork(nil, nil, { for state in RCUBacklogState.all { state.policy.reinitializeInForkedChild() } })
+        let status = pthread_atfork(nil, nil, { for state in RCUBacklogState.all { state.policy.lock.reinitializeInForkedChild() } })
         precondition(status == 0, "swift-rcu: pthread_atfork failed for the backlog policy: \(status)")
         return RCUStallDetector.kinds.map { _ in RCUBacklogState() }
     }()

@@ -1,3 +1,4 @@
+import Lockdep
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -46,7 +47,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     /// Numbers waiters, for cancellation to find its own.
     private let waiterNumbers = Atomic<UInt64>(0)
     /// Waiters and the driver. Replaced only by the `fork()` child handler (see ``resetInForkedChild()``).
-    nonisolated(unsafe) var state = Locked(State())
+    nonisolated(unsafe) var state = InternalLockedValue(State())
 
     private init(_ kind: RCUFlavorKind) { self.kind = kind }
 
@@ -302,7 +303,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     private static func resetInForkedChild() {
         for sequence in all {
             _ = Unmanaged.passRetained(sequence.state)
-            sequence.state = Locked(State())
+            sequence.state = InternalLockedValue(State())
         }
     }
 }

@@ -1,3 +1,4 @@
+import Lockdep
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -37,7 +38,7 @@ final class RCUInlineReclaimBatch: Sendable {
         var sweeperQueued = false
     }
 
-    private let state = Locked(State())
+    private let state = InternalLockedValue(State())
     let kind: RCUFlavorKind
     /// The process that queued the latest sweeper. A sweeper pending at a `fork()` runs in
     /// the child on the worker that liburcu's child hook starts, which may be before this
@@ -61,7 +62,7 @@ final class RCUInlineReclaimBatch: Sendable {
     /// reclaims its own. A sweeper pending in the child finds the batch empty and stops.
     private static func unlockInForkedChild() {
         for batch in all {
-            batch.state.reinitializeInForkedChild()
+            batch.state.lock.reinitializeInForkedChild()
             batch.state.withLock { $0 = State() }
         }
     }

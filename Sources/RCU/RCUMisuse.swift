@@ -1,3 +1,4 @@
+import Lockdep
 import CURCUMemb
 #if canImport(Glibc)
 import Glibc
@@ -119,7 +120,7 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case custom(@Sendable (RCUMisuse) -> Void)
     }
 
-    private static let handler = Locked<Handler>(.trap)
+    private static let handler = InternalLockedValue<Handler>(.trap)
 
     /// Installs how misuses are handled; returns the previous handler.
     @discardableResult

@@ -208,7 +208,7 @@ public enum RCUStallDetector {
     /// The detector's state. Written only by the `fork()` child handler, when the child's
     /// only thread runs it: the lock inherited from the parent may be held by a thread
     /// that does not exist in the child, so the child gets a new one.
-    nonisolated(unsafe) static var state = Locked(State())
+    nonisolated(unsafe) static var state = InternalLockedValue(State())
 
     /// The threshold and handler the parent had at `fork()`, for the child's fresh state.
     /// Written by the atfork prepare handler, which glibc runs under its fork lock.
@@ -303,7 +303,7 @@ public enum RCUStallDetector {
         carriedOverFork = nil
         // Leaked on purpose: its lock may be held by a thread that did not survive the fork.
         _ = Unmanaged.passRetained(state)
-        state = Locked(State(threshold: carried.threshold, handler: carried.handler))
+        state = InternalLockedValue(State(threshold: carried.threshold, handler: carried.handler))
         guard let raw = curcu_wait_slot() else { return }
         curcu_set_wait_slot(nil)
         pthread_setspecific(slotKey, nil)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Lockdep
 import Synchronization
 
 /// The lock that serialises the writers of an RCU container, as named by its
@@ -58,7 +59,7 @@ public protocol RCUWriterLock: Sendable {
 ///   holding the mutex leaves it held for good; a later thread that gets the
 ///   same `pthread_t` would be taken for its owner.
 public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = InternalLock()
     /// `pthread_self()` of the holder, 0 when unlocked.
     private let owner = Atomic<UInt>(0)
     /// The holder's refused nested `lock()` calls not yet matched by an `unlock()`.
@@ -66,18 +67,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     private var refusedLocks = 0
 
     /// Creates an unlocked mutex.
-    public init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        let status = pthread_mutex_init(mutex, nil)
-        precondition(status == 0, "pthread_mutex_init failed: \(status)")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
+    public init() {}
 
     /// Acquires the mutex, blocking until it is free.
     ///
@@ -95,8 +85,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
             refusedLocks += 1
             return
         }
-        let status = pthread_mutex_lock(mutex)
-        precondition(status == 0, "pthread_mutex_lock failed: \(status)")
+        mutex.lock()
         owner.store(me, ordering: .relaxed)
     }
 
@@ -118,7 +107,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
             return
         }
         owner.store(0, ordering: .relaxed)
-        pthread_mutex_unlock(mutex)
+        mutex.unlock()
     }
 
     /// Runs `body` with the mutex held.
