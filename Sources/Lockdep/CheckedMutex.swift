@@ -58,7 +58,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     /// Acquires the mutex, blocking until it is available.
     ///
     /// Called by the thread that already holds the mutex (which would never return), it reports
-    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and returns at once
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportHandler`` and returns at once
     /// without a second acquisition: the thread still holds the mutex once, and the matching
     /// ``unlock(fileID:line:function:)`` releases nothing. This holds in every build, checks
     /// compiled in or out.
@@ -149,7 +149,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     /// Called by a thread that does not hold the mutex (which would let a second thread into
     /// the critical section), it reports ``LockdepReport/Kind/unlockNotHeld``,
     /// ``LockdepReport/Kind/unlockFromOtherThread`` or ``LockdepReport/Kind/doubleUnlock``
-    /// through ``Lockdep/reportMode`` and releases nothing: the holder keeps the mutex. The
+    /// through ``Lockdep/reportHandler`` and releases nothing: the holder keeps the mutex. The
     /// release matching a refused recursive ``lock(fileID:line:function:)`` releases nothing.
     /// Both hold in every build, checks compiled in or out (double unlock is told apart from
     /// an unlock of a mutex never taken only with checks compiled in).
@@ -175,7 +175,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     /// Runs `body` holding the mutex.
     ///
     /// Called by the thread that already holds the mutex, it reports
-    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and runs `body`
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportHandler`` and runs `body`
     /// under the hold the thread already has (exclusive: no other thread is in a critical
     /// section of this mutex), acquiring and releasing nothing, as a recursive mutex would.
     /// The mutex is released when `body` returns even if `body` left a refused

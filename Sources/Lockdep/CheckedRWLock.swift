@@ -50,7 +50,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     /// Acquires the read side (recursive read).
     ///
     /// Called by the thread that holds the write side, it reports
-    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and returns
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportHandler`` and returns
     /// without acquiring anything: the thread keeps its write hold (which excludes every other
     /// thread), and the matching ``unlock(fileID:line:function:)`` releases nothing. This holds
     /// in every build (with checks compiled out, glibc's `EDEADLK` answer tells it).
@@ -81,7 +81,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     /// Acquires the write side.
     ///
     /// Called by the thread that already holds the write side (which would never return), it
-    /// reports ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and
+    /// reports ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportHandler`` and
     /// returns at once without a second acquisition; the matching
     /// ``unlock(fileID:line:function:)`` releases nothing. This holds in every build.
     ///
@@ -158,7 +158,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
 
     /// Releases the read or write side this thread holds.
     ///
-    /// A release that cannot be this thread's is reported through ``Lockdep/reportMode`` and
+    /// A release that cannot be this thread's is reported through ``Lockdep/reportHandler`` and
     /// not performed: while another thread holds the write side
     /// (``LockdepReport/Kind/unlockFromOtherThread``), or while nobody holds the lock
     /// (``LockdepReport/Kind/unlockNotHeld``). The release matching a refused recursive
@@ -188,7 +188,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     /// Runs `body` holding the read side.
     ///
     /// Called by the thread that holds the write side, it reports
-    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and runs `body`
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportHandler`` and runs `body`
     /// under that write hold, acquiring and releasing nothing.
     ///
     /// - Parameters:
@@ -225,7 +225,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     /// Runs `body` holding the write side.
     ///
     /// Called by the thread that already holds the write side, it reports
-    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and runs `body`
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportHandler`` and runs `body`
     /// under that hold, acquiring and releasing nothing. The lock is released when `body`
     /// returns even if `body` left a refused ``writeLock(fileID:line:function:)`` or
     /// ``readLock(fileID:line:function:)`` unmatched. Called by a thread that holds the read

@@ -47,7 +47,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     /// Acquires the spinlock, spinning until it is available.
     ///
     /// Called by the thread that already holds the spinlock (which would spin forever), it
-    /// reports ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and
+    /// reports ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportHandler`` and
     /// returns at once without a second acquisition: the thread still holds the spinlock once,
     /// and the matching ``unlock(fileID:line:function:)`` releases nothing. This holds in every
     /// build, checks compiled in or out.
@@ -111,7 +111,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     /// Called by a thread that does not hold the spinlock (which would let a second thread into
     /// the critical section), it reports ``LockdepReport/Kind/unlockNotHeld``,
     /// ``LockdepReport/Kind/unlockFromOtherThread`` or ``LockdepReport/Kind/doubleUnlock``
-    /// through ``Lockdep/reportMode`` and releases nothing. The release matching a refused
+    /// through ``Lockdep/reportHandler`` and releases nothing. The release matching a refused
     /// recursive ``lock(fileID:line:function:)`` releases nothing. Both hold in every build.
     ///
     /// - Parameters:
@@ -135,7 +135,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     /// Runs `body` holding the spinlock.
     ///
     /// Called by the thread that already holds the spinlock, it reports
-    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportMode`` and runs `body`
+    /// ``LockdepReport/Kind/recursiveLocking`` through ``Lockdep/reportHandler`` and runs `body`
     /// under the hold the thread already has, acquiring and releasing nothing. The spinlock is
     /// released when `body` returns even if `body` left a refused ``lock(fileID:line:function:)``
     /// unmatched.

@@ -213,7 +213,7 @@ struct GraphState {
     var nextSerial: UInt = 1
     var reported: Set<String> = []
     var limits = LockdepLimits()
-    var mode: LockdepReportMode = .trap
+    var mode: Lockdep.ReportHandler = .trap
     var uniqueCounter = 0
     var generation: UInt = 0
     var disabled = false

@@ -139,7 +139,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     }
 
     /// An acquire of an exclusive lock by the thread that holds it (it would never return):
-    /// reported as recursive locking through ``Lockdep/reportMode`` and refused. `counted`
+    /// reported as recursive locking through ``Lockdep/reportHandler`` and refused. `counted`
     /// for an acquire with a matching release (`lock()`), which then releases nothing.
     @usableFromInline @inline(never)
     func refuseRecursiveAcquire(subclass: UInt8, mode: LockdepMode, counted: Bool, call: StaticString, site: LockdepSite) {
@@ -180,7 +180,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     }
 
     /// An acquire of an exclusive lock by the thread `me` that holds it (it would never
-    /// return): reported as recursive locking through ``Lockdep/reportMode`` and refused.
+    /// return): reported as recursive locking through ``Lockdep/reportHandler`` and refused.
     /// `counted` for an acquire with a matching release (`lock()`), which then releases nothing.
     @usableFromInline @inline(never)
     func refuseRecursiveAcquire(_ me: UInt, mode: LockdepMode, counted: Bool, call: StaticString, site: LockdepSite) {
@@ -200,7 +200,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     /// - a mutex re-taken by a condition wait (the owner word is stale there) whose holder is `me`
     ///   by glibc's record: an ordinary release;
     /// - anything else: a release by a thread that does not hold the lock, reported through
-    ///   ``Lockdep/reportMode`` and refused.
+    ///   ``Lockdep/reportHandler`` and refused.
     @usableFromInline @inline(never)
     func releaseSlowPath(_ me: UInt, word: UInt, endOfScope: Bool, call: StaticString, site: LockdepSite) -> Bool {
         let heldByMe = word & ~1 == me || Self.heldByCurrentThreadAfterConditionWait(primitivePointer)

@@ -31,9 +31,9 @@ public enum Lockdep {
         #endif
     }
 
-    /// What happens to reports: ``LockdepReportMode/trap`` (the default),
-    /// ``LockdepReportMode/reportOnceAndContinue`` or a ``LockdepReportMode/custom(_:)`` handler.
-    public static var reportMode: LockdepReportMode {
+    /// What happens to reports: ``Lockdep/ReportHandler/trap`` (the default),
+    /// ``Lockdep/ReportHandler/reportOnceAndContinue`` or a ``Lockdep/ReportHandler/custom(_:)`` handler.
+    public static var reportHandler: Lockdep.ReportHandler {
         get { graph.withLock { $0.mode } }
         set { graph.withLock { $0.mode = newValue } }
     }

@@ -1,8 +1,8 @@
 /// One finding of the validator: its kind, the locks and dependencies involved, and the text in
 /// the shape of the Linux kernel's lockdep reports.
 ///
-/// Reports reach the handler selected with ``Lockdep/reportMode``. Tests install a
-/// ``LockdepReportMode/custom(_:)`` handler, collect the reports, and assert on both the
+/// Reports reach the handler selected with ``Lockdep/reportHandler``. Tests install a
+/// ``Lockdep/ReportHandler/custom(_:)`` handler, collect the reports, and assert on both the
 /// structured fields and ``text``.
 public struct LockdepReport: Sendable, CustomStringConvertible {
     /// The kinds of reports, one per check.
@@ -120,15 +120,19 @@ public struct LockdepReport: Sendable, CustomStringConvertible {
     public var description: String { text }
 }
 
-/// What the validator does with a report.
-public enum LockdepReportMode: Sendable {
-    /// Print the report to standard error, then stop the process with `fatalError`.
-    case trap
-    /// Print each distinct report once to standard error and continue.
-    case reportOnceAndContinue
-    /// Hand every report to a closure (nothing is printed); used by tests and by tools that
-    /// count reports.
-    case custom(@Sendable (LockdepReport) -> Void)
+extension Lockdep {
+    /// What the validator does with a report (the shape `RCUMisuse` and `RCUStallDetector`
+    /// share: a `reportHandler` property whose `custom` case takes each report).
+    public enum ReportHandler: Sendable {
+        /// Print the report to standard error, then stop the process with `fatalError`.
+        case trap
+        /// Print each distinct report once to standard error and continue (the kernel's
+        /// lockdep prints its first report of a kind and carries on).
+        case reportOnceAndContinue
+        /// Hand every report to a closure (nothing is printed); used by tests and by tools that
+        /// count reports.
+        case custom(@Sendable (LockdepReport) -> Void)
+    }
 }
 
 /// Capacity limits of the validator. Exceeding one produces one ``LockdepReport/Kind/capacityExceeded``

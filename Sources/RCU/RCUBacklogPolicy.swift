@@ -24,7 +24,7 @@ import Synchronization
 /// of an unsafe fork. There the object is
 /// queued past the mark, and counted in
 /// ``RCUBacklogTelemetry/retiresPastHighWaterWithoutWaiting``. Nor do
-/// ``RCUFlavor/deferRetire(_:file:line:)`` and the async grace periods' own callbacks wait.
+/// ``RCUFlavor/deferRetire(_:fileID:line:)`` and the async grace periods' own callbacks wait.
 ///
 /// The policy applies to every path of the library that retires an object, not only to
 /// `retire`: ``RCUPointer`` replacements (``RCUPointer/replace(with:)``,
@@ -369,7 +369,7 @@ extension RCUFlavor {
     /// - Throws: `CancellationError` when the task is cancelled while throttled. `object` is
     ///   retired either way (queued without waiting), so the caller has nothing to undo.
     @inlinable
-    public static func throttledRetire(_ object: __owned some AnyObject & Sendable) async throws(CancellationError) {
+    public static func throttledRetire(_ object: consuming some AnyObject & Sendable) async throws(CancellationError) {
         if _slowPath(primitiveBacklogIsOver) {
             return try await retirePastHighWaterAsync(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
         }
@@ -381,7 +381,7 @@ extension RCUFlavor {
     /// - Throws: `CancellationError` when the task is cancelled while throttled; `object` is
     ///   retired either way.
     @inlinable
-    public static func throttledRetire(reclaiming object: __owned some RCUReclaimable) async throws(CancellationError) {
+    public static func throttledRetire(reclaiming object: consuming some RCUReclaimable) async throws(CancellationError) {
         if _slowPath(primitiveBacklogIsOver) {
             return try await retirePastHighWaterAsync(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
         }

@@ -42,16 +42,16 @@ extension RCUFlavor {
     /// a worker created before the fork unfreed instead.
     ///
     /// Freeing workers waits for grace periods (liburcu hands their callbacks over
-    /// after one), so the call is refused where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is: inside
+    /// after one), so the call is refused where ``RCUFlavor/synchronize(fileID:line:)-3fvwq`` is: inside
     /// any read section, on a call_rcu worker (which would wait for itself), and in a
     /// child of an unsafe fork.
     /// - Throws: ``RCUCallbackWorkerError`` when liburcu cannot create a worker.
     public static func useCallbackWorkers(
-        _ workers: RCUCallbackWorkers, file: StaticString = #fileID, line: UInt = #line
+        _ workers: RCUCallbackWorkers, fileID: StaticString = #fileID, line: UInt = #line
     ) throws {
         guard mayWaitForGracePeriod(
             "useCallbackWorkers(_:)", inReadSection: .synchronizeInReadSection, inCallback: .synchronizeInCallback,
-            file: file, line: line)
+            fileID: fileID, line: line)
         else { return }
         let dedicated = primitiveThreadCallRCUData()
         switch workers {

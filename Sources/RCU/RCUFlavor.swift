@@ -32,8 +32,8 @@ public enum RCUFlavorKind: Sendable, Hashable, CaseIterable {
 ///
 /// | Flavor | Read lock + unlock | Reader obligations |
 /// |---|---|---|
-/// | ``RCUMemb`` (default) | ~1.5 ns; ~1 ns in a ``RCUFlavor/withReader(file:line:_:)`` scope | none (registered automatically) |
-/// | ``RCUQSBR`` | ~1 ns in a ``RCUFlavor/withReader(file:line:_:)`` scope | announce quiescent states there |
+/// | ``RCUMemb`` (default) | ~1.5 ns; ~1 ns in a ``RCUFlavor/withReader(fileID:line:_:)`` scope | none (registered automatically) |
+/// | ``RCUQSBR`` | ~1 ns in a ``RCUFlavor/withReader(fileID:line:_:)`` scope | announce quiescent states there |
 /// | ``RCUBulletproof`` | ~1.5 ns | none; registers itself, safe from any thread |
 /// | ``RCUMemoryBarrier`` | ~50 ns (full fence) | none |
 ///
@@ -106,6 +106,3 @@ extension RCUFlavor {
         primitiveBlockingReaders().forEach { visit($0.tid, $0.name) }
     }
 }
-
-/// The default flavor: liburcu's memb (membarrier-based readers).
-public typealias DefaultRCU = RCUMemb

@@ -12,10 +12,10 @@ extension RCUFlavor {
     ///
     /// - Complexity: About a microsecond for memb when no reader is in a section;
     ///   otherwise as long as the longest pre-existing section.
-    public static func synchronize(file: StaticString = #fileID, line: UInt = #line) {
+    public static func synchronize(fileID: StaticString = #fileID, line: UInt = #line) {
         guard mayWaitForGracePeriod(
             "synchronize()", inReadSection: .synchronizeInReadSection, inCallback: .synchronizeInCallback,
-            file: file, line: line)
+            fileID: fileID, line: line)
         else { return }
         synchronizeAllowed()
     }
@@ -35,15 +35,15 @@ extension RCUFlavor {
     ///
     /// Use it before tearing down what callbacks touch, and in tests to count
     /// reclaimed objects. It is slow (about 10 ms even when nothing is queued).
-    /// Refused where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is.
+    /// Refused where ``RCUFlavor/synchronize(fileID:line:)-3fvwq`` is.
     ///
     /// Callbacks that a callback queues while the barrier waits (a `deinit` that retires
     /// another object) may still be pending when it returns: they queue behind the
-    /// barrier's own marker. ``RCUFlavor/barrier(untilQuiet:file:line:)-8a2fs`` waits for such chains.
-    public static func barrier(file: StaticString = #fileID, line: UInt = #line) {
+    /// barrier's own marker. ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8a2fs`` waits for such chains.
+    public static func barrier(fileID: StaticString = #fileID, line: UInt = #line) {
         guard mayWaitForGracePeriod(
             "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,
-            file: file, line: line)
+            fileID: fileID, line: line)
         else { return }
         waitAllowed(barrier: true, primitiveBarrier)
     }
@@ -52,12 +52,12 @@ extension RCUFlavor {
     /// `false`) inside a read section of any flavor, on any call_rcu worker, and in a
     /// child of an unsafe fork: there the wait could never end, or could deadlock with
     /// another flavor's writers. RCU's checks come before Lockdep's annotation, so
-    /// ``RCUMisuse/setHandler(_:)`` alone decides what happens to an RCU misuse, in
+    /// ``RCUMisuse/reportHandler`` alone decides what happens to an RCU misuse, in
     /// every build.
     @usableFromInline
     static func mayWaitForGracePeriod(
         _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
-        file: StaticString, line: UInt
+        fileID: StaticString, line: UInt
     ) -> Bool {
         let misuse: RCUMisuse.Kind? =
             primitiveIsInReadSection ? inReadSection
@@ -65,10 +65,10 @@ extension RCUFlavor {
             : RCUThreadState.isInAnyCallback ? inCallback
             : staleReadersAfterFork > 0 ? .gracePeriodAfterUnsafeFork : nil
         if let misuse {
-            RCUMisuse.report(misuse, call: "\(call)", flavor: name, file: file, line: line)
+            RCUMisuse.report(misuse, call: "\(call)", flavor: name, fileID: fileID, line: line)
             return false
         }
-        lockdepGracePeriodWait(call, file, line)
+        lockdepGracePeriodWait(call, fileID, line)
         return true
     }
 

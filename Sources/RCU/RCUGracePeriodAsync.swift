@@ -7,7 +7,7 @@
 /// "RCU in async code" in the documentation).
 extension RCUFlavor {
     /// Suspends the task until every read section that was open when it was called has
-    /// ended: the async form of ``RCUFlavor/synchronize(file:line:)-3fvwq``.
+    /// ended: the async form of ``RCUFlavor/synchronize(fileID:line:)-3fvwq``.
     ///
     /// Concurrent callers share grace periods: a call waits for the one grace period
     /// that starts after it, and every caller that arrives while that one is in flight
@@ -21,27 +21,27 @@ extension RCUFlavor {
     /// - Note: Refused, like the blocking form, in a child of an unsafe fork
     ///   (``RCUMisuse/Kind/gracePeriodAfterUnsafeFork``). A task cannot be inside a read
     ///   section or a callback here: both are synchronous closures.
-    public static func synchronize(file: StaticString = #fileID, line: UInt = #line) async throws(CancellationError) {
-        guard mayWaitAsync("synchronize()", file: file, line: line) else { return }
+    public static func synchronize(fileID: StaticString = #fileID, line: UInt = #line) async throws(CancellationError) {
+        guard mayWaitAsync("synchronize()", fileID: fileID, line: line) else { return }
         let sequence = RCUGracePeriodSequence.of(kind)
         try await sequence.wait(for: sequence.cookie)
     }
 
     /// Suspends the task until a full grace period has elapsed since `cookie` was taken;
     /// returns at once if one already has. The async form of
-    /// ``RCUFlavor/synchronize(since:file:line:)-1uhkn`` (the kernel's `cond_synchronize_rcu()`).
+    /// ``RCUFlavor/synchronize(since:fileID:line:)-1uhkn`` (the kernel's `cond_synchronize_rcu()`).
     ///
     /// - Throws: `CancellationError` when the task is cancelled before the grace period has
     ///   elapsed (a cookie that has already elapsed returns normally, cancelled or not).
     public static func synchronize(
-        since cookie: RCUGracePeriodCookie<Self>, file: StaticString = #fileID, line: UInt = #line
+        since cookie: RCUGracePeriodCookie<Self>, fileID: StaticString = #fileID, line: UInt = #line
     ) async throws(CancellationError) {
-        guard mayWaitAsync("synchronize(since:)", file: file, line: line) else { return }
+        guard mayWaitAsync("synchronize(since:)", fileID: fileID, line: line) else { return }
         try await RCUGracePeriodSequence.of(kind).wait(for: cookie.ticket)
     }
 
     /// Suspends the task until every callback queued before the call has run: the async
-    /// form of ``RCUFlavor/barrier(file:line:)-6vxax``.
+    /// form of ``RCUFlavor/barrier(fileID:line:)-6vxax``.
     ///
     /// liburcu's `rcu_barrier()` blocks its caller, so one thread per flavor, started when
     /// needed and gone when idle, runs it for the tasks: every task waiting when a barrier
@@ -49,25 +49,25 @@ extension RCUFlavor {
     ///
     /// - Throws: `CancellationError` when the task is cancelled first; the barrier runs on
     ///   for the other waiters.
-    public static func barrier(file: StaticString = #fileID, line: UInt = #line) async throws(CancellationError) {
-        guard mayWaitAsync("barrier()", file: file, line: line) else { return }
+    public static func barrier(fileID: StaticString = #fileID, line: UInt = #line) async throws(CancellationError) {
+        guard mayWaitAsync("barrier()", fileID: fileID, line: line) else { return }
         try await RCUGracePeriodSequence.of(kind).barrier()
     }
 
     /// The async waits' one refusal: in a child of an unsafe fork no grace period can end.
-    static func mayWaitAsync(_ call: StaticString, file: StaticString, line: UInt) -> Bool {
+    static func mayWaitAsync(_ call: StaticString, fileID: StaticString, line: UInt) -> Bool {
         guard staleReadersAfterFork > 0 else {
-            lockdepAwaitedGracePeriod(call, file, line)
+            lockdepAwaitedGracePeriod(call, fileID, line)
             return true
         }
-        RCUMisuse.report(.gracePeriodAfterUnsafeFork, call: "\(call)", flavor: name, file: file, line: line)
+        RCUMisuse.report(.gracePeriodAfterUnsafeFork, call: "\(call)", flavor: name, fileID: fileID, line: line)
         return false
     }
 }
 
 extension RCUPointer {
     /// Publishes `new`, suspends the task for a grace period, then releases the previous
-    /// object in the task: the async form of ``RCUPointer/replaceAndSynchronize(with:file:line:)-2vxqr``.
+    /// object in the task: the async form of ``RCUPointer/replaceAndSynchronize(with:fileID:line:)-2vxqr``.
     ///
     /// Refused whole in a child of an unsafe fork, as the blocking form is: nothing is
     /// published and the old object stays.
@@ -77,9 +77,9 @@ extension RCUPointer {
     ///   (``RCUFlavor/retire(_:)-(AnyObjectSendable)``) instead of released in the task:
     ///   it is freed after a grace period all the same.
     public func replaceAndSynchronize(
-        with new: __owned Value?, file: StaticString = #fileID, line: UInt = #line
+        with new: consuming Value?, fileID: StaticString = #fileID, line: UInt = #line
     ) async throws(CancellationError) {
-        guard Flavor.mayWaitAsync("replaceAndSynchronize(with:)", file: file, line: line) else { return }
+        guard Flavor.mayWaitAsync("replaceAndSynchronize(with:)", fileID: fileID, line: line) else { return }
         guard let old = publish(new) else { return }
         let sequence = RCUGracePeriodSequence.of(Flavor.kind)
         do {

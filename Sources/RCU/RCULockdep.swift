@@ -38,18 +38,18 @@ extension RCUFlavor {
 
     @inlinable
     @inline(__always)
-    static func lockdepEnterReadSection(_ file: StaticString, _ line: UInt) {
+    static func lockdepEnterReadSection(_ fileID: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.acquire(filledLockdepCell, mode: .recursiveRead, options: RCULockdepMaps.readOptions, fileID: file,
+        Lockdep.acquire(filledLockdepCell, mode: .recursiveRead, options: RCULockdepMaps.readOptions, fileID: fileID,
                         line: line, function: "rcu_read_lock()")
         #endif
     }
 
     @inlinable
     @inline(__always)
-    static func lockdepExitReadSection(_ file: StaticString, _ line: UInt) {
+    static func lockdepExitReadSection(_ fileID: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.release(filledLockdepCell, options: RCULockdepMaps.readOptions, fileID: file, line: line,
+        Lockdep.release(filledLockdepCell, options: RCULockdepMaps.readOptions, fileID: fileID, line: line,
                         function: "rcu_read_unlock()")
         #endif
     }
@@ -67,24 +67,24 @@ extension RCUFlavor {
     /// critical section" inside a section, a cycle when called under a lock
     /// that readers take inside their sections, invalid context in atomic code.
     /// In a Swift task, a blocking wait is reported with the async form to use instead.
-    static func lockdepGracePeriodWait(_ call: StaticString, _ file: StaticString, _ line: UInt) {
+    static func lockdepGracePeriodWait(_ call: StaticString, _ fileID: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
         // Configuration, not a wait a task makes in its work (only `.shared` waits, once).
-        if "\(call)" != "useCallbackWorkers(_:)" { checkTaskContext(call, file, line) }
-        Lockdep.emptyWriteSection(lockdepMap, fileID: file, line: line, function: call)
+        if "\(call)" != "useCallbackWorkers(_:)" { checkTaskContext(call, fileID, line) }
+        Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: call)
         #endif
     }
 
-    private static func checkTaskContext(_ call: StaticString, _ file: StaticString, _ line: UInt) {
-        Lockdep.mightBlockTask("\(Self.self).\(call)", alternative: asyncAlternative(call), fileID: file, line: line, function: call)
+    private static func checkTaskContext(_ call: StaticString, _ fileID: StaticString, _ line: UInt) {
+        Lockdep.mightBlockTask("\(Self.self).\(call)", alternative: asyncAlternative(call), fileID: fileID, line: line, function: call)
     }
 
     /// An awaited wait: the same dependency on the flavor's readers as a blocking one
     /// (a lock held here that readers take inside their sections is a deadlock: the task
     /// would never resume), without the task-context check.
-    static func lockdepAwaitedGracePeriod(_ call: StaticString, _ file: StaticString, _ line: UInt) {
+    static func lockdepAwaitedGracePeriod(_ call: StaticString, _ fileID: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.emptyWriteSection(lockdepMap, fileID: file, line: line, function: call)
+        Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: call)
         #endif
     }
 
@@ -108,23 +108,23 @@ extension RCUPointer {
     /// calling thread holds neither `lock` nor a read section of `Flavor`.
     @inlinable
     public func withProtectedValue<Result>(
-        heldBy lock: some LockdepLock, file: StaticString = #fileID, line: UInt = #line,
+        heldBy lock: some LockdepLock, fileID: StaticString = #fileID, line: UInt = #line,
         _ body: (Value) throws -> Result
     ) rethrows -> Result? {
         #if LOCKDEP_CHECKS
-        Lockdep.dereferenceCheck(Flavor.lockdepMap, lock, fileID: file, line: line, function: "rcu_dereference_protected()")
+        Lockdep.dereferenceCheck(Flavor.lockdepMap, lock, fileID: fileID, line: line, function: "rcu_dereference_protected()")
         #endif
         return try withProtectedValue(body)
     }
 
     /// A strong reference to the published object for an updater holding
-    /// `lock`, checked as ``withProtectedValue(heldBy:file:line:_:)`` is.
+    /// `lock`, checked as ``withProtectedValue(heldBy:fileID:line:_:)`` is.
     @inlinable
     public func protectedValue(
-        heldBy lock: some LockdepLock, file: StaticString = #fileID, line: UInt = #line
+        heldBy lock: some LockdepLock, fileID: StaticString = #fileID, line: UInt = #line
     ) -> Value? {
         #if LOCKDEP_CHECKS
-        Lockdep.dereferenceCheck(Flavor.lockdepMap, lock, fileID: file, line: line, function: "rcu_dereference_protected()")
+        Lockdep.dereferenceCheck(Flavor.lockdepMap, lock, fileID: fileID, line: line, function: "rcu_dereference_protected()")
         #endif
         return protectedValue
     }

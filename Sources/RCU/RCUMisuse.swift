@@ -10,9 +10,9 @@ import Musl
 /// free memory under a reader: which call, which rule, which thread, where.
 ///
 /// By default a misuse is printed to standard error and traps. Tests and
-/// tools install a handler with ``RCUMisuse/setHandler(_:)``; the offending
+/// tools set ``RCUMisuse/reportHandler`` to a custom handler; the offending
 /// operation is then skipped (never half-done) and the call returns.
-public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
+public struct RCUMisuse: Sendable, CustomStringConvertible {
     /// The rule that was broken.
     public enum Kind: String, Sendable, CaseIterable {
         /// `synchronize()` inside a read section of the same flavor: waits for itself forever.
@@ -64,12 +64,12 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
     /// The calling thread's kernel thread id.
     public let threadID: Int
     /// Where the call was made.
-    public let file: String
+    public let fileID: String
     public let line: Int
 
     public var description: String {
         let thread = threadName.isEmpty ? "tid \(threadID)" : "\"\(threadName)\" (tid \(threadID))"
-        return "RCU misuse: \(call) \(Self.explanation(kind)) [flavor \(flavor), thread \(thread), at \(file):\(line)]"
+        return "RCU misuse: \(call) \(Self.explanation(kind)) [flavor \(flavor), thread \(thread), at \(fileID):\(line)]"
     }
 
     static func explanation(_ kind: Kind) -> String {
@@ -111,8 +111,8 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// What happens to a misuse.
-    public enum Handler: Sendable {
+    /// What happens to a misuse (the shape ``RCUStallDetector`` and Lockdep share).
+    public enum ReportHandler: Sendable {
         /// Print to standard error and stop the process (the default).
         case trap
         /// Hand the misuse to a function; the offending operation is refused (skipped),
@@ -120,29 +120,26 @@ public struct RCUMisuse: Error, Sendable, CustomStringConvertible {
         case custom(@Sendable (RCUMisuse) -> Void)
     }
 
-    private static let handler = InternalLockedValue<Handler>(.trap)
+    private static let handler = InternalLockedValue<ReportHandler>(.trap)
 
-    /// Installs how misuses are handled; returns the previous handler.
-    @discardableResult
-    public static func setHandler(_ new: Handler) -> Handler {
-        handler.withLock { current in
-            let previous = current
-            current = new
-            return previous
-        }
+    /// Where misuses are reported: ``ReportHandler/trap`` (the default) or a
+    /// ``ReportHandler/custom(_:)`` function. Takes effect for every thread at its next report.
+    public static var reportHandler: ReportHandler {
+        get { handler.withLock { $0 } }
+        set { handler.withLock { $0 = newValue } }
     }
 
     /// Reports a misuse of `call` by the calling thread. Returns only when a custom handler is installed.
     @usableFromInline
-    static func report(_ kind: Kind, call: String, flavor: String, file: StaticString, line: UInt) {
+    static func report(_ kind: Kind, call: String, flavor: String, fileID: StaticString, line: UInt) {
         let misuse = RCUMisuse(
             kind: kind, call: call, flavor: flavor,
             threadName: CurrentThread.name, threadID: CurrentThread.id,
-            file: "\(file)", line: Int(line))
+            fileID: "\(fileID)", line: Int(line))
         switch handler.withLock({ $0 }) {
         case .trap:
             CurrentThread.printError(misuse.description)
-            fatalError(misuse.description, file: file, line: line)
+            fatalError(misuse.description, file: fileID, line: line)
         case .custom(let handle):
             handle(misuse)
         }

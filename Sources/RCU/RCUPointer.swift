@@ -6,7 +6,7 @@ public import CURCUMemb
 /// Every store publishes with release semantics (`rcu_assign_pointer`) and
 /// hands the previous object to deferred reclamation, so a plain, unpublished
 /// store cannot be written. Loads take the ``RCUReadSection`` that
-/// ``RCUFlavor/read(file:line:_:)`` lends, so a load outside a section does not compile.
+/// ``RCUFlavor/read(fileID:line:_:)`` lends, so a load outside a section does not compile.
 ///
 /// ```swift
 /// final class Config: Sendable { let limit: Int; init(limit: Int) { self.limit = limit } }
@@ -26,7 +26,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     let slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
 
     /// Creates a pointer that publishes `initial`.
-    public init(_ initial: __owned Value? = nil) {
+    public init(_ initial: consuming Value? = nil) {
         slot = .allocate(capacity: 1)
         slot.initialize(to: initial.map { Unmanaged.passRetained($0).toOpaque() })
     }
@@ -115,7 +115,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// is throttled, except where it may not wait (inside a read section, in a callback).
     /// - Complexity: O(1): an atomic exchange and a call_rcu enqueue.
     @inlinable
-    public func replace(with new: __owned Value?) {
+    public func replace(with new: consuming Value?) {
         if let old = publish(new) {
             Flavor.throttledCall(RCUCallbacks.releaseObject, old, call: "replace(with:)")
         }
@@ -124,7 +124,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// Publishes `new` and returns the previous object, which is also retired:
     /// it lives while the caller holds it and at least until a grace period ends.
     @inlinable
-    public func exchange(_ new: __owned Value?) -> Value? {
+    public func exchange(_ new: consuming Value?) -> Value? {
         guard let old = publish(new) else { return nil }
         let previous = Unmanaged<Value>.fromOpaque(old).takeUnretainedValue()
         Flavor.throttledCall(RCUCallbacks.releaseObject, old, call: "exchange(_:)")
@@ -137,7 +137,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// - Returns: Whether it was exchanged, and the object that was published
     ///   (`expected` on success).
     public func compareExchange(
-        expected: Value?, desired: __owned Value?
+        expected: Value?, desired: consuming Value?
     ) -> (exchanged: Bool, original: Value?) {
         let expectedRaw = expected.map { Unmanaged.passUnretained($0).toOpaque() }
         let desiredRaw = desired.map { Unmanaged.passRetained($0).toOpaque() }
@@ -161,14 +161,14 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// object on the calling thread: the synchronous, `synchronize_rcu` style
     /// of update. Slower than ``replace(with:)`` but with no backlog.
     ///
-    /// Where ``RCUFlavor/synchronize(file:line:)-3fvwq`` is refused (inside any read
+    /// Where ``RCUFlavor/synchronize(fileID:line:)-3fvwq`` is refused (inside any read
     /// section, on a call_rcu worker, in a child of an unsafe fork) the whole call is
     /// refused with an ``RCUMisuse``: nothing is published and the old object stays.
     @inlinable  // specialised, its publish is an exchange: unspecialised, 600 instructions a write
-    public func replaceAndSynchronize(with new: __owned Value?, file: StaticString = #fileID, line: UInt = #line) {
+    public func replaceAndSynchronize(with new: consuming Value?, fileID: StaticString = #fileID, line: UInt = #line) {
         guard Flavor.mayWaitForGracePeriod(
             "replaceAndSynchronize(with:)", inReadSection: .synchronizeInReadSection,
-            inCallback: .synchronizeInCallback, file: file, line: line)
+            inCallback: .synchronizeInCallback, fileID: fileID, line: line)
         else { return }
         guard let old = publish(new) else { return }
         Flavor.synchronizeAllowed()
@@ -177,7 +177,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
 
     /// Stores `new` with release semantics and returns the previous raw reference (+1).
     @inlinable
-    func publish(_ new: __owned Value?) -> UnsafeMutableRawPointer? {
+    func publish(_ new: consuming Value?) -> UnsafeMutableRawPointer? {
         curcu_pointer_exchange(slot, new.map { Unmanaged.passRetained($0).toOpaque() })
     }
 }

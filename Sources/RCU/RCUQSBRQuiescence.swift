@@ -1,7 +1,7 @@
 public import CURCUQSBR
 
 extension RCUQSBR {
-    /// The reader a ``RCUFlavor/withReader(file:line:_:)`` scope of QSBR lends.
+    /// The reader a ``RCUFlavor/withReader(fileID:line:_:)`` scope of QSBR lends.
     public typealias Reader = RCUReader<RCUQSBR>
 
     /// Announces a quiescent state for the calling thread (liburcu's
@@ -12,9 +12,9 @@ extension RCUQSBR {
     /// is always counted). On a thread that is not online it does nothing: an
     /// offline thread is already quiescent, and announcing would bring it online.
     @inlinable
-    public static func quiescentState(file: StaticString = #fileID, line: UInt = #line) {
+    public static func quiescentState(fileID: StaticString = #fileID, line: UInt = #line) {
         if curcu_qsbr_read_depth() > 0 {
-            RCUMisuse.report(.offlineInReadSection, call: "quiescentState()", flavor: name, file: file, line: line)
+            RCUMisuse.report(.offlineInReadSection, call: "quiescentState()", flavor: name, fileID: fileID, line: line)
             return
         }
         if isOnline { curcu_qsbr_quiescent_state() }
@@ -28,10 +28,10 @@ extension RCUQSBR {
     /// ``RCUMisuse/Kind/offlineInReadSection``; `body` then runs with the thread
     /// still online (which keeps the section's references protected).
     public static func offline<Result, Failure: Error>(
-        file: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
+        fileID: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
     ) throws(Failure) -> Result {
         if curcu_qsbr_read_depth() > 0 {
-            RCUMisuse.report(.offlineInReadSection, call: "offline(_:)", flavor: name, file: file, line: line)
+            RCUMisuse.report(.offlineInReadSection, call: "offline(_:)", flavor: name, fileID: fileID, line: line)
             return try body()
         }
         guard isOnline else { return try body() }

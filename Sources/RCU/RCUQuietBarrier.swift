@@ -1,4 +1,4 @@
-/// What ``RCUFlavor/barrier(untilQuiet:file:line:)-8a2fs`` found: whether the flavor's callbacks
+/// What ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8a2fs`` found: whether the flavor's callbacks
 /// ran out, and after how many barriers.
 public struct RCUQuietBarrierResult: Sendable, Hashable {
     /// Whether no callback was pending after the last barrier: every callback queued before
@@ -14,7 +14,7 @@ extension RCUFlavor {
     /// Waits until no callback of this flavor is pending, even when callbacks queue further
     /// callbacks (a callback that retires an object, or queues its own continuation).
     ///
-    /// ``RCUFlavor/barrier(file:line:)-6vxax`` (liburcu's `rcu_barrier`) waits only for the callbacks
+    /// ``RCUFlavor/barrier(fileID:line:)-6vxax`` (liburcu's `rcu_barrier`) waits only for the callbacks
     /// queued before it: it queues a marker behind them on every worker and waits for the
     /// markers. A callback that runs meanwhile and queues another puts it behind the marker,
     /// so the barrier can return with that one still pending (whether it does depends on
@@ -27,7 +27,7 @@ extension RCUFlavor {
     /// instead of hanging. "No callback pending" counts every callback of the flavor: other
     /// threads that keep retiring also keep it from being quiet.
     ///
-    /// Refused where ``RCUFlavor/barrier(file:line:)-6vxax`` is (in a read section, in a callback, in a
+    /// Refused where ``RCUFlavor/barrier(fileID:line:)-6vxax`` is (in a read section, in a callback, in a
     /// child of an unsafe fork): then it returns at once with `rounds` 0 and `isQuiet` false.
     ///
     /// ```swift
@@ -39,16 +39,16 @@ extension RCUFlavor {
     ///   - maximumRounds: The most barriers to run (at least 1). Each takes about 10 ms or
     ///     more (liburcu's worker batching), so 32 rounds bound the wait at a few hundred
     ///     milliseconds plus the callbacks' own time.
-    ///   - file: The call site, for a misuse report (default `#fileID`).
+    ///   - fileID: The call site, for a misuse report (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: Whether the callbacks ran out, the barriers run, and what is still pending.
     public static func barrier(
-        untilQuiet maximumRounds: Int, file: StaticString = #fileID, line: UInt = #line
+        untilQuiet maximumRounds: Int, fileID: StaticString = #fileID, line: UInt = #line
     ) -> RCUQuietBarrierResult {
         precondition(maximumRounds >= 1, "barrier(untilQuiet:): maximumRounds must be at least 1, not \(maximumRounds)")
         guard mayWaitForGracePeriod(
             "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,
-            file: file, line: line)
+            fileID: fileID, line: line)
         else { return RCUQuietBarrierResult(isQuiet: false, rounds: 0, pendingCallbacks: pendingCallbacks) }
         var rounds = 0
         while true {
@@ -61,20 +61,20 @@ extension RCUFlavor {
         }
     }
 
-    /// The async form of ``RCUFlavor/barrier(untilQuiet:file:line:)-8a2fs``: each round is an
+    /// The async form of ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8a2fs``: each round is an
     /// awaited barrier, so no thread of the cooperative pool blocks.
     ///
     /// - Parameters:
     ///   - maximumRounds: The most barriers to run (at least 1).
-    ///   - file: The call site, for a misuse report (default `#fileID`).
+    ///   - fileID: The call site, for a misuse report (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: Whether the callbacks ran out, the barriers run, and what is still pending.
     /// - Throws: `CancellationError` when the task is cancelled before or between rounds.
     public static func barrier(
-        untilQuiet maximumRounds: Int, file: StaticString = #fileID, line: UInt = #line
+        untilQuiet maximumRounds: Int, fileID: StaticString = #fileID, line: UInt = #line
     ) async throws(CancellationError) -> RCUQuietBarrierResult {
         precondition(maximumRounds >= 1, "barrier(untilQuiet:): maximumRounds must be at least 1, not \(maximumRounds)")
-        guard mayWaitAsync("barrier()", file: file, line: line) else {
+        guard mayWaitAsync("barrier()", fileID: fileID, line: line) else {
             return RCUQuietBarrierResult(isQuiet: false, rounds: 0, pendingCallbacks: pendingCallbacks)
         }
         var rounds = 0

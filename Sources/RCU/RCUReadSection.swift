@@ -2,7 +2,7 @@ public import CURCUQSBR
 
 /// Proof that the current thread is inside a read-side critical section of `Flavor`.
 ///
-/// You never create one: ``RCUFlavor/read(file:line:_:)`` lends it to its closure, and the
+/// You never create one: ``RCUFlavor/read(fileID:line:_:)`` lends it to its closure, and the
 /// closure can only borrow it. Because it cannot be copied, stored, or sent to
 /// another thread, every ``RCUPointer`` load that takes a section is
 /// guaranteed, by the compiler, to happen inside one. There is no public way to
@@ -18,7 +18,7 @@ extension RCUFlavor {
     /// `body` stay allocated until it returns, however concurrently writers
     /// replace and retire them. Sections nest. The calling thread is registered
     /// with the flavor on its first section and stays registered until it exits
-    /// (or calls ``unregisterThread(file:line:)``); for ``RCUQSBR`` a thread that
+    /// (or calls ``unregisterThread(fileID:line:)``); for ``RCUQSBR`` a thread that
     /// is not online goes online for the outermost section only.
     ///
     /// `body` is synchronous: a read section cannot span an `await`, because a
@@ -29,36 +29,36 @@ extension RCUFlavor {
     /// with an ``RCUMisuse`` in every build.
     ///
     /// - Parameters:
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     ///   - body: The reader, given a borrowed ``RCUReadSection``.
     /// - Returns: What `body` returns.
     /// - Complexity: O(1) overhead: about 1 ns for memb; for QSBR a thread-local
-    ///   counter inside a ``withReader(file:line:_:)`` scope.
+    ///   counter inside a ``withReader(fileID:line:_:)`` scope.
     @inlinable
     @inline(__always)
     public static func read<Result, Failure: Error>(
-        file: StaticString = #fileID, line: UInt = #line,
+        fileID: StaticString = #fileID, line: UInt = #line,
         _ body: (borrowing RCUReadSection<Self>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         let broughtOnline = sectionReadLock()
-        lockdepEnterReadSection(file, line)
+        lockdepEnterReadSection(fileID, line)
         // Not `defer`: with Lockdep's checks compiled in, the compiler kept the
         // deferred block out of line, a call on every section.
         do {
             let result = try body(RCUReadSection<Self>())
-            endReadSection(file, line, broughtOnline: broughtOnline)
+            endReadSection(fileID, line, broughtOnline: broughtOnline)
             return result
         } catch {
-            endReadSection(file, line, broughtOnline: broughtOnline)
+            endReadSection(fileID, line, broughtOnline: broughtOnline)
             throw error
         }
     }
 
     @inlinable
     @inline(__always)
-    static func endReadSection(_ file: StaticString, _ line: UInt, broughtOnline: Bool) {
-        lockdepExitReadSection(file, line)
+    static func endReadSection(_ fileID: StaticString, _ line: UInt, broughtOnline: Bool) {
+        lockdepExitReadSection(fileID, line)
         sectionReadUnlock(broughtOnline: broughtOnline)
     }
 

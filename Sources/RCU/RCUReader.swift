@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 
-/// A reader scope on the calling thread, lent by ``RCUFlavor/withReader(file:line:_:)``
+/// A reader scope on the calling thread, lent by ``RCUFlavor/withReader(fileID:line:_:)``
 /// to a synchronous closure: the thread's registration, and for ``RCUQSBR`` its
 /// online state, for as long as the closure runs.
 ///
@@ -20,7 +20,7 @@ import Musl
 /// You cannot create, copy, store or send a reader: it exists only as the
 /// closure's borrowed parameter, so it cannot outlive the scope, cross an
 /// `await`, or reach another task. While a scope is open the thread cannot be
-/// unregistered (``RCUFlavor/unregisterThread(file:line:)`` is refused).
+/// unregistered (``RCUFlavor/unregisterThread(fileID:line:)`` is refused).
 ///
 /// Every section the reader opens is protected whatever thread runs it, and is
 /// counted in that thread's own reader state. For memb and mb the reader compares
@@ -30,7 +30,7 @@ import Musl
 /// checked, registering path on any other (a closure that Dispatch runs elsewhere,
 /// such as a `DispatchWorkItem`). bp sections check for themselves. For
 /// QSBR a section counts its depth in a thread-local and, on a thread that is
-/// offline (inside ``RCUReader/offline(file:line:_:)``), goes online for its
+/// offline (inside ``RCUReader/offline(fileID:line:_:)``), goes online for its
 /// duration. Debug builds also report a reader used on another thread than its
 /// scope's (``RCUMisuse/Kind/readerOnAnotherThread``); the section is protected either way.
 public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
@@ -52,34 +52,34 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
 
     /// Runs `body` inside a read section.
     ///
-    /// Same contract as ``RCUFlavor/read(file:line:_:)``: sections nest, `body` is
+    /// Same contract as ``RCUFlavor/read(fileID:line:_:)``: sections nest, `body` is
     /// synchronous and must not block.
     /// - Complexity: memb ~1 ns (with sys_membarrier), bp ~1.5 ns, mb ~50 ns,
     ///   qsbr a thread-local increment and decrement.
     @inlinable
     @inline(__always)
     public func read<Result, Failure: Error>(
-        file: StaticString = #fileID, line: UInt = #line,
+        fileID: StaticString = #fileID, line: UInt = #line,
         _ body: (borrowing RCUReadSection<Flavor>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         #if DEBUG
-        checkThread("read(_:)", file, line)
+        checkThread("read(_:)", fileID, line)
         #endif
         let broughtOnline = readLock()
-        Flavor.lockdepEnterReadSection(file, line)
+        Flavor.lockdepEnterReadSection(fileID, line)
         do {
             let result = try body(RCUReadSection<Flavor>())
-            endReadSection(file, line, broughtOnline: broughtOnline)
+            endReadSection(fileID, line, broughtOnline: broughtOnline)
             return result
         } catch {
-            endReadSection(file, line, broughtOnline: broughtOnline)
+            endReadSection(fileID, line, broughtOnline: broughtOnline)
             throw error
         }
     }
 
     /// memb and mb: the scope's fast path on its own thread; qsbr: the generic section's
     /// entry (`RCUFlavor.qsbrSectionReadLock()`: inside a scope the thread is online
-    /// unless the section runs in ``offline(file:line:_:)``); bp: liburcu's own check.
+    /// unless the section runs in ``offline(fileID:line:_:)``); bp: liburcu's own check.
     /// - Returns: Whether a qsbr section brought the thread online.
     @inlinable
     @inline(__always)
@@ -93,17 +93,17 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     /// proves sys_membarrier (compiler barriers suffice on any thread).
     @inlinable
     @inline(__always)
-    func endReadSection(_ file: StaticString, _ line: UInt, broughtOnline: Bool) {
-        Flavor.lockdepExitReadSection(file, line)
+    func endReadSection(_ fileID: StaticString, _ line: UInt, broughtOnline: Bool) {
+        Flavor.lockdepExitReadSection(fileID, line)
         if Flavor.kind == .qsbr { return Flavor.qsbrSectionReadUnlock(broughtOnline: broughtOnline) }
         Flavor.primitiveReadUnlock(inScope: scope)
     }
 
     #if DEBUG
     @usableFromInline
-    func checkThread(_ call: String, _ file: StaticString, _ line: UInt) {
+    func checkThread(_ call: String, _ fileID: StaticString, _ line: UInt) {
         if pthread_equal(pthread_t(thread), pthread_self()) == 0 {
-            RCUMisuse.report(.readerOnAnotherThread, call: "RCUReader.\(call)", flavor: Flavor.name, file: file, line: line)
+            RCUMisuse.report(.readerOnAnotherThread, call: "RCUReader.\(call)", flavor: Flavor.name, fileID: fileID, line: line)
         }
     }
     #endif
@@ -115,20 +115,20 @@ extension RCUFlavor {
     /// keeps it online until `body` returns.
     ///
     /// Use it around a thread's read loop. For memb, bp and mb it costs nothing
-    /// per section over ``read(file:line:_:)`` and guarantees the registration
+    /// per section over ``read(fileID:line:_:)`` and guarantees the registration
     /// for the scope. For QSBR it is what makes sections cheap: the thread stays
     /// online instead of going online and offline around each one, and in
-    /// exchange must call ``RCUReader/quiescentState(file:line:)`` between
+    /// exchange must call ``RCUReader/quiescentState(fileID:line:)`` between
     /// sections (a forgotten one is reported by ``RCUStallDetector``). Scopes
     /// nest; each one restores the online state it found.
     ///
     /// - Parameters:
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     ///   - body: Gets the borrowed ``RCUReader``.
     /// - Returns: What `body` returns.
     public static func withReader<Result, Failure: Error>(
-        file: StaticString = #fileID, line: UInt = #line,
+        fileID: StaticString = #fileID, line: UInt = #line,
         _ body: (borrowing RCUReader<Self>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         let broughtOnline = primitiveReaderEnter()
@@ -140,25 +140,25 @@ extension RCUFlavor {
 
 extension RCUReader where Flavor == RCUQSBR {
     /// Announces that this thread holds no reference obtained in an earlier section
-    /// (``RCUQSBR/quiescentState(file:line:)``). Refused inside a section.
+    /// (``RCUQSBR/quiescentState(fileID:line:)``). Refused inside a section.
     @inlinable
-    public func quiescentState(file: StaticString = #fileID, line: UInt = #line) {
+    public func quiescentState(fileID: StaticString = #fileID, line: UInt = #line) {
         #if DEBUG
-        checkThread("quiescentState()", file, line)
+        checkThread("quiescentState()", fileID, line)
         #endif
-        RCUQSBR.quiescentState(file: file, line: line)
+        RCUQSBR.quiescentState(fileID: fileID, line: line)
     }
 
     /// Runs `body` with the thread offline: grace periods do not wait for it.
     /// Use it around anything that blocks (I/O, sleeping locks, waits). Sections
     /// opened inside `body` go online for their duration, so they stay protected.
-    /// Refused inside a section (see ``RCUQSBR/offline(file:line:_:)``).
+    /// Refused inside a section (see ``RCUQSBR/offline(fileID:line:_:)``).
     public func offline<Result, Failure: Error>(
-        file: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
+        fileID: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
     ) throws(Failure) -> Result {
         #if DEBUG
-        checkThread("offline(_:)", file, line)
+        checkThread("offline(_:)", fileID, line)
         #endif
-        return try RCUQSBR.offline(file: file, line: line, body)
+        return try RCUQSBR.offline(fileID: fileID, line: line, body)
     }
 }

@@ -26,7 +26,7 @@ extension RCUFlavor {
     /// - Complexity: O(1), about 60 ns (one allocation and a wait-free enqueue) under
     ///   the high-water mark.
     @inlinable
-    public static func retire(_ object: __owned some AnyObject & Sendable) {
+    public static func retire(_ object: consuming some AnyObject & Sendable) {
         // The flag first: taking the context before the branch costs a retain and a release.
         if _slowPath(primitiveBacklogIsOver) {
             return retirePastHighWater(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
@@ -53,7 +53,7 @@ extension RCUFlavor {
     ///
     /// Throttled past the high-water mark as ``retire(_:)-(AnyObjectSendable)`` is.
     @inlinable
-    public static func retire(reclaiming object: __owned some RCUReclaimable) {
+    public static func retire(reclaiming object: consuming some RCUReclaimable) {
         // The flag first: taking the context before the branch costs a retain and a release.
         if _slowPath(primitiveBacklogIsOver) {
             return retirePastHighWater(RCUCallbacks.reclaimObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
@@ -64,7 +64,7 @@ extension RCUFlavor {
     /// Runs `work` after a grace period on a call_rcu worker thread.
     ///
     /// The worker is the "softirq" of this package: `work` must not block on
-    /// locks that readers hold, and must not call ``RCUFlavor/barrier(file:line:)-6vxax``.
+    /// locks that readers hold, and must not call ``RCUFlavor/barrier(fileID:line:)-6vxax``.
     /// Throttled past the high-water mark as ``retire(_:)-(AnyObjectSendable)`` is.
     @inlinable
     public static func retire(_ work: @escaping @Sendable () -> Void) {
@@ -81,7 +81,7 @@ extension RCUFlavor {
     ///
     /// The calling thread never waits: a full batch goes to a call_rcu worker as one
     /// callback, a partly filled one about 100 ms after its first object (or when its
-    /// thread exits, or at ``deferBarrier(file:line:)``). Objects are released on a
+    /// thread exits, or at ``deferBarrier(fileID:line:)``). Objects are released on a
     /// call_rcu worker, like ``retire(_:)-(AnyObjectSendable)``. Valid on any thread,
     /// including the main thread and inside a call_rcu callback, and at any time before
     /// the process exits (objects still batched then are not released, as callbacks still
@@ -95,22 +95,22 @@ extension RCUFlavor {
     ///
     /// - Complexity: O(1), one atomic exchange; every 128th call also queues the batch (call_rcu).
     public static func deferRetire(
-        _ object: __owned some AnyObject & Sendable, file: StaticString = #fileID, line: UInt = #line
+        _ object: consuming some AnyObject & Sendable, fileID: StaticString = #fileID, line: UInt = #line
     ) {
         primitiveDefer(RCUCallbacks.releaseObject, Unmanaged.passRetained(object as AnyObject).toOpaque())
     }
 
-    /// Waits until every object queued by ``deferRetire(_:file:line:)`` on any thread before the
+    /// Waits until every object queued by ``deferRetire(_:fileID:line:)`` on any thread before the
     /// call has been released (liburcu's `rcu_defer_barrier`): hands over every thread's batch,
-    /// then waits for call_rcu's ``RCUFlavor/barrier(file:line:)-6vxax``.
+    /// then waits for call_rcu's ``RCUFlavor/barrier(fileID:line:)-6vxax``.
     ///
-    /// Refused where ``RCUFlavor/barrier(file:line:)-6vxax`` is: inside a read section (of this flavor:
+    /// Refused where ``RCUFlavor/barrier(fileID:line:)-6vxax`` is: inside a read section (of this flavor:
     /// ``RCUMisuse/Kind/deferInReadSection``), from a call_rcu callback
     /// (``RCUMisuse/Kind/barrierInCallback``), in a child of an unsafe fork. A wait
     /// longer than ``RCUStallDetector/threshold`` is reported as a stalled `deferBarrier()`.
-    public static func deferBarrier(file: StaticString = #fileID, line: UInt = #line) {
+    public static func deferBarrier(fileID: StaticString = #fileID, line: UInt = #line) {
         guard mayWaitForGracePeriod(
-            "deferBarrier()", inReadSection: .deferInReadSection, inCallback: .barrierInCallback, file: file, line: line)
+            "deferBarrier()", inReadSection: .deferInReadSection, inCallback: .barrierInCallback, fileID: fileID, line: line)
         else { return }
         waitAllowed(barrier: true) { primitiveDeferBarrier() }
     }

@@ -18,17 +18,17 @@ extension RCUFlavor {
     ///
     /// Refused, with an ``RCUMisuse``, where a reader still depends on the
     /// registration: inside a read section (``RCUMisuse/Kind/unregisterInReadSection``),
-    /// inside a ``withReader(file:line:_:)`` scope
+    /// inside a ``withReader(fileID:line:_:)`` scope
     /// (``RCUMisuse/Kind/unregisterWhileReaderActive``), and on a call_rcu worker
     /// (``RCUMisuse/Kind/unregisterInCallback``: liburcu registered that thread
     /// itself). A later read section registers the thread again.
-    public static func unregisterThread(file: StaticString = #fileID, line: UInt = #line) {
+    public static func unregisterThread(fileID: StaticString = #fileID, line: UInt = #line) {
         let misuse: RCUMisuse.Kind? =
             primitiveIsInReadSection ? .unregisterInReadSection
             : primitiveReaderScopes > 0 ? .unregisterWhileReaderActive
             : primitiveIsInCallback ? .unregisterInCallback : nil
         if let misuse {
-            RCUMisuse.report(misuse, call: "unregisterThread()", flavor: name, file: file, line: line)
+            RCUMisuse.report(misuse, call: "unregisterThread()", flavor: name, fileID: fileID, line: line)
             return
         }
         primitiveUnregisterThread()

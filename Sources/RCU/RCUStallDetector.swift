@@ -115,10 +115,11 @@ public enum RCUStallDetector {
         }
     }
 
-    /// Where stalls go.
-    public enum Handler: Sendable {
-        /// Print to standard error (the default).
-        case printToStandardError
+    /// Where stalls go (the shape ``RCUMisuse`` and Lockdep share).
+    public enum ReportHandler: Sendable {
+        /// Print each stall to standard error and keep going (the default; the kernel's RCU
+        /// CPU stall warnings do the same).
+        case reportAndContinue
         /// Hand each stall to a function.
         case custom(@Sendable (Stall) -> Void)
     }
@@ -195,7 +196,7 @@ public enum RCUStallDetector {
 
     struct State {
         var threshold: Duration = .seconds(2)
-        var handler: Handler = .printToStandardError
+        var handler: ReportHandler = .reportAndContinue
         /// One slot per thread that has waited or run a callback; a slot leaves when its thread exits.
         var slots: [WaitSlot] = []
         /// By flavor ``index(of:)``.
@@ -212,7 +213,7 @@ public enum RCUStallDetector {
 
     /// The threshold and handler the parent had at `fork()`, for the child's fresh state.
     /// Written by the atfork prepare handler, which glibc runs under its fork lock.
-    nonisolated(unsafe) private static var carriedOverFork: (threshold: Duration, handler: Handler)?
+    nonisolated(unsafe) private static var carriedOverFork: (threshold: Duration, handler: ReportHandler)?
 
     /// The flavors the watchdog looks at, each at its ``index(of:)``.
     static let kinds: [RCUFlavorKind] = [.memb, .qsbr, .bulletproof, .memoryBarrier]
@@ -255,14 +256,11 @@ public enum RCUStallDetector {
         min(max(threshold / 4, .milliseconds(1)), .milliseconds(250))
     }
 
-    /// Installs where stalls are reported; returns the previous handler.
-    @discardableResult
-    public static func setHandler(_ handler: Handler) -> Handler {
-        state.withLock { state in
-            let previous = state.handler
-            state.handler = handler
-            return previous
-        }
+    /// Where stalls are reported: ``ReportHandler/reportAndContinue`` (the default) or a
+    /// ``ReportHandler/custom(_:)`` function. Takes effect at the watchdog's next report.
+    public static var reportHandler: ReportHandler {
+        get { state.withLock { $0.handler } }
+        set { state.withLock { $0.handler = newValue } }
     }
 
     /// Starts the watchdog thread if it is not running.
@@ -465,7 +463,7 @@ public enum RCUStallDetector {
             waiterID: found.waiterID, waited: found.waited, pendingCallbacks: flavor.pendingCallbacks,
             blockingReaders: readers, runningCallbacks: callbacks, exitedWorkers: exited)
         switch state.withLock({ $0.handler }) {
-        case .printToStandardError:
+        case .reportAndContinue:
             CurrentThread.printError(stall.description)
         case .custom(let handle):
             handle(stall)

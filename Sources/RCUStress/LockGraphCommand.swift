@@ -63,7 +63,7 @@ struct LockGraph: ParsableCommand {
 
     func run() throws {
         let reports = ReportCounter()
-        Lockdep.reportMode = .custom { _ in reports.add() }
+        Lockdep.reportHandler = .custom { _ in reports.add() }
         let sizes = [8, 4, 2, 1].map { (classes + $0 - 1) / $0 }
         var results = [chain(sizes: sizes), random(sizes: sizes)]
         for i in results.indices { results[i].sizes = sizes }

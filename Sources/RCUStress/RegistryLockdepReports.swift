@@ -2,7 +2,7 @@ import Lockdep
 import Synchronization
 
 /// Counts the Lockdep reports of `rcu-stress registry` runs instead of trapping: installs
-/// `Lockdep.reportMode = .custom` once per process (only where the checks are compiled in)
+/// `Lockdep.reportHandler = .custom` once per process (only where the checks are compiled in)
 /// and keeps the first few report texts to print when a run fails.
 final class RegistryLockdepReports: Sendable {
     /// The process-wide counter.
@@ -22,7 +22,7 @@ final class RegistryLockdepReports: Sendable {
     /// Routes Lockdep's reports here (idempotent; nothing to do without compiled-in checks).
     func install() {
         guard Lockdep.checksCompiledIn, !installed.exchange(true, ordering: .relaxed) else { return }
-        Lockdep.reportMode = .custom { [self] report in
+        Lockdep.reportHandler = .custom { [self] report in
             count.add(1, ordering: .relaxed)
             lock.withLock { if texts.count < 3 { texts.append(report.text) } }
         }

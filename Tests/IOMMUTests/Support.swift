@@ -11,7 +11,7 @@ final class LockdepCollector: @unchecked Sendable {
     var reports: [LockdepReport] { lock.lock(); defer { lock.unlock() }; return collected }
     var kinds: [LockdepReport.Kind] { reports.map(\.kind) }
     func install() {
-        Lockdep.reportMode = .custom { [self] report in
+        Lockdep.reportHandler = .custom { [self] report in
             lock.lock(); collected.append(report); lock.unlock()
         }
     }
@@ -41,7 +41,7 @@ class IOMMUTestCase: XCTestCase {
         for r in registries { r.shutdown() }
         registries.removeAll()
         Lockdep.resetForTesting()
-        Lockdep.reportMode = .trap
+        Lockdep.reportHandler = .trap
         super.tearDown()
     }
 

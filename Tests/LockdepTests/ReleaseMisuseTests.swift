@@ -3,7 +3,7 @@ import XCTest
 @testable import Lockdep
 
 /// Misuse of the checked locks that would hang or let a second thread into a critical section:
-/// reported through `Lockdep.reportMode` and refused in every build. With checks compiled in the
+/// reported through `Lockdep.reportHandler` and refused in every build. With checks compiled in the
 /// reports come from Lockdep; compiled out (`swift test -c release`), from the owner word each
 /// lock keeps. Every case runs its misuse on a bounded thread, so a regression fails instead of
 /// hanging the suite, and then shows that another thread can still take the lock.

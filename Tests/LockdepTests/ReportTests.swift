@@ -346,7 +346,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testReportOnceAndContinuePrintsEachDependencyOnce() {
-        Lockdep.reportMode = .reportOnceAndContinue
+        Lockdep.reportHandler = .reportOnceAndContinue
         let a = CheckedMutex(class: .unique("A")), b = CheckedMutex(class: .unique("B"))
         a.withLock { b.withLock {} }
         for _ in 0..<3 { b.withLock { a.withLock {} } }

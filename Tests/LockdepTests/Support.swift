@@ -11,7 +11,7 @@ final class ReportCollector: @unchecked Sendable {
     var kinds: [LockdepReport.Kind] { reports.map(\.kind) }
 
     func install() {
-        Lockdep.reportMode = .custom { [self] report in lock.lock(); collected.append(report); lock.unlock() }
+        Lockdep.reportHandler = .custom { [self] report in lock.lock(); collected.append(report); lock.unlock() }
     }
 
     func clear() { lock.lock(); collected.removeAll(); lock.unlock() }
@@ -30,7 +30,7 @@ class LockdepTestCase: XCTestCase {
 
     override func tearDown() {
         Lockdep.resetForTesting()
-        Lockdep.reportMode = .trap
+        Lockdep.reportHandler = .trap
         super.tearDown()
     }
 

@@ -5,7 +5,7 @@ import XCTest
 /// What the queue stress test needs of a queue.
 protocol StressQueue<Element>: AnyObject, Sendable {
     associatedtype Element
-    func enqueue(_ element: __owned Element)
+    func enqueue(_ element: consuming Element)
     func dequeue() -> Element?
 }
 

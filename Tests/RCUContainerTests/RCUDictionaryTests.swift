@@ -344,7 +344,7 @@ final class RCUDictionaryTests: XCTestCase {
             "RCUDictionary.insert(_:forKey:)", "RCUDictionary.updateValue(_:forKey:)",
             "RCUDictionary.removeValue(forKey:)", "RCUDictionary.removeAll()",
         ])
-        XCTAssertTrue(recorder.recorded.allSatisfy { $0.file.hasSuffix("RCUDictionaryTests.swift") })
+        XCTAssertTrue(recorder.recorded.allSatisfy { $0.fileID.hasSuffix("RCUDictionaryTests.swift") })
         XCTAssertEqual(map.count, 1, "the refused calls changed nothing")
         XCTAssertEqual(RCUMemb.read { map.value(forKey: ReentrantKey(value: 1), in: $0) }, 2)
         XCTAssertFalse(RCUMemb.read { map.contains(ReentrantKey(value: 9), in: $0) })

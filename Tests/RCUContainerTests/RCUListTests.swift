@@ -95,7 +95,7 @@ final class RCUListTests: XCTestCase {
         let misuse = recorder.recorded[0]
         XCTAssertTrue(misuse.description.contains("RCUList.append(_:)"), misuse.description)
         XCTAssertTrue(misuse.description.contains("writer lock"), misuse.description)
-        XCTAssertTrue(misuse.file.hasSuffix("RCUListTests.swift"))
+        XCTAssertTrue(misuse.fileID.hasSuffix("RCUListTests.swift"))
     }
 
     func testLockHeldByAnotherThreadDoesNotCount() {

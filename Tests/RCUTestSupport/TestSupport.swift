@@ -87,8 +87,8 @@ public final class MisuseRecorder: Sendable {
 
     public init() {
         Lockdep.resetForTesting()
-        RCUMisuse.setHandler(.custom { [self] misuse in self.record(misuse) })
-        Lockdep.reportMode = .custom { [self] report in self.record(report) }
+        RCUMisuse.reportHandler = .custom { [self] misuse in self.record(misuse) }
+        Lockdep.reportHandler = .custom { [self] report in self.record(report) }
     }
 
     private func record(_ misuse: RCUMisuse) { reports.withLock { $0.append(misuse) } }
@@ -99,8 +99,8 @@ public final class MisuseRecorder: Sendable {
     public var lockdepReports: [LockdepReport] { lockdep.withLock { $0 } }
 
     public func stop() {
-        RCUMisuse.setHandler(.trap)
-        Lockdep.reportMode = .trap
+        RCUMisuse.reportHandler = .trap
+        Lockdep.reportHandler = .trap
         Lockdep.resetForTesting()
     }
 }

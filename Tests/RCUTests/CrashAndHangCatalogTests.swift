@@ -143,11 +143,11 @@ final class CrashAndHangCatalogTests: XCTestCase {
         try XCTSkipIf(runningUnderAddressSanitizer, "AddressSanitizer keeps stale stack poison across pthread_exit")
         guard let output = try isolated("testWorkerThatExitsInsideCallbackIsNamedInBarrierStall") else {
             RCUStallDetector.threshold = .milliseconds(200)
-            RCUStallDetector.setHandler(.custom { stall in
+            RCUStallDetector.reportHandler = .custom { stall in
                 guard stall.call == "barrier()", !stall.exitedWorkers.isEmpty else { return }
                 FileHandle.standardError.write(Data("CATALOG-STALL: \(stall.description)\n".utf8))
                 _exit(0)
-            })
+            }
             let exiting = DispatchSemaphore(value: 0)
             RCUMemb.retire {
                 exiting.signal()

@@ -382,8 +382,8 @@ final class MisuseCatalogTests: XCTestCase {
     func testRCUMisuseHandlerAloneGovernsRCUMisuse() {
         recorder.stop()
         let seen = Locked<[RCUMisuse.Kind]>([])
-        RCUMisuse.setHandler(.custom { misuse in seen.withLock { $0.append(misuse.kind) } })
-        defer { RCUMisuse.setHandler(.trap) }
+        RCUMisuse.reportHandler = .custom { misuse in seen.withLock { $0.append(misuse.kind) } }
+        defer { RCUMisuse.reportHandler = .trap }
         RCUMemb.read { _ in
             RCUMemb.synchronize()
             RCUMemb.barrier()

@@ -27,7 +27,7 @@ final class MisuseTests: XCTestCase {
         XCTAssertEqual(misuse.call, "synchronize()")
         XCTAssertEqual(misuse.flavor, F.name)
         XCTAssertEqual(misuse.threadName, "sync-in-\(F.name)")
-        XCTAssertTrue(misuse.file.hasSuffix("MisuseTests.swift"), misuse.file)
+        XCTAssertTrue(misuse.fileID.hasSuffix("MisuseTests.swift"), misuse.fileID)
         XCTAssertTrue(misuse.description.contains("synchronize() called inside an RCU read-side critical section"))
         XCTAssertTrue(misuse.description.contains("thread \"sync-in-\(F.name)\""), misuse.description)
     }

@@ -54,10 +54,10 @@ final class StallDetectorTests: XCTestCase {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard try isolated("testWatchdogRestartsInForkedChild") else { return }
         RCUStallDetector.threshold = .milliseconds(200)
-        RCUStallDetector.setHandler(.custom { stall in
+        RCUStallDetector.reportHandler = .custom { stall in
             guard stall.call == "synchronize()", stall.blockingReaders.map(\.name) == ["child-reader"] else { return }
             _exit(42)
-        })
+        }
         RCUMemb.synchronize()          // the watchdog runs, and this thread has a wait slot
         XCTAssertEqual(RCUMemb.registeredThreadCount, 0, "no other registered reader at the fork")
 

@@ -12,9 +12,10 @@ func withCollectedStalls<Result>(
 ) rethrows -> Result {
     let previousThreshold = RCUStallDetector.threshold
     let stalls = Locked<[RCUStallDetector.Stall]>([])
-    let previousHandler = RCUStallDetector.setHandler(.custom { stall in stalls.withLock { $0.append(stall) } })
+    let previousHandler = RCUStallDetector.reportHandler
+    RCUStallDetector.reportHandler = .custom { stall in stalls.withLock { $0.append(stall) } }
     defer {
-        RCUStallDetector.setHandler(previousHandler)
+        RCUStallDetector.reportHandler = previousHandler
         RCUStallDetector.threshold = previousThreshold
     }
     if let threshold { RCUStallDetector.threshold = threshold }

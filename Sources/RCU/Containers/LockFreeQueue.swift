@@ -19,7 +19,7 @@ public final class LockFreeQueue<Element, Flavor: RCUFlavor> {
 
     private final class Box {
         let element: Element
-        init(_ element: __owned Element) { self.element = element }
+        init(_ element: consuming Element) { self.element = element }
     }
 
     /// Creates an empty queue.
@@ -36,7 +36,7 @@ public final class LockFreeQueue<Element, Flavor: RCUFlavor> {
     /// Appends `element` at the tail.
     /// - Parameter element: The element to enqueue.
     /// - Complexity: O(1) amortised, lock-free (plus one allocation and a read section).
-    public func enqueue(_ element: __owned Element) {
+    public func enqueue(_ element: consuming Element) {
         let box = Unmanaged.passRetained(Box(element)).toOpaque()
         Flavor.read { _ in curcu_lfq_push(queue, box) }
     }

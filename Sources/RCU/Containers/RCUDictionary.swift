@@ -202,18 +202,19 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Parameters:
     ///   - value: The value to add.
     ///   - key: Its key.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: Whether it was added; `false` leaves the present value in place
     ///   (and is what a refused recursive call returns).
     /// - Complexity: O(1) amortised: a table rebuild, O(*n*), happens once per O(*n*) updates.
     @discardableResult
     public func insert(
-        _ value: __owned Value, forKey key: Key, file: StaticString = #fileID, line: UInt = #line
+        _ value: consuming Value, forKey key: Key, fileID: StaticString = #fileID, line: UInt = #line
     ) -> Bool {
         let hash = hash(key)
+        let value = value   // the closure below captures a copyable binding
         var retiredTables: [RCUDictionaryTable] = []
-        let added = withWriterLock("insert(_:forKey:)", file, line) { () -> Bool in
+        let added = withWriterLock("insert(_:forKey:)", fileID, line) { () -> Bool in
             let place = placeForNewSlot(key, hash: hash, retiring: &retiredTables)
             guard place.match == nil else { return false }
             publish(Pair(key: key, value: value), hash: hash, at: place.empty, in: place.table)
@@ -231,18 +232,19 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Parameters:
     ///   - value: The new value.
     ///   - key: Its key.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: The replaced value, or `nil` when the key was absent (or the call was refused).
     /// - Complexity: O(1) amortised.
     @discardableResult
     public func updateValue(
-        _ value: __owned Value, forKey key: Key, file: StaticString = #fileID, line: UInt = #line
+        _ value: consuming Value, forKey key: Key, fileID: StaticString = #fileID, line: UInt = #line
     ) -> Value? {
         let hash = hash(key)
+        let value = value   // the closure below captures a copyable binding
         var retiredPair: RCUDictionaryRetiredPair<Key, Value>?
         var retiredTables: [RCUDictionaryTable] = []
-        let outcome = withWriterLock("updateValue(_:forKey:)", file, line) { () -> Value? in
+        let outcome = withWriterLock("updateValue(_:forKey:)", fileID, line) { () -> Value? in
             let place = placeForNewSlot(key, hash: hash, retiring: &retiredTables)
             // The new pair goes to the empty slot that ends the key's probe, after the old
             // one: a lookup or an iteration that finds the old slot removed meets the new.
@@ -264,16 +266,16 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     ///
     /// - Parameters:
     ///   - key: The key to remove.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: The removed value, or `nil` when the key was absent (or the call was refused).
     /// - Complexity: O(1) amortised.
     @discardableResult
-    public func removeValue(forKey key: Key, file: StaticString = #fileID, line: UInt = #line) -> Value? {
+    public func removeValue(forKey key: Key, fileID: StaticString = #fileID, line: UInt = #line) -> Value? {
         let hash = hash(key)
         var retiredPair: RCUDictionaryRetiredPair<Key, Value>?
         var retiredTables: [RCUDictionaryTable] = []
-        let outcome = withWriterLock("removeValue(forKey:)", file, line) { () -> Value? in
+        let outcome = withWriterLock("removeValue(forKey:)", fileID, line) { () -> Value? in
             let table = currentTable
             guard let index = locate(key, hash: hash, in: table).match else { return nil }
             let old = unpublish(index, in: table)
@@ -293,11 +295,11 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// Removes every entry; they are released after a grace period, with the table that
     /// held them (one retired object).
     /// - Parameters:
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Complexity: O(`minimumCapacity`) here; O(*n*) on the call_rcu worker.
-    public func removeAll(file: StaticString = #fileID, line: UInt = #line) {
-        let retiredTable = withWriterLock("removeAll()", file, line) { () -> RCUDictionaryTable in
+    public func removeAll(fileID: StaticString = #fileID, line: UInt = #line) {
+        let retiredTable = withWriterLock("removeAll()", fileID, line) { () -> RCUDictionaryTable in
             let old = currentTable
             current.store(Self.makeTable(homeSlots: minimumSlotCount).word, ordering: .releasing)
             currentHomeSlotCount.store(minimumSlotCount, ordering: .relaxed)
@@ -313,14 +315,14 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// Runs `body` holding the writer lock; refuses (reports and returns `nil`) a call
     /// from the thread that holds it already.
     private func withWriterLock<Result>(
-        _ call: String, _ file: StaticString, _ line: UInt, _ body: () -> Result
+        _ call: String, _ fileID: StaticString, _ line: UInt, _ body: () -> Result
     ) -> Result? {
         if writerLock.isHeldByCurrentThread {
-            RCUMisuse.report(.recursiveLock, call: "RCUDictionary.\(call)", flavor: Flavor.name, file: file, line: line)
+            RCUMisuse.report(.recursiveLock, call: "RCUDictionary.\(call)", flavor: Flavor.name, fileID: fileID, line: line)
             return nil
         }
-        writerLock.lock(file: file, line: line)
-        defer { writerLock.unlock(file: file, line: line) }
+        writerLock.lock(fileID: fileID, line: line)
+        defer { writerLock.unlock(fileID: fileID, line: line) }
         return body()
     }
 
@@ -363,7 +365,7 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     }
 
     /// Writes `pair` into the empty slot `index` and publishes it.
-    private func publish(_ pair: __owned Pair, hash: Int, at index: Int, in table: RCUDictionaryTable) {
+    private func publish(_ pair: consuming Pair, hash: Int, at index: Int, in table: RCUDictionaryTable) {
         (table.pairs(Pair.self) + index).initialize(to: pair)
         table.controls[index].store(RCUDictionaryTable.control(hash), ordering: .releasing)
         usedSlots += 1

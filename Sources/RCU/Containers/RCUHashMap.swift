@@ -66,7 +66,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
             // hooks did not finish here, so the resize worker cds_lfht_destroy waits for does
             // not exist. Refuse the teardown (the table and its entries are leaked) rather than hang.
             RCUMisuse.report(.gracePeriodAfterUnsafeFork, call: "RCUHashMap.deinit", flavor: Flavor.name,
-                             file: #fileID, line: #line)
+                             fileID: #fileID, line: #line)
             return
         }
         // No reader or writer can be using the map any more; liburcu's resize
@@ -178,7 +178,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Returns: Whether it was added; `false` leaves the present value in place.
     /// - Complexity: O(1) expected.
     @discardableResult
-    public func insert(_ value: __owned Value, forKey key: Key) -> Bool {
+    public func insert(_ value: consuming Value, forKey key: Key) -> Bool {
         let entry = makeEntry(key: key, value: value)
         let added = Flavor.read { _ in
             withUnsafePointer(to: key) { probe in
@@ -200,7 +200,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     /// - Returns: The replaced value, or `nil` when the key was absent.
     /// - Complexity: O(1) expected.
     @discardableResult
-    public func updateValue(_ value: __owned Value, forKey key: Key) -> Value? {
+    public func updateValue(_ value: consuming Value, forKey key: Key) -> Value? {
         let entry = makeEntry(key: key, value: value)
         defer { Flavor.throttleAfterReadSection(call: "RCUHashMap.updateValue(_:forKey:)") }
         return Flavor.read { _ in
@@ -254,7 +254,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
         }
     }
 
-    private func makeEntry(key: Key, value: __owned Value) -> UnsafeMutablePointer<curcu_lfht_entry> {
+    private func makeEntry(key: Key, value: consuming Value) -> UnsafeMutablePointer<curcu_lfht_entry> {
         Entry.make(key: key, value: value)
     }
 }
@@ -308,7 +308,7 @@ struct RCUHashMapEntry<Key: Hashable, Value>: RCUHashMapEntryKind {
     static var valueOffset: Int { MemoryLayout<Self>.offset(of: \.value)! }
 
     /// A new, unpublished entry.
-    static func make(key: Key, value: __owned Value) -> UnsafeMutablePointer<curcu_lfht_entry> {
+    static func make(key: Key, value: consuming Value) -> UnsafeMutablePointer<curcu_lfht_entry> {
         assert(MemoryLayout<Self>.offset(of: \.node) == 0
             && MemoryLayout<Self>.offset(of: \.kind) == RCUHashMapSupport.kindOffset)
         let entry = UnsafeMutablePointer<Self>.allocate(capacity: 1)

@@ -8,7 +8,7 @@ import Synchronization
 /// its own reference while the node is linked and drops it a grace period
 /// after the node is removed, so readers that still stand on it stay safe.
 public final class RCUListNode<Element> {
-    /// The element, immutable: replace the node to change it (``RCUList/replace(_:with:file:line:)``).
+    /// The element, immutable: replace the node to change it (``RCUList/replace(_:with:fileID:line:)``).
     public let element: Element
 
     /// The C link readers traverse; its `owner` points back at this object.
@@ -25,7 +25,7 @@ public final class RCUListNode<Element> {
         case detached = 0, linked = 1, removed = 2
     }
 
-    init(_ element: __owned Element, list: ObjectIdentifier) {
+    init(_ element: consuming Element, list: ObjectIdentifier) {
         self.element = element
         self.list = list
         link = curcu_list_node_new(nil)
@@ -33,7 +33,7 @@ public final class RCUListNode<Element> {
         if Element.self is AnyObject.Type && MemoryLayout<Element>.size == MemoryLayout<UnsafeRawPointer>.size {
             // A class element's address, beside the link: readers that look for one
             // object (`firstNonNil`) skip the visit to this node.
-            link.pointee.object = unsafeBitCast(element, to: UnsafeMutableRawPointer.self)
+            link.pointee.object = unsafeBitCast(self.element, to: UnsafeMutableRawPointer.self)
         }
     }
 
@@ -215,18 +215,18 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     ///
     /// - Parameters:
     ///   - element: The element to publish; readers see it fully initialised.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
-    /// - Returns: The element's node, for ``remove(_:file:line:)`` and
-    ///   ``replace(_:with:file:line:)``. When the lock is not held the insertion
+    /// - Returns: The element's node, for ``remove(_:fileID:line:)`` and
+    ///   ``replace(_:with:fileID:line:)``. When the lock is not held the insertion
     ///   is skipped and the node is returned unlinked.
     /// - Complexity: O(1): one release store.
     @discardableResult
-    public func prepend(_ element: __owned Element, file: StaticString = #fileID, line: UInt = #line)
+    public func prepend(_ element: consuming Element, fileID: StaticString = #fileID, line: UInt = #line)
         -> RCUListNode<Element>
     {
         let node = RCUListNode(element, list: ObjectIdentifier(self))
-        guard checkLock("prepend(_:)", file: file, line: line) else { return node }
+        guard checkLock("prepend(_:)", fileID: fileID, line: line) else { return node }
         link(node)
         curcu_list_add_head(node.link, head)
         return node
@@ -236,16 +236,16 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     ///
     /// - Parameters:
     ///   - element: The element to publish.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: The element's node (unlinked when the lock is not held).
     /// - Complexity: O(1).
     @discardableResult
-    public func append(_ element: __owned Element, file: StaticString = #fileID, line: UInt = #line)
+    public func append(_ element: consuming Element, fileID: StaticString = #fileID, line: UInt = #line)
         -> RCUListNode<Element>
     {
         let node = RCUListNode(element, list: ObjectIdentifier(self))
-        guard checkLock("append(_:)", file: file, line: line) else { return node }
+        guard checkLock("append(_:)", fileID: fileID, line: line) else { return node }
         link(node)
         curcu_list_add_tail(node.link, head)
         return node
@@ -260,14 +260,14 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// ``RCUMisuse/Kind/foreignElement``; both are ignored.
     /// - Parameters:
     ///   - node: A node this list returned.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: Whether the node was removed.
     /// - Complexity: O(1) plus a call_rcu enqueue (~60 ns).
     @discardableResult
-    public func remove(_ node: RCUListNode<Element>, file: StaticString = #fileID, line: UInt = #line) -> Bool {
-        guard checkLock("remove(_:)", file: file, line: line),
-            claim(node, call: "remove(_:)", file: file, line: line)
+    public func remove(_ node: RCUListNode<Element>, fileID: StaticString = #fileID, line: UInt = #line) -> Bool {
+        guard checkLock("remove(_:)", fileID: fileID, line: line),
+            claim(node, call: "remove(_:)", fileID: fileID, line: line)
         else { return false }
         curcu_list_del(node.link)
         retire(node)
@@ -279,19 +279,19 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// one, never neither nor both. `old` is released after a grace period.
     ///
     /// - Parameters:
-    ///   - old: A node in this list (misuses are reported as for ``remove(_:file:line:)``).
+    ///   - old: A node in this list (misuses are reported as for ``remove(_:fileID:line:)``).
     ///   - element: The replacement.
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: The new node (unlinked when the replacement was skipped).
     /// - Complexity: O(1).
     @discardableResult
     public func replace(
-        _ old: RCUListNode<Element>, with element: __owned Element, file: StaticString = #fileID, line: UInt = #line
+        _ old: RCUListNode<Element>, with element: consuming Element, fileID: StaticString = #fileID, line: UInt = #line
     ) -> RCUListNode<Element> {
         let node = RCUListNode(element, list: ObjectIdentifier(self))
-        guard checkLock("replace(_:with:)", file: file, line: line),
-            claim(old, call: "replace(_:with:)", file: file, line: line)
+        guard checkLock("replace(_:with:)", fileID: fileID, line: line),
+            claim(old, call: "replace(_:with:)", fileID: fileID, line: line)
         else { return node }
         link(node)
         curcu_list_replace(old.link, node.link)
@@ -318,7 +318,7 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// Checked in every build: the calling thread must hold ``lock`` (otherwise
     /// ``RCUMisuse/Kind/mutationWithoutLock`` is reported and nothing is removed).
     /// - Parameters:
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     ///   - shouldBeRemoved: Gets each element linked when the call began and
     ///     still linked when its turn comes.
@@ -326,9 +326,9 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     /// - Complexity: O(*n*) time and O(*n*) memory for the snapshot of nodes.
     @discardableResult
     public func removeAll(
-        file: StaticString = #fileID, line: UInt = #line, where shouldBeRemoved: (Element) throws -> Bool
+        fileID: StaticString = #fileID, line: UInt = #line, where shouldBeRemoved: (Element) throws -> Bool
     ) rethrows -> Int {
-        guard checkLock("removeAll(where:)", file: file, line: line) else { return 0 }
+        guard checkLock("removeAll(where:)", fileID: fileID, line: line) else { return 0 }
         // The strong references keep every node (and the link readers and this walk
         // follow) alive whatever the predicate removes or waits for.
         var snapshot: [RCUListNode<Element>] = []
@@ -341,9 +341,9 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
         for node in snapshot where node.isLinked {
             guard try shouldBeRemoved(node.element) else { continue }
             // The predicate ran user code: it may have released the lock or removed this node.
-            guard checkLock("removeAll(where:)", file: file, line: line) else { break }
+            guard checkLock("removeAll(where:)", fileID: fileID, line: line) else { break }
             guard node.isLinked else { continue }
-            if claim(node, call: "removeAll(where:)", file: file, line: line) {
+            if claim(node, call: "removeAll(where:)", fileID: fileID, line: line) {
                 curcu_list_del(node.link)
                 retire(node)
                 removed += 1
@@ -354,16 +354,16 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
 
     // MARK: Internals
 
-    private func checkLock(_ call: String, file: StaticString, line: UInt) -> Bool {
+    private func checkLock(_ call: String, fileID: StaticString, line: UInt) -> Bool {
         if lock.isHeldByCurrentThread { return true }
-        RCUMisuse.report(.mutationWithoutLock, call: "RCUList.\(call)", flavor: Flavor.name, file: file, line: line)
+        RCUMisuse.report(.mutationWithoutLock, call: "RCUList.\(call)", flavor: Flavor.name, fileID: fileID, line: line)
         return false
     }
 
     /// Marks a linked node of this list removed; reports and refuses anything else.
-    private func claim(_ node: RCUListNode<Element>, call: String, file: StaticString, line: UInt) -> Bool {
+    private func claim(_ node: RCUListNode<Element>, call: String, fileID: StaticString, line: UInt) -> Bool {
         guard node.list == ObjectIdentifier(self) else {
-            RCUMisuse.report(.foreignElement, call: "RCUList.\(call)", flavor: Flavor.name, file: file, line: line)
+            RCUMisuse.report(.foreignElement, call: "RCUList.\(call)", flavor: Flavor.name, fileID: fileID, line: line)
             return false
         }
         let (exchanged, original) = node.state.compareExchange(
@@ -372,7 +372,7 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
         if exchanged { return true }
         let kind: RCUMisuse.Kind =
             original == RCUListNode<Element>.State.removed.rawValue ? .removedTwice : .foreignElement
-        RCUMisuse.report(kind, call: "RCUList.\(call)", flavor: Flavor.name, file: file, line: line)
+        RCUMisuse.report(kind, call: "RCUList.\(call)", flavor: Flavor.name, fileID: fileID, line: line)
         return false
     }
 

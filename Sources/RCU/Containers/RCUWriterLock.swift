@@ -38,9 +38,9 @@ public protocol RCUWriterLock: Sendable {
 /// word per call):
 /// - Locking it again on the thread that holds it, which would deadlock, is
 ///   reported as ``RCUMisuse/Kind/recursiveLock`` and refused: nothing blocks
-///   and the thread keeps its one hold. A refused ``lock(file:line:)`` is
-///   matched by its ``unlock(file:line:)``, which is then a no-op, so the
-///   outer hold survives the inner pair. A refused ``withLock(file:line:_:)``
+///   and the thread keeps its one hold. A refused ``lock(fileID:line:)`` is
+///   matched by its ``unlock(fileID:line:)``, which is then a no-op, so the
+///   outer hold survives the inner pair. A refused ``withLock(fileID:line:_:)``
 ///   does not acquire or release anything: it runs `body` under the hold the
 ///   thread already has (exclusive: no other thread can be in a critical section
 ///   of this mutex), as a recursive mutex would. An outer `withLock` releases
@@ -50,7 +50,7 @@ public protocol RCUWriterLock: Sendable {
 ///   second writer in, is reported as ``RCUMisuse/Kind/unlockNotHeld`` and
 ///   refused: the mutex stays held by its owner.
 ///
-/// By default a misuse report stops the process (``RCUMisuse/Handler/trap``);
+/// By default a misuse report stops the process (``RCUMisuse/ReportHandler/trap``);
 /// "refused" is what happens with a custom handler.
 ///
 /// ThreadSanitizer sees it (unlike `Synchronization.Mutex` on Linux).
@@ -74,14 +74,14 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     /// Called by the thread that holds the mutex, it reports
     /// ``RCUMisuse/Kind/recursiveLock`` and returns at once without a second
     /// acquisition (the thread still holds the mutex once); the matching
-    /// ``unlock(file:line:)`` then releases nothing.
+    /// ``unlock(fileID:line:)`` then releases nothing.
     /// - Parameters:
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
-    public func lock(file: StaticString = #fileID, line: UInt = #line) {
+    public func lock(fileID: StaticString = #fileID, line: UInt = #line) {
         let me = UInt(pthread_self())
         if owner.load(ordering: .relaxed) == me {
-            Self.report(.recursiveLock, "lock()", file: file, line: line)
+            Self.report(.recursiveLock, "lock()", fileID: fileID, line: line)
             refusedLocks += 1
             return
         }
@@ -93,13 +93,13 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     ///
     /// Called by a thread that does not hold the mutex, it reports
     /// ``RCUMisuse/Kind/unlockNotHeld`` and returns without releasing it.
-    /// The unlock matching a refused nested ``lock(file:line:)`` releases nothing.
+    /// The unlock matching a refused nested ``lock(fileID:line:)`` releases nothing.
     /// - Parameters:
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
-    public func unlock(file: StaticString = #fileID, line: UInt = #line) {
+    public func unlock(fileID: StaticString = #fileID, line: UInt = #line) {
         guard owner.load(ordering: .relaxed) == UInt(pthread_self()) else {
-            Self.report(.unlockNotHeld, "unlock()", file: file, line: line)
+            Self.report(.unlockNotHeld, "unlock()", fileID: fileID, line: line)
             return
         }
         if refusedLocks > 0 {
@@ -116,23 +116,23 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     /// ``RCUMisuse/Kind/recursiveLock`` and runs `body` under that hold,
     /// without acquiring or releasing anything.
     /// - Parameters:
-    ///   - file: The call site, for misuse reports (default `#fileID`).
+    ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     ///   - body: The critical section.
     /// - Returns: What `body` returns.
     public func withLock<Result, Failure: Error>(
-        file: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
+        fileID: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
     ) throws(Failure) -> Result {
         if owner.load(ordering: .relaxed) == UInt(pthread_self()) {
-            Self.report(.recursiveLock, "withLock(_:)", file: file, line: line)
+            Self.report(.recursiveLock, "withLock(_:)", fileID: fileID, line: line)
             return try body()
         }
-        lock(file: file, line: line)
+        lock(fileID: fileID, line: line)
         defer {
             // The critical section is scoped: a nested lock() that `body` left unmatched
             // (refused and reported) does not keep the mutex held past it.
             if owner.load(ordering: .relaxed) == UInt(pthread_self()) { refusedLocks = 0 }
-            unlock(file: file, line: line)
+            unlock(fileID: fileID, line: line)
         }
         return try body()
     }
@@ -143,7 +143,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
         owner.load(ordering: .relaxed) == UInt(pthread_self())
     }
 
-    private static func report(_ kind: RCUMisuse.Kind, _ call: String, file: StaticString, line: UInt) {
-        RCUMisuse.report(kind, call: "RCUWriterMutex.\(call)", flavor: "none", file: file, line: line)
+    private static func report(_ kind: RCUMisuse.Kind, _ call: String, fileID: StaticString, line: UInt) {
+        RCUMisuse.report(kind, call: "RCUWriterMutex.\(call)", flavor: "none", fileID: fileID, line: line)
     }
 }

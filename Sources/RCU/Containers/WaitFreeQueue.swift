@@ -23,7 +23,7 @@ public final class WaitFreeQueue<Element> {
 
     private final class Box {
         let element: Element
-        init(_ element: __owned Element) { self.element = element }
+        init(_ element: consuming Element) { self.element = element }
     }
 
     /// Creates an empty queue.
@@ -39,7 +39,7 @@ public final class WaitFreeQueue<Element> {
     /// Appends `element` at the tail.
     /// - Parameter element: The element to enqueue.
     /// - Complexity: O(1), wait-free (plus one allocation).
-    public func enqueue(_ element: __owned Element) {
+    public func enqueue(_ element: consuming Element) {
         curcu_wfcq_push(queue, Unmanaged.passRetained(Box(element)).toOpaque())
     }
 

@@ -32,7 +32,7 @@ final class KernelSelftestTests: LockdepTestCase {
         let reports = collector.reports
         let warnings = env!.warnings
         // Tear down silently: the case may end holding locks (the kernel's do too).
-        Lockdep.reportMode = .custom { _ in }
+        Lockdep.reportHandler = .custom { _ in }
         for step in env!.cleanup { step() }
         Lockdep.resetForTesting()
         env = nil

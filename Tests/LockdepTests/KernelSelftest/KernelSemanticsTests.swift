@@ -7,7 +7,7 @@ import XCTest
 final class KernelSemanticsTests: LockdepTestCase {
     override func setUp() {
         super.setUp()
-        Lockdep.reportMode = .custom { _ in }
+        Lockdep.reportHandler = .custom { _ in }
         collector.install()
     }
 
