@@ -92,8 +92,8 @@ public final class Registry: @unchecked Sendable {
     /// The broken-device work functions, made once and shared by every item (as one work
     /// function serves every `work_struct`): a probe allocates no closure for its work item.
     /// Set at the end of `init`, read-only after.
-    private(set) var gdevBrokenWork: @Sendable (AnyObject) -> Void = { _ in }
-    private(set) var devIommuBrokenWork: @Sendable (AnyObject) -> Void = { _ in }
+    private(set) var gdevBrokenWork: @Sendable (GroupDevice) -> Void = { _ in }
+    private(set) var devIommuBrokenWork: @Sendable (DevIommu) -> Void = { _ in }
 
     /// The modelled driver's group table and the IDA; guarded by `tableLock`.
     let tableLock = InternalLock()
@@ -124,12 +124,8 @@ public final class Registry: @unchecked Sendable {
         devIommuWorkClass = cls("work:dev_iommu_broken")
         workQueue = WorkQueue("iommu_broken", threads: configuration.workerThreads)
         gate = ReaderGate(configuration.readerSynchronization)
-        gdevBrokenWork = { [weak self] container in
-            self?.runGroupBrokenWork(unsafeDowncast(container, to: GroupDevice.self))
-        }
-        devIommuBrokenWork = { [weak self] container in
-            self?.runDevIommuBrokenWork(unsafeDowncast(container, to: DevIommu.self))
-        }
+        gdevBrokenWork = { [weak self] gdev in self?.runGroupBrokenWork(gdev) }
+        devIommuBrokenWork = { [weak self] di in self?.runDevIommuBrokenWork(di) }
     }
 
     /// Stops the work queue's threads (after running what is pending). Idempotent.

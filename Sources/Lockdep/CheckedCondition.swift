@@ -57,23 +57,23 @@ public struct CheckedCondition: @unchecked Sendable {
         #endif
     }
 
-    /// Waits until signalled or until `nanoseconds` have passed.
+    /// Waits until signalled or until `timeout` has passed.
     ///
-    /// Any value is valid: the deadline saturates, so `UInt64.max` (585 years) waits until
-    /// signalled, and 0 only releases and re-takes the mutex. The time is measured on
-    /// `CLOCK_MONOTONIC`.
+    /// Any value is valid: the deadline saturates, so `Duration.seconds(Int64.max)` waits
+    /// until signalled, and zero (or a negative timeout) only releases and re-takes the mutex.
+    /// The time is measured on `CLOCK_MONOTONIC`.
     ///
     /// - Parameters:
     ///   - mutex: The mutex guarding the predicate, held by the caller.
-    ///   - nanoseconds: The longest wait.
+    ///   - timeout: The longest wait.
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
     /// - Returns: `false` if the wait timed out.
     @inlinable
-    public func wait(_ mutex: CheckedMutex, timeoutNanoseconds nanoseconds: UInt64, fileID: StaticString = #fileID,
+    public func wait(_ mutex: CheckedMutex, timeout: Duration, fileID: StaticString = #fileID,
                      line: UInt = #line, function: StaticString = #function) -> Bool {
-        var ts = Self.deadline(afterNanoseconds: nanoseconds)
+        var ts = monotonicDeadline(after: timeout)
         #if LOCKDEP_CHECKS
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         guard _beforeWait(mutex, site: site) else { return false }
@@ -83,26 +83,6 @@ public struct CheckedCondition: @unchecked Sendable {
         #else
         return pthread_cond_timedwait(storage.primitivePointer, mutex.storage.primitivePointer, &ts) == 0
         #endif
-    }
-
-    /// The `CLOCK_MONOTONIC` time `nanoseconds` from now, saturated at the largest `timespec`
-    /// (no arithmetic here can overflow, whatever the timeout).
-    @usableFromInline
-    static func deadline(afterNanoseconds nanoseconds: UInt64) -> timespec {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        // tv_nsec < 1e9 and the remainder < 1e9: their sum fits, and carries at most one second.
-        var nsec = ts.tv_nsec + Int(nanoseconds % 1_000_000_000)
-        var carry = 0
-        if nsec >= 1_000_000_000 {
-            nsec -= 1_000_000_000
-            carry = 1
-        }
-        // UInt64.max / 1e9 (about 1.8e10 s) fits an Int, and so does its sum with today's clock.
-        let (sec, overflow) = ts.tv_sec.addingReportingOverflow(Int(nanoseconds / 1_000_000_000) + carry)
-        ts.tv_sec = overflow ? Int.max : sec
-        ts.tv_nsec = nsec
-        return ts
     }
 
     /// Wakes one waiter.

@@ -1,4 +1,4 @@
-internal import Glibc
+public import Glibc   // `timespec` in the signature of `monotonicDeadline(after:)`, which inlinable waits call
 
 /// The package's one internal lock: a pthread mutex whose every call is checked.
 ///
@@ -99,21 +99,7 @@ package final class InternalCondition: @unchecked Sendable {
 
         /// The deadline `duration` from now (negative durations are now; huge ones saturate).
         package static func after(_ duration: Duration) -> Deadline {
-            var now = timespec()
-            checkPthread(clock_gettime(CLOCK_MONOTONIC, &now) == 0 ? 0 : errno, "clock_gettime")
-            let clamped = max(duration, .zero)
-            let (seconds, attoseconds) = clamped.components
-            var nanoseconds = now.tv_nsec + Int(attoseconds / 1_000_000_000)
-            var carry = 0
-            if nanoseconds >= 1_000_000_000 {
-                nanoseconds -= 1_000_000_000
-                carry = 1
-            }
-            let (total, overflow) = now.tv_sec.addingReportingOverflow(Int(clamping: seconds))
-            guard !overflow, total < Int.max else {
-                return Deadline(time: timespec(tv_sec: Int.max, tv_nsec: 999_999_999))
-            }
-            return Deadline(time: timespec(tv_sec: total + carry, tv_nsec: nanoseconds))
+            Deadline(time: monotonicDeadline(after: duration))
         }
     }
 
@@ -164,6 +150,27 @@ package final class InternalLockedValue<Value>: @unchecked Sendable {
         defer { lock.unlock() }
         return try body(&value)
     }
+}
+
+/// The `CLOCK_MONOTONIC` time `duration` from now, for `pthread_cond_timedwait` on a
+/// monotonic condition: a negative duration is now, and the sum saturates at the largest
+/// `timespec` (no arithmetic here can overflow, whatever the duration).
+@usableFromInline
+func monotonicDeadline(after duration: Duration) -> timespec {
+    var now = timespec()
+    checkPthread(clock_gettime(CLOCK_MONOTONIC, &now) == 0 ? 0 : errno, "clock_gettime")
+    let (seconds, attoseconds) = max(duration, .zero).components
+    // tv_nsec < 1e9 and the fraction < 1e9: their sum fits, and carries at most one second.
+    var nanoseconds = now.tv_nsec + Int(attoseconds / 1_000_000_000)
+    var carry = 0
+    if nanoseconds >= 1_000_000_000 {
+        nanoseconds -= 1_000_000_000
+        carry = 1
+    }
+    let (sum, overflow) = now.tv_sec.addingReportingOverflow(Int(seconds))
+    let (total, carried) = sum.addingReportingOverflow(carry)
+    guard !overflow, !carried else { return timespec(tv_sec: Int.max, tv_nsec: 999_999_999) }
+    return timespec(tv_sec: total, tv_nsec: nanoseconds)
 }
 
 /// Stops the process when a pthread call failed, naming the call and its error.

@@ -2,7 +2,7 @@
 /// hold times, and the sites that contended most.
 ///
 /// Collection is off by default; turn it on with ``Lockdep/statisticsEnabled``. Times are
-/// nanoseconds of `CLOCK_MONOTONIC`. Only compiled-in builds collect.
+/// measured on `CLOCK_MONOTONIC`. Only compiled-in builds collect.
 public struct LockStatistics: Sendable, CustomStringConvertible {
     /// The class name.
     public var name: String
@@ -10,10 +10,10 @@ public struct LockStatistics: Sendable, CustomStringConvertible {
     public var acquisitions: Int
     /// Acquisitions that found the lock taken and had to wait.
     public var contentions: Int
-    /// Shortest, longest and total wait of the contended acquisitions.
-    public var waitMin: UInt64, waitMax: UInt64, waitTotal: UInt64
-    /// Shortest, longest and total hold time.
-    public var holdMin: UInt64, holdMax: UInt64, holdTotal: UInt64
+    /// Shortest, longest and total wait of the contended acquisitions (zero without contentions).
+    public var waitMin: Duration, waitMax: Duration, waitTotal: Duration
+    /// Shortest, longest and total hold time (zero without measured holds).
+    public var holdMin: Duration, holdMax: Duration, holdTotal: Duration
     /// Number of holds measured.
     public var holds: Int
     /// The sites that contended, most contentions first (at most 4), with their counts.
@@ -24,15 +24,14 @@ public struct LockStatistics: Sendable, CustomStringConvertible {
 
     static func row(_ s: LockStatistics) -> String {
         func pad(_ v: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - v.count)) + v }
-        func us(_ ns: UInt64) -> String {
-            let v = Double(ns) / 1000
+        func us(_ time: Duration) -> String {
+            let (seconds, attoseconds) = time.components
+            let v = Double(seconds) * 1e6 + Double(attoseconds) / 1e12
             return String(Int(v)) + "." + String(Int((v - Double(Int(v))) * 100)).padded2()
         }
         let name = s.name.count > 30 ? String(s.name.prefix(30)) : s.name + String(repeating: " ", count: 30 - s.name.count)
-        let wmin = s.contentions == 0 ? 0 : s.waitMin
-        let hmin = s.holds == 0 ? 0 : s.holdMin
-        return name + pad(String(s.contentions), 12) + pad(us(wmin), 12) + pad(us(s.waitMax), 12)
-            + pad(us(s.waitTotal), 14) + pad(String(s.acquisitions), 14) + pad(us(hmin), 12)
+        return name + pad(String(s.contentions), 12) + pad(us(s.waitMin), 12) + pad(us(s.waitMax), 12)
+            + pad(us(s.waitTotal), 14) + pad(String(s.acquisitions), 14) + pad(us(s.holdMin), 12)
             + pad(us(s.holdMax), 12) + pad(us(s.holdTotal), 14)
     }
 }
@@ -54,10 +53,14 @@ extension Lockdep {
     public static func statistics() -> [LockStatistics] {
         let raw = Engine.statistics.withLock { $0 }
         let names = graph.withLock { $0.classNames }
+        func time(_ nanoseconds: UInt64) -> Duration { .nanoseconds(Int64(clamping: nanoseconds)) }
         return raw.map { id, c in
             LockStatistics(name: Int(id) < names.count ? names[Int(id)] : "class#\(id)", acquisitions: c.acquisitions,
-                           contentions: c.contentions, waitMin: c.waitMin, waitMax: c.waitMax, waitTotal: c.waitTotal,
-                           holdMin: c.holdMin, holdMax: c.holdMax, holdTotal: c.holdTotal, holds: c.holds,
+                           contentions: c.contentions,
+                           waitMin: c.contentions == 0 ? .zero : time(c.waitMin), waitMax: time(c.waitMax),
+                           waitTotal: time(c.waitTotal),
+                           holdMin: c.holds == 0 ? .zero : time(c.holdMin), holdMax: time(c.holdMax),
+                           holdTotal: time(c.holdTotal), holds: c.holds,
                            topContendingSites: c.contendingSites.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
                                .prefix(4).map { (site: $0.key, count: $0.value) })
         }.sorted { $0.contentions > $1.contentions || ($0.contentions == $1.contentions && $0.name < $1.name) }

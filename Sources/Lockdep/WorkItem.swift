@@ -27,7 +27,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     /// The container, held strongly from ``queue()`` until the run ends or a cancel removes
     /// the item, so the callback never reaches a deallocated one.
     var pinnedContainer: AnyObject?
-    var isPending = false
+    var isWaitingToRun = false
     var isRunning = false
     var runner = pthread_t()
     var disableDepth = 0
@@ -61,8 +61,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     /// making an item allocates no closure context.
     ///
     /// ```swift
-    /// let quarantineWork: @Sendable (AnyObject) -> Void = { container in
-    ///     let gdev = container as! GroupDevice
+    /// let quarantineWork: @Sendable (GroupDevice) -> Void = { gdev in
     ///     gdev.group.mutex.withLock { quarantine(gdev) }
     /// }
     /// gdev.brokenWork = WorkItem("gdev_broken", on: queue, container: gdev, quarantineWork)
@@ -78,12 +77,17 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - line: The declaration site (default `#line`).
     ///   - function: The declaration site (default `#function`).
     ///   - body: The callback, run on a worker thread with the container.
-    public convenience init(
-        _ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, container: any AnyObject & Sendable,
+    public convenience init<Container: AnyObject & Sendable>(
+        _ name: String, on queue: WorkQueue, class lockClass: LockClass? = nil, container: Container,
         fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
-        _ body: @escaping @Sendable (AnyObject) -> Void
+        _ body: @escaping @Sendable (Container) -> Void
     ) {
-        self.init(name, queue, lockClass, container: container, .contained(body), fileID, line, function)
+        // Stored as a callback on `AnyObject` without a wrapping closure (which would allocate a
+        // context per item): a function of one class reference has the same representation and
+        // calling convention whatever the class (a class-bound generic parameter is passed
+        // directly, like `AnyObject`), and the item only ever passes it `container`.
+        let erased = unsafeBitCast(body, to: (@Sendable (AnyObject) -> Void).self)
+        self.init(name, queue, lockClass, container: container, .contained(erased), fileID, line, function)
     }
 
     private init(_ name: String, _ queue: WorkQueue, _ lockClass: LockClass?, container: AnyObject?,
@@ -109,8 +113,8 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     /// The identity of the item's map.
     public var lockdepInstance: UnsafeRawPointer { lockdepMap.lockdepInstance }
 
-    /// Whether the item is queued and not yet started.
-    public var pending: Bool { workQueue.monitor.withLock { isPending } }
+    /// Whether the item is queued and not yet started (the kernel's `work_pending()`).
+    public var isPending: Bool { workQueue.monitor.withLock { isWaitingToRun } }
 
     /// Queues the item (`queue_work`).
     ///
@@ -119,8 +123,8 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     public func queue() -> Bool {
         let q = workQueue
         return q.monitor.withLock {
-            guard disableDepth == 0, !isPending, !q.stopping else { return false }
-            isPending = true
+            guard disableDepth == 0, !isWaitingToRun, !q.stopping else { return false }
+            isWaitingToRun = true
             if pinnedContainer == nil { pinnedContainer = container }
             q.enqueued += 1
             q.pending.append(self)
@@ -166,7 +170,7 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
         let me = pthread_self()
         return q.monitor.withLock {
             var waited = false
-            while (isPending || isRunning) && !(isRunning && pthread_equal(runner, me) != 0) {
+            while (isWaitingToRun || isRunning) && !(isRunning && pthread_equal(runner, me) != 0) {
                 waited = true
                 q.monitor.wait(for: q.workFinished)
             }
@@ -206,11 +210,11 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
         let me = pthread_self()
         // The container's last reference may go with `unpinned`: dropped after unlocking.
         let (wasPending, unpinned): (Bool, AnyObject?) = q.monitor.withLock {
-            let wasPending = isPending
+            let wasPending = isWaitingToRun
             var unpinned: AnyObject?
-            if isPending, let i = q.pending.firstIndex(where: { $0 === self }) {
+            if isWaitingToRun, let i = q.pending.firstIndex(where: { $0 === self }) {
                 q.pending.remove(at: i)
-                isPending = false
+                isWaitingToRun = false
                 if !isRunning { unpinned = takePinnedContainer() }
                 q.finished += 1
                 q.workFinished.broadcast()

@@ -144,7 +144,7 @@ public final class WorkQueue: @unchecked Sendable {
                     // kernel's workqueues, one item never runs on two workers at once.
                     if let index = pending.firstIndex(where: { !$0.isRunning }) {
                         let item = pending.remove(at: index)
-                        item.isPending = false
+                        item.isWaitingToRun = false
                         item.runner = pthread_self()
                         item.isRunning = true
                         return (item, item.pinnedContainer)
@@ -160,9 +160,9 @@ public final class WorkQueue: @unchecked Sendable {
             let unpinned: AnyObject? = monitor.withLock {
                 item.isRunning = false
                 finished += 1
-                if item.isPending { workQueued.broadcast() }
+                if item.isWaitingToRun { workQueued.broadcast() }
                 workFinished.broadcast()
-                return item.isPending ? nil : item.takePinnedContainer()
+                return item.isWaitingToRun ? nil : item.takePinnedContainer()
             }
             withExtendedLifetime(unpinned) {}
         }

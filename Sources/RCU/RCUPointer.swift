@@ -64,9 +64,10 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
         return try Unmanaged<Value>.fromOpaque(raw)._withUnsafeGuaranteedRef { try body($0) }
     }
 
-    /// Whether an object is published, as seen in `section`.
+    /// Whether no object is published, as seen in `section` (the kernel's
+    /// `rcu_access_pointer(p) == NULL`): a check that takes no reference.
     @inlinable
-    public func isNil(in section: borrowing RCUReadSection<Flavor>) -> Bool {
+    public func isEmpty(in section: borrowing RCUReadSection<Flavor>) -> Bool {
         curcu_pointer_load(slot) == nil
     }
 

@@ -60,7 +60,7 @@ final class OwnerTests: LockdepTestCase {
         thread.start()
         mutex.withLock {
             waiting.signal()
-            _ = condition.wait(mutex, timeoutNanoseconds: 5_000_000_000)
+            _ = condition.wait(mutex, timeout: .seconds(5))
             XCTAssertTrue(mutex.isHeldByCurrentThread)
         }
         signalled.wait()

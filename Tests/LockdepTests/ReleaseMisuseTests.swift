@@ -171,7 +171,7 @@ final class ReleaseMisuseTests: LockdepTestCase {
             }
             m.lock()
             signaller.start()
-            while !ready.get() { _ = c.wait(m, timeoutNanoseconds: 10_000_000) }
+            while !ready.get() { _ = c.wait(m, timeout: .milliseconds(10)) }
             XCTAssertTrue(m.isHeldByCurrentThread)
             m.unlock()
             XCTAssertFalse(m.isHeldByCurrentThread)

@@ -53,7 +53,8 @@ final class StatisticsTests: LockdepTestCase {
         XCTAssertLessThanOrEqual(s.contentions, s.acquisitions)
         XCTAssertEqual(s.topContendingSites.first?.site.hasSuffix("StatisticsTests.swift:\(waiterLine)"), true,
                        "\(s.topContendingSites)")
-        XCTAssertGreaterThan(s.waitTotal, 0)
+        XCTAssertGreaterThan(s.waitTotal, .zero)
+        XCTAssertLessThanOrEqual(s.waitMin, s.waitMax)
         XCTAssertTrue(Lockdep.statisticsTable().contains("StatisticsTests.swift:\(waiterLine)"))
     }
 }

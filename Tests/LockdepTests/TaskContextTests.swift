@@ -11,7 +11,7 @@ final class TaskContextTests: LockdepTestCase {
         let condition = CheckedCondition("config->changed")
         let line: UInt = #line + 2
         await Task.detached {
-            mutex.withLock { _ = condition.wait(mutex, timeoutNanoseconds: 1_000_000) }
+            mutex.withLock { _ = condition.wait(mutex, timeout: .milliseconds(1)) }
         }.value
         let r = expectOne(.blockingInTask)
         XCTAssertEqual(r?.title, "BUG: blocking call in async task context at TaskContextTests.swift:\(line)")
@@ -59,7 +59,7 @@ final class TaskContextTests: LockdepTestCase {
         defer { queue.shutdown() }
         let item = WorkItem("refresh", on: queue, class: .unique("work:refresh")) {}
         onThread("plain-thread") {
-            mutex.withLock { _ = condition.wait(mutex, timeoutNanoseconds: 1_000_000) }
+            mutex.withLock { _ = condition.wait(mutex, timeout: .milliseconds(1)) }
             item.queue()
             item.flush()
             queue.flush()

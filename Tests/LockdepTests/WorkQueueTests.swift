@@ -137,9 +137,9 @@ final class WorkQueueTests: LockdepTestCase {
         let gate = occupyOnlyWorker(of: single)   // `item` stays pending
         XCTAssertTrue(item.queue())
         XCTAssertFalse(item.queue(), "already pending")
-        XCTAssertTrue(item.pending)
+        XCTAssertTrue(item.isPending)
         XCTAssertTrue(item.cancelSync(), "was pending")
-        XCTAssertFalse(item.pending)
+        XCTAssertFalse(item.isPending)
         XCTAssertTrue(item.queue())
         XCTAssertTrue(item.disableSync())
         XCTAssertFalse(item.queue(), "disabled")
@@ -247,9 +247,9 @@ final class WorkItemContainerTests: LockdepTestCase {
 
     func makeOwner(on queue: WorkQueue, deinits: Counter, gate: DispatchSemaphore? = nil) -> Owner {
         let owner = Owner(deinits: deinits)
-        owner.work = WorkItem("owned", on: queue, class: .unique("work:owned"), container: owner) { container in
+        owner.work = WorkItem("owned", on: queue, class: .unique("work:owned"), container: owner) { owner in
             gate?.wait()
-            (container as! Owner).runs.increment()
+            owner.runs.increment()
         }
         return owner
     }

@@ -233,7 +233,7 @@ final class ContainerMisuseCatalogTests: XCTestCase {
         }
         mutex.withLock {
             waiting.signal()
-            _ = condition.wait(mutex, timeoutNanoseconds: 5_000_000_000)
+            _ = condition.wait(mutex, timeout: .seconds(5))
             XCTAssertTrue(byMutex.append(6).isLinked, "the holder after a condition wait")
         }
         other.wait()
