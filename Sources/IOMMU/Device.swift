@@ -57,12 +57,12 @@ public final class Device: @unchecked Sendable, CustomStringConvertible {
     /// Design D0: the driver has blocked ATS on this device (`master->ats_broken`).
     public let atsBlocked = Atomic<Bool>(false)
     /// Test knob: the driver's `probe_device` fails (the device stays without a group).
-    public let failProbe = Atomic<Bool>(false)
+    package let failProbe = Atomic<Bool>(false)
     /// Test knob: the driver's `is_attach_deferred()` says yes (a kdump kernel inheriting live
     /// DMA): the device is attached on its first DMA map (``Registry/deferredAttach(_:to:)``).
     public let attachDeferredByDriver = Atomic<Bool>(false)
     /// Test knob: attaching this device to any domain fails.
-    public let failAttach = Atomic<Bool>(false)
+    package let failAttach = Atomic<Bool>(false)
 
     init(name: String, groupTag: String?, deviceLockClass: LockClass, masterLockClass: LockClass) {
         self.name = name

@@ -22,7 +22,7 @@ public final class Domain: Sendable, CustomStringConvertible {
     /// A name for logs and tests.
     public let name: String
     /// Test knob: attaching any device to this domain fails with ``IOMMUError/attachFailed``.
-    public let failAttach = Atomic<Bool>(false)
+    package let failAttach = Atomic<Bool>(false)
     /// Whether the domain takes I/O page faults (the kernel's `domain->iopf_handler`, as SVA and
     /// iommufd fault-capable domains do): the modelled SMMUv3 driver then adds the device to its
     /// IOPF queue on attach and removes it on detach (`arm_smmu_enable_iopf` /
