@@ -1,4 +1,4 @@
-public import Synchronization
+package import Synchronization   // `failAttach`, a package knob
 
 /// An IOMMU translation domain (the kernel's `struct iommu_domain`).
 ///

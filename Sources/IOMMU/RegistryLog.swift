@@ -46,9 +46,11 @@ public final class RegistryLog: @unchecked Sendable {
     /// Number of invariant violations so far.
     public var invariantViolationTotal: Int { violationCount.load(ordering: .relaxed) }
 
-    /// Installs a function called for each use-after-free report (in addition to recording it).
-    public func setUseAfterFreeHandler(_ handler: (@Sendable (UseAfterFreeReport) -> Void)?) {
-        lock.withLock { onUseAfterFree = handler }
+    /// A function called for each use-after-free report, in addition to recording it
+    /// (`nil`, the default, only records).
+    public var useAfterFreeHandler: (@Sendable (UseAfterFreeReport) -> Void)? {
+        get { lock.withLock { onUseAfterFree } }
+        set { lock.withLock { onUseAfterFree = newValue } }
     }
 
     /// Forgets the recorded reports (counters keep counting).

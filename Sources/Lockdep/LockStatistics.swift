@@ -1,7 +1,7 @@
 /// Per-class lock statistics (the kernel's `lock_stat`): acquisitions, contentions, wait and
 /// hold times, and the sites that contended most.
 ///
-/// Collection is off by default; turn it on with ``Lockdep/statisticsEnabled``. Times are
+/// Collection is off by default; turn it on with ``Lockdep/collectsStatistics``. Times are
 /// measured on `CLOCK_MONOTONIC`. Only compiled-in builds collect.
 public struct LockStatistics: Sendable, CustomStringConvertible {
     /// The class name.
@@ -42,7 +42,7 @@ extension String {
 
 extension Lockdep {
     /// Whether lock statistics are collected (off by default; costs a clock read per acquire).
-    public static var statisticsEnabled: Bool {
+    public static var collectsStatistics: Bool {
         get { graph.withLock { $0.statsEnabled } }
         set { Engine.setStatistics(newValue) }
     }

@@ -4,12 +4,12 @@ import XCTest
 
 final class StatisticsTests: LockdepTestCase {
     override func tearDown() {
-        Lockdep.statisticsEnabled = false
+        Lockdep.collectsStatistics = false
         super.tearDown()
     }
 
     func testCountsAcquisitionsAndHolds() throws {
-        Lockdep.statisticsEnabled = true
+        Lockdep.collectsStatistics = true
         let m = CheckedMutex(class: .unique("stat->mutex"))
         for _ in 0..<10 { m.withLock {} }
         let s = try XCTUnwrap(Lockdep.statistics().first { $0.name == "stat->mutex" })
@@ -28,7 +28,7 @@ final class StatisticsTests: LockdepTestCase {
     /// contends depends on scheduling, so the experiment repeats until one does (no timing
     /// assertion: only counts are checked).
     func testContentionAndTopContendingSite() throws {
-        Lockdep.statisticsEnabled = true
+        Lockdep.collectsStatistics = true
         let m = CheckedMutex(class: .unique("hot->mutex"))
         let waiterLine: UInt = #line + 8
         var attempts = 0
