@@ -42,7 +42,7 @@ extension RCUFlavor {
     /// a worker created before the fork unfreed instead.
     ///
     /// Freeing workers waits for grace periods (liburcu hands their callbacks over
-    /// after one), so the call is refused where ``RCUFlavor/synchronize(fileID:line:)-3fvwq`` is: inside
+    /// after one), so the call is refused where ``RCUFlavor/synchronize(fileID:line:)-1jddf`` is: inside
     /// any read section, on a call_rcu worker (which would wait for itself), and in a
     /// child of an unsafe fork.
     /// - Throws: ``RCUCallbackWorkerError`` when liburcu cannot create a worker.

@@ -35,11 +35,11 @@ extension RCUFlavor {
     ///
     /// Use it before tearing down what callbacks touch, and in tests to count
     /// reclaimed objects. It is slow (about 10 ms even when nothing is queued).
-    /// Refused where ``RCUFlavor/synchronize(fileID:line:)-3fvwq`` is.
+    /// Refused where ``RCUFlavor/synchronize(fileID:line:)-1jddf`` is.
     ///
     /// Callbacks that a callback queues while the barrier waits (a `deinit` that retires
     /// another object) may still be pending when it returns: they queue behind the
-    /// barrier's own marker. ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8a2fs`` waits for such chains.
+    /// barrier's own marker. ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8fmjj`` waits for such chains.
     public static func barrier(fileID: StaticString = #fileID, line: UInt = #line) {
         guard mayWaitForGracePeriod(
             "barrier()", inReadSection: .barrierInReadSection, inCallback: .barrierInCallback,

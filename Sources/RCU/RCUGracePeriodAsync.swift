@@ -7,7 +7,7 @@
 /// "RCU in async code" in the documentation).
 extension RCUFlavor {
     /// Suspends the task until every read section that was open when it was called has
-    /// ended: the async form of ``RCUFlavor/synchronize(fileID:line:)-3fvwq``.
+    /// ended: the async form of ``RCUFlavor/synchronize(fileID:line:)-1jddf``.
     ///
     /// Concurrent callers share grace periods: a call waits for the one grace period
     /// that starts after it, and every caller that arrives while that one is in flight
@@ -29,7 +29,7 @@ extension RCUFlavor {
 
     /// Suspends the task until a full grace period has elapsed since `cookie` was taken;
     /// returns at once if one already has. The async form of
-    /// ``RCUFlavor/synchronize(since:fileID:line:)-1uhkn`` (the kernel's `cond_synchronize_rcu()`).
+    /// ``RCUFlavor/synchronize(since:fileID:line:)-42k1x`` (the kernel's `cond_synchronize_rcu()`).
     ///
     /// - Throws: `CancellationError` when the task is cancelled before the grace period has
     ///   elapsed (a cookie that has already elapsed returns normally, cancelled or not).
@@ -41,7 +41,7 @@ extension RCUFlavor {
     }
 
     /// Suspends the task until every callback queued before the call has run: the async
-    /// form of ``RCUFlavor/barrier(fileID:line:)-6vxax``.
+    /// form of ``RCUFlavor/barrier(fileID:line:)-3osku``.
     ///
     /// liburcu's `rcu_barrier()` blocks its caller, so one thread per flavor, started when
     /// needed and gone when idle, runs it for the tasks: every task waiting when a barrier
@@ -67,7 +67,7 @@ extension RCUFlavor {
 
 extension RCUPointer {
     /// Publishes `new`, suspends the task for a grace period, then releases the previous
-    /// object in the task: the async form of ``RCUPointer/replaceAndSynchronize(with:fileID:line:)-2vxqr``.
+    /// object in the task: the async form of ``RCUPointer/replaceAndSynchronize(with:fileID:line:)-3kjai``.
     ///
     /// Refused whole in a child of an unsafe fork, as the blocking form is: nothing is
     /// published and the old object stays.

@@ -3,7 +3,7 @@
 ///
 /// Take one cheaply when you unpublish something, check later whether a full grace period
 /// has elapsed since (``hasElapsed``), and wait only if it has not
-/// (``RCUFlavor/synchronize(since:fileID:line:)-1uhkn``, or `try await` the async overload):
+/// (``RCUFlavor/synchronize(since:fileID:line:)-42k1x``, or `try await` the async overload):
 ///
 /// ```swift
 /// let old = config.replace(with: newConfig)          // unpublished: new readers cannot reach it
@@ -72,7 +72,7 @@ extension RCUFlavor {
     /// Waits, blocking the thread, until a full grace period has elapsed since `cookie` was
     /// taken; returns at once if one already has (`cond_synchronize_rcu()`).
     ///
-    /// Refused where ``RCUFlavor/synchronize(fileID:line:)-3fvwq`` is, whether or not it would have had to wait.
+    /// Refused where ``RCUFlavor/synchronize(fileID:line:)-1jddf`` is, whether or not it would have had to wait.
     public static func synchronize(
         since cookie: RCUGracePeriodCookie<Self>, fileID: StaticString = #fileID, line: UInt = #line
     ) {

@@ -19,7 +19,7 @@ import Synchronization
 /// not throttled, as much as keeps the backlog under halfway to the high-water mark), one
 /// callback each (so every object is still
 /// counted once in the backlog's telemetry, reclaimed inline or through its own callback).
-/// ``RCUFlavor/barrier(fileID:line:)-6vxax`` hands the batch over first too, so a barrier
+/// ``RCUFlavor/barrier(fileID:line:)-3osku`` hands the batch over first too, so a barrier
 /// still waits for every retired object.
 final class RCUInlineReclaimBatch: Sendable {
     /// A callback and its context, as `call_rcu` takes them.
@@ -126,7 +126,7 @@ final class RCUInlineReclaimBatch: Sendable {
         for item in items { queue(item.function, item.context) }
     }
 
-    /// Whether callbacks are gathered now (for ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8a2fs``).
+    /// Whether callbacks are gathered now (for ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8fmjj``).
     var isEmpty: Bool { state.withLock { $0.items.isEmpty } }
 
     /// Runs a grace period after a batch got its first callback. While retires are

@@ -162,7 +162,7 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     /// object on the calling thread: the synchronous, `synchronize_rcu` style
     /// of update. Slower than ``replace(with:)`` but with no backlog.
     ///
-    /// Where ``RCUFlavor/synchronize(fileID:line:)-3fvwq`` is refused (inside any read
+    /// Where ``RCUFlavor/synchronize(fileID:line:)-1jddf`` is refused (inside any read
     /// section, on a call_rcu worker, in a child of an unsafe fork) the whole call is
     /// refused with an ``RCUMisuse``: nothing is published and the old object stays.
     @inlinable  // specialised, its publish is an exchange: unspecialised, 600 instructions a write

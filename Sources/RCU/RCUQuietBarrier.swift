@@ -1,4 +1,4 @@
-/// What ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8a2fs`` found: whether the flavor's callbacks
+/// What ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8fmjj`` found: whether the flavor's callbacks
 /// ran out, and after how many barriers.
 public struct RCUQuietBarrierResult: Sendable, Hashable {
     /// Whether no callback was pending after the last barrier: every callback queued before
@@ -14,7 +14,7 @@ extension RCUFlavor {
     /// Waits until no callback of this flavor is pending, even when callbacks queue further
     /// callbacks (a callback that retires an object, or queues its own continuation).
     ///
-    /// ``RCUFlavor/barrier(fileID:line:)-6vxax`` (liburcu's `rcu_barrier`) waits only for the callbacks
+    /// ``RCUFlavor/barrier(fileID:line:)-3osku`` (liburcu's `rcu_barrier`) waits only for the callbacks
     /// queued before it: it queues a marker behind them on every worker and waits for the
     /// markers. A callback that runs meanwhile and queues another puts it behind the marker,
     /// so the barrier can return with that one still pending (whether it does depends on
@@ -27,7 +27,7 @@ extension RCUFlavor {
     /// instead of hanging. "No callback pending" counts every callback of the flavor: other
     /// threads that keep retiring also keep it from being quiet.
     ///
-    /// Refused where ``RCUFlavor/barrier(fileID:line:)-6vxax`` is (in a read section, in a callback, in a
+    /// Refused where ``RCUFlavor/barrier(fileID:line:)-3osku`` is (in a read section, in a callback, in a
     /// child of an unsafe fork): then it returns at once with `rounds` 0 and `isQuiet` false.
     ///
     /// ```swift
@@ -61,7 +61,7 @@ extension RCUFlavor {
         }
     }
 
-    /// The async form of ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8a2fs``: each round is an
+    /// The async form of ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8fmjj``: each round is an
     /// awaited barrier, so no thread of the cooperative pool blocks.
     ///
     /// - Parameters:

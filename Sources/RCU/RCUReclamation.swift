@@ -64,7 +64,7 @@ extension RCUFlavor {
     /// Runs `work` after a grace period on a call_rcu worker thread.
     ///
     /// The worker is the "softirq" of this package: `work` must not block on
-    /// locks that readers hold, and must not call ``RCUFlavor/barrier(fileID:line:)-6vxax``.
+    /// locks that readers hold, and must not call ``RCUFlavor/barrier(fileID:line:)-3osku``.
     /// Throttled past the high-water mark as ``retire(_:)-(AnyObjectSendable)`` is.
     @inlinable
     public static func retire(_ work: @escaping @Sendable () -> Void) {
@@ -102,9 +102,9 @@ extension RCUFlavor {
 
     /// Waits until every object queued by ``deferRetire(_:fileID:line:)`` on any thread before the
     /// call has been released (liburcu's `rcu_defer_barrier`): hands over every thread's batch,
-    /// then waits for call_rcu's ``RCUFlavor/barrier(fileID:line:)-6vxax``.
+    /// then waits for call_rcu's ``RCUFlavor/barrier(fileID:line:)-3osku``.
     ///
-    /// Refused where ``RCUFlavor/barrier(fileID:line:)-6vxax`` is: inside a read section (of this flavor:
+    /// Refused where ``RCUFlavor/barrier(fileID:line:)-3osku`` is: inside a read section (of this flavor:
     /// ``RCUMisuse/Kind/deferInReadSection``), from a call_rcu callback
     /// (``RCUMisuse/Kind/barrierInCallback``), in a child of an unsafe fork. A wait
     /// longer than ``RCUStallDetector/threshold`` is reported as a stalled `deferBarrier()`.

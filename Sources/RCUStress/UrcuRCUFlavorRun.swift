@@ -7,7 +7,7 @@ import RCU
 /// announce a quiescent state every 1024 reads, as test_urcu_qsbr does.
 ///
 /// Writers allocate a node and publish it, then, by default, wait for a grace
-/// period and free the old node (``RCUPointer/replaceAndSynchronize(with:file:line:)-2vxqr``;
+/// period and free the old node (``RCUPointer/replaceAndSynchronize(with:fileID:line:)-3kjai``;
 /// its `deinit` poisons it). With `-e` the wait is preceded by the busy loop,
 /// so the writer uses ``RCUPointer/exchange(_:)``, `synchronize()` and poisons
 /// the old node explicitly. With `-b BATCH` no writer waits: old nodes are
