@@ -14,10 +14,14 @@ public import Glibc   // `timespec` in the signature of `monotonicDeadline(after
 /// futex in the uninstrumented standard library, so ThreadSanitizer would report what it
 /// guards as racing; pthread mutexes are intercepted by TSan.
 ///
+/// `lock()`, `unlock()` and `withLock(_:)` are inlinable, as NIOLock's are: a caller in another
+/// module (the registry's mutex baseline, `RCUWriterMutex`) calls `pthread_mutex_lock`
+/// directly, with one compare of its result.
+///
 /// `package` access: shared by the package's modules and tests, not part of any product.
 package final class InternalLock: @unchecked Sendable {
     /// Stable address for the mutex (a class's stored property may move in memory).
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     /// Creates an unlocked mutex (error-checking in debug builds).
     package init() {
@@ -44,18 +48,20 @@ package final class InternalLock: @unchecked Sendable {
     }
 
     /// Acquires the mutex, blocking until it is free.
+    @inlinable
     package func lock() {
         checkPthread(pthread_mutex_lock(mutex), "pthread_mutex_lock")
     }
 
     /// Releases the mutex, which the calling thread must hold.
+    @inlinable
     package func unlock() {
         checkPthread(pthread_mutex_unlock(mutex), "pthread_mutex_unlock")
     }
 
     /// Runs `body` with the mutex held.
     /// - Returns: What `body` returns.
-    @inline(__always)
+    @inlinable
     package func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         lock()
         defer { unlock() }
@@ -135,7 +141,7 @@ package final class InternalCondition: @unchecked Sendable {
 package final class InternalLockedValue<Value>: @unchecked Sendable {
     /// The lock (for a child handler's ``InternalLock/reinitializeInForkedChild()``).
     package let lock = InternalLock()
-    private var value: Value
+    @usableFromInline var value: Value
 
     /// Creates the guarded value.
     package init(_ value: Value) {
@@ -144,7 +150,7 @@ package final class InternalLockedValue<Value>: @unchecked Sendable {
 
     /// Runs `body` with the lock held and the value open for change.
     /// - Returns: What `body` returns.
-    @inline(__always)
+    @inlinable
     package func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure) -> Result {
         lock.lock()
         defer { lock.unlock() }
@@ -181,13 +187,13 @@ func monotonicDeadline(after duration: Duration) -> timespec {
 /// - Parameters:
 ///   - status: What the call returned (0 on success, else an `errno` value).
 ///   - call: The pthread function's name.
-@inline(__always)
+@inlinable
 package func checkPthread(_ status: Int32, _ call: StaticString, fileID: StaticString = #fileID, line: UInt = #line) {
     if _slowPath(status != 0) { pthreadCallFailed(status, call, fileID: fileID, line: line) }
 }
 
-@inline(never)
-private func pthreadCallFailed(_ status: Int32, _ call: StaticString, fileID: StaticString, line: UInt) -> Never {
+@usableFromInline @inline(never)
+func pthreadCallFailed(_ status: Int32, _ call: StaticString, fileID: StaticString, line: UInt) -> Never {
     let message = "\(call) failed: \(errnoName(status)) (\(status)): \(String(cString: strerror(status)))"
     fatalError(message, file: fileID, line: line)
 }
