@@ -17,7 +17,7 @@ final class RCULockdepTests: XCTestCase {
     override func tearDown() { recorder?.stop() }
 
     /// One switch governs an RCU misuse: RCU's own check refuses the wait before Lockdep
-    /// sees it, so `RCUMisuse.setHandler` alone decides (Lockdep would say "Illegal
+    /// sees it, so `RCUMisuse.reportHandler` alone decides (Lockdep would say "Illegal
     /// synchronize_rcu() in RCU read-side critical section" about the same call).
     func testSynchronizeInReadSectionIsRCUsMisuseAlone() {
         for flavor in allFlavors { checkSynchronizeInSection(flavor) }
