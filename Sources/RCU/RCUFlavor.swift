@@ -161,3 +161,6 @@ extension RCUFlavorDescription {
         BlockingReaderVisit.collect(operations.pointee.for_each_blocking_reader)
     }
 }
+
+/// The default flavor: liburcu's memb (membarrier-based readers).
+public typealias DefaultRCU = RCUMemb

@@ -16,23 +16,11 @@
 
 #define CURCU_FN(name) curcu_mb_##name
 #define CURCU_URCU(name) urcu_mb_##name
-#define CURCU_SCOPES_ARE_SECTIONS 0
+#define CURCU_REGISTERS_ITSELF 0
+#define CURCU_USES_MEMBARRIER 0
 #define CURCU_SECTIONS_ARE_LOCKS 1
+#define CURCU_SCOPES_ARE_SECTIONS 0
 #include "../../Shared/curcu_flavor.h.inc"
-
-CURCU_INLINE bool curcu_mb_is_registered(void) {
-    return URCU_TLS(urcu_mb_reader).registered;
-}
-
-/* Read lock with the registration check that makes forgetting it impossible. */
-CURCU_INLINE void curcu_mb_read_lock(void) {
-    if (__builtin_expect(!URCU_TLS(urcu_mb_reader).registered, 0))
-        curcu_mb_register_thread_auto();
-    urcu_mb_read_lock();
-}
-CURCU_INLINE void curcu_mb_read_unlock(void) { urcu_mb_read_unlock(); }
-CURCU_INLINE bool curcu_mb_in_read_section(void) { return urcu_mb_read_ongoing() != 0; }
-CURCU_INLINE bool curcu_mb_has_sys_membarrier(void) { return false; }
 
 /*
  * A reader scope's read lock: `scope` is the address of the scope thread's liburcu
@@ -57,7 +45,9 @@ CURCU_INLINE void curcu_mb_scope_read_unlock(const void *scope, bool brought_onl
 
 #undef CURCU_FN
 #undef CURCU_URCU
-#undef CURCU_SCOPES_ARE_SECTIONS
+#undef CURCU_REGISTERS_ITSELF
+#undef CURCU_USES_MEMBARRIER
 #undef CURCU_SECTIONS_ARE_LOCKS
+#undef CURCU_SCOPES_ARE_SECTIONS
 
 #endif /* CURCU_MB_H */

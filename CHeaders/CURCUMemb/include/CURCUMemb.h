@@ -19,25 +19,11 @@
 
 #define CURCU_FN(name) curcu_memb_##name
 #define CURCU_URCU(name) urcu_memb_##name
-#define CURCU_SCOPES_ARE_SECTIONS 0
+#define CURCU_REGISTERS_ITSELF 0
+#define CURCU_USES_MEMBARRIER 1
 #define CURCU_SECTIONS_ARE_LOCKS 1
+#define CURCU_SCOPES_ARE_SECTIONS 0
 #include "../../Shared/curcu_flavor.h.inc"
-
-CURCU_INLINE bool curcu_memb_is_registered(void) {
-    return URCU_TLS(urcu_memb_reader).registered;
-}
-
-/* Read lock with the registration check that makes forgetting it impossible. */
-CURCU_INLINE void curcu_memb_read_lock(void) {
-    if (__builtin_expect(!URCU_TLS(urcu_memb_reader).registered, 0))
-        curcu_memb_register_thread_auto();
-    urcu_memb_read_lock();
-}
-CURCU_INLINE void curcu_memb_read_unlock(void) { urcu_memb_read_unlock(); }
-CURCU_INLINE bool curcu_memb_in_read_section(void) { return urcu_memb_read_ongoing() != 0; }
-
-/* Whether the kernel's membarrier syscall backs the memb read side. */
-CURCU_INLINE bool curcu_memb_has_sys_membarrier(void) { return urcu_memb_has_sys_membarrier != 0; }
 
 /*
  * A reader scope's sections. `scope` is taken when the scope opens, on a registered
@@ -105,7 +91,9 @@ CURCU_INLINE void curcu_memb_scope_read_unlock(const void *scope, bool brought_o
 
 #undef CURCU_FN
 #undef CURCU_URCU
-#undef CURCU_SCOPES_ARE_SECTIONS
+#undef CURCU_REGISTERS_ITSELF
+#undef CURCU_USES_MEMBARRIER
 #undef CURCU_SECTIONS_ARE_LOCKS
+#undef CURCU_SCOPES_ARE_SECTIONS
 
 #endif /* CURCU_MEMB_H */

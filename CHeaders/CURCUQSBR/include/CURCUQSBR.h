@@ -16,17 +16,14 @@
 
 #define CURCU_FN(name) curcu_qsbr_##name
 #define CURCU_URCU(name) urcu_qsbr_##name
-#define CURCU_SCOPES_ARE_SECTIONS 1
+#define CURCU_REGISTERS_ITSELF 0
+#define CURCU_USES_MEMBARRIER 0
 #define CURCU_SECTIONS_ARE_LOCKS 0
+#define CURCU_SCOPES_ARE_SECTIONS 1
 #include "../../Shared/curcu_flavor.h.inc"
-
-CURCU_INLINE bool curcu_qsbr_is_registered(void) {
-    return URCU_TLS(urcu_qsbr_reader).registered;
-}
 
 /* liburcu's qsbr "read ongoing" means "online": QSBR has no read-side state. */
 CURCU_INLINE bool curcu_qsbr_is_online(void) { return urcu_qsbr_read_ongoing() != 0; }
-CURCU_INLINE bool curcu_qsbr_has_sys_membarrier(void) { return false; }
 
 /* The nesting depth of the calling thread's sections, counted in every build, so that
  * going offline, a quiescent state or unregistering inside a section can be refused. */
@@ -72,7 +69,9 @@ CURCU_INLINE void curcu_qsbr_thread_online(void) { urcu_qsbr_thread_online(); }
 
 #undef CURCU_FN
 #undef CURCU_URCU
-#undef CURCU_SCOPES_ARE_SECTIONS
+#undef CURCU_REGISTERS_ITSELF
+#undef CURCU_USES_MEMBARRIER
 #undef CURCU_SECTIONS_ARE_LOCKS
+#undef CURCU_SCOPES_ARE_SECTIONS
 
 #endif /* CURCU_QSBR_H */
