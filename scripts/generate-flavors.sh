@@ -59,37 +59,37 @@ extension $type {
             cdsFlavor: curcu_${prefix}_cds_flavor(), lockdepName: "$lock", lockdepCell: curcu_${prefix}_lockdep_cell())
     }
 
-    /// See ``RCUFlavor/_sectionReadLock()``.
+    /// This flavor's \`_sectionReadLock()\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static func _sectionReadLock() -> Bool { curcu_${prefix}_section_read_lock() }
 
-    /// See ``RCUFlavor/_sectionReadUnlock(broughtOnline:)``.
+    /// This flavor's \`_sectionReadUnlock(broughtOnline:)\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static func _sectionReadUnlock(broughtOnline: Bool) { curcu_${prefix}_section_read_unlock(broughtOnline) }
 
-    /// See ``RCUFlavor/_readerState``.
+    /// This flavor's \`_readerState\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static var _readerState: UnsafeMutableRawPointer? { curcu_${prefix}_reader_state() }
 
-    /// See ``RCUFlavor/_scopeReadLock(_:)``.
+    /// This flavor's \`_scopeReadLock(_:)\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_${prefix}_scope_read_lock(scope) }
 
-    /// See ``RCUFlavor/_scopeReadUnlock(_:broughtOnline:)``.
+    /// This flavor's \`_scopeReadUnlock(_:broughtOnline:)\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool) {
         curcu_${prefix}_scope_read_unlock(scope, broughtOnline)
     }
 
-    /// See ``RCUFlavor/_isInReadSection``.
+    /// This flavor's \`_isInReadSection\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static var _isInReadSection: Bool { curcu_${prefix}_in_read_section() }
 
-    /// See ``RCUFlavor/_isThreadRegistered``.
+    /// This flavor's \`_isThreadRegistered\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static var _isThreadRegistered: Bool { curcu_${prefix}_is_registered() }
 
-    /// See ``RCUFlavor/_backlogIsOver``.
+    /// This flavor's \`_backlogIsOver\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static var _backlogIsOver: Bool { curcu_${prefix}_backlog_is_over() }
 }

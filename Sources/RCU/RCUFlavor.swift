@@ -32,10 +32,10 @@ public protocol RCUFlavor: Sendable {
     /// Enters a generic read section, registering the thread if needed (qsbr: going
     /// online for the section if the thread is offline).
     /// - Returns: Whether the section brought a qsbr thread online; the matching
-    ///   ``_sectionReadUnlock(broughtOnline:)`` takes it back offline.
+    ///   `_sectionReadUnlock(broughtOnline:)` takes it back offline.
     static func _sectionReadLock() -> Bool
 
-    /// Leaves a section entered with ``_sectionReadLock()``.
+    /// Leaves a section entered with `_sectionReadLock()`.
     /// - Parameter broughtOnline: What the matching lock returned.
     static func _sectionReadUnlock(broughtOnline: Bool)
 
@@ -45,13 +45,13 @@ public protocol RCUFlavor: Sendable {
 
     /// Enters a reader scope's section: the flavor's unchecked fast path on the scope's
     /// thread, the checked one on any other.
-    /// - Parameter scope: The scope's ``_readerState``.
+    /// - Parameter scope: The scope's `_readerState`.
     /// - Returns: Whether the section brought a qsbr thread online.
     static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool
 
-    /// Leaves a section entered with ``_scopeReadLock(_:)``, on whatever thread ran it.
+    /// Leaves a section entered with `_scopeReadLock(_:)`, on whatever thread ran it.
     /// - Parameters:
-    ///   - scope: The scope's ``_readerState``.
+    ///   - scope: The scope's `_readerState`.
     ///   - broughtOnline: What the matching lock returned.
     static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool)
 

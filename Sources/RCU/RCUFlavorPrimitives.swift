@@ -6,7 +6,7 @@ import CURCUCommon
 /// path over them is checked (read sections balanced by closures, waits refused
 /// where they could never end).
 extension RCUFlavor {
-    /// A reader scope's read lock (see ``RCUFlavor/_scopeReadLock(_:)``).
+    /// A reader scope's read lock (see `_scopeReadLock(_:)`).
     @inlinable @inline(__always)
     static func primitiveReadLock(inScope scope: UnsafeMutableRawPointer?) -> Bool {
         _scopeReadLock(scope)
@@ -93,7 +93,7 @@ extension RCUFlavor {
     @usableFromInline
     static var primitiveCompletedCallbacks: Int { operations.completed_callbacks() }
 
-    /// See ``RCUFlavor/_backlogIsOver``.
+    /// See `_backlogIsOver`.
     @inlinable @inline(__always)
     static var primitiveBacklogIsOver: Bool { _backlogIsOver }
 

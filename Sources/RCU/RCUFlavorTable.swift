@@ -37,37 +37,37 @@ extension RCUMemb {
             cdsFlavor: curcu_memb_cds_flavor(), lockdepName: "rcu_read_lock", lockdepCell: curcu_memb_lockdep_cell())
     }
 
-    /// See RCUFlavor/_sectionReadLock().
+    /// This flavor's `_sectionReadLock()`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _sectionReadLock() -> Bool { curcu_memb_section_read_lock() }
 
-    /// See RCUFlavor/_sectionReadUnlock(broughtOnline:).
+    /// This flavor's `_sectionReadUnlock(broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _sectionReadUnlock(broughtOnline: Bool) { curcu_memb_section_read_unlock(broughtOnline) }
 
-    /// See RCUFlavor/_readerState.
+    /// This flavor's `_readerState`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _readerState: UnsafeMutableRawPointer? { curcu_memb_reader_state() }
 
-    /// See RCUFlavor/_scopeReadLock(_:).
+    /// This flavor's `_scopeReadLock(_:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_memb_scope_read_lock(scope) }
 
-    /// See RCUFlavor/_scopeReadUnlock(_:broughtOnline:).
+    /// This flavor's `_scopeReadUnlock(_:broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool) {
         curcu_memb_scope_read_unlock(scope, broughtOnline)
     }
 
-    /// See RCUFlavor/_isInReadSection.
+    /// This flavor's `_isInReadSection`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _isInReadSection: Bool { curcu_memb_in_read_section() }
 
-    /// See RCUFlavor/_isThreadRegistered.
+    /// This flavor's `_isThreadRegistered`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _isThreadRegistered: Bool { curcu_memb_is_registered() }
 
-    /// See RCUFlavor/_backlogIsOver.
+    /// This flavor's `_backlogIsOver`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _backlogIsOver: Bool { curcu_memb_backlog_is_over() }
 }
@@ -81,37 +81,37 @@ extension RCUQSBR {
             cdsFlavor: curcu_qsbr_cds_flavor(), lockdepName: "rcu_read_lock_qsbr", lockdepCell: curcu_qsbr_lockdep_cell())
     }
 
-    /// See RCUFlavor/_sectionReadLock().
+    /// This flavor's `_sectionReadLock()`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _sectionReadLock() -> Bool { curcu_qsbr_section_read_lock() }
 
-    /// See RCUFlavor/_sectionReadUnlock(broughtOnline:).
+    /// This flavor's `_sectionReadUnlock(broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _sectionReadUnlock(broughtOnline: Bool) { curcu_qsbr_section_read_unlock(broughtOnline) }
 
-    /// See RCUFlavor/_readerState.
+    /// This flavor's `_readerState`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _readerState: UnsafeMutableRawPointer? { curcu_qsbr_reader_state() }
 
-    /// See RCUFlavor/_scopeReadLock(_:).
+    /// This flavor's `_scopeReadLock(_:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_qsbr_scope_read_lock(scope) }
 
-    /// See RCUFlavor/_scopeReadUnlock(_:broughtOnline:).
+    /// This flavor's `_scopeReadUnlock(_:broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool) {
         curcu_qsbr_scope_read_unlock(scope, broughtOnline)
     }
 
-    /// See RCUFlavor/_isInReadSection.
+    /// This flavor's `_isInReadSection`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _isInReadSection: Bool { curcu_qsbr_in_read_section() }
 
-    /// See RCUFlavor/_isThreadRegistered.
+    /// This flavor's `_isThreadRegistered`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _isThreadRegistered: Bool { curcu_qsbr_is_registered() }
 
-    /// See RCUFlavor/_backlogIsOver.
+    /// This flavor's `_backlogIsOver`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _backlogIsOver: Bool { curcu_qsbr_backlog_is_over() }
 }
@@ -125,37 +125,37 @@ extension RCUBulletproof {
             cdsFlavor: curcu_bp_cds_flavor(), lockdepName: "rcu_read_lock_bp", lockdepCell: curcu_bp_lockdep_cell())
     }
 
-    /// See RCUFlavor/_sectionReadLock().
+    /// This flavor's `_sectionReadLock()`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _sectionReadLock() -> Bool { curcu_bp_section_read_lock() }
 
-    /// See RCUFlavor/_sectionReadUnlock(broughtOnline:).
+    /// This flavor's `_sectionReadUnlock(broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _sectionReadUnlock(broughtOnline: Bool) { curcu_bp_section_read_unlock(broughtOnline) }
 
-    /// See RCUFlavor/_readerState.
+    /// This flavor's `_readerState`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _readerState: UnsafeMutableRawPointer? { curcu_bp_reader_state() }
 
-    /// See RCUFlavor/_scopeReadLock(_:).
+    /// This flavor's `_scopeReadLock(_:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_bp_scope_read_lock(scope) }
 
-    /// See RCUFlavor/_scopeReadUnlock(_:broughtOnline:).
+    /// This flavor's `_scopeReadUnlock(_:broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool) {
         curcu_bp_scope_read_unlock(scope, broughtOnline)
     }
 
-    /// See RCUFlavor/_isInReadSection.
+    /// This flavor's `_isInReadSection`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _isInReadSection: Bool { curcu_bp_in_read_section() }
 
-    /// See RCUFlavor/_isThreadRegistered.
+    /// This flavor's `_isThreadRegistered`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _isThreadRegistered: Bool { curcu_bp_is_registered() }
 
-    /// See RCUFlavor/_backlogIsOver.
+    /// This flavor's `_backlogIsOver`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _backlogIsOver: Bool { curcu_bp_backlog_is_over() }
 }
@@ -169,37 +169,37 @@ extension RCUMemoryBarrier {
             cdsFlavor: curcu_mb_cds_flavor(), lockdepName: "rcu_read_lock_mb", lockdepCell: curcu_mb_lockdep_cell())
     }
 
-    /// See RCUFlavor/_sectionReadLock().
+    /// This flavor's `_sectionReadLock()`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _sectionReadLock() -> Bool { curcu_mb_section_read_lock() }
 
-    /// See RCUFlavor/_sectionReadUnlock(broughtOnline:).
+    /// This flavor's `_sectionReadUnlock(broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _sectionReadUnlock(broughtOnline: Bool) { curcu_mb_section_read_unlock(broughtOnline) }
 
-    /// See RCUFlavor/_readerState.
+    /// This flavor's `_readerState`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _readerState: UnsafeMutableRawPointer? { curcu_mb_reader_state() }
 
-    /// See RCUFlavor/_scopeReadLock(_:).
+    /// This flavor's `_scopeReadLock(_:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_mb_scope_read_lock(scope) }
 
-    /// See RCUFlavor/_scopeReadUnlock(_:broughtOnline:).
+    /// This flavor's `_scopeReadUnlock(_:broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool) {
         curcu_mb_scope_read_unlock(scope, broughtOnline)
     }
 
-    /// See RCUFlavor/_isInReadSection.
+    /// This flavor's `_isInReadSection`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _isInReadSection: Bool { curcu_mb_in_read_section() }
 
-    /// See RCUFlavor/_isThreadRegistered.
+    /// This flavor's `_isThreadRegistered`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _isThreadRegistered: Bool { curcu_mb_is_registered() }
 
-    /// See RCUFlavor/_backlogIsOver.
+    /// This flavor's `_backlogIsOver`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static var _backlogIsOver: Bool { curcu_mb_backlog_is_over() }
 }
