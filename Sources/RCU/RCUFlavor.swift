@@ -13,12 +13,12 @@ public typealias RCUCallbackFunction = @convention(c) (UnsafeMutableRawPointer?)
 /// | Flavor | Read lock + unlock | Reader obligations |
 /// |---|---|---|
 /// | ``RCUMemb`` (default) | cheapest with membarrier; cheaper still in a ``RCUFlavor/withReader(file:line:_:)`` scope | none (registered automatically) |
-/// | ``RCUQSBR`` | no instruction in a ``RCUFlavor/withReader(file:line:_:)`` scope | announce quiescent states there |
+/// | ``RCUQSBR`` | a thread-local depth count in a ``RCUFlavor/withReader(file:line:_:)`` scope | announce quiescent states there |
 /// | ``RCUBulletproof`` | one more indirection than memb | none; registers itself, safe from any thread |
 /// | ``RCUMemoryBarrier`` | a full fence per section | none |
 ///
 /// What users call (``read(file:line:_:)``, ``withReader(file:line:_:)``,
-/// ``synchronize(file:line:)``, ``retire(_:)``, ...) is written once, in extensions,
+/// ``synchronize(file:line:)``, `retire`, ...) is written once, in extensions,
 /// over two kinds of requirement: the flavor's ``flavorDescription`` (which flavor it
 /// is, and its slow path) and its inline read-side fast path (the underscored
 /// requirements, which code outside this package neither calls nor implements).

@@ -26,11 +26,6 @@
 #define CURCU_SCOPES_ARE_SECTIONS 1
 #include "../../Shared/curcu_flavor.h.inc"
 
-#undef CURCU_FN
-#undef CURCU_URCU
-#undef CURCU_REGISTERS_ITSELF
-#undef CURCU_USES_MEMBARRIER
-#undef CURCU_SECTIONS_ARE_LOCKS
-#undef CURCU_SCOPES_ARE_SECTIONS
+#include "../../Shared/curcu_flavor_end.h.inc"
 
 #endif /* CURCU_BP_H */

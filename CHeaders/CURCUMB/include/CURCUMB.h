@@ -22,32 +22,16 @@
 #define CURCU_SCOPES_ARE_SECTIONS 0
 #include "../../Shared/curcu_flavor.h.inc"
 
-/*
- * A reader scope's read lock: `scope` is the address of the scope thread's liburcu
- * reader state (curcu_mb_reader_state()), registered for the whole scope. On that
- * thread this is liburcu's bare fast path; the comparison is loop-invariant, so a
- * hot loop pays nothing for it. Run elsewhere (a closure executed on another
- * thread), it takes the checked path, which registers that thread first.
- */
+/* A reader scope's sections: the scope records the address of its thread's liburcu
+ * reader state; on that thread, liburcu's bare fast path. */
 CURCU_INLINE void *curcu_mb_reader_state(void) { return &URCU_TLS(urcu_mb_reader); }
-CURCU_INLINE bool curcu_mb_scope_read_lock(const void *scope) {
-    if (__builtin_expect(scope != (const void *)&URCU_TLS(urcu_mb_reader), 0))
-        curcu_mb_read_lock();
-    else
-        urcu_mb_read_lock();
-    return false;
-}
+CURCU_INLINE void curcu_mb_scope_fast_read_lock(void) { urcu_mb_read_lock(); }
 CURCU_INLINE void curcu_mb_scope_read_unlock(const void *scope, bool brought_online) {
     (void)scope;
     (void)brought_online;
     urcu_mb_read_unlock();
 }
 
-#undef CURCU_FN
-#undef CURCU_URCU
-#undef CURCU_REGISTERS_ITSELF
-#undef CURCU_USES_MEMBARRIER
-#undef CURCU_SECTIONS_ARE_LOCKS
-#undef CURCU_SCOPES_ARE_SECTIONS
+#include "../../Shared/curcu_flavor_end.h.inc"
 
 #endif /* CURCU_MB_H */

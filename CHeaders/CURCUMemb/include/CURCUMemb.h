@@ -47,7 +47,7 @@ CURCU_INLINE void *curcu_memb_reader_state(void) {
 /* Entry with sys_membarrier on: the outermost entry copies the grace-period counter
  * (its phase, nest count 1), a nested one adds 1. Selected, not branched: reading
  * the global counter when nested is harmless, and the loop is branch-bound. */
-CURCU_INLINE void curcu_memb_read_lock_membarrier(void) {
+CURCU_INLINE void curcu_memb_scope_fast_read_lock(void) {
     unsigned long *ctr = &URCU_TLS(urcu_memb_reader).ctr;
     cmm_barrier();
     unsigned long nest = __atomic_load_n(ctr, __ATOMIC_RELAXED);
@@ -71,14 +71,6 @@ CURCU_INLINE void curcu_memb_read_unlock_protocol(bool fenced) {
         urcu_common_wake_up_gp(&urcu_memb_gp);
 }
 
-CURCU_INLINE bool curcu_memb_scope_read_lock(const void *scope) {
-    if (__builtin_expect(scope != (const void *)&URCU_TLS(urcu_memb_reader), 0))
-        curcu_memb_read_lock();
-    else
-        curcu_memb_read_lock_membarrier();
-    return false;
-}
-
 CURCU_INLINE void curcu_memb_scope_read_unlock(const void *scope, bool brought_online) {
     (void)brought_online;
     /* NULL: liburcu's full-fence unlock, written here because clang keeps liburcu's
@@ -89,11 +81,6 @@ CURCU_INLINE void curcu_memb_scope_read_unlock(const void *scope, bool brought_o
         curcu_memb_read_unlock_protocol(false);
 }
 
-#undef CURCU_FN
-#undef CURCU_URCU
-#undef CURCU_REGISTERS_ITSELF
-#undef CURCU_USES_MEMBARRIER
-#undef CURCU_SECTIONS_ARE_LOCKS
-#undef CURCU_SCOPES_ARE_SECTIONS
+#include "../../Shared/curcu_flavor_end.h.inc"
 
 #endif /* CURCU_MEMB_H */

@@ -67,11 +67,6 @@ CURCU_INLINE void curcu_qsbr_quiescent_state(void) { urcu_qsbr_quiescent_state()
 CURCU_INLINE void curcu_qsbr_thread_offline(void) { urcu_qsbr_thread_offline(); }
 CURCU_INLINE void curcu_qsbr_thread_online(void) { urcu_qsbr_thread_online(); }
 
-#undef CURCU_FN
-#undef CURCU_URCU
-#undef CURCU_REGISTERS_ITSELF
-#undef CURCU_USES_MEMBARRIER
-#undef CURCU_SECTIONS_ARE_LOCKS
-#undef CURCU_SCOPES_ARE_SECTIONS
+#include "../../Shared/curcu_flavor_end.h.inc"
 
 #endif /* CURCU_QSBR_H */
