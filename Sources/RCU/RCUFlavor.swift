@@ -18,7 +18,7 @@ public typealias RCUCallbackFunction = @convention(c) (UnsafeMutableRawPointer?)
 /// | ``RCUMemoryBarrier`` | a full fence per section | none |
 ///
 /// What users call (``read(file:line:_:)``, ``withReader(file:line:_:)``,
-/// ``synchronize(file:line:)``, `retire`, ...) is written once, in extensions,
+/// `synchronize`, `retire`, ...) is written once, in extensions,
 /// over two kinds of requirement: the flavor's ``flavorDescription`` (which flavor it
 /// is, and its slow path) and its inline read-side fast path (the underscored
 /// requirements, which code outside this package neither calls nor implements).
