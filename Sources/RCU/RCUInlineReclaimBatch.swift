@@ -48,6 +48,9 @@ final class RCUInlineReclaimBatch: Sendable {
 
     private init(kind: RCUFlavorKind) { self.kind = kind }
 
+    /// This batch's flavor.
+    private var flavor: RCUFlavorDescription { kind.flavorType.flavorDescription }
+
     private static let all: [RCUInlineReclaimBatch] = {
         let status = pthread_atfork(nil, nil, { RCUInlineReclaimBatch.unlockInForkedChild() })
         precondition(status == 0, "swift-rcu: pthread_atfork failed for inline reclamation: \(status)")
@@ -169,8 +172,24 @@ final class RCUInlineReclaimBatch: Sendable {
             if s.items.isEmpty { s.sweeperQueued = false }
             return (handed, !s.items.isEmpty)
         }
-        for item in handed { queue(item.function, item.context) }
-        if requeue { queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque()) }
+        // The backlog was read before the lock: a sweeper preempted since then would hand
+        // over a whole batch on top of what the writers queued meanwhile. Stop at the
+        // high-water mark and keep the rest for the next sweep.
+        var next = handed.startIndex
+        while next < handed.endIndex {
+            if next % 32 == 0, next > 0, self.backlog.pending >= backlog.policy.highWaterMark { break }
+            queue(handed[next].function, handed[next].context)
+            next += 1
+        }
+        var sweepAgain = requeue
+        if next < handed.endIndex {
+            sweepAgain = state.withLock { s in
+                s.items.insert(contentsOf: handed[next...], at: 0)
+                defer { s.sweeperQueued = true }
+                return !s.sweeperQueued
+            } || requeue
+        }
+        if sweepAgain { queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque()) }
     }
 
     /// The backlog as the sweeper sees it: callbacks pending (this sweeper aside), whether
@@ -178,22 +197,12 @@ final class RCUInlineReclaimBatch: Sendable {
     private var backlog: (pending: Int, isThrottling: Bool, policy: RCUBacklogPolicy) {
         let policy = RCUBacklogState.of(kind).policy.withLock { $0 }
         let (pending, over) =
-            switch kind {
-            case .memb: (RCUMemb.primitivePendingCallbacks, RCUMemb.primitiveBacklogRecheck())
-            case .qsbr: (RCUQSBR.primitivePendingCallbacks, RCUQSBR.primitiveBacklogRecheck())
-            case .bulletproof: (RCUBulletproof.primitivePendingCallbacks, RCUBulletproof.primitiveBacklogRecheck())
-            case .memoryBarrier: (RCUMemoryBarrier.primitivePendingCallbacks, RCUMemoryBarrier.primitiveBacklogRecheck())
-            }
+            (flavor.pendingCallbacks, flavor.backlogRecheck())
         return (pending - 1, over, policy)
     }
 
     /// call_rcu on this batch's flavor, never throttled (the sweeper runs on a worker).
     private func queue(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
-        switch kind {
-        case .memb: RCUMemb.primitiveCall(function, context)
-        case .qsbr: RCUQSBR.primitiveCall(function, context)
-        case .bulletproof: RCUBulletproof.primitiveCall(function, context)
-        case .memoryBarrier: RCUMemoryBarrier.primitiveCall(function, context)
-        }
+        flavor.call(function, context)
     }
 }

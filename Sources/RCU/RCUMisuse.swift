@@ -1,5 +1,5 @@
 import Lockdep
-import CURCUMemb
+import CURCUCommon
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
