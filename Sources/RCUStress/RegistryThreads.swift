@@ -70,7 +70,7 @@ final class RegistryThreads: @unchecked Sendable {
                     while !control.shouldStop {
                         iterations &+= 1
                         let pick = random.index(below: count)
-                        reportCountdown -= 1
+                        reportCountdown &-= 1
                         if reportCountdown == 0 {
                             reportCountdown = configuration.reportEvery
                             slots[pick]._withUnsafeGuaranteedRef { report($0, into: &result) }
