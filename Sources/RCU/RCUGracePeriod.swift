@@ -132,7 +132,7 @@ extension RCUFlavor {
     /// taking the online thread for a reader in a section.
     @inline(__always)
     static func waitAllowed(barrier: Bool, _ wait: () -> Void) {
-        if _slowPath(RCUQSBR.isOnline) {
+        if RCUQSBR.isOnline {
             RCUQSBR.offline { RCUStallDetector.watch(Self.self, barrier: barrier, wait) }
         } else {
             RCUStallDetector.watch(Self.self, barrier: barrier, wait)
@@ -154,4 +154,3 @@ enum RCUThreadState {
             || RCUBulletproof.primitiveIsInCallback || RCUMemoryBarrier.primitiveIsInCallback
     }
 }
-
