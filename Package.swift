@@ -30,10 +30,6 @@ let package = Package(
             name: "LockdepInRelease",
             description: "Keep Lockdep's checks compiled into release builds (they are always on in debug builds)."
         ),
-        .trait(
-            name: "RegistryQSBR",
-            description: "Build the IOMMU registry on liburcu's qsbr flavor instead of memb (`rcu-stress registry --flavor qsbr`)."
-        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,8 +70,6 @@ let package = Package(
                 // The registry's lockdep_assert_held() calls follow Lockdep's own switch.
                 .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
                 .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
-                // The registry's RCU flavor (`RegistryRCU`): memb unless the trait asks for qsbr.
-                .define("REGISTRY_QSBR", .when(traits: ["RegistryQSBR"])),
             ]
         ),
         .target(

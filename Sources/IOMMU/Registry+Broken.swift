@@ -13,7 +13,7 @@ extension Registry {
         if countsReads { counters.lookups.add(1, ordering: .relaxed) }
         let found: Bool
         if gate.mode == .rcu {
-            found = RegistryRCU.read { section in
+            found = Flavor.read { section in
                 withGroupDeviceRCU(dev, in: section) { _ in true } ?? false
             }
         } else {
@@ -26,11 +26,11 @@ extension Registry {
         return found
     }
 
-    /// ``lookup(_:)`` through the calling thread's reader scope (`RegistryRCU.withReader`):
+    /// ``lookup(_:)`` through the calling thread's reader scope (`Flavor.withReader`):
     /// the same read section per lookup, opened by the scope's reader (no registration check),
     /// and no counters. What an ISR loop that keeps a reader scope open uses.
     /// - Returns: Whether the device's group device was found.
-    public func lookup(_ dev: Device, with reader: borrowing RCUReader<RegistryRCU>) -> Bool {
+    public func lookup(_ dev: Device, with reader: borrowing RCUReader<Flavor>) -> Bool {
         reader.read { section in withGroupDeviceRCU(dev, in: section) { _ in true } ?? false }
     }
 
@@ -38,7 +38,7 @@ extension Registry {
     /// synchronization of its own (no read-side lock or unlock, no counters). The benchmark's
     /// ceiling holds one section across a whole readers-only run.
     /// - Returns: Whether the device's group device was found.
-    public func lookup(_ dev: Device, in section: borrowing RCUReadSection<RegistryRCU>) -> Bool {
+    public func lookup(_ dev: Device, in section: borrowing RCUReadSection<Flavor>) -> Bool {
         withGroupDeviceRCU(dev, in: section) { _ in true } ?? false
     }
 
@@ -46,7 +46,7 @@ extension Registry {
     /// `section`, or returns `nil` if there is none right now. Every object touched is
     /// lifecycle-checked (I1), and the gdev must belong to `dev` (I3).
     func withGroupDeviceRCU<R>(
-        _ dev: Device, in section: borrowing RCUReadSection<RegistryRCU>, _ body: (GroupDevice) -> R
+        _ dev: Device, in section: borrowing RCUReadSection<Flavor>, _ body: (GroupDevice) -> R
     ) -> R? {
         if bugs.contains(.mutexInISR) {
             // The 2023 "safe way": read dev->iommu_group under dev_iommu_group_lock, a mutex.
@@ -83,7 +83,7 @@ extension Registry {
         switch design {
         case .rcu:
             if countsReads { counters.lookups.add(1, ordering: .relaxed) }
-            queued = RegistryRCU.read { section in
+            queued = Flavor.read { section in
                 withGroupDeviceRCU(dev, in: section) { gdev in
                     if countsReads { counters.lookupHits.add(1, ordering: .relaxed) }
                     if gdev.removed.load(ordering: .relaxed) { return false }

@@ -243,7 +243,7 @@ extension Registry {
                 work.cancelSync()
             } else if configuration.teardownFence == .synchronizeRCU {
                 Lockdep.assertNotHeld(group.mutex)
-                RegistryRCU.synchronize()   // every ISR that could still queue has finished
+                Flavor.synchronize()   // every ISR that could still queue has finished
                 work.cancelSync()
             } else {
                 Lockdep.assertNotHeld(group.mutex)
@@ -257,7 +257,7 @@ extension Registry {
         if bugs.contains(.nonRCUDeviceList) {
             gdev.markFreed(at: "__iommu_group_free_device")
         } else {
-            RegistryRCU.retire(reclaiming: gdev)   // kfree_rcu(gdev, rcu): reclaim() is the kfree
+            Flavor.retire(reclaiming: gdev)   // kfree_rcu(gdev, rcu): reclaim() is the kfree
         }
     }
 

@@ -12,7 +12,7 @@ struct ContainerBench: ParsableCommand {
         discussion: """
             Hash map: --readers threads look up random keys among --keys Int keys while one \
             writer replaces random keys (pausing --writer-pause-us between updates), for \
-            --seconds per variant: RCUHashMap<Int, Int, RCUMemb> (liburcu's lock-free table); \
+            --duration seconds per variant: RCUHashMap<Int, Int, RCUMemb> (liburcu's lock-free table); \
             RCUDictionary<Int, Int, RCUMemb> (the Swift-native table); Dictionary behind \
             Synchronization.Mutex; Dictionary behind a pthread rwlock. List: the same threads \
             iterate a --list-length list summing its elements while the writer replaces one: \
@@ -23,32 +23,32 @@ struct ContainerBench: ParsableCommand {
             itself costs here. Every read checks an \
             invariant (a map key is always present with a value of its own; a list traversal \
             sees every element once); a violation fails the run (exit status 1). A run takes \
-            6 x --rounds x --seconds plus a barrier and the threads' start and stop per variant \
+            7 x --rounds x --duration plus a barrier and the threads' start and stop per variant \
             (tens of milliseconds): the writer's pause (at most 1 s) ends at the stop.
             """
     )
 
-    @Option(help: "Seconds per variant.") var seconds = 1.0
+    @Option(help: "Seconds per variant; fractions allowed.") var duration = 1.0
     @Option(help: "Reader threads.") var readers = 2
     @Option(help: "Keys in the hash map.") var keys = 10_000
     @Option(help: "Elements in the list.") var listLength = 100
     @Option(help: "Microseconds the writer sleeps between updates (0: none).") var writerPauseUs: UInt32 = 20
     @Option(help: "Rounds; the variants alternate round by round and each keeps its best.") var rounds = 3
-    @Flag(help: "Print one JSON object per variant instead of the tables.") var json = false
+    @OptionGroup var output: JSONOutputOption
     /// Proves the list invariant can fail: the writer removes the element, then appends
     /// its replacement, two publications a reader can fall between.
     @Flag(help: .hidden) var breakList = false
 
     /// The longest writer pause accepted. The writer sleeps in steps of at most a
     /// millisecond and checks for the stop between them, so even this pause does not
-    /// make a variant overrun its --seconds.
+    /// make a variant overrun its --duration.
     static let maximumWriterPause: UInt32 = 1_000_000
 
+    /// The longest variant accepted.
+    static let maximumDuration = 3600.0
+
     func validate() throws {
-        guard seconds.isFinite, seconds > 0 else {
-            throw ValidationError("--seconds must be a positive number of seconds, not \(seconds).")
-        }
-        guard seconds <= 3600 else { throw ValidationError("--seconds must be at most 3600 per variant.") }
+        try DurationBound.validate(duration, maximum: Self.maximumDuration)
         guard (1...UrcuConfiguration.maximumThreads).contains(readers) else {
             throw ValidationError("--readers must be between 1 and \(UrcuConfiguration.maximumThreads) (32 per CPU), not \(readers).")
         }
@@ -84,11 +84,11 @@ struct ContainerBench: ParsableCommand {
             lists[0].keepBest(measure(RCUListSubject(length: listLength, replaceInTwoSteps: breakList)))
             lists[1].keepBest(measure(RWLockedArray(length: listLength)))
         }
-        if json {
+        if output.json {
             for result in maps { print(jsonLine(result, baseline: maps[3], ceiling: maps[4])) }
             for result in lists { print(jsonLine(result, baseline: lists[1])) }
         } else {
-            print("readers: \(readers), writer: 1 (pause \(writerPauseUs) us), \(seconds) s per variant, best of \(rounds) rounds")
+            print("readers: \(readers), writer: 1 (pause \(writerPauseUs) us), \(duration) s per variant, best of \(rounds) rounds")
             print("hash map lookups/s (\(keys) Int keys; readers total; writer updates/s)")
             maps.forEach { print(Self.row($0, baseline: maps[3], ceiling: maps[4])) }
             print("list iterations/s (\(listLength) elements, summed; readers total; writer replacements/s)")
@@ -123,69 +123,61 @@ struct ContainerBench: ParsableCommand {
             + "\(String(format: "%9.0f", result.writesPerSecond))  x\(ratio) vs rwlock\(toCeiling)\(bad)"
     }
 
-    /// A key in 0..<count from a generator state's high bits, by multiply and shift
-    /// rather than `%`: a division would add 20-40 cycles to every lookup measured.
-    @inline(__always)
-    static func key(_ state: UInt64, below count: Int) -> Int {
-        Int(truncatingIfNeeded: ((state >> 32) &* UInt64(truncatingIfNeeded: count)) >> 32)
-    }
-
-    /// Runs the readers and the writer for `seconds`; returns operations per second and
-    /// the reads that broke the subject's invariant.
+    /// Runs the readers and the writer for `duration` on the harness's threads; returns
+    /// operations per second and the reads that broke the subject's invariant.
     func measure(_ subject: some BenchSubject) -> Result {
-        let done = DispatchGroup()
         let keyCount = subject.keyCount
         let pause = writerPauseUs
-        let box = SharedCounters()
-        for index in 0..<readers {
-            done.enter()
-            Thread {
-                var state = UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15
+        let control = StressControl(threads: readers + 1)
+        let totals = ContainerTotals()
+        var threads = (0..<readers).map { index in
+            StressThread {
+                var random = StressRandom(seed: UInt64(index + 1))
+                let counter = control.counters[index]
                 var count = 0
                 var violations = 0
-                while !box.stop.load(ordering: .relaxed) {
+                control.waitForGo()
+                while !control.shouldStop {
                     for _ in 0..<256 {
-                        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                        let key = Self.key(state, below: keyCount)
+                        let key = random.index(below: keyCount)
                         if !subject.isConsistent(subject.read(key), key: key) { violations += 1 }
                     }
                     count += 256
+                    counter.publish(count)
                 }
-                box.reads.add(count, ordering: .relaxed)
-                box.violations.add(violations, ordering: .relaxed)
-                done.leave()
-            }.start()
+                totals.reads.add(count, ordering: .relaxed)
+                totals.violations.add(violations, ordering: .relaxed)
+            }
         }
-        done.enter()
-        Thread {
-            var state: UInt64 = 7
+        threads.append(StressThread {
+            var random = StressRandom(seed: 7)
             var count = 0
-            while !box.stop.load(ordering: .relaxed) {
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            control.waitForGo()
+            while !control.shouldStop {
                 count += 1
-                subject.write(Self.key(state, below: keyCount), generation: count)
-                // The pause ends early at the stop: a variant lasts --seconds, not --seconds + a pause.
+                subject.write(random.index(below: keyCount), generation: count)
+                // The pause ends early at the stop: a variant lasts --duration, not --duration + a pause.
                 var left = pause
-                while left > 0 && !box.stop.load(ordering: .relaxed) {
+                while left > 0 && !control.shouldStop {
                     let step = min(left, 1_000)
                     usleep(step)
                     left -= step
                 }
             }
-            box.writes.add(count, ordering: .relaxed)
-            done.leave()
-        }.start()
-        let start = ContinuousClock.now
-        usleep(UInt32(seconds * 1_000_000))
-        box.stop.store(true, ordering: .relaxed)
-        done.wait()
-        let elapsed = start.duration(to: .now)
-        let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            totals.writes.add(count, ordering: .relaxed)
+        })
+        var monitor = StressMonitor(unit: "reads", backlog: { RCUMemb.pendingCallbacks })
+        control.go.store(true, ordering: .releasing)
+        let start = MonotonicClock.nanoseconds()
+        _ = monitor.wait(seconds: duration, counters: Array(control.counters.prefix(readers)))
+        control.stop.store(true, ordering: .releasing)
+        threads.forEach { $0.join() }
+        let seconds = Double(MonotonicClock.nanoseconds() &- start) / 1e9
         RCUMemb.barrier()
         var result = Result(container: "", variant: "")
-        result.readsPerSecond = Double(box.reads.load(ordering: .relaxed)) / secondsElapsed
-        result.writesPerSecond = Double(box.writes.load(ordering: .relaxed)) / secondsElapsed
-        result.violations = box.violations.load(ordering: .relaxed)
+        result.readsPerSecond = Double(totals.reads.load(ordering: .relaxed)) / seconds
+        result.writesPerSecond = Double(totals.writes.load(ordering: .relaxed)) / seconds
+        result.violations = totals.violations.load(ordering: .relaxed)
         return result
     }
 }
@@ -201,9 +193,8 @@ extension ContainerBench.Result {
     }
 }
 
-/// Counters shared by the benchmark threads.
-final class SharedCounters: Sendable {
-    let stop = Atomic<Bool>(false)
+/// The threads' totals, added once each when they end.
+final class ContainerTotals: Sendable {
     let reads = Atomic<Int>(0)
     let writes = Atomic<Int>(0)
     let violations = Atomic<Int>(0)

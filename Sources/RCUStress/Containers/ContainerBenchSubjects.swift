@@ -84,34 +84,17 @@ struct MutexDictionary: MapSubject {
     }
 }
 
-/// A value behind a pthread rwlock (the `urcu` baseline's lock).
-final class RWLocked<Value>: @unchecked Sendable {
-    private let lock = BaselineRWLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func read<Result>(_ body: (Value) -> Result) -> Result {
-        lock.readLock()
-        defer { lock.readUnlock() }
-        return body(value)
-    }
-    func write(_ body: (inout Value) -> Void) {
-        lock.writeLock()
-        defer { lock.writeUnlock() }
-        body(&value)
-    }
-}
-
 struct RWLockedDictionary: MapSubject {
-    let storage: RWLocked<[Int: Int]>
+    let storage: Locked<[Int: Int], BaselineRWLock>
     let keyCount: Int
     init(keys: Int) {
         keyCount = keys
-        storage = RWLocked(initialDictionary(keys))
+        storage = Locked(initialDictionary(keys))
     }
-    func read(_ key: Int) -> Int { storage.read { $0[key] ?? -1 } }
+    func read(_ key: Int) -> Int { storage.withReadLock { $0[key] ?? -1 } }
     func write(_ key: Int, generation: Int) {
         let value = value(for: key, generation: generation)
-        storage.write { $0[key] = value }
+        storage.withLock { $0[key] = value }
     }
 }
 
@@ -128,14 +111,14 @@ struct UnsharedDictionary: MapSubject {
 }
 
 struct RWLockedArray: ListSubject {
-    let storage: RWLocked<[Int]>
+    let storage: Locked<[Int], BaselineRWLock>
     let keyCount: Int
     init(length: Int) {
         keyCount = length
-        storage = RWLocked(Array(0..<length))
+        storage = Locked(Array(0..<length))
     }
-    func read(_ key: Int) -> Int { storage.read { Self.result(count: $0.count, sum: $0.reduce(0, &+)) } }
-    func write(_ key: Int, generation: Int) { storage.write { $0[key] = generation } }
+    func read(_ key: Int) -> Int { storage.withReadLock { Self.result(count: $0.count, sum: $0.reduce(0, &+)) } }
+    func write(_ key: Int, generation: Int) { storage.withLock { $0[key] = generation } }
 }
 
 struct RCUListSubject: ListSubject {

@@ -58,16 +58,14 @@ struct Flood: ParsableCommand {
     @Option(help: "Fail (exit status 1) when peak RSS above the baseline exceeds this many MiB (1...65536).")
     var rssLimitMib = 64
 
-    @Flag(help: "Print one JSON object per flavor.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     /// The longest run accepted per flavor.
     static let maximumDuration = 3600.0
 
     func validate() throws {
-        guard duration.isFinite, duration > 0, duration <= Self.maximumDuration else {
-            throw ValidationError("--duration must be a number of seconds in (0, \(Int(Self.maximumDuration))], not \(duration).")
-        }
+        try flavor.validate(accepting: FlavorChoice.oneFlavorOrAll)
+        try DurationBound.validate(duration, maximum: Self.maximumDuration)
         guard (1...64).contains(writers) else { throw ValidationError("--writers must be within 1...64, not \(writers).") }
         guard (0...64).contains(readers) else { throw ValidationError("--readers must be within 0...64, not \(readers).") }
         guard (1...65_536).contains(rssLimitMib) else {
@@ -76,7 +74,7 @@ struct Flood: ParsableCommand {
     }
 
     func run() throws {
-        if !json {
+        if !output.json {
             print("flood: \(writers) writer(s), \(readers) reader(s), \(duration) s per flavor, policy \(policy.rawValue), RSS limit \(rssLimitMib) MiB\n")
             print(FloodResult.header)
         }
@@ -87,9 +85,9 @@ struct Flood: ParsableCommand {
                 case .memb: FloodRun<RCUMemb>(self).run()
                 case .qsbr: FloodRun<RCUQSBR>(self).run()
                 case .bp: FloodRun<RCUBulletproof>(self).run()
-                case .mb, .all: FloodRun<RCUMemoryBarrier>(self).run()
+                case .mb: FloodRun<RCUMemoryBarrier>(self).run()
                 }
-            print(json ? result.json : result.row)
+            print(output.json ? result.json : result.row)
             failed += result.failures
         }
         if !failed.isEmpty {

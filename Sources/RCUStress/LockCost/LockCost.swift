@@ -31,8 +31,7 @@ struct LockCost: ParsableCommand {
     @Option(help: "Timed rounds per loop; the fastest round is reported.")
     var rounds = 7
 
-    @Flag(help: "Print one JSON object instead of a table.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     /// The most lock/unlock pairs one loop may time over all its rounds: with both loops,
     /// under a minute in a release build (10-40 ns a pair), so no accepted run goes on for days.
@@ -82,7 +81,7 @@ struct LockCost: ParsableCommand {
             side == 0 ? LockCostLoops.plainLoop(plain, iterations: count) : LockCostLoops.checkedLoop(checked, iterations: count)
         }
         let ratio = ns[1] / ns[0]
-        if json {
+        if output.json {
             var line = JSONLine()
             line.add("checks_compiled_in", Lockdep.checksCompiledIn)
             line.add("plain_ns", ns[0])

@@ -32,8 +32,7 @@ struct LockGraph: ParsableCommand {
     @Option(help: "Seed of the random graph.")
     var seed: UInt64 = 1
 
-    @Flag(help: "Print one JSON object per graph instead of a table.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     func validate() throws {
         let limits = LockdepLimits()
@@ -68,7 +67,7 @@ struct LockGraph: ParsableCommand {
         var results = [chain(sizes: sizes), random(sizes: sizes)]
         for i in results.indices { results[i].sizes = sizes }
         let reportCount = reports.count
-        if json {
+        if output.json {
             for r in results {
                 var line = JSONLine()
                 line.add("graph", r.graph)
@@ -145,7 +144,7 @@ struct LockGraph: ParsableCommand {
     /// Random dependencies among the classes created so far, oriented by a hidden random order.
     func random(sizes: [Int]) -> Result {
         var result = Result(graph: "random")
-        var rng = RegistryRandom(seed: seed)
+        var rng = StressRandom(seed: seed)
         var rank = Array(0..<classes)
         for i in stride(from: classes - 1, to: 0, by: -1) { rank.swapAt(i, rng.index(below: i + 1)) }
         var times = Array(repeating: [Int](), count: sizes.count)

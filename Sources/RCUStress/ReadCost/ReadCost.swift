@@ -31,8 +31,7 @@ struct ReadCost: ParsableCommand {
     @Option(help: "The flavor to measure: memb, qsbr, bp, mb, or all.")
     var flavor: FlavorChoice = .all
 
-    @Flag(help: "Print one JSON object per line instead of a table.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     @Option(help: "Read sections per timed round (default: 20000000; 2000000 for mb and the locks).")
     var iterations: Int?
@@ -59,6 +58,7 @@ struct ReadCost: ParsableCommand {
     var loop: ReadCostLoop?
 
     func validate() throws {
+        try flavor.validate(accepting: FlavorChoice.oneFlavorOrAll)
         if let iterations, !(1...Self.maximumIterations).contains(iterations) {
             throw ValidationError("--iterations must be within 1...\(Self.maximumIterations), not \(iterations).")
         }
@@ -74,10 +74,10 @@ struct ReadCost: ParsableCommand {
 
     func run() throws {
         if let loop {
-            return print(try ReadCostBenchmarks.singleLine(flavor, loop, measurement(fastPath: flavor != .mb)))
+            return print(try ReadCostBenchmarks.singleLine(flavor, loop, measurement(fastPath: flavor != FlavorChoice.mb)))
         }
         let hasSysMembarrier = RCUMemb.hasSysMembarrier
-        if json {
+        if output.json {
             print(#"{"has_sys_membarrier":\#(hasSysMembarrier)}"#)
         } else {
             print("hasSysMembarrier: \(hasSysMembarrier)")
@@ -87,19 +87,19 @@ struct ReadCost: ParsableCommand {
         for choice in flavor.flavors {
             report(try measure(choice))
         }
-        if json ? lockBaselines : (lockBaselines || flavor == .all) {
+        if output.json ? lockBaselines : (lockBaselines || flavor == .all) {
             for result in try ReadCostBenchmarks.lockBaselines(measurement(fastPath: false)) {
                 report(result)
             }
         }
     }
 
-    func measure(_ choice: FlavorChoice) throws -> ReadCostResult {
+    func measure(_ choice: LiburcuFlavor) throws -> ReadCostResult {
         switch choice {
         case .memb: try ReadCostBenchmarks.compare(RCUMemb.self, cLoop: creference_memb_read_loop, measurement(fastPath: true))
         case .qsbr: try ReadCostBenchmarks.compare(RCUQSBR.self, cLoop: creference_qsbr_read_loop, measurement(fastPath: true))
         case .bp: try ReadCostBenchmarks.compare(RCUBulletproof.self, cLoop: creference_bp_read_loop, measurement(fastPath: true))
-        case .mb, .all: try ReadCostBenchmarks.compare(RCUMemoryBarrier.self, cLoop: creference_mb_read_loop, measurement(fastPath: false))
+        case .mb: try ReadCostBenchmarks.compare(RCUMemoryBarrier.self, cLoop: creference_mb_read_loop, measurement(fastPath: false))
         }
     }
 
@@ -109,7 +109,7 @@ struct ReadCost: ParsableCommand {
     }
 
     func report(_ result: ReadCostResult) {
-        if json {
+        if output.json {
             print(result.jsonLine)
         } else {
             result.tableRows.forEach { print($0) }

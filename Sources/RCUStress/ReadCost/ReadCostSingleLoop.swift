@@ -24,7 +24,7 @@ enum ReadCostLoop: String, CaseIterable, ExpressibleByArgument {
 
     /// The C loop this case names for `flavor`, or `nil` for the Swift loops and for a
     /// C loop the flavor does not have.
-    func cLoop(_ flavor: FlavorChoice) -> CReadLoop? {
+    func cLoop(_ flavor: LiburcuFlavor) -> CReadLoop? {
         switch (self, flavor) {
         case (.c, .memb): creference_memb_read_loop
         case (.c, .qsbr): creference_qsbr_read_loop
@@ -64,18 +64,20 @@ extension ReadCostBenchmarks {
 
     /// `read-cost --flavor F --loop L`: the JSON line `{"flavor":"qsbr","loop":"reader","ns":0.41}`.
     static func singleLine(_ choice: FlavorChoice, _ loop: ReadCostLoop, _ measurement: ReadCostMeasurement) throws -> String {
-        let cLoop = loop.cLoop(choice)
+        guard let flavor = choice.flavor else {
+            throw ValidationError("--loop needs one --flavor (memb, qsbr, bp or mb), not \(choice.name).")
+        }
+        let cLoop = loop.cLoop(flavor)
         if cLoop == nil && loop != .reader && loop != .generic {
-            throw ValidationError("--loop \(loop.rawValue) does not exist for --flavor \(choice.rawValue).")
+            throw ValidationError("--loop \(loop.rawValue) does not exist for --flavor \(choice.name).")
         }
         let ns: Double =
-            switch choice {
+            switch flavor {
             case .memb: try single(RCUMemb.self, loop, cLoop: cLoop, measurement)
             case .qsbr: try single(RCUQSBR.self, loop, cLoop: cLoop, measurement)
             case .bp: try single(RCUBulletproof.self, loop, cLoop: cLoop, measurement)
             case .mb: try single(RCUMemoryBarrier.self, loop, cLoop: cLoop, measurement)
-            case .all: throw ValidationError("--loop needs one --flavor (memb, qsbr, bp or mb), not all.")
             }
-        return #"{"flavor":"\#(choice.rawValue)","loop":"\#(loop.rawValue)","ns":\#(ReadCostResult.json(ns))}"#
+        return #"{"flavor":"\#(choice.name)","loop":"\#(loop.rawValue)","ns":\#(ReadCostResult.json(ns))}"#
     }
 }

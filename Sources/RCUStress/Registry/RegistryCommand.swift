@@ -68,14 +68,13 @@ struct RegistryCommand: ParsableCommand {
         discussion: "Interleaving spreads the drift of a shared machine over every design alike, so the ratios compare like with like. Counts add up over the rounds, peaks take the largest, latency histograms merge."))
     var rounds: Int?
 
-    @Option(help: "RCU flavor of the registry, fixed when it is built: memb by default, qsbr with --traits RegistryQSBR.")
-    var flavor: RegistryFlavorChoice = .built
+    @Option(help: "The registry's RCU flavor: memb or qsbr.")
+    var flavor: FlavorChoice = .memb
 
     @Flag(help: "Require Lockdep's checks in this build (debug, or release with --traits LockdepInRelease).")
     var lockdep = false
 
-    @Flag(help: "Print one JSON object per design instead of the report.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     @Option(help: "Time one lookup in this many (latency sample).")
     var sampleEvery = 128
@@ -97,14 +96,15 @@ struct RegistryCommand: ParsableCommand {
     /// The documented bound on one round's setup plus teardown at the limits (release build).
     static let startStopBoundSeconds = 10
 
+    /// The flavors the registry runs on: memb (the default) and qsbr, whose ISR-like readers
+    /// stay online in a reader scope and announce quiescent states.
+    static let flavors: [FlavorChoice] = [.memb, .qsbr]
+
     /// Whether Lockdep's checks are compiled into this build.
     static var checksCompiledIn: Bool { Lockdep.checksCompiledIn }
 
     func validate() throws {
-        guard duration.isFinite, duration > 0 else {
-            throw ValidationError("--duration must be a positive number of seconds, not \(duration).")
-        }
-        guard duration <= 86_400 else { throw ValidationError("--duration must be at most one day (86400 s).") }
+        try DurationBound.validate(duration)
         if let rounds {
             guard rounds >= 1 else { throw ValidationError("--rounds must be 1 or more, not \(rounds).") }
         }
@@ -140,14 +140,7 @@ struct RegistryCommand: ParsableCommand {
             guard backlogLimit >= 0 else { throw ValidationError("--backlog-limit must be 0 or more, not \(backlogLimit).") }
             guard backlogLimit != 1 else { throw ValidationError("--backlog-limit must be 0 (unbounded) or at least 2.") }
         }
-        guard flavor == .built else {
-            let traits = flavor == .qsbr ? " --traits RegistryQSBR" : ""
-            throw ValidationError("""
-                --flavor \(flavor.rawValue): this binary's IOMMU registry is built on \(RegistryRCU.name). Build one on \(flavor.rawValue) and run it:
-                  swift build -c release\(traits) --scratch-path .build-\(flavor.rawValue)
-                  .build-\(flavor.rawValue)/release/rcu-stress registry --flavor \(flavor.rawValue)
-                """)
-        }
+        try flavor.validate(accepting: Self.flavors)
         guard !lockdep || Self.checksCompiledIn else {
             throw ValidationError("""
                 --lockdep: Lockdep's checks are not compiled into this release build. Build with them and run that binary:
@@ -164,18 +157,24 @@ struct RegistryCommand: ParsableCommand {
     func run() throws {
         let timerOverhead = MonotonicClock.timerOverheadNanoseconds()
         let designs = design.designs(writers: writers)
-        if !json && design == .all {
+        if !output.json && design == .all {
             print("rcu-stress registry: each design for \(RegistryResult.format(duration)) s in \(roundCount) interleaved "
-                  + "rounds, \(readers) readers, \(writers) writers, \(groups) groups x \(devicesPerGroup) devices, lockdep "
+                  + "rounds, rcu_\(flavor.name), \(readers) readers, \(writers) writers, \(groups) groups x \(devicesPerGroup) devices, lockdep "
                   + "\(Self.checksCompiledIn ? "on" : "off")")
         }
         var collected: [RegistryResult?] = Array(repeating: nil, count: designs.count)
         for _ in 0..<roundCount {
             for (index, choice) in designs.enumerated() {
-                let round = RegistryRun.run(RegistryRunConfiguration(
-                    design: choice, readers: readers, writers: writers, groups: groups,
+                let configuration = RegistryRunConfiguration(
+                    design: choice, flavor: flavor.flavor ?? .memb, readers: readers, writers: writers, groups: groups,
                     devicesPerGroup: devicesPerGroup, seconds: duration / Double(roundCount), sampleEvery: sampleEvery,
-                    reportEvery: reportEvery, backlogLimit: backlogLimit))
+                    reportEvery: reportEvery, backlogLimit: backlogLimit)
+                let round =
+                    switch configuration.flavor {
+                    case .memb: RegistryRun<RCUMemb>.run(configuration)
+                    case .qsbr: RegistryRun<RCUQSBR>.run(configuration)
+                    case .bp, .mb: preconditionFailure("validate() accepts memb and qsbr only")
+                    }
                 if collected[index] == nil { collected[index] = round } else { collected[index]!.absorb(round) }
             }
         }
@@ -185,23 +184,15 @@ struct RegistryCommand: ParsableCommand {
             return result
         }
         for result in results {
-            if json {
+            if output.json {
                 print(result.jsonLine)
             } else if design != .all {
                 result.lines.forEach { print($0) }
             }
         }
-        if !json && design == .all {
+        if !output.json && design == .all {
             RegistryComparison(results: results).lines.forEach { print($0) }
         }
         if results.contains(where: { !$0.passed }) { throw ExitCode.failure }
     }
-}
-
-/// The `--flavor` of `rcu-stress registry`.
-enum RegistryFlavorChoice: String, CaseIterable, ExpressibleByArgument {
-    case memb, qsbr
-
-    /// The flavor this binary's registry is built on (`RegistryRCU`).
-    static var built: Self { RegistryRCU.self == RCUQSBR.self ? .qsbr : .memb }
 }

@@ -78,7 +78,7 @@ struct RegistryComparison {
                 let r = rcu.writerOpsPerSecond / mutex.writerOpsPerSecond
                 line("rcu writer ops/s >= 0.8x mutex", Self.ratio(rcu.writerOpsPerSecond, mutex.writerOpsPerSecond), r >= 0.8)
             }
-            let mark = Self.highWaterMark(rcu.configuration)
+            let mark = rcu.backlogHighWaterMark
             line("rcu backlog flat (peak within the policy's high-water mark)",
                  "peak \(rcu.backlogPeak), mark \(mark == .max ? "none" : "\(mark)")",
                  mark != .max && rcu.backlogPeak <= mark + 4096)
@@ -99,12 +99,5 @@ struct RegistryComparison {
         }
         lines.append("  ------ Lockdep on >= 0.7x off: compare a LockdepInRelease build's run with this one")
         return lines
-    }
-
-    /// The high-water mark a run used: `--backlog-limit`, or the library's policy (which the
-    /// run restores afterwards, so reading it now gives the one it ran with).
-    private static func highWaterMark(_ configuration: RegistryRunConfiguration) -> Int {
-        guard let limit = configuration.backlogLimit else { return RegistryRCU.backlogPolicy.highWaterMark }
-        return limit == 0 ? .max : limit
     }
 }

@@ -1,4 +1,5 @@
 import IOMMU
+import RCU
 import Synchronization
 
 /// The benchmark's bookkeeping for one device, next to the registry's own state, for the
@@ -8,9 +9,9 @@ import Synchronization
 /// ``generation`` works like a seqlock: the device's writer makes it odd before it releases
 /// the device and even again after the probe that follows, so a reader that loads the same
 /// even value before and after a report knows the report hit one stable probe of the device.
-final class RegistryDeviceSlot: Sendable {
+final class RegistryDeviceSlot<Flavor: RCUFlavor>: Sendable {
     /// The device (immutable; shared by every thread).
-    let device: Device
+    let device: Device<Flavor>
     /// Even while the device is probed and no writer is touching it; odd in transition.
     let generation = Atomic<UInt64>(0)
     /// The latest stable generation a reader reported the device broken in.
@@ -21,7 +22,7 @@ final class RegistryDeviceSlot: Sendable {
     /// When the first not-yet-quarantined report was made (monotonic ns), or 0.
     let pendingSince = Atomic<UInt64>(0)
 
-    init(device: Device) {
+    init(device: Device<Flavor>) {
         self.device = device
     }
 

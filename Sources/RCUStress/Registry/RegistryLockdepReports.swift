@@ -9,7 +9,7 @@ final class RegistryLockdepReports: Sendable {
     static let shared = RegistryLockdepReports()
 
     private let count = Atomic<Int>(0)
-    private let lock = StressLock()
+    private let lock = BaselineMutex()
     private nonisolated(unsafe) var texts: [String] = []
     private let installed = Atomic<Bool>(false)
 

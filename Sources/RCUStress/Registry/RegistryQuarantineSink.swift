@@ -1,20 +1,21 @@
 import IOMMU
+import RCU
 import Synchronization
 
 /// The target of the registry's `onQuarantine` hook (called on a work-queue thread, under
 /// `group->mutex`, each time a reported device is moved to the blocking domain): records
 /// report-to-quarantine latency and the quarantined generation, and counts quarantines of
 /// devices that were no longer in a group ("late" reports, applied after removal).
-final class RegistryQuarantineSink: @unchecked Sendable {
-    private let lock = StressLock()
-    private var slots: [ObjectIdentifier: RegistryDeviceSlot] = [:]
-    private weak var registry: Registry?
+final class RegistryQuarantineSink<Flavor: RCUFlavor>: @unchecked Sendable {
+    private let lock = BaselineMutex()
+    private var slots: [ObjectIdentifier: RegistryDeviceSlot<Flavor>] = [:]
+    private weak var registry: Registry<Flavor>?
     private var latency = ReadLatency()
     private let late = Atomic<Int>(0)
     private let unknown = Atomic<Int>(0)
 
     /// Connects the sink to the registry and its devices' slots, before any report is made.
-    func attach(_ registry: Registry, slots: [RegistryDeviceSlot]) {
+    func attach(_ registry: Registry<Flavor>, slots: [RegistryDeviceSlot<Flavor>]) {
         lock.withLock {
             self.registry = registry
             for slot in slots { self.slots[ObjectIdentifier(slot.device)] = slot }
@@ -22,7 +23,7 @@ final class RegistryQuarantineSink: @unchecked Sendable {
     }
 
     /// The hook body: `dev` was just quarantined.
-    func quarantined(_ dev: Device) {
+    func quarantined(_ dev: Device<Flavor>) {
         let now = MonotonicClock.nanoseconds()
         lock.withLock {
             guard let slot = slots[ObjectIdentifier(dev)] else {

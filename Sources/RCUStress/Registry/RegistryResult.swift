@@ -28,6 +28,8 @@ struct RegistryResult: Sendable {
     var backlogWaits = 0
     /// Time spent throttled, summed over the throttled callers.
     var backlogWaitNanoseconds: UInt64 = 0
+    /// The backlog high-water mark the run used (`--backlog-limit`, or the flavor's policy).
+    var backlogHighWaterMark = 0
     var lockdepReports = 0
     /// The first reports behind non-zero counters, for the failure message.
     var diagnostics: [String] = []
@@ -52,7 +54,7 @@ struct RegistryResult: Sendable {
     var jsonLine: String {
         var json = JSONLine()
         json.add("design", design)
-        json.add("flavor", RegistryRCU.name)
+        json.add("flavor", configuration.flavor.rawValue)
         json.add("readers", configuration.readers)
         json.add("writers", configuration.writers)
         json.add("lookups_per_s", lookupsPerSecond)
@@ -94,7 +96,7 @@ struct RegistryResult: Sendable {
     var lines: [String] {
         let c = configuration
         var lines = [
-            "rcu-stress registry: design \(design), rcu_\(RegistryRCU.name), \(c.readers) readers, \(c.writers) writers, "
+            "rcu-stress registry: design \(design), rcu_\(c.flavor.rawValue), \(c.readers) readers, \(c.writers) writers, "
                 + "\(c.groups) groups x \(c.devicesPerGroup) devices, \(Self.format(seconds)) s, "
                 + "lockdep \(RegistryCommand.checksCompiledIn ? "on" : "off")",
             "lookups/s \(Columns.scientific(lookupsPerSecond))  writer ops/s \(Columns.scientific(writerOpsPerSecond))"

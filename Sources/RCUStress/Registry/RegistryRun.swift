@@ -11,35 +11,36 @@ import Synchronization
 /// One `rcu-stress registry` run of one design: builds the registry with G x N probed
 /// devices, runs R reader and W writer threads for the duration while the main thread
 /// samples the call_rcu backlog and RSS, then stops, flushes the broken-device work,
-/// checks the invariants on the quiescent registry and tears it down.
-enum RegistryRun {
+/// checks the invariants on the quiescent registry and tears it down. `Flavor` is the
+/// registry's RCU flavor (`--flavor`).
+enum RegistryRun<Flavor: RCUFlavor> {
     /// How many points of the RSS / backlog series a run records (to show they stay flat).
-    static let seriesPoints = 10
+    static var seriesPoints: Int { 10 }
 
     static func run(_ configuration: RegistryRunConfiguration) -> RegistryResult {
         // Flow control is the library's backlog policy (RCUBacklogPolicy): the registry's retires
         // (kfree_rcu of gdevs and groups) throttle the writers past the high-water mark.
-        let savedPolicy = RegistryRCU.backlogPolicy
+        let savedPolicy = Flavor.backlogPolicy
         if let limit = configuration.backlogLimit {
-            RegistryRCU.backlogPolicy = limit == 0
+            Flavor.backlogPolicy = limit == 0
                 ? .unbounded : RCUBacklogPolicy(highWaterMark: limit, lowWaterMark: limit / 2)
         }
-        defer { RegistryRCU.backlogPolicy = savedPolicy }
-        let throttlingBefore = RegistryRCU.backlog
+        defer { Flavor.backlogPolicy = savedPolicy }
+        let throttlingBefore = Flavor.backlog
         let lockdep = RegistryLockdepReports.shared
         lockdep.install()
         let lockdepBefore = lockdep.total
-        let sink = RegistryQuarantineSink()
-        var registryConfiguration = Registry.Configuration(design: configuration.design.brokenDeviceDesign)
+        let sink = RegistryQuarantineSink<Flavor>()
+        var registryConfiguration = Registry<Flavor>.Configuration(design: configuration.design.brokenDeviceDesign)
         registryConfiguration.readerSynchronization = configuration.design.readerSynchronization
         registryConfiguration.countsReads = false
         registryConfiguration.onQuarantine = { sink.quarantined($0) }
-        let registry = Registry(configuration: registryConfiguration)
+        let registry = Registry(flavor: Flavor.self, configuration: registryConfiguration)
 
         var setupErrors: [String] = []
         let slots = (0..<configuration.deviceCount).map { index in
             let group = index / configuration.devicesPerGroup
-            return RegistryDeviceSlot(
+            return RegistryDeviceSlot<Flavor>(
                 device: registry.makeDevice(name: "0000:\(group):\(index % configuration.devicesPerGroup)",
                                             groupTag: "g\(group)"))
         }
@@ -58,13 +59,13 @@ enum RegistryRun {
             let counter = control.counters[configuration.readers + index]
             running.append(StressThread { collector.add(threads.write(index: index, counter: counter)) })
         }
-        let series = RegistrySeries()
+        let series = RegistrySeries<Flavor>()
         let sampler = StressThread {
             control.waitForGo()
             series.record(seconds: configuration.seconds, points: seriesPoints, control: control)
         }
 
-        var monitor = StressMonitor(unit: "lookups", backlog: { RegistryRCU.pendingCallbacks })
+        var monitor = StressMonitor(unit: "lookups", backlog: { Flavor.pendingCallbacks })
         control.go.store(true, ordering: .releasing)
         let elapsed = monitor.wait(seconds: configuration.seconds,
                                    counters: Array(control.counters.prefix(configuration.readers)))
@@ -72,7 +73,7 @@ enum RegistryRun {
         running.forEach { $0.join() }
         sampler.join()
         monitor.sample()
-        let throttlingAfter = RegistryRCU.backlog
+        let throttlingAfter = Flavor.backlog
 
         // Quiescent: let every queued report run, then check what must hold.
         registry.flushBrokenWork()
@@ -84,7 +85,7 @@ enum RegistryRun {
             do { try registry.releaseDevice(slot.device) } catch { setupErrors.append("releaseDevice(\(slot.device)): \(error)") }
         }
         registry.shutdown()
-        RegistryRCU.barrier()
+        Flavor.barrier()
 
         let readers = collector.readerResults
         let writers = collector.writerResults
@@ -103,6 +104,7 @@ enum RegistryRun {
         result.backlogWaitNanoseconds = UInt64(max(0, throttled.components.seconds * 1_000_000_000
                                                    + throttled.components.attoseconds / 1_000_000_000))
         result.latency = latency
+        result.backlogHighWaterMark = configuration.backlogLimit.map { $0 == 0 ? .max : $0 } ?? savedPolicy.highWaterMark
         result.quarantineLatency = sink.latencies
         result.quarantined = registry.counters.quarantined.load(ordering: .relaxed)
         result.backlogPeak = max(monitor.backlogPeak, series.backlogPeak)
@@ -130,7 +132,7 @@ enum RegistryRun {
 /// RSS and call_rcu backlog sampled at evenly spaced points of a run, from a thread of its
 /// own (the main thread is in ``StressMonitor/wait(seconds:counters:)``): a flat series is the
 /// "backlog and RSS flat over time" target.
-final class RegistrySeries: @unchecked Sendable {
+final class RegistrySeries<Flavor: RCUFlavor>: @unchecked Sendable {
     private(set) var resident: [Int] = []
     private(set) var backlog: [Int] = []
 
@@ -149,7 +151,7 @@ final class RegistrySeries: @unchecked Sendable {
                 _ = nanosleep(&pause, nil)
             }
             resident.append(ProcessMemory.residentBytes)
-            backlog.append(RegistryRCU.pendingCallbacks)
+            backlog.append(Flavor.pendingCallbacks)
         }
     }
 }

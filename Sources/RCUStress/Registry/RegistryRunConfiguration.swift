@@ -1,6 +1,8 @@
 /// The parameters of one `rcu-stress registry` run (one design).
 struct RegistryRunConfiguration: Sendable {
     var design: RegistryDesignChoice
+    /// The registry's RCU flavor (memb or qsbr).
+    var flavor: LiburcuFlavor
     var readers: Int
     var writers: Int
     var groups: Int

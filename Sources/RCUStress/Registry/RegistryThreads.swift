@@ -24,15 +24,15 @@ struct RegistryWriterResult: Sendable {
 /// `_withUnsafeGuaranteedRef`: loading a class reference out of an array would otherwise
 /// retain and release the shared device (an atomic on a cache line every reader touches)
 /// on every lookup, and measure ARC instead of RCU.
-final class RegistryThreads: @unchecked Sendable {
-    let registry: Registry
-    let slots: [RegistryDeviceSlot]
-    let devices: [Unmanaged<Device>]
-    let unmanagedSlots: [Unmanaged<RegistryDeviceSlot>]
+final class RegistryThreads<Flavor: RCUFlavor>: @unchecked Sendable {
+    let registry: Registry<Flavor>
+    let slots: [RegistryDeviceSlot<Flavor>]
+    let devices: [Unmanaged<Device<Flavor>>]
+    let unmanagedSlots: [Unmanaged<RegistryDeviceSlot<Flavor>>]
     let control: StressControl
     let configuration: RegistryRunConfiguration
 
-    init(registry: Registry, slots: [RegistryDeviceSlot], control: StressControl,
+    init(registry: Registry<Flavor>, slots: [RegistryDeviceSlot<Flavor>], control: StressControl,
          configuration: RegistryRunConfiguration) {
         self.registry = registry
         self.slots = slots
@@ -49,7 +49,7 @@ final class RegistryThreads: @unchecked Sendable {
         if configuration.design == .unsynchronized { return readUnsynchronized(index: index) }
         Lockdep.currentThreadName = "isr-\(index)"
         var result = RegistryReaderResult()
-        var random = RegistryRandom(seed: UInt64(index) &+ 0x5151)
+        var random = StressRandom(seed: UInt64(index) &+ 0x5151)
         var sampler = LatencySampler(every: configuration.sampleEvery)
         var reportCountdown = configuration.reportEvery
         let counter = control.counters[index]
@@ -62,7 +62,7 @@ final class RegistryThreads: @unchecked Sendable {
         // RCU designs look up through the scope's reader (a read section per lookup, without the
         // generic read's registration check); the lock baselines through their registry lock.
         let throughReader = configuration.design.usesRCUReaders
-        RegistryRCU.withReader { reader in
+        Flavor.withReader { reader in
             devices.withUnsafeBufferPointer { devices in
                 unmanagedSlots.withUnsafeBufferPointer { slots in
                     while !control.shouldStop {
@@ -90,8 +90,8 @@ final class RegistryThreads: @unchecked Sendable {
                         if iterations & 1023 == 0 {
                             counter.publish(iterations)
                             // A qsbr reader announces it holds nothing from earlier sections (a
-                            // constant `false` in a memb build), as liburcu's test_urcu_qsbr does.
-                            if RegistryRCU.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                            // constant `false` once specialised for memb), as liburcu's test_urcu_qsbr does.
+                            if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
                         }
                     }
                 }
@@ -108,15 +108,15 @@ final class RegistryThreads: @unchecked Sendable {
     private func readUnsynchronized(index: Int) -> RegistryReaderResult {
         Lockdep.currentThreadName = "isr-\(index)"
         var result = RegistryReaderResult()
-        var random = RegistryRandom(seed: UInt64(index) &+ 0x5151)
+        var random = StressRandom(seed: UInt64(index) &+ 0x5151)
         var sampler = LatencySampler(every: configuration.sampleEvery)
         let counter = control.counters[index]
         let registry = self.registry
         let count = devices.count
         var iterations = 0
         control.waitForGo()
-        RegistryRCU.withReader { _ in
-            RegistryRCU.read { section in
+        Flavor.withReader { _ in
+            Flavor.read { section in
                 devices.withUnsafeBufferPointer { devices in
                     while !control.shouldStop {
                         iterations &+= 1
@@ -144,7 +144,7 @@ final class RegistryThreads: @unchecked Sendable {
     /// One fault report, with the bookkeeping for lost reports and quarantine latency. A
     /// device already quarantined in its current probe is not reported again (the driver has
     /// blocked its ATS: no more invalidation timeouts), nor one a writer is moving.
-    private func report(_ slot: RegistryDeviceSlot, into result: inout RegistryReaderResult) {
+    private func report(_ slot: RegistryDeviceSlot<Flavor>, into result: inout RegistryReaderResult) {
         let before = slot.generation.load(ordering: .acquiring)
         guard before & 1 == 0, slot.quarantinedGeneration.load(ordering: .relaxed) != before else {
             _ = Lockdep.withContext(.hardirq) { registry.lookup(slot.device) }
@@ -178,7 +178,7 @@ final class RegistryThreads: @unchecked Sendable {
         Lockdep.currentThreadName = "writer-\(index)"
         var result = RegistryWriterResult()
         let owned = Array(stride(from: index, to: slots.count, by: configuration.writers).map { slots[$0] })
-        var random = RegistryRandom(seed: UInt64(index) &+ 0xA11CE)
+        var random = StressRandom(seed: UInt64(index) &+ 0xA11CE)
         control.waitForGo()
         while !control.shouldStop {
             let slot = owned[random.index(below: owned.count)]
@@ -209,7 +209,7 @@ final class RegistryThreads: @unchecked Sendable {
 
 /// Collects the threads' results.
 final class RegistryCollector: @unchecked Sendable {
-    private let lock = StressLock()
+    private let lock = BaselineMutex()
     private var readers: [RegistryReaderResult] = []
     private var writers: [RegistryWriterResult] = []
 

@@ -60,11 +60,10 @@ struct RetireStorm: ParsableCommand {
     @Option(help: "Rounds of the --fast-path loop.")
     var rounds = 20
 
-    @Flag(help: "Print one JSON object per run.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     func validate() throws {
-        guard flavor != .all else { throw ValidationError("--flavor takes one flavor: memb, qsbr, bp or mb.") }
+        try flavor.validate(accepting: FlavorChoice.oneFlavor)
         guard (1...1_000_000_000).contains(objects) else {
             throw ValidationError("--objects must be within 1...1000000000, not \(objects).")
         }
@@ -75,21 +74,22 @@ struct RetireStorm: ParsableCommand {
     }
 
     func run() throws {
-        switch flavor {
-        case .memb: try run(RCUMemb.self)
-        case .qsbr: try run(RCUQSBR.self)
-        case .bp: try run(RCUBulletproof.self)
-        case .mb, .all: try run(RCUMemoryBarrier.self)
+        switch flavor.flavor {
+        case .memb?: try run(RCUMemb.self)
+        case .qsbr?: try run(RCUQSBR.self)
+        case .bp?: try run(RCUBulletproof.self)
+        case .mb?: try run(RCUMemoryBarrier.self)
+        case nil: preconditionFailure("validate() accepts one flavor only")
         }
     }
 
     private func run<F: RCUFlavor>(_: F.Type) throws {
         if fastPath {
             let result = RetireFastPath<F>(rounds: rounds).run()
-            print(json ? result.json(flavor: F.name) : result.row(flavor: F.name))
+            print(output.json ? result.json(flavor: F.name) : result.row(flavor: F.name))
             return
         }
-        if !json {
+        if !output.json {
             print("flavor \(F.name): \(objects) objects from \(threads) thread(s) per run\n")
             print("policy       retire s   drained s   retires/s  reclaimed/s  vs unbounded  peak RSS+ MiB  backlog peak  oldest ms  throttled  reclaimed   dup")
         }
@@ -100,7 +100,7 @@ struct RetireStorm: ParsableCommand {
         let unbounded = results.first { $0.policy == .unbounded }
         var failed: [String] = []
         for result in results {
-            print(json ? result.json(flavor: F.name, against: unbounded) : result.row(against: unbounded))
+            print(output.json ? result.json(flavor: F.name, against: unbounded) : result.row(against: unbounded))
             if result.reclaimed != objects || result.duplicates != 0 {
                 failed.append("\(result.policy.rawValue): reclaimed \(result.reclaimed) of \(objects), \(result.duplicates) twice")
             }

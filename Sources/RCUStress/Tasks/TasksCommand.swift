@@ -51,11 +51,10 @@ struct TasksCommand: ParsableCommand {
     @Option(help: "Length of each of the reader thread's back-to-back read sections, in milliseconds (0: no reader).")
     var sectionMs = 1
 
-    @Flag(help: "Print one JSON object per mode instead of a table.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     func validate() throws {
-        guard flavor != .all else { throw ValidationError("--flavor takes one flavor: memb, qsbr, bp or mb.") }
+        try flavor.validate(accepting: FlavorChoice.oneFlavor)
         guard tasks > 0 else { throw ValidationError("--tasks must be a positive number, not \(tasks).") }
         guard iterations > 0 else { throw ValidationError("--iterations must be a positive number, not \(iterations).") }
         guard (0...60_000).contains(sectionMs) else {
@@ -71,11 +70,12 @@ struct TasksCommand: ParsableCommand {
         let command = self
         Task.detached {
             do {
-                switch command.flavor {
-                case .memb: try await command.run(RCUMemb.self)
-                case .qsbr: try await command.run(RCUQSBR.self)
-                case .bp: try await command.run(RCUBulletproof.self)
-                case .mb, .all: try await command.run(RCUMemoryBarrier.self)
+                switch command.flavor.flavor {
+                case .memb?: try await command.run(RCUMemb.self)
+                case .qsbr?: try await command.run(RCUQSBR.self)
+                case .bp?: try await command.run(RCUBulletproof.self)
+                case .mb?: try await command.run(RCUMemoryBarrier.self)
+                case nil: preconditionFailure("validate() accepts one flavor only")
                 }
                 outcome.withLock { $0 = .success(()) }
             } catch {
@@ -90,7 +90,7 @@ struct TasksCommand: ParsableCommand {
     private func run<F: RCUFlavor>(_: F.Type) async throws {
         let reader = sectionMs > 0 ? BusyReader<F>(sectionMicroseconds: UInt32(sectionMs) * 1000) : nil
         defer { reader?.stop() }
-        if !json {
+        if !output.json {
             print("flavor \(F.name), \(tasks) tasks x \(iterations) wait(s)\(retire ? ", each after a retire" : ""), "
                   + "reader sections \(sectionMs) ms back to back\n")
             print("mode        seconds   waits/s   grace periods   ping delay p50      p99      max  (ms)")
@@ -100,7 +100,7 @@ struct TasksCommand: ParsableCommand {
             let result = try await TasksPhase<F>(
                 blocking: mode == .blocking, tasks: tasks, iterations: iterations, retire: retire
             ).run()
-            print(json ? result.json(flavor: F.name, mode: mode.rawValue, sectionMs: sectionMs, retire: retire)
+            print(output.json ? result.json(flavor: F.name, mode: mode.rawValue, sectionMs: sectionMs, retire: retire)
                   : result.row(mode.rawValue))
         }
         try await F.barrier()

@@ -57,18 +57,15 @@ struct Torture: ParsableCommand {
     @Option(help: "Where call_rcu callbacks run: global, per-cpu, per-thread, or all.")
     var callbackWorkers = TortureCallbackWorkers.global
 
-    @Flag(help: "Print one JSON object per run instead of the report.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     /// Deliberately broken RCU: the writer frees without waiting for grace periods (the run must fail).
     @Flag(help: .hidden)
     var brokenWriter = false
 
     func validate() throws {
-        guard duration.isFinite, duration > 0 else {
-            throw ValidationError("--duration must be a positive number of seconds, not \(duration).")
-        }
-        guard duration <= 86_400 else { throw ValidationError("--duration must be at most one day (86400 s).") }
+        try flavor.validate(accepting: FlavorChoice.oneFlavorOrAll)
+        try DurationBound.validate(duration)
         guard readers >= 1 else { throw ValidationError("--readers must be 1 or more, not \(readers).") }
         let threads = mode.threads(for: min(readers, Urcu.maxThreads))
         guard readers <= Urcu.maxThreads, threads <= TortureThreads.maxThreads else {
@@ -93,9 +90,9 @@ struct Torture: ParsableCommand {
                         case .memb: run(RCUMemb.self, mode, workers)
                         case .qsbr: run(RCUQSBR.self, mode, workers)
                         case .bp: run(RCUBulletproof.self, mode, workers)
-                        case .mb, .all: run(RCUMemoryBarrier.self, mode, workers)
+                        case .mb: run(RCUMemoryBarrier.self, mode, workers)
                         }
-                    if json {
+                    if output.json {
                         print(result.jsonLine)
                     } else {
                         result.lines.forEach { print($0) }

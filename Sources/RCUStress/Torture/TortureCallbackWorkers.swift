@@ -76,7 +76,7 @@ struct TortureWorkerSetup<Flavor: RCUFlavor>: Sendable {
 
 /// Counts of the callback-worker checks, shared by a run's threads.
 final class TortureProbes: @unchecked Sendable {
-    private let lock = StressLock()
+    private let lock = BaselineMutex()
     private var queuedCount = 0
     private var ranCount = 0
     private var dedicated = 0

@@ -12,51 +12,24 @@ import Synchronization
 /// so creating and registering hundreds of threads is not slowed by the ones
 /// already waiting, and the run's duration is measured from the moment all of
 /// them are released. They then run until ``stop``.
-final class TortureGate: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
-    private var ready = 0
-    private var open = false
+final class TortureGate: Sendable {
+    private let start = StressCondition((ready: 0, open: false))
     private let stopFlag = Atomic<Bool>(false)
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        condition = .allocate(capacity: 1)
-        condition.initialize(to: pthread_cond_t())
-        pthread_cond_init(condition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
 
     /// A thread says it is ready, then sleeps until ``go()``.
     func arriveAndWait() {
-        pthread_mutex_lock(mutex)
-        ready += 1
-        pthread_cond_broadcast(condition)
-        while !open { pthread_cond_wait(condition, mutex) }
-        pthread_mutex_unlock(mutex)
+        start.update { $0.ready += 1 }
+        start.wait { $0.open }
     }
 
     /// The main thread waits until `count` threads have arrived.
     func waitUntilReady(_ count: Int) {
-        pthread_mutex_lock(mutex)
-        while ready < count { pthread_cond_wait(condition, mutex) }
-        pthread_mutex_unlock(mutex)
+        start.wait { $0.ready >= count }
     }
 
     /// Releases every waiting thread.
     func go() {
-        pthread_mutex_lock(mutex)
-        open = true
-        pthread_cond_broadcast(condition)
-        pthread_mutex_unlock(mutex)
+        start.update { $0.open = true }
     }
 
     /// Tells the threads to finish.
@@ -69,39 +42,12 @@ final class TortureGate: @unchecked Sendable {
 
 /// A one-shot completion the stress updater waits on while its call_rcu
 /// callback is pending (liburcu's `call_rcu_test_cond`).
-final class TortureCompletion: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
-    private var done = false
+final class TortureCompletion: Sendable {
+    private let done = StressCondition(false)
 
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        condition = .allocate(capacity: 1)
-        condition.initialize(to: pthread_cond_t())
-        pthread_cond_init(condition, nil)
-    }
+    func signal() { done.update { $0 = true } }
 
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    func signal() {
-        pthread_mutex_lock(mutex)
-        done = true
-        pthread_cond_signal(condition)
-        pthread_mutex_unlock(mutex)
-    }
-
-    func wait() {
-        pthread_mutex_lock(mutex)
-        while !done { pthread_cond_wait(condition, mutex) }
-        pthread_mutex_unlock(mutex)
-    }
+    func wait() { done.wait { $0 } }
 }
 
 /// How long a run's phases took, in seconds.

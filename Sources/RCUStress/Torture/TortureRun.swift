@@ -160,7 +160,7 @@ enum TortureRun<Flavor: RCUFlavor> {
 
 /// Collects the torture threads' counts.
 final class TortureCollector: @unchecked Sendable {
-    private let lock = StressLock()
+    private let lock = BaselineMutex()
     private var readers: [TortureResult] = []
     private var writer: TortureResult?
 

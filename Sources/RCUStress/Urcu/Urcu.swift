@@ -59,18 +59,18 @@ struct Urcu: ParsableCommand {
     var verbose = false
 
     @Option(help: "The synchronization under test: memb, qsbr, bp, mb, rwlock or mutex.")
-    var flavor: StressFlavorChoice
+    var flavor: FlavorChoice
 
     @Option(help: "Time one read in this many for the latency percentiles.")
     var sampleEvery = 1024
 
-    @Flag(help: "Print one JSON object instead of the SUMMARY line and report.")
-    var json = false
+    @OptionGroup var output: JSONOutputOption
 
     /// The largest thread count accepted: far past any machine this runs on, short of exhausting memory.
     static let maxThreads = 4096
 
     func validate() throws {
+        try flavor.validate(accepting: FlavorChoice.urcuChoices)
         guard readers >= 0 else { throw ValidationError("NR_READERS must be 0 or more, not \(readers).") }
         guard writers >= 0 else { throw ValidationError("NR_WRITERS must be 0 or more, not \(writers).") }
         guard readers + writers > 0 else { throw ValidationError("At least one reader or writer is needed.") }
@@ -79,10 +79,7 @@ struct Urcu: ParsableCommand {
                 "At most \(UrcuConfiguration.maximumThreads) threads (32 per CPU), not \(readers + writers): "
                     + "more spinning threads than that take longer to start and stop than the run.")
         }
-        guard duration.isFinite, duration > 0 else {
-            throw ValidationError("DURATION must be a positive number of seconds, not \(duration).")
-        }
-        guard duration <= 86_400 else { throw ValidationError("DURATION must be at most one day (86400 s).") }
+        try DurationBound.validate(duration, name: "DURATION")
         let loops = UrcuConfiguration.maximumLoops
         guard (0...loops).contains(writerDelay) else { throw ValidationError("-d WDELAY must be within 0...\(loops) loops, not \(writerDelay).") }
         guard (0...loops).contains(readDuration) else { throw ValidationError("-c RDUR must be within 0...\(loops) loops, not \(readDuration).") }
@@ -91,7 +88,7 @@ struct Urcu: ParsableCommand {
             guard (1...UrcuConfiguration.maximumBatch).contains(batch) else {
                 throw ValidationError("-b BATCH must be within 1...\(UrcuConfiguration.maximumBatch), not \(batch).")
             }
-            guard flavor.isRCU else { throw ValidationError("-b BATCH needs an RCU flavor, not --flavor \(flavor.rawValue).") }
+            guard flavor.flavor != nil else { throw ValidationError("-b BATCH needs an RCU flavor, not --flavor \(flavor.name).") }
         }
         let available = CPUAffinity.configuredCPUs
         for cpu in cpus where cpu < 0 || cpu >= available {
@@ -112,14 +109,15 @@ struct Urcu: ParsableCommand {
         let config = configurationValues
         let result: UrcuResult =
             switch flavor {
-            case .memb: UrcuRCUFlavorRun<RCUMemb>.run(config)
-            case .qsbr: UrcuRCUFlavorRun<RCUQSBR>.run(config)
-            case .bp: UrcuRCUFlavorRun<RCUBulletproof>.run(config)
-            case .mb: UrcuRCUFlavorRun<RCUMemoryBarrier>.run(config)
+            case .rcu(.memb): UrcuRCUFlavorRun<RCUMemb>.run(config)
+            case .rcu(.qsbr): UrcuRCUFlavorRun<RCUQSBR>.run(config)
+            case .rcu(.bp): UrcuRCUFlavorRun<RCUBulletproof>.run(config)
+            case .rcu(.mb): UrcuRCUFlavorRun<RCUMemoryBarrier>.run(config)
             case .rwlock: UrcuLockBaselineRun<BaselineRWLock>.run(config)
             case .mutex: UrcuLockBaselineRun<BaselineMutex>.run(config)
+            case .all: preconditionFailure("validate() refuses --flavor all")
             }
-        if json {
+        if output.json {
             print(result.jsonLine)
         } else {
             print(result.summaryLine)

@@ -1,6 +1,6 @@
 /// The parameters of one `rcu-stress urcu` run, validated (liburcu's test_urcu globals).
 struct UrcuConfiguration: Sendable {
-    var flavor: StressFlavorChoice
+    var flavor: FlavorChoice
     var readers: Int
     var writers: Int
     /// Seconds; liburcu takes whole seconds, this also takes fractions (for tests).
@@ -36,4 +36,19 @@ struct UrcuConfiguration: Sendable {
     /// (4096 threads on 2 CPUs: over a minute for a 0.1 s run). At most 32 threads per CPU
     /// (64 at least): 64 threads start and stop within about a second on 2 CPUs.
     static var maximumThreads: Int { max(64, 32 * CPUAffinity.configuredCPUs) }
+}
+
+extension FlavorChoice {
+    /// The flavors and lock baselines `urcu` runs (one at a time: no `all`).
+    static let urcuChoices: [FlavorChoice] = oneFlavor + [.rwlock, .mutex]
+
+    /// The name in the `SUMMARY` line, after liburcu's benchmark programs
+    /// (`test_urcu`, `test_urcu_qsbr`, ...), prefixed so the two cannot be confused.
+    var programName: String {
+        switch self {
+        case .rcu(.memb): "rcu-stress_urcu"
+        case .rcu(let flavor): "rcu-stress_urcu_\(flavor.rawValue)"
+        case .rwlock, .mutex, .all: "rcu-stress_\(name)"
+        }
+    }
 }

@@ -56,7 +56,7 @@ struct UrcuResult {
     var jsonLine: String {
         var json = JSONLine()
         json.add("prog", config.flavor.programName)
-        json.add("flavor", config.flavor.rawValue)
+        json.add("flavor", config.flavor.name)
         json.add("testdur", config.duration)
         json.add("nr_readers", config.readers)
         json.add("rdur", config.readDuration)

@@ -10,7 +10,7 @@ struct UrcuReaderResult: Sendable {
 
 /// Collects the threads' results (each thread appends once, when it ends).
 final class UrcuResultCollector: @unchecked Sendable {
-    private let lock = StressLock()
+    private let lock = BaselineMutex()
     private var readers: [UrcuReaderResult] = []
     private var writes: [Int] = []
 

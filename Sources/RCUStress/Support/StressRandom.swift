@@ -1,6 +1,7 @@
-/// A tiny per-thread pseudo-random generator (xorshift64*) for picking devices: a few
-/// instructions and no shared state, so it does not show up in the lookups it drives.
-struct RegistryRandom {
+/// The harness's one pseudo-random generator (xorshift64*), one per thread: a few
+/// instructions and no shared state, so it does not show up in the reads it drives
+/// (registry devices, container keys, the lock graph's random dependencies).
+struct StressRandom {
     private var state: UInt64
 
     /// Creates a generator; distinct seeds give distinct streams (0 is mapped to a constant).
