@@ -93,7 +93,11 @@ let package = Package(
         .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep"], swiftSettings: strictSwift),
         .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
         .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "CURCUMemb", "RCUTestSupport"], swiftSettings: strictSwift),
-        // Runs the built rcu-stress executable (a dependency, so `swift test` builds it first).
-        .testTarget(name: "RCUStressTests", dependencies: ["RCUStress"], swiftSettings: strictSwift),
+        // Parses rcu-stress command lines in-process, and runs the built executable (a dependency,
+        // so `swift test` builds it first).
+        .testTarget(
+            name: "RCUStressTests",
+            dependencies: ["RCUStress", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSwift),
     ]
 )
