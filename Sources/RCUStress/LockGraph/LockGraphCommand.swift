@@ -131,13 +131,7 @@ struct LockGraph: ParsableCommand {
             }
             locks.append(m)
         }
-        result.buildSeconds = Double(MonotonicClock.nanoseconds() &- start) / 1e9
-        result.classes = locks.count
-        let freeStart = MonotonicClock.nanoseconds()
-        locks.removeAll()
-        result.freeSeconds = Double(MonotonicClock.nanoseconds() &- freeStart) / 1e9
-        result.graphAfterFree = Lockdep.graphSize
-        summarize(times, into: &result)
+        finish(&result, freeing: &locks, builtSince: start, times: times)
         return result
     }
 
@@ -180,6 +174,13 @@ struct LockGraph: ParsableCommand {
                 owed -= 1
             }
         }
+        finish(&result, freeing: &locks, builtSince: start, times: times)
+        return result
+    }
+
+    /// Records the build time, frees the graph's locks (timing that too), and summarises the
+    /// per-acquire times.
+    func finish(_ result: inout Result, freeing locks: inout [CheckedMutex], builtSince start: UInt64, times: [[Int]]) {
         result.buildSeconds = Double(MonotonicClock.nanoseconds() &- start) / 1e9
         result.classes = locks.count
         let freeStart = MonotonicClock.nanoseconds()
@@ -187,7 +188,6 @@ struct LockGraph: ParsableCommand {
         result.freeSeconds = Double(MonotonicClock.nanoseconds() &- freeStart) / 1e9
         result.graphAfterFree = Lockdep.graphSize
         summarize(times, into: &result)
-        return result
     }
 
     func summarize(_ times: [[Int]], into result: inout Result) {

@@ -51,17 +51,8 @@ enum TorturePerf<Flavor: RCUFlavor> {
         setup.afterRun()
 
         var total = results.total(flavor: Flavor.name)
-        total.mode = mode
-        total.callbackWorkers = workers
-        total.readers = readers
-        total.updaters = updaters
-        total.seconds = (timing.run * 1000).rounded() / 1000
-        total.timing = timing
-        total.backlogPeak = monitor.backlogPeak
-        total.residentPeak = max(monitor.residentPeak, ProcessMemory.peakResidentBytes)
-        total.callbacksLost = probes.lost
-        total.dedicatedWorkers = probes.dedicatedWorkers
-        total.workerErrors = probes.workerErrors
+        total.record(mode: mode, workers: workers, readers: readers, updaters: updaters, timing: timing,
+                     monitor: monitor, probes: probes)
         return total
     }
 

@@ -135,3 +135,24 @@ struct TortureResult: Sendable {
         return json.text
     }
 }
+
+extension TortureResult {
+    /// Records what every mode's run reports besides its threads' counts: the run's shape,
+    /// its timing, the monitor's peaks and the callback probes' findings.
+    mutating func record(
+        mode: TortureMode, workers: TortureCallbackWorkers, readers: Int, updaters: Int, timing: TortureTiming,
+        monitor: StressMonitor, probes: TortureProbes
+    ) {
+        self.mode = mode
+        callbackWorkers = workers
+        self.readers = readers
+        self.updaters = updaters
+        seconds = (timing.run * 1000).rounded() / 1000
+        self.timing = timing
+        backlogPeak = monitor.backlogPeak
+        residentPeak = max(monitor.residentPeak, ProcessMemory.peakResidentBytes)
+        callbacksLost = probes.lost
+        dedicatedWorkers = probes.dedicatedWorkers
+        workerErrors = probes.workerErrors
+    }
+}

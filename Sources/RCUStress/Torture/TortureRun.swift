@@ -60,18 +60,9 @@ enum TortureRun<Flavor: RCUFlavor> {
         setup.afterRun()
 
         var total = results.total(flavor: Flavor.name)
-        total.mode = .kernel
-        total.callbackWorkers = workers
-        total.readers = readers
-        total.updaters = 1
-        total.seconds = (timing.run * 1000).rounded() / 1000
-        total.timing = timing
+        total.record(mode: .kernel, workers: workers, readers: readers, updaters: 1, timing: timing,
+                     monitor: monitor, probes: probes)
         total.brokenWriter = brokenWriter
-        total.backlogPeak = monitor.backlogPeak
-        total.residentPeak = max(monitor.residentPeak, ProcessMemory.peakResidentBytes)
-        total.callbacksLost = probes.lost
-        total.dedicatedWorkers = probes.dedicatedWorkers
-        total.workerErrors = probes.workerErrors
         return total
     }
 

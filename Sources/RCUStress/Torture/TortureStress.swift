@@ -84,18 +84,9 @@ enum TortureStress<Flavor: RCUFlavor> {
         setup.afterRun()
 
         var total = results.total(flavor: Flavor.name)
-        total.mode = .stress
-        total.callbackWorkers = workers
-        total.readers = readers
-        total.updaters = 1 + fakeUpdaters
-        total.seconds = (timing.run * 1000).rounded() / 1000
-        total.timing = timing
+        total.record(mode: .stress, workers: workers, readers: readers, updaters: 1 + fakeUpdaters, timing: timing,
+                     monitor: monitor, probes: probes)
         total.brokenWriter = brokenWriter
-        total.backlogPeak = monitor.backlogPeak
-        total.residentPeak = max(monitor.residentPeak, ProcessMemory.peakResidentBytes)
-        total.callbacksLost = probes.lost
-        total.dedicatedWorkers = probes.dedicatedWorkers
-        total.workerErrors = probes.workerErrors
         return total
     }
 
