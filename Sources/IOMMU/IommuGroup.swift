@@ -65,10 +65,6 @@ public final class IommuGroup<Flavor: RCUFlavor>: ObjectLifecycle, RCUReclaimabl
         }
     }
 
-    /// The cold half of an accessor's check: the lifecycle records a use after free.
-    @inline(never)
-    func reportIfFreed(_ accessor: StaticString) { life.check(accessor) }
-
     /// The kernel's `kfree(group)`: marks the group, then its lifecycle, freed.
     func markFreed(at site: String) {
         freedMark.store(true, ordering: .releasing)
@@ -125,10 +121,6 @@ public final class GroupDevice<Flavor: RCUFlavor>: ObjectLifecycle, RCUReclaimab
             return _dev
         }
     }
-
-    /// The cold half of an accessor's check: the lifecycle records a use after free.
-    @inline(never)
-    func reportIfFreed(_ accessor: StaticString) { life.check(accessor) }
 
     /// `gdev->blocked`; checks that the group device is not freed.
     public var blocked: GdevBlocked {

@@ -1,6 +1,9 @@
 import Lockdep
 public import RCU
 
+// The public read and write paths are pre-specialised for memb and qsbr (`@_specialize(exported:)`):
+// a caller in another module with a concrete flavor (rcu-stress, a user's ISR loop) calls code
+// compiled for that flavor, with the flavor's read side inlined, not the generic entry point.
 extension Registry {
     /// The ISR-side lookup device → group → group device (`__dev_to_gdev_rcu`), lock-free:
     /// `rcu_dereference(dev->iommu_group)`, then a walk of the RCU device list, inside one
@@ -9,6 +12,8 @@ extension Registry {
     /// With a baseline ``ReaderSynchronization`` the walk runs under the registry-wide lock instead.
     /// - Returns: Whether the device's group device was found (it may be gone a moment later).
     @discardableResult
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func lookup(_ dev: Device) -> Bool {
         if countsReads { counters.lookups.add(1, ordering: .relaxed) }
         let found: Bool
@@ -30,6 +35,8 @@ extension Registry {
     /// the same read section per lookup, opened by the scope's reader (no registration check),
     /// and no counters. What an ISR loop that keeps a reader scope open uses.
     /// - Returns: Whether the device's group device was found.
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func lookup(_ dev: Device, with reader: borrowing RCUReader<Flavor>) -> Bool {
         reader.read { section in withGroupDeviceRCU(dev, in: section) { _ in true } ?? false }
     }
@@ -38,6 +45,8 @@ extension Registry {
     /// synchronization of its own (no read-side lock or unlock, no counters). The benchmark's
     /// ceiling holds one section across a whole readers-only run.
     /// - Returns: Whether the device's group device was found.
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func lookup(_ dev: Device, in section: borrowing RCUReadSection<Flavor>) -> Bool {
         withGroupDeviceRCU(dev, in: section) { _ in true } ?? false
     }
@@ -77,6 +86,8 @@ extension Registry {
     /// - ``BrokenDeviceDesign/driverOnly``: the driver blocks ATS itself; no core work.
     /// - Returns: Whether quarantine work was queued (D1/D2) or ATS blocked (D0).
     @discardableResult
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func reportBroken(_ dev: Device) -> Bool {
         if countsReads { counters.brokenReports.add(1, ordering: .relaxed) }
         let queued: Bool

@@ -10,6 +10,8 @@ extension Registry {
     /// - Throws: ``IOMMUError/noDevice`` when the driver's `probe_device` fails,
     ///   ``IOMMUError/attachFailed`` when attaching fails (everything is unwound),
     ///   ``IOMMUError/wouldDeadlock`` in scenario S7's buggy form.
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func probeDevice(_ dev: Device) throws(IOMMUError) {
         try gate.write { () throws(IOMMUError) in try probeDeviceUngated(dev) }
     }
@@ -265,6 +267,8 @@ extension Registry {
     /// `dev->iommu`. Called from `BUS_NOTIFY_REMOVED_DEVICE`; the driver core serialises it
     /// against probing the same device.
     /// - Throws: ``IOMMUError/noDevice`` for a device that was never probed or is already released.
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func releaseDevice(_ dev: Device) throws(IOMMUError) {
         try gate.write { () throws(IOMMUError) in
             let hasGroup = dev.iommuGroup.protectedValue != nil

@@ -96,7 +96,7 @@ struct ContainerBench: ParsableCommand {
         }
         let violations = (maps + lists).reduce(0) { $0 + $1.violations }
         if violations > 0 {
-            FileHandle.standardError.write(Data("rcu-stress containers: FAIL: \(violations) reads broke their invariant\n".utf8))
+            CurrentError.print("rcu-stress containers: FAIL: \(violations) reads broke their invariant")
             throw ExitCode.failure
         }
     }

@@ -116,13 +116,6 @@ struct RetireStorm: ParsableCommand {
     }
 }
 
-/// Standard error, unbuffered.
-enum CurrentError {
-    static func print(_ line: String) {
-        TerminalOutput.write(line + "\n", to: 2)
-    }
-}
-
 /// glibc's `malloc_trim` (malloc.h is not in the Glibc module): returns freed memory to the
 /// kernel, so a run's baseline RSS does not carry the previous run's free lists.
 @_silgen_name("malloc_trim")

@@ -20,3 +20,10 @@ enum TerminalOutput {
         }
     }
 }
+
+/// Standard error, unbuffered: the subcommands' failure lines.
+enum CurrentError {
+    static func print(_ line: String) {
+        TerminalOutput.write(line + "\n", to: STDERR_FILENO)
+    }
+}
