@@ -68,6 +68,15 @@ final class CommandLineTests: XCTestCase {
         StressCLI.assertUsageError(["registry", "--flavor", "signal"], mentions: "--flavor", showsUsage: true)
     }
 
+    /// Each subcommand's help names the flavors it runs, in the names the command line takes.
+    func testFlavorHelpNamesTheValues() {
+        let help = RCUStressCommand.helpMessage(for: RegistryCommand.self, columns: 400)
+        XCTAssertTrue(help.contains("The registry's RCU flavor: memb or qsbr. (default: memb)"), help)
+        XCTAssertFalse(help.contains("LiburcuFlavor"), help)
+        let urcu = RCUStressCommand.helpMessage(for: Urcu.self, columns: 400)
+        XCTAssertTrue(urcu.contains("memb, qsbr, bp, mb, rwlock or mutex"), urcu)
+    }
+
     /// `containers --seconds` is now `--duration`, as in every other subcommand.
     func testContainersTakesDuration() throws {
         let containers = try XCTUnwrap(StressCLI.parse(["containers", "--duration", "0.25"]) as? ContainerBench)

@@ -9,7 +9,7 @@ enum LiburcuFlavor: String, CaseIterable, Sendable {
 /// Every subcommand's `--flavor`: one of liburcu's four flavors, a pthread lock in place
 /// of RCU (the `urcu` baselines, liburcu's test_rwlock and test_mutex), or all four
 /// flavors in turn. Each subcommand accepts a subset (``validate(accepting:)``).
-enum FlavorChoice: Hashable, CaseIterable, ExpressibleByArgument, Sendable {
+enum FlavorChoice: Hashable, CaseIterable, CustomStringConvertible, ExpressibleByArgument, Sendable {
     case rcu(LiburcuFlavor)
     case rwlock
     case mutex
@@ -42,6 +42,12 @@ enum FlavorChoice: Hashable, CaseIterable, ExpressibleByArgument, Sendable {
     }
 
     var defaultValueDescription: String { name }
+
+    var description: String { name }
+
+    /// No shared list in the help: each subcommand's help names the values it runs, and
+    /// refuses the others with that list (``validate(accepting:)``).
+    static var allValueStrings: [String] { [] }
 
     /// The flavors this choice runs, in report order (none for the lock baselines).
     var flavors: [LiburcuFlavor] {
