@@ -91,7 +91,7 @@ final class RegistryThreads<Flavor: RCUFlavor>: @unchecked Sendable {
                             counter.publish(iterations)
                             // A qsbr reader announces it holds nothing from earlier sections (a
                             // constant `false` once specialised for memb), as liburcu's test_urcu_qsbr does.
-                            if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                            Flavor.quiescentStateIfQSBR()
                         }
                     }
                 }
