@@ -86,14 +86,14 @@ public struct RCUFlavorDescription: @unchecked Sendable {
     @usableFromInline package let cdsFlavor: UnsafeRawPointer
 
     /// The name of this flavor's Lockdep read-side pseudo-lock (the kernel's `rcu_lock_map`).
-    @usableFromInline package let lockdepName: String
+    @usableFromInline package let lockdepName: StaticString
 
     /// Where the Lockdep map of this flavor's read sections is published for them.
     @usableFromInline package let lockdepCell: UnsafeMutablePointer<clockdep_map_cell>
 
     @inlinable
     init(kind: RCUFlavorKind, isQSBR: Bool, operations: UnsafePointer<curcu_flavor_operations>,
-         cdsFlavor: UnsafeRawPointer, lockdepName: String, lockdepCell: UnsafeMutablePointer<clockdep_map_cell>) {
+         cdsFlavor: UnsafeRawPointer, lockdepName: StaticString, lockdepCell: UnsafeMutablePointer<clockdep_map_cell>) {
         self.kind = kind
         self.isQSBR = isQSBR
         self.operations = operations
@@ -117,7 +117,7 @@ extension RCUFlavor {
 
     /// The flavor's slow path.
     @inlinable
-    static var operations: curcu_flavor_operations { flavorDescription.operations.pointee }
+    static var operations: UnsafePointer<curcu_flavor_operations> { flavorDescription.operations }
 
     /// Whether the calling thread is registered with this flavor.
     @inlinable
@@ -129,24 +129,24 @@ extension RCUFlavor {
 
     /// Whether the calling thread is running a call_rcu callback of this flavor
     /// (this package's softirq context: no blocking, no `barrier()`).
-    public static var isInCallback: Bool { operations.in_callback() }
+    public static var isInCallback: Bool { operations.pointee.in_callback() }
 
     /// The number of threads currently registered through this package (bp: threads
     /// that have read, which register themselves, until they exit).
-    public static var registeredThreadCount: Int { operations.registered_thread_count() }
+    public static var registeredThreadCount: Int { operations.pointee.registered_thread_count() }
 
     /// Callbacks queued with call_rcu and not yet run (the call_rcu backlog).
-    public static var pendingCallbacks: Int { operations.pending_callbacks() }
+    public static var pendingCallbacks: Int { operations.pointee.pending_callbacks() }
 
     /// Callbacks run since the process started.
-    public static var completedCallbacks: Int { operations.completed_callbacks() }
+    public static var completedCallbacks: Int { operations.pointee.completed_callbacks() }
 
     /// Whether the read side is backed by the kernel's `membarrier` system call (memb and bp).
-    public static var hasSysMembarrier: Bool { operations.has_sys_membarrier() }
+    public static var hasSysMembarrier: Bool { operations.pointee.has_sys_membarrier() }
 
     /// In a child of `fork()`: how many other threads were registered readers of this
     /// flavor at the fork (0 otherwise). Such a child cannot wait for grace periods.
-    public static var staleReadersAfterFork: Int { operations.stale_readers_after_fork() }
+    public static var staleReadersAfterFork: Int { operations.pointee.stale_readers_after_fork() }
 
     /// Calls `visit(tid, name)` for each registered thread that currently holds up a grace
     /// period (bp: every thread that has read counts as registered).

@@ -122,7 +122,7 @@ enum RCULockdepMaps {
     /// Each flavor's read-side pseudo-lock, at its kind's raw value.
     static let maps = RCUFlavorKind.allCases.map { kind in
         let flavor = kind.flavorType.flavorDescription
-        return LockdepMap.rcuRead(flavor.lockdepName, key: "swift-rcu.\(flavor.lockdepName)",
+        return LockdepMap.rcuRead("\(flavor.lockdepName)", key: "swift-rcu.\(flavor.lockdepName)",
                                   cell: LockdepMapCell(flavor.lockdepCell))
     }
 }
