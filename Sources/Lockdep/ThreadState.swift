@@ -83,8 +83,9 @@ struct ThreadState {
     @usableFromInline var ownerToken: UInt
     /// Open-addressing set of chain keys this thread has seen validated (0 = empty slot).
     @usableFromInline var cache: UnsafeMutablePointer<UInt64>
-    /// The held atomic entries (bits 0-31) and ``irqState`` (bits 32-39): zero exactly when
-    /// sleeping is valid here, one compare on a sleeping lock's fast path.
+    /// The held atomic entries (bits 0-31), ``irqState`` (bits 32-39) and ``context``
+    /// (bits 40-47): zero exactly when sleeping is valid here, one compare on a sleeping
+    /// lock's fast path; a context's entry and exit save and restore bits 32-47 at once.
     @usableFromInline var atomicWord: UInt64 = 0
     /// This thread's slot of the Swift runtime's current task, if found
     /// (`clockdep_task_slot_for_current_thread`).
@@ -93,9 +94,9 @@ struct ThreadState {
     @usableFromInline var capacity: Int
     @usableFromInline var seenWord: UInt = .max
     @usableFromInline var maxDepth: Int = 48
-    @usableFromInline var context: UInt8 = 0
-    @usableFromInline var hardirqOff: Int32 = 0
-    @usableFromInline var softirqOff: Int32 = 0
+    /// ``hardirqOff`` (bits 0-31) and ``softirqOff`` (bits 32-63): zero when no interrupts
+    /// are disabled, one compare on a context's entry and exit.
+    @usableFromInline var disableCounts: UInt64 = 0
     @usableFromInline var recursion: Int32 = 0
     @usableFromInline var serial: UInt
     var name: String
@@ -145,7 +146,54 @@ struct ThreadState {
     /// interrupt-disable counts change.
     @inlinable var irqCached: UInt8 {
         get { UInt8(truncatingIfNeeded: atomicWord >> 32) }
-        set { atomicWord = atomicWord & 0xFFFF_FFFF | UInt64(newValue) << 32 }
+        set { atomicWord = atomicWord & ~(0xFF << 32) | UInt64(newValue) << 32 }
+    }
+
+    /// The ``LockdepContext`` raw value the thread runs in.
+    @inlinable var context: UInt8 {
+        get { UInt8(truncatingIfNeeded: atomicWord >> 40) }
+        set { atomicWord = atomicWord & ~(0xFF << 40) | UInt64(newValue) << 40 }
+    }
+
+    /// Nested hardirq disables (``Lockdep/withInterruptsDisabled(_:_:)``).
+    @inlinable var hardirqOff: Int32 {
+        get { Int32(truncatingIfNeeded: disableCounts) }
+        set { disableCounts = disableCounts & ~0xFFFF_FFFF | UInt64(UInt32(bitPattern: newValue)) }
+    }
+
+    /// Nested softirq disables.
+    @inlinable var softirqOff: Int32 {
+        get { Int32(truncatingIfNeeded: disableCounts >> 32) }
+        set { disableCounts = disableCounts & 0xFFFF_FFFF | UInt64(UInt32(bitPattern: newValue)) << 32 }
+    }
+
+    /// Enters `context` (``Lockdep/withContext(_:_:)``); returns what ``exitContext(_:)``
+    /// restores: the irq state and context (bits 0-15) and whether no interrupts were disabled
+    /// (bit 16: then, if none are on exit either, they are restored as they were).
+    @inlinable @inline(__always)
+    mutating func enterContext(_ context: UInt8) -> UInt32 {
+        let word = atomicWord
+        let saved = UInt32(truncatingIfNeeded: word >> 32) & 0xFFFF | (disableCounts == 0 ? 1 << 16 : 0)
+        atomicWord = word & 0xFFFF_FFFF | UInt64(irqState(in: context)) << 32 | UInt64(context) << 40
+        return saved
+    }
+
+    /// Leaves the context entered by ``enterContext(_:)``.
+    @inlinable @inline(__always)
+    mutating func exitContext(_ saved: UInt32) {
+        if saved & 1 << 16 != 0 && disableCounts == 0 {
+            atomicWord = atomicWord & 0xFFFF_FFFF | UInt64(saved & 0xFFFF) << 32
+        } else {
+            exitContextRecomputing(saved)
+        }
+    }
+
+    /// ``exitContext(_:)`` when interrupts were disabled at the entry or are at the exit:
+    /// the saved irq state may be stale, so it is recomputed.
+    @usableFromInline @inline(never)
+    mutating func exitContextRecomputing(_ saved: UInt32) {
+        context = UInt8(truncatingIfNeeded: saved >> 8)
+        updateIrq()
     }
 
     @inlinable static var cacheSize: Int { 1024 }
@@ -160,11 +208,15 @@ struct ThreadState {
     mutating func updateIrq() { irqCached = computeIrqState() }
 
     @inlinable @inline(__always)
-    func computeIrqState() -> UInt8 {
+    func computeIrqState() -> UInt8 { irqState(in: context) }
+
+    /// The irq state in `context` with this thread's interrupt-disable counts.
+    @inlinable @inline(__always)
+    func irqState(in context: UInt8) -> UInt8 {
         var s = context
-        if hardirqOff > 0 || context == LockdepContext.hardirq.rawValue { s |= 4 }
-        if softirqOff > 0 || context != LockdepContext.process.rawValue { s |= 8 }
-        if hardirqNotThreaded && context == LockdepContext.hardirq.rawValue { s |= 16 }
+        if context == LockdepContext.hardirq.rawValue || hardirqOff > 0 { s |= 4 }
+        if context != LockdepContext.process.rawValue || softirqOff > 0 { s |= 8 }
+        if context == LockdepContext.hardirq.rawValue && hardirqNotThreaded { s |= 16 }
         return s
     }
 

@@ -49,7 +49,8 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepExitReadSection(_ file: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.release(filledLockdepCell, options: RCULockdepMaps.readOptions, fileID: file, line: line,
+        // The section's acquire filled the cell: no test here.
+        Lockdep.release(lockdepCell, options: RCULockdepMaps.readOptions, fileID: file, line: line,
                         function: "rcu_read_unlock()")
         #endif
     }
