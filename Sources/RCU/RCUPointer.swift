@@ -1,4 +1,4 @@
-public import CURCUMemb
+public import CURCUCommon
 
 /// A published reference to an object that readers load inside read sections
 /// while writers replace it: the `__rcu` pointer of the Linux kernel.
@@ -170,7 +170,8 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
             "replaceAndSynchronize(with:)", inReadSection: .synchronizeInReadSection,
             inCallback: .synchronizeInCallback, file: file, line: line)
         else { return }
-        guard let old = publish(new) else { return }
+        // Consumed: the slot takes the caller's reference instead of a retained copy.
+        guard let old = publish(consume new) else { return }
         Flavor.synchronizeAllowed()
         Unmanaged<AnyObject>.fromOpaque(old).release()
     }

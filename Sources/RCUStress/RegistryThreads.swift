@@ -60,7 +60,9 @@ final class RegistryThreads: @unchecked Sendable {
         // Registered (and, for qsbr, online) from here to the end of the run, not while
         // waiting for the start: an online qsbr thread that blocks holds up grace periods.
         // RCU designs look up through the scope's reader (a read section per lookup, without the
-        // generic read's registration check); the lock baselines through their registry lock.
+        // generic read's registration check), opened here so that it inlines into the loop, as
+        // `Registry.lookup(_:with:)` opens the same section; the lock baselines through their
+        // registry lock.
         let throughReader = configuration.design.usesRCUReaders
         RegistryRCU.withReader { reader in
             devices.withUnsafeBufferPointer { devices in
@@ -68,7 +70,7 @@ final class RegistryThreads: @unchecked Sendable {
                     while !control.shouldStop {
                         iterations &+= 1
                         let pick = random.index(below: count)
-                        reportCountdown -= 1
+                        reportCountdown &-= 1
                         if reportCountdown == 0 {
                             reportCountdown = configuration.reportEvery
                             slots[pick]._withUnsafeGuaranteedRef { report($0, into: &result) }
@@ -76,14 +78,14 @@ final class RegistryThreads: @unchecked Sendable {
                             let start = MonotonicClock.nanoseconds()
                             devices[pick]._withUnsafeGuaranteedRef { dev in
                                 Lockdep.withContext(.hardirq) {
-                                    _ = throughReader ? registry.lookup(dev, with: reader) : registry.lookup(dev)
+                                    _ = throughReader ? reader.read { registry.lookup(dev, in: $0) } : registry.lookup(dev)
                                 }
                             }
                             result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
                         } else {
                             devices[pick]._withUnsafeGuaranteedRef { dev in
                                 Lockdep.withContext(.hardirq) {
-                                    _ = throughReader ? registry.lookup(dev, with: reader) : registry.lookup(dev)
+                                    _ = throughReader ? reader.read { registry.lookup(dev, in: $0) } : registry.lookup(dev)
                                 }
                             }
                         }
@@ -91,7 +93,7 @@ final class RegistryThreads: @unchecked Sendable {
                             counter.publish(iterations)
                             // A qsbr reader announces it holds nothing from earlier sections (a
                             // constant `false` in a memb build), as liburcu's test_urcu_qsbr does.
-                            if RegistryRCU.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                            RegistryRCU.quiescentStateIfQSBR()
                         }
                     }
                 }

@@ -44,7 +44,7 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
         let (reads, bad) = Flavor.withReader { rcuReader in
             let readDuration = config.readDuration
             let every1024 = { (reads: Int) in
-                if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                Flavor.quiescentStateIfQSBR()
                 counter.publish(reads)
             }
             control.waitForGo()
@@ -108,19 +108,32 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
         var batch: [StressNode] = []
         if let size = config.batch { batch.reserveCapacity(size) }
         control.waitForGo()
+        if config.batch == nil && config.writeDuration == 0 {
+            // The default: a loop of its own, as thr_writer's, with no mode tests per write.
+            let writerDelay = config.writerDelay
+            repeat {
+                shared.pointer.replaceAndSynchronize(with: StressNode())
+                writes &+= 1
+                counter.publish(writes)
+                if control.shouldStop { break }
+                if writerDelay != 0 { SpinDelay.loop(writerDelay) }
+            } while true
+            return writes
+        }
         repeat {
-            let node = StressNode()
+            // Each branch allocates its own node and hands it straight to the pointer: a node
+            // bound before the branches stays retained by the loop around every call.
             if let size = config.batch {
-                if let old = shared.pointer.exchange(node) { batch.append(old) }
+                if let old = shared.pointer.exchange(StressNode()) { batch.append(old) }
                 if config.writeDuration != 0 { SpinDelay.loop(config.writeDuration) }
                 if batch.count >= size {
                     Flavor.retire(StressNodeBatch(batch))
                     batch.removeAll(keepingCapacity: true)
                 }
             } else if config.writeDuration == 0 {
-                shared.pointer.replaceAndSynchronize(with: node)
+                shared.pointer.replaceAndSynchronize(with: StressNode())
             } else {
-                let old = shared.pointer.exchange(node)
+                let old = shared.pointer.exchange(StressNode())
                 SpinDelay.loop(config.writeDuration)
                 Flavor.synchronize()
                 old?.poisonNow()

@@ -1,5 +1,5 @@
 // Test support shared by the RCU and container test targets.
-import CURCUMemb
+import CURCUCommon
 public import Foundation
 public import Lockdep
 public import RCU

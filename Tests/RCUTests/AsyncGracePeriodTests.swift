@@ -244,7 +244,7 @@ final class AsyncGracePeriodTests: XCTestCase {
                                             seen.dead.add(1, ordering: .relaxed)
                                         }
                                     }
-                                    if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                                    F.quiescentStateIfQSBR()
                                 }
                             }
                             if RCUQSBR.isOnline { seen.leftOnline.add(1, ordering: .relaxed) }
