@@ -8,7 +8,7 @@ final class CrossThreadTests: LockdepTestCase {
     func testABBAAcrossThreadsOnDifferentInstances() throws {
         let classA = LockClass.unique("inode->lock"), classB = LockClass.unique("sb->lock")
         let firstLine: UInt = #line + 4
-        onThread("t1") {
+        onThread(named: "t1") {
             let a1 = CheckedMutex(class: classA), b1 = CheckedMutex(class: classB)
             a1.lock()
             b1.lock()
@@ -16,7 +16,7 @@ final class CrossThreadTests: LockdepTestCase {
         }
         expectSilent()
         let secondLine: UInt = #line + 4
-        onThread("t2") {
+        onThread(named: "t2") {
             let a2 = CheckedMutex(class: classA), b2 = CheckedMutex(class: classB)
             b2.lock()
             a2.lock()

@@ -1,5 +1,6 @@
-// Test support shared by the RCU and container test targets.
-import CURCUMemb
+// Test support shared by the RCU and container test targets: what needs RCU. The rest
+// (threads, locks, the RNG, Lockdep report collection) is in TestSupport, re-exported here.
+@_exported import TestSupport
 public import Foundation
 public import Lockdep
 public import RCU
@@ -66,19 +67,6 @@ public final class Ledger: Sendable {
     }
 }
 
-/// State guarded by an `NSLock` (a pthread mutex, which ThreadSanitizer sees;
-/// it cannot see the futex inside `Synchronization.Mutex` on Linux).
-public final class Locked<State>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var state: State
-    public init(_ state: State) { self.state = state }
-    public func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&state)
-    }
-}
-
 /// Collects RCU misuse reports and Lockdep reports while installed; restores
 /// both trapping handlers on `stop()`.
 public final class MisuseRecorder: Sendable {
@@ -105,63 +93,12 @@ public final class MisuseRecorder: Sendable {
     }
 }
 
-/// Runs `body` on a new named thread and waits for it to finish.
-public func onThread(named name: String, _ body: @escaping @Sendable () -> Void) {
-    startThread(named: name, body).wait()
-}
-
-/// Starts `body` on a new named thread; the returned semaphore is signalled when it ends.
-@discardableResult
-public func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        _ = curcu_set_current_thread_name(name)  // the pthread name, which diagnostics report
-        body()
-        done.signal()
-    }
-    thread.name = name
-    thread.start()
-    return done
-}
-
-/// A long-test switch: `RCU_LONG_TESTS=1 swift test`.
-public var longTests: Bool { ProcessInfo.processInfo.environment["RCU_LONG_TESTS"] != nil }
-
-/// Tests that need a process of their own (a fork, a deliberate hang or trap) run the
-/// test binary again, filtered to themselves, with a marker in the environment.
-public enum IsolatedTest {
-    private static let marker = "RCU_ISOLATED_TEST"
-
-    /// Whether this process is such a re-run.
-    public static var isChild: Bool { ProcessInfo.processInfo.environment[marker] != nil }
-
-    /// Runs the test `id` ("Target.Class/testName") in a fresh test process with
-    /// `environment` added, and returns how it ended and what it printed.
-    public static func run(
-        _ id: String, environment: [String: String] = [:]
-    ) throws -> (reason: Process.TerminationReason, status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = [id]
-        process.environment = ProcessInfo.processInfo.environment
-            .merging(environment) { $1 }
-            .merging([marker: "1"]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationReason, process.terminationStatus, text)
-    }
-}
-
 /// A reader that holds up memb grace periods until the backlog reaches a mark (at most
 /// 10 s): in a slow build (ThreadSanitizer's) the worker could otherwise keep pace with a
 /// storm's writers, and nothing would be throttled.
 public final class GracePeriodHold: Sendable {
     private let release = DispatchSemaphore(value: 0)
-    private let reader: DispatchSemaphore
+    private let reader: TestThread
 
     public init() {
         let entered = DispatchSemaphore(value: 0)
@@ -190,7 +127,7 @@ public final class BacklogPeak: Sendable {
 
     public init() {}
 
-    public func start() -> DispatchSemaphore {
+    public func start() -> TestThread {
         startThread(named: "backlog-peak") { [self] in
             while running.load(ordering: .relaxed) {
                 let pending = RCUMemb.pendingCallbacks
@@ -200,7 +137,7 @@ public final class BacklogPeak: Sendable {
         }
     }
 
-    public func stop(_ sampler: DispatchSemaphore) {
+    public func stop(_ sampler: TestThread) {
         running.store(false, ordering: .relaxed)
         sampler.wait()
     }

@@ -10,7 +10,7 @@ final class GracePeriodOracle<Flavor: RCUFlavor>: Sendable {
     let ledger = Ledger()
     let pointer: RCUPointer<Tracked, Flavor>
     private let nextID = Atomic<Int>(1)
-    private let writers = Locked<[(String, DispatchSemaphore)]>([])
+    private let writers = Locked<[(String, TestThread)]>([])
 
     init() { pointer = RCUPointer(Tracked(id: 0, ledger: ledger)) }
 
@@ -468,7 +468,7 @@ final class AdversarialReadSideTests: XCTestCase {
                 reads.add(1, ordering: .relaxed)
             }
         }
-        var done: [DispatchSemaphore] = []
+        var done: [TestThread] = []
         for reader in 0..<3 {
             done.append(startThread(named: "adv-mix-r\(reader)") {
                 var round = 0

@@ -2,6 +2,7 @@ import Foundation
 import RCU
 import RCUTestSupport
 import Synchronization
+import Testing
 import XCTest
 
 /// The backlog policy: retire storms stay under the high-water mark (plus the slack of the
@@ -59,33 +60,6 @@ final class BacklogPolicyTests: XCTestCase {
         // Objects go through call_rcu, or, when reclaimed inline, not at all.
         let queued = count - (after.inlineReclamations - before.inlineReclamations)
         XCTAssertGreaterThanOrEqual(after.reclaimedCallbacks - before.reclaimedCallbacks, queued, "\(name)")
-    }
-
-    /// Inside a read section a wait for the backlog would wait for this very section: the retire
-    /// queues past the mark at once, counted, and the backlog drains after the section.
-    func testRetireInsideReadSectionDoesNotWait() {
-        for flavor in allFlavors { checkNoWaitInSection(flavor) }
-    }
-
-    private func checkNoWaitInSection<F: RCUFlavor>(_: F.Type) {
-        // Were a retire to wait here, it would wait the whole minute: the test would show it.
-        F.backlogPolicy = RCUBacklogPolicy(highWaterMark: 100, lowWaterMark: 50, maximumWaitWithoutProgress: .seconds(60))
-        defer { F.backlogPolicy = .standard }
-        let ledger = Ledger()
-        let before = F.backlog
-        let start = ContinuousClock.now
-        onThread(named: "section-retire-\(F.name)") {
-            F.read { _ in
-                for index in 0..<1_000 { F.retire(Tracked(id: index, ledger: ledger)) }
-            }
-        }
-        let elapsed = start.duration(to: .now)
-        F.barrier()
-        let after = F.backlog
-        XCTAssertLessThan(elapsed, .seconds(5), "\(F.name): no retire waited inside the section")
-        XCTAssertGreaterThan(after.retiresPastHighWaterWithoutWaiting, before.retiresPastHighWaterWithoutWaiting, "\(F.name)")
-        XCTAssertEqual(after.throttledRetires, before.throttledRetires, "\(F.name): nothing throttled")
-        XCTAssertEqual(ledger.freedCount, 1_000, "\(F.name): all reclaimed after the section")
     }
 
     /// A call_rcu callback that retires past the mark does not wait for its own worker.
@@ -181,6 +155,36 @@ final class BacklogPolicyTests: XCTestCase {
         RCUMemb.barrier()
         XCTAssertEqual(RCUMemb.backlog.oldestPendingAge, .zero)
         XCTAssertGreaterThan(RCUMemb.backlog.reclaimsPerSecond, 0)
+    }
+}
+
+extension PerFlavor {
+    @Suite struct BacklogPolicyTests {
+        /// Inside a read section a wait for the backlog would wait for this very section: the retire
+        /// queues past the mark at once, counted, and the backlog drains after the section.
+        @Test(arguments: allFlavors)
+        func retireInsideReadSectionDoesNotWait(_ flavor: any RCUFlavor.Type) { checkNoWaitInSection(flavor) }
+
+        private func checkNoWaitInSection<F: RCUFlavor>(_: F.Type) {
+            // Were a retire to wait here, it would wait the whole minute: the test would show it.
+            F.backlogPolicy = RCUBacklogPolicy(highWaterMark: 100, lowWaterMark: 50, maximumWaitWithoutProgress: .seconds(60))
+            defer { F.backlogPolicy = .standard }
+            let ledger = Ledger()
+            let before = F.backlog
+            let start = ContinuousClock.now
+            onThread(named: "section-retire-\(F.name)") {
+                F.read { _ in
+                    for index in 0..<1_000 { F.retire(Tracked(id: index, ledger: ledger)) }
+                }
+            }
+            let elapsed = start.duration(to: .now)
+            F.barrier()
+            let after = F.backlog
+            #expect(elapsed < .seconds(5), "\(F.name): no retire waited inside the section")
+            #expect(after.retiresPastHighWaterWithoutWaiting > before.retiresPastHighWaterWithoutWaiting, "\(F.name)")
+            #expect(after.throttledRetires == before.throttledRetires, "\(F.name): nothing throttled")
+            #expect(ledger.freedCount == 1_000, "\(F.name): all reclaimed after the section")
+        }
     }
 }
 

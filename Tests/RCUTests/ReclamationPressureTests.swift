@@ -2,6 +2,7 @@ import Foundation
 import RCU
 import RCUTestSupport
 import Synchronization
+import Testing
 import XCTest
 
 /// The backlog policy on every path that retires (``RCUPointer`` writes), the expedited
@@ -153,32 +154,6 @@ final class ReclamationPressureTests: XCTestCase {
         RCUMemb.barrier()
     }
 
-    /// `barrier()` waits for the callbacks queued before it, not necessarily for the ones those
-    /// queue; `barrier(untilQuiet:)` waits for the whole chain, in a few rounds.
-    func testQuietBarrierDrainsChains() {
-        for flavor in allFlavors { checkChain(flavor) }
-    }
-
-    private func checkChain<F: RCUFlavor>(_: F.Type) {
-        let links = Count()
-        let length = 6
-        @Sendable func link(_ remaining: Int) {
-            links.add(1)
-            if remaining > 1 { F.retire { link(remaining - 1) } }
-        }
-        F.barrier()
-        F.retire { link(length) }
-        F.barrier()
-        let afterOne = links.load()
-        XCTAssertGreaterThanOrEqual(afterOne, 1, "\(F.name): barrier() waited for the callback queued before it")
-        let result = F.barrier(untilQuiet: 64)
-        XCTAssertTrue(result.isQuiet, "\(F.name): \(result)")
-        XCTAssertEqual(result.pendingCallbacks, 0)
-        XCTAssertEqual(links.load(), length, "\(F.name): every link ran")
-        XCTAssertGreaterThanOrEqual(result.rounds, 1)
-        XCTAssertLessThanOrEqual(result.rounds, length, "\(F.name): a round per remaining link at most")
-    }
-
     /// An endless chain: the quiet barrier gives up after its limit and says so.
     func testQuietBarrierReportsAnEndlessChain() {
         let running = Count(1)
@@ -220,6 +195,35 @@ final class ReclamationPressureTests: XCTestCase {
         XCTAssertEqual(result.rounds, 0)
         XCTAssertFalse(result.isQuiet)
         XCTAssertEqual(recorder.kinds, [.barrierInReadSection])
+    }
+}
+
+extension PerFlavor {
+    @Suite struct ReclamationPressureTests {
+        /// `barrier()` waits for the callbacks queued before it, not necessarily for the ones those
+        /// queue; `barrier(untilQuiet:)` waits for the whole chain, in a few rounds.
+        @Test(arguments: allFlavors)
+        func quietBarrierDrainsChains(_ flavor: any RCUFlavor.Type) { checkChain(flavor) }
+
+        private func checkChain<F: RCUFlavor>(_: F.Type) {
+            let links = Count()
+            let length = 6
+            @Sendable func link(_ remaining: Int) {
+                links.add(1)
+                if remaining > 1 { F.retire { link(remaining - 1) } }
+            }
+            F.barrier()
+            F.retire { link(length) }
+            F.barrier()
+            let afterOne = links.load()
+            #expect(afterOne >= 1, "\(F.name): barrier() waited for the callback queued before it")
+            let result = F.barrier(untilQuiet: 64)
+            #expect(result.isQuiet, "\(F.name): \(result)")
+            #expect(result.pendingCallbacks == 0)
+            #expect(links.load() == length, "\(F.name): every link ran")
+            #expect(result.rounds >= 1)
+            #expect(result.rounds <= length, "\(F.name): a round per remaining link at most")
+        }
     }
 }
 

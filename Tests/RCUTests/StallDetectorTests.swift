@@ -1,6 +1,7 @@
 import Foundation
 import RCU
 import Synchronization
+import Testing
 import XCTest
 
 #if canImport(Glibc)
@@ -9,43 +10,6 @@ import Glibc
 
 /// The stall detector's attribution of stalls to flavors, and its life across `fork()`.
 final class StallDetectorTests: XCTestCase {
-    /// A stall is attributed to the flavor that stalled (by its kind), with that flavor's
-    /// blocking reader, for each of the four flavors (bp names none: see below).
-    func testStallIsAttributedToItsFlavor() {
-        withCollectedStalls(threshold: .milliseconds(100)) { stalls in
-            for flavor in allFlavors { checkAttribution(flavor, stalls) }
-        }
-    }
-
-    private func checkAttribution<F: RCUFlavor>(_: F.Type, _ stalls: Locked<[RCUStallDetector.Stall]>) {
-        let waiterName = "waiter-\(F.name)"
-        let inside = DispatchSemaphore(value: 0)
-        let leave = DispatchSemaphore(value: 0)
-        let reader = startThread(named: "reader-\(F.name)") {
-            F.read { _ in
-                inside.signal()
-                leave.wait()
-            }
-        }
-        inside.wait()
-        let waiter = startThread(named: waiterName) { F.synchronize() }
-        func seen() -> RCUStallDetector.Stall? { stalls.withLock { $0.first { $0.waiterName == waiterName } } }
-        let deadline = Date().addingTimeInterval(10)
-        while seen() == nil && Date() < deadline { usleep(10_000) }
-        leave.signal()
-        reader.wait()
-        waiter.wait()
-        guard let stall = seen() else { return XCTFail("\(F.name): no stall reported: \(stalls.withLock { $0 })") }
-        XCTAssertEqual(stall.kind, F.kind, stall.description)
-        XCTAssertEqual(stall.flavor, F.name, stall.description)
-        XCTAssertEqual(stall.call, "synchronize()", stall.description)
-        // bp readers register themselves inside liburcu, outside the shim's registry that names readers.
-        if F.kind != .bulletproof {
-            XCTAssertEqual(stall.blockingReaders.map(\.name), ["reader-\(F.name)"], stall.description)
-        }
-        XCTAssertTrue(stall.description.hasPrefix("INFO: rcu_\(F.name) detected stall"), stall.description)
-    }
-
     /// Was: in a child of `fork()` the detector believed its watchdog was running (the flag was
     /// inherited, the thread was not), so a stall there was never reported. Now the child starts
     /// its own watchdog on its first wait, with the parent's threshold and handler: a child
@@ -94,5 +58,48 @@ final class StallDetectorTests: XCTestCase {
         XCTAssertEqual(run.status, 0, "isolated \(test) failed:\n\(run.output)")
         XCTAssertTrue(run.output.contains("Executed 1 test, with 0 failures"), run.output)
         return false
+    }
+}
+
+extension PerFlavor {
+    @Suite struct StallDetectorTests {
+        /// A stall is attributed to the flavor that stalled (by its kind), with that flavor's
+        /// blocking reader, for each of the four flavors (bp names none: see below).
+        @Test(arguments: allFlavors)
+        func stallIsAttributedToItsFlavor(_ flavor: any RCUFlavor.Type) {
+            withCollectedStalls(threshold: .milliseconds(100)) { stalls in checkAttribution(flavor, stalls) }
+        }
+
+        private func checkAttribution<F: RCUFlavor>(_: F.Type, _ stalls: Locked<[RCUStallDetector.Stall]>) {
+            let waiterName = "waiter-\(F.name)"
+            let inside = DispatchSemaphore(value: 0)
+            let leave = DispatchSemaphore(value: 0)
+            let reader = startThread(named: "reader-\(F.name)") {
+                F.read { _ in
+                    inside.signal()
+                    leave.wait()
+                }
+            }
+            inside.wait()
+            let waiter = startThread(named: waiterName) { F.synchronize() }
+            func seen() -> RCUStallDetector.Stall? { stalls.withLock { $0.first { $0.waiterName == waiterName } } }
+            let deadline = Date().addingTimeInterval(10)
+            while seen() == nil && Date() < deadline { usleep(10_000) }
+            leave.signal()
+            reader.wait()
+            waiter.wait()
+            guard let stall = seen() else {
+                Issue.record("\(F.name): no stall reported: \(stalls.withLock { $0 })")
+                return
+            }
+            #expect(stall.kind == F.kind, "\(stall.description)")
+            #expect(stall.flavor == F.name, "\(stall.description)")
+            #expect(stall.call == "synchronize()", "\(stall.description)")
+            // bp readers register themselves inside liburcu, outside the shim's registry that names readers.
+            if F.kind != .bulletproof {
+                #expect(stall.blockingReaders.map(\.name) == ["reader-\(F.name)"], "\(stall.description)")
+            }
+            #expect(stall.description.hasPrefix("INFO: rcu_\(F.name) detected stall"), "\(stall.description)")
+        }
     }
 }

@@ -10,7 +10,7 @@ final class GroupReleaseTests: IOMMUTestCase {
     func testLastPutUnderTheGroupsOwnMutexIsNotAnAA() throws {
         let r = makeRegistry()
         let g = r.allocGroup()
-        let putter = TestThread("putter") {
+        let putter = TestThread(named: "putter") {
             g.mutex.lock()
             r.putAllocated(g)                    // the last reference
             g.mutex.unlock()
