@@ -245,13 +245,7 @@ final class ReleaseMisuseTests: LockdepTestCase {
 /// Runs `body` on a new thread; `false` (and a failure) if it has not finished in 10 s.
 private func bounded(_ name: String, file: StaticString = #filePath, line: UInt = #line,
                      _ body: @escaping @Sendable () -> Void) -> Bool {
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        Lockdep.currentThreadName = name
-        body()
-        done.signal()
-    }.start()
-    let finished = done.wait(timeout: .now() + 10) == .success
+    let finished = startThread(named: name, body).join(timeout: 10)
     if !finished { XCTFail("the misuse blocked instead of being refused", file: file, line: line) }
     return finished
 }
@@ -259,13 +253,7 @@ private func bounded(_ name: String, file: StaticString = #filePath, line: UInt 
 /// What `attempt` returns on another thread (`false` if it does not return within 10 s).
 private func otherThreadTakes(_ attempt: @escaping @Sendable () -> Bool) -> Bool {
     let result = ProbeBox(false)
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        Lockdep.currentThreadName = "other"
-        result.set(attempt())
-        done.signal()
-    }.start()
-    guard done.wait(timeout: .now() + 10) == .success else { return false }
+    guard startThread(named: "other", { result.set(attempt()) }).join(timeout: 10) else { return false }
     return result.get()
 }
 

@@ -1,7 +1,7 @@
 // Test support shared by the RCU and container test targets: what needs RCU. The rest
 // (threads, locks, the RNG, Lockdep report collection) is in TestSupport, re-exported here.
 @_exported import TestSupport
-public import Foundation
+import Foundation
 public import Lockdep
 public import RCU
 import Synchronization
@@ -71,20 +71,19 @@ public final class Ledger: Sendable {
 /// both trapping handlers on `stop()`.
 public final class MisuseRecorder: Sendable {
     private let reports = Locked<[RCUMisuse]>([])
-    private let lockdep = Locked<[LockdepReport]>([])
+    private let lockdep = LockdepReportCollector()
 
     public init() {
         Lockdep.resetForTesting()
         RCUMisuse.setHandler(.custom { [self] misuse in self.record(misuse) })
-        Lockdep.reportMode = .custom { [self] report in self.record(report) }
+        lockdep.install()
     }
 
     private func record(_ misuse: RCUMisuse) { reports.withLock { $0.append(misuse) } }
-    private func record(_ report: LockdepReport) { lockdep.withLock { $0.append(report) } }
 
     public var recorded: [RCUMisuse] { reports.withLock { $0 } }
     public var kinds: [RCUMisuse.Kind] { recorded.map(\.kind) }
-    public var lockdepReports: [LockdepReport] { lockdep.withLock { $0 } }
+    public var lockdepReports: [LockdepReport] { lockdep.reports }
 
     public func stop() {
         RCUMisuse.setHandler(.trap)
@@ -93,44 +92,63 @@ public final class MisuseRecorder: Sendable {
     }
 }
 
-/// A reader that holds up memb grace periods until the backlog reaches a mark (at most
-/// 10 s): in a slow build (ThreadSanitizer's) the worker could otherwise keep pace with a
-/// storm's writers, and nothing would be throttled.
-public final class GracePeriodHold: Sendable {
-    private let release = DispatchSemaphore(value: 0)
-    private let reader: TestThread
+/// A thread inside a read section of `F` from `init` until `release()`: it holds up `F`'s
+/// grace periods meanwhile. `inside` runs in the section first (to load what it protects).
+public final class HeldReader<F: RCUFlavor>: Sendable {
+    private let leave = DispatchSemaphore(value: 0)
+    private let thread: TestThread
 
-    public init() {
+    public init(
+        named name: String? = nil, inside: @escaping @Sendable (borrowing RCUReadSection<F>) -> Void = { _ in }
+    ) {
         let entered = DispatchSemaphore(value: 0)
-        let release = self.release
-        reader = startThread(named: "gp-hold") {
-            RCUMemb.read { _ in
+        let leave = self.leave
+        thread = startThread(named: name ?? "held-reader-\(F.name)") {
+            F.read { section in
+                inside(section)
                 entered.signal()
-                release.wait()
+                leave.wait()
             }
         }
         entered.wait()
     }
 
-    public func end(whenBacklogReaches mark: Int) {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while RCUMemb.pendingCallbacks < mark, ContinuousClock.now < deadline { usleep(1_000) }
-        release.signal()
-        reader.wait()
+    /// Lets the reader leave its section and waits until its thread has ended.
+    public func release() {
+        leave.signal()
+        thread.wait()
     }
 }
 
-/// The largest memb backlog seen by a sampling thread.
+/// A reader that holds up memb grace periods until the backlog reaches a mark (at most
+/// 10 s): in a slow build (ThreadSanitizer's) the worker could otherwise keep pace with a
+/// storm's writers, and nothing would be throttled.
+public final class GracePeriodHold: Sendable {
+    private let reader = HeldReader<RCUMemb>(named: "gp-hold")
+
+    public init() {}
+
+    public func end(whenBacklogReaches mark: Int) {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while RCUMemb.pendingCallbacks < mark, ContinuousClock.now < deadline { usleep(1_000) }
+        reader.release()
+    }
+}
+
+/// The largest backlog of a flavor (memb unless told) seen by a sampling thread.
 public final class BacklogPeak: Sendable {
     private let peak = Atomic<Int>(0)
     private let running = Atomic<Bool>(true)
+    private let pendingCallbacks: @Sendable () -> Int
 
-    public init() {}
+    public init<F: RCUFlavor>(of _: F.Type) { pendingCallbacks = { F.pendingCallbacks } }
+
+    public convenience init() { self.init(of: RCUMemb.self) }
 
     public func start() -> TestThread {
         startThread(named: "backlog-peak") { [self] in
             while running.load(ordering: .relaxed) {
-                let pending = RCUMemb.pendingCallbacks
+                let pending = pendingCallbacks()
                 if pending > peak.load(ordering: .relaxed) { peak.store(pending, ordering: .relaxed) }
                 usleep(100)
             }

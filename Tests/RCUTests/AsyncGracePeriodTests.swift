@@ -251,7 +251,7 @@ extension PerFlavor {
 
         /// `gracePeriodCookie()` starts nothing; a blocking `synchronize()` ends the cookies
         /// taken before it; `synchronize(since:)` does not wait for an elapsed cookie.
-        @Test(arguments: allFlavors)
+        @Test(.onTestThread, arguments: allFlavors)
         func cookieSemantics(_ flavor: any RCUFlavor.Type) { checkCookieSemantics(flavor) }
 
         private func checkCookieSemantics<F: RCUFlavor>(_: F.Type) {
@@ -345,29 +345,4 @@ final class ReaderTally<F: RCUFlavor>: Sendable {
     let leftOnline = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     init(_ first: Tracked) { pointer = RCUPointer(first) }
-}
-
-/// A thread inside a read section of `F` until ``release()``.
-final class HeldReader<F: RCUFlavor>: @unchecked Sendable {
-    private let leave = DispatchSemaphore(value: 0)
-    private let done: TestThread
-
-    init(_ inside: @escaping @Sendable (borrowing RCUReadSection<F>) -> Void = { _ in }) {
-        let entered = DispatchSemaphore(value: 0)
-        let leave = self.leave
-        done = startThread(named: "held-reader-\(F.name)") {
-            F.read { section in
-                inside(section)
-                entered.signal()
-                leave.wait()
-            }
-        }
-        entered.wait()
-    }
-
-    /// Lets the reader leave its section and waits until its thread has ended.
-    func release() {
-        leave.signal()
-        done.wait()
-    }
 }

@@ -230,23 +230,14 @@ final class MisuseCatalogTests: XCTestCase {
     /// The other half of that deadlock: an online qsbr reader (a scope, outside any section)
     /// that waits for a memb grace period waits offline, so qsbr grace periods go on.
     func testOnlineQSBRReaderWaitsForAnotherFlavorOffline() {
-        let inSection = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let membReader = startThread(named: "memb-reader") {
-            RCUMemb.read { _ in
-                inSection.signal()
-                release.wait()
-            }
-        }
-        inSection.wait()
+        let membReader = HeldReader<RCUMemb>(named: "memb-reader")
         let qsbrReader = startThread(named: "qsbr-online") {
             RCUQSBR.withReader { _ in RCUMemb.synchronize() }   // waits for memb-reader
         }
         usleep(20_000)
         let qsbrWriter = startThread(named: "qsbr-writer") { RCUQSBR.synchronize() }
         XCTAssertEqual(qsbrWriter.wait(timeout: .now() + 10), .success, "the online qsbr reader held up qsbr")
-        release.signal()
-        membReader.wait()
+        membReader.release()
         qsbrReader.wait()
         XCTAssertEqual(recorder.kinds, [])
     }
@@ -306,7 +297,7 @@ final class MisuseCatalogTests: XCTestCase {
 
 extension PerFlavor {
     /// The catalogue's per-flavor entries; a recorder is installed for each case.
-    @Suite final class MisuseCatalogTests {
+    @Suite(.onTestThread) final class MisuseCatalogTests {
         private let recorder = MisuseRecorder()
         deinit { recorder.stop() }
 

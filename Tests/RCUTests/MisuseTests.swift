@@ -64,7 +64,7 @@ final class MisuseTests: XCTestCase {
 
 extension PerFlavor {
     /// The per-flavor misuse reports; a recorder is installed for each case.
-    @Suite final class MisuseTests {
+    @Suite(.onTestThread) final class MisuseTests {
         private let recorder = MisuseRecorder()
         deinit { recorder.stop() }
 

@@ -4,5 +4,7 @@ import Testing
 /// case per flavor (`@Test(arguments: allFlavors)`), in suites nested here.
 ///
 /// Serialized, like the XCTest tests: they share process-wide state (the misuse, stall and
-/// Lockdep handlers, each flavor's backlog and workers), so no two may run at once.
+/// Lockdep handlers, each flavor's backlog and workers), so no two may run at once. Suites of
+/// synchronous tests run on a thread of their own (`.onTestThread`), where they may block, as
+/// XCTest's tests do on the main thread.
 @Suite(.serialized) enum PerFlavor {}

@@ -88,7 +88,7 @@ final class RCULockdepTests: XCTestCase {
 }
 
 extension PerFlavor {
-    @Suite(.enabled(if: Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build"))
+    @Suite(.enabled(if: Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build"), .onTestThread)
     final class RCULockdepTests {
         private let recorder = MisuseRecorder()
         deinit { recorder.stop() }

@@ -45,7 +45,7 @@ final class RCUPointerTests: XCTestCase {
 }
 
 extension PerFlavor {
-    @Suite struct RCUPointerTests {
+    @Suite(.onTestThread) struct RCUPointerTests {
         @Test(arguments: allFlavors)
         func publishLoadReplace(_ flavor: any RCUFlavor.Type) { checkPublishLoadReplace(flavor) }
 

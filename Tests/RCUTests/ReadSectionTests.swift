@@ -34,7 +34,7 @@ final class ReadSectionTests: XCTestCase {
 }
 
 extension PerFlavor {
-    @Suite struct ReadSectionTests {
+    @Suite(.onTestThread) struct ReadSectionTests {
         @Test(arguments: allFlavors)
         func nestedSections(_ flavor: any RCUFlavor.Type) { checkNesting(flavor) }
 
@@ -90,7 +90,7 @@ extension PerFlavor {
         }
     }
 
-    @Suite struct RCUReaderTests {
+    @Suite(.onTestThread) struct RCUReaderTests {
         @Test(arguments: allFlavors)
         func readerRegistersAndReads(_ flavor: any RCUFlavor.Type) { checkReader(flavor) }
 

@@ -67,17 +67,9 @@ final class ReclamationPressureRegressionTests: XCTestCase {
         RCUMemb.backlogPolicy = RCUBacklogPolicy(highWaterMark: 100, lowWaterMark: 50, throttle: .reclaimInline)
         defer { RCUMemb.backlogPolicy = .standard }
         let ledger = Ledger()
-        let inSection = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
         // A reader holds up the grace period, so the backlog stays over the mark while 300
         // throttled retires gather in the batch (fewer than 512: nobody fills it).
-        let reader = startThread(named: "partial-reader") {
-            RCUMemb.read { _ in
-                inSection.signal()
-                release.wait()
-            }
-        }
-        inSection.wait()
+        let reader = HeldReader<RCUMemb>(named: "partial-reader")
         for _ in 0..<200 { RCUMemb.retire(Filler()) }
         onThread(named: "partial-writer") {
             for index in 0..<300 { RCUMemb.retire(Tracked(id: index, ledger: ledger)) }
@@ -91,8 +83,7 @@ final class ReclamationPressureRegressionTests: XCTestCase {
                 usleep(100)
             }
         }
-        release.signal()
-        reader.wait()
+        reader.release()
         let freedWhileTrafficRuns = ledger.waitForFreed(300, timeout: 5)
         let pending = RCUMemb.pendingCallbacks
         running.store(0)

@@ -5,10 +5,12 @@ import Synchronization
 import Testing
 import XCTest
 
+/// A low mark, so a two-writer storm is throttled.
+private let small = RCUBacklogPolicy(highWaterMark: 2_000, lowWaterMark: 1_000)
+
 /// The backlog policy on every path that retires (``RCUPointer`` writes), the expedited
 /// policy's batches, and barriers over chains of callbacks.
 final class ReclamationPressureTests: XCTestCase {
-    private let small = RCUBacklogPolicy(highWaterMark: 2_000, lowWaterMark: 1_000)
     /// Two writers may each queue up to 64 callbacks between the shim's checks, plus one each
     /// in flight, plus a sampling step.
     private let slack = 2 * 64 + 2 + 64
@@ -90,39 +92,6 @@ final class ReclamationPressureTests: XCTestCase {
         XCTAssertEqual(ledger.freedCount, 1_000)
     }
 
-    /// The expedited policy reclaims whole batches after one grace period each: every inline
-    /// reclamation is part of a full batch, so their count is a multiple of the batch size,
-    /// and a storm of 60,000 retires needs far fewer grace periods than objects.
-    func testExpeditedPolicyReclaimsInBatches() {
-        for flavor in [RCUMemb.self, RCUQSBR.self, RCUBulletproof.self] as [any RCUFlavor.Type] { checkBatches(flavor) }
-    }
-
-    private func checkBatches<F: RCUFlavor>(_: F.Type) {
-        var policy = small
-        policy.throttle = .reclaimInline
-        F.backlogPolicy = policy
-        defer { F.backlogPolicy = .standard }
-        let ledger = Ledger()
-        let before = F.backlog
-        let count = 60_000
-        let writers = (0..<2).map { writer in
-            startThread(named: "expedite-\(writer)") {
-                for index in stride(from: writer, to: count, by: 2) { F.retire(Tracked(id: index, ledger: ledger)) }
-            }
-        }
-        writers.forEach { $0.wait() }
-        F.barrier()
-        let after = F.backlog
-        let inline = after.inlineReclamations - before.inlineReclamations
-        let throttled = after.throttledRetires - before.throttledRetires
-        XCTAssertGreaterThan(inline, 0, "\(F.name): reclaimed inline")
-        XCTAssertEqual(inline % 512, 0, "\(F.name): inline reclamations come in full batches of 512, not \(inline)")
-        XCTAssertLessThanOrEqual(inline, throttled, "\(F.name): only throttled retires are reclaimed inline")
-        XCTAssertEqual(ledger.freedCount, count, "\(F.name): every object reclaimed (the last partial batch too)")
-        XCTAssertEqual(ledger.doubleFrees, 0, "\(F.name)")
-        XCTAssertEqual(after.pendingCallbacks, 0, "\(F.name)")
-    }
-
     /// A partial expedite batch left when the retires stop is reclaimed without a barrier:
     /// its sweeper hands it to call_rcu.
     func testPartialExpediteBatchIsSweptWithoutABarrier() {
@@ -132,22 +101,13 @@ final class ReclamationPressureTests: XCTestCase {
         let blocker = Ledger()
         // A reader holds up the worker's grace period, so the backlog stays over the mark
         // while this thread's 300 retires are throttled into the batch (fewer than 512).
-        let inSection = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let reader = startThread(named: "sweep-reader") {
-            RCUMemb.read { _ in
-                inSection.signal()
-                release.wait()
-            }
-        }
-        inSection.wait()
+        let reader = HeldReader<RCUMemb>(named: "sweep-reader")
         for index in 0..<200 { RCUMemb.retire(Tracked(id: index, ledger: blocker)) }
         onThread(named: "sweep-writer") {
             for index in 0..<300 { RCUMemb.retire(Tracked(id: index, ledger: ledger)) }
         }
         XCTAssertTrue(RCUMemb.backlog.isThrottling)
-        release.signal()
-        reader.wait()
+        reader.release()
         XCTAssertTrue(ledger.waitForFreed(300, timeout: 20), "gathered objects reclaimed: \(ledger.freedCount) of 300")
         XCTAssertTrue(blocker.waitForFreed(200, timeout: 20))
         XCTAssertEqual(ledger.doubleFrees, 0)
@@ -199,7 +159,39 @@ final class ReclamationPressureTests: XCTestCase {
 }
 
 extension PerFlavor {
-    @Suite struct ReclamationPressureTests {
+    @Suite(.onTestThread) struct ReclamationPressureTests {
+        /// The expedited policy reclaims whole batches after one grace period each: every inline
+        /// reclamation is part of a full batch, so their count is a multiple of the batch size,
+        /// and a storm of 60,000 retires needs far fewer grace periods than objects.
+        @Test(arguments: [RCUMemb.self, RCUQSBR.self, RCUBulletproof.self] as [any RCUFlavor.Type])
+        func expeditedPolicyReclaimsInBatches(_ flavor: any RCUFlavor.Type) { checkBatches(flavor) }
+
+        private func checkBatches<F: RCUFlavor>(_: F.Type) {
+            var policy = small
+            policy.throttle = .reclaimInline
+            F.backlogPolicy = policy
+            defer { F.backlogPolicy = .standard }
+            let ledger = Ledger()
+            let before = F.backlog
+            let count = 60_000
+            let writers = (0..<2).map { writer in
+                startThread(named: "expedite-\(writer)") {
+                    for index in stride(from: writer, to: count, by: 2) { F.retire(Tracked(id: index, ledger: ledger)) }
+                }
+            }
+            writers.forEach { $0.wait() }
+            F.barrier()
+            let after = F.backlog
+            let inline = after.inlineReclamations - before.inlineReclamations
+            let throttled = after.throttledRetires - before.throttledRetires
+            #expect(inline > 0, "\(F.name): reclaimed inline")
+            #expect(inline % 512 == 0, "\(F.name): inline reclamations come in full batches of 512, not \(inline)")
+            #expect(inline <= throttled, "\(F.name): only throttled retires are reclaimed inline")
+            #expect(ledger.freedCount == count, "\(F.name): every object reclaimed (the last partial batch too)")
+            #expect(ledger.doubleFrees == 0, "\(F.name)")
+            #expect(after.pendingCallbacks == 0, "\(F.name)")
+        }
+
         /// `barrier()` waits for the callbacks queued before it, not necessarily for the ones those
         /// queue; `barrier(untilQuiet:)` waits for the whole chain, in a few rounds.
         @Test(arguments: allFlavors)

@@ -33,7 +33,7 @@ final class ReclamationTests: XCTestCase {
 }
 
 extension PerFlavor {
-    @Suite struct ReclamationTests {
+    @Suite(.onTestThread) struct ReclamationTests {
         /// Every retired object is deinitialised exactly once, and all of them by `barrier()`.
         @Test(arguments: allFlavors)
         func retiredObjectsDeinitialisedExactlyOnce(_ flavor: any RCUFlavor.Type) { checkRetire(flavor) }

@@ -62,7 +62,7 @@ final class StallDetectorTests: XCTestCase {
 }
 
 extension PerFlavor {
-    @Suite struct StallDetectorTests {
+    @Suite(.onTestThread) struct StallDetectorTests {
         /// A stall is attributed to the flavor that stalled (by its kind), with that flavor's
         /// blocking reader, for each of the four flavors (bp names none: see below).
         @Test(arguments: allFlavors)
@@ -72,21 +72,12 @@ extension PerFlavor {
 
         private func checkAttribution<F: RCUFlavor>(_: F.Type, _ stalls: Locked<[RCUStallDetector.Stall]>) {
             let waiterName = "waiter-\(F.name)"
-            let inside = DispatchSemaphore(value: 0)
-            let leave = DispatchSemaphore(value: 0)
-            let reader = startThread(named: "reader-\(F.name)") {
-                F.read { _ in
-                    inside.signal()
-                    leave.wait()
-                }
-            }
-            inside.wait()
+            let reader = HeldReader<F>(named: "reader-\(F.name)")
             let waiter = startThread(named: waiterName) { F.synchronize() }
             func seen() -> RCUStallDetector.Stall? { stalls.withLock { $0.first { $0.waiterName == waiterName } } }
             let deadline = Date().addingTimeInterval(10)
             while seen() == nil && Date() < deadline { usleep(10_000) }
-            leave.signal()
-            reader.wait()
+            reader.release()
             waiter.wait()
             guard let stall = seen() else {
                 Issue.record("\(F.name): no stall reported: \(stalls.withLock { $0 })")

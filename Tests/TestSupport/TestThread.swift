@@ -1,10 +1,14 @@
 public import Foundation
 public import Lockdep
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A named thread a test starts and then joins: the one thread helper of every test target.
 ///
-/// The name is set both as the pthread name (RCU's stall and misuse reports read it; Linux
-/// keeps at most 15 bytes) and as Lockdep's name for the thread (its reports print it whole).
+/// The name is the pthread name: RCU's stall and misuse reports read it, and Lockdep's name for
+/// the thread defaults to it (Linux keeps at most 15 bytes). Lockdep's own name is not set: its
+/// setter takes Lockdep's graph lock, which another thread of a forking parent may have held.
 public final class TestThread: Sendable {
     private let done = DispatchSemaphore(value: 0)
 
@@ -12,8 +16,7 @@ public final class TestThread: Sendable {
     /// (`.hardirq` for ISR-like code).
     public init(named name: String, context: LockdepContext = .process, _ body: @escaping @Sendable () -> Void) {
         let thread = Thread { [done] in
-            Thread.current.name = name   // the pthread name, through pthread_setname_np
-            Lockdep.currentThreadName = name
+            setCurrentThreadName(name)
             if context == .process {
                 body()
             } else {
@@ -47,3 +50,13 @@ public func startThread(
 public func onThread(named name: String, context: LockdepContext = .process, _ body: @escaping @Sendable () -> Void) {
     startThread(named: name, context: context, body).wait()
 }
+
+/// Sets the calling thread's pthread name (its first 15 bytes: Linux keeps no more).
+/// `pthread_setname_np` is a GNU extension the Glibc module does not declare: found with dlsym.
+func setCurrentThreadName(_ name: String) {
+    _ = setName?(pthread_self(), String(decoding: name.utf8.prefix(15), as: UTF8.self))
+}
+
+private typealias SetThreadName = @convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32
+private let setName: SetThreadName? = dlsym(dlopen(nil, RTLD_LAZY), "pthread_setname_np")
+    .map { unsafeBitCast($0, to: SetThreadName.self) }
