@@ -48,12 +48,6 @@ final class GracePeriodOracle<Flavor: RCUFlavor>: Sendable {
 
 struct ProbeError: Error {}
 
-final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
-}
-
 /// Probes of the read side from the public API, as a hostile user would write them:
 /// state changes inside and around sections, nesting, throws, other threads, callbacks.
 final class AdversarialReadSideTests: XCTestCase {

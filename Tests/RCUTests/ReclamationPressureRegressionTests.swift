@@ -113,7 +113,7 @@ final class ReclamationPressureRegressionTests: XCTestCase {
             reader.wait()
         }
         let status = Locked<Int32?>(nil)
-        runJoined {
+        runOnJoinedThread(named: "fork-worker") {
             try? RCUMemb.useCallbackWorkers(.perThread)
             let child = fork()
             if child == 0 {
@@ -185,21 +185,5 @@ final class ReclamationPressureRegressionTests: XCTestCase {
         kill(child, SIGKILL)
         waitpid(child, &status, 0)
         return nil
-    }
-
-    /// Runs `body` on a new pthread and joins it (after its key destructors).
-    private func runJoined(_ body: @escaping @Sendable () -> Void) {
-        final class Box: @unchecked Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        let status = pthread_create(&thread, nil, { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
-        precondition(status == 0, "pthread_create failed: \(status)")
-        pthread_join(thread, nil)
     }
 }

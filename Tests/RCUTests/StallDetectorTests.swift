@@ -31,11 +31,11 @@ final class StallDetectorTests: XCTestCase {
             let inside = Flag()
             startThread(named: "child-reader") {
                 RCUMemb.read { _ in
-                    inside.value.store(true, ordering: .releasing)
+                    inside.set()
                     sleep(30)
                 }
             }
-            while !inside.value.load(ordering: .acquiring) { usleep(1_000) }
+            while !inside.isSet { usleep(1_000) }
             RCUMemb.synchronize()      // held up by child-reader: only the stall handler ends it
             _exit(1)
         }
@@ -45,10 +45,6 @@ final class StallDetectorTests: XCTestCase {
         let signal = status & 0x7f
         XCTAssertEqual(signal, 0, "the child was killed by signal \(signal) (SIGALRM: no stall report)")
         XCTAssertEqual((status >> 8) & 0xff, 42, "the child's stall handler ended it (status \(status))")
-    }
-
-    private final class Flag: Sendable {
-        let value = Atomic<Bool>(false)
     }
 
     /// Runs `test` in a fresh process and returns `false`, or returns `true` when already in it.

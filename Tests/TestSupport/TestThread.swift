@@ -60,3 +60,30 @@ func setCurrentThreadName(_ name: String) {
 private typealias SetThreadName = @convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32
 private let setName: SetThreadName? = dlsym(dlopen(nil, RTLD_LAZY), "pthread_setname_np")
     .map { unsafeBitCast($0, to: SetThreadName.self) }
+
+/// Starts `body` on a new joinable pthread named `name`. `pthread_join` returns after the
+/// thread's key destructors ran (RCU's and Lockdep's thread-exit cleanup), where
+/// ``TestThread/wait()`` returns when the body does.
+public func startJoinableThread(named name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+    let context = Unmanaged.passRetained(JoinableBody {
+        setCurrentThreadName(name)
+        body()
+    }).toOpaque()
+    var thread = pthread_t()
+    let status = pthread_create(&thread, nil, { context in
+        Unmanaged<JoinableBody>.fromOpaque(context!).takeRetainedValue().run()
+        return nil
+    }, context)
+    precondition(status == 0, "pthread_create failed: \(status)")
+    return thread
+}
+
+/// Runs `body` on a new pthread named `name` and joins it (after its key destructors).
+public func runOnJoinedThread(named name: String, _ body: @escaping @Sendable () -> Void) {
+    pthread_join(startJoinableThread(named: name, body), nil)
+}
+
+private final class JoinableBody: Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+}
