@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// `iommu_deferred_attach()` reads `attach_deferred` under `group->mutex`, which clears it: the

@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// `really_probe()` sets `dev->driver` before the driver's probe and clears it again when the

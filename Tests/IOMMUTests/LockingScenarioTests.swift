@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// S6 and S7: the 2023 locking of dev->iommu_group.

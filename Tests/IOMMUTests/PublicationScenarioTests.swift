@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// S1-S3: what RCU publication and deferred freeing protect an ISR reader from.

@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// S8 (empty-group assertion) and S9 (the recovery fence).

@@ -1,7 +1,6 @@
 import Foundation
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// The last reference to a registry dropped on one of its own worker threads (the work function

@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// The registry's ordinary behaviour, bad input, and the three broken-device designs.

@@ -1,7 +1,5 @@
 import Foundation
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// Issue 15: a `Registry` dropped without `shutdown()` must not leak its work queue's threads.

@@ -1,7 +1,5 @@
 import Foundation
 import IOMMU
-import Lockdep
-import RCU
 import Synchronization
 import XCTest
 

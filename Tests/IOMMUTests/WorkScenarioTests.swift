@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// S4 and S5: the per-gdev broken work (design D1) against device removal.

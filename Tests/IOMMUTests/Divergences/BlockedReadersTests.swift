@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 12 (issue 16), the parts fixed: the kernel's other readers of `gdev->blocked`

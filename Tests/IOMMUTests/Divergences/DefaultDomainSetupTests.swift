@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 6 (issue 16): a failed first attach of a new group's default domain WARNs in

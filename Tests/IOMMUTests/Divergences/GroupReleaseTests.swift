@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 4 (issue 16): the kobject release `iommu_group_release` takes no lock. Taking

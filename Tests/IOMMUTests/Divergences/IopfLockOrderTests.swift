@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 1 (issue 16): the modelled SMMUv3 driver's IOPF queue puts

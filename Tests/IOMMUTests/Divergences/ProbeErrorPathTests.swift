@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 7 (issue 16): `__iommu_probe_device` holds `group->mutex` from `list_add` to

@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 2 (issue 16): `iommu_init_device` drops `iommu_probe_device_lock` around the

@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 10 (issue 16): the driver's `probe_device` runs before `device_group`, so D2's

@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 5 (issue 16): `__iommu_group_remove_device` never touches `recovery_cnt`: a device

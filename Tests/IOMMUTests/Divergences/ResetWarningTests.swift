@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 11 (issue 16): the reset hooks WARN as the kernel's do: `WARN_ON(!gdev)` in

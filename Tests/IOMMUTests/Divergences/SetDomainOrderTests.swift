@@ -1,6 +1,5 @@
 import IOMMU
 import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 8 (issue 16): `__iommu_group_set_domain_internal` returns 0 when the domain is

@@ -1,6 +1,4 @@
 import IOMMU
-import Lockdep
-import RCU
 import XCTest
 
 /// Divergence 3 (issue 16): `struct group_device` has no group pointer; D1's worker reads
