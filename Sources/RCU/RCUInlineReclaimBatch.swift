@@ -168,8 +168,24 @@ final class RCUInlineReclaimBatch: Sendable {
             if s.items.isEmpty { s.sweeperQueued = false }
             return (handed, !s.items.isEmpty)
         }
-        for item in handed { queue(item.function, item.context) }
-        if requeue { queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque()) }
+        // The backlog was read before the lock: a sweeper preempted since then would hand
+        // over a whole batch on top of what the writers queued meanwhile. Stop at the
+        // high-water mark and keep the rest for the next sweep.
+        var next = handed.startIndex
+        while next < handed.endIndex {
+            if next % 32 == 0, next > 0, self.backlog.pending >= backlog.policy.highWaterMark { break }
+            queue(handed[next].function, handed[next].context)
+            next += 1
+        }
+        var sweepAgain = requeue
+        if next < handed.endIndex {
+            sweepAgain = state.withLock { s in
+                s.items.insert(contentsOf: handed[next...], at: 0)
+                defer { s.sweeperQueued = true }
+                return !s.sweeperQueued
+            } || requeue
+        }
+        if sweepAgain { queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque()) }
     }
 
     /// The backlog as the sweeper sees it: callbacks pending (this sweeper aside), whether
