@@ -1,13 +1,30 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-/// liburcu is found in the system include path (`liburcu-dev`); `make` installs it when missing.
-func urcuShim(_ name: String, links: [String]) -> Target {
+/// liburcu's flavors, as the shims and their pkg-config files name them (one C module per
+/// flavor: liburcu's call-rcu.h and defer.h have include guards).
+let urcuFlavors = [(shim: "CURCUMemb", library: "memb"), (shim: "CURCUQSBR", library: "qsbr"),
+                   (shim: "CURCUBP", library: "bp"), (shim: "CURCUMB", library: "mb")]
+
+/// liburcu's library `liburcu-<library>`, found with pkg-config (`liburcu-dev` on Debian and
+/// Ubuntu, `userspace-rcu` on Homebrew; SwiftPM names the package when it is missing).
+func urcuSystemLibrary(_ library: String) -> Target {
+    .systemLibrary(
+        name: "CLibURCU\(library.uppercased())",
+        path: "CHeaders/System/liburcu-\(library)",
+        pkgConfig: "liburcu-\(library)",
+        providers: [.apt(["liburcu-dev"]), .brew(["userspace-rcu"])]
+    )
+}
+
+/// A flavor's shim over its liburcu library.
+func urcuShim(_ name: String, library: String) -> Target {
     .target(
         name: name,
-        dependencies: ["CLockdepThread"],   // the cell type of RCU's Lockdep pseudo-locks
+        // CLockdepThread: the cell type of RCU's Lockdep pseudo-locks.
+        dependencies: ["CURCUCommon", "CLockdepThread", .target(name: "CLibURCU\(library.uppercased())")],
         path: "CHeaders/\(name)",
-        linkerSettings: links.map { .linkedLibrary($0) } + [.linkedLibrary("pthread")]
+        linkerSettings: [.linkedLibrary("pthread")]
     )
 }
 
@@ -39,12 +56,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
-    targets: [
-        urcuShim("CURCUMemb", links: ["urcu-memb", "urcu-common"]),
-        urcuShim("CURCUQSBR", links: ["urcu-qsbr", "urcu-common"]),
-        urcuShim("CURCUBP", links: ["urcu-bp", "urcu-common"]),
-        urcuShim("CURCUMB", links: ["urcu-mb", "urcu-common"]),
-        urcuShim("CURCUCDS", links: ["urcu-cds", "urcu-common"]),
+    targets: (urcuFlavors.map(\.library) + ["cds"]).map(urcuSystemLibrary)
+        + urcuFlavors.map { urcuShim($0.shim, library: $0.library) } + [
+        urcuShim("CURCUCDS", library: "cds"),
+        // What the flavor shims share: pointer operations, thread names, the flavor operations table.
+        .target(name: "CURCUCommon", path: "CHeaders/CURCUCommon", linkerSettings: [.linkedLibrary("pthread")]),
 
         // Lockdep's thread-local state pointer (one %fs load on the checked fast path).
         .target(name: "CLockdepThread"),
@@ -60,7 +76,7 @@ let package = Package(
         ),
         .target(
             name: "RCU",
-            dependencies: ["CURCUMemb", "CURCUQSBR", "CURCUBP", "CURCUMB", "CURCUCDS", "Lockdep"],
+            dependencies: ["CURCUCommon", "CURCUMemb", "CURCUQSBR", "CURCUBP", "CURCUMB", "CURCUCDS", "Lockdep"],
             swiftSettings: strictSwift + [
                 // RCU annotates itself for Lockdep under the same switch as Lockdep's own checks.
                 .define("LOCKDEP_CHECKS", .when(configuration: .debug)),

@@ -1,33 +1,10 @@
 /* The mb flavor's C read loops: liburcu's own inline fast path (_LGPL_SOURCE). */
 #include <CURCUMB.h>
-#include <urcu/pointer.h>
-#include "CReference.h"
 
-uint64_t creference_mb_read_loop(void **slot, uint64_t iterations) {
-    curcu_mb_register_thread(); /* idempotent, out of line, outside the loop */
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iterations; i++) {
-        urcu_mb_read_lock();
-        struct creference_node *p = rcu_dereference(*slot);
-        if (p)   /* as liburcu's test_urcu reader does (see CReference.h) */
-            sum += (uint64_t)p->value;
-        urcu_mb_read_unlock();
-    }
-    return sum;
-}
-
-/* The same loop with the Swift API's guarantee: the registration check (see memb's). */
-uint64_t creference_mb_checked_read_loop(void **slot, uint64_t iterations) {
-    curcu_mb_register_thread();
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iterations; i++) {
-        if (__builtin_expect(!URCU_TLS(urcu_mb_reader).registered, 0))
-            curcu_mb_register_thread_auto();
-        urcu_mb_read_lock();
-        struct creference_node *p = rcu_dereference(*slot);
-        if (p)
-            sum += (uint64_t)p->value;
-        urcu_mb_read_unlock();
-    }
-    return sum;
-}
+#define CREF_FN(name) creference_mb_##name
+#define CREF_URCU(name) urcu_mb_##name
+#define CREF_SHIM(name) curcu_mb_##name
+#define CREF_ENTER() curcu_mb_register_thread()   /* idempotent, out of line, outside the loop */
+#define CREF_LEAVE() ((void)0)
+#define CREF_CHECKED 1
+#include "read_loop_template.h"

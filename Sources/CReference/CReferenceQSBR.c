@@ -3,21 +3,21 @@
 #include <urcu/pointer.h>
 #include "CReference.h"
 
-uint64_t creference_qsbr_read_loop(void **slot, uint64_t iterations) {
-    curcu_qsbr_register_thread(); /* idempotent, out of line, outside the loop */
-    if (!urcu_qsbr_read_ongoing())   /* registered earlier, then taken offline */
+/* Registered earlier, then taken offline: online for the loop; an idle registered
+ * thread must not hold up grace periods, so offline after it. */
+static inline void creference_qsbr_enter(void) {
+    curcu_qsbr_register_thread();   /* idempotent, out of line, outside the loop */
+    if (!urcu_qsbr_read_ongoing())
         urcu_qsbr_thread_online();
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iterations; i++) {
-        urcu_qsbr_read_lock();
-        struct creference_node *p = rcu_dereference(*slot);
-        if (p)   /* as liburcu's test_urcu reader does (see CReference.h) */
-            sum += (uint64_t)p->value;
-        urcu_qsbr_read_unlock();
-    }
-    urcu_qsbr_thread_offline();   /* an idle registered thread must not hold up grace periods */
-    return sum;
 }
+
+#define CREF_FN(name) creference_qsbr_##name
+#define CREF_URCU(name) urcu_qsbr_##name
+#define CREF_SHIM(name) curcu_qsbr_##name
+#define CREF_ENTER() creference_qsbr_enter()
+#define CREF_LEAVE() urcu_qsbr_thread_offline()
+#define CREF_CHECKED 0
+#include "read_loop_template.h"
 
 /* liburcu's "extended quiescent state" for a thread that is offline between reads: it
  * goes online for each read and offline after it. */

@@ -128,12 +128,7 @@ enum RCUDedicatedWorkers {
     }()
 
     private static func free(_ data: OpaquePointer, createdIn process: pid_t, of kind: RCUFlavorKind) {
-        switch kind {
-        case .memb: RCUMemb.freeDedicatedWorkerAtExit(data, createdIn: process)
-        case .qsbr: RCUQSBR.freeDedicatedWorkerAtExit(data, createdIn: process)
-        case .bulletproof: RCUBulletproof.freeDedicatedWorkerAtExit(data, createdIn: process)
-        case .memoryBarrier: RCUMemoryBarrier.freeDedicatedWorkerAtExit(data, createdIn: process)
-        }
+        kind.flavorType.freeDedicatedWorkerAtExit(data, createdIn: process)
     }
 
     private static var slots: Slots? {

@@ -1,28 +1,8 @@
+public import CURCUCommon
+public import CLockdepThread
 
 /// The C function liburcu's call_rcu worker runs for a callback queued through the shims.
 public typealias RCUCallbackFunction = @convention(c) (UnsafeMutableRawPointer?) -> Void
-
-/// Which of liburcu's RCU implementations a flavor type is.
-public enum RCUFlavorKind: Sendable, Hashable, CaseIterable {
-    /// liburcu's `memb` (``RCUMemb``).
-    case memb
-    /// liburcu's `qsbr` (``RCUQSBR``).
-    case qsbr
-    /// liburcu's `bp` (``RCUBulletproof``).
-    case bulletproof
-    /// liburcu's `mb` (``RCUMemoryBarrier``).
-    case memoryBarrier
-
-    /// liburcu's name for the flavor: `memb`, `qsbr`, `bp` or `mb`.
-    public var name: String {
-        switch self {
-        case .memb: "memb"
-        case .qsbr: "qsbr"
-        case .bulletproof: "bp"
-        case .memoryBarrier: "mb"
-        }
-    }
-}
 
 /// One of liburcu's RCU implementations ("flavors"), as a type.
 ///
@@ -32,78 +12,153 @@ public enum RCUFlavorKind: Sendable, Hashable, CaseIterable {
 ///
 /// | Flavor | Read lock + unlock | Reader obligations |
 /// |---|---|---|
-/// | ``RCUMemb`` (default) | ~1.5 ns; ~1 ns in a ``RCUFlavor/withReader(file:line:_:)`` scope | none (registered automatically) |
-/// | ``RCUQSBR`` | ~1 ns in a ``RCUFlavor/withReader(file:line:_:)`` scope | announce quiescent states there |
-/// | ``RCUBulletproof`` | ~1.5 ns | none; registers itself, safe from any thread |
-/// | ``RCUMemoryBarrier`` | ~50 ns (full fence) | none |
+/// | ``RCUMemb`` (default) | cheapest with membarrier; cheaper still in a ``RCUFlavor/withReader(file:line:_:)`` scope | none (registered automatically) |
+/// | ``RCUQSBR`` | a thread-local depth count in a ``RCUFlavor/withReader(file:line:_:)`` scope | announce quiescent states there |
+/// | ``RCUBulletproof`` | one more indirection than memb | none; registers itself, safe from any thread |
+/// | ``RCUMemoryBarrier`` | a full fence per section | none |
 ///
-/// The four flavor types are the only conformances: every operation is derived
-/// from which of them `Self` is (``kind``), in extensions, and liburcu's raw
-/// primitives are not public. Code specialised for a flavor keeps only its own
-/// case. Any other conforming type is refused: its first operation stops the
-/// process with a report naming it.
-public protocol RCUFlavor: Sendable {}
+/// What users call (``read(file:line:_:)``, ``withReader(file:line:_:)``,
+/// `synchronize`, `retire`, ...) is written once, in extensions,
+/// over two kinds of requirement: the flavor's ``flavorDescription`` (which flavor it
+/// is, and its slow path) and its inline read-side fast path (the underscored
+/// requirements, which code outside this package neither calls nor implements).
+/// The four flavor types are the conformances; their requirements are generated
+/// from one table (`scripts/generate-flavors.sh`).
+public protocol RCUFlavor: Sendable {
+    /// What this flavor is: its ``RCUFlavorKind``, liburcu's name for it, whether it
+    /// is QSBR, and where its C state lives.
+    static var flavorDescription: RCUFlavorDescription { get }
 
-extension RCUFlavor {
-    /// Which liburcu flavor this type is.
+    /// Enters a generic read section, registering the thread if needed (qsbr: going
+    /// online for the section if the thread is offline).
+    /// - Returns: Whether the section brought a qsbr thread online; the matching
+    ///   `_sectionReadUnlock(broughtOnline:)` takes it back offline.
+    static func _sectionReadLock() -> Bool
+
+    /// Leaves a section entered with `_sectionReadLock()`.
+    /// - Parameter broughtOnline: What the matching lock returned.
+    static func _sectionReadUnlock(broughtOnline: Bool)
+
+    /// What a reader scope records when it opens on a registered thread: the address of
+    /// the thread's liburcu reader state for memb (with sys_membarrier) and mb, `nil` otherwise.
+    static var _readerState: UnsafeMutableRawPointer? { get }
+
+    /// Enters a reader scope's section: the flavor's unchecked fast path on the scope's
+    /// thread, the checked one on any other.
+    /// - Parameter scope: The scope's `_readerState`.
+    /// - Returns: Whether the section brought a qsbr thread online.
+    static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool
+
+    /// Leaves a section entered with `_scopeReadLock(_:)`, on whatever thread ran it.
+    /// - Parameters:
+    ///   - scope: The scope's `_readerState`.
+    ///   - broughtOnline: What the matching lock returned.
+    static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool)
+
+    /// Whether the calling thread is inside a read section (qsbr: the shim's nesting depth).
+    static var _isInReadSection: Bool { get }
+
+    /// Whether the calling thread is registered with liburcu for this flavor.
+    static var _isThreadRegistered: Bool { get }
+
+    /// Whether the call_rcu backlog passed the high-water mark and has not yet drained to
+    /// the low one: one relaxed load of a C global, the only cost the policy adds to `retire`.
+    static var _backlogIsOver: Bool { get }
+}
+
+/// What an ``RCUFlavor`` is, and where its C state lives: one value per flavor
+/// (``RCUFlavor/flavorDescription``), so that code generic over flavors asks the
+/// description instead of comparing flavor types or names.
+public struct RCUFlavorDescription: @unchecked Sendable {
+    // @unchecked: the pointers are to constant C tables and to process-wide C globals.
+
+    /// Which liburcu flavor this is.
+    public let kind: RCUFlavorKind
+
+    /// Whether readers report quiescent states themselves (liburcu's qsbr): a thread may
+    /// be offline, and a reader scope must announce quiescent states between sections.
+    public let isQSBR: Bool
+
+    /// The flavor's slow path (grace periods, call_rcu, registration, diagnostics).
+    @usableFromInline package let operations: UnsafePointer<curcu_flavor_operations>
+
+    /// liburcu's `struct rcu_flavor_struct` of this flavor, which liburcu-cds containers take.
+    @usableFromInline package let cdsFlavor: UnsafeRawPointer
+
+    /// The name of this flavor's Lockdep read-side pseudo-lock (the kernel's `rcu_lock_map`).
+    @usableFromInline package let lockdepName: String
+
+    /// Where the Lockdep map of this flavor's read sections is published for them.
+    @usableFromInline package let lockdepCell: UnsafeMutablePointer<clockdep_map_cell>
+
     @inlinable
-    @inline(__always)
-    public static var kind: RCUFlavorKind {
-        if Self.self == RCUMemb.self { return .memb }
-        if Self.self == RCUQSBR.self { return .qsbr }
-        if Self.self == RCUBulletproof.self { return .bulletproof }
-        if Self.self == RCUMemoryBarrier.self { return .memoryBarrier }
-        unsupportedConformance()
+    init(kind: RCUFlavorKind, isQSBR: Bool, operations: UnsafePointer<curcu_flavor_operations>,
+         cdsFlavor: UnsafeRawPointer, lockdepName: String, lockdepCell: UnsafeMutablePointer<clockdep_map_cell>) {
+        self.kind = kind
+        self.isQSBR = isQSBR
+        self.operations = operations
+        self.cdsFlavor = cdsFlavor
+        self.lockdepName = lockdepName
+        self.lockdepCell = lockdepCell
     }
 
-    /// A type outside the package conformed: it could name one flavor to readers and
-    /// another to writers, so nothing it does can be trusted to be protected.
-    @usableFromInline
-    static func unsupportedConformance() -> Never {
-        let message =
-            "RCU misuse: \(Self.self) conforms to RCUFlavor, but only RCUMemb, RCUQSBR, RCUBulletproof and "
-            + "RCUMemoryBarrier are flavors (use one of them, or a typealias)"
-        CurrentThread.printError(message)
-        fatalError(message)
-    }
+    /// liburcu's name for the flavor: `memb`, `qsbr`, `bp` or `mb`.
+    public var name: String { kind.name }
 }
 
 extension RCUFlavor {
+    /// Which liburcu flavor this type is (``RCUFlavorDescription/kind``).
+    @inlinable
+    public static var kind: RCUFlavorKind { flavorDescription.kind }
+
     /// liburcu's name for the flavor: `memb`, `qsbr`, `bp` or `mb`.
     @inlinable
-    public static var name: String { kind.name }
+    public static var name: String { flavorDescription.kind.name }
+
+    /// The flavor's slow path.
+    @inlinable
+    static var operations: curcu_flavor_operations { flavorDescription.operations.pointee }
 
     /// Whether the calling thread is registered with this flavor.
     @inlinable
-    public static var isThreadRegistered: Bool { primitiveIsThreadRegistered }
+    public static var isThreadRegistered: Bool { _isThreadRegistered }
 
     /// Whether the calling thread is inside a read-side critical section of this flavor.
     @inlinable
-    public static var isInReadSection: Bool { primitiveIsInReadSection }
+    public static var isInReadSection: Bool { _isInReadSection }
 
     /// Whether the calling thread is running a call_rcu callback of this flavor
     /// (this package's softirq context: no blocking, no `barrier()`).
-    public static var isInCallback: Bool { primitiveIsInCallback }
+    public static var isInCallback: Bool { operations.in_callback() }
 
-    /// The number of threads currently registered through this package.
-    public static var registeredThreadCount: Int { primitiveRegisteredThreadCount }
+    /// The number of threads currently registered through this package (bp: threads
+    /// that have read, which register themselves, until they exit).
+    public static var registeredThreadCount: Int { operations.registered_thread_count() }
 
     /// Callbacks queued with call_rcu and not yet run (the call_rcu backlog).
-    public static var pendingCallbacks: Int { primitivePendingCallbacks }
+    public static var pendingCallbacks: Int { operations.pending_callbacks() }
 
     /// Callbacks run since the process started.
-    public static var completedCallbacks: Int { primitiveCompletedCallbacks }
+    public static var completedCallbacks: Int { operations.completed_callbacks() }
 
     /// Whether the read side is backed by the kernel's `membarrier` system call (memb and bp).
-    public static var hasSysMembarrier: Bool { primitiveHasSysMembarrier }
+    public static var hasSysMembarrier: Bool { operations.has_sys_membarrier() }
 
     /// In a child of `fork()`: how many other threads were registered readers of this
     /// flavor at the fork (0 otherwise). Such a child cannot wait for grace periods.
-    public static var staleReadersAfterFork: Int { primitiveStaleReadersAfterFork }
+    public static var staleReadersAfterFork: Int { operations.stale_readers_after_fork() }
 
-    /// Calls `visit(tid, name)` for each registered thread that currently holds up a grace period.
+    /// Calls `visit(tid, name)` for each registered thread that currently holds up a grace
+    /// period (bp: every thread that has read counts as registered).
     public static func forEachBlockingReader(_ visit: (_ tid: Int, _ name: String) -> Void) {
-        primitiveBlockingReaders().forEach { visit($0.tid, $0.name) }
+        flavorDescription.blockingReaders().forEach { visit($0.tid, $0.name) }
+    }
+}
+
+extension RCUFlavorDescription {
+    /// Registered threads that hold up the current grace period.
+    package func blockingReaders() -> [(tid: Int, name: String)] {
+        BlockingReaderVisit.collect(operations.pointee.for_each_blocking_reader)
     }
 }
 

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CURCUMemb
+import CURCUCommon
 import Synchronization
 
 /// A flavor's grace periods as a numbered sequence, for polled cookies and for waits that
@@ -49,6 +49,11 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     nonisolated(unsafe) var state = Locked(State())
 
     private init(_ kind: RCUFlavorKind) { self.kind = kind }
+
+    /// A barrier on `Flavor`, where waiting is allowed (opened from the existential kind).
+    private static func barrier<Flavor: RCUFlavor>(_: Flavor.Type) {
+        Flavor.waitAllowed(barrier: true) { Flavor.primitiveBarrier() }
+    }
 
     /// One sequence per flavor, at ``RCUStallDetector/index(of:)``.
     private static let all: [RCUGracePeriodSequence] = {
@@ -153,12 +158,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     /// Queues the driver callback for `ticket`.
     private func queueDriver(_ ticket: UInt64) {
         let context = Unmanaged.passRetained(DriverTicket(self, ticket)).toOpaque()
-        switch kind {
-        case .memb: RCUMemb.primitiveCall(Self.driverCallback, context)
-        case .qsbr: RCUQSBR.primitiveCall(Self.driverCallback, context)
-        case .bulletproof: RCUBulletproof.primitiveCall(Self.driverCallback, context)
-        case .memoryBarrier: RCUMemoryBarrier.primitiveCall(Self.driverCallback, context)
-        }
+        kind.flavorType.flavorDescription.call(Self.driverCallback, context)
     }
 
     final class DriverTicket {
@@ -277,12 +277,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
                 return s.barriersStarted
             }
             guard let barrier else { return }
-            switch kind {
-            case .memb: RCUMemb.waitAllowed(barrier: true) { RCUMemb.primitiveBarrier() }
-            case .qsbr: RCUQSBR.waitAllowed(barrier: true) { RCUQSBR.primitiveBarrier() }
-            case .bulletproof: RCUBulletproof.waitAllowed(barrier: true) { RCUBulletproof.primitiveBarrier() }
-            case .memoryBarrier: RCUMemoryBarrier.waitAllowed(barrier: true) { RCUMemoryBarrier.primitiveBarrier() }
-            }
+            Self.barrier(kind.flavorType)
             let served = state.withLock { s in
                 let served = s.barrierWaiters.filter { $0.value.barrier <= barrier }
                 for id in served.keys { s.barrierWaiters[id] = nil }

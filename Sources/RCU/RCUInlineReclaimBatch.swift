@@ -47,6 +47,9 @@ final class RCUInlineReclaimBatch: Sendable {
 
     private init(kind: RCUFlavorKind) { self.kind = kind }
 
+    /// This batch's flavor.
+    private var flavor: RCUFlavorDescription { kind.flavorType.flavorDescription }
+
     private static let all: [RCUInlineReclaimBatch] = {
         let status = pthread_atfork(nil, nil, { RCUInlineReclaimBatch.unlockInForkedChild() })
         precondition(status == 0, "swift-rcu: pthread_atfork failed for inline reclamation: \(status)")
@@ -193,22 +196,12 @@ final class RCUInlineReclaimBatch: Sendable {
     private var backlog: (pending: Int, isThrottling: Bool, policy: RCUBacklogPolicy) {
         let policy = RCUBacklogState.of(kind).policy.withLock { $0 }
         let (pending, over) =
-            switch kind {
-            case .memb: (RCUMemb.primitivePendingCallbacks, RCUMemb.primitiveBacklogRecheck())
-            case .qsbr: (RCUQSBR.primitivePendingCallbacks, RCUQSBR.primitiveBacklogRecheck())
-            case .bulletproof: (RCUBulletproof.primitivePendingCallbacks, RCUBulletproof.primitiveBacklogRecheck())
-            case .memoryBarrier: (RCUMemoryBarrier.primitivePendingCallbacks, RCUMemoryBarrier.primitiveBacklogRecheck())
-            }
+            (flavor.pendingCallbacks, flavor.backlogRecheck())
         return (pending - 1, over, policy)
     }
 
     /// call_rcu on this batch's flavor, never throttled (the sweeper runs on a worker).
     private func queue(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
-        switch kind {
-        case .memb: RCUMemb.primitiveCall(function, context)
-        case .qsbr: RCUQSBR.primitiveCall(function, context)
-        case .bulletproof: RCUBulletproof.primitiveCall(function, context)
-        case .memoryBarrier: RCUMemoryBarrier.primitiveCall(function, context)
-        }
+        flavor.call(function, context)
     }
 }

@@ -1,8 +1,4 @@
 public import Lockdep
-public import CURCUMemb
-public import CURCUQSBR
-public import CURCUBP
-public import CURCUMB
 
 /// RCU's annotations for Lockdep, compiled in where Lockdep's checks are
 /// (debug builds, or release with the `LockdepInRelease` trait) and to
@@ -14,27 +10,13 @@ extension RCUFlavor {
     /// `rcu_lock_map`): sections acquire it for recursive read, `synchronize()`
     /// and `barrier()` are an empty write section on it. Atomic: sleeping
     /// inside a section is "sleeping function called from invalid context".
-    public static var lockdepMap: LockdepMap {
-        switch kind {
-        case .memb: RCULockdepMaps.memb
-        case .qsbr: RCULockdepMaps.qsbr
-        case .bulletproof: RCULockdepMaps.bulletproof
-        case .memoryBarrier: RCULockdepMaps.memoryBarrier
-        }
-    }
+    public static var lockdepMap: LockdepMap { RCULockdepMaps.maps[kind.rawValue] }
 
     /// Where ``lockdepMap`` is published for read sections, which read it from
     /// this C cell (a global of the flavor's shim) with plain loads instead of
     /// through the lazy static.
     @inlinable
-    static var lockdepCell: LockdepMapCell {
-        switch kind {
-        case .memb: LockdepMapCell(curcu_memb_lockdep_cell())
-        case .qsbr: LockdepMapCell(curcu_qsbr_lockdep_cell())
-        case .bulletproof: LockdepMapCell(curcu_bp_lockdep_cell())
-        case .memoryBarrier: LockdepMapCell(curcu_mb_lockdep_cell())
-        }
-    }
+    static var lockdepCell: LockdepMapCell { LockdepMapCell(flavorDescription.lockdepCell) }
 
     @inlinable
     @inline(__always)
@@ -137,10 +119,12 @@ enum RCULockdepMaps {
     /// wait. The inlined section code passes them as constants.
     @inlinable static var readOptions: LockdepMap.Options { [.atomic, .rcu] }
 
-    static let memb = LockdepMap.rcuRead("rcu_read_lock", key: "swift-rcu.rcu_read_lock", cell: RCUMemb.lockdepCell)
-    static let qsbr = LockdepMap.rcuRead("rcu_read_lock_qsbr", key: "swift-rcu.rcu_read_lock_qsbr", cell: RCUQSBR.lockdepCell)
-    static let bulletproof = LockdepMap.rcuRead("rcu_read_lock_bp", key: "swift-rcu.rcu_read_lock_bp", cell: RCUBulletproof.lockdepCell)
-    static let memoryBarrier = LockdepMap.rcuRead("rcu_read_lock_mb", key: "swift-rcu.rcu_read_lock_mb", cell: RCUMemoryBarrier.lockdepCell)
+    /// Each flavor's read-side pseudo-lock, at its kind's raw value.
+    static let maps = RCUFlavorKind.allCases.map { kind in
+        let flavor = kind.flavorType.flavorDescription
+        return LockdepMap.rcuRead(flavor.lockdepName, key: "swift-rcu.\(flavor.lockdepName)",
+                                  cell: LockdepMapCell(flavor.lockdepCell))
+    }
 }
 
 extension LockdepMap {

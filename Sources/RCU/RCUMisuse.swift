@@ -1,4 +1,4 @@
-import CURCUMemb
+import CURCUCommon
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,4 +1,4 @@
-public import CURCUMemb
+public import CURCUCommon
 
 /// A published reference to an object that readers load inside read sections
 /// while writers replace it: the `__rcu` pointer of the Linux kernel.

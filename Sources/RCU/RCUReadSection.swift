@@ -1,5 +1,3 @@
-public import CURCUQSBR
-
 /// Proof that the current thread is inside a read-side critical section of `Flavor`.
 ///
 /// You never create one: ``RCUFlavor/read(file:line:_:)`` lends it to its closure, and the
@@ -62,55 +60,13 @@ extension RCUFlavor {
         sectionReadUnlock(broughtOnline: broughtOnline)
     }
 
-    /// A generic section's read lock: liburcu's, behind the registration check (bp
-    /// and memb, mb), or for qsbr `qsbrSectionReadLock()`.
+    /// A generic section's read lock: liburcu's behind the registration check (memb,
+    /// bp, mb); for qsbr, the online test and depth count (CURCUQSBR.h).
     /// - Returns: Whether the section brought a qsbr thread online (always `false` for
     ///   the other flavors); the matching `sectionReadUnlock(broughtOnline:)` takes it.
     @inlinable @inline(__always)
-    static func sectionReadLock() -> Bool {
-        if kind == .qsbr { return qsbrSectionReadLock() }
-        primitiveReadLock()
-        return false
-    }
+    static func sectionReadLock() -> Bool { _sectionReadLock() }
 
     @inlinable @inline(__always)
-    static func sectionReadUnlock(broughtOnline: Bool) {
-        if kind == .qsbr { return qsbrSectionReadUnlock(broughtOnline: broughtOnline) }
-        primitiveReadUnlock()
-    }
-
-    /// qsbr's section entry. A thread inside a section is always online (going offline,
-    /// a quiescent state and unregistering are refused there), so "offline" implies
-    /// "outermost": one thread-local test decides whether the section must bring the
-    /// thread online, and the depth is counted after it. An offline thread goes online
-    /// with liburcu's inline `rcu_thread_online` (an unregistered one registers, which
-    /// brings it online), the section's own flag remembers it, and its exit goes offline
-    /// with liburcu's inline `rcu_thread_offline`: the shim's pair (`curcu_qsbr_read_lock`)
-    /// tests the depth and then the online state, and keeps the flag in a thread-local
-    /// behind out-of-line calls, some 34 more instructions per generic section.
-    /// - Returns: Whether this section brought the thread online (its exit takes it offline).
-    @inlinable @inline(__always)
-    static func qsbrSectionReadLock() -> Bool {
-        // No branch hint: laid out either way, neither path pays a jump (the hot loops
-        // are in a scope, online; generic sections on an offline thread, offline).
-        let broughtOnline = !curcu_qsbr_is_online()
-        if broughtOnline {
-            if _fastPath(curcu_qsbr_is_registered()) {
-                curcu_qsbr_thread_online()
-            } else {
-                curcu_qsbr_register_thread_auto()
-            }
-        }
-        curcu_qsbr_depth_enter()
-        curcu_qsbr_read_lock_registered()
-        return broughtOnline
-    }
-
-    /// Leaves a section opened by `qsbrSectionReadLock()`.
-    @inlinable @inline(__always)
-    static func qsbrSectionReadUnlock(broughtOnline: Bool) {
-        curcu_qsbr_read_unlock_registered()
-        curcu_qsbr_depth_exit()
-        if broughtOnline { curcu_qsbr_thread_offline() }
-    }
+    static func sectionReadUnlock(broughtOnline: Bool) { _sectionReadUnlock(broughtOnline: broughtOnline) }
 }

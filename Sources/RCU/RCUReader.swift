@@ -78,15 +78,13 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     }
 
     /// memb and mb: the scope's fast path on its own thread; qsbr: the generic section's
-    /// entry (`RCUFlavor.qsbrSectionReadLock()`: inside a scope the thread is online
-    /// unless the section runs in ``offline(file:line:_:)``); bp: liburcu's own check.
+    /// entry (inside a scope the thread is online unless the section runs in
+    /// ``offline(file:line:_:)``); bp: liburcu's own check.
     /// - Returns: Whether a qsbr section brought the thread online.
     @inlinable
     @inline(__always)
     func readLock() -> Bool {
-        if Flavor.kind == .qsbr { return Flavor.qsbrSectionReadLock() }
         Flavor.primitiveReadLock(inScope: scope)
-        return false
     }
 
     /// Not `Flavor.endReadSection`: memb's unlock takes the scope, whose presence
@@ -95,8 +93,7 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     @inline(__always)
     func endReadSection(_ file: StaticString, _ line: UInt, broughtOnline: Bool) {
         Flavor.lockdepExitReadSection(file, line)
-        if Flavor.kind == .qsbr { return Flavor.qsbrSectionReadUnlock(broughtOnline: broughtOnline) }
-        Flavor.primitiveReadUnlock(inScope: scope)
+        Flavor.primitiveReadUnlock(inScope: scope, broughtOnline: broughtOnline)
     }
 
     #if DEBUG
@@ -132,7 +129,7 @@ extension RCUFlavor {
         _ body: (borrowing RCUReader<Self>) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         let broughtOnline = primitiveReaderEnter()
-        if kind == .qsbr { RCUStallDetector.enable() }
+        if flavorDescription.isQSBR { RCUStallDetector.enable() }
         defer { primitiveReaderExit(broughtOnline: broughtOnline) }
         return try body(RCUReader())
     }

@@ -1,5 +1,3 @@
-import CURCUQSBR
-
 /// Thread registration: automatic, and revocable only where no reader depends on it.
 extension RCUFlavor {
     /// Registers the calling thread as a reader (idempotent).
@@ -10,7 +8,7 @@ extension RCUFlavor {
     public static func registerThread() {
         guard !primitiveIsThreadRegistered else { return }
         primitiveRegisterThread()
-        if kind == .qsbr { curcu_qsbr_thread_offline() }
+        operations.thread_offline()     // qsbr: an idle registered thread stays offline
     }
 
     /// Unregisters the calling thread (idempotent; threads that exit are

@@ -1,7 +1,4 @@
-import CURCUMemb
-import CURCUQSBR
-import CURCUBP
-import CURCUMB
+import CURCUCommon
 import Lockdep
 import Synchronization
 #if canImport(Glibc)
@@ -90,7 +87,7 @@ public enum RCUStallDetector {
                 ? "no registered reader found in the way (an unregistered thread, or one that has just left)"
                 : blockingReaders.map { "\"\($0.name)\" (tid \($0.threadID))" }.joined(separator: ", ")
             let waiter = waiterID == 0 ? "" : " on thread \"\(waiterName)\" (tid \(waiterID))"
-            let hint = kind == .qsbr
+            let hint = kind.flavorType.flavorDescription.isQSBR
                 ? "each must call quiescentState() or go offline" : "each is inside a read-side critical section"
             var text = "INFO: rcu_\(flavor) detected stall: \(call)\(waiter) has made no progress for \(waited); "
                 + "\(pendingCallbacks) callbacks pending; blocking readers: \(readers) (\(hint))"
@@ -215,28 +212,14 @@ public enum RCUStallDetector {
     nonisolated(unsafe) private static var carriedOverFork: (threshold: Duration, handler: Handler)?
 
     /// The flavors the watchdog looks at, each at its ``index(of:)``.
-    static let kinds: [RCUFlavorKind] = [.memb, .qsbr, .bulletproof, .memoryBarrier]
+    static let kinds = RCUFlavorKind.allCases
 
     /// A flavor's index in ``kinds`` (a constant once a generic caller is specialised).
     @inline(__always)
-    static func index(of kind: RCUFlavorKind) -> Int {
-        switch kind {
-        case .memb: 0
-        case .qsbr: 1
-        case .bulletproof: 2
-        case .memoryBarrier: 3
-        }
-    }
+    static func index(of kind: RCUFlavorKind) -> Int { kind.rawValue }
 
     /// The flavor type of a kind, for its counters and blocking readers.
-    static func flavor(_ kind: RCUFlavorKind) -> any RCUFlavor.Type {
-        switch kind {
-        case .memb: RCUMemb.self
-        case .qsbr: RCUQSBR.self
-        case .bulletproof: RCUBulletproof.self
-        case .memoryBarrier: RCUMemoryBarrier.self
-        }
-    }
+    static func flavor(_ kind: RCUFlavorKind) -> any RCUFlavor.Type { kind.flavorType }
 
     /// How long a grace period or the backlog may make no progress before it is reported (default 2 s).
     ///

@@ -127,7 +127,7 @@ struct FloodRun<F: RCUFlavor> {
             while !shared.stop.load(ordering: .relaxed) {
                 bad += reader.read { section in shared.pointer.withValue(in: section) { $0.isLive ? 0 : 1 } ?? 0 }
                 reads += 1
-                if reads & 1023 == 0 && F.kind == .qsbr { RCUQSBR.quiescentState() }
+                if reads & 1023 == 0 { F.quiescentStateIfQSBR() }
             }
             return (reads, bad)
         }

@@ -203,5 +203,5 @@ enum RegistryFlavorChoice: String, CaseIterable, ExpressibleByArgument {
     case memb, qsbr
 
     /// The flavor this binary's registry is built on (`RegistryRCU`).
-    static var built: Self { RegistryRCU.self == RCUQSBR.self ? .qsbr : .memb }
+    static var built: Self { RegistryRCU.flavorDescription.isQSBR ? .qsbr : .memb }
 }

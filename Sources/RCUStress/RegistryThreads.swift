@@ -91,7 +91,7 @@ final class RegistryThreads: @unchecked Sendable {
                             counter.publish(iterations)
                             // A qsbr reader announces it holds nothing from earlier sections (a
                             // constant `false` in a memb build), as liburcu's test_urcu_qsbr does.
-                            if RegistryRCU.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                            RegistryRCU.quiescentStateIfQSBR()
                         }
                     }
                 }

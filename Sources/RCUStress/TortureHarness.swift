@@ -160,11 +160,11 @@ enum TortureQuiescence<Flavor: RCUFlavor> {
     /// QSBR's quiescent state (`rcu_quiescent_state`); nothing for the other flavors.
     @inline(__always)
     static func quiescentState() {
-        if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+        Flavor.quiescentStateIfQSBR()
     }
 
     /// Runs `body` offline for QSBR (`put_thread_offline`), as is for the other flavors.
     static func offline(_ body: () -> Void) {
-        if Flavor.self == RCUQSBR.self { RCUQSBR.offline(body) } else { body() }
+        Flavor.offlineIfQSBR(body)
     }
 }

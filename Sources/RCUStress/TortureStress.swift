@@ -165,7 +165,7 @@ enum TortureStress<Flavor: RCUFlavor> {
                 TortureQuiescence<Flavor>.quiescentState()
                 if reads % 0x1000 == 0 {
                     // put_thread_offline(); put_thread_online_delay() (synchronize_rcu for QSBR)
-                    if Flavor.self == RCUQSBR.self { RCUQSBR.offline { RCUQSBR.synchronize() } }
+                    if Flavor.flavorDescription.isQSBR { Flavor.offlineIfQSBR { Flavor.synchronize() } }
                     counter.publish(reads)
                 }
             }

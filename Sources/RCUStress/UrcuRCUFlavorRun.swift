@@ -44,7 +44,7 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
         let (reads, bad) = Flavor.withReader { rcuReader in
             let readDuration = config.readDuration
             let every1024 = { (reads: Int) in
-                if Flavor.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                Flavor.quiescentStateIfQSBR()
                 counter.publish(reads)
             }
             control.waitForGo()

@@ -129,7 +129,7 @@ final class HashMapRegressionTests: XCTestCase {
                 }
                 if found { tally.lookupHits += 1 } else { tally.lookupMisses += 1 }
                 tally.reads += 1
-                if tally.reads & 1023 == 0, F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                if tally.reads & 1023 == 0 { F.quiescentStateIfQSBR() }
             }
         }
         counts.add(tally)
@@ -152,7 +152,7 @@ final class HashMapRegressionTests: XCTestCase {
                     }
                 }
                 tally.reads += 1
-                if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                F.quiescentStateIfQSBR()
             }
         }
         counts.add(tally)

@@ -306,7 +306,7 @@ final class AdversarialReadSideTests: XCTestCase {
                         oracle.expectProtected(section, "reader section in DispatchQueue.sync")
                     }
                 }
-                if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                F.quiescentStateIfQSBR()
             }
         }
         oracle.drain()
@@ -368,7 +368,7 @@ final class AdversarialReadSideTests: XCTestCase {
             F.withReader { reader in
                 reader.read { _ in }
                 pointer.replaceAndSynchronize(with: Tracked(id: 5, ledger: ledger))
-                if F.self == RCUQSBR.self { XCTAssertTrue(RCUQSBR.isOnline, "back online after the wait") }
+                if F.flavorDescription.isQSBR { XCTAssertTrue(RCUQSBR.isOnline, "back online after the wait") }
             }
         }
         XCTAssertEqual(done.wait(timeout: .now() + 20), .success, "\(F.name): replaceAndSynchronize in a scope returns")
@@ -396,7 +396,7 @@ final class AdversarialReadSideTests: XCTestCase {
                     reader.read { _ in }
                     oracle.expectProtected(section, "generic section in a scope")
                 }
-                if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                F.quiescentStateIfQSBR()
             }
             F.read { section in
                 F.withReader { reader in reader.read { _ in } }

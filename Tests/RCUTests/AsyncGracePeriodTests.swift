@@ -299,7 +299,7 @@ extension PerFlavor {
                                                 seen.dead.add(1, ordering: .relaxed)
                                             }
                                         }
-                                        if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                                        F.quiescentStateIfQSBR()
                                     }
                                 }
                                 if RCUQSBR.isOnline { seen.leftOnline.add(1, ordering: .relaxed) }

@@ -75,7 +75,7 @@ final class ForkTests: XCTestCase {
         let reader = startThread(named: "other-reader") {
             F.withReader { reader in
                 reader.read { _ in }
-                if F.self == RCUQSBR.self { RCUQSBR.quiescentState() }
+                F.quiescentStateIfQSBR()
                 registered.signal()
                 RCUQSBR.offline { release.wait() }   // a no-op for the other flavors
             }

@@ -62,7 +62,7 @@ extension PerFlavor {
             checkThrows(flavor)
         }
 
-        /// bp (left out, as before) registers its readers itself: see `testBulletproofRegistersItself`.
+        /// memb, qsbr and mb, as before (bp: `testBulletproofRegistersItself`).
         @Test(arguments: [RCUMemb.self, RCUQSBR.self, RCUMemoryBarrier.self] as [any RCUFlavor.Type])
         func threadRegisteredAutomaticallyAndUnregisteredAtExit(_ flavor: any RCUFlavor.Type) {
             checkAutoRegistration(flavor)

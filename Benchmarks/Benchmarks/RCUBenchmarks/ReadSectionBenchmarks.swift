@@ -14,7 +14,7 @@ func registerReadSectionBenchmarks() {
 
 private func readSection<Flavor: RCUFlavor>(_ flavor: Flavor.Type) {
     // mb sections cost a fence each: fewer per measured iteration.
-    let factor: BenchmarkScalingFactor = Flavor.self == RCUMemoryBarrier.self ? .kilo : .mega
+    let factor: BenchmarkScalingFactor = Flavor.kind == .memoryBarrier ? .kilo : .mega
     Benchmark("ReadSection.\(Flavor.name).RCUReader", configuration: BenchmarkDefaults.scaled(factor)) { benchmark in
         let pointer = RCUPointer<BenchNode, Flavor>(BenchNode(value: 1))
         var sum = 0

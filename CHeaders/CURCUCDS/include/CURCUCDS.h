@@ -3,8 +3,8 @@
  *
  * The containers are flavor-independent: each takes the flavor's
  * `struct rcu_flavor_struct` (urcu_memb_flavor, urcu_qsbr_flavor, ...) at
- * creation, which this header declares without including a flavor header
- * (one flavor header per C module, see CURCUMemb.h).
+ * creation, which each flavor shim hands out (`curcu_<flavor>_cds_flavor()`):
+ * one flavor header per C module, see CHeaders/Shared/curcu_flavor.h.inc.
  *
  * ThreadSanitizer: liburcu publishes nodes with inline-asm atomics that TSan
  * cannot see, so every node this shim hands to a liburcu container is
@@ -49,29 +49,7 @@ static inline __attribute__((noreturn)) void curcu_cds_out_of_memory(void) {
     abort();
 }
 
-extern const struct rcu_flavor_struct urcu_memb_flavor;
-extern const struct rcu_flavor_struct urcu_qsbr_flavor;
-extern const struct rcu_flavor_struct urcu_bp_flavor;
-extern const struct rcu_flavor_struct urcu_mb_flavor;
-
-CURCU_CDS_INLINE const struct rcu_flavor_struct *curcu_cds_flavor_memb(void) { return &urcu_memb_flavor; }
-CURCU_CDS_INLINE const struct rcu_flavor_struct *curcu_cds_flavor_qsbr(void) { return &urcu_qsbr_flavor; }
-CURCU_CDS_INLINE const struct rcu_flavor_struct *curcu_cds_flavor_bp(void) { return &urcu_bp_flavor; }
-CURCU_CDS_INLINE const struct rcu_flavor_struct *curcu_cds_flavor_mb(void) { return &urcu_mb_flavor; }
-
 /* ---- wait-free concurrent queue (wfcqueue) --------------------------------- */
-
-CURCU_CDS_INLINE void curcu_wfcq_init(struct cds_wfcq_head *head, struct cds_wfcq_tail *tail) {
-    cds_wfcq_init(head, tail);
-}
-CURCU_CDS_INLINE void curcu_wfcq_node_init(struct cds_wfcq_node *node) { cds_wfcq_node_init(node); }
-CURCU_CDS_INLINE bool curcu_wfcq_enqueue(struct cds_wfcq_head *head, struct cds_wfcq_tail *tail,
-                                         struct cds_wfcq_node *node) {
-    return cds_wfcq_enqueue(head, tail, node);
-}
-CURCU_CDS_INLINE bool curcu_wfcq_empty(struct cds_wfcq_head *head, struct cds_wfcq_tail *tail) {
-    return cds_wfcq_empty(head, tail);
-}
 
 /* A queue (head with its dequeue lock, and tail) at a stable address. */
 struct curcu_wfcq {
@@ -190,7 +168,6 @@ CURCU_CDS_INLINE struct cds_list_head *curcu_list_next(struct cds_list_head *ent
 CURCU_CDS_INLINE void *curcu_list_owner(struct cds_list_head *entry) {
     return caa_container_of(entry, struct curcu_list_node, link)->owner;
 }
-CURCU_CDS_INLINE struct cds_list_head *curcu_list_node_link(struct curcu_list_node *node) { return &node->link; }
 /* The element object of a link that is not the head (NULL when elements are not class instances). */
 CURCU_CDS_INLINE void *curcu_list_object(struct cds_list_head *entry) {
     return caa_container_of(entry, struct curcu_list_node, link)->object;
@@ -237,11 +214,5 @@ CURCU_CDS_INLINE bool curcu_lfht_del(struct cds_lfht *ht, struct curcu_lfht_entr
 }
 struct curcu_lfht_entry *curcu_lfht_first(struct cds_lfht *ht, struct cds_lfht_iter *iter);
 struct curcu_lfht_entry *curcu_lfht_next(struct cds_lfht *ht, struct cds_lfht_iter *iter);
-CURCU_CDS_INLINE unsigned long curcu_lfht_count(struct cds_lfht *ht) {
-    long before = 0, after = 0;
-    unsigned long count = 0;
-    cds_lfht_count_nodes(ht, &before, &count, &after);
-    return count;
-}
 
 #endif /* CURCU_CDS_H */

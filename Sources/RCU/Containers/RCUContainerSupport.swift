@@ -11,12 +11,7 @@ import Musl
 enum RCUContainerSupport {
     /// liburcu's `struct rcu_flavor_struct` of `Flavor`, which liburcu-cds containers take.
     static func flavorStruct<Flavor: RCUFlavor>(_: Flavor.Type) -> UnsafePointer<rcu_flavor_struct> {
-        switch Flavor.kind {
-        case .memb: curcu_cds_flavor_memb()
-        case .qsbr: curcu_cds_flavor_qsbr()
-        case .bulletproof: curcu_cds_flavor_bp()
-        case .memoryBarrier: curcu_cds_flavor_mb()
-        }
+        Flavor.flavorDescription.cdsFlavor.assumingMemoryBound(to: rcu_flavor_struct.self)
     }
 
     /// The flavors whose fork hooks this process has made sure of (one bit each).
@@ -31,13 +26,7 @@ enum RCUContainerSupport {
     /// worker, and `cds_lfht_destroy`, which waits for it, never returns. A map may be created,
     /// grown and dropped without a single `call_rcu`, so its creation queues one (a no-op).
     static func ensureForkHooks<Flavor: RCUFlavor>(_: Flavor.Type) {
-        let bit: UInt8 =
-            switch Flavor.kind {
-            case .memb: 1
-            case .qsbr: 2
-            case .bulletproof: 4
-            case .memoryBarrier: 8
-            }
+        let bit = UInt8(1) << Flavor.kind.rawValue
         guard forkHooksEnsured.load(ordering: .acquiring) & bit == 0 else { return }
         Flavor.primitiveCall(nothing, UnsafeMutableRawPointer(bitPattern: 1)!)
         forkHooksEnsured.bitwiseOr(bit, ordering: .releasing)
@@ -50,8 +39,7 @@ enum RCUContainerSupport {
     /// fork hooks unfinished in the child (no call_rcu worker, no rculfhash resize worker,
     /// their locks held), so nothing in the child may wait for either.
     static var staleReadersAfterFork: Int {
-        RCUMemb.staleReadersAfterFork + RCUQSBR.staleReadersAfterFork
-            + RCUBulletproof.staleReadersAfterFork + RCUMemoryBarrier.staleReadersAfterFork
+        RCUFlavorKind.allCases.reduce(0) { $0 + $1.flavorType.staleReadersAfterFork }
     }
 
     /// Runs `work` on a new detached thread (for teardown that may not run where deinit did).
@@ -68,11 +56,7 @@ enum RCUContainerSupport {
 
     /// Runs `body` where it may wait for grace periods: for QSBR, with the thread offline.
     static func whereGracePeriodsMayElapse<Flavor: RCUFlavor>(_: Flavor.Type, _ body: () -> Void) {
-        if Flavor.kind == .qsbr && RCUQSBR.isOnline {
-            RCUQSBR.offline(body)
-        } else {
-            body()
-        }
+        Flavor.offlineIfQSBR(body)
     }
 }
 
