@@ -1,6 +1,7 @@
 import Foundation
 import IOMMU
 import Lockdep
+import RCU
 import XCTest
 
 /// The last reference to a registry dropped on one of its own worker threads (the work function
@@ -9,7 +10,7 @@ import XCTest
 /// ThreadSanitizer reports).
 final class RegistryLastReferenceOnWorkerTests: IOMMUTestCase {
     func testLastReferenceDroppedOnItsOwnWorker() throws {
-        var registry: Registry? = Registry()
+        var registry: Registry<RCUMemb>? = Registry()
         weak let weakRegistry = registry
         let dev = registry!.makeDevice(name: "0000:00:01.0")
         try registry!.probeDevice(dev)
