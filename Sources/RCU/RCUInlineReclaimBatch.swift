@@ -39,6 +39,14 @@ final class RCUInlineReclaimBatch: Sendable {
 
     private let state = Locked(State())
     let kind: RCUFlavorKind
+    /// Callbacks taken out of the batch (under its lock) and not yet run or queued: a full
+    /// batch that the retire filling it reclaims inline, what a sweeper or a barrier hands
+    /// over. They were retired before anything that finds the batch empty after they were
+    /// taken, so a barrier waits for them (liburcu's waits for a callback a worker runs).
+    private let inFlight = Atomic<Int>(0)
+    /// Barriers waiting for this batch: while one does, a sweeper queues what it took
+    /// instead of putting it back in the batch, where that barrier would not see it.
+    private let barriersWaiting = Atomic<Int>(0)
     /// The process that queued the latest sweeper. A sweeper pending at a `fork()` runs in
     /// the child on the worker that liburcu's child hook starts, which may be before this
     /// type's own child handler has reset the lock a parent thread held: such a sweeper
@@ -62,10 +70,14 @@ final class RCUInlineReclaimBatch: Sendable {
     /// the child would queue as a callback and crash on), so the child drops what was
     /// gathered: those objects are leaked in the child, never reclaimed early; the parent
     /// reclaims its own. A sweeper pending in the child finds the batch empty and stops.
+    /// Callbacks parent threads had taken out of the batch are dropped with it.
     private static func unlockInForkedChild() {
         for batch in all {
             batch.state.reinitializeInForkedChild()
             batch.state.withLock { $0 = State() }
+            // What parent threads had taken out is theirs too: a barrier here waits for none of it.
+            batch.inFlight.store(0, ordering: .sequentiallyConsistent)
+            batch.barriersWaiting.store(0, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -79,6 +91,7 @@ final class RCUInlineReclaimBatch: Sendable {
             s.items.append(Item(function: function, context: context))
             if s.items.count >= Self.capacity {
                 defer { s.items = [] }
+                inFlight.add(s.items.count, ordering: .sequentiallyConsistent)
                 return (s.items, false)
             }
             guard !s.sweeperQueued else { return (nil, false) }
@@ -108,11 +121,13 @@ final class RCUInlineReclaimBatch: Sendable {
     /// Whether the calling thread is running callbacks of a batch it reclaims inline.
     static var isReclaimingOnThisThread: Bool { pthread_getspecific(reclaimingKey) != nil }
 
-    /// Runs `items`' callbacks on the calling thread, marked as reclaiming inline.
-    static func reclaim(_ items: [Item]) {
-        let outer = pthread_getspecific(reclaimingKey)
-        pthread_setspecific(reclaimingKey, UnsafeRawPointer(bitPattern: 1))
-        defer { pthread_setspecific(reclaimingKey, outer) }
+    /// Runs the callbacks of a full batch that ``add(_:_:)`` returned on the calling thread,
+    /// marked as reclaiming inline; then barriers stop waiting for them.
+    func reclaim(_ items: [Item]) {
+        defer { inFlight.subtract(items.count, ordering: .sequentiallyConsistent) }
+        let outer = pthread_getspecific(Self.reclaimingKey)
+        pthread_setspecific(Self.reclaimingKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(Self.reclaimingKey, outer) }
         for item in items { item.function(item.context) }
     }
 
@@ -123,9 +138,32 @@ final class RCUInlineReclaimBatch: Sendable {
             // With the items: a callback added after this queues a sweeper of its own.
             s.sweeperQueued = false
             defer { s.items = [] }
+            inFlight.add(s.items.count, ordering: .sequentiallyConsistent)
             return s.items
         }
         for item in items { queue(item.function, item.context) }
+        inFlight.subtract(items.count, ordering: .sequentiallyConsistent)
+    }
+
+    /// Queues on call_rcu the callbacks of a full batch that ``add(_:_:)`` returned and
+    /// that will not be reclaimed inline (its retire was cancelled); then barriers stop
+    /// waiting for them.
+    func queue(taken items: [Item]) {
+        for item in items { queue(item.function, item.context) }
+        inFlight.subtract(items.count, ordering: .sequentiallyConsistent)
+    }
+
+    /// A barrier's first step: hands the batch over and waits until every callback taken
+    /// out of it earlier (a batch another thread reclaims inline, what a sweeper hands over)
+    /// has run or is queued, so that liburcu's barrier then waits for all of them. On a
+    /// thread reclaiming a batch inline (a `deinit` there calls `barrier()`) it does not
+    /// wait: that batch is its own caller's.
+    func handOverForBarrier() {
+        barriersWaiting.add(1, ordering: .sequentiallyConsistent)
+        defer { barriersWaiting.subtract(1, ordering: .sequentiallyConsistent) }
+        handOver()
+        guard !Self.isReclaimingOnThisThread else { return }
+        while inFlight.load(ordering: .sequentiallyConsistent) > 0 { usleep(100) }
     }
 
     /// Whether callbacks are gathered now (for ``RCUFlavor/barrier(untilQuiet:file:line:)-8a2fs``).
@@ -168,6 +206,7 @@ final class RCUInlineReclaimBatch: Sendable {
                 }
             let handed = Array(s.items.prefix(room))
             s.items.removeFirst(room)
+            inFlight.add(handed.count, ordering: .sequentiallyConsistent)
             if s.items.isEmpty { s.sweeperQueued = false }
             return (handed, !s.items.isEmpty)
         }
@@ -182,12 +221,17 @@ final class RCUInlineReclaimBatch: Sendable {
         }
         var sweepAgain = requeue
         if next < handed.endIndex {
-            sweepAgain = state.withLock { s in
+            // A barrier waiting now handed the batch over before these could go back: queue them.
+            let putBack = state.withLock { s -> Bool in
+                guard barriersWaiting.load(ordering: .sequentiallyConsistent) == 0 else { return false }
                 s.items.insert(contentsOf: handed[next...], at: 0)
                 defer { s.sweeperQueued = true }
-                return !s.sweeperQueued
-            } || requeue
+                sweepAgain = !s.sweeperQueued || requeue
+                return true
+            }
+            if !putBack { for item in handed[next...] { queue(item.function, item.context) } }
         }
+        inFlight.subtract(handed.count, ordering: .sequentiallyConsistent)
         if sweepAgain { queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque()) }
     }
 

@@ -278,3 +278,48 @@ final class AdversarialFlavorTests: XCTestCase {
         print("\(F.name): backlog peak \(peak.load(ordering: .relaxed)) (highest mark \(highest))")
     }
 }
+
+/// barrier() while a throttled retire reclaims a full inline batch on another thread.
+final class AdversarialInlineBarrierTests: XCTestCase {
+    /// Under `.reclaimInline` a retire returns once its object is in the batch, as a
+    /// call_rcu retire returns once queued; the retire that fills the batch reclaims it on
+    /// its own thread. A barrier that starts while it does must still wait for every object
+    /// whose retire returned before the barrier, as liburcu's barrier waits for a callback
+    /// that a worker is running.
+    func testBarrierWaitsForABatchBeingReclaimedInline() {
+        let previous = RCUMemoryBarrier.backlogPolicy
+        defer { RCUMemoryBarrier.backlogPolicy = previous }
+        RCUMemoryBarrier.barrier()
+        RCUMemoryBarrier.backlogPolicy = RCUBacklogPolicy(
+            highWaterMark: 16, lowWaterMark: 8, throttle: .reclaimInline, maximumWaitWithoutProgress: .seconds(60))
+        let returned = Atomic<Int>(0), freed = Atomic<Int>(0)
+        let retirerThread = Atomic<UInt>(0), reclaimedInline = Atomic<Bool>(false)
+        let retirer = startThread(named: "adv-inline-retirer") {
+            retirerThread.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed)
+            // Slow callbacks keep the backlog over the mark, so later retires gather in the
+            // batch until one fills it and reclaims it here, a callback at a time.
+            for _ in 0..<(4 * 512) {
+                RCUMemoryBarrier.retire {
+                    if UInt(bitPattern: Int(bitPattern: pthread_self())) == retirerThread.load(ordering: .relaxed) {
+                        reclaimedInline.store(true, ordering: .relaxed)
+                    }
+                    usleep(1_000)
+                    freed.add(1, ordering: .relaxed)
+                }
+                returned.add(1, ordering: .relaxed)
+                if reclaimedInline.load(ordering: .relaxed) { break }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !reclaimedInline.load(ordering: .relaxed), ContinuousClock.now < deadline { usleep(100) }
+        XCTAssertTrue(reclaimedInline.load(ordering: .relaxed), "no batch was reclaimed inline: the probe did not probe")
+        let returnedBeforeBarrier = returned.load(ordering: .relaxed)
+        RCUMemoryBarrier.barrier()
+        let freedAfterBarrier = freed.load(ordering: .relaxed)
+        retirer.wait()
+        RCUMemoryBarrier.barrier()
+        XCTAssertGreaterThanOrEqual(freedAfterBarrier, returnedBeforeBarrier,
+                                    "barrier() returned before objects retired earlier were reclaimed")
+        XCTAssertEqual(freed.load(ordering: .relaxed), returned.load(ordering: .relaxed))
+    }
+}
