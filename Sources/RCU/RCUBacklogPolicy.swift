@@ -260,7 +260,7 @@ extension RCUFlavor {
     }
 
     /// Runs a batch's callbacks on the calling thread, after its grace period.
-    private static func reclaim(_ batch: [RCUInlineReclaimBatch.Item], by inline: RCUInlineReclaimBatch, _ state: RCUBacklogState) {
+    private static func reclaim(_ batch: RCUInlineReclaimBatch.Taken, by inline: RCUInlineReclaimBatch, _ state: RCUBacklogState) {
         inline.reclaim(batch)
         state.inline.add(batch.count, ordering: .relaxed)
     }
