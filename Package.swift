@@ -47,10 +47,6 @@ let package = Package(
             name: "LockdepInRelease",
             description: "Keep Lockdep's checks compiled into release builds (they are always on in debug builds)."
         ),
-        .trait(
-            name: "RegistryQSBR",
-            description: "Build the IOMMU registry on liburcu's qsbr flavor instead of memb (`rcu-stress registry --flavor qsbr`)."
-        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -90,8 +86,6 @@ let package = Package(
                 // The registry's lockdep_assert_held() calls follow Lockdep's own switch.
                 .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
                 .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
-                // The registry's RCU flavor (`RegistryRCU`): memb unless the trait asks for qsbr.
-                .define("REGISTRY_QSBR", .when(traits: ["RegistryQSBR"])),
             ]
         ),
         .target(
@@ -115,7 +109,11 @@ let package = Package(
         .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep"], swiftSettings: strictSwift),
         .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
         .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "CURCUMemb", "RCUTestSupport"], swiftSettings: strictSwift),
-        // Runs the built rcu-stress executable (a dependency, so `swift test` builds it first).
-        .testTarget(name: "RCUStressTests", dependencies: ["RCUStress"], swiftSettings: strictSwift),
+        // Parses rcu-stress command lines in-process, and runs the built executable (a dependency,
+        // so `swift test` builds it first).
+        .testTarget(
+            name: "RCUStressTests",
+            dependencies: ["RCUStress", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strictSwift),
     ]
 )

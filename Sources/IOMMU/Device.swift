@@ -1,5 +1,5 @@
 public import Lockdep
-import RCU
+public import RCU
 public import Synchronization
 
 /// A device on a bus (the kernel's `struct device`), as the IOMMU core sees it.
@@ -7,8 +7,9 @@ public import Synchronization
 /// Create devices with ``Registry/makeDevice(name:groupTag:)`` so their locks get the
 /// registry's Lockdep classes. Devices that share a `groupTag` are put in one IOMMU
 /// group by the modelled IOMMU driver (its `device_group` callback), like PCI functions
-/// behind one non-ACS bridge.
-public final class Device: @unchecked Sendable, CustomStringConvertible {
+/// behind one non-ACS bridge. `Flavor` is the registry's RCU flavor, which publishes
+/// ``Registry/group(of:)``.
+public final class Device<Flavor: RCUFlavor>: @unchecked Sendable, CustomStringConvertible {
     /// The device name (`dev_name(dev)`).
     public let name: String
     /// Devices with the same tag share an IOMMU group; `nil` gives the device its own group.
@@ -18,11 +19,11 @@ public final class Device: @unchecked Sendable, CustomStringConvertible {
     /// (``RCUPointer/replace(with:)``) at the four sites of seed 000; read by ISRs with
     /// `rcu_dereference` inside a read section, by lock holders with
     /// `rcu_dereference_protected`.
-    let iommuGroup = RCUPointer<IommuGroup, RegistryRCU>()
+    let iommuGroup = RCUPointer<IommuGroup<Flavor>, Flavor>()
 
     /// `dev->iommu`: guarded by `iommu_probe_device_lock` during probe and by `group->mutex`
     /// during deinit.
-    var iommu: DevIommu?
+    var iommu: DevIommu<Flavor>?
 
     /// `device_lock(dev)` (`&dev->mutex`): taken by the driver core around `really_probe`,
     /// and by the 2023 patch in `__iommu_probe_device` (scenario S7).
@@ -38,7 +39,7 @@ public final class Device: @unchecked Sendable, CustomStringConvertible {
     /// serialises the driver's fault handler against `release_device` (design D2).
     let masterLock: CheckedSpinLock
     /// The driver's pointer to the core's `dev_iommu` (design D2); guarded by ``masterLock``.
-    var master: DevIommu?
+    var master: DevIommu<Flavor>?
 
     /// The driver's `master->iopf_refcount`: attached fault-capable domains (guarded by
     /// `group->mutex`, which `arm_smmu_enable_iopf` asserts).
@@ -76,7 +77,7 @@ public final class Device: @unchecked Sendable, CustomStringConvertible {
 }
 
 /// The driver-private `struct dev_iommu` of a probed device.
-final class DevIommu: ObjectLifecycle, @unchecked Sendable {
+final class DevIommu<Flavor: RCUFlavor>: ObjectLifecycle, @unchecked Sendable {
     /// `dev->iommu->lock` (Lockdep class `&param->lock`): guards `fault_param`; the IOPF queue
     /// takes it under `&queue->lock`, under `group->mutex` (``IopfQueue``).
     let lock: CheckedMutex
@@ -84,7 +85,7 @@ final class DevIommu: ObjectLifecycle, @unchecked Sendable {
     var hasFaultParam = false
     /// `dev->iommu->fwspec != NULL`: set by the bus's `dma_configure()` (guarded by the probe lock).
     var fwspec = false
-    weak var dev: Device?
+    weak var dev: Device<Flavor>?
     /// `dev->iommu->iommu_dev`, `max_pasids`, `attach_deferred`, `require_direct`.
     var iommuDev = "smmu0"
     var maxPasids: UInt32 = 0
@@ -93,7 +94,7 @@ final class DevIommu: ObjectLifecycle, @unchecked Sendable {
     /// Design D2: the broken-device work, queued from the driver's ISR.
     var brokenWork: WorkItem?
 
-    init(dev: Device, lock: CheckedMutex, log: RegistryLog) {
+    init(dev: Device<Flavor>, lock: CheckedMutex, log: RegistryLog) {
         self.dev = dev
         self.lock = lock
         super.init(.owned("DevIommu", dev.name), log: log)

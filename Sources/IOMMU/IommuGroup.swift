@@ -2,25 +2,15 @@ public import Lockdep
 public import RCU
 internal import Synchronization
 
-#if REGISTRY_QSBR
-/// The flavor of RCU the registry uses: liburcu's qsbr (the `RegistryQSBR` package trait).
-/// Lock-free reader threads open a `withReader` scope and announce quiescent states; everyone else's
-/// read sections bring the thread online for the section only.
-public typealias RegistryRCU = RCUQSBR
-#else
-/// The flavor of RCU the registry uses: liburcu's memb (the `RegistryQSBR` package trait
-/// selects qsbr).
-public typealias RegistryRCU = RCUMemb
-#endif
-
 /// An IOMMU group (the kernel's `struct iommu_group`): the devices that cannot be
 /// isolated from each other, and the domain they share.
 ///
 /// Everything except the RCU device list is guarded by ``mutex``. ISRs reach a group
 /// only through `dev->iommu_group` inside a read section, and then touch only the
 /// device list. The group is freed (``ObjectLifecycle``) a grace period after its
-/// reference count drops to zero (`kfree_rcu` in `iommu_group_release`).
-public final class IommuGroup: ObjectLifecycle, RCUReclaimable, CustomStringConvertible, @unchecked Sendable {
+/// reference count drops to zero (`kfree_rcu` in `iommu_group_release`), on the
+/// registry's RCU flavor, `Flavor`.
+public final class IommuGroup<Flavor: RCUFlavor>: ObjectLifecycle, RCUReclaimable, CustomStringConvertible, @unchecked Sendable {
     /// The group number (from the IDA; reused after the group is freed).
     public let id: Int
     /// `group->name`.
@@ -35,9 +25,9 @@ public final class IommuGroup: ObjectLifecycle, RCUReclaimable, CustomStringConv
     /// `group->mutex`.
     public let mutex: CheckedMutex
     /// `group->devices`, RCU-published for ISR readers; writers hold ``mutex``.
-    let _devices: RCUList<GroupDevice, RegistryRCU>
+    let _devices: RCUList<GroupDevice<Flavor>, Flavor>
     /// The writer-side view of `group->devices` (`for_each_group_device`), guarded by ``mutex``.
-    var members: [GroupDevice] = []
+    var members: [GroupDevice<Flavor>] = []
     /// S3: set once the group is fully initialised; readers assert it.
     let initComplete = Atomic<Bool>(false)
     /// The modelled driver's grouping key.
@@ -68,16 +58,12 @@ public final class IommuGroup: ObjectLifecycle, RCUReclaimable, CustomStringConv
 
     /// `group->devices` for a reader; checks that the group is not freed. Inlined, so the
     /// list is borrowed (returning it from a call would retain a list every reader shares).
-    var devices: RCUList<GroupDevice, RegistryRCU> {
+    var devices: RCUList<GroupDevice<Flavor>, Flavor> {
         @inline(__always) get {
             if freedMark.load(ordering: .acquiring) { reportIfFreed("IommuGroup.devices") }
             return _devices
         }
     }
-
-    /// The cold half of an accessor's check: the lifecycle records a use after free.
-    @inline(never)
-    func reportIfFreed(_ accessor: StaticString) { life.check(accessor) }
 
     /// The kernel's `kfree(group)`: marks the group, then its lifecycle, freed.
     func markFreed(at site: String) {
@@ -101,11 +87,12 @@ public enum GdevBlocked: UInt8, Sendable {
     case broken = 2
 }
 
-/// A device's membership in a group (the kernel's `struct group_device`).
-public final class GroupDevice: ObjectLifecycle, RCUReclaimable, CustomStringConvertible, @unchecked Sendable {
+/// A device's membership in a group (the kernel's `struct group_device`), on the
+/// registry's RCU flavor, `Flavor`.
+public final class GroupDevice<Flavor: RCUFlavor>: ObjectLifecycle, RCUReclaimable, CustomStringConvertible, @unchecked Sendable {
     /// Set (before `life` is freed) by ``markFreed(at:)``: see ``IommuGroup/freedMark``.
     let freedMark = Atomic<Bool>(false)
-    let _dev: Device
+    let _dev: Device<Flavor>
     /// `gdev->name`.
     public let name: String
     /// `gdev->blocked`: written under the group mutex, loaded by ISRs.
@@ -119,25 +106,21 @@ public final class GroupDevice: ObjectLifecycle, RCUReclaimable, CustomStringCon
     /// Design D1: `gdev->broken_work`.
     var brokenWork: WorkItem?
     /// The list node, for `list_del_rcu` (mutex; cleared when unlinked).
-    var node: RCUListNode<GroupDevice>?
+    var node: RCUListNode<GroupDevice<Flavor>>?
 
-    init(dev: Device, log: RegistryLog) {
+    init(dev: Device<Flavor>, log: RegistryLog) {
         self._dev = dev
         self.name = dev.name
         super.init(.owned("GroupDevice", dev.name), log: log)
     }
 
     /// `gdev->dev` (immutable); checks that the group device is not freed.
-    public var dev: Device {
+    public var dev: Device<Flavor> {
         @inline(__always) get {
             if freedMark.load(ordering: .acquiring) { reportIfFreed("GroupDevice.dev") }
             return _dev
         }
     }
-
-    /// The cold half of an accessor's check: the lifecycle records a use after free.
-    @inline(never)
-    func reportIfFreed(_ accessor: StaticString) { life.check(accessor) }
 
     /// `gdev->blocked`; checks that the group device is not freed.
     public var blocked: GdevBlocked {

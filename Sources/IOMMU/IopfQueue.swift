@@ -24,7 +24,7 @@ final class IopfQueue: @unchecked Sendable {
     /// `iopf_queue_add_device(queue, dev)`: `&queue->lock`, then `&param->lock`; installs
     /// `param->fault_param`.
     /// - Returns: `false` (`-EBUSY`) if the device already has a fault parameter.
-    func addDevice(_ dev: Device, param: DevIommu) -> Bool {
+    func addDevice<Flavor>(_ dev: Device<Flavor>, param: DevIommu<Flavor>) -> Bool {
         lock.withLock {
             param.lock.withLock {
                 guard !param.hasFaultParam else { return false }
@@ -36,7 +36,7 @@ final class IopfQueue: @unchecked Sendable {
     }
 
     /// `iopf_queue_remove_device(queue, dev)`: the same two locks; clears `param->fault_param`.
-    func removeDevice(_ dev: Device, param: DevIommu) {
+    func removeDevice<Flavor>(_ dev: Device<Flavor>, param: DevIommu<Flavor>) {
         lock.withLock {
             param.lock.withLock {
                 param.hasFaultParam = false

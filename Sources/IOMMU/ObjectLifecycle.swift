@@ -56,6 +56,12 @@ public class ObjectLifecycle: @unchecked Sendable {
     /// The lifecycle every accessor checks: the object itself.
     public final var life: ObjectLifecycle { self }
 
+    /// The cold half of an accessor's check: the lifecycle records a use after free. One
+    /// function for every object and flavor, so the registry's memb and qsbr read paths call
+    /// the same code (their specialisations stay identical, with no callee to pass along).
+    @inline(never)
+    final func reportIfFreed(_ accessor: StaticString) { check(accessor) }
+
     /// The current state (an object being freed right now still reads as retired).
     public final var state: State { State(rawValue: rawState.load(ordering: .acquiring)) ?? .retired }
 

@@ -1,6 +1,9 @@
 import Lockdep
 public import RCU
 
+// The public read and write paths are pre-specialised for memb and qsbr (`@_specialize(exported:)`):
+// a caller in another module with a concrete flavor (rcu-stress, a user's ISR loop) calls code
+// compiled for that flavor, with the flavor's read side inlined, not the generic entry point.
 extension Registry {
     /// The ISR-side lookup device → group → group device (`__dev_to_gdev_rcu`), lock-free:
     /// `rcu_dereference(dev->iommu_group)`, then a walk of the RCU device list, inside one
@@ -9,11 +12,13 @@ extension Registry {
     /// With a baseline ``ReaderSynchronization`` the walk runs under the registry-wide lock instead.
     /// - Returns: Whether the device's group device was found (it may be gone a moment later).
     @discardableResult
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func lookup(_ dev: Device) -> Bool {
         if countsReads { counters.lookups.add(1, ordering: .relaxed) }
         let found: Bool
         if gate.mode == .rcu {
-            found = RegistryRCU.read { section in
+            found = Flavor.read { section in
                 withGroupDeviceRCU(dev, in: section) { _ in true } ?? false
             }
         } else {
@@ -26,11 +31,13 @@ extension Registry {
         return found
     }
 
-    /// ``lookup(_:)`` through the calling thread's reader scope (`RegistryRCU.withReader`):
+    /// ``lookup(_:)`` through the calling thread's reader scope (`Flavor.withReader`):
     /// the same read section per lookup, opened by the scope's reader (no registration check),
     /// and no counters. What an ISR loop that keeps a reader scope open uses.
     /// - Returns: Whether the device's group device was found.
-    public func lookup(_ dev: Device, with reader: borrowing RCUReader<RegistryRCU>) -> Bool {
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
+    public func lookup(_ dev: Device, with reader: borrowing RCUReader<Flavor>) -> Bool {
         reader.read { section in withGroupDeviceRCU(dev, in: section) { _ in true } ?? false }
     }
 
@@ -38,7 +45,9 @@ extension Registry {
     /// synchronization of its own (no read-side lock or unlock, no counters). The benchmark's
     /// ceiling holds one section across a whole readers-only run.
     /// - Returns: Whether the device's group device was found.
-    public func lookup(_ dev: Device, in section: borrowing RCUReadSection<RegistryRCU>) -> Bool {
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
+    public func lookup(_ dev: Device, in section: borrowing RCUReadSection<Flavor>) -> Bool {
         withGroupDeviceRCU(dev, in: section) { _ in true } ?? false
     }
 
@@ -46,7 +55,7 @@ extension Registry {
     /// `section`, or returns `nil` if there is none right now. Every object touched is
     /// lifecycle-checked (I1), and the gdev must belong to `dev` (I3).
     func withGroupDeviceRCU<R>(
-        _ dev: Device, in section: borrowing RCUReadSection<RegistryRCU>, _ body: (GroupDevice) -> R
+        _ dev: Device, in section: borrowing RCUReadSection<Flavor>, _ body: (GroupDevice) -> R
     ) -> R? {
         if bugs.contains(.mutexInISR) {
             // The 2023 "safe way": read dev->iommu_group under dev_iommu_group_lock, a mutex.
@@ -77,13 +86,15 @@ extension Registry {
     /// - ``BrokenDeviceDesign/driverOnly``: the driver blocks ATS itself; no core work.
     /// - Returns: Whether quarantine work was queued (D1/D2) or ATS blocked (D0).
     @discardableResult
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func reportBroken(_ dev: Device) -> Bool {
         if countsReads { counters.brokenReports.add(1, ordering: .relaxed) }
         let queued: Bool
         switch design {
         case .rcu:
             if countsReads { counters.lookups.add(1, ordering: .relaxed) }
-            queued = RegistryRCU.read { section in
+            queued = Flavor.read { section in
                 withGroupDeviceRCU(dev, in: section) { gdev in
                     if countsReads { counters.lookupHits.add(1, ordering: .relaxed) }
                     if gdev.removed.load(ordering: .relaxed) { return false }

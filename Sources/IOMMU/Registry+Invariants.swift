@@ -1,11 +1,12 @@
 import Lockdep
+public import RCU
 
 /// A consistent view of one group, taken under its mutex (for tests and tools).
-public struct GroupSnapshot: Sendable {
+public struct GroupSnapshot<Flavor: RCUFlavor>: Sendable {
     /// One group device.
     public struct Member: Sendable {
         /// `gdev->dev`.
-        public let device: Device
+        public let device: Device<Flavor>
         /// `gdev->blocked`.
         public let blocked: GdevBlocked
         /// `gdev->reset_depth`.

@@ -10,6 +10,8 @@ extension Registry {
     /// - Throws: ``IOMMUError/noDevice`` when the driver's `probe_device` fails,
     ///   ``IOMMUError/attachFailed`` when attaching fails (everything is unwound),
     ///   ``IOMMUError/wouldDeadlock`` in scenario S7's buggy form.
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func probeDevice(_ dev: Device) throws(IOMMUError) {
         try gate.write { () throws(IOMMUError) in try probeDeviceUngated(dev) }
     }
@@ -243,7 +245,7 @@ extension Registry {
                 work.cancelSync()
             } else if configuration.teardownFence == .synchronizeRCU {
                 Lockdep.assertNotHeld(group.mutex)
-                RegistryRCU.synchronize()   // every ISR that could still queue has finished
+                Flavor.synchronize()   // every ISR that could still queue has finished
                 work.cancelSync()
             } else {
                 Lockdep.assertNotHeld(group.mutex)
@@ -257,7 +259,7 @@ extension Registry {
         if bugs.contains(.nonRCUDeviceList) {
             gdev.markFreed(at: "__iommu_group_free_device")
         } else {
-            RegistryRCU.retire(reclaiming: gdev)   // kfree_rcu(gdev, rcu): reclaim() is the kfree
+            Flavor.retire(reclaiming: gdev)   // kfree_rcu(gdev, rcu): reclaim() is the kfree
         }
     }
 
@@ -265,6 +267,8 @@ extension Registry {
     /// `dev->iommu`. Called from `BUS_NOTIFY_REMOVED_DEVICE`; the driver core serialises it
     /// against probing the same device.
     /// - Throws: ``IOMMUError/noDevice`` for a device that was never probed or is already released.
+    @_specialize(exported: true, where Flavor == RCUMemb)
+    @_specialize(exported: true, where Flavor == RCUQSBR)
     public func releaseDevice(_ dev: Device) throws(IOMMUError) {
         try gate.write { () throws(IOMMUError) in
             let hasGroup = dev.iommuGroup.protectedValue != nil

@@ -1,5 +1,5 @@
 public import Lockdep
-import RCU
+public import RCU
 import Synchronization
 
 /// The IOMMU group/device registry: an executable port of the kernel's
@@ -25,7 +25,21 @@ import Synchronization
 /// Findings go to ``log`` (WARNs, use-after-free reports, invariant violations)
 /// and Lockdep; throughput and correctness counters are in ``counters``.
 /// Call ``shutdown()`` when done: it stops the worker threads.
-public final class Registry: @unchecked Sendable {
+///
+/// `Flavor` is the RCU flavor that publishes `dev->iommu_group` and the group device lists:
+/// ``init(configuration:)`` builds the registry on liburcu's memb, ``init(flavor:configuration:)``
+/// on any flavor, such as `Registry(flavor: RCUQSBR.self)`. Every read path is specialised for it.
+public final class Registry<Flavor: RCUFlavor>: @unchecked Sendable {
+    /// `struct device` on this registry's flavor.
+    public typealias Device = IOMMU.Device<Flavor>
+    /// `struct iommu_group` on this registry's flavor.
+    public typealias IommuGroup = IOMMU.IommuGroup<Flavor>
+    /// `struct group_device` on this registry's flavor.
+    public typealias GroupDevice = IOMMU.GroupDevice<Flavor>
+    /// A group's state taken under its mutex, on this registry's flavor.
+    public typealias GroupSnapshot = IOMMU.GroupSnapshot<Flavor>
+    typealias DevIommu = IOMMU.DevIommu<Flavor>
+
     /// How the registry is built.
     public struct Configuration: Sendable {
         /// The broken-device design (spec section 8).
@@ -103,9 +117,11 @@ public final class Registry: @unchecked Sendable {
     var nextID = 0
     var busDevices: [Device] = []
 
-    /// Creates a registry and starts its work queue.
-    /// - Parameter configuration: The design, baseline and bugs.
-    public init(configuration: Configuration = Configuration()) {
+    /// Creates a registry on `flavor` and starts its work queue.
+    /// - Parameters:
+    ///   - flavor: The RCU flavor of the registry's read side and deferred frees.
+    ///   - configuration: The design, baseline and bugs.
+    public init(flavor: Flavor.Type, configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.bugs = configuration.bugs
         self.countsReads = configuration.countsReads
@@ -247,7 +263,7 @@ public final class Registry: @unchecked Sendable {
             group.markFreed(at: "iommu_group_release")
         } else {
             group.life.retire()
-            RegistryRCU.retire(reclaiming: group)   // reclaim() is the kfree
+            Flavor.retire(reclaiming: group)   // reclaim() is the kfree
         }
     }
 
@@ -343,6 +359,14 @@ public final class Registry: @unchecked Sendable {
         guard let param = dev.iommu, dev.iopfRefcount > 0 else { return }
         dev.iopfRefcount -= 1
         if dev.iopfRefcount == 0 { iopfQueue.removeDevice(dev, param: param) }
+    }
+}
+
+extension Registry where Flavor == RCUMemb {
+    /// Creates a registry on liburcu's memb flavor (the default) and starts its work queue.
+    /// - Parameter configuration: The design, baseline and bugs.
+    public convenience init(configuration: Configuration = Configuration()) {
+        self.init(flavor: RCUMemb.self, configuration: configuration)
     }
 }
 

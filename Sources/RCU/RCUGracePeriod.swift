@@ -22,12 +22,27 @@ extension RCUFlavor {
 
     /// A grace period that `mayWaitForGracePeriod` allowed, numbered in the flavor's
     /// sequence: it also ends the cookies taken before it started, and wakes their waiters.
+    ///
+    /// Dispatched once to a body specialised for the flavor: a generic caller outside the
+    /// module (an inlined ``RCUPointer/replaceAndSynchronize(with:file:line:)-2vxqr``)
+    /// calls this unspecialised, and every write pays what the body costs.
     @usableFromInline
     static func synchronizeAllowed() {
-        let sequence = RCUGracePeriodSequence.of(kind)
-        let ticket = sequence.issue()
-        waitAllowed(barrier: false, primitiveSynchronize)
-        sequence.complete(ticket)
+        switch kind {
+        case .memb: RCUMemb.synchronizeAllowedSpecialized()
+        case .qsbr: RCUQSBR.synchronizeAllowedSpecialized()
+        case .bulletproof: RCUBulletproof.synchronizeAllowedSpecialized()
+        case .memoryBarrier: RCUMemoryBarrier.synchronizeAllowedSpecialized()
+        }
+    }
+
+    @inline(__always)
+    static func synchronizeAllowedSpecialized() {
+        RCUGracePeriodSequence.withSequence(of: kind) { sequence in
+            let ticket = sequence.issue()
+            waitAllowed(barrier: false, primitiveSynchronize)
+            sequence.complete(ticket)
+        }
     }
 
     /// Waits until every callback queued so far (``retire(_:)-(AnyObjectSendable)``, ``RCUPointer``
@@ -54,8 +69,47 @@ extension RCUFlavor {
     /// another flavor's writers. RCU's checks come before Lockdep's annotation, so
     /// ``RCUMisuse/setHandler(_:)`` alone decides what happens to an RCU misuse, in
     /// every build.
-    @usableFromInline
+    ///
+    /// The common case, nothing to refuse and no Lockdep annotation compiled in, is one
+    /// call without arguments (``gracePeriodWaitIsPlain()``); the checked path, which
+    /// names the call and the site, runs only when it is not.
+    @inlinable
+    @inline(__always)
     static func mayWaitForGracePeriod(
+        _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
+        file: StaticString, line: UInt
+    ) -> Bool {
+        if _fastPath(gracePeriodWaitIsPlain()) { return true }
+        return mayWaitForGracePeriodChecked(call, inReadSection: inReadSection, inCallback: inCallback, file: file, line: line)
+    }
+
+    /// Whether a grace-period wait here needs neither a refusal nor a Lockdep annotation.
+    /// Dispatched once to a body specialised for the flavor, as ``synchronizeAllowed()`` is.
+    @usableFromInline
+    static func gracePeriodWaitIsPlain() -> Bool {
+        switch kind {
+        case .memb: RCUMemb.waitIsPlain
+        case .qsbr: RCUQSBR.waitIsPlain
+        case .bulletproof: RCUBulletproof.waitIsPlain
+        case .memoryBarrier: RCUMemoryBarrier.waitIsPlain
+        }
+    }
+
+    /// Whether nothing on this thread refuses a grace-period wait; with Lockdep's checks
+    /// compiled in, never (every wait takes the checked path, which annotates it).
+    @inline(__always)
+    static var waitIsPlain: Bool {
+        #if LOCKDEP_CHECKS
+        return false
+        #else
+        return !primitiveIsInReadSection && !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback
+            && staleReadersAfterFork <= 0
+        #endif
+    }
+
+    /// The checked path of ``mayWaitForGracePeriod(_:inReadSection:inCallback:file:line:)``.
+    @usableFromInline
+    static func mayWaitForGracePeriodChecked(
         _ call: StaticString, inReadSection: RCUMisuse.Kind, inCallback: RCUMisuse.Kind,
         file: StaticString, line: UInt
     ) -> Bool {
@@ -76,6 +130,7 @@ extension RCUFlavor {
     /// online QSBR thread (outside any section, or the wait was refused) waits offline:
     /// it holds nothing, and liburcu's qsbr `rcu_barrier` would otherwise return at once,
     /// taking the online thread for a reader in a section.
+    @inline(__always)
     static func waitAllowed(barrier: Bool, _ wait: () -> Void) {
         if RCUQSBR.isOnline {
             RCUQSBR.offline { RCUStallDetector.watch(Self.self, barrier: barrier, wait) }

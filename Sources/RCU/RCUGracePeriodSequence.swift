@@ -45,6 +45,9 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     let completed = Atomic<UInt64>(0)
     /// Numbers waiters, for cancellation to find its own.
     private let waiterNumbers = Atomic<UInt64>(0)
+    /// Tasks listed in `state.waiters`, counted before they check the cookie under the lock,
+    /// so ``complete(_:)`` can skip the lock when nobody waits (see there for the ordering).
+    private let waiterCount = Atomic<Int>(0)
     /// Waiters and the driver. Replaced only by the `fork()` child handler (see ``resetInForkedChild()``).
     nonisolated(unsafe) var state = Locked(State())
 
@@ -67,6 +70,16 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         all[RCUStallDetector.index(of: kind)]
     }
 
+    /// The sequences unretained, for ``withSequence(of:_:)``.
+    private static let unretained: [Unmanaged<RCUGracePeriodSequence>] = all.map { Unmanaged.passUnretained($0) }
+
+    /// Calls `body` with `kind`'s sequence, without a retain and release around it (every
+    /// blocking grace period goes through here; the sequences live as long as the process).
+    @inline(__always)
+    static func withSequence<Result>(of kind: RCUFlavorKind, _ body: (RCUGracePeriodSequence) -> Result) -> Result {
+        unretained[RCUStallDetector.index(of: kind)]._withUnsafeGuaranteedRef(body)
+    }
+
     // MARK: tickets and cookies
 
     /// The cookie for "now": the ticket of the first grace period to start from here on.
@@ -86,17 +99,32 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     }
 
     /// Records that the grace period of `ticket` has ended, and wakes the waiters it serves.
+    ///
+    /// Every blocking `synchronize()` ends here, so the common case, nobody waiting, takes
+    /// no lock. No waiter is missed: a waiter counts itself in `waiterCount`, then reads
+    /// `completed`; this raises `completed`, then reads `waiterCount`; all four accesses
+    /// are sequentially consistent, so at least one side sees the other's write. If this
+    /// side reads 0, the waiter's read comes later and finds `completed` raised, so it
+    /// does not suspend; otherwise this side takes the lock and wakes it.
+    @inline(__always)
     func complete(_ ticket: UInt64) {
         raiseCompleted(to: ticket)
+        guard waiterCount.load(ordering: .sequentiallyConsistent) != 0 else { return }
+        wakeReady()
+    }
+
+    @inline(never)
+    private func wakeReady() {
         let ready = state.withLock { takeReady(&$0) }
         Self.resume(ready)
     }
 
+    @inline(__always)
     private func raiseCompleted(to ticket: UInt64) {
         var current = completed.load(ordering: .relaxed)
         while current < ticket {
             let (exchanged, now) = completed.compareExchange(
-                expected: current, desired: ticket, ordering: .acquiringAndReleasing)
+                expected: current, desired: ticket, ordering: .sequentiallyConsistent)
             if exchanged { break }
             current = now
         }
@@ -106,7 +134,9 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         guard !s.waiters.isEmpty else { return [] }
         let done = completed.load(ordering: .acquiring)
         let cookies = s.waiters.keys.filter { $0 <= done }
-        return cookies.map { s.waiters.removeValue(forKey: $0)! }
+        let ready = cookies.map { s.waiters.removeValue(forKey: $0)! }
+        waiterCount.subtract(ready.reduce(0) { $0 + $1.count }, ordering: .relaxed)
+        return ready
     }
 
     typealias Continuation = UnsafeContinuation<Void, any Error>
@@ -207,7 +237,12 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
                     let (start, outcome) = state.withLock { s -> (UInt64?, Result<Void, any Error>?) in
                         // Cancelled before registering: the handler found nothing to remove.
                         if Task.isCancelled { return (nil, .failure(CancellationError())) }
-                        if hasCompleted(cookie) { return (nil, .success(())) }
+                        // Counted before the check, for complete()'s lock-free test.
+                        waiterCount.add(1, ordering: .sequentiallyConsistent)
+                        if completed.load(ordering: .sequentiallyConsistent) >= cookie {
+                            waiterCount.subtract(1, ordering: .relaxed)
+                            return (nil, .success(()))
+                        }
                         s.waiters[cookie, default: [:]][id] = continuation
                         return (demand(cookie, &s), nil)
                     }
@@ -217,7 +252,9 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
             } onCancel: {
                 let waiter = state.withLock { s in
                     defer { if s.waiters[cookie]?.isEmpty == true { s.waiters[cookie] = nil } }
-                    return s.waiters[cookie]?.removeValue(forKey: id)
+                    let removed = s.waiters[cookie]?.removeValue(forKey: id)
+                    if removed != nil { waiterCount.subtract(1, ordering: .relaxed) }
+                    return removed
                 }
                 waiter?.resume(throwing: CancellationError())
             }
@@ -298,6 +335,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         for sequence in all {
             _ = Unmanaged.passRetained(sequence.state)
             sequence.state = Locked(State())
+            sequence.waiterCount.store(0, ordering: .relaxed)
         }
     }
 }

@@ -170,7 +170,8 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
             "replaceAndSynchronize(with:)", inReadSection: .synchronizeInReadSection,
             inCallback: .synchronizeInCallback, file: file, line: line)
         else { return }
-        guard let old = publish(new) else { return }
+        // Consumed: the slot takes the caller's reference instead of a retained copy.
+        guard let old = publish(consume new) else { return }
         Flavor.synchronizeAllowed()
         Unmanaged<AnyObject>.fromOpaque(old).release()
     }

@@ -298,6 +298,7 @@ public enum RCUStallDetector {
     }
 
     /// Runs a grace-period wait under the watchdog's eye.
+    @inline(__always)
     static func watch<Flavor: RCUFlavor>(_: Flavor.Type, barrier: Bool, _ wait: () -> Void) {
         Unmanaged<WaitSlot>.fromOpaque(curcu_wait_slot() ?? makeCurrentSlot())._withUnsafeGuaranteedRef { slot in
             slot.what.store(index(of: Flavor.kind) * 2 + (barrier ? 1 : 0), ordering: .relaxed)

@@ -7,26 +7,29 @@ import XCTest
 /// first DMA maps of two CPUs may race (ThreadSanitizer reports a data race if it is read outside).
 final class DeferredAttachRaceTests: IOMMUTestCase {
     func testConcurrentFirstMapsAttachOnce() throws {
-        let r = makeRegistry()
-        for round in 0..<50 {
-            let dev = r.makeDevice(name: "kdump\(round)")
-            dev.attachDeferredByDriver.store(true, ordering: .relaxed)
-            try r.probeDevice(dev)
-            let target = Domain(name: "dma\(round)")
-            let errors = Box<[IOMMUError]>([])
-            let cpus = (0..<2).map { cpu in
-                TestThread("cpu\(cpu)") {
-                    do throws(IOMMUError) { try r.deferredAttach(dev, to: target) } catch {
-                        errors.value.append(error)
+        func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
+            let r = makeRegistry(Flavor.self)
+            for round in 0..<50 {
+                let dev = r.makeDevice(name: "kdump\(round)")
+                dev.attachDeferredByDriver.store(true, ordering: .relaxed)
+                try r.probeDevice(dev)
+                let target = Domain(name: "dma\(round)")
+                let errors = Box<[IOMMUError]>([])
+                let cpus = (0..<2).map { cpu in
+                    TestThread("cpu\(cpu)") {
+                        do throws(IOMMUError) { try r.deferredAttach(dev, to: target) } catch {
+                            errors.value.append(error)
+                        }
                     }
                 }
+                for cpu in cpus { XCTAssertTrue(cpu.join()) }
+                XCTAssertEqual(errors.value, [])
+                XCTAssertTrue(r.snapshot(of: dev)?.members.first?.attachedDomain === target)
+                try r.releaseDevice(dev)
             }
-            for cpu in cpus { XCTAssertTrue(cpu.join()) }
-            XCTAssertEqual(errors.value, [])
-            XCTAssertTrue(r.snapshot(of: dev)?.members.first?.attachedDomain === target)
-            try r.releaseDevice(dev)
+            rcuBarrier()
+            expectClean(r)
         }
-        rcuBarrier()
-        expectClean(r)
+        try forEachRegistryFlavor { try scenario($0) }
     }
 }

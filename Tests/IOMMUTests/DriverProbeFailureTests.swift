@@ -9,19 +9,22 @@ import XCTest
 /// must not leave the device looking bound.
 final class DriverProbeFailureTests: IOMMUTestCase {
     func testFailedDriverProbeLeavesNoDriverBound() throws {
-        let r = makeRegistry()
-        let fw = r.makeDevice(name: "platform:dma0")
-        fw.firmwareDescribed.store(true, ordering: .relaxed)
-        XCTAssertThrowsError(try r.driverProbe(fw) { () throws(IOMMUError) in throw IOMMUError.noDevice })
-        let dropped = r.hooks.arm(.probeInDmaConfigure)
-        let prober = TestThread("bus-notifier") { try? r.probeDevice(fw) }
-        XCTAssertTrue(dropped.waitUntilReached(timeout: 5),
-                      "no driver is bound after the failed probe: dma_configure runs with the probe lock dropped")
-        dropped.release()
-        XCTAssertTrue(prober.join())
-        XCTAssertNotNil(r.group(of: fw))
-        try r.releaseDevice(fw)
-        rcuBarrier()
-        expectClean(r)
+        func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
+            let r = makeRegistry(Flavor.self)
+            let fw = r.makeDevice(name: "platform:dma0")
+            fw.firmwareDescribed.store(true, ordering: .relaxed)
+            XCTAssertThrowsError(try r.driverProbe(fw) { () throws(IOMMUError) in throw IOMMUError.noDevice })
+            let dropped = r.hooks.arm(.probeInDmaConfigure)
+            let prober = TestThread("bus-notifier") { try? r.probeDevice(fw) }
+            XCTAssertTrue(dropped.waitUntilReached(timeout: 5),
+                          "no driver is bound after the failed probe: dma_configure runs with the probe lock dropped")
+            dropped.release()
+            XCTAssertTrue(prober.join())
+            XCTAssertNotNil(r.group(of: fw))
+            try r.releaseDevice(fw)
+            rcuBarrier()
+            expectClean(r)
+        }
+        try forEachRegistryFlavor { try scenario($0) }
     }
 }

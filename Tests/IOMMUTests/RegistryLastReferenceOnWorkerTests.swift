@@ -10,7 +10,7 @@ import XCTest
 /// ThreadSanitizer reports).
 final class RegistryLastReferenceOnWorkerTests: IOMMUTestCase {
     func testLastReferenceDroppedOnItsOwnWorker() throws {
-        var registry: Registry? = Registry()
+        var registry: Registry<RCUMemb>? = Registry()
         weak let weakRegistry = registry
         let dev = registry!.makeDevice(name: "0000:00:01.0")
         try registry!.probeDevice(dev)

@@ -1,6 +1,7 @@
 import Foundation
 import IOMMU
 import Lockdep
+import RCU
 import XCTest
 
 /// Registries created and shut down in a loop: their per-instance Lockdep classes are dynamic
@@ -63,7 +64,7 @@ final class RegistryLifecycleTests: IOMMUTestCase {
     /// A dynamic class's dependencies go with it: a registry still alive keeps its own.
     func testShutdownRegistryClassesLeaveTheGraph() throws {
         let before = Lockdep.graphSize
-        var r: Registry? = makeRegistry(shutdownAfterTest: false)
+        var r: Registry<RCUMemb>? = makeRegistry(shutdownAfterTest: false)
         let dev = r!.makeDevice(name: "dev")
         try r!.probeDevice(dev)
         let during = Lockdep.graphSize

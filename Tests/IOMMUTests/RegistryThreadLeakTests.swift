@@ -43,7 +43,7 @@ final class RegistryThreadLeakTests: IOMMUTestCase {
         let before = try threadCount()
         let namesBefore = threadNames()
         for round in 0..<20 {
-            var registry: Registry? = Registry()
+            var registry: Registry<RCUMemb>? = Registry()
             let dev = registry!.makeDevice(name: "dev\(round)")
             try registry!.probeDevice(dev)
             XCTAssertGreaterThanOrEqual(try threadCount(), before + 2, "the work queue's two threads run")

@@ -25,21 +25,21 @@ final class StressTests: IOMMUTestCase {
         }
     }
 
-    func testStressRCUDesign() throws { try stress(.rcu) }
-    func testStressDevMutexDesign() throws { try stress(.devmutex) }
-    func testStressDriverOnlyDesign() throws { try stress(.driverOnly) }
+    func testStressRCUDesign() throws { try forEachRegistryFlavor { try stress($0, .rcu) } }
+    func testStressDevMutexDesign() throws { try forEachRegistryFlavor { try stress($0, .devmutex) } }
+    func testStressDriverOnlyDesign() throws { try forEachRegistryFlavor { try stress($0, .driverOnly) } }
 
-    private func stress(_ design: BrokenDeviceDesign) throws {
+    private func stress<Flavor: RCUFlavor>(_ flavor: Flavor.Type, _ design: BrokenDeviceDesign) throws {
         let long = ProcessInfo.processInfo.environment["IOMMU_LONG_TESTS"] != nil
         let seconds = long ? 60.0 : 3.0
         let seed = UInt64(Date().timeIntervalSince1970 * 1000) | 1
-        print("IOMMU stress \(design): \(seconds) s, seed \(seed)")
-        let r = makeRegistry(design: design)
+        print("IOMMU stress \(design) on \(Flavor.name): \(seconds) s, seed \(seed)")
+        let r = makeRegistry(flavor, design: design)
 
         let writers = 2, isrs = 2
-        var owned: [[Device]] = []
+        var owned: [[Device<Flavor>]] = []
         for w in 0..<writers {
-            var devices: [Device] = []
+            var devices: [Device<Flavor>] = []
             for g in 0..<3 {
                 for f in 0..<3 { devices.append(r.makeDevice(name: "w\(w)-\(g).\(f)", groupTag: "w\(w)-bridge\(g)")) }
             }

@@ -275,21 +275,22 @@ final class RCUDictionaryTests: XCTestCase {
 
     /// Entries go through the flavor's retire path: past the backlog's high-water mark a
     /// writer is throttled (the ``RCUBacklogPolicy`` applies), and is not inside a read section.
+    /// (String values: a pair that owns nothing, Int and Int, has nothing to retire but its table.)
     func testRemovalsAreThrottledByTheBacklogPolicy() {
         let saved = RCUBulletproof.backlogPolicy
         defer { RCUBulletproof.backlogPolicy = saved }
         RCUBulletproof.backlogPolicy = RCUBacklogPolicy(highWaterMark: 64, lowWaterMark: 16)
         let throttledBefore = RCUBulletproof.backlog.throttledRetires
         let withoutWaitingBefore = RCUBulletproof.backlog.retiresPastHighWaterWithoutWaiting
-        let map = RCUDictionary<Int, Int, RCUBulletproof>(minimumCapacity: 4096)
+        let map = RCUDictionary<Int, String, RCUBulletproof>(minimumCapacity: 4096)
         for round in 0..<20 {
-            for key in 0..<256 { map.updateValue(round, forKey: key) }
+            for key in 0..<256 { map.updateValue("\(round)", forKey: key) }
         }
         XCTAssertGreaterThan(RCUBulletproof.backlog.throttledRetires, throttledBefore,
                              "replacements past the high-water mark were throttled")
         // Inside a read section a throttled retire may not wait: queued and counted instead.
         RCUBulletproof.read { _ in
-            for key in 0..<1024 { map.updateValue(-1, forKey: key % 256) }
+            for key in 0..<1024 { map.updateValue("-1", forKey: key % 256) }
         }
         XCTAssertGreaterThan(RCUBulletproof.backlog.retiresPastHighWaterWithoutWaiting, withoutWaitingBefore)
         RCUBulletproof.barrier()

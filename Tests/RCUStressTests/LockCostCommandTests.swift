@@ -6,38 +6,26 @@ import XCTest
 /// benchmark, not the tests.
 final class LockCostCommandTests: XCTestCase {
     func testZeroIterationsIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["lock-cost", "--iterations", "0"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("Usage:"), run.output)
+        StressCLI.assertUsageError(["lock-cost", "--iterations", "0"], showsUsage: true)
     }
 
     func testNegativeRoundsIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["lock-cost", "--rounds=-1"])
-        XCTAssertEqual(run.status, 64, run.output)
+        StressCLI.assertUsageError(["lock-cost", "--rounds=-1"])
     }
 
     /// Issue 15: an iteration count that passes as a number but would run for centuries is
     /// refused with a reason, and so is one whose product with the rounds overflows.
     func testHugeIterationCountsAreRefused() throws {
-        let huge = try RCUStressProcess.run(["lock-cost", "--iterations", "9223372036854775807"])
-        XCTAssertEqual(huge.status, 64, huge.output)
-        XCTAssertTrue(huge.output.contains("too many pairs"), huge.output)
-        let overflow = try RCUStressProcess.run(["lock-cost", "--iterations", "4611686018427387904", "--rounds", "4"])
-        XCTAssertEqual(overflow.status, 64, overflow.output)
-        XCTAssertTrue(overflow.output.contains("too many pairs"), overflow.output)
-        let justOver = try RCUStressProcess.run(["lock-cost", "--iterations", "100000001", "--rounds", "10"])
-        XCTAssertEqual(justOver.status, 64, justOver.output)
+        StressCLI.assertUsageError(["lock-cost", "--iterations", "9223372036854775807"], mentions: "too many pairs")
+        StressCLI.assertUsageError(["lock-cost", "--iterations", "4611686018427387904", "--rounds", "4"], mentions: "too many pairs")
+        StressCLI.assertUsageError(["lock-cost", "--iterations", "100000001", "--rounds", "10"])
     }
 
     /// A billion one-pair rounds passed the pair limit and ran for about half an hour, and a
     /// one-pair round times the clock: both are refused with the reason.
     func testRoundCountsAndTinyRoundsAreRefused() throws {
-        let manyRounds = try RCUStressProcess.run(["lock-cost", "--iterations", "10000", "--rounds", "1000000000"])
-        XCTAssertEqual(manyRounds.status, 64, manyRounds.output)
-        XCTAssertTrue(manyRounds.output.contains("--rounds must be within 1...100"), manyRounds.output)
-        let tiny = try RCUStressProcess.run(["lock-cost", "--iterations", "1"])
-        XCTAssertEqual(tiny.status, 64, tiny.output)
-        XCTAssertTrue(tiny.output.contains("--iterations must be at least 10000"), tiny.output)
+        StressCLI.assertUsageError(["lock-cost", "--iterations", "10000", "--rounds", "1000000000"], mentions: "--rounds must be within 1...100")
+        StressCLI.assertUsageError(["lock-cost", "--iterations", "1"], mentions: "--iterations must be at least 10000")
     }
 
     func testShortJSONRun() throws {

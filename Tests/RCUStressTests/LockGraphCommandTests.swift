@@ -5,12 +5,12 @@ import XCTest
 /// counts are checked: timing thresholds belong to the benchmark, not the tests.
 final class LockGraphCommandTests: XCTestCase {
     func testTooFewClassesIsAUsageError() throws {
-        try RCUStressProcess.assertUsageError(["lock-graph", "--classes", "2"], mentions: "--classes",
+        StressCLI.assertUsageError(["lock-graph", "--classes", "2"], mentions: "--classes",
                                               file: #filePath, line: #line)
     }
 
     func testMoreDependenciesThanPairsIsAUsageError() throws {
-        try RCUStressProcess.assertUsageError(["lock-graph", "--classes", "10", "--dependencies", "46"],
+        StressCLI.assertUsageError(["lock-graph", "--classes", "10", "--dependencies", "46"],
                                               mentions: "--dependencies", file: #filePath, line: #line)
     }
 

@@ -1,7 +1,9 @@
 import Foundation
 import XCTest
 
-/// Finds and runs the `rcu-stress` executable built next to the test bundle.
+/// Finds and runs the `rcu-stress` executable built next to the test bundle, for the tests
+/// that need a real run (usage errors are checked in-process: ``StressCLI``). A missing
+/// executable fails the test.
 enum RCUStressProcess {
     struct Run {
         let status: Int32
@@ -21,19 +23,10 @@ enum RCUStressProcess {
             Bundle(for: Marker.self).bundleURL.deletingLastPathComponent(),
         ].map { $0.appendingPathComponent("rcu-stress") }
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("rcu-stress not found in \(candidates.map(\.path)); build it or set RCU_STRESS")
+            // A failure, not a skip: a suite whose runs cannot start must not pass.
+            throw MissingExecutable(searched: candidates.map(\.path))
         }
         return found
-    }
-
-    /// Runs `rcu-stress <arguments>` and asserts a usage error: exit status 64, no crash,
-    /// `Usage:` when `showsUsage`, and `text` somewhere in the output.
-    static func assertUsageError(_ arguments: [String], mentions text: String?, showsUsage: Bool = false,
-                                 file: StaticString, line: UInt) throws {
-        let run = try run(arguments)
-        XCTAssertEqual(run.status, 64, run.output, file: file, line: line)
-        if showsUsage { XCTAssertTrue(run.output.contains("Usage:"), run.output, file: file, line: line) }
-        if let text { XCTAssertTrue(run.output.contains(text), run.output, file: file, line: line) }
     }
 
     static func run(_ arguments: [String]) throws -> Run {
@@ -56,6 +49,12 @@ enum RCUStressProcess {
     }
 
     private final class Marker {}
+
+    /// The executable was not found: the test fails with where it looked.
+    struct MissingExecutable: Error, CustomStringConvertible {
+        let searched: [String]
+        var description: String { "rcu-stress not found in \(searched); build it (swift build) or set RCU_STRESS" }
+    }
 }
 
 /// Drains a pipe on a background thread.

@@ -5,29 +5,21 @@ import XCTest
 /// No timing thresholds here; `rcu-stress read-cost` itself is the benchmark.
 final class ReadCostCommandTests: XCTestCase {
     func testUnknownFlavorIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["read-cost", "--flavor", "sig"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("Usage:"), run.output)
-        XCTAssertTrue(run.output.contains("--flavor"), run.output)
+        StressCLI.assertUsageError(["read-cost", "--flavor", "sig"], mentions: "--flavor", showsUsage: true)
     }
 
     func testZeroIterationsIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["read-cost", "--iterations", "0"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("Usage:"), run.output)
+        StressCLI.assertUsageError(["read-cost", "--iterations", "0"], showsUsage: true)
     }
 
     func testNegativeIterationsIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["read-cost", "--iterations=-5"])
-        XCTAssertEqual(run.status, 64, run.output)
+        StressCLI.assertUsageError(["read-cost", "--iterations=-5"])
     }
 
     /// The default subcommand is `registry` (the package's default benchmark run); `read-cost`
     /// stays available by name.
     func testRegistryIsTheDefaultSubcommand() throws {
-        let run = try RCUStressProcess.run(["--flavor", "nope"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("registry"), run.output)
+        StressCLI.assertUsageError(["--flavor", "nope"], mentions: "registry")
         let help = try RCUStressProcess.run(["--help"])
         XCTAssertTrue(help.output.contains("read-cost"), help.output)
     }

@@ -4,14 +4,11 @@ import XCTest
 /// `rcu-stress retire-storm`: usage errors and a short JSON run of two policies.
 final class RetireStormCommandTests: XCTestCase {
     func testZeroObjectsIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["retire-storm", "--objects", "0"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("--objects must be within"), run.output)
+        StressCLI.assertUsageError(["retire-storm", "--objects", "0"], mentions: "--objects must be within")
     }
 
     func testAllFlavorsIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["retire-storm", "--flavor", "all"])
-        XCTAssertEqual(run.status, 64, run.output)
+        StressCLI.assertUsageError(["retire-storm", "--flavor", "all"])
     }
 
     /// Every object reclaimed exactly once under each policy; throughput is reported against

@@ -5,20 +5,15 @@ import XCTest
 /// checked to be present: thresholds belong to the benchmark, not the tests.
 final class TasksCommandTests: XCTestCase {
     func testZeroTasksIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["tasks", "--tasks", "0"])
-        XCTAssertEqual(run.status, 64, run.output)
+        StressCLI.assertUsageError(["tasks", "--tasks", "0"])
     }
 
     func testHugeSectionIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["tasks", "--section-ms", "5000000"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("--section-ms must be within 0...60000"), run.output)
+        StressCLI.assertUsageError(["tasks", "--section-ms", "5000000"], mentions: "--section-ms must be within 0...60000")
     }
 
     func testAllFlavorsIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["tasks", "--flavor", "all"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("--flavor takes one flavor"), run.output)
+        StressCLI.assertUsageError(["tasks", "--flavor", "all"], mentions: "--flavor all is not one this subcommand runs: memb, qsbr, bp or mb")
     }
 
     /// Both modes complete every wait; the awaited waits share grace periods, the blocking

@@ -8,26 +8,20 @@ import XCTest
 /// hidden broken writer, which must be caught (exit status 1, FAILURE).
 final class TortureCommandTests: XCTestCase {
     func testUnknownFlavorIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["torture", "--flavor", "rwlock", "--duration", "1"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("--flavor"), run.output)
+        StressCLI.assertUsageError(["torture", "--flavor", "rwlock", "--duration", "1"], mentions: "--flavor")
     }
 
     func testZeroDurationIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["torture", "--flavor", "memb", "--duration", "0"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("--duration"), run.output)
+        StressCLI.assertUsageError(["torture", "--flavor", "memb", "--duration", "0"], mentions: "--duration")
     }
 
     func testMissingDurationIsAUsageError() throws {
-        let run = try RCUStressProcess.run(["torture", "--flavor", "memb"])
-        XCTAssertEqual(run.status, 64, run.output)
+        StressCLI.assertUsageError(["torture", "--flavor", "memb"])
     }
 
     func testBadReaderCountIsAUsageError() throws {
         for readers in ["0", "-3", "many"] {
-            let run = try RCUStressProcess.run(["torture", "--flavor", "memb", "--duration", "1", "--readers=\(readers)"])
-            XCTAssertEqual(run.status, 64, run.output)
+            StressCLI.assertUsageError(["torture", "--flavor", "memb", "--duration", "1", "--readers=\(readers)"])
         }
     }
 
@@ -78,17 +72,17 @@ final class TortureCommandTests: XCTestCase {
     // MARK: liburcu's rcutorture matrix (tests/regression: rcutorture_urcu_<flavor>_<mode>_<workers>)
 
     func testUnknownModeOrWorkersIsAUsageError() throws {
-        try RCUStressProcess.assertUsageError(
+        StressCLI.assertUsageError(
             ["torture", "--flavor", "memb", "--duration", "1", "--mode", "fast"], mentions: "--mode",
             file: #filePath, line: #line)
-        try RCUStressProcess.assertUsageError(
+        StressCLI.assertUsageError(
             ["torture", "--flavor", "memb", "--duration", "1", "--callback-workers", "per-core"],
             mentions: "--callback-workers", file: #filePath, line: #line)
     }
 
     /// Without a writer of elements there is nothing to break: refused, not ignored.
     func testBrokenWriterIsRefusedInPerfModes() throws {
-        try RCUStressProcess.assertUsageError(
+        StressCLI.assertUsageError(
             ["torture", "--flavor", "memb", "--duration", "1", "--mode", "perf", "--broken-writer"],
             mentions: "--broken-writer", file: #filePath, line: #line)
     }
@@ -98,14 +92,11 @@ final class TortureCommandTests: XCTestCase {
     func testReadersPastThePerCPUCapAreRefused() throws {
         let cpus = onlineCPUs
         try XCTSkipIf(cpus * 64 > 4096, "\(cpus) CPUs: 4096 readers are within the cap here")
-        let run = try RCUStressProcess.run(["torture", "--flavor", "memb", "--readers", "4096", "--duration", "0.01"])
-        XCTAssertEqual(run.status, 64, run.output)
-        XCTAssertTrue(run.output.contains("at most 64 per online CPU"), run.output)
-        XCTAssertTrue(run.output.contains("would start 4097 threads"), run.output)
+        StressCLI.assertUsageError(["torture", "--flavor", "memb", "--readers", "4096", "--duration", "0.01"], mentions: "at most 64 per online CPU", "would start 4097 threads")
         // The cap counts every thread of the mode: stress adds six updaters.
-        let stress = try RCUStressProcess.run(
-            ["torture", "--flavor", "memb", "--mode", "stress", "--readers", "\(cpus * 64 - 5)", "--duration", "0.01"])
-        XCTAssertEqual(stress.status, 64, stress.output)
+        StressCLI.assertUsageError(
+            ["torture", "--flavor", "memb", "--mode", "stress", "--readers", "\(cpus * 64 - 5)", "--duration", "0.01"],
+            mentions: "at most 64 per online CPU")
     }
 
     /// A run at the cap ends and reports its start and stop times.

@@ -252,8 +252,8 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
                 return nil
             }
             let old = unpublish(index, in: place.table)
-            retiredPair = old
-            return old.pair.value
+            retiredPair = old.box
+            return old.value
         }
         retiredPair.map(retire)
         retiredTables.forEach(retire)
@@ -278,12 +278,12 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
             guard let index = locate(key, hash: hash, in: table).match else { return nil }
             let old = unpublish(index, in: table)
             entryCount.subtract(1, ordering: .relaxed)
-            retiredPair = old
+            retiredPair = old.box
             // Shrink a table that entries fill less than 1/8 of, down to its minimum.
             if table.homeSlotCount > minimumSlotCount, count * 8 < table.homeSlotCount {
                 rebuild(table, retiring: &retiredTables)
             }
-            return old.pair.value
+            return old.value
         }
         retiredPair.map(retire)
         retiredTables.forEach(retire)
@@ -370,11 +370,19 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     }
 
     /// Turns live slot `index` into a tombstone and moves its pair out, to be retired.
-    private func unpublish(_ index: Int, in table: RCUDictionaryTable) -> RCUDictionaryRetiredPair<Key, Value> {
+    /// Tombstones the slot at `index` and returns its value, with the box to retire, if
+    /// any. Readers that found the slot before the tombstone still read its bytes, which
+    /// stay in place until the table itself is freed, a grace period after it is retired.
+    /// A pair that owns nothing (trivial key and value: no reference, no allocation) needs
+    /// nothing more, so no box, allocation or call_rcu callback per replacement or removal;
+    /// any other pair is moved into a box whose retirement keeps what it references alive
+    /// for a grace period (the move leaves the bytes in place).
+    private func unpublish(_ index: Int, in table: RCUDictionaryTable) -> (value: Value, box: RCUDictionaryRetiredPair<Key, Value>?) {
         table.controls[index].store(RCUDictionaryTable.tombstone, ordering: .releasing)
-        // Readers that found the slot before the tombstone still read these bytes: the
-        // move leaves them in place, and the box keeps what they reference alive.
-        return RCUDictionaryRetiredPair(movingFrom: table.pairs(Pair.self) + index)
+        let slot = table.pairs(Pair.self) + index
+        if _isPOD(Pair.self) { return (slot.pointee.value, nil) }
+        let box = RCUDictionaryRetiredPair(movingFrom: slot)
+        return (box.pair.value, box)
     }
 
     /// Moves the live pairs of `old` into a new table sized for them (home slots at most

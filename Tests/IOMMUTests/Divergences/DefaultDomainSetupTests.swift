@@ -8,22 +8,25 @@ import XCTest
 /// `__iommu_group_empty_assert_owner_cnt`, and the probe is unwound.
 final class DefaultDomainSetupTests: IOMMUTestCase {
     func testFirstProbeAttachFailureWarnsInSetupDefaultDomain() throws {
-        let r = makeRegistry()
-        let dev = r.makeDevice(name: "dev0")
-        dev.failAttach.store(true, ordering: .relaxed)
-        XCTAssertThrowsError(try r.probeDevice(dev)) { XCTAssertEqual($0 as? IOMMUError, .attachFailed) }
-        XCTAssertEqual(r.log.warnings.map(\.function), ["iommu_setup_default_domain"])
-        XCTAssertNil(r.group(of: dev))
-        rcuBarrier()
-        XCTAssertEqual(r.counters.groupsFreed.load(ordering: .relaxed), 1, "the group and its domains are gone")
-        dev.failAttach.store(false, ordering: .relaxed)
-        try r.probeDevice(dev)
-        XCTAssertNotNil(r.snapshot(of: dev)?.defaultDomain)
-        try r.releaseDevice(dev)
-        rcuBarrier()
-        expectNoLockdepReports()
-        XCTAssertEqual(r.log.useAfterFreeTotal, 0)
-        XCTAssertEqual(r.log.invariantViolationTotal, 0)
-        XCTAssertEqual(r.log.warningTotal, 1)
+        func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
+            let r = makeRegistry(Flavor.self)
+            let dev = r.makeDevice(name: "dev0")
+            dev.failAttach.store(true, ordering: .relaxed)
+            XCTAssertThrowsError(try r.probeDevice(dev)) { XCTAssertEqual($0 as? IOMMUError, .attachFailed) }
+            XCTAssertEqual(r.log.warnings.map(\.function), ["iommu_setup_default_domain"])
+            XCTAssertNil(r.group(of: dev))
+            rcuBarrier()
+            XCTAssertEqual(r.counters.groupsFreed.load(ordering: .relaxed), 1, "the group and its domains are gone")
+            dev.failAttach.store(false, ordering: .relaxed)
+            try r.probeDevice(dev)
+            XCTAssertNotNil(r.snapshot(of: dev)?.defaultDomain)
+            try r.releaseDevice(dev)
+            rcuBarrier()
+            expectNoLockdepReports()
+            XCTAssertEqual(r.log.useAfterFreeTotal, 0)
+            XCTAssertEqual(r.log.invariantViolationTotal, 0)
+            XCTAssertEqual(r.log.warningTotal, 1)
+        }
+        try forEachRegistryFlavor { try scenario($0) }
     }
 }

@@ -9,7 +9,7 @@ import XCTest
 /// that takes `&param->lock` before `group->mutex` is the ABBA real Lockdep would report.
 final class IopfLockOrderTests: IOMMUTestCase {
     /// Quarantines `dev` from an ISR, then recovers it with an FLR (prepare/done).
-    private func quarantineAndRecover(_ r: Registry, _ dev: Device) throws {
+    private func quarantineAndRecover<Flavor>(_ r: Registry<Flavor>, _ dev: Device<Flavor>) throws {
         let isr = TestThread("isr", hardirq: true) { XCTAssertTrue(r.reportBroken(dev)) }
         XCTAssertTrue(isr.join())
         r.flushBrokenWork()
@@ -22,43 +22,49 @@ final class IopfLockOrderTests: IOMMUTestCase {
     /// D2 as first ported: its worker records `&param->lock -> group->mutex`; attaching an SVA
     /// (fault-capable) domain then takes `group->mutex -> &queue->lock -> &param->lock`.
     func testD2WorkerTakingParamLockIsACycleOnceIOPFIsEnabled() throws {
-        let r = makeRegistry(design: .devmutex, bugs: [.paramLockInDevIommuWorker])
-        let dev = r.makeDevice(name: "0000:01:00.0")
-        try r.probeDevice(dev)
-        try quarantineAndRecover(r, dev)
-        expectNoLockdepReports()   // without IOPF nothing orders the two locks the other way
+        func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
+            let r = makeRegistry(Flavor.self, design: .devmutex, bugs: [.paramLockInDevIommuWorker])
+            let dev = r.makeDevice(name: "0000:01:00.0")
+            try r.probeDevice(dev)
+            try quarantineAndRecover(r, dev)
+            expectNoLockdepReports()   // without IOPF nothing orders the two locks the other way
 
-        Lockdep.currentThreadName = "iommufd"
-        let sva = Domain(name: "sva", handlesIOPF: true)
-        try r.attachDevice(sva, to: dev)
-        let report = try XCTUnwrap(lockdep.reports.first { $0.kind == .circularDependency },
-                                   "\(lockdep.reports.map(\.text))")
-        XCTAssertTrue(Set(report.classes).isSuperset(of: ["group->mutex", "&param->lock"]), "\(report.classes)")
-        XCTAssertEqual(report.heldLocks.map(\.name), ["group->mutex", "&queue->lock"])
-        XCTAssertEqual(report.lock?.name, "&param->lock")
-        XCTAssertTrue(report.text.contains("possible circular locking dependency detected"), report.text)
+            Lockdep.currentThreadName = "iommufd"
+            let sva = Domain(name: "sva", handlesIOPF: true)
+            try r.attachDevice(sva, to: dev)
+            let report = try XCTUnwrap(lockdep.reports.first { $0.kind == .circularDependency },
+                                       "\(lockdep.reports.map(\.text))")
+            XCTAssertTrue(Set(report.classes).isSuperset(of: ["group->mutex", "&param->lock"]), "\(report.classes)")
+            XCTAssertEqual(report.heldLocks.map(\.name), ["group->mutex", "&queue->lock"])
+            XCTAssertEqual(report.lock?.name, "&param->lock")
+            XCTAssertTrue(report.text.contains("possible circular locking dependency detected"), report.text)
+        }
+        try forEachRegistryFlavor { try scenario($0) }
     }
 
     /// Fixed D2: the worker relies on `disable_work_sync` in the remover and takes no
     /// `&param->lock`; attach and detach of a fault-capable domain around quarantines are silent.
     func testFixedD2WithIOPFIsSilent() throws {
-        for design in [BrokenDeviceDesign.devmutex, .rcu] {
-            Lockdep.resetForTesting()
-            lockdep.install()
-            let r = makeRegistry(design: design)
-            let dev = r.makeDevice(name: "0000:01:00.0")
-            try r.probeDevice(dev)
-            try quarantineAndRecover(r, dev)
-            let sva = Domain(name: "sva", handlesIOPF: true)
-            try r.attachDevice(sva, to: dev)
-            try quarantineAndRecover(r, dev)        // quarantine detaches the SVA domain (blocking)
-            XCTAssertTrue(r.driverDomain(for: dev) === sva, "\(design): done() re-attached the SVA domain")
-            r.detachGroup(sva, from: try XCTUnwrap(r.group(of: dev)))   // leaves the IOPF queue
-            try r.attachDevice(sva, to: dev)
-            r.detachGroup(sva, from: try XCTUnwrap(r.group(of: dev)))
-            try r.releaseDevice(dev)
-            rcuBarrier()
-            expectClean(r)
+        func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
+            for design in [BrokenDeviceDesign.devmutex, .rcu] {
+                Lockdep.resetForTesting()
+                lockdep.install()
+                let r = makeRegistry(Flavor.self, design: design)
+                let dev = r.makeDevice(name: "0000:01:00.0")
+                try r.probeDevice(dev)
+                try quarantineAndRecover(r, dev)
+                let sva = Domain(name: "sva", handlesIOPF: true)
+                try r.attachDevice(sva, to: dev)
+                try quarantineAndRecover(r, dev)        // quarantine detaches the SVA domain (blocking)
+                XCTAssertTrue(r.driverDomain(for: dev) === sva, "\(design): done() re-attached the SVA domain")
+                r.detachGroup(sva, from: try XCTUnwrap(r.group(of: dev)))   // leaves the IOPF queue
+                try r.attachDevice(sva, to: dev)
+                r.detachGroup(sva, from: try XCTUnwrap(r.group(of: dev)))
+                try r.releaseDevice(dev)
+                rcuBarrier()
+                expectClean(r)
+            }
         }
+        try forEachRegistryFlavor { try scenario($0) }
     }
 }

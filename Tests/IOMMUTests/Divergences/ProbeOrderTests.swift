@@ -8,25 +8,28 @@ import XCTest
 /// the worker finds no group and backs off.
 final class ProbeOrderTests: IOMMUTestCase {
     func testD2ReportBeforeTheGroupIsPublished() throws {
-        let r = makeRegistry(design: .devmutex)
-        let dev = r.makeDevice(name: "dev0")
-        let probed = r.hooks.arm(.probeAfterProbeDevice)
-        let prober = TestThread("prober") {
-            do throws(IOMMUError) { try r.probeDevice(dev) } catch { XCTFail("\(error)") }
+        func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
+            let r = makeRegistry(Flavor.self, design: .devmutex)
+            let dev = r.makeDevice(name: "dev0")
+            let probed = r.hooks.arm(.probeAfterProbeDevice)
+            let prober = TestThread("prober") {
+                do throws(IOMMUError) { try r.probeDevice(dev) } catch { XCTFail("\(error)") }
+            }
+            XCTAssertTrue(probed.waitUntilReached())
+            XCTAssertNil(r.group(of: dev))
+            let queued = Box(false)
+            let isr = TestThread("isr", hardirq: true) { queued.value = r.reportBroken(dev) }
+            XCTAssertTrue(isr.join())
+            XCTAssertTrue(queued.value, "the driver's master already points at dev_iommu")
+            r.flushBrokenWork()
+            XCTAssertEqual(r.counters.workerRevalidationFailed.load(ordering: .relaxed), 1)
+            probed.release()
+            XCTAssertTrue(prober.join())
+            XCTAssertEqual(r.snapshot(of: dev)?.members.first?.blocked, GdevBlocked.none)
+            try r.releaseDevice(dev)
+            rcuBarrier()
+            expectClean(r)
         }
-        XCTAssertTrue(probed.waitUntilReached())
-        XCTAssertNil(r.group(of: dev))
-        let queued = Box(false)
-        let isr = TestThread("isr", hardirq: true) { queued.value = r.reportBroken(dev) }
-        XCTAssertTrue(isr.join())
-        XCTAssertTrue(queued.value, "the driver's master already points at dev_iommu")
-        r.flushBrokenWork()
-        XCTAssertEqual(r.counters.workerRevalidationFailed.load(ordering: .relaxed), 1)
-        probed.release()
-        XCTAssertTrue(prober.join())
-        XCTAssertEqual(r.snapshot(of: dev)?.members.first?.blocked, GdevBlocked.none)
-        try r.releaseDevice(dev)
-        rcuBarrier()
-        expectClean(r)
+        try forEachRegistryFlavor { try scenario($0) }
     }
 }

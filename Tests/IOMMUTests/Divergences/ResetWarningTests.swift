@@ -7,31 +7,37 @@ import XCTest
 /// prepare and done, `WARN_ON(!blocking_domain)` and `WARN_ON(recovery_cnt == 0)` in done.
 final class ResetWarningTests: IOMMUTestCase {
     func testPrepareOnADeviceNotYetListedWarns() throws {
-        let r = makeRegistry()
-        let dev = r.makeDevice(name: "dev0")
-        let published = r.hooks.arm(.probeAfterPublish)
-        let prober = TestThread("prober") {
-            do throws(IOMMUError) { try r.probeDevice(dev) } catch { XCTFail("\(error)") }
+        func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
+            let r = makeRegistry(Flavor.self)
+            let dev = r.makeDevice(name: "dev0")
+            let published = r.hooks.arm(.probeAfterPublish)
+            let prober = TestThread("prober") {
+                do throws(IOMMUError) { try r.probeDevice(dev) } catch { XCTFail("\(error)") }
+            }
+            XCTAssertTrue(published.waitUntilReached())       // dev->iommu_group set, gdev not listed
+            XCTAssertThrowsError(try r.resetPrepare(dev)) { XCTAssertEqual($0 as? IOMMUError, .noDevice) }
+            XCTAssertEqual(r.log.warnings.map(\.function), ["pci_dev_reset_iommu_prepare"])
+            published.release()
+            XCTAssertTrue(prober.join())
+            try r.releaseDevice(dev)
+            rcuBarrier()
+            expectNoLockdepReports()
         }
-        XCTAssertTrue(published.waitUntilReached())       // dev->iommu_group set, gdev not listed
-        XCTAssertThrowsError(try r.resetPrepare(dev)) { XCTAssertEqual($0 as? IOMMUError, .noDevice) }
-        XCTAssertEqual(r.log.warnings.map(\.function), ["pci_dev_reset_iommu_prepare"])
-        published.release()
-        XCTAssertTrue(prober.join())
-        try r.releaseDevice(dev)
-        rcuBarrier()
-        expectNoLockdepReports()
+        try forEachRegistryFlavor { try scenario($0) }
     }
 
     func testDoneWithRecoveryCountZeroWarns() throws {
-        let r = makeRegistry(bugs: [.noRecoveryFence])
-        let dev = r.makeDevice(name: "dev0")
-        try r.probeDevice(dev)
-        try r.resetPrepare(dev)                     // the bug: recovery_cnt not incremented
-        r.resetDone(dev)
-        XCTAssertEqual(r.log.warnings.map(\.function), ["pci_dev_reset_iommu_done"])
-        XCTAssertTrue(r.log.warnings.first?.message.contains("recovery_cnt") ?? false, "\(r.log.warnings)")
-        XCTAssertEqual(r.snapshot(of: dev)?.recoveryCount, 0, "no underflow")
-        try r.releaseDevice(dev)
+        func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
+            let r = makeRegistry(Flavor.self, bugs: [.noRecoveryFence])
+            let dev = r.makeDevice(name: "dev0")
+            try r.probeDevice(dev)
+            try r.resetPrepare(dev)                     // the bug: recovery_cnt not incremented
+            r.resetDone(dev)
+            XCTAssertEqual(r.log.warnings.map(\.function), ["pci_dev_reset_iommu_done"])
+            XCTAssertTrue(r.log.warnings.first?.message.contains("recovery_cnt") ?? false, "\(r.log.warnings)")
+            XCTAssertEqual(r.snapshot(of: dev)?.recoveryCount, 0, "no underflow")
+            try r.releaseDevice(dev)
+        }
+        try forEachRegistryFlavor { try scenario($0) }
     }
 }
