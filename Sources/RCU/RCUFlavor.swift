@@ -20,14 +20,15 @@ public typealias RCUCallbackFunction = @convention(c) (UnsafeMutableRawPointer?)
 /// What users call (``read(file:line:_:)``, ``withReader(file:line:_:)``,
 /// `synchronize`, `retire`, ...) is written once, in extensions,
 /// over two kinds of requirement: the flavor's ``flavorDescription`` (which flavor it
-/// is, and its slow path) and its inline read-side fast path (the underscored
+/// is, and its slow path; sealed to the type, so that only these four conform) and its inline read-side fast path (the underscored
 /// requirements, which code outside this package neither calls nor implements).
 /// The four flavor types are the conformances; their requirements are generated
 /// from one table (`scripts/generate-flavors.sh`).
 public protocol RCUFlavor: Sendable {
-    /// What this flavor is: its ``RCUFlavorKind``, liburcu's name for it, whether it
-    /// is QSBR, and where its C state lives.
-    static var flavorDescription: RCUFlavorDescription { get }
+    /// This flavor's ``RCUFlavorDescription``, sealed to the flavor type: only this package
+    /// can make a `_RCUFlavorSeal<Self>`, so a type outside it cannot conform (it has no seal
+    /// of its own type, and another flavor's seal has another type).
+    static var _flavorSeal: _RCUFlavorSeal<Self> { get }
 
     /// Enters a generic read section, registering the thread if needed (qsbr: going
     /// online for the section if the thread is offline).
@@ -106,7 +107,26 @@ public struct RCUFlavorDescription: @unchecked Sendable {
     public var name: String { kind.name }
 }
 
+/// An ``RCUFlavorDescription`` sealed to one flavor type: what makes ``RCUFlavor`` closed.
+///
+/// Its initializer is this package's: the four flavor types make their own seals, and a
+/// type elsewhere that declares `RCUFlavor` conformance cannot make one of its type, so
+/// its conformance does not compile. Such a type would supply the read side itself, and
+/// grace periods would not wait for its readers.
+public struct _RCUFlavorSeal<Flavor>: Sendable {
+    /// The sealed description.
+    @usableFromInline let description: RCUFlavorDescription
+
+    @inlinable
+    init(_ description: RCUFlavorDescription) { self.description = description }
+}
+
 extension RCUFlavor {
+    /// What this flavor is: its ``RCUFlavorKind``, liburcu's name for it, whether it
+    /// is QSBR, and where its C state lives.
+    @inlinable
+    public static var flavorDescription: RCUFlavorDescription { _flavorSeal.description }
+
     /// Which liburcu flavor this type is (``RCUFlavorDescription/kind``).
     @inlinable
     public static var kind: RCUFlavorKind { flavorDescription.kind }

@@ -161,7 +161,7 @@ extension RCUFlavorDescription {
 
     /// liburcu's `rcu_barrier` of this flavor, after handing over its inline-reclaim batch.
     package func barrier() {
-        RCUInlineReclaimBatch.of(kind).handOver()
+        RCUInlineReclaimBatch.of(kind).handOverForBarrier()
         operations.pointee.barrier()
     }
 
