@@ -102,13 +102,16 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
-        // Test support shared by the RCU test targets (no XCTest: a plain library target).
-        .target(name: "RCUTestSupport", dependencies: ["RCU", "Lockdep", "CURCUCommon"], path: "Tests/RCUTestSupport",
+        // Test support (plain library targets, no XCTest). TestSupport: threads, locks, the RNG,
+        // Lockdep report collection, for every test target; it does not depend on RCU, so
+        // LockdepTests stays independent of it. RCUTestSupport adds what needs RCU.
+        .target(name: "TestSupport", dependencies: ["Lockdep"], path: "Tests/TestSupport", swiftSettings: strictSwift),
+        .target(name: "RCUTestSupport", dependencies: ["TestSupport", "RCU", "Lockdep"], path: "Tests/RCUTestSupport",
                 swiftSettings: strictSwift),
-        .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "CURCUMemb", "RCUTestSupport"], swiftSettings: strictSwift),
-        .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep"], swiftSettings: strictSwift),
-        .testTarget(name: "LockdepTests", dependencies: ["Lockdep"], swiftSettings: strictSwift),
-        .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "CURCUMemb", "RCUTestSupport"], swiftSettings: strictSwift),
+        .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "RCUTestSupport"], swiftSettings: strictSwift),
+        .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep", "TestSupport"], swiftSettings: strictSwift),
+        .testTarget(name: "LockdepTests", dependencies: ["Lockdep", "TestSupport"], swiftSettings: strictSwift),
+        .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "RCUTestSupport"], swiftSettings: strictSwift),
         // Parses rcu-stress command lines in-process, and runs the built executable (a dependency,
         // so `swift test` builds it first).
         .testTarget(

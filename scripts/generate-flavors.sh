@@ -51,12 +51,12 @@ rows() { grep -v '^$' <<<"$table"; }
         cat <<SWIFT
 
 extension $type {
-    /// The $prefix flavor's description: kind, QSBR or not, and its C shim's tables.
+    /// The $prefix flavor's description (kind, QSBR or not, and its C shim's tables), sealed to this type.
     @inlinable
-    public static var flavorDescription: RCUFlavorDescription {
-        RCUFlavorDescription(
+    public static var _flavorSeal: _RCUFlavorSeal<$type> {
+        _RCUFlavorSeal(RCUFlavorDescription(
             kind: .$kind, isQSBR: $qsbr, operations: curcu_${prefix}_operations(),
-            cdsFlavor: curcu_${prefix}_cds_flavor(), lockdepName: "$lock", lockdepCell: curcu_${prefix}_lockdep_cell())
+            cdsFlavor: curcu_${prefix}_cds_flavor(), lockdepName: "$lock", lockdepCell: curcu_${prefix}_lockdep_cell()))
     }
 
     /// This flavor's \`_sectionReadLock()\`: see \`RCUFlavor\`.

@@ -280,13 +280,25 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite,
                       thread: UnsafeMutablePointer<ThreadState>?, scoped: Bool = false) {
-        let token = nest == nil
-            ? Engine.fastAcquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
-                                 mode: .write, flags: AcquireFlag.sleeping, site: site, thread: thread)
-            : Engine.acquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
-                             mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
-        storage.lockMeasured(token, site: site) { pthread_mutex_trylock($0) } lock: { pthread_mutex_lock($0) }
-        storage.setOwner(token, scoped: scoped, thread: thread)
+        if let t = thread, nest == nil,
+           Engine.fastPush(classID: storage.classID, subclass: subclass, instance: storage.instance, mode: .write,
+                           flags: AcquireFlag.sleeping, site: site, t) {
+            storage.lockPublishingWait(t, subclass: subclass) { pthread_mutex_lock($0) }
+            storage.setOwner(scoped: scoped, t)
+            return
+        }
+        _slowLock(subclass: subclass, nest: nest, site: site, scoped: scoped)
+    }
+
+    /// `_checkedLock` off its fast path: a chain not validated yet, a nest lock, statistics,
+    /// validation off, the thread's first lock.
+    @usableFromInline @inline(never)
+    func _slowLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite, scoped: Bool) {
+        let token = Engine.acquire(classID: storage.classID, subclass: subclass, instance: storage.instance,
+                                   mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
+        storage.lockMeasured(token, subclass: subclass, site: site) { pthread_mutex_trylock($0) }
+            lock: { pthread_mutex_lock($0) }
+        storage.setOwner(token, scoped: scoped, thread: Engine.fastThread())
     }
     #endif
 }

@@ -15,12 +15,14 @@ enum Engine {
         return z | 1
     }
 
-    /// The chain-key element of one acquire.
+    /// The chain-key element of one acquire: every flag is part of it, so a map acquired with
+    /// options other than its own (which the full path reports) never hits a chain that the
+    /// map's own options cached.
     @inlinable @inline(__always)
     static func element(node: UInt32, mode: UInt8, irq: UInt8, flags: UInt8, nested: Bool) -> UInt64 {
         var x = UInt64(node) | UInt64(mode) << 32 | UInt64(irq) << 36
-        x |= UInt64(flags & AcquireFlag.trylock) << 44
-        if nested { x |= 1 << 50 }
+        x |= UInt64(flags & ~HeldLock.extraFlag) << 44
+        if nested { x |= 1 << 52 }
         return x
     }
 
@@ -120,15 +122,15 @@ enum Engine {
 
     // MARK: hot paths
 
-    /// Validates and records an acquire. Returns `serial << 1 | measure`, where `serial`
-    /// identifies the thread (for owner words) and `measure` asks the caller to time the wait.
+    /// Validates and records an acquire. Returns `serial << 1 | 1` (the thread's owner word),
+    /// or `serial << 1` when lock statistics ask the caller to time a contended wait.
     @usableFromInline
     static func acquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
                         flags: UInt8, nest: UnsafeRawPointer?, site: LockdepSite) -> UInt {
         let t = ThreadState.current()
         let word = StateWord.load()
         if word != t.pointee.seenWord { t.pointee.refresh(word) }
-        let token = t.pointee.serial << 1
+        let token = t.pointee.ownerToken
         if word & 1 != 0 { return token }
         if flags & AcquireFlag.sleeping != 0 && t.pointee.isAtomic && t.pointee.recursion == 0 {
             sleepReport(t, what: "acquire", classID: classID, subclass: subclass, mode: mode, site: site)
@@ -149,9 +151,6 @@ enum Engine {
             mode: mode.rawValue, flags: flags, irqState: irq, pins: 0, site: site))
         t.pointee.depth = depth + 1
         if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth += 1 }
-        if flags & (AcquireFlag.sleeping | AcquireFlag.map) == AcquireFlag.sleeping {
-            clockdep_pending_set(t.pointee.pending, instance, node)
-        }
         if let nest, t.pointee.recursion == 0, !(0..<depth).contains(where: { t.pointee.held[$0].instance == nest }) {
             nestNotTaken(t, index: depth)
         }
@@ -159,7 +158,7 @@ enum Engine {
             validate(t, index: depth)
         }
         if measure { recordAcquisition(classID: classID) }
-        return token | (measure ? 1 : 0)
+        return measure ? token & ~1 : token
     }
 
     /// Records a release. Returns whether the caller should perform the real unlock (`false`
@@ -171,7 +170,6 @@ enum Engine {
         let t = ThreadState.current()
         let word = StateWord.load()
         if word != t.pointee.seenWord { t.pointee.refresh(word) }
-        clockdep_pending_clear(t.pointee.pending, instance)
         let depth = t.pointee.depth
         var i = depth - 1
         while i >= 0 && t.pointee.held[i].instance != instance { i -= 1 }

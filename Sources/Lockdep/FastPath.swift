@@ -29,42 +29,68 @@ extension Engine {
     ///
     /// `mapCell`: the cell of a map whose flags the caller passed as constants
     /// (``Lockdep/acquire(_:mode:options:fileID:line:function:)``); off the fast path, they are
-    /// checked against the cell's (a constant `nil` folds the check away).
+    /// checked against the cell's (a constant `nil` folds the check away). On the fast path
+    /// they need no check: the flags are part of the chain key, and a key with flags other
+    /// than the map's is never cached (the full path validates the map's own flags).
     @inlinable @inline(__always)
     static func fastAcquire(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
                             flags: UInt8, site: LockdepSite, thread: UnsafeMutablePointer<ThreadState>?,
                             mapCell: UnsafeMutablePointer<clockdep_map_cell>? = nil) -> UInt {
-        if let t = thread {
-            let depth = t.pointee.depth
-            // `fastWord` folds "validation on, statistics off, no report in delivery, caches
-            // current" into one compare; `fastDepthLimit` the depth limit and the capacity.
-            if fastWord() == t.pointee.fastWord && depth < t.pointee.fastDepthLimit
-                && (flags & AcquireFlag.sleeping == 0 || !t.pointee.isAtomic) {
-                let node = classID << 3 | UInt32(subclass & 7)
-                let irq = t.pointee.irqState
-                let prevKey = depth > 0 ? t.pointee.held[depth &- 1].chainKey : chainSeed
-                let key = mix(prevKey, element(node: node, mode: mode.rawValue, irq: irq, flags: flags, nested: false))
-                // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
-                // the probe sequence only when another chain sits there.
-                let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
-                if home == key || (home != 0 && ThreadState.cacheProbe(t, key)) {
-                    (t.pointee.held + depth).initialize(to: HeldLock(
-                        instance: instance, chainKey: key, acquiredAt: 0, nest: nil, node: node, mode: mode.rawValue,
-                        flags: flags, irqState: irq, pins: 0, site: site))
-                    t.pointee.depth = depth &+ 1
-                    if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth &+= 1 }
-                    if flags & (AcquireFlag.sleeping | AcquireFlag.map) == AcquireFlag.sleeping {
-                        clockdep_pending_set(t.pointee.pending, instance, node)
-                    }
-                    return t.pointee.serial &<< 1
-                }
-            }
+        if let t = thread, fastPush(classID: classID, subclass: subclass, instance: instance, mode: mode, flags: flags,
+                                    site: site, t) {
+            return t.pointee.ownerToken
         }
         if let mapCell {
             return acquireCheckingMapOptions(mapCell, classID: classID, instance: instance, mode: mode, flags: flags,
                                              site: site)
         }
         return acquire(classID: classID, subclass: subclass, instance: instance, mode: mode, flags: flags, nest: nil, site: site)
+    }
+
+    /// The acquire of a chain this thread has validated before, when the fast path may run:
+    /// pushes the entry and returns `true`; otherwise changes nothing and returns `false` (the
+    /// caller takes the full ``acquire(classID:subclass:instance:mode:flags:nest:site:)``).
+    ///
+    /// What the full path would check and this one does not, and why it need not:
+    /// - the dependencies, usage bits, recursion and wait context of the new chain: the chain
+    ///   key hashes every held entry's class, subclass, mode, flags and context plus the new
+    ///   one's, and a key is cached only once the full path validated that chain;
+    /// - the nest lock: a nested acquire never takes the fast path;
+    /// - the depth limit and capacity: `limit`;
+    /// - validation off, statistics on, a report being delivered, a reset: `fastWord`;
+    /// - sleeping in an atomic section or with interrupts off: `atomicWord`, for sleeping
+    ///   acquires (the one check that depends on state outside the chain's keys: irq state of
+    ///   the new entry is in its key, but the held atomic count is checked here explicitly).
+    @inlinable @inline(__always)
+    static func fastPush(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
+                         flags: UInt8, site: LockdepSite, _ t: UnsafeMutablePointer<ThreadState>) -> Bool {
+        let top = t.pointee.top
+        // `fastWord` folds "validation on, statistics off, no report in delivery, caches
+        // current" into one compare; `limit` the depth limit and the capacity.
+        guard fastWord() == t.pointee.fastWord && top < t.pointee.limit else { return false }
+        let irq: UInt8
+        if flags & AcquireFlag.sleeping != 0 {
+            // Zero: no atomic entry held, no interrupt context, no interrupts disabled.
+            guard t.pointee.atomicWord == 0 else { return false }
+            irq = 0
+        } else {
+            irq = t.pointee.irqCached
+        }
+        let node = classID << 3 | UInt32(subclass & 7)
+        // The sentinel below the stack holds the chain seed: no depth test.
+        let key = mix((top - 1).pointee.chainKey, element(node: node, mode: mode.rawValue, irq: irq, flags: flags, nested: false))
+        // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
+        // the probe sequence only when another chain sits there.
+        let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
+        guard home == key || (home != 0 && ThreadState.cacheProbe(t, key)) else { return false }
+        // Field by field: the entry's acquire time and nest lock are not written (no extra flag).
+        top.pointee.instance = instance
+        top.pointee.chainKey = key
+        top.pointee.info = HeldLock.info(node: node, mode: mode.rawValue, irqState: irq, flags: flags)
+        top.pointee.site = site
+        t.pointee.top = top + 1
+        if flags & AcquireFlag.atomic != 0 { t.pointee.atomicWord &+= 1 }
+        return true
     }
 
     /// The slow acquire of a map whose caller passed its options: options other than the ones
@@ -111,9 +137,15 @@ extension Engine {
         return release(classID: classID, instance: instance, ownerWord: ownerWord, site: site)
     }
 
-    /// The release of the innermost held lock, `instance`, when the fast path may run: pops it and
-    /// returns `true`; otherwise changes nothing and returns `false` (the caller takes the full
-    /// ``release(classID:instance:ownerWord:site:)``).
+    /// The release of the innermost held lock, `instance`: pops it and returns `true` when
+    /// the full release would do nothing more; otherwise changes nothing and returns `false`
+    /// (the caller takes the full ``release(classID:instance:ownerWord:site:)``).
+    ///
+    /// No state-word test: with validation off, statistics on or a report in delivery, the
+    /// full release pops the innermost entry just so; what it does beyond that (a pinned
+    /// lock's report, the hold time of an entry timed for statistics, a nest lock) is marked
+    /// in the entry's pin count and flags byte, which must be zero and `knownFlags`. An empty
+    /// stack leaves the sentinel on top, whose instance is no lock's.
     ///
     /// `knownFlags`: the acquire flags the caller knows the entry has (a lock type whose acquires
     /// all carry the same flags); the entry must then carry exactly those, and the branches on
@@ -121,21 +153,19 @@ extension Engine {
     @inlinable @inline(__always)
     static func fastPop(instance: UnsafeRawPointer, _ t: UnsafeMutablePointer<ThreadState>,
                         knownFlags: UInt8? = nil) -> Bool {
-        let depth = t.pointee.depth
-        guard depth > 0 && fastWord() == t.pointee.fastWord else { return false }
-        let top = t.pointee.held + (depth &- 1)
-        guard top.pointee.instance == instance && top.pointee.pins == 0 else { return false }
+        let top = t.pointee.top - 1
+        guard top.pointee.instance == instance else { return false }
+        let flagsAndPins = top.pointee.flagsAndPins
         let flags: UInt8
         if let knownFlags {
-            guard top.pointee.flags == knownFlags else { return false }
+            guard flagsAndPins == UInt16(knownFlags) else { return false }
             flags = knownFlags
         } else {
-            flags = top.pointee.flags
+            guard flagsAndPins & ~0x7F == 0 else { return false }
+            flags = UInt8(truncatingIfNeeded: flagsAndPins)
         }
-        if flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth &-= 1 }
-        // Only sleeping acquires set the cell: a pseudo-lock (an RCU section) skips it.
-        if flags & AcquireFlag.sleeping != 0 { clockdep_pending_clear(t.pointee.pending, instance) }
-        t.pointee.depth = depth &- 1
+        if flags & AcquireFlag.atomic != 0 { t.pointee.atomicWord &-= 1 }
+        t.pointee.top = top
         return true
     }
 }

@@ -4,6 +4,7 @@ internal import Glibc
 public import Glibc   // pthread_self() in the inlinable owner stores
 #endif
 public import Synchronization
+public import CLockdepThread
 
 /// The header of a checked lock's storage: its class and declaration site.
 @usableFromInline
@@ -115,7 +116,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     @inlinable @inline(__always)
     func isOwned(by thread: UnsafeMutablePointer<ThreadState>?) -> Bool {
         guard let t = thread else { return false }
-        return ownerWord() == t.pointee.serial &<< 1 | 1
+        return ownerWord() == t.pointee.ownerToken
     }
 
     /// A release by `thread` that matches a refused nested acquire: consumes the refusal and
@@ -258,9 +259,10 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
 
     #if LOCKDEP_CHECKS
     /// Records the owner after a successful exclusive acquire.
-    @inlinable
+    ///
     /// `scoped`: taken by a `withLock`-style call, whose synchronous body cannot suspend, so
-    /// the task (which costs two runtime calls to find) is not recorded.
+    /// the task is not recorded.
+    @inlinable
     func setOwner(_ token: UInt, scoped: Bool = false, thread: UnsafeMutablePointer<ThreadState>? = nil) {
         // `thread` was looked up before the acquire, so it is `nil` on a thread's first lock:
         // look again then (the acquire created the state).
@@ -271,25 +273,84 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         }
     }
 
+    /// ``setOwner(_:scoped:thread:)`` after a fast acquire by `t`.
+    @inlinable @inline(__always)
+    func setOwner(scoped: Bool, _ t: UnsafeMutablePointer<ThreadState>) {
+        let task = scoped ? 0 : Self.taskToRecord(t)
+        withUnsafeMutablePointerToElements {
+            $0.pointee.ownerTask.store(task, ordering: .relaxed)
+            $0.pointee.owner.store(t.pointee.ownerToken, ordering: .relaxed)
+        }
+    }
+
+    /// ``TaskContext/currentTaskIfChecking(_:)`` with the common answer first: outside any
+    /// task (the runtime's slot empty), 0 without reading the switch.
+    @inlinable @inline(__always)
+    static func taskToRecord(_ t: UnsafeMutablePointer<ThreadState>) -> UInt {
+        if let slot = t.pointee.taskSlot {
+            guard slot.pointee != nil else { return 0 }
+            return TaskContext.enabled ? UInt(clockdep_task_from_slot(slot)) : 0
+        }
+        return TaskContext.currentTaskIfChecking(t)
+    }
+
     @inlinable
     func clearOwner(_ word: UInt) {
         withUnsafeMutablePointerToElements { $0.pointee.owner.store(word & ~1, ordering: .relaxed) }
     }
 
     /// Takes the primitive once Lockdep has validated the acquire (`token` from `fastAcquire`
-    /// or `acquire`). When the token asks for lock statistics (bit 0), a contended acquire is
-    /// timed and recorded; otherwise the primitive is simply locked. Shared by every checked lock.
+    /// or `acquire`). A sleeping lock's wait is published for stall reports first
+    /// (``Lockdep/pendingAcquire(of:)``: the lock and the owner word it saw), and withdrawn
+    /// when it returns. When the token asks for lock statistics (bit 0 clear), a contended
+    /// acquire is timed and recorded. Shared by every checked lock.
+    ///
+    /// The primitive's own lock call, not a try first: glibc's `pthread_mutex_trylock` costs
+    /// about twice `pthread_mutex_lock` uncontended.
     @inlinable @inline(__always)
-    func lockMeasured(_ token: UInt, site: LockdepSite, try tryLock: (UnsafeMutablePointer<Primitive>) -> Int32,
+    func lockMeasured(_ token: UInt, subclass: UInt8 = 0, site: LockdepSite,
+                      try tryLock: (UnsafeMutablePointer<Primitive>) -> Int32,
                       lock: (UnsafeMutablePointer<Primitive>) -> Int32) {
-        let p = primitivePointer
-        if token & 1 == 0 {
-            _ = lock(p)
-        } else if tryLock(p) != 0 {
-            let start = Engine.nowNanos()
-            _ = lock(p)
-            Engine.recordContention(classID: classID, waitNanos: Engine.nowNanos() &- start, site: site)
+        guard token & 1 != 0 else {
+            lockTimed(subclass: subclass, site: site, try: tryLock, lock: lock)
+            return
         }
+        guard let t = Engine.fastThread() else {
+            _ = lock(primitivePointer)
+            return
+        }
+        lockPublishingWait(t, subclass: subclass, lock: lock)
+    }
+
+    /// The untimed lock call, with a sleeping lock's wait published for stall reports
+    /// (see ``lockMeasured(_:subclass:site:try:lock:)``): what a fast acquire by `t` calls.
+    @inlinable @inline(__always)
+    func lockPublishingWait(_ t: UnsafeMutablePointer<ThreadState>, subclass: UInt8,
+                            lock: (UnsafeMutablePointer<Primitive>) -> Int32) {
+        // A spinning lock's wait is no sleep: stall reports name sleeping locks only.
+        // (`pthread_spinlock_t` is `Int32`, which this inlinable code may name.)
+        guard Primitive.self != Int32.self else {
+            _ = lock(primitivePointer)
+            return
+        }
+        let pending = t.pointee.pending
+        clockdep_pending_set(pending, classID &<< 3 | UInt32(subclass & 7), ownerWord())
+        _ = lock(primitivePointer)
+        clockdep_pending_clear(pending)
+    }
+
+    /// ``lockMeasured(_:subclass:site:try:lock:)`` with lock statistics on.
+    @usableFromInline @inline(never)
+    func lockTimed(subclass: UInt8, site: LockdepSite, try tryLock: (UnsafeMutablePointer<Primitive>) -> Int32,
+                   lock: (UnsafeMutablePointer<Primitive>) -> Int32) {
+        let p = primitivePointer
+        if tryLock(p) == 0 { return }
+        let pending = Primitive.self != pthread_spinlock_t.self ? ThreadState.current().pointee.pending : nil
+        if let pending { clockdep_pending_set(pending, classID << 3 | UInt32(subclass & 7), ownerWord()) }
+        let start = Engine.nowNanos()
+        _ = lock(p)
+        Engine.recordContention(classID: classID, waitNanos: Engine.nowNanos() &- start, site: site)
+        if let pending { clockdep_pending_clear(pending) }
     }
 
     /// The common release of an exclusive hold: by its holder `thread`, with no refused nested
@@ -301,7 +362,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     func fastExclusiveRelease(_ thread: UnsafeMutablePointer<ThreadState>?, knownFlags: UInt8? = nil) -> Bool {
         guard let t = thread else { return false }
         let word = ownerWord()
-        guard word == t.pointee.serial &<< 1 | 1, withRefusals({ $0 }) == 0,
+        guard word == t.pointee.ownerToken, withRefusals({ $0 }) == 0,
               Engine.fastPop(instance: instance, t, knownFlags: knownFlags) else { return false }
         clearOwner(word)
         return true

@@ -170,23 +170,12 @@ public enum Lockdep {
     /// restored as it was instead of recomputed).
     @inlinable @inline(__always)
     static func _enterContext(_ context: LockdepContext) -> UInt32 {
-        let t = ThreadState.current()
-        let noneDisabled: UInt32 = t.pointee.hardirqOff == 0 && t.pointee.softirqOff == 0 ? 1 << 16 : 0
-        let saved = UInt32(t.pointee.context) | UInt32(t.pointee.irqCached) << 8 | noneDisabled
-        t.pointee.context = context.rawValue
-        t.pointee.updateIrq()
-        return saved
+        ThreadState.current().pointee.enterContext(context.rawValue)
     }
 
     @inlinable @inline(__always)
     static func _exitContext(_ saved: UInt32) {
-        let t = ThreadState.current()
-        t.pointee.context = UInt8(truncatingIfNeeded: saved)
-        if saved & 1 << 16 != 0 && t.pointee.hardirqOff == 0 && t.pointee.softirqOff == 0 {
-            t.pointee.irqCached = UInt8(truncatingIfNeeded: saved >> 8)
-        } else {
-            t.pointee.updateIrq()
-        }
+        ThreadState.current().pointee.exitContext(saved)
     }
 
     @usableFromInline

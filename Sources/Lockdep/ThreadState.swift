@@ -6,68 +6,198 @@ import Synchronization
 /// constant initialiser, so reading it costs a plain load (no lazy-global `swift_once`).
 let threadStateKeyPlusOne = Atomic<UInt32>(0)
 
-/// One entry of a thread's held-lock stack.
+/// One entry of a thread's held-lock stack (64 bytes).
+///
+/// The inlined fast path writes four of its words (instance, chain key, ``info``, and the
+/// three-word site): the class, mode, flags, context and pin count share ``info``, and the
+/// two fields only the full path fills (the acquire time for lock statistics, the nest lock)
+/// are read only when ``HeldLock/extraFlag`` is set in the flags byte, so a fast push never
+/// clears them. An entry with that flag (or pinned) is released by the full path.
 @usableFromInline
 struct HeldLock {
     @usableFromInline var instance: UnsafeRawPointer
     @usableFromInline var chainKey: UInt64
-    @usableFromInline var acquiredAt: UInt64
-    @usableFromInline var nest: UnsafeRawPointer?
-    @usableFromInline var node: UInt32
-    @usableFromInline var mode: UInt8
-    @usableFromInline var flags: UInt8
-    @usableFromInline var irqState: UInt8
-    @usableFromInline var pins: UInt8
+    /// `node | mode << 32 | irqState << 40 | flags << 48 | pins << 56`: the flags and pin
+    /// count in the top 16 bits, which a release compares with one instruction.
+    @usableFromInline var info: UInt64
     @usableFromInline var site: LockdepSite
+    /// Valid only with ``extraFlag`` set.
+    @usableFromInline var extraAcquiredAt: UInt64
+    /// Valid only with ``extraFlag`` set.
+    @usableFromInline var extraNest: UnsafeRawPointer?
+
+    /// Set in the stored flags byte when ``acquiredAt`` or ``nest`` is set (never part of the
+    /// acquire's flags, nor of its chain key).
+    @inlinable static var extraFlag: UInt8 { 0x80 }
+
+    @inlinable @inline(__always)
+    static func info(node: UInt32, mode: UInt8, irqState: UInt8, flags: UInt8) -> UInt64 {
+        UInt64(node) | UInt64(mode) << 32 | UInt64(irqState) << 40 | UInt64(flags) << 48
+    }
 
     @usableFromInline
     init(instance: UnsafeRawPointer, chainKey: UInt64, acquiredAt: UInt64, nest: UnsafeRawPointer?, node: UInt32,
          mode: UInt8, flags: UInt8, irqState: UInt8, pins: UInt8, site: LockdepSite) {
-        self.instance = instance; self.chainKey = chainKey; self.acquiredAt = acquiredAt; self.nest = nest
-        self.node = node; self.mode = mode; self.flags = flags; self.irqState = irqState; self.pins = pins
-        self.site = site
+        let extra = acquiredAt != 0 || nest != nil
+        self.instance = instance; self.chainKey = chainKey
+        self.info = HeldLock.info(node: node, mode: mode, irqState: irqState, flags: flags | (extra ? HeldLock.extraFlag : 0))
+            | UInt64(pins) << 56
+        self.site = site; self.extraAcquiredAt = acquiredAt; self.extraNest = nest
     }
+
+    @inlinable var node: UInt32 { UInt32(truncatingIfNeeded: info) }
+    @inlinable var mode: UInt8 { UInt8(truncatingIfNeeded: info >> 32) }
+    @inlinable var irqState: UInt8 { UInt8(truncatingIfNeeded: info >> 40) }
+    /// The acquire's flags (``AcquireFlag``), without ``extraFlag``.
+    @inlinable var flags: UInt8 { UInt8(truncatingIfNeeded: info >> 48) & ~HeldLock.extraFlag }
+    /// The flags byte as stored, with ``extraFlag``.
+    @inlinable var storedFlags: UInt8 { UInt8(truncatingIfNeeded: info >> 48) }
+    /// The flags byte and the pin count (`flags | pins << 8`): what a fast release compares.
+    @inlinable var flagsAndPins: UInt16 { UInt16(truncatingIfNeeded: info >> 48) }
+    @inlinable var pins: UInt8 {
+        get { UInt8(truncatingIfNeeded: info >> 56) }
+        set { info = info & 0x00FF_FFFF_FFFF_FFFF | UInt64(newValue) << 56 }
+    }
+    var acquiredAt: UInt64 { storedFlags & HeldLock.extraFlag != 0 ? extraAcquiredAt : 0 }
+    var nest: UnsafeRawPointer? { storedFlags & HeldLock.extraFlag != 0 ? extraNest : nil }
 }
 
 /// Per-thread validator state, in manually managed memory reached through `pthread_getspecific`
 /// (no exclusivity checks, no reference counting on the hot path).
+///
+/// The fields the inlined fast paths read come first (one or two cache lines).
 @usableFromInline
 struct ThreadState {
-    @usableFromInline var held: UnsafeMutablePointer<HeldLock>
-    @usableFromInline var capacity: Int
-    @usableFromInline var depth: Int = 0
-    /// Open-addressing set of chain keys this thread has seen validated (0 = empty slot).
-    @usableFromInline var cache: UnsafeMutablePointer<UInt64>
-    @usableFromInline var seenWord: UInt = .max
-    @usableFromInline var maxDepth: Int = 48
+    /// The next free entry of the held-lock stack: `held + depth`. The entry below the stack,
+    /// `held[-1]`, is a sentinel whose chain key is the chain seed and whose instance is no
+    /// lock's, so a push reads the previous chain key and a release compares the top entry
+    /// without testing the depth first.
+    @usableFromInline var top: UnsafeMutablePointer<HeldLock>
+    /// `held + min(maxDepth, capacity)`: a push at or above it takes the full path.
+    @usableFromInline var limit: UnsafeMutablePointer<HeldLock>
     /// The state word when the inlined fast paths may run on this thread (validation on,
     /// statistics off, no report being delivered, caches current), else `.max` (which no
     /// state word with bits 0-1 clear equals): one compare instead of four.
     @usableFromInline var fastWord: UInt = .max
-    /// `min(maxDepth, capacity)`: one compare for both.
-    @usableFromInline var fastDepthLimit: Int = 0
+    /// `serial << 1 | 1`: the owner word of this thread's exclusive holds.
+    @usableFromInline var ownerToken: UInt
+    /// Open-addressing set of chain keys this thread has seen validated (0 = empty slot).
+    @usableFromInline var cache: UnsafeMutablePointer<UInt64>
+    /// The held atomic entries (bits 0-31), ``irqState`` (bits 32-39) and ``context``
+    /// (bits 40-47): zero exactly when sleeping is valid here, one compare on a sleeping
+    /// lock's fast path; a context's entry and exit save and restore bits 32-47 at once.
+    @usableFromInline var atomicWord: UInt64 = 0
     /// This thread's slot of the Swift runtime's current task, if found
     /// (`clockdep_task_slot_for_current_thread`).
     @usableFromInline var taskSlot: UnsafePointer<UnsafeMutableRawPointer?>?
-    @usableFromInline var context: UInt8 = 0
-    @usableFromInline var hardirqOff: Int32 = 0
-    @usableFromInline var softirqOff: Int32 = 0
-    @usableFromInline var atomicDepth: Int32 = 0
+    @usableFromInline var held: UnsafeMutablePointer<HeldLock>
+    @usableFromInline var capacity: Int
+    @usableFromInline var seenWord: UInt = .max
+    @usableFromInline var maxDepth: Int = 48
+    /// ``hardirqOff`` (bits 0-31) and ``softirqOff`` (bits 32-63): zero when no interrupts
+    /// are disabled, one compare on a context's entry and exit.
+    @usableFromInline var disableCounts: UInt64 = 0
     @usableFromInline var recursion: Int32 = 0
     @usableFromInline var serial: UInt
     var name: String
-    /// The checked lock this thread last began to take and has not released (for
+    /// Where this thread publishes the checked lock it is blocked on (for
     /// ``Lockdep/pendingAcquire(of:)``); its own allocation, listed in ``GraphState/pendingCells``.
     @usableFromInline var pending: UnsafeMutablePointer<clockdep_pending_acquire>
+    /// Whether a hardirq context entered here is not threaded (``Lockdep/withContext(_:threaded:_:)``).
+    @usableFromInline var hardirqNotThreaded: Bool = false
 
-    @inlinable static var cacheSize: Int { 1024 }
-    @inlinable static var cacheMask: Int { 1023 }
+    init(capacity: Int, cache: UnsafeMutablePointer<UInt64>, maxDepth: Int, serial: UInt, name: String,
+         pending: UnsafeMutablePointer<clockdep_pending_acquire>) {
+        let held = ThreadState.allocateStack(capacity: capacity)
+        self.held = held; self.top = held; self.limit = held
+        self.capacity = capacity; self.cache = cache; self.maxDepth = maxDepth
+        self.serial = serial; self.ownerToken = serial << 1 | 1; self.name = name; self.pending = pending
+    }
+
+    /// A stack of `capacity` entries after its sentinel, all initialized (a push assigns an
+    /// entry's fields one by one); returns the first entry.
+    static func allocateStack(capacity: Int) -> UnsafeMutablePointer<HeldLock> {
+        let base = UnsafeMutablePointer<HeldLock>.allocate(capacity: capacity + 1)
+        let blank = HeldLock(instance: UnsafeRawPointer(base), chainKey: Engine.chainSeed, acquiredAt: 0, nest: nil,
+                             node: 0, mode: 0, flags: 0, irqState: 0, pins: 0, site: LockdepSite())
+        base.initialize(repeating: blank, count: capacity + 1)
+        return base + 1
+    }
+
+    /// Frees a stack from ``allocateStack(capacity:)``.
+    static func deallocateStack(_ held: UnsafeMutablePointer<HeldLock>, capacity: Int) {
+        (held - 1).deinitialize(count: capacity + 1)
+        (held - 1).deallocate()
+    }
+
+    /// The number of held locks.
+    @inlinable var depth: Int {
+        get { held.distance(to: top) }
+        set { top = held + newValue }
+    }
+
+    /// Held atomic entries (spinlocks, atomic maps): mirrors their count in the stack.
+    @inlinable var atomicDepth: Int32 {
+        get { Int32(truncatingIfNeeded: atomicWord) }
+        set { atomicWord = atomicWord & ~0xFFFF_FFFF | UInt64(UInt32(bitPattern: newValue)) }
+    }
 
     /// ``irqState``, cached: recomputed by ``updateIrq()`` whenever the context or the
     /// interrupt-disable counts change.
-    @usableFromInline var irqCached: UInt8 = 0
-    /// Whether a hardirq context entered here is not threaded (``Lockdep/withContext(_:threaded:_:)``).
-    @usableFromInline var hardirqNotThreaded: Bool = false
+    @inlinable var irqCached: UInt8 {
+        get { UInt8(truncatingIfNeeded: atomicWord >> 32) }
+        set { atomicWord = atomicWord & ~(0xFF << 32) | UInt64(newValue) << 32 }
+    }
+
+    /// The ``LockdepContext`` raw value the thread runs in.
+    @inlinable var context: UInt8 {
+        get { UInt8(truncatingIfNeeded: atomicWord >> 40) }
+        set { atomicWord = atomicWord & ~(0xFF << 40) | UInt64(newValue) << 40 }
+    }
+
+    /// Nested hardirq disables (``Lockdep/withInterruptsDisabled(_:_:)``).
+    @inlinable var hardirqOff: Int32 {
+        get { Int32(truncatingIfNeeded: disableCounts) }
+        set { disableCounts = disableCounts & ~0xFFFF_FFFF | UInt64(UInt32(bitPattern: newValue)) }
+    }
+
+    /// Nested softirq disables.
+    @inlinable var softirqOff: Int32 {
+        get { Int32(truncatingIfNeeded: disableCounts >> 32) }
+        set { disableCounts = disableCounts & 0xFFFF_FFFF | UInt64(UInt32(bitPattern: newValue)) << 32 }
+    }
+
+    /// Enters `context` (``Lockdep/withContext(_:_:)``); returns what ``exitContext(_:)``
+    /// restores: the irq state and context (bits 0-15) and whether no interrupts were disabled
+    /// (bit 16: then, if none are on exit either, they are restored as they were).
+    @inlinable @inline(__always)
+    mutating func enterContext(_ context: UInt8) -> UInt32 {
+        let word = atomicWord
+        let saved = UInt32(truncatingIfNeeded: word >> 32) & 0xFFFF | (disableCounts == 0 ? 1 << 16 : 0)
+        atomicWord = word & 0xFFFF_FFFF | UInt64(irqState(in: context)) << 32 | UInt64(context) << 40
+        return saved
+    }
+
+    /// Leaves the context entered by ``enterContext(_:)``.
+    @inlinable @inline(__always)
+    mutating func exitContext(_ saved: UInt32) {
+        if saved & 1 << 16 != 0 && disableCounts == 0 {
+            atomicWord = atomicWord & 0xFFFF_FFFF | UInt64(saved & 0xFFFF) << 32
+        } else {
+            exitContextRecomputing(saved)
+        }
+    }
+
+    /// ``exitContext(_:)`` when interrupts were disabled at the entry or are at the exit:
+    /// the saved irq state may be stale, so it is recomputed.
+    @usableFromInline @inline(never)
+    mutating func exitContextRecomputing(_ saved: UInt32) {
+        context = UInt8(truncatingIfNeeded: saved >> 8)
+        updateIrq()
+    }
+
+    @inlinable static var cacheSize: Int { 1024 }
+    @inlinable static var cacheMask: Int { 1023 }
 
     /// Bits 0-1: context; bit 2: hardirqs disabled; bit 3: softirqs disabled; bit 4: a hardirq
     /// context that is not threaded (only raw spinning locks may be taken).
@@ -78,19 +208,21 @@ struct ThreadState {
     mutating func updateIrq() { irqCached = computeIrqState() }
 
     @inlinable @inline(__always)
-    func computeIrqState() -> UInt8 {
+    func computeIrqState() -> UInt8 { irqState(in: context) }
+
+    /// The irq state in `context` with this thread's interrupt-disable counts.
+    @inlinable @inline(__always)
+    func irqState(in context: UInt8) -> UInt8 {
         var s = context
-        if hardirqOff > 0 || context == LockdepContext.hardirq.rawValue { s |= 4 }
-        if softirqOff > 0 || context != LockdepContext.process.rawValue { s |= 8 }
-        if hardirqNotThreaded && context == LockdepContext.hardirq.rawValue { s |= 16 }
+        if context == LockdepContext.hardirq.rawValue || hardirqOff > 0 { s |= 4 }
+        if context != LockdepContext.process.rawValue || softirqOff > 0 { s |= 8 }
+        if context == LockdepContext.hardirq.rawValue && hardirqNotThreaded { s |= 16 }
         return s
     }
 
     /// Whether sleeping is invalid here (atomic section, interrupt context, irqs disabled).
     @inlinable @inline(__always)
-    var isAtomic: Bool {
-        irqCached != 0 || atomicDepth != 0
-    }
+    var isAtomic: Bool { atomicWord != 0 }
 
     @inlinable @inline(__always)
     func cacheContains(_ key: UInt64) -> Bool {
@@ -131,19 +263,21 @@ struct ThreadState {
         updateFastGate()
     }
 
-    /// Recomputes ``fastWord`` and ``fastDepthLimit`` after anything they summarise changed.
+    /// Recomputes ``fastWord`` and ``limit`` after anything they summarise changed.
     mutating func updateFastGate() {
         fastWord = seenWord & 3 == 0 && recursion == 0 ? seenWord : .max
-        fastDepthLimit = min(maxDepth, capacity)
+        limit = held + min(maxDepth, capacity)
     }
 
     @inline(never)
     mutating func grow() {
+        let count = depth
         let newCapacity = capacity * 2
-        let newHeld = UnsafeMutablePointer<HeldLock>.allocate(capacity: newCapacity)
-        newHeld.moveInitialize(from: held, count: depth)
-        held.deallocate()
+        let newHeld = ThreadState.allocateStack(capacity: newCapacity)
+        newHeld.update(from: held, count: count)
+        ThreadState.deallocateStack(held, capacity: capacity)
         held = newHeld
+        top = newHeld + count
         capacity = newCapacity
         updateFastGate()
     }
@@ -173,8 +307,7 @@ struct ThreadState {
                 g.forgetExitedThread(t.pointee.serial, holdsLocks: holdsLocks)
             }
             t.pointee.pending.deallocate()
-            t.pointee.held.deinitialize(count: t.pointee.depth)
-            t.pointee.held.deallocate()
+            ThreadState.deallocateStack(t.pointee.held, capacity: t.pointee.capacity)
             t.pointee.cache.deallocate()
             t.deinitialize(count: 1)
             t.deallocate()
@@ -210,12 +343,11 @@ struct ThreadState {
         let cache = UnsafeMutablePointer<UInt64>.allocate(capacity: cacheSize)
         cache.initialize(repeating: 0, count: cacheSize)
         let pending = UnsafeMutablePointer<clockdep_pending_acquire>.allocate(capacity: 1)
-        pending.initialize(to: clockdep_pending_acquire(instance: nil, node: 0))
+        pending.initialize(to: clockdep_pending_acquire(holder: 0, node_plus_one: 0))
         graph.withLock { $0.pendingCells[serial] = PendingCell(thread: pthread_self(), cell: pending) }
         let t = UnsafeMutablePointer<ThreadState>.allocate(capacity: 1)
-        t.initialize(to: ThreadState(
-            held: .allocate(capacity: 16), capacity: 16, cache: cache,
-            maxDepth: Engine.currentLimits().maxDepth, serial: serial, name: name, pending: pending))
+        t.initialize(to: ThreadState(capacity: 16, cache: cache, maxDepth: Engine.currentLimits().maxDepth,
+                                     serial: serial, name: name, pending: pending))
         t.pointee.taskSlot = UnsafePointer(clockdep_task_slot_for_current_thread())
             .map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafeMutableRawPointer?.self) }
         t.pointee.updateFastGate()

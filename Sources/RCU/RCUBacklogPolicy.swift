@@ -252,16 +252,17 @@ extension RCUFlavor {
             primitiveCall(function, context)
         case .reclaimInline:
             // One grace period per batch: only the retire that fills the batch waits.
-            guard let batch = RCUInlineReclaimBatch.of(kind).add(function, context) else { return }
+            let inline = RCUInlineReclaimBatch.of(kind)
+            guard let batch = inline.add(function, context) else { return }
             lockdepGracePeriodWait(call, #fileID, #line)
             synchronizeAllowed()
-            reclaim(batch, state)
+            reclaim(batch, by: inline, state)
         }
     }
 
     /// Runs a batch's callbacks on the calling thread, after its grace period.
-    private static func reclaim(_ batch: [RCUInlineReclaimBatch.Item], _ state: RCUBacklogState) {
-        RCUInlineReclaimBatch.reclaim(batch)
+    private static func reclaim(_ batch: RCUInlineReclaimBatch.Taken, by inline: RCUInlineReclaimBatch, _ state: RCUBacklogState) {
+        inline.reclaim(batch)
         state.inline.add(batch.count, ordering: .relaxed)
     }
 
@@ -346,14 +347,15 @@ extension RCUFlavor {
             }
             primitiveCall(function, context)
         case .reclaimInline:
-            guard let batch = RCUInlineReclaimBatch.of(kind).add(function, context) else { return }
+            let inline = RCUInlineReclaimBatch.of(kind)
+            guard let batch = inline.add(function, context) else { return }
             do {
                 try await sequence.wait(for: sequence.cookie)
             } catch {
-                for item in batch { primitiveCall(item.function, item.context) }
+                inline.queue(taken: batch)
                 throw error
             }
-            reclaim(batch, state)
+            reclaim(batch, by: inline, state)
         }
     }
 }

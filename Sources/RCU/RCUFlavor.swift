@@ -20,14 +20,15 @@ public typealias RCUCallbackFunction = @convention(c) (UnsafeMutableRawPointer?)
 /// What users call (``read(fileID:line:_:)``, ``withReader(fileID:line:_:)``,
 /// `synchronize`, `retire`, ...) is written once, in extensions,
 /// over two kinds of requirement: the flavor's ``flavorDescription`` (which flavor it
-/// is, and its slow path) and its inline read-side fast path (the underscored
+/// is, and its slow path; sealed to the type, so that only these four conform) and its inline read-side fast path (the underscored
 /// requirements, which code outside this package neither calls nor implements).
 /// The four flavor types are the conformances; their requirements are generated
 /// from one table (`scripts/generate-flavors.sh`).
 public protocol RCUFlavor: Sendable {
-    /// What this flavor is: its ``RCUFlavorKind``, liburcu's name for it, whether it
-    /// is QSBR, and where its C state lives.
-    static var flavorDescription: RCUFlavorDescription { get }
+    /// This flavor's ``RCUFlavorDescription``, sealed to the flavor type: only this package
+    /// can make a `_RCUFlavorSeal<Self>`, so a type outside it cannot conform (it has no seal
+    /// of its own type, and another flavor's seal has another type).
+    static var _flavorSeal: _RCUFlavorSeal<Self> { get }
 
     /// Enters a generic read section, registering the thread if needed (qsbr: going
     /// online for the section if the thread is offline).
@@ -86,14 +87,14 @@ public struct RCUFlavorDescription: @unchecked Sendable {
     @usableFromInline package let cdsFlavor: UnsafeRawPointer
 
     /// The name of this flavor's Lockdep read-side pseudo-lock (the kernel's `rcu_lock_map`).
-    @usableFromInline package let lockdepName: String
+    @usableFromInline package let lockdepName: StaticString
 
     /// Where the Lockdep map of this flavor's read sections is published for them.
     @usableFromInline package let lockdepCell: UnsafeMutablePointer<clockdep_map_cell>
 
     @inlinable
     init(kind: RCUFlavorKind, isQSBR: Bool, operations: UnsafePointer<curcu_flavor_operations>,
-         cdsFlavor: UnsafeRawPointer, lockdepName: String, lockdepCell: UnsafeMutablePointer<clockdep_map_cell>) {
+         cdsFlavor: UnsafeRawPointer, lockdepName: StaticString, lockdepCell: UnsafeMutablePointer<clockdep_map_cell>) {
         self.kind = kind
         self.isQSBR = isQSBR
         self.operations = operations
@@ -106,7 +107,26 @@ public struct RCUFlavorDescription: @unchecked Sendable {
     public var name: String { kind.name }
 }
 
+/// An ``RCUFlavorDescription`` sealed to one flavor type: what makes ``RCUFlavor`` closed.
+///
+/// Its initializer is this package's: the four flavor types make their own seals, and a
+/// type elsewhere that declares `RCUFlavor` conformance cannot make one of its type, so
+/// its conformance does not compile. Such a type would supply the read side itself, and
+/// grace periods would not wait for its readers.
+public struct _RCUFlavorSeal<Flavor>: Sendable {
+    /// The sealed description.
+    @usableFromInline let description: RCUFlavorDescription
+
+    @inlinable
+    init(_ description: RCUFlavorDescription) { self.description = description }
+}
+
 extension RCUFlavor {
+    /// What this flavor is: its ``RCUFlavorKind``, liburcu's name for it, whether it
+    /// is QSBR, and where its C state lives.
+    @inlinable
+    public static var flavorDescription: RCUFlavorDescription { _flavorSeal.description }
+
     /// Which liburcu flavor this type is (``RCUFlavorDescription/kind``).
     @inlinable
     public static var kind: RCUFlavorKind { flavorDescription.kind }
@@ -117,7 +137,7 @@ extension RCUFlavor {
 
     /// The flavor's slow path.
     @inlinable
-    static var operations: curcu_flavor_operations { flavorDescription.operations.pointee }
+    static var operations: UnsafePointer<curcu_flavor_operations> { flavorDescription.operations }
 
     /// Whether the calling thread is registered with this flavor.
     @inlinable
@@ -129,24 +149,24 @@ extension RCUFlavor {
 
     /// Whether the calling thread is running a call_rcu callback of this flavor
     /// (this package's softirq context: no blocking, no `barrier()`).
-    public static var isInCallback: Bool { operations.in_callback() }
+    public static var isInCallback: Bool { operations.pointee.in_callback() }
 
     /// The number of threads currently registered through this package (bp: threads
     /// that have read, which register themselves, until they exit).
-    public static var registeredThreadCount: Int { operations.registered_thread_count() }
+    public static var registeredThreadCount: Int { operations.pointee.registered_thread_count() }
 
     /// Callbacks queued with call_rcu and not yet run (the call_rcu backlog).
-    public static var pendingCallbacks: Int { operations.pending_callbacks() }
+    public static var pendingCallbacks: Int { operations.pointee.pending_callbacks() }
 
     /// Callbacks run since the process started.
-    public static var completedCallbacks: Int { operations.completed_callbacks() }
+    public static var completedCallbacks: Int { operations.pointee.completed_callbacks() }
 
     /// Whether the read side is backed by the kernel's `membarrier` system call (memb and bp).
-    public static var hasSysMembarrier: Bool { operations.has_sys_membarrier() }
+    public static var hasSysMembarrier: Bool { operations.pointee.has_sys_membarrier() }
 
     /// In a child of `fork()`: how many other threads were registered readers of this
     /// flavor at the fork (0 otherwise). Such a child cannot wait for grace periods.
-    public static var staleReadersAfterFork: Int { operations.stale_readers_after_fork() }
+    public static var staleReadersAfterFork: Int { operations.pointee.stale_readers_after_fork() }
 
     /// Calls `visit(tid, name)` for each registered thread that currently holds up a grace
     /// period (bp: every thread that has read counts as registered).

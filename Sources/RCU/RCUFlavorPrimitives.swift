@@ -31,7 +31,7 @@ extension RCUFlavor {
     static var primitiveIsThreadRegistered: Bool { _isThreadRegistered }
 
     /// liburcu's `synchronize_rcu`, unchecked.
-    static func primitiveSynchronize() { operations.synchronize() }
+    static func primitiveSynchronize() { operations.pointee.synchronize() }
 
     /// liburcu's `rcu_barrier`, unchecked, after handing the objects gathered for inline
     /// reclamation (``RCUInlineReclaimBatch``) to call_rcu: a barrier waits for every retire.
@@ -46,69 +46,69 @@ extension RCUFlavor {
     /// The shim's per-thread batches over call_rcu (replacing liburcu's `defer_rcu`); never waits.
     @usableFromInline
     static func primitiveDefer(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) {
-        operations.defer(function, context)
+        operations.pointee.defer(function, context)
     }
 
     /// Hands over every thread's batch, then liburcu's `rcu_barrier`.
     @usableFromInline
-    static func primitiveDeferBarrier() { operations.defer_barrier() }
+    static func primitiveDeferBarrier() { operations.pointee.defer_barrier() }
 
     /// Whether the calling thread is running a callback queued through the shims.
     @usableFromInline
-    static var primitiveIsInCallback: Bool { operations.in_callback() }
+    static var primitiveIsInCallback: Bool { operations.pointee.in_callback() }
 
     /// Registers the calling thread (idempotent; qsbr: online).
     @usableFromInline
-    static func primitiveRegisterThread() { operations.register_thread() }
+    static func primitiveRegisterThread() { operations.pointee.register_thread() }
 
     /// Unregisters the calling thread if this package registered it.
     @usableFromInline
-    static func primitiveUnregisterThread() { operations.unregister_thread() }
+    static func primitiveUnregisterThread() { operations.pointee.unregister_thread() }
 
     /// Opens a reader scope: registers; qsbr: brings the thread online, returning whether it did.
     @usableFromInline
-    static func primitiveReaderEnter() -> Bool { operations.reader_enter() }
+    static func primitiveReaderEnter() -> Bool { operations.pointee.reader_enter() }
 
     /// Closes a reader scope, undoing what its enter did.
     @usableFromInline
-    static func primitiveReaderExit(broughtOnline: Bool) { operations.reader_exit(broughtOnline) }
+    static func primitiveReaderExit(broughtOnline: Bool) { operations.pointee.reader_exit(broughtOnline) }
 
     /// Reader scopes open on the calling thread.
     @usableFromInline
-    static var primitiveReaderScopes: Int { Int(operations.reader_scopes()) }
+    static var primitiveReaderScopes: Int { Int(operations.pointee.reader_scopes()) }
 
     /// Threads registered through the shims.
     @usableFromInline
-    static var primitiveRegisteredThreadCount: Int { operations.registered_thread_count() }
+    static var primitiveRegisteredThreadCount: Int { operations.pointee.registered_thread_count() }
 
     /// Other registered readers inherited at fork.
     @usableFromInline
-    static var primitiveStaleReadersAfterFork: Int { operations.stale_readers_after_fork() }
+    static var primitiveStaleReadersAfterFork: Int { operations.pointee.stale_readers_after_fork() }
 
     /// Callbacks queued and not yet run.
     @usableFromInline
-    static var primitivePendingCallbacks: Int { operations.pending_callbacks() }
+    static var primitivePendingCallbacks: Int { operations.pointee.pending_callbacks() }
 
     /// Callbacks run since start.
     @usableFromInline
-    static var primitiveCompletedCallbacks: Int { operations.completed_callbacks() }
+    static var primitiveCompletedCallbacks: Int { operations.pointee.completed_callbacks() }
 
     /// See `_backlogIsOver`.
     @inlinable @inline(__always)
     static var primitiveBacklogIsOver: Bool { _backlogIsOver }
 
     /// Lowers the backlog flag if the backlog is at or below the low-water mark; returns the flag.
-    static func primitiveBacklogRecheck() -> Bool { operations.backlog_recheck() }
+    static func primitiveBacklogRecheck() -> Bool { operations.pointee.backlog_recheck() }
 
     /// Sets the marks the shim compares the backlog with.
-    static func primitiveSetBacklogMarks(high: Int, low: Int) { operations.set_backlog_marks(high, low) }
+    static func primitiveSetBacklogMarks(high: Int, low: Int) { operations.pointee.set_backlog_marks(high, low) }
 
     /// Callbacks queued and run since start, the oldest pending one's age in nanoseconds,
     /// and the recent retire and reclaim rates per second.
     static func primitiveBacklogStats() -> (enqueued: Int, completed: Int, oldestAgeNanoseconds: Int, retireRate: Double, reclaimRate: Double) {
         var enqueued = 0, completed = 0, age = 0
         var retireRate = 0.0, reclaimRate = 0.0
-        operations.backlog_stats(&enqueued, &completed, &age, &retireRate, &reclaimRate)
+        operations.pointee.backlog_stats(&enqueued, &completed, &age, &retireRate, &reclaimRate)
         return (enqueued, completed, age, retireRate, reclaimRate)
     }
 
@@ -118,36 +118,36 @@ extension RCUFlavor {
 
     /// Whether `membarrier` backs the read side.
     @usableFromInline
-    static var primitiveHasSysMembarrier: Bool { operations.has_sys_membarrier() }
+    static var primitiveHasSysMembarrier: Bool { operations.pointee.has_sys_membarrier() }
 
     /// `create_call_rcu_data`.
     @usableFromInline
     static func primitiveCreateCallRCUData(flags: UInt, cpu: Int32) -> OpaquePointer? {
-        operations.create_call_rcu_data(flags, cpu)
+        operations.pointee.create_call_rcu_data(flags, cpu)
     }
 
     /// `call_rcu_data_free`.
     @usableFromInline
-    static func primitiveFreeCallRCUData(_ data: OpaquePointer) { operations.call_rcu_data_free(data) }
+    static func primitiveFreeCallRCUData(_ data: OpaquePointer) { operations.pointee.call_rcu_data_free(data) }
 
     /// `get_call_rcu_thread`: the worker thread of `data`.
-    static func primitiveCallRCUThread(_ data: OpaquePointer) -> pthread_t { operations.get_call_rcu_thread(data) }
+    static func primitiveCallRCUThread(_ data: OpaquePointer) -> pthread_t { operations.pointee.get_call_rcu_thread(data) }
 
     /// `set_thread_call_rcu_data`.
     @usableFromInline
-    static func primitiveSetThreadCallRCUData(_ data: OpaquePointer?) { operations.set_thread_call_rcu_data(data) }
+    static func primitiveSetThreadCallRCUData(_ data: OpaquePointer?) { operations.pointee.set_thread_call_rcu_data(data) }
 
     /// `get_thread_call_rcu_data`.
     @usableFromInline
-    static func primitiveThreadCallRCUData() -> OpaquePointer? { operations.get_thread_call_rcu_data() }
+    static func primitiveThreadCallRCUData() -> OpaquePointer? { operations.pointee.get_thread_call_rcu_data() }
 
     /// `create_all_cpu_call_rcu_data`.
     @usableFromInline
-    static func primitiveCreatePerCPUCallRCUData(flags: UInt) -> Int32 { operations.create_all_cpu_call_rcu_data(flags) }
+    static func primitiveCreatePerCPUCallRCUData(flags: UInt) -> Int32 { operations.pointee.create_all_cpu_call_rcu_data(flags) }
 
     /// `free_all_cpu_call_rcu_data`.
     @usableFromInline
-    static func primitiveFreePerCPUCallRCUData() { operations.free_all_cpu_call_rcu_data() }
+    static func primitiveFreePerCPUCallRCUData() { operations.pointee.free_all_cpu_call_rcu_data() }
 }
 
 /// The slow path by description, for code that holds a flavor's description or kind
@@ -161,7 +161,7 @@ extension RCUFlavorDescription {
 
     /// liburcu's `rcu_barrier` of this flavor, after handing over its inline-reclaim batch.
     package func barrier() {
-        RCUInlineReclaimBatch.of(kind).handOver()
+        RCUInlineReclaimBatch.of(kind).handOverForBarrier()
         operations.pointee.barrier()
     }
 

@@ -29,12 +29,12 @@ public enum RCUFlavorKind: Int, Sendable, Hashable, CaseIterable {
 }
 
 extension RCUMemb {
-    /// The memb flavor's description: kind, QSBR or not, and its C shim's tables.
+    /// The memb flavor's description (kind, QSBR or not, and its C shim's tables), sealed to this type.
     @inlinable
-    public static var flavorDescription: RCUFlavorDescription {
-        RCUFlavorDescription(
+    public static var _flavorSeal: _RCUFlavorSeal<RCUMemb> {
+        _RCUFlavorSeal(RCUFlavorDescription(
             kind: .memb, isQSBR: false, operations: curcu_memb_operations(),
-            cdsFlavor: curcu_memb_cds_flavor(), lockdepName: "rcu_read_lock", lockdepCell: curcu_memb_lockdep_cell())
+            cdsFlavor: curcu_memb_cds_flavor(), lockdepName: "rcu_read_lock", lockdepCell: curcu_memb_lockdep_cell()))
     }
 
     /// This flavor's `_sectionReadLock()`: see `RCUFlavor`.
@@ -73,12 +73,12 @@ extension RCUMemb {
 }
 
 extension RCUQSBR {
-    /// The qsbr flavor's description: kind, QSBR or not, and its C shim's tables.
+    /// The qsbr flavor's description (kind, QSBR or not, and its C shim's tables), sealed to this type.
     @inlinable
-    public static var flavorDescription: RCUFlavorDescription {
-        RCUFlavorDescription(
+    public static var _flavorSeal: _RCUFlavorSeal<RCUQSBR> {
+        _RCUFlavorSeal(RCUFlavorDescription(
             kind: .qsbr, isQSBR: true, operations: curcu_qsbr_operations(),
-            cdsFlavor: curcu_qsbr_cds_flavor(), lockdepName: "rcu_read_lock_qsbr", lockdepCell: curcu_qsbr_lockdep_cell())
+            cdsFlavor: curcu_qsbr_cds_flavor(), lockdepName: "rcu_read_lock_qsbr", lockdepCell: curcu_qsbr_lockdep_cell()))
     }
 
     /// This flavor's `_sectionReadLock()`: see `RCUFlavor`.
@@ -117,12 +117,12 @@ extension RCUQSBR {
 }
 
 extension RCUBulletproof {
-    /// The bp flavor's description: kind, QSBR or not, and its C shim's tables.
+    /// The bp flavor's description (kind, QSBR or not, and its C shim's tables), sealed to this type.
     @inlinable
-    public static var flavorDescription: RCUFlavorDescription {
-        RCUFlavorDescription(
+    public static var _flavorSeal: _RCUFlavorSeal<RCUBulletproof> {
+        _RCUFlavorSeal(RCUFlavorDescription(
             kind: .bulletproof, isQSBR: false, operations: curcu_bp_operations(),
-            cdsFlavor: curcu_bp_cds_flavor(), lockdepName: "rcu_read_lock_bp", lockdepCell: curcu_bp_lockdep_cell())
+            cdsFlavor: curcu_bp_cds_flavor(), lockdepName: "rcu_read_lock_bp", lockdepCell: curcu_bp_lockdep_cell()))
     }
 
     /// This flavor's `_sectionReadLock()`: see `RCUFlavor`.
@@ -161,12 +161,12 @@ extension RCUBulletproof {
 }
 
 extension RCUMemoryBarrier {
-    /// The mb flavor's description: kind, QSBR or not, and its C shim's tables.
+    /// The mb flavor's description (kind, QSBR or not, and its C shim's tables), sealed to this type.
     @inlinable
-    public static var flavorDescription: RCUFlavorDescription {
-        RCUFlavorDescription(
+    public static var _flavorSeal: _RCUFlavorSeal<RCUMemoryBarrier> {
+        _RCUFlavorSeal(RCUFlavorDescription(
             kind: .memoryBarrier, isQSBR: false, operations: curcu_mb_operations(),
-            cdsFlavor: curcu_mb_cds_flavor(), lockdepName: "rcu_read_lock_mb", lockdepCell: curcu_mb_lockdep_cell())
+            cdsFlavor: curcu_mb_cds_flavor(), lockdepName: "rcu_read_lock_mb", lockdepCell: curcu_mb_lockdep_cell()))
     }
 
     /// This flavor's `_sectionReadLock()`: see `RCUFlavor`.

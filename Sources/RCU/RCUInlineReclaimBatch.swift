@@ -33,13 +33,47 @@ final class RCUInlineReclaimBatch: Sendable {
     /// caller that fills the batch reclaims the 512 in about 30 µs.
     static let capacity = 512
 
+    /// Callbacks taken out of the batch together, and the barrier generation they count in.
+    struct Taken {
+        let items: [Item]
+        let generation: Int
+        var count: Int { items.count }
+    }
+
     private struct State {
         var items: [Item] = []
         var sweeperQueued = false
+        /// Which of the two in-flight counts a take adds to; a barrier flips it as it takes
+        /// the batch, then waits for the other count only (what was taken before it).
+        var generation = 0
     }
 
     private let state = InternalLockedValue(State())
     let kind: RCUFlavorKind
+    /// Callbacks taken out of the batch (under its lock) and not yet run or queued, per
+    /// generation: a full batch that the retire filling it reclaims inline, what a sweeper
+    /// or a barrier hands over. They were retired before a barrier that finds the batch
+    /// without them, so the barrier waits for them (liburcu's waits for a callback a worker
+    /// runs); for them only, not for batches taken after it started, which a retire storm
+    /// would never stop taking.
+    private let inFlightEven = Atomic<Int>(0), inFlightOdd = Atomic<Int>(0)
+    /// Barriers waiting for this batch: while one does, a sweeper queues what it took
+    /// instead of putting it back in the batch, where that barrier would not see it.
+    private let barriersWaiting = Atomic<Int>(0)
+    /// One barrier at a time flips the generation and waits for the old one.
+    private let barrierTurn = InternalLockedValue(0)
+
+    private func countInFlight(_ count: Int, generation: Int) {
+        if generation == 0 {
+            inFlightEven.add(count, ordering: .sequentiallyConsistent)
+        } else {
+            inFlightOdd.add(count, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    private func inFlight(generation: Int) -> Int {
+        generation == 0 ? inFlightEven.load(ordering: .sequentiallyConsistent) : inFlightOdd.load(ordering: .sequentiallyConsistent)
+    }
     /// The process that queued the latest sweeper. A sweeper pending at a `fork()` runs in
     /// the child on the worker that liburcu's child hook starts, which may be before this
     /// type's own child handler has reset the lock a parent thread held: such a sweeper
@@ -63,10 +97,16 @@ final class RCUInlineReclaimBatch: Sendable {
     /// the child would queue as a callback and crash on), so the child drops what was
     /// gathered: those objects are leaked in the child, never reclaimed early; the parent
     /// reclaims its own. A sweeper pending in the child finds the batch empty and stops.
+    /// Callbacks parent threads had taken out of the batch are dropped with it.
     private static func unlockInForkedChild() {
         for batch in all {
             batch.state.lock.reinitializeInForkedChild()
             batch.state.withLock { $0 = State() }
+            // What parent threads had taken out is theirs too: a barrier here waits for none of it.
+            batch.barrierTurn.lock.reinitializeInForkedChild()
+            batch.inFlightEven.store(0, ordering: .sequentiallyConsistent)
+            batch.inFlightOdd.store(0, ordering: .sequentiallyConsistent)
+            batch.barriersWaiting.store(0, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -75,12 +115,13 @@ final class RCUInlineReclaimBatch: Sendable {
     /// Adds a throttled retire's callback. Returns the full batch, which the caller reclaims
     /// after a grace period of its own, or `nil`: the callback waits in the batch (a sweeper
     /// is queued when it is the batch's first).
-    func add(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) -> [Item]? {
-        let (full, queueSweeper) = state.withLock { s -> ([Item]?, Bool) in
+    func add(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) -> Taken? {
+        let (full, queueSweeper) = state.withLock { s -> (Taken?, Bool) in
             s.items.append(Item(function: function, context: context))
             if s.items.count >= Self.capacity {
                 defer { s.items = [] }
-                return (s.items, false)
+                countInFlight(s.items.count, generation: s.generation)
+                return (Taken(items: s.items, generation: s.generation), false)
             }
             guard !s.sweeperQueued else { return (nil, false) }
             s.sweeperQueued = true
@@ -109,24 +150,57 @@ final class RCUInlineReclaimBatch: Sendable {
     /// Whether the calling thread is running callbacks of a batch it reclaims inline.
     static var isReclaimingOnThisThread: Bool { pthread_getspecific(reclaimingKey) != nil }
 
-    /// Runs `items`' callbacks on the calling thread, marked as reclaiming inline.
-    static func reclaim(_ items: [Item]) {
-        let outer = pthread_getspecific(reclaimingKey)
-        pthread_setspecific(reclaimingKey, UnsafeRawPointer(bitPattern: 1))
-        defer { pthread_setspecific(reclaimingKey, outer) }
-        for item in items { item.function(item.context) }
+    /// Runs the callbacks of a full batch that ``add(_:_:)`` returned on the calling thread,
+    /// marked as reclaiming inline; then barriers stop waiting for them.
+    func reclaim(_ taken: Taken) {
+        defer { countInFlight(-taken.count, generation: taken.generation) }
+        let outer = pthread_getspecific(Self.reclaimingKey)
+        pthread_setspecific(Self.reclaimingKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(Self.reclaimingKey, outer) }
+        for item in taken.items { item.function(item.context) }
     }
 
     /// Hands every gathered callback to call_rcu, one each: a grace period after this, they
     /// run on a call_rcu worker (the sweeper, a barrier).
-    func handOver() {
-        let items = state.withLock { s in
+    func handOver() { _ = handOver(flippingGeneration: false) }
+
+    /// Hands every gathered callback over; returns the generation that was current when
+    /// it took them (a barrier flips it in the same lock, and waits for that one).
+    private func handOver(flippingGeneration: Bool) -> Int {
+        let (taken, current) = state.withLock { s in
             // With the items: a callback added after this queues a sweeper of its own.
             s.sweeperQueued = false
             defer { s.items = [] }
-            return s.items
+            let current = s.generation
+            if flippingGeneration { s.generation ^= 1 }
+            countInFlight(s.items.count, generation: s.generation)
+            return (Taken(items: s.items, generation: s.generation), current)
         }
-        for item in items { queue(item.function, item.context) }
+        queue(taken: taken)
+        return current
+    }
+
+    /// Queues on call_rcu the callbacks of a full batch that ``add(_:_:)`` returned and
+    /// that will not be reclaimed inline (its retire was cancelled); then barriers stop
+    /// waiting for them.
+    func queue(taken: Taken) {
+        for item in taken.items { queue(item.function, item.context) }
+        countInFlight(-taken.count, generation: taken.generation)
+    }
+
+    /// A barrier's first step: hands the batch over and waits until every callback taken
+    /// out of it earlier (a batch another thread reclaims inline, what a sweeper hands over)
+    /// has run or is queued, so that liburcu's barrier then waits for all of them. On a
+    /// thread reclaiming a batch inline (a `deinit` there calls `barrier()`) it does not
+    /// wait: that batch is its own caller's.
+    func handOverForBarrier() {
+        guard !Self.isReclaimingOnThisThread else { return handOver() }
+        barrierTurn.withLock { _ in
+            barriersWaiting.add(1, ordering: .sequentiallyConsistent)
+            defer { barriersWaiting.subtract(1, ordering: .sequentiallyConsistent) }
+            let before = handOver(flippingGeneration: true)
+            while inFlight(generation: before) > 0 { usleep(100) }
+        }
     }
 
     /// Whether callbacks are gathered now (for ``RCUFlavor/barrier(untilQuiet:fileID:line:)-8fmjj``).
@@ -150,6 +224,7 @@ final class RCUInlineReclaimBatch: Sendable {
     private func sweep() {
         guard sweeperProcess.load(ordering: .relaxed) == getpid() else { return }
         let backlog = self.backlog
+        var generation = 0
         let (handed, requeue) = state.withLock { s -> ([Item], Bool) in
             // Emptied meanwhile (a full batch was taken, or a barrier handed it over): done.
             guard !s.items.isEmpty else {
@@ -169,6 +244,8 @@ final class RCUInlineReclaimBatch: Sendable {
                 }
             let handed = Array(s.items.prefix(room))
             s.items.removeFirst(room)
+            generation = s.generation
+            countInFlight(handed.count, generation: generation)
             if s.items.isEmpty { s.sweeperQueued = false }
             return (handed, !s.items.isEmpty)
         }
@@ -183,12 +260,17 @@ final class RCUInlineReclaimBatch: Sendable {
         }
         var sweepAgain = requeue
         if next < handed.endIndex {
-            sweepAgain = state.withLock { s in
+            // A barrier waiting now handed the batch over before these could go back: queue them.
+            let putBack = state.withLock { s -> Bool in
+                guard barriersWaiting.load(ordering: .sequentiallyConsistent) == 0 else { return false }
                 s.items.insert(contentsOf: handed[next...], at: 0)
                 defer { s.sweeperQueued = true }
-                return !s.sweeperQueued
-            } || requeue
+                sweepAgain = !s.sweeperQueued || requeue
+                return true
+            }
+            if !putBack { for item in handed[next...] { queue(item.function, item.context) } }
         }
+        countInFlight(-handed.count, generation: generation)
         if sweepAgain { queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque()) }
     }
 

@@ -1,4 +1,8 @@
 public import Lockdep
+public import CURCUMemb
+public import CURCUQSBR
+public import CURCUBP
+public import CURCUMB
 
 /// RCU's annotations for Lockdep, compiled in where Lockdep's checks are
 /// (debug builds, or release with the `LockdepInRelease` trait) and to
@@ -15,8 +19,18 @@ extension RCUFlavor {
     /// Where ``lockdepMap`` is published for read sections, which read it from
     /// this C cell (a global of the flavor's shim) with plain loads instead of
     /// through the lazy static.
+    ///
+    /// Chosen by type (the tests fold away where the flavor is known): reading
+    /// `flavorDescription.lockdepCell` builds and releases the whole description, a
+    /// String among it, on every read section (about 30 instructions per section).
     @inlinable
-    static var lockdepCell: LockdepMapCell { LockdepMapCell(flavorDescription.lockdepCell) }
+    static var lockdepCell: LockdepMapCell {
+        if Self.self == RCUMemb.self { return LockdepMapCell(curcu_memb_lockdep_cell()) }
+        if Self.self == RCUQSBR.self { return LockdepMapCell(curcu_qsbr_lockdep_cell()) }
+        if Self.self == RCUBulletproof.self { return LockdepMapCell(curcu_bp_lockdep_cell()) }
+        if Self.self == RCUMemoryBarrier.self { return LockdepMapCell(curcu_mb_lockdep_cell()) }
+        return LockdepMapCell(flavorDescription.lockdepCell)
+    }
 
     @inlinable
     @inline(__always)
@@ -31,7 +45,8 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepExitReadSection(_ fileID: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.release(filledLockdepCell, options: RCULockdepMaps.readOptions, fileID: fileID, line: line,
+        // The section's acquire filled the cell: no test here.
+        Lockdep.release(lockdepCell, options: RCULockdepMaps.readOptions, fileID: fileID, line: line,
                         function: "rcu_read_unlock()")
         #endif
     }
@@ -122,7 +137,7 @@ enum RCULockdepMaps {
     /// Each flavor's read-side pseudo-lock, at its kind's raw value.
     static let maps = RCUFlavorKind.allCases.map { kind in
         let flavor = kind.flavorType.flavorDescription
-        return LockdepMap.rcuRead(flavor.lockdepName, key: "swift-rcu.\(flavor.lockdepName)",
+        return LockdepMap.rcuRead("\(flavor.lockdepName)", key: "swift-rcu.\(flavor.lockdepName)",
                                   cell: LockdepMapCell(flavor.lockdepCell))
     }
 }

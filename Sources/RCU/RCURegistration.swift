@@ -8,7 +8,7 @@ extension RCUFlavor {
     public static func registerThread() {
         guard !primitiveIsThreadRegistered else { return }
         primitiveRegisterThread()
-        operations.thread_offline()     // qsbr: an idle registered thread stays offline
+        operations.pointee.thread_offline()     // qsbr: an idle registered thread stays offline
     }
 
     /// Unregisters the calling thread (idempotent; threads that exit are

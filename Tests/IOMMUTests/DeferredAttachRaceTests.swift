@@ -14,9 +14,9 @@ final class DeferredAttachRaceTests: IOMMUTestCase {
                 dev.attachDeferredByDriver.store(true, ordering: .relaxed)
                 try r.probeDevice(dev)
                 let target = Domain(name: "dma\(round)")
-                let errors = Box<[IOMMUError]>([])
+                let errors = Locked<[IOMMUError]>([])
                 let cpus = (0..<2).map { cpu in
-                    TestThread("cpu\(cpu)") {
+                    TestThread(named: "cpu\(cpu)") {
                         do throws(IOMMUError) { try r.deferredAttach(dev, to: target) } catch {
                             errors.value.append(error)
                         }

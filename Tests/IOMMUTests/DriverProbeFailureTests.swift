@@ -15,7 +15,7 @@ final class DriverProbeFailureTests: IOMMUTestCase {
             fw.firmwareDescribed.store(true, ordering: .relaxed)
             XCTAssertThrowsError(try r.driverProbe(fw) { () throws(IOMMUError) in throw IOMMUError.noDevice })
             let dropped = r.hooks.arm(.probeInDmaConfigure)
-            let prober = TestThread("bus-notifier") { try? r.probeDevice(fw) }
+            let prober = TestThread(named: "bus-notifier") { try? r.probeDevice(fw) }
             XCTAssertTrue(dropped.waitUntilReached(timeout: .seconds(5)),
                           "no driver is bound after the failed probe: dma_configure runs with the probe lock dropped")
             dropped.release()

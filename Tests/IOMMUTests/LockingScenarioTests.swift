@@ -12,7 +12,7 @@ final class LockingScenarioTests: IOMMUTestCase {
             let r = makeRegistry(Flavor.self, bugs: [.mutexInISR])
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
-            let isr = TestThread("isr", hardirq: true) { r.lookup(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.lookup(dev) }
             XCTAssertTrue(isr.join())
             let report = try XCTUnwrap(lockdep.reports.first)
             XCTAssertEqual(report.kind, .sleepInInvalidContext)
@@ -31,9 +31,9 @@ final class LockingScenarioTests: IOMMUTestCase {
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
             // A reader in process context (so only the ordering is at stake): rcu_read_lock -> M.
-            let reader = TestThread("reader") { r.lookup(dev) }
+            let reader = TestThread(named: "reader") { r.lookup(dev) }
             XCTAssertTrue(reader.join())
-            let writer = TestThread("writer") { r.devIommuGroupLock.withLock { Flavor.synchronize() } }
+            let writer = TestThread(named: "writer") { r.devIommuGroupLock.withLock { Flavor.synchronize() } }
             XCTAssertTrue(writer.join())
             let report = try XCTUnwrap(lockdep.reports.first { $0.kind == .circularDependency }, "\(lockdep.kinds)")
             XCTAssertEqual(Set(report.classes), ["dev_iommu_group_lock", Flavor.lockdepMap.description])
@@ -47,8 +47,8 @@ final class LockingScenarioTests: IOMMUTestCase {
             let r = makeRegistry(Flavor.self)
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
-            let found = Box(false)
-            let isr = TestThread("isr", hardirq: true) { found.value = r.lookup(dev) }
+            let found = Locked(false)
+            let isr = TestThread(named: "isr", context: .hardirq) { found.value = r.lookup(dev) }
             XCTAssertTrue(isr.join())
             XCTAssertTrue(found.value)
             try r.releaseDevice(dev)

@@ -14,7 +14,7 @@ final class PublicationScenarioTests: IOMMUTestCase {
             try r.probeDevice(dev)
             let group = try XCTUnwrap(r.group(of: dev))
             let parked = r.hooks.arm(.isrAfterDeref)
-            let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.reportBroken(dev) }
             XCTAssertTrue(parked.waitUntilReached())
             try r.releaseDevice(dev)   // last device: iommu_group_put -> release -> kfree at once
             XCTAssertEqual(group.life.state, .freed)
@@ -38,8 +38,8 @@ final class PublicationScenarioTests: IOMMUTestCase {
             try r.probeDevice(dev)
             let group = try XCTUnwrap(r.group(of: dev))
             let parked = r.hooks.arm(.isrAfterDeref)
-            let result = Box<Bool?>(nil)
-            let isr = TestThread("isr", hardirq: true) { result.value = r.reportBroken(dev) }
+            let result = Locked<Bool?>(nil)
+            let isr = TestThread(named: "isr", context: .hardirq) { result.value = r.reportBroken(dev) }
             XCTAssertTrue(parked.waitUntilReached())
             try r.releaseDevice(dev)
             // Released and unpublished, but not freed: the reader's section is still open.
@@ -65,7 +65,7 @@ final class PublicationScenarioTests: IOMMUTestCase {
             try r.probeDevice(a)
             try r.probeDevice(b)
             let walking = r.hooks.arm(.isrVisitNode)   // the ISR stands on devA's node
-            let isr = TestThread("isr", hardirq: true) { r.lookup(b) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.lookup(b) }
             XCTAssertTrue(walking.waitUntilReached())
             try r.releaseDevice(a)                      // list_del + kfree under the mutex
             walking.release()
@@ -87,8 +87,8 @@ final class PublicationScenarioTests: IOMMUTestCase {
             try r.probeDevice(a)
             try r.probeDevice(b)
             let walking = r.hooks.arm(.isrVisitNode)
-            let found = Box(false)
-            let isr = TestThread("isr", hardirq: true) { found.value = r.lookup(b) }
+            let found = Locked(false)
+            let isr = TestThread(named: "isr", context: .hardirq) { found.value = r.lookup(b) }
             XCTAssertTrue(walking.waitUntilReached())
             try r.releaseDevice(a)                      // list_del_rcu + kfree_rcu
             walking.release()
@@ -110,9 +110,9 @@ final class PublicationScenarioTests: IOMMUTestCase {
             let r = makeRegistry(Flavor.self, bugs: [.unpublishedStore])
             let dev = r.makeDevice(name: "dev0")
             let published = r.hooks.arm(.probeAfterPublish)
-            let prober = TestThread("probe") { try? r.probeDevice(dev) }
+            let prober = TestThread(named: "probe") { try? r.probeDevice(dev) }
             XCTAssertTrue(published.waitUntilReached())
-            let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             published.release()
             XCTAssertTrue(prober.join())
@@ -129,10 +129,10 @@ final class PublicationScenarioTests: IOMMUTestCase {
             let r = makeRegistry(Flavor.self)
             let dev = r.makeDevice(name: "dev0")
             let published = r.hooks.arm(.probeAfterPublish)
-            let prober = TestThread("probe") { try? r.probeDevice(dev) }
+            let prober = TestThread(named: "probe") { try? r.probeDevice(dev) }
             XCTAssertTrue(published.waitUntilReached())
-            let queued = Box<Bool?>(nil)
-            let isr = TestThread("isr", hardirq: true) { queued.value = r.reportBroken(dev) }
+            let queued = Locked<Bool?>(nil)
+            let isr = TestThread(named: "isr", context: .hardirq) { queued.value = r.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             XCTAssertEqual(queued.value, false, "group published, gdev not yet on the list")
             published.release()

@@ -159,7 +159,7 @@ final class RecoveryScenarioTests: IOMMUTestCase {
             let r = makeRegistry(Flavor.self)
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
-            let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             r.flushBrokenWork()
             XCTAssertEqual(r.snapshot(of: dev)?.members.first?.blocked, .broken)

@@ -16,7 +16,7 @@ final class RegistryLastReferenceOnWorkerTests: IOMMUTestCase {
         try registry!.probeDevice(dev)
         let parked = registry!.hooks.arm(.workerStart)
         let reporter = registry!
-        let isr = TestThread("isr", hardirq: true) { _ = reporter.reportBroken(dev) }
+        let isr = TestThread(named: "isr", context: .hardirq) { _ = reporter.reportBroken(dev) }
         XCTAssertTrue(isr.join())
         XCTAssertTrue(parked.waitUntilReached())
         _ = consume reporter

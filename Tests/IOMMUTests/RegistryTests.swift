@@ -160,7 +160,7 @@ final class RegistryTests: IOMMUTestCase {
                 let r = makeRegistry(Flavor.self, design: design)
                 let dev = r.makeDevice(name: "dev-\(design)")
                 try r.probeDevice(dev)
-                let isr = TestThread("isr", hardirq: true) { XCTAssertTrue(r.reportBroken(dev)) }
+                let isr = TestThread(named: "isr", context: .hardirq) { XCTAssertTrue(r.reportBroken(dev)) }
                 XCTAssertTrue(isr.join())
                 r.flushBrokenWork()
                 let s = try XCTUnwrap(r.snapshot(of: dev))
@@ -196,10 +196,10 @@ final class RegistryTests: IOMMUTestCase {
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
             let worker = r.hooks.arm(.workerBeforeGroupMutex)
-            let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             XCTAssertTrue(worker.waitUntilReached())      // holds dev_iommu->lock
-            let remover = TestThread("remover") { do { try r.releaseDevice(dev) } catch { XCTFail("\(error)") } }
+            let remover = TestThread(named: "remover") { do { try r.releaseDevice(dev) } catch { XCTFail("\(error)") } }
             worker.release()                              // the remover waits in disable_work_sync() until here
             XCTAssertTrue(remover.join())
             XCTAssertEqual(r.counters.quarantined.load(ordering: .relaxed), 1)
@@ -212,11 +212,11 @@ final class RegistryTests: IOMMUTestCase {
 
     func testQuarantineCallback() throws {
         func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
-            let seen = Box<[String]>([])
+            let seen = Locked<[String]>([])
             let r = makeRegistry(Flavor.self) { $0.onQuarantine = { seen.value.append($0.name) } }
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
-            let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             r.flushBrokenWork()
             XCTAssertEqual(seen.value, ["dev0"])

@@ -47,7 +47,7 @@ final class RegistryThreadLeakTests: IOMMUTestCase {
             let dev = registry!.makeDevice(name: "dev\(round)")
             try registry!.probeDevice(dev)
             XCTAssertGreaterThanOrEqual(try threadCount(), before + 2, "the work queue's two threads run")
-            let isr = TestThread("isr", hardirq: true) { [registry] in _ = registry!.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { [registry] in _ = registry!.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             try registry!.releaseDevice(dev)
             registry = nil                                  // no shutdown()

@@ -10,20 +10,10 @@ import XCTest
 /// domains; invariants are checked throughout. The fixed configuration must produce zero
 /// use-after-free reports, zero invariant violations, zero WARNs and zero Lockdep reports.
 ///
+/// Each thread draws from its own SplitMix64, seeded from the printed seed, so a run can be replayed.
 /// About 3 s per design; set `IOMMU_LONG_TESTS=1` for 60 s per design.
 final class StressTests: IOMMUTestCase {
     final class Owner {}
-
-    /// xorshift64*: a per-thread generator (the seed is printed, so a run can be replayed).
-    struct Random {
-        var state: UInt64
-        mutating func next(_ bound: Int) -> Int {
-            state ^= state >> 12
-            state ^= state << 25
-            state ^= state >> 27
-            return Int((state &* 2_685_821_657_736_338_717) % UInt64(bound))
-        }
-    }
 
     func testStressRCUDesign() throws { try forEachRegistryFlavor { try stress($0, .rcu) } }
     func testStressDevMutexDesign() throws { try forEachRegistryFlavor { try stress($0, .devmutex) } }
@@ -49,32 +39,32 @@ final class StressTests: IOMMUTestCase {
         let all = owned.flatMap { $0 }
         let stop = Atomic<Bool>(false)
         let ops = Atomic<Int>(0)
-        let unexpected = Box<[String]>([])
+        let unexpected = Locked<[String]>([])
 
         var threads: [TestThread] = []
         for i in 0..<isrs {
-            threads.append(TestThread("isr-\(i)", hardirq: true) {
-                var rng = Random(state: seed &+ UInt64(100 + i))
+            threads.append(TestThread(named: "isr-\(i)", context: .hardirq) {
+                var rng = SplitMix64(seed: seed &+ UInt64(100 + i))
                 while !stop.load(ordering: .relaxed) {
-                    let dev = all[rng.next(all.count)]
-                    if rng.next(4) == 0 { r.reportBroken(dev) } else { r.lookup(dev) }
+                    let dev = all[Int.random(in: 0..<all.count, using: &rng)]
+                    if Int.random(in: 0..<4, using: &rng) == 0 { r.reportBroken(dev) } else { r.lookup(dev) }
                 }
             })
         }
         for w in 0..<writers {
             let devices = owned[w]
-            threads.append(TestThread("writer-\(w)") {
-                var rng = Random(state: seed &+ UInt64(w))
+            threads.append(TestThread(named: "writer-\(w)") {
+                var rng = SplitMix64(seed: seed &+ UInt64(w))
                 var probed = Set<ObjectIdentifier>()
                 let owner = Owner()
                 var n = 0
                 func fail(_ what: String) { unexpected.value.append("writer-\(w): \(what)") }
                 while !stop.load(ordering: .relaxed) {
                     n += 1
-                    let dev = devices[rng.next(devices.count)]
+                    let dev = devices[Int.random(in: 0..<devices.count, using: &rng)]
                     let isProbed = probed.contains(ObjectIdentifier(dev))
                     do throws(IOMMUError) {
-                        switch rng.next(6) {
+                        switch Int.random(in: 0..<6, using: &rng) {
                         case 0, 1:
                             if isProbed {
                                 try r.releaseDevice(dev)
@@ -101,8 +91,8 @@ final class StressTests: IOMMUTestCase {
                             r.releaseDmaOwner(dev)
                         case 3 where isProbed:
                             try r.resetPrepare(dev)
-                            if rng.next(2) == 0 { try r.resetPrepare(dev); r.resetDone(dev) }
-                            r.resetDone(dev, succeeded: rng.next(8) != 0)
+                            if Int.random(in: 0..<2, using: &rng) == 0 { try r.resetPrepare(dev); r.resetDone(dev) }
+                            r.resetDone(dev, succeeded: Int.random(in: 0..<8, using: &rng) != 0)
                         case 4 where isProbed:
                             do throws(IOMMUError) {
                                 try r.useDefaultDomain(dev)

@@ -7,7 +7,7 @@ import XCTest
 final class WorkScenarioTests: IOMMUTestCase {
     /// Runs a broken report in an ISR thread and lets the worker quarantine the device.
     private func quarantine<Flavor>(_ r: Registry<Flavor>, _ dev: Device<Flavor>) {
-        let isr = TestThread("isr", hardirq: true) { XCTAssertTrue(r.reportBroken(dev)) }
+        let isr = TestThread(named: "isr", context: .hardirq) { XCTAssertTrue(r.reportBroken(dev)) }
         XCTAssertTrue(isr.join())
         r.flushBrokenWork()
     }
@@ -47,11 +47,11 @@ final class WorkScenarioTests: IOMMUTestCase {
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
             let worker = r.hooks.arm(.workerBeforeGroupMutex)
-            let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             XCTAssertTrue(worker.waitUntilReached())        // the worker runs, holding work:gdev_broken
             let cancel = r.hooks.arm(.removeBeforeCancel)
-            let remover = TestThread("remover") { try? r.releaseDevice(dev) }
+            let remover = TestThread(named: "remover") { try? r.releaseDevice(dev) }
             XCTAssertTrue(cancel.waitUntilReached())        // the remover holds group->mutex
             worker.release()                                // the worker blocks on group->mutex
             cancel.release()                                // the remover waits for the worker
@@ -75,11 +75,11 @@ final class WorkScenarioTests: IOMMUTestCase {
             XCTAssertEqual(r.snapshot(of: dev)?.members.first?.blocked, GdevBlocked.none)
 
             let worker = r.hooks.arm(.workerBeforeGroupMutex)
-            let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             XCTAssertTrue(worker.waitUntilReached())
             let unlocked = r.hooks.arm(.removeAfterUnlock)
-            let remover = TestThread("remover") { do { try r.releaseDevice(dev) } catch { XCTFail("\(error)") } }
+            let remover = TestThread(named: "remover") { do { try r.releaseDevice(dev) } catch { XCTFail("\(error)") } }
             XCTAssertTrue(unlocked.waitUntilReached())       // unlinked, mutex dropped, not yet disabled
             worker.release()
             r.flushBrokenWork()                              // the worker took the mutex and backed off
@@ -122,8 +122,8 @@ final class WorkScenarioTests: IOMMUTestCase {
     private func raceLateISRAgainstRemoval<Flavor>(_ r: Registry<Flavor>, _ dev: Device<Flavor>) throws -> (queued: Bool, PausePoint) {
         let found = r.hooks.arm(.isrFoundGdev)
         let worker = r.hooks.arm(.workerStart)
-        let queued = Box(false)
-        let isr = TestThread("isr", hardirq: true) { queued.value = r.reportBroken(dev) }
+        let queued = Locked(false)
+        let isr = TestThread(named: "isr", context: .hardirq) { queued.value = r.reportBroken(dev) }
         XCTAssertTrue(found.waitUntilReached())          // the ISR stands on the gdev
         try r.releaseDevice(dev)                         // list_del_rcu, unlock, cancel/disable, kfree_rcu
         found.release()
@@ -172,9 +172,9 @@ final class WorkScenarioTests: IOMMUTestCase {
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
             let found = r.hooks.arm(.isrFoundGdev)
-            let isr = TestThread("isr", hardirq: true) { r.reportBroken(dev) }
+            let isr = TestThread(named: "isr", context: .hardirq) { r.reportBroken(dev) }
             XCTAssertTrue(found.waitUntilReached())
-            let remover = TestThread("remover") { do { try r.releaseDevice(dev) } catch { XCTFail("\(error)") } }
+            let remover = TestThread(named: "remover") { do { try r.releaseDevice(dev) } catch { XCTFail("\(error)") } }
             // The remover waits in synchronize_rcu() for the ISR's section; let the ISR queue.
             found.release()
             XCTAssertTrue(isr.join())

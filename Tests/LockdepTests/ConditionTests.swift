@@ -7,18 +7,15 @@ final class ConditionTests: LockdepTestCase {
         let m = CheckedMutex(class: .unique("queue->lock"))
         let c = CheckedCondition("queue->nonEmpty")
         let box = Box()
-        let consumerDone = DispatchSemaphore(value: 0)
-        Thread {
-            Lockdep.currentThreadName = "consumer"
+        let consumer = startThread(named: "consumer") {
             m.lock()
             while box.items.isEmpty { c.wait(m) }
             Lockdep.assertHeld(m)
             box.taken = box.items.removeFirst()
             m.unlock()
-            consumerDone.signal()
-        }.start()
+        }
         m.withLock { box.items.append(42); c.signal() }
-        consumerDone.wait()
+        consumer.wait()
         m.withLock { XCTAssertEqual(box.taken, 42) }
         expectSilent()
     }

@@ -8,7 +8,7 @@ final class CrossThreadTests: LockdepTestCase {
     func testABBAAcrossThreadsOnDifferentInstances() throws {
         let classA = LockClass.unique("inode->lock"), classB = LockClass.unique("sb->lock")
         let firstLine: UInt = #line + 4
-        onThread("t1") {
+        onThread(named: "t1") {
             let a1 = CheckedMutex(class: classA), b1 = CheckedMutex(class: classB)
             a1.lock()
             b1.lock()
@@ -16,7 +16,7 @@ final class CrossThreadTests: LockdepTestCase {
         }
         expectSilent()
         let secondLine: UInt = #line + 4
-        onThread("t2") {
+        onThread(named: "t2") {
             let a2 = CheckedMutex(class: classA), b2 = CheckedMutex(class: classB)
             b2.lock()
             a2.lock()
@@ -39,35 +39,27 @@ final class CrossThreadTests: LockdepTestCase {
     /// on distinct instances per thread, so the run itself can never deadlock.
     func testConcurrentOppositeOrdersOnPrivateInstances() {
         let classA = LockClass.unique("A"), classB = LockClass.unique("B")
-        let group = DispatchGroup()
-        for (index, reversed) in [false, true].enumerated() {
-            group.enter()
-            Thread {
-                Lockdep.currentThreadName = "worker-\(index)"
+        let workers = [false, true].enumerated().map { index, reversed in
+            startThread(named: "worker-\(index)") {
                 let a = CheckedSpinLock(class: classA), b = CheckedSpinLock(class: classB)
                 for _ in 0..<200 {
                     if reversed { b.withLock { a.withLock {} } } else { a.withLock { b.withLock {} } }
                 }
-                group.leave()
-            }.start()
+            }
         }
-        group.wait()
+        workers.forEach { $0.wait() }
         XCTAssertEqual(collector.kinds, [.circularDependency])
     }
 
     func testChainCacheHitsStaySilentAcrossThreads() {
         let classA = LockClass.unique("A"), classB = LockClass.unique("B")
-        let group = DispatchGroup()
-        for index in 0..<4 {
-            group.enter()
-            Thread {
-                Lockdep.currentThreadName = "reader-\(index)"
+        let readers = (0..<4).map { index in
+            startThread(named: "reader-\(index)") {
                 let a = CheckedMutex(class: classA), b = CheckedMutex(class: classB)
                 for _ in 0..<500 { a.withLock { b.withLock {} } }
-                group.leave()
-            }.start()
+            }
         }
-        group.wait()
+        readers.forEach { $0.wait() }
         expectSilent()
     }
 }

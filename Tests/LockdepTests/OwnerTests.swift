@@ -17,7 +17,7 @@ final class OwnerTests: LockdepTestCase {
         mutex.lock()
         spin.lock()
         let elsewhere = Locked([Bool]())
-        onThread("owner-other") {
+        onThread(named: "owner-other") {
             elsewhere.withLock { $0 = [mutex.isHeldByCurrentThread, spin.isHeldByCurrentThread] }
         }
         XCTAssertEqual(elsewhere.withLock { $0 }, [false, false], "another thread is not the holder")

@@ -42,12 +42,12 @@ final class RCUHookTests: LockdepTestCase {
     func testSynchronizeUnderMutexReadersTakeAcrossThreads() throws {
         let m = CheckedMutex(class: .unique("config->mutex"))
         let srcu = self.srcu
-        onThread("reader") {
+        onThread(named: "reader") {
             Lockdep.acquire(srcu, mode: .recursiveRead)
             m.withLock {}
             Lockdep.release(srcu)
         }
-        onThread("updater") {
+        onThread(named: "updater") {
             m.withLock { Lockdep.emptyWriteSection(srcu) }
         }
         let r = try XCTUnwrap(expectOne(.circularDependency))

@@ -54,15 +54,15 @@ final class ReleaseMisuseTests: LockdepTestCase {
 
     func testNestedWithLockRunsUnderTheOuterHold() throws {
         let m = CheckedMutex(class: .unique("rm.withLock"))
-        let ran = ProbeBox(false)
+        let ran = Locked(false)
         XCTAssertTrue(bounded("holder") {
             m.withLock {
-                m.withLock { ran.set(m.isHeldByCurrentThread) }
+                m.withLock { ran.value = m.isHeldByCurrentThread }
                 XCTAssertTrue(m.isHeldByCurrentThread)
             }
             XCTAssertFalse(m.isHeldByCurrentThread)
         })
-        XCTAssertTrue(ran.get())
+        XCTAssertTrue(ran.value)
         let r = try XCTUnwrap(expectOne(.recursiveLocking))
         XCTAssertTrue(r.text.contains("CheckedMutex.withLock(_:) was refused"), r.text)
         XCTAssertTrue(otherThreadTakes { m.withLock { true } })
@@ -136,9 +136,9 @@ final class ReleaseMisuseTests: LockdepTestCase {
             XCTAssertTrue(rw.isWriteHeldByCurrentThread)
             rw.unlock()
             XCTAssertFalse(rw.isWriteHeldByCurrentThread)
-            let ran = ProbeBox(false)
-            rw.withWriteLock { rw.withReadLock { ran.set(rw.isWriteHeldByCurrentThread) } }
-            XCTAssertTrue(ran.get())
+            let ran = Locked(false)
+            rw.withWriteLock { rw.withReadLock { ran.value = rw.isWriteHeldByCurrentThread } }
+            XCTAssertTrue(ran.value)
             XCTAssertFalse(rw.isWriteHeldByCurrentThread)
         })
         XCTAssertEqual(collector.kinds, [.recursiveLocking, .recursiveLocking])
@@ -164,14 +164,14 @@ final class ReleaseMisuseTests: LockdepTestCase {
     func testUnlockAfterAConditionWaitIsNotRefused() {
         let m = CheckedMutex(class: .unique("rm.cond.mutex"))
         let c = CheckedCondition("rm.cond")
-        let ready = ProbeBox(false)
+        let ready = Locked(false)
         XCTAssertTrue(bounded("waiter") {
             let signaller = Thread {
-                m.lock(); ready.set(true); c.signal(); m.unlock()
+                m.lock(); ready.value = true; c.signal(); m.unlock()
             }
             m.lock()
             signaller.start()
-            while !ready.get() { _ = c.wait(m, timeout: .milliseconds(10)) }
+            while !ready.value { _ = c.wait(m, timeout: .milliseconds(10)) }
             XCTAssertTrue(m.isHeldByCurrentThread)
             m.unlock()
             XCTAssertFalse(m.isHeldByCurrentThread)
@@ -245,28 +245,16 @@ final class ReleaseMisuseTests: LockdepTestCase {
 /// Runs `body` on a new thread; `false` (and a failure) if it has not finished in 10 s.
 private func bounded(_ name: String, file: StaticString = #filePath, line: UInt = #line,
                      _ body: @escaping @Sendable () -> Void) -> Bool {
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        Lockdep.currentThreadName = name
-        body()
-        done.signal()
-    }.start()
-    let finished = done.wait(timeout: .now() + 10) == .success
+    let finished = startThread(named: name, body).join(timeout: 10)
     if !finished { XCTFail("the misuse blocked instead of being refused", file: file, line: line) }
     return finished
 }
 
 /// What `attempt` returns on another thread (`false` if it does not return within 10 s).
 private func otherThreadTakes(_ attempt: @escaping @Sendable () -> Bool) -> Bool {
-    let result = ProbeBox(false)
-    let done = DispatchSemaphore(value: 0)
-    Thread {
-        Lockdep.currentThreadName = "other"
-        result.set(attempt())
-        done.signal()
-    }.start()
-    guard done.wait(timeout: .now() + 10) == .success else { return false }
-    return result.get()
+    let result = Locked(false)
+    guard startThread(named: "other", { result.value = attempt() }).join(timeout: 10) else { return false }
+    return result.value
 }
 
 /// A non-blocking probe: takes and releases the lock if it is free.
@@ -280,12 +268,4 @@ private func tryAndRelease(_ s: CheckedSpinLock) -> Bool {
     guard s.tryLock() else { return false }
     s.unlock()
     return true
-}
-
-private final class ProbeBox<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func get() -> Value { lock.lock(); defer { lock.unlock() }; return value }
-    func set(_ newValue: Value) { lock.lock(); value = newValue; lock.unlock() }
 }

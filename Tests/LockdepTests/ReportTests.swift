@@ -376,6 +376,30 @@ final class MapCellOptionsTests: LockdepTestCase {
         XCTAssertEqual(Lockdep.heldLockCount, 0)
     }
 
+    /// A wrong-options acquire after correct ones cached the chain (the same class, mode and
+    /// context): still reported, and the map's own options used. The options are part of the
+    /// chain key, so the wrong call cannot hit the chain the correct calls cached.
+    func testAcquireWithOtherOptionsIsReportedAfterTheRightOnesCachedTheChain() throws {
+        let map = LockdepMap("cell.atomic.cached", key: "MapCellOptionsTests.cached", options: [.atomic, .rcu])
+        let cell = LockdepMapCell.allocate()
+        cell.fill(from: map)
+        for _ in 0..<3 {
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+            Lockdep.release(cell, options: [.atomic, .rcu])
+        }
+        XCTAssertTrue(collector.reports.isEmpty, "\(collector.kinds)")
+        let line: UInt = #line + 1
+        Lockdep.acquire(cell, mode: .recursiveRead, options: [.rcu])
+        let r = try XCTUnwrap(expectOne(.assertionFailed))
+        XCTAssertEqual(r.site?.line, line)
+        XCTAssertTrue(r.text.contains("passing options [.rcu], but the map was created with [.atomic, .rcu]"), r.text)
+        collector.clear()
+        Lockdep.mightSleep()
+        Lockdep.release(cell, options: [.rcu])
+        XCTAssertEqual(collector.kinds, [.sleepInInvalidContext])
+        XCTAssertEqual(Lockdep.heldLockCount, 0)
+    }
+
     /// The right options: silent, and the section is atomic.
     func testAcquireWithTheMapsOptionsIsSilent() {
         let map = LockdepMap("cell.atomic.map2", key: "MapCellOptionsTests.atomic2", options: [.atomic, .rcu])

@@ -1,25 +1,11 @@
+@_exported import TestSupport
 import Foundation
 import XCTest
 @testable import Lockdep
 
-/// Collects every report the validator produces while installed.
-final class ReportCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var collected: [LockdepReport] = []
-
-    var reports: [LockdepReport] { lock.lock(); defer { lock.unlock() }; return collected }
-    var kinds: [LockdepReport.Kind] { reports.map(\.kind) }
-
-    func install() {
-        Lockdep.reportHandler = .custom { [self] report in lock.lock(); collected.append(report); lock.unlock() }
-    }
-
-    func clear() { lock.lock(); collected.removeAll(); lock.unlock() }
-}
-
 /// Base class: fresh validator state and a collecting handler per test.
 class LockdepTestCase: XCTestCase {
-    let collector = ReportCollector()
+    let collector = LockdepReportCollector()
 
     override func setUp() {
         super.setUp()
@@ -46,18 +32,6 @@ class LockdepTestCase: XCTestCase {
         let reports = collector.reports
         XCTAssertTrue(reports.isEmpty, reports.map(\.text).joined(separator: "\n"), file: file, line: line)
     }
-}
-
-/// Runs `body` on a new named thread and waits for it to finish.
-func onThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        Lockdep.currentThreadName = name
-        body()
-        done.signal()
-    }
-    thread.start()
-    done.wait()
 }
 
 /// A helper thread that runs submitted steps one at a time, in order (so a test can interleave

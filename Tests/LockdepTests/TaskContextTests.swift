@@ -58,7 +58,7 @@ final class TaskContextTests: LockdepTestCase {
         let queue = WorkQueue("events", threads: 1)
         defer { queue.shutdown() }
         let item = WorkItem("refresh", on: queue, class: .unique("work:refresh")) {}
-        onThread("plain-thread") {
+        onThread(named: "plain-thread") {
             mutex.withLock { _ = condition.wait(mutex, timeout: .milliseconds(1)) }
             item.queue()
             item.flush()

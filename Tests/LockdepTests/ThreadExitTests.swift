@@ -12,7 +12,7 @@ final class ThreadExitTests: LockdepTestCase {
         let before = Engine.keptThreadNameCount
         for round in 0..<40 {
             let threads = (0..<50).map { i in
-                startThread(name: "short-\(round)-\(i)") { mutex.withLock {} }
+                startNamedThread("short-\(round)-\(i)") { mutex.withLock {} }
             }
             threads.forEach { pthread_join($0, nil) }
         }
@@ -26,7 +26,7 @@ final class ThreadExitTests: LockdepTestCase {
     func testAThreadExitingWithALockHeldIsStillNamed() {
         let mutex = CheckedMutex("thread-exit.leaked")
         let before = Engine.keptThreadNameCount
-        pthread_join(startThread(name: "leaker") { mutex.lock() }, nil)
+        pthread_join(startNamedThread("leaker") { mutex.lock() }, nil)
         XCTAssertEqual(Engine.keptThreadNameCount, before + 1)
         mutex.unlock()
         let r = expectOne(.unlockFromOtherThread)
@@ -34,23 +34,11 @@ final class ThreadExitTests: LockdepTestCase {
     }
 }
 
-/// Starts a joinable thread named `name` (for Lockdep) running `body`.
-private func startThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
-    let box = Unmanaged.passRetained(ThreadBody {
+/// A joinable thread whose name Lockdep keeps (set through Lockdep's setter: these tests
+/// count the names Lockdep keeps, and must see one kept for every thread).
+private func startNamedThread(_ name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+    startJoinableThread(named: name) {
         Lockdep.currentThreadName = name
         body()
-    })
-    var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { raw in
-        let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-        body.run()
-        return nil
-    }, box.toOpaque())
-    precondition(rc == 0, "pthread_create failed: \(rc)")
-    return thread
-}
-
-private final class ThreadBody: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
 }

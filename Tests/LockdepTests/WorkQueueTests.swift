@@ -28,7 +28,7 @@ final class WorkQueueTests: LockdepTestCase {
 
         let mutexLine: UInt = #line + 3
         let cancelLine: UInt = #line + 3
-        onThread("writer-1") {
+        onThread(named: "writer-1") {
             groupMutex.lock()
             work.cancelSync()
             groupMutex.unlock()

@@ -65,15 +65,7 @@ final class ContainerBacklogTests: XCTestCase {
         let before = RCUMemb.backlog
         let peak = BacklogPeak()
         let sampler = peak.start()
-        let inSection = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let reader = startThread(named: "map-holder") {
-            RCUMemb.read { _ in
-                inSection.signal()
-                release.wait()
-            }
-        }
-        inSection.wait()
+        let reader = HeldReader<RCUMemb>(named: "map-holder")
         let perWriter = 20_000
         let writers = (0..<2).map { writer in
             startThread(named: "map-\(writer)") {
@@ -88,8 +80,7 @@ final class ContainerBacklogTests: XCTestCase {
         // Until the writers are throttled (they wait for the drain, which waits for the reader).
         while !RCUMemb.backlog.isThrottling { usleep(1_000) }
         usleep(50_000)
-        release.signal()
-        reader.wait()
+        reader.release()
         writers.forEach { $0.wait() }
         peak.stop(sampler)
         map.removeAll()

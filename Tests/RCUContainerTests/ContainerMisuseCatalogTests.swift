@@ -317,5 +317,3 @@ final class ContainerMisuseCatalogTests: XCTestCase {
     }
 }
 
-/// Whether the process was built with `--sanitize=thread`.
-private let runningUnderThreadSanitizer: Bool = dlsym(dlopen(nil, RTLD_LAZY), "__tsan_init") != nil

@@ -52,7 +52,7 @@ final class HashMapRegressionTests: XCTestCase {
         }
 
         let stop = Flag()
-        var done: [DispatchSemaphore] = []
+        var done: [TestThread] = []
         for index in 0..<configuration.readers {
             done.append(startThread(named: "hash-reader-\(index)") {
                 let map = box.map!

@@ -71,7 +71,7 @@ final class QueueRegressionTests: XCTestCase {
         let enqueued = Locked([Int](repeating: 0, count: enqueuers))
         let order = QueueOrder(enqueuers: enqueuers)
         let dequeuedCount = Locked(0)
-        var done: [DispatchSemaphore] = []
+        var done: [TestThread] = []
         let enqueuers = enqueuers
         for producer in 0..<enqueuers {
             done.append(startThread(named: "enqueuer-\(producer)") {

@@ -1,6 +1,7 @@
-// Test support shared by the RCU and container test targets.
-import CURCUCommon
-public import Foundation
+// Test support shared by the RCU and container test targets: what needs RCU. The rest
+// (threads, locks, the RNG, Lockdep report collection) is in TestSupport, re-exported here.
+@_exported import TestSupport
+import Foundation
 public import Lockdep
 public import RCU
 import Synchronization
@@ -66,37 +67,23 @@ public final class Ledger: Sendable {
     }
 }
 
-/// State guarded by an `NSLock` (a pthread mutex, which ThreadSanitizer sees;
-/// it cannot see the futex inside `Synchronization.Mutex` on Linux).
-public final class Locked<State>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var state: State
-    public init(_ state: State) { self.state = state }
-    public func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&state)
-    }
-}
-
 /// Collects RCU misuse reports and Lockdep reports while installed; restores
 /// both trapping handlers on `stop()`.
 public final class MisuseRecorder: Sendable {
     private let reports = Locked<[RCUMisuse]>([])
-    private let lockdep = Locked<[LockdepReport]>([])
+    private let lockdep = LockdepReportCollector()
 
     public init() {
         Lockdep.resetForTesting()
         RCUMisuse.reportHandler = .custom { [self] misuse in self.record(misuse) }
-        Lockdep.reportHandler = .custom { [self] report in self.record(report) }
+        lockdep.install()
     }
 
     private func record(_ misuse: RCUMisuse) { reports.withLock { $0.append(misuse) } }
-    private func record(_ report: LockdepReport) { lockdep.withLock { $0.append(report) } }
 
     public var recorded: [RCUMisuse] { reports.withLock { $0 } }
     public var kinds: [RCUMisuse.Kind] { recorded.map(\.kind) }
-    public var lockdepReports: [LockdepReport] { lockdep.withLock { $0 } }
+    public var lockdepReports: [LockdepReport] { lockdep.reports }
 
     public func stop() {
         RCUMisuse.reportHandler = .trap
@@ -105,54 +92,31 @@ public final class MisuseRecorder: Sendable {
     }
 }
 
-/// Runs `body` on a new named thread and waits for it to finish.
-public func onThread(named name: String, _ body: @escaping @Sendable () -> Void) {
-    startThread(named: name, body).wait()
-}
+/// A thread inside a read section of `F` from `init` until `release()`: it holds up `F`'s
+/// grace periods meanwhile. `inside` runs in the section first (to load what it protects).
+public final class HeldReader<F: RCUFlavor>: Sendable {
+    private let leave = DispatchSemaphore(value: 0)
+    private let thread: TestThread
 
-/// Starts `body` on a new named thread; the returned semaphore is signalled when it ends.
-@discardableResult
-public func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        _ = curcu_set_current_thread_name(name)  // the pthread name, which diagnostics report
-        body()
-        done.signal()
+    public init(
+        named name: String? = nil, inside: @escaping @Sendable (borrowing RCUReadSection<F>) -> Void = { _ in }
+    ) {
+        let entered = DispatchSemaphore(value: 0)
+        let leave = self.leave
+        thread = startThread(named: name ?? "held-reader-\(F.name)") {
+            F.read { section in
+                inside(section)
+                entered.signal()
+                leave.wait()
+            }
+        }
+        entered.wait()
     }
-    thread.name = name
-    thread.start()
-    return done
-}
 
-/// A long-test switch: `RCU_LONG_TESTS=1 swift test`.
-public var longTests: Bool { ProcessInfo.processInfo.environment["RCU_LONG_TESTS"] != nil }
-
-/// Tests that need a process of their own (a fork, a deliberate hang or trap) run the
-/// test binary again, filtered to themselves, with a marker in the environment.
-public enum IsolatedTest {
-    private static let marker = "RCU_ISOLATED_TEST"
-
-    /// Whether this process is such a re-run.
-    public static var isChild: Bool { ProcessInfo.processInfo.environment[marker] != nil }
-
-    /// Runs the test `id` ("Target.Class/testName") in a fresh test process with
-    /// `environment` added, and returns how it ended and what it printed.
-    public static func run(
-        _ id: String, environment: [String: String] = [:]
-    ) throws -> (reason: Process.TerminationReason, status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        process.arguments = [id]
-        process.environment = ProcessInfo.processInfo.environment
-            .merging(environment) { $1 }
-            .merging([marker: "1"]) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationReason, process.terminationStatus, text)
+    /// Lets the reader leave its section and waits until its thread has ended.
+    public func release() {
+        leave.signal()
+        thread.wait()
     }
 }
 
@@ -160,47 +124,38 @@ public enum IsolatedTest {
 /// 10 s): in a slow build (ThreadSanitizer's) the worker could otherwise keep pace with a
 /// storm's writers, and nothing would be throttled.
 public final class GracePeriodHold: Sendable {
-    private let release = DispatchSemaphore(value: 0)
-    private let reader: DispatchSemaphore
+    private let reader = HeldReader<RCUMemb>(named: "gp-hold")
 
-    public init() {
-        let entered = DispatchSemaphore(value: 0)
-        let release = self.release
-        reader = startThread(named: "gp-hold") {
-            RCUMemb.read { _ in
-                entered.signal()
-                release.wait()
-            }
-        }
-        entered.wait()
-    }
+    public init() {}
 
     public func end(whenBacklogReaches mark: Int) {
         let deadline = ContinuousClock.now + .seconds(10)
         while RCUMemb.pendingCallbacks < mark, ContinuousClock.now < deadline { usleep(1_000) }
-        release.signal()
-        reader.wait()
+        reader.release()
     }
 }
 
-/// The largest memb backlog seen by a sampling thread.
+/// The largest backlog of a flavor (memb unless told) seen by a sampling thread.
 public final class BacklogPeak: Sendable {
     private let peak = Atomic<Int>(0)
     private let running = Atomic<Bool>(true)
+    private let pendingCallbacks: @Sendable () -> Int
 
-    public init() {}
+    public init<F: RCUFlavor>(of _: F.Type) { pendingCallbacks = { F.pendingCallbacks } }
 
-    public func start() -> DispatchSemaphore {
+    public convenience init() { self.init(of: RCUMemb.self) }
+
+    public func start() -> TestThread {
         startThread(named: "backlog-peak") { [self] in
             while running.load(ordering: .relaxed) {
-                let pending = RCUMemb.pendingCallbacks
+                let pending = pendingCallbacks()
                 if pending > peak.load(ordering: .relaxed) { peak.store(pending, ordering: .relaxed) }
                 usleep(100)
             }
         }
     }
 
-    public func stop(_ sampler: DispatchSemaphore) {
+    public func stop(_ sampler: TestThread) {
         running.store(false, ordering: .relaxed)
         sampler.wait()
     }

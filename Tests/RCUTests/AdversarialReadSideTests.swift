@@ -10,7 +10,7 @@ final class GracePeriodOracle<Flavor: RCUFlavor>: Sendable {
     let ledger = Ledger()
     let pointer: RCUPointer<Tracked, Flavor>
     private let nextID = Atomic<Int>(1)
-    private let writers = Locked<[(String, DispatchSemaphore)]>([])
+    private let writers = Locked<[(String, TestThread)]>([])
 
     init() { pointer = RCUPointer(Tracked(id: 0, ledger: ledger)) }
 
@@ -47,12 +47,6 @@ final class GracePeriodOracle<Flavor: RCUFlavor>: Sendable {
 }
 
 struct ProbeError: Error {}
-
-final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
-}
 
 /// Probes of the read side from the public API, as a hostile user would write them:
 /// state changes inside and around sections, nesting, throws, other threads, callbacks.
@@ -468,7 +462,7 @@ final class AdversarialReadSideTests: XCTestCase {
                 reads.add(1, ordering: .relaxed)
             }
         }
-        var done: [DispatchSemaphore] = []
+        var done: [TestThread] = []
         for reader in 0..<3 {
             done.append(startThread(named: "adv-mix-r\(reader)") {
                 var round = 0

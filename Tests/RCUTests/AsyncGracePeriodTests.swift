@@ -1,6 +1,7 @@
 import Foundation
 @testable import RCU
 import Synchronization
+import Testing
 import XCTest
 
 #if canImport(Glibc)
@@ -10,26 +11,6 @@ import Glibc
 /// Grace-period waits that suspend a task, polled cookies, and readers in tasks.
 final class AsyncGracePeriodTests: XCTestCase {
     // MARK: awaiting grace periods
-
-    /// `await synchronize()` does not return while a reader that was in its section at
-    /// the call is still there, and returns once it leaves; per flavor.
-    func testAwaitSynchronizeWaitsForPreexistingReaderPerFlavor() async throws {
-        for flavor in allFlavors { try await checkAwaitWaitsForReader(flavor) }
-    }
-
-    private func checkAwaitWaitsForReader<F: RCUFlavor>(_: F.Type) async throws {
-        let reader = HeldReader<F>()
-        let returned = Atomic<Bool>(false)
-        let waiter = Task {
-            try await F.synchronize()
-            returned.store(true, ordering: .releasing)
-        }
-        try await Task.sleep(for: .milliseconds(50))
-        XCTAssertFalse(returned.load(ordering: .acquiring), "\(F.name): returned while the reader was inside")
-        reader.release()
-        try await waiter.value
-        XCTAssertTrue(returned.load(ordering: .acquiring))
-    }
 
     /// Ten thousand tasks awaiting `synchronize()` at once all finish, against a reader in
     /// back-to-back sections, and share a handful of grace periods.
@@ -56,34 +37,6 @@ final class AsyncGracePeriodTests: XCTestCase {
         XCTAssertLessThan(started, 200, "\(tasks) waiters started \(started) grace periods: they should share them")
     }
 
-    /// A cancelled waiter throws while the reader it waits for is still inside; the other
-    /// waiters of the same grace period still wait for the reader.
-    func testCancelledWaiterThrowsPromptlyOthersKeepWaiting() async throws {
-        for flavor in allFlavors { try await checkCancellation(flavor) }
-    }
-
-    private func checkCancellation<F: RCUFlavor>(_: F.Type) async throws {
-        let reader = HeldReader<F>()
-        let otherReturned = Atomic<Bool>(false)
-        let cancelled = Task { try await F.synchronize() }
-        let other = Task {
-            try await F.synchronize()
-            otherReturned.store(true, ordering: .releasing)
-        }
-        try await Task.sleep(for: .milliseconds(20))
-        cancelled.cancel()
-        do {
-            try await cancelled.value
-            XCTFail("\(F.name): a cancelled wait returned normally while the reader was inside")
-        } catch {
-            XCTAssertTrue(error is CancellationError, "\(F.name): \(error)")
-        }
-        XCTAssertFalse(otherReturned.load(ordering: .acquiring), "\(F.name): cancelling one waiter ended another's wait")
-        reader.release()
-        try await other.value
-        XCTAssertTrue(otherReturned.load(ordering: .acquiring))
-    }
-
     /// A task cancelled before it calls `synchronize()` throws without waiting.
     func testAlreadyCancelledTaskThrowsAtOnce() async throws {
         let reader = HeldReader<RCUMemb>()
@@ -98,27 +51,6 @@ final class AsyncGracePeriodTests: XCTestCase {
         } catch {
             XCTAssertTrue(error is CancellationError)
         }
-    }
-
-    /// `await barrier()` returns after every callback queued before it has run; many
-    /// waiters share barriers; per flavor.
-    func testAwaitBarrierRunsEarlierCallbacksPerFlavor() async throws {
-        for flavor in allFlavors { try await checkAwaitBarrier(flavor) }
-    }
-
-    private func checkAwaitBarrier<F: RCUFlavor>(_: F.Type) async throws {
-        let ledger = Ledger()
-        let count = 500
-        for id in 0..<count { F.retire(Tracked(id: id, ledger: ledger)) }
-        let runsBefore = RCUGracePeriodSequence.of(F.kind).state.withLock { $0.barriersStarted }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<100 { group.addTask { try await F.barrier() } }
-            try await group.waitForAll()
-        }
-        XCTAssertEqual(ledger.freedCount, count, "\(F.name): callbacks queued before the barrier ran")
-        let runs = RCUGracePeriodSequence.of(F.kind).state.withLock { $0.barriersStarted } - runsBefore
-        XCTAssertGreaterThan(runs, 0)
-        XCTAssertLessThan(runs, 100, "\(F.name): 100 waiters ran \(runs) barriers")
     }
 
     /// A task cancelled while a callback holds up the barrier throws before the callback ends.
@@ -161,50 +93,6 @@ final class AsyncGracePeriodTests: XCTestCase {
 
     // MARK: polled cookies
 
-    /// A cookie taken before a reader's section began, or while it is inside, is not complete
-    /// while the reader is inside, even with a grace period started; it is after the reader
-    /// leaves and one grace period passes. Per flavor.
-    func testPolledCookiesWaitForReadersPerFlavor() async throws {
-        for flavor in allFlavors { try await checkCookies(flavor) }
-    }
-
-    private func checkCookies<F: RCUFlavor>(_: F.Type) async throws {
-        let before = F.gracePeriodCookie()
-        let reader = HeldReader<F>()
-        let during = F.startGracePeriod()
-        XCTAssertLessThanOrEqual(before, during)
-        try await Task.sleep(for: .milliseconds(50))
-        XCTAssertFalse(before.hasElapsed, "\(F.name): cookie taken before the section complete while it runs")
-        XCTAssertFalse(during.hasElapsed, "\(F.name): cookie taken during the section complete while it runs")
-        reader.release()
-        // startGracePeriod() alone drives it: no waiter, no blocking call.
-        let ended = await eventually { during.hasElapsed }
-        XCTAssertTrue(ended, "\(F.name): started grace period never ended")
-        XCTAssertTrue(before.hasElapsed)
-    }
-
-    /// `gracePeriodCookie()` starts nothing; a blocking `synchronize()` ends the cookies
-    /// taken before it; `synchronize(since:)` does not wait for an elapsed cookie.
-    func testCookieSemanticsPerFlavor() {
-        for flavor in allFlavors { checkCookieSemantics(flavor) }
-    }
-
-    private func checkCookieSemantics<F: RCUFlavor>(_: F.Type) {
-        let idle = F.gracePeriodCookie()
-        usleep(30_000)
-        XCTAssertFalse(idle.hasElapsed, "\(F.name): a cookie elapsed with no grace period started")
-        F.synchronize()
-        XCTAssertTrue(idle.hasElapsed, "\(F.name): synchronize() did not end an earlier cookie")
-        let next = F.gracePeriodCookie()
-        XCTAssertGreaterThan(next, idle)
-        XCTAssertFalse(next.hasElapsed)
-        let ticketsBefore = F.gracePeriodCookie()
-        F.synchronize(since: idle)      // already elapsed: no new grace period
-        XCTAssertEqual(F.gracePeriodCookie(), ticketsBefore, "\(F.name): waited for an elapsed cookie")
-        F.synchronize(since: next)
-        XCTAssertTrue(next.hasElapsed)
-    }
-
     /// A cookie awaited from many tasks at once: all return, one grace period serves them.
     func testAwaitOneCookieFromManyTasks() async throws {
         let cookie = RCUQSBR.gracePeriodCookie()
@@ -214,62 +102,6 @@ final class AsyncGracePeriodTests: XCTestCase {
         }
         XCTAssertTrue(cookie.hasElapsed)
         XCTAssertLessThanOrEqual(RCUQSBR.gracePeriodCookie().ticket - cookie.ticket, 2)
-    }
-
-    // MARK: readers in tasks
-
-    /// Tasks on the cooperative pool read through the generic `read` and through reader
-    /// scopes while another task replaces and awaits grace periods: no task ever sees a
-    /// freed object, and no pool thread is left online (QSBR) after its scope.
-    func testReadersInTasksNeverSeeFreedObjectsPerFlavor() async throws {
-        for flavor in allFlavors { try await checkReadersInTasks(flavor) }
-    }
-
-    private func checkReadersInTasks<F: RCUFlavor>(_: F.Type) async throws {
-        let ledger = Ledger()
-        let seen = ReaderTally<F>(Tracked(id: 0, ledger: ledger))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for reader in 0..<4 {
-                group.addTask {
-                    while !seen.stop.load(ordering: .relaxed) {
-                        if reader % 2 == 0 {
-                            F.read { section in
-                                if seen.pointer.withValue(in: section, { $0.isAlive }) == false { seen.dead.add(1, ordering: .relaxed) }
-                            }
-                        } else {
-                            F.withReader { reader in
-                                for _ in 0..<100 {
-                                    reader.read { section in
-                                        if seen.pointer.withValue(in: section, { $0.isAlive }) == false {
-                                            seen.dead.add(1, ordering: .relaxed)
-                                        }
-                                    }
-                                    F.quiescentStateIfQSBR()
-                                }
-                            }
-                            if RCUQSBR.isOnline { seen.leftOnline.add(1, ordering: .relaxed) }
-                        }
-                        await Task.yield()
-                    }
-                }
-            }
-            group.addTask {
-                for id in 1...60 {
-                    if id % 2 == 0 {
-                        try await seen.pointer.replaceAndSynchronize(with: Tracked(id: id, ledger: ledger))
-                    } else {
-                        seen.pointer.replace(with: Tracked(id: id, ledger: ledger))
-                        try await F.synchronize()
-                    }
-                }
-                seen.stop.store(true, ordering: .relaxed)
-            }
-            try await group.waitForAll()
-        }
-        XCTAssertEqual(seen.dead.load(ordering: .relaxed), 0, "\(F.name): a task read a freed object")
-        XCTAssertEqual(seen.leftOnline.load(ordering: .relaxed), 0, "\(F.name): a pool thread stayed online after its scope")
-        try await F.barrier()
-        XCTAssertEqual(ledger.freedCount, 60, "\(F.name): every replaced object reclaimed")
     }
 
     // MARK: fork
@@ -310,16 +142,199 @@ final class AsyncGracePeriodTests: XCTestCase {
         }
         XCTAssertEqual(finished.wait(timeout: .now() + 10), .success, "the parent's waiter never resumed")
     }
+}
 
-    // MARK: helpers
+extension PerFlavor {
+    @Suite struct AsyncGracePeriodTests {
+        // MARK: awaiting grace periods
 
-    /// Polls `condition` for up to 5 s.
-    private func eventually(_ condition: () -> Bool) async -> Bool {
-        for _ in 0..<500 {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
+        /// `await synchronize()` does not return while a reader that was in its section at
+        /// the call is still there, and returns once it leaves.
+        @Test(arguments: allFlavors)
+        func awaitSynchronizeWaitsForPreexistingReader(_ flavor: any RCUFlavor.Type) async throws {
+            try await checkAwaitWaitsForReader(flavor)
         }
-        return condition()
+
+        private func checkAwaitWaitsForReader<F: RCUFlavor>(_: F.Type) async throws {
+            let reader = HeldReader<F>()
+            let returned = Atomic<Bool>(false)
+            let waiter = Task {
+                try await F.synchronize()
+                returned.store(true, ordering: .releasing)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            let returnedEarly = returned.load(ordering: .acquiring)
+            #expect(!returnedEarly, "\(F.name): returned while the reader was inside")
+            reader.release()
+            try await waiter.value
+            let returnedAfter = returned.load(ordering: .acquiring)
+            #expect(returnedAfter)
+        }
+
+        /// A cancelled waiter throws while the reader it waits for is still inside; the other
+        /// waiters of the same grace period still wait for the reader.
+        @Test(arguments: allFlavors)
+        func cancelledWaiterThrowsPromptlyOthersKeepWaiting(_ flavor: any RCUFlavor.Type) async throws {
+            try await checkCancellation(flavor)
+        }
+
+        private func checkCancellation<F: RCUFlavor>(_: F.Type) async throws {
+            let reader = HeldReader<F>()
+            let otherReturned = Atomic<Bool>(false)
+            let cancelled = Task { try await F.synchronize() }
+            let other = Task {
+                try await F.synchronize()
+                otherReturned.store(true, ordering: .releasing)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            cancelled.cancel()
+            do {
+                try await cancelled.value
+                Issue.record("\(F.name): a cancelled wait returned normally while the reader was inside")
+            } catch {
+                #expect(error is CancellationError, "\(F.name): \(error)")
+            }
+            let otherReturnedEarly = otherReturned.load(ordering: .acquiring)
+            #expect(!otherReturnedEarly, "\(F.name): cancelling one waiter ended another's wait")
+            reader.release()
+            try await other.value
+            let otherReturnedAfter = otherReturned.load(ordering: .acquiring)
+            #expect(otherReturnedAfter)
+        }
+
+        /// `await barrier()` returns after every callback queued before it has run; many
+        /// waiters share barriers.
+        @Test(arguments: allFlavors)
+        func awaitBarrierRunsEarlierCallbacks(_ flavor: any RCUFlavor.Type) async throws {
+            try await checkAwaitBarrier(flavor)
+        }
+
+        private func checkAwaitBarrier<F: RCUFlavor>(_: F.Type) async throws {
+            let ledger = Ledger()
+            let count = 500
+            for id in 0..<count { F.retire(Tracked(id: id, ledger: ledger)) }
+            let runsBefore = RCUGracePeriodSequence.of(F.kind).state.withLock { $0.barriersStarted }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<100 { group.addTask { try await F.barrier() } }
+                try await group.waitForAll()
+            }
+            #expect(ledger.freedCount == count, "\(F.name): callbacks queued before the barrier ran")
+            let runs = RCUGracePeriodSequence.of(F.kind).state.withLock { $0.barriersStarted } - runsBefore
+            #expect(runs > 0)
+            #expect(runs < 100, "\(F.name): 100 waiters ran \(runs) barriers")
+        }
+
+        // MARK: polled cookies
+
+        /// A cookie taken before a reader's section began, or while it is inside, is not complete
+        /// while the reader is inside, even with a grace period started; it is after the reader
+        /// leaves and one grace period passes.
+        @Test(arguments: allFlavors)
+        func polledCookiesWaitForReaders(_ flavor: any RCUFlavor.Type) async throws {
+            try await checkCookies(flavor)
+        }
+
+        private func checkCookies<F: RCUFlavor>(_: F.Type) async throws {
+            let before = F.gracePeriodCookie()
+            let reader = HeldReader<F>()
+            let during = F.startGracePeriod()
+            #expect(before <= during)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(!before.hasElapsed, "\(F.name): cookie taken before the section complete while it runs")
+            #expect(!during.hasElapsed, "\(F.name): cookie taken during the section complete while it runs")
+            reader.release()
+            // startGracePeriod() alone drives it: no waiter, no blocking call.
+            let ended = await eventually { during.hasElapsed }
+            #expect(ended, "\(F.name): started grace period never ended")
+            #expect(before.hasElapsed)
+        }
+
+        /// `gracePeriodCookie()` starts nothing; a blocking `synchronize()` ends the cookies
+        /// taken before it; `synchronize(since:)` does not wait for an elapsed cookie.
+        @Test(.onTestThread, arguments: allFlavors)
+        func cookieSemantics(_ flavor: any RCUFlavor.Type) { checkCookieSemantics(flavor) }
+
+        private func checkCookieSemantics<F: RCUFlavor>(_: F.Type) {
+            let idle = F.gracePeriodCookie()
+            usleep(30_000)
+            #expect(!idle.hasElapsed, "\(F.name): a cookie elapsed with no grace period started")
+            F.synchronize()
+            #expect(idle.hasElapsed, "\(F.name): synchronize() did not end an earlier cookie")
+            let next = F.gracePeriodCookie()
+            #expect(next > idle)
+            #expect(!next.hasElapsed)
+            let ticketsBefore = F.gracePeriodCookie()
+            F.synchronize(since: idle)      // already elapsed: no new grace period
+            #expect(F.gracePeriodCookie() == ticketsBefore, "\(F.name): waited for an elapsed cookie")
+            F.synchronize(since: next)
+            #expect(next.hasElapsed)
+        }
+
+        // MARK: readers in tasks
+
+        /// Tasks on the cooperative pool read through the generic `read` and through reader
+        /// scopes while another task replaces and awaits grace periods: no task ever sees a
+        /// freed object, and no pool thread is left online (QSBR) after its scope.
+        @Test(arguments: allFlavors)
+        func readersInTasksNeverSeeFreedObjects(_ flavor: any RCUFlavor.Type) async throws {
+            try await checkReadersInTasks(flavor)
+        }
+
+        private func checkReadersInTasks<F: RCUFlavor>(_: F.Type) async throws {
+            let ledger = Ledger()
+            let seen = ReaderTally<F>(Tracked(id: 0, ledger: ledger))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for reader in 0..<4 {
+                    group.addTask {
+                        while !seen.stop.load(ordering: .relaxed) {
+                            if reader % 2 == 0 {
+                                F.read { section in
+                                    if seen.pointer.withValue(in: section, { $0.isAlive }) == false { seen.dead.add(1, ordering: .relaxed) }
+                                }
+                            } else {
+                                F.withReader { reader in
+                                    for _ in 0..<100 {
+                                        reader.read { section in
+                                            if seen.pointer.withValue(in: section, { $0.isAlive }) == false {
+                                                seen.dead.add(1, ordering: .relaxed)
+                                            }
+                                        }
+                                        F.quiescentStateIfQSBR()
+                                    }
+                                }
+                                if RCUQSBR.isOnline { seen.leftOnline.add(1, ordering: .relaxed) }
+                            }
+                            await Task.yield()
+                        }
+                    }
+                }
+                group.addTask {
+                    for id in 1...60 {
+                        if id % 2 == 0 {
+                            try await seen.pointer.replaceAndSynchronize(with: Tracked(id: id, ledger: ledger))
+                        } else {
+                            seen.pointer.replace(with: Tracked(id: id, ledger: ledger))
+                            try await F.synchronize()
+                        }
+                    }
+                    seen.stop.store(true, ordering: .relaxed)
+                }
+                try await group.waitForAll()
+            }
+            #expect(seen.dead.load(ordering: .relaxed) == 0, "\(F.name): a task read a freed object")
+            #expect(seen.leftOnline.load(ordering: .relaxed) == 0, "\(F.name): a pool thread stayed online after its scope")
+            try await F.barrier()
+            #expect(ledger.freedCount == 60, "\(F.name): every replaced object reclaimed")
+        }
+
+        /// Polls `condition` for up to 5 s.
+        private func eventually(_ condition: () -> Bool) async -> Bool {
+            for _ in 0..<500 {
+                if condition() { return true }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return condition()
+        }
     }
 }
 
@@ -330,29 +345,4 @@ final class ReaderTally<F: RCUFlavor>: Sendable {
     let leftOnline = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     init(_ first: Tracked) { pointer = RCUPointer(first) }
-}
-
-/// A thread inside a read section of `F` until ``release()``.
-final class HeldReader<F: RCUFlavor>: @unchecked Sendable {
-    private let leave = DispatchSemaphore(value: 0)
-    private let done: DispatchSemaphore
-
-    init(_ inside: @escaping @Sendable (borrowing RCUReadSection<F>) -> Void = { _ in }) {
-        let entered = DispatchSemaphore(value: 0)
-        let leave = self.leave
-        done = startThread(named: "held-reader-\(F.name)") {
-            F.read { section in
-                inside(section)
-                entered.signal()
-                leave.wait()
-            }
-        }
-        entered.wait()
-    }
-
-    /// Lets the reader leave its section and waits until its thread has ended.
-    func release() {
-        leave.signal()
-        done.wait()
-    }
 }

@@ -2,92 +2,18 @@ import Foundation
 import RCU
 import RCUTestSupport
 import Synchronization
+import Testing
 import XCTest
+
+/// The policy the storms run under, and how far over its mark the backlog may go: two retiring
+/// threads may each queue up to 64 callbacks between checks, plus one each in flight.
+private let small = RCUBacklogPolicy(highWaterMark: 2_000, lowWaterMark: 1_000)
+private let slack = 2 * 64 + 2 + 64
 
 /// The backlog policy: retire storms stay under the high-water mark (plus the slack of the
 /// shim's every-64th-callback check) and reclaim every object exactly once; a retire that may
 /// not wait does not; tasks suspend instead of blocking.
 final class BacklogPolicyTests: XCTestCase {
-    private let small = RCUBacklogPolicy(highWaterMark: 2_000, lowWaterMark: 1_000)
-    /// Two retiring threads may each queue up to 64 callbacks between checks, plus one each in flight.
-    private let slack = 2 * 64 + 2 + 64
-
-    func testStormStaysUnderHighWaterAndReclaimsEveryObjectOnce() {
-        for throttle in [RCUBacklogPolicy.Throttle.waitForDrain, .reclaimInline] {
-            for flavor in [RCUMemb.self, RCUQSBR.self] as [any RCUFlavor.Type] { checkStorm(flavor, throttle) }
-        }
-    }
-
-    private func checkStorm<F: RCUFlavor>(_: F.Type, _ throttle: RCUBacklogPolicy.Throttle) {
-        var policy = small
-        policy.throttle = throttle
-        F.backlogPolicy = policy
-        defer { F.backlogPolicy = .standard }
-        let before = F.backlog
-        let ledger = Ledger()
-        let count = 60_000
-        let peak = Atomic<Int>(0)
-        let running = Atomic<Bool>(true)
-        let sampler = startThread(named: "backlog-sampler") {
-            while running.load(ordering: .relaxed) {
-                let pending = F.pendingCallbacks
-                if pending > peak.load(ordering: .relaxed) { peak.store(pending, ordering: .relaxed) }
-                usleep(100)
-            }
-        }
-        let writers = (0..<2).map { writer in
-            startThread(named: "storm-\(writer)") {
-                for index in stride(from: writer, to: count, by: 2) { F.retire(Tracked(id: index, ledger: ledger)) }
-            }
-        }
-        writers.forEach { $0.wait() }
-        running.store(false, ordering: .relaxed)
-        sampler.wait()
-        F.barrier()
-        let after = F.backlog
-        let name = "\(F.name) \(throttle)"
-        XCTAssertLessThanOrEqual(peak.load(ordering: .relaxed), policy.highWaterMark + slack, "\(name): backlog bounded")
-        XCTAssertEqual(ledger.createdCount, count)
-        XCTAssertEqual(ledger.freedCount, count, "\(name): every object reclaimed")
-        XCTAssertEqual(ledger.doubleFrees, 0, "\(name): none twice")
-        XCTAssertGreaterThan(after.throttledRetires, before.throttledRetires, "\(name): the storm was throttled")
-        if throttle == .reclaimInline {
-            XCTAssertGreaterThan(after.inlineReclamations, before.inlineReclamations, "\(name): reclaimed inline")
-        }
-        XCTAssertEqual(after.pendingCallbacks, 0)
-        XCTAssertFalse(after.isThrottling, "\(name): drained below the low-water mark")
-        // Objects go through call_rcu, or, when reclaimed inline, not at all.
-        let queued = count - (after.inlineReclamations - before.inlineReclamations)
-        XCTAssertGreaterThanOrEqual(after.reclaimedCallbacks - before.reclaimedCallbacks, queued, "\(name)")
-    }
-
-    /// Inside a read section a wait for the backlog would wait for this very section: the retire
-    /// queues past the mark at once, counted, and the backlog drains after the section.
-    func testRetireInsideReadSectionDoesNotWait() {
-        for flavor in allFlavors { checkNoWaitInSection(flavor) }
-    }
-
-    private func checkNoWaitInSection<F: RCUFlavor>(_: F.Type) {
-        // Were a retire to wait here, it would wait the whole minute: the test would show it.
-        F.backlogPolicy = RCUBacklogPolicy(highWaterMark: 100, lowWaterMark: 50, maximumWaitWithoutProgress: .seconds(60))
-        defer { F.backlogPolicy = .standard }
-        let ledger = Ledger()
-        let before = F.backlog
-        let start = ContinuousClock.now
-        onThread(named: "section-retire-\(F.name)") {
-            F.read { _ in
-                for index in 0..<1_000 { F.retire(Tracked(id: index, ledger: ledger)) }
-            }
-        }
-        let elapsed = start.duration(to: .now)
-        F.barrier()
-        let after = F.backlog
-        XCTAssertLessThan(elapsed, .seconds(5), "\(F.name): no retire waited inside the section")
-        XCTAssertGreaterThan(after.retiresPastHighWaterWithoutWaiting, before.retiresPastHighWaterWithoutWaiting, "\(F.name)")
-        XCTAssertEqual(after.throttledRetires, before.throttledRetires, "\(F.name): nothing throttled")
-        XCTAssertEqual(ledger.freedCount, 1_000, "\(F.name): all reclaimed after the section")
-    }
-
     /// A call_rcu callback that retires past the mark does not wait for its own worker.
     func testRetireInsideCallbackDoesNotWait() {
         RCUMemb.backlogPolicy = RCUBacklogPolicy(highWaterMark: 100, lowWaterMark: 50, maximumWaitWithoutProgress: .seconds(60))
@@ -181,6 +107,80 @@ final class BacklogPolicyTests: XCTestCase {
         RCUMemb.barrier()
         XCTAssertEqual(RCUMemb.backlog.oldestPendingAge, .zero)
         XCTAssertGreaterThan(RCUMemb.backlog.reclaimsPerSecond, 0)
+    }
+}
+
+extension PerFlavor {
+    @Suite(.onTestThread) struct BacklogPolicyTests {
+        /// Every throttle on memb and qsbr (one case each).
+        @Test(arguments: [RCUBacklogPolicy.Throttle.waitForDrain, .reclaimInline],
+              [RCUMemb.self, RCUQSBR.self] as [any RCUFlavor.Type])
+        func stormStaysUnderHighWaterAndReclaimsEveryObjectOnce(
+            _ throttle: RCUBacklogPolicy.Throttle, _ flavor: any RCUFlavor.Type
+        ) {
+            checkStorm(flavor, throttle)
+        }
+
+        private func checkStorm<F: RCUFlavor>(_: F.Type, _ throttle: RCUBacklogPolicy.Throttle) {
+            var policy = small
+            policy.throttle = throttle
+            F.backlogPolicy = policy
+            defer { F.backlogPolicy = .standard }
+            let before = F.backlog
+            let ledger = Ledger()
+            let count = 60_000
+            let peak = BacklogPeak(of: F.self)
+            let sampler = peak.start()
+            let writers = (0..<2).map { writer in
+                startThread(named: "storm-\(writer)") {
+                    for index in stride(from: writer, to: count, by: 2) { F.retire(Tracked(id: index, ledger: ledger)) }
+                }
+            }
+            writers.forEach { $0.wait() }
+            peak.stop(sampler)
+            F.barrier()
+            let after = F.backlog
+            let name = "\(F.name) \(throttle)"
+            #expect(peak.value <= policy.highWaterMark + slack, "\(name): backlog bounded")
+            #expect(ledger.createdCount == count)
+            #expect(ledger.freedCount == count, "\(name): every object reclaimed")
+            #expect(ledger.doubleFrees == 0, "\(name): none twice")
+            #expect(after.throttledRetires > before.throttledRetires, "\(name): the storm was throttled")
+            if throttle == .reclaimInline {
+                #expect(after.inlineReclamations > before.inlineReclamations, "\(name): reclaimed inline")
+            }
+            #expect(after.pendingCallbacks == 0)
+            #expect(!after.isThrottling, "\(name): drained below the low-water mark")
+            // Objects go through call_rcu, or, when reclaimed inline, not at all.
+            let queued = count - (after.inlineReclamations - before.inlineReclamations)
+            #expect(after.reclaimedCallbacks - before.reclaimedCallbacks >= queued, "\(name)")
+        }
+
+        /// Inside a read section a wait for the backlog would wait for this very section: the retire
+        /// queues past the mark at once, counted, and the backlog drains after the section.
+        @Test(arguments: allFlavors)
+        func retireInsideReadSectionDoesNotWait(_ flavor: any RCUFlavor.Type) { checkNoWaitInSection(flavor) }
+
+        private func checkNoWaitInSection<F: RCUFlavor>(_: F.Type) {
+            // Were a retire to wait here, it would wait the whole minute: the test would show it.
+            F.backlogPolicy = RCUBacklogPolicy(highWaterMark: 100, lowWaterMark: 50, maximumWaitWithoutProgress: .seconds(60))
+            defer { F.backlogPolicy = .standard }
+            let ledger = Ledger()
+            let before = F.backlog
+            let start = ContinuousClock.now
+            onThread(named: "section-retire-\(F.name)") {
+                F.read { _ in
+                    for index in 0..<1_000 { F.retire(Tracked(id: index, ledger: ledger)) }
+                }
+            }
+            let elapsed = start.duration(to: .now)
+            F.barrier()
+            let after = F.backlog
+            #expect(elapsed < .seconds(5), "\(F.name): no retire waited inside the section")
+            #expect(after.retiresPastHighWaterWithoutWaiting > before.retiresPastHighWaterWithoutWaiting, "\(F.name)")
+            #expect(after.throttledRetires == before.throttledRetires, "\(F.name): nothing throttled")
+            #expect(ledger.freedCount == 1_000, "\(F.name): all reclaimed after the section")
+        }
     }
 }
 

@@ -64,20 +64,11 @@ final class CrashAndHangCatalogTests: XCTestCase {
 
             // The watchdog survived and reports with a normal threshold.
             RCUStallDetector.threshold = .milliseconds(100)
-            let inside = DispatchSemaphore(value: 0)
-            let leave = DispatchSemaphore(value: 0)
-            let reader = startThread(named: "thr-reader") {
-                RCUMemb.read { _ in
-                    inside.signal()
-                    leave.wait()
-                }
-            }
-            inside.wait()
+            let reader = HeldReader<RCUMemb>(named: "thr-reader")
             let waiter = startThread(named: "thr-waiter") { RCUMemb.synchronize() }
             let deadline = Date().addingTimeInterval(5)
             while stalls.withLock({ $0.isEmpty }) && Date() < deadline { usleep(10_000) }
-            leave.signal()
-            reader.wait()
+            reader.release()
             waiter.wait()
             let reported = stalls.withLock { $0 }
             XCTAssertTrue(reported.contains { $0.call == "synchronize()" && $0.waiterName == "thr-waiter" },

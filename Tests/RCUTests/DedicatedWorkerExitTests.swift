@@ -24,17 +24,17 @@ final class DedicatedWorkerExitTests: XCTestCase {
         return count
     }
 
-    func testExitedThreadsLeaveNoDedicatedWorkers() throws {
-        for flavor in [RCUMemb.self, RCUQSBR.self] as [any RCUFlavor.Type] { try checkNoLeak(flavor) }
+    func testExitedThreadsLeaveNoDedicatedWorkers() {
+        for flavor in [RCUMemb.self, RCUQSBR.self] as [any RCUFlavor.Type] { checkNoLeak(flavor) }
     }
 
-    private func checkNoLeak<F: RCUFlavor>(_: F.Type) throws {
+    private func checkNoLeak<F: RCUFlavor>(_: F.Type) {
         F.barrier()    // the shared worker exists before the count
         let ledger = Ledger()
         let before = osThreads
         let threads = 200
         for index in 0..<threads {
-            try runJoined {
+            runOnJoinedThread(named: "worker-exit") {
                 try? F.useCallbackWorkers(.perThread)
                 precondition(F.hasDedicatedCallbackWorker)
                 // Pending when the thread exits: handed to the shared worker, still run once.
@@ -50,10 +50,10 @@ final class DedicatedWorkerExitTests: XCTestCase {
     }
 
     /// A worker freed with `.shared` before the thread exits is not freed again at exit.
-    func testSharedBeforeExitFreesOnce() throws {
+    func testSharedBeforeExitFreesOnce() {
         let before = osThreads
         for _ in 0..<20 {
-            try runJoined {
+            runOnJoinedThread(named: "worker-exit") {
                 try? RCUMemb.useCallbackWorkers(.perThread)
                 try? RCUMemb.useCallbackWorkers(.shared)
                 precondition(!RCUMemb.hasDedicatedCallbackWorker)
@@ -61,23 +61,5 @@ final class DedicatedWorkerExitTests: XCTestCase {
             }
         }
         XCTAssertLessThanOrEqual(threadCount(settlingAt: before), before + 2)
-    }
-
-    /// Runs `body` on a new pthread and joins it: the join returns after the thread's
-    /// key destructors, which free its worker.
-    private func runJoined(_ body: @escaping @Sendable () -> Void) throws {
-        final class Box: @unchecked Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        let status = pthread_create(&thread, nil, { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
-        XCTAssertEqual(status, 0)
-        guard status == 0 else { throw XCTSkip("pthread_create failed: \(status)") }
-        pthread_join(thread, nil)
     }
 }

@@ -101,6 +101,3 @@ final class ForkTests: XCTestCase {
     }
 }
 
-/// Whether the process was built with `--sanitize=thread`.
-let runningUnderThreadSanitizer: Bool = dlsym(dlopen(nil, RTLD_LAZY), "__tsan_init") != nil
-let runningUnderAddressSanitizer: Bool = dlsym(dlopen(nil, RTLD_LAZY), "__asan_init") != nil

@@ -2,6 +2,7 @@ import Foundation
 import Lockdep
 import RCU
 import Synchronization
+import Testing
 import XCTest
 
 /// The reader model's misuse catalogue: each way safe code could once read freed
@@ -81,52 +82,6 @@ final class MisuseCatalogTests: XCTestCase {
         XCTAssertEqual(recorder.kinds, [])
     }
 
-    // MARK: 2. Registration revoked under a reader
-
-    func testUnregisterInsideReaderScopeIsRefused() {
-        for flavor in allFlavors { checkUnregisterInScope(flavor) }
-    }
-
-    private func checkUnregisterInScope<F: RCUFlavor>(_: F.Type) {
-        let before = recorder.recorded.count
-        onThread(named: "scope-\(F.name)") {
-            F.withReader { outer in
-                F.withReader { _ in }          // an inner scope ending does not end the outer one
-                F.unregisterThread()
-                XCTAssertTrue(F.isThreadRegistered, "\(F.name): the scope's registration stands")
-                assertSectionProtects(F.self, reader: outer)
-            }
-        }
-        let reports = recorder.recorded.dropFirst(before)
-        XCTAssertEqual(reports.map(\.kind), [.unregisterWhileReaderActive], F.name)
-        XCTAssertEqual(reports.first?.call, "unregisterThread()")
-        XCTAssertEqual(reports.first?.threadName, "scope-\(F.name)")
-    }
-
-    /// A scope's sections and generic ones share the thread's nesting, in any order
-    /// (memb counts a scope's sections in the scope thread's state directly).
-    func testScopeAndGenericSectionsNestInAnyOrder() {
-        for flavor in allFlavors { checkNesting(flavor) }
-    }
-
-    private func checkNesting<F: RCUFlavor>(_: F.Type) {
-        onThread(named: "nest-\(F.name)") {
-            F.withReader { reader in
-                F.read { _ in
-                    reader.read { _ in XCTAssertTrue(F.isInReadSection) }
-                    XCTAssertTrue(F.isInReadSection, "\(F.name): the outer generic section is still open")
-                }
-                reader.read { _ in
-                    F.read { _ in }
-                    XCTAssertTrue(F.isInReadSection, "\(F.name): the outer scope section is still open")
-                }
-                XCTAssertFalse(F.isInReadSection, F.name)
-                assertSectionProtects(F.self, reader: reader)
-            }
-        }
-        XCTAssertEqual(recorder.kinds, [])
-    }
-
     /// Found by the adversarial review: Dispatch runs a non-Sendable closure on another
     /// thread (`withoutActuallyEscaping` + `DispatchWorkItem`), so one reader can run
     /// sections on two threads at once. Each section is counted in the state of the
@@ -169,22 +124,6 @@ final class MisuseCatalogTests: XCTestCase {
     }
 
     // MARK: 3. Unregistering inside a section
-
-    func testUnregisterInsideReadSectionIsRefused() {
-        for flavor in allFlavors { checkUnregisterInSection(flavor) }
-    }
-
-    private func checkUnregisterInSection<F: RCUFlavor>(_: F.Type) {
-        let before = recorder.recorded.count
-        onThread(named: "unreg-\(F.name)") {
-            F.read { _ in
-                F.unregisterThread()
-                XCTAssertTrue(F.isInReadSection, "\(F.name)")
-            }
-            F.withReader { reader in assertSectionProtects(F.self, reader: reader) }
-        }
-        XCTAssertEqual(recorder.recorded.dropFirst(before).map(\.kind), [.unregisterInReadSection], F.name)
-    }
 
     func testUnregisterFromCallbackIsRefused() {
         RCUMemb.retire { RCUMemb.unregisterThread() }
@@ -267,28 +206,6 @@ final class MisuseCatalogTests: XCTestCase {
         XCTAssertEqual(recorder.kinds, [])
     }
 
-    // MARK: 7. A refused wait is refused whole
-
-    func testReplaceAndSynchronizeInsideSectionIsRefusedWhole() {
-        for flavor in allFlavors { checkReplaceAndSynchronize(flavor) }
-    }
-
-    private func checkReplaceAndSynchronize<F: RCUFlavor>(_: F.Type) {
-        let ledger = Ledger()
-        let holder = PointerHolder<F>(Tracked(id: 1, ledger: ledger))
-        let before = recorder.recorded.count
-        F.read { section in
-            holder.pointer.replaceAndSynchronize(with: Tracked(id: 2, ledger: ledger))
-            XCTAssertEqual(holder.pointer.withValue(in: section) { $0.id }, 1, "\(F.name): nothing was published")
-        }
-        XCTAssertEqual(recorder.recorded.dropFirst(before).map(\.kind), [.synchronizeInReadSection], F.name)
-        XCTAssertEqual(recorder.recorded.last?.call, "replaceAndSynchronize(with:)")
-        XCTAssertFalse(ledger.isFreed(1), "\(F.name): the published object was not released")
-        XCTAssertTrue(ledger.isFreed(2), "\(F.name): the refused new object was dropped")
-        holder.pointer.replaceAndSynchronize(with: nil)
-        XCTAssertTrue(ledger.isFreed(1), "\(F.name): outside a section the call works")
-    }
-
     // MARK: Waits inside another flavor's section (found while building this)
 
     /// A grace-period wait inside any flavor's section is refused: waiting for qsbr inside a
@@ -313,23 +230,14 @@ final class MisuseCatalogTests: XCTestCase {
     /// The other half of that deadlock: an online qsbr reader (a scope, outside any section)
     /// that waits for a memb grace period waits offline, so qsbr grace periods go on.
     func testOnlineQSBRReaderWaitsForAnotherFlavorOffline() {
-        let inSection = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let membReader = startThread(named: "memb-reader") {
-            RCUMemb.read { _ in
-                inSection.signal()
-                release.wait()
-            }
-        }
-        inSection.wait()
+        let membReader = HeldReader<RCUMemb>(named: "memb-reader")
         let qsbrReader = startThread(named: "qsbr-online") {
             RCUQSBR.withReader { _ in RCUMemb.synchronize() }   // waits for memb-reader
         }
         usleep(20_000)
         let qsbrWriter = startThread(named: "qsbr-writer") { RCUQSBR.synchronize() }
         XCTAssertEqual(qsbrWriter.wait(timeout: .now() + 10), .success, "the online qsbr reader held up qsbr")
-        release.signal()
-        membReader.wait()
+        membReader.release()
         qsbrReader.wait()
         XCTAssertEqual(recorder.kinds, [])
     }
@@ -351,30 +259,6 @@ final class MisuseCatalogTests: XCTestCase {
         XCTAssertEqual(recorder.kinds.count, 2)
     }
 
-    // MARK: 9. No public call ends a section early
-
-    func testNoPublicCallEndsASection() {
-        for flavor in allFlavors { checkSectionStaysOpen(flavor) }
-    }
-
-    private func checkSectionStaysOpen<F: RCUFlavor>(_: F.Type) {
-        onThread(named: "open-\(F.name)") {
-            F.withReader { reader in
-                reader.read { _ in
-                    F.unregisterThread()
-                    F.synchronize()
-                    F.barrier()
-                    F.deferBarrier()
-                    RCUQSBR.offline {}
-                    RCUQSBR.quiescentState()
-                    XCTAssertTrue(F.isInReadSection, "\(F.name)")
-                }
-            }
-            XCTAssertFalse(F.isInReadSection, "\(F.name)")
-        }
-        XCTAssertFalse(recorder.kinds.isEmpty)
-    }
-
     // MARK: One switch
 
     /// With only RCU's documented handler installed (Lockdep left trapping), an RCU
@@ -392,6 +276,129 @@ final class MisuseCatalogTests: XCTestCase {
     }
 }
 
+extension PerFlavor {
+    /// The catalogue's per-flavor entries; a recorder is installed for each case.
+    @Suite(.onTestThread) final class MisuseCatalogTests {
+        private let recorder = MisuseRecorder()
+        deinit { recorder.stop() }
+
+        // MARK: 2. Registration revoked under a reader
+
+        @Test(arguments: allFlavors)
+        func unregisterInsideReaderScopeIsRefused(_ flavor: any RCUFlavor.Type) { checkUnregisterInScope(flavor) }
+
+        private func checkUnregisterInScope<F: RCUFlavor>(_: F.Type) {
+            let before = recorder.recorded.count
+            let onScope = ThreadExpectations()
+            onThread(named: "scope-\(F.name)") {
+                F.withReader { outer in
+                    F.withReader { _ in }          // an inner scope ending does not end the outer one
+                    F.unregisterThread()
+                    onScope.expect(F.isThreadRegistered, "\(F.name): the scope's registration stands")
+                    expectSectionProtects(F.self, reader: outer, on: onScope)
+                }
+            }
+            onScope.record()
+            let reports = recorder.recorded.dropFirst(before)
+            #expect(reports.map(\.kind) == [.unregisterWhileReaderActive], "\(F.name)")
+            #expect(reports.first?.call == "unregisterThread()")
+            #expect(reports.first?.threadName == "scope-\(F.name)")
+        }
+
+        /// A scope's sections and generic ones share the thread's nesting, in any order
+        /// (memb counts a scope's sections in the scope thread's state directly).
+        @Test(arguments: allFlavors)
+        func scopeAndGenericSectionsNestInAnyOrder(_ flavor: any RCUFlavor.Type) { checkNesting(flavor) }
+
+        private func checkNesting<F: RCUFlavor>(_: F.Type) {
+            let onScope = ThreadExpectations()
+            onThread(named: "nest-\(F.name)") {
+                F.withReader { reader in
+                    F.read { _ in
+                        reader.read { _ in onScope.expect(F.isInReadSection) }
+                        onScope.expect(F.isInReadSection, "\(F.name): the outer generic section is still open")
+                    }
+                    reader.read { _ in
+                        F.read { _ in }
+                        onScope.expect(F.isInReadSection, "\(F.name): the outer scope section is still open")
+                    }
+                    onScope.expect(!F.isInReadSection, F.name)
+                    expectSectionProtects(F.self, reader: reader, on: onScope)
+                }
+            }
+            onScope.record()
+            #expect(recorder.kinds == [])
+        }
+
+        // MARK: 3. Unregistering inside a section
+
+        @Test(arguments: allFlavors)
+        func unregisterInsideReadSectionIsRefused(_ flavor: any RCUFlavor.Type) { checkUnregisterInSection(flavor) }
+
+        private func checkUnregisterInSection<F: RCUFlavor>(_: F.Type) {
+            let before = recorder.recorded.count
+            let onReader = ThreadExpectations()
+            onThread(named: "unreg-\(F.name)") {
+                F.read { _ in
+                    F.unregisterThread()
+                    onReader.expect(F.isInReadSection, "\(F.name)")
+                }
+                F.withReader { reader in expectSectionProtects(F.self, reader: reader, on: onReader) }
+            }
+            onReader.record()
+            #expect(recorder.recorded.dropFirst(before).map(\.kind) == [.unregisterInReadSection], "\(F.name)")
+        }
+
+        // MARK: 7. A refused wait is refused whole
+
+        @Test(arguments: allFlavors)
+        func replaceAndSynchronizeInsideSectionIsRefusedWhole(_ flavor: any RCUFlavor.Type) {
+            checkReplaceAndSynchronize(flavor)
+        }
+
+        private func checkReplaceAndSynchronize<F: RCUFlavor>(_: F.Type) {
+            let ledger = Ledger()
+            let holder = PointerHolder<F>(Tracked(id: 1, ledger: ledger))
+            let before = recorder.recorded.count
+            F.read { section in
+                holder.pointer.replaceAndSynchronize(with: Tracked(id: 2, ledger: ledger))
+                #expect(holder.pointer.withValue(in: section) { $0.id } == 1, "\(F.name): nothing was published")
+            }
+            #expect(recorder.recorded.dropFirst(before).map(\.kind) == [.synchronizeInReadSection], "\(F.name)")
+            #expect(recorder.recorded.last?.call == "replaceAndSynchronize(with:)")
+            #expect(!ledger.isFreed(1), "\(F.name): the published object was not released")
+            #expect(ledger.isFreed(2), "\(F.name): the refused new object was dropped")
+            holder.pointer.replaceAndSynchronize(with: nil)
+            #expect(ledger.isFreed(1), "\(F.name): outside a section the call works")
+        }
+
+        // MARK: 9. No public call ends a section early
+
+        @Test(arguments: allFlavors)
+        func noPublicCallEndsASection(_ flavor: any RCUFlavor.Type) { checkSectionStaysOpen(flavor) }
+
+        private func checkSectionStaysOpen<F: RCUFlavor>(_: F.Type) {
+            let onReader = ThreadExpectations()
+            onThread(named: "open-\(F.name)") {
+                F.withReader { reader in
+                    reader.read { _ in
+                        F.unregisterThread()
+                        F.synchronize()
+                        F.barrier()
+                        F.deferBarrier()
+                        RCUQSBR.offline {}
+                        RCUQSBR.quiescentState()
+                        onReader.expect(F.isInReadSection, "\(F.name)")
+                    }
+                }
+                onReader.expect(!F.isInReadSection, "\(F.name)")
+            }
+            onReader.record()
+            #expect(!recorder.kinds.isEmpty)
+        }
+    }
+}
+
 private func XCTAssertThrowsNoError(
     _ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line
 ) {
@@ -404,6 +411,22 @@ private func XCTAssertThrowsNoError(
 private func assertSectionProtects<F: RCUFlavor>(
     _: F.Type, reader: borrowing RCUReader<F>, file: StaticString = #filePath, line: UInt = #line
 ) {
+    for failure in sectionProtectionFailures(F.self, reader: reader) { XCTFail(failure, file: file, line: line) }
+}
+
+/// `assertSectionProtects` for Swift Testing, on a helper thread.
+private func expectSectionProtects<F: RCUFlavor>(
+    _: F.Type, reader: borrowing RCUReader<F>, on checks: ThreadExpectations,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    for failure in sectionProtectionFailures(F.self, reader: reader) {
+        checks.expect(false, failure, sourceLocation: sourceLocation)
+    }
+}
+
+/// What fails of `assertSectionProtects`'s checks (nothing: an empty list).
+private func sectionProtectionFailures<F: RCUFlavor>(_: F.Type, reader: borrowing RCUReader<F>) -> [String] {
+    var failures: [String] = []
     let ledger = Ledger()
     let holder = PointerHolder<F>(Tracked(id: 1, ledger: ledger))
     let waited = Atomic<Bool>(false)
@@ -415,14 +438,15 @@ private func assertSectionProtects<F: RCUFlavor>(
                 waited.store(true, ordering: .releasing)
             }
             usleep(50_000)
-            XCTAssertFalse(waited.load(ordering: .acquiring), "\(F.name): the grace period ended under a reader", file: file, line: line)
-            XCTAssertTrue(object.isAlive, "\(F.name)", file: file, line: line)
+            if waited.load(ordering: .acquiring) { failures.append("\(F.name): the grace period ended under a reader") }
+            if !object.isAlive { failures.append("\(F.name)") }
             return writer
         }
     }
     RCUQSBR.offline { writer?.wait() }   // an online qsbr scope must not block online
     F.barrier()
-    XCTAssertTrue(ledger.isFreed(1), "\(F.name): reclaimed after the section", file: file, line: line)
+    if !ledger.isFreed(1) { failures.append("\(F.name): reclaimed after the section") }
+    return failures
 }
 
 /// Runs `body` on a dispatch worker and on the calling thread at the same time: Dispatch

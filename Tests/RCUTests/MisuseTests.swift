@@ -1,6 +1,7 @@
 import Foundation
 import RCU
 import Synchronization
+import Testing
 import XCTest
 
 /// Each misuse is reported with the call, the rule, the thread and the site,
@@ -11,43 +12,10 @@ final class MisuseTests: XCTestCase {
     override func setUp() { recorder = MisuseRecorder() }
     override func tearDown() { recorder.stop() }
 
-    func testSynchronizeInsideReadSectionPerFlavor() {
-        for flavor in allFlavors { checkSynchronizeInside(flavor) }
-    }
-
-    private func checkSynchronizeInside<F: RCUFlavor>(_: F.Type) {
-        let before = recorder.recorded.count
-        onThread(named: "sync-in-\(F.name)") {
-            F.read { _ in F.synchronize() }   // would wait for itself forever
-        }
-        let reports = recorder.recorded.dropFirst(before)
-        XCTAssertEqual(reports.count, 1, "\(F.name)")
-        guard let misuse = reports.first else { return }
-        XCTAssertEqual(misuse.kind, .synchronizeInReadSection)
-        XCTAssertEqual(misuse.call, "synchronize()")
-        XCTAssertEqual(misuse.flavor, F.name)
-        XCTAssertEqual(misuse.threadName, "sync-in-\(F.name)")
-        XCTAssertTrue(misuse.fileID.hasSuffix("MisuseTests.swift"), misuse.fileID)
-        XCTAssertTrue(misuse.description.contains("synchronize() called inside an RCU read-side critical section"))
-        XCTAssertTrue(misuse.description.contains("thread \"sync-in-\(F.name)\""), misuse.description)
-    }
-
     func testBarrierInsideReadSection() {
         RCUMemb.read { _ in RCUMemb.barrier() }
         XCTAssertEqual(recorder.recorded.map(\.kind), [.barrierInReadSection])
         XCTAssertEqual(recorder.recorded.first?.call, "barrier()")
-    }
-
-    func testBarrierFromCallback() {
-        for flavor in allFlavors { checkBarrierFromCallback(flavor) }
-    }
-
-    private func checkBarrierFromCallback<F: RCUFlavor>(_: F.Type) {
-        let before = recorder.recorded.count
-        F.retire { F.barrier() }   // the worker would wait for itself
-        F.barrier()
-        let kinds = recorder.recorded.dropFirst(before).map(\.kind)
-        XCTAssertEqual(kinds, [.barrierInCallback], "\(F.name)")
     }
 
     func testSynchronizeFromCallback() {
@@ -91,5 +59,44 @@ final class MisuseTests: XCTestCase {
         XCTAssertTrue(text.contains("flavor bp"), text)
         XCTAssertTrue(text.contains("thread \"describe\" (tid "), text)
         XCTAssertTrue(text.contains("MisuseTests.swift:"), text)
+    }
+}
+
+extension PerFlavor {
+    /// The per-flavor misuse reports; a recorder is installed for each case.
+    @Suite(.onTestThread) final class MisuseTests {
+        private let recorder = MisuseRecorder()
+        deinit { recorder.stop() }
+
+        @Test(arguments: allFlavors)
+        func synchronizeInsideReadSection(_ flavor: any RCUFlavor.Type) { checkSynchronizeInside(flavor) }
+
+        private func checkSynchronizeInside<F: RCUFlavor>(_: F.Type) {
+            let before = recorder.recorded.count
+            onThread(named: "sync-in-\(F.name)") {
+                F.read { _ in F.synchronize() }   // would wait for itself forever
+            }
+            let reports = recorder.recorded.dropFirst(before)
+            #expect(reports.count == 1, "\(F.name)")
+            guard let misuse = reports.first else { return }
+            #expect(misuse.kind == .synchronizeInReadSection)
+            #expect(misuse.call == "synchronize()")
+            #expect(misuse.flavor == F.name)
+            #expect(misuse.threadName == "sync-in-\(F.name)")
+            #expect(misuse.fileID.hasSuffix("MisuseTests.swift"), "\(misuse.fileID)")
+            #expect(misuse.description.contains("synchronize() called inside an RCU read-side critical section"))
+            #expect(misuse.description.contains("thread \"sync-in-\(F.name)\""), "\(misuse.description)")
+        }
+
+        @Test(arguments: allFlavors)
+        func barrierFromCallback(_ flavor: any RCUFlavor.Type) { checkBarrierFromCallback(flavor) }
+
+        private func checkBarrierFromCallback<F: RCUFlavor>(_: F.Type) {
+            let before = recorder.recorded.count
+            F.retire { F.barrier() }   // the worker would wait for itself
+            F.barrier()
+            let kinds = recorder.recorded.dropFirst(before).map(\.kind)
+            #expect(kinds == [.barrierInCallback], "\(F.name)")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Lockdep
 import RCU
+import Testing
 import XCTest
 
 /// RCU as Lockdep sees it: read sections are recursive-read acquires of the
@@ -15,21 +16,6 @@ final class RCULockdepTests: XCTestCase {
     }
 
     override func tearDown() { recorder?.stop() }
-
-    /// One switch governs an RCU misuse: RCU's own check refuses the wait before Lockdep
-    /// sees it, so `RCUMisuse.reportHandler` alone decides (Lockdep would say "Illegal
-    /// synchronize_rcu() in RCU read-side critical section" about the same call).
-    func testSynchronizeInReadSectionIsRCUsMisuseAlone() {
-        for flavor in allFlavors { checkSynchronizeInSection(flavor) }
-    }
-
-    private func checkSynchronizeInSection<F: RCUFlavor>(_: F.Type) {
-        Lockdep.resetForTesting()
-        let before = (lockdep: recorder.lockdepReports.count, rcu: recorder.recorded.count)
-        onThread(named: "sync-\(F.name)") { F.read { _ in F.synchronize() } }
-        XCTAssertEqual(recorder.lockdepReports.count, before.lockdep, "\(F.name): Lockdep did not see the refused wait")
-        XCTAssertEqual(recorder.recorded.dropFirst(before.rcu).map(\.kind), [.synchronizeInReadSection], F.name)
-    }
 
     /// "synchronize while holding M, and a reader takes M inside its read section":
     /// a deadlock reported from two orderings seen at different times, before it happens.
@@ -98,5 +84,29 @@ final class RCULockdepTests: XCTestCase {
         }
         XCTAssertFalse(Lockdep.isHeld(RCUMemb.lockdepMap))
         XCTAssertTrue(recorder.lockdepReports.isEmpty)
+    }
+}
+
+extension PerFlavor {
+    @Suite(.enabled(if: Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build"), .onTestThread)
+    final class RCULockdepTests {
+        private let recorder = MisuseRecorder()
+        deinit { recorder.stop() }
+
+        /// One switch governs an RCU misuse: RCU's own check refuses the wait before Lockdep
+        /// sees it, so `RCUMisuse.reportHandler` alone decides (Lockdep would say "Illegal
+        /// synchronize_rcu() in RCU read-side critical section" about the same call).
+        @Test(arguments: allFlavors)
+        func synchronizeInReadSectionIsRCUsMisuseAlone(_ flavor: any RCUFlavor.Type) {
+            checkSynchronizeInSection(flavor)
+        }
+
+        private func checkSynchronizeInSection<F: RCUFlavor>(_: F.Type) {
+            Lockdep.resetForTesting()
+            let before = (lockdep: recorder.lockdepReports.count, rcu: recorder.recorded.count)
+            onThread(named: "sync-\(F.name)") { F.read { _ in F.synchronize() } }
+            #expect(recorder.lockdepReports.count == before.lockdep, "\(F.name): Lockdep did not see the refused wait")
+            #expect(recorder.recorded.dropFirst(before.rcu).map(\.kind) == [.synchronizeInReadSection], "\(F.name)")
+        }
     }
 }

@@ -1,32 +1,10 @@
 import Foundation
 import RCU
 import Synchronization
+import Testing
 import XCTest
 
 final class RCUPointerTests: XCTestCase {
-    func testPublishLoadReplacePerFlavor() {
-        for flavor in allFlavors { checkPublishLoadReplace(flavor) }
-    }
-
-    private func checkPublishLoadReplace<F: RCUFlavor>(_: F.Type) {
-        let ledger = Ledger()
-        do {
-            let pointer = RCUPointer<Tracked, F>(Tracked(id: 1, value: 10, ledger: ledger))
-            XCTAssertEqual(F.read { pointer.withValue(in: $0) { $0.value } }, 10)
-            pointer.replace(with: Tracked(id: 2, value: 20, ledger: ledger))
-            XCTAssertEqual(F.read { pointer.withValue(in: $0) { $0.value } }, 20)
-            pointer.replace(with: nil)
-            XCTAssertNil(F.read { pointer.withValue(in: $0) { $0.value } })
-            let strong = F.read { pointer.load(in: $0) }
-            XCTAssertNil(strong)
-            pointer.replace(with: Tracked(id: 3, value: 30, ledger: ledger))
-            XCTAssertEqual(pointer.withProtectedValue { $0.id }, 3)
-        }
-        F.barrier()
-        XCTAssertEqual(ledger.freedCount, 3, "\(F.name): every object, including the one the pointer held at deinit")
-        XCTAssertEqual(ledger.doubleFrees, 0)
-    }
-
     func testExchangeKeepsOldAliveForCallerAndRetiresIt() {
         let ledger = Ledger()
         let pointer = RCUPointer<Tracked, RCUMemb>(Tracked(id: 1, ledger: ledger))
@@ -64,38 +42,67 @@ final class RCUPointerTests: XCTestCase {
         pointer.replaceAndSynchronize(with: Tracked(id: 2, ledger: ledger))
         XCTAssertTrue(ledger.isFreed(1), "released before replaceAndSynchronize returns, without a barrier")
     }
+}
 
-    /// A reader inside its section keeps a replaced object alive; it is freed only after the reader leaves.
-    func testReaderNeverSeesRetiredObjectFreedInsideItsSection() {
-        for flavor in allFlavors { checkReaderProtection(flavor) }
-    }
+extension PerFlavor {
+    @Suite(.onTestThread) struct RCUPointerTests {
+        @Test(arguments: allFlavors)
+        func publishLoadReplace(_ flavor: any RCUFlavor.Type) { checkPublishLoadReplace(flavor) }
 
-    private func checkReaderProtection<F: RCUFlavor>(_: F.Type) {
-        let ledger = Ledger()
-        let holder = PointerHolder<F>(Tracked(id: 1, ledger: ledger))
-        let loaded = DispatchSemaphore(value: 0)
-        let replaced = DispatchSemaphore(value: 0)
-        let freedWhileInside = Locked<Bool?>(nil)
+        private func checkPublishLoadReplace<F: RCUFlavor>(_: F.Type) {
+            let ledger = Ledger()
+            do {
+                let pointer = RCUPointer<Tracked, F>(Tracked(id: 1, value: 10, ledger: ledger))
+                #expect(F.read { pointer.withValue(in: $0) { $0.value } } == 10)
+                pointer.replace(with: Tracked(id: 2, value: 20, ledger: ledger))
+                #expect(F.read { pointer.withValue(in: $0) { $0.value } } == 20)
+                pointer.replace(with: nil)
+                #expect(F.read { pointer.withValue(in: $0) { $0.value } } == nil)
+                let strong = F.read { pointer.load(in: $0) }
+                #expect(strong == nil)
+                pointer.replace(with: Tracked(id: 3, value: 30, ledger: ledger))
+                #expect(pointer.withProtectedValue { $0.id } == 3)
+            }
+            F.barrier()
+            #expect(ledger.freedCount == 3, "\(F.name): every object, including the one the pointer held at deinit")
+            #expect(ledger.doubleFrees == 0)
+        }
 
-        let reader = startThread(named: "reader-\(F.name)") {
-            F.read { section in
-                holder.pointer.withValue(in: section) { object in
-                    loaded.signal()
-                    replaced.wait()
-                    // Give the call_rcu worker every chance to run a (broken) early free.
-                    usleep(50_000)
-                    freedWhileInside.withLock { $0 = ledger.isFreed(object.id) }
-                    XCTAssertEqual(object.value, 0)
+        /// A reader inside its section keeps a replaced object alive; it is freed only after the reader leaves.
+        @Test(arguments: allFlavors)
+        func readerNeverSeesRetiredObjectFreedInsideItsSection(_ flavor: any RCUFlavor.Type) {
+            checkReaderProtection(flavor)
+        }
+
+        private func checkReaderProtection<F: RCUFlavor>(_: F.Type) {
+            let ledger = Ledger()
+            let holder = PointerHolder<F>(Tracked(id: 1, ledger: ledger))
+            let loaded = DispatchSemaphore(value: 0)
+            let replaced = DispatchSemaphore(value: 0)
+            let freedWhileInside = Locked<Bool?>(nil)
+            let onReader = ThreadExpectations()
+
+            let reader = startThread(named: "reader-\(F.name)") {
+                F.read { section in
+                    holder.pointer.withValue(in: section) { object in
+                        loaded.signal()
+                        replaced.wait()
+                        // Give the call_rcu worker every chance to run a (broken) early free.
+                        usleep(50_000)
+                        freedWhileInside.withLock { $0 = ledger.isFreed(object.id) }
+                        onReader.expectEqual(object.value, 0)
+                    }
                 }
             }
+            loaded.wait()
+            holder.pointer.replace(with: Tracked(id: 2, ledger: ledger))
+            replaced.signal()
+            reader.wait()
+            onReader.record()
+            F.barrier()
+            #expect(freedWhileInside.withLock { $0 } == false, "\(F.name): object freed under a reader")
+            #expect(ledger.isFreed(1), "\(F.name): freed once the reader left and the barrier ran")
         }
-        loaded.wait()
-        holder.pointer.replace(with: Tracked(id: 2, ledger: ledger))
-        replaced.signal()
-        reader.wait()
-        F.barrier()
-        XCTAssertEqual(freedWhileInside.withLock { $0 }, false, "\(F.name): object freed under a reader")
-        XCTAssertTrue(ledger.isFreed(1), "\(F.name): freed once the reader left and the barrier ran")
     }
 }
 

@@ -67,17 +67,9 @@ final class ReclamationPressureRegressionTests: XCTestCase {
         RCUMemb.backlogPolicy = RCUBacklogPolicy(highWaterMark: 100, lowWaterMark: 50, throttle: .reclaimInline)
         defer { RCUMemb.backlogPolicy = .standard }
         let ledger = Ledger()
-        let inSection = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
         // A reader holds up the grace period, so the backlog stays over the mark while 300
         // throttled retires gather in the batch (fewer than 512: nobody fills it).
-        let reader = startThread(named: "partial-reader") {
-            RCUMemb.read { _ in
-                inSection.signal()
-                release.wait()
-            }
-        }
-        inSection.wait()
+        let reader = HeldReader<RCUMemb>(named: "partial-reader")
         for _ in 0..<200 { RCUMemb.retire(Filler()) }
         onThread(named: "partial-writer") {
             for index in 0..<300 { RCUMemb.retire(Tracked(id: index, ledger: ledger)) }
@@ -91,8 +83,7 @@ final class ReclamationPressureRegressionTests: XCTestCase {
                 usleep(100)
             }
         }
-        release.signal()
-        reader.wait()
+        reader.release()
         let freedWhileTrafficRuns = ledger.waitForFreed(300, timeout: 5)
         let pending = RCUMemb.pendingCallbacks
         running.store(0)
@@ -122,7 +113,7 @@ final class ReclamationPressureRegressionTests: XCTestCase {
             reader.wait()
         }
         let status = Locked<Int32?>(nil)
-        runJoined {
+        runOnJoinedThread(named: "fork-worker") {
             try? RCUMemb.useCallbackWorkers(.perThread)
             let child = fork()
             if child == 0 {
@@ -194,21 +185,5 @@ final class ReclamationPressureRegressionTests: XCTestCase {
         kill(child, SIGKILL)
         waitpid(child, &status, 0)
         return nil
-    }
-
-    /// Runs `body` on a new pthread and joins it (after its key destructors).
-    private func runJoined(_ body: @escaping @Sendable () -> Void) {
-        final class Box: @unchecked Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        let status = pthread_create(&thread, nil, { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
-        precondition(status == 0, "pthread_create failed: \(status)")
-        pthread_join(thread, nil)
     }
 }

@@ -2,12 +2,15 @@ import Foundation
 import RCU
 import RCUTestSupport
 import Synchronization
+import Testing
 import XCTest
+
+/// A low mark, so a two-writer storm is throttled.
+private let small = RCUBacklogPolicy(highWaterMark: 2_000, lowWaterMark: 1_000)
 
 /// The backlog policy on every path that retires (``RCUPointer`` writes), the expedited
 /// policy's batches, and barriers over chains of callbacks.
 final class ReclamationPressureTests: XCTestCase {
-    private let small = RCUBacklogPolicy(highWaterMark: 2_000, lowWaterMark: 1_000)
     /// Two writers may each queue up to 64 callbacks between the shim's checks, plus one each
     /// in flight, plus a sampling step.
     private let slack = 2 * 64 + 2 + 64
@@ -89,39 +92,6 @@ final class ReclamationPressureTests: XCTestCase {
         XCTAssertEqual(ledger.freedCount, 1_000)
     }
 
-    /// The expedited policy reclaims whole batches after one grace period each: every inline
-    /// reclamation is part of a full batch, so their count is a multiple of the batch size,
-    /// and a storm of 60,000 retires needs far fewer grace periods than objects.
-    func testExpeditedPolicyReclaimsInBatches() {
-        for flavor in [RCUMemb.self, RCUQSBR.self, RCUBulletproof.self] as [any RCUFlavor.Type] { checkBatches(flavor) }
-    }
-
-    private func checkBatches<F: RCUFlavor>(_: F.Type) {
-        var policy = small
-        policy.throttle = .reclaimInline
-        F.backlogPolicy = policy
-        defer { F.backlogPolicy = .standard }
-        let ledger = Ledger()
-        let before = F.backlog
-        let count = 60_000
-        let writers = (0..<2).map { writer in
-            startThread(named: "expedite-\(writer)") {
-                for index in stride(from: writer, to: count, by: 2) { F.retire(Tracked(id: index, ledger: ledger)) }
-            }
-        }
-        writers.forEach { $0.wait() }
-        F.barrier()
-        let after = F.backlog
-        let inline = after.inlineReclamations - before.inlineReclamations
-        let throttled = after.throttledRetires - before.throttledRetires
-        XCTAssertGreaterThan(inline, 0, "\(F.name): reclaimed inline")
-        XCTAssertEqual(inline % 512, 0, "\(F.name): inline reclamations come in full batches of 512, not \(inline)")
-        XCTAssertLessThanOrEqual(inline, throttled, "\(F.name): only throttled retires are reclaimed inline")
-        XCTAssertEqual(ledger.freedCount, count, "\(F.name): every object reclaimed (the last partial batch too)")
-        XCTAssertEqual(ledger.doubleFrees, 0, "\(F.name)")
-        XCTAssertEqual(after.pendingCallbacks, 0, "\(F.name)")
-    }
-
     /// A partial expedite batch left when the retires stop is reclaimed without a barrier:
     /// its sweeper hands it to call_rcu.
     func testPartialExpediteBatchIsSweptWithoutABarrier() {
@@ -131,52 +101,17 @@ final class ReclamationPressureTests: XCTestCase {
         let blocker = Ledger()
         // A reader holds up the worker's grace period, so the backlog stays over the mark
         // while this thread's 300 retires are throttled into the batch (fewer than 512).
-        let inSection = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let reader = startThread(named: "sweep-reader") {
-            RCUMemb.read { _ in
-                inSection.signal()
-                release.wait()
-            }
-        }
-        inSection.wait()
+        let reader = HeldReader<RCUMemb>(named: "sweep-reader")
         for index in 0..<200 { RCUMemb.retire(Tracked(id: index, ledger: blocker)) }
         onThread(named: "sweep-writer") {
             for index in 0..<300 { RCUMemb.retire(Tracked(id: index, ledger: ledger)) }
         }
         XCTAssertTrue(RCUMemb.backlog.isThrottling)
-        release.signal()
-        reader.wait()
+        reader.release()
         XCTAssertTrue(ledger.waitForFreed(300, timeout: 20), "gathered objects reclaimed: \(ledger.freedCount) of 300")
         XCTAssertTrue(blocker.waitForFreed(200, timeout: 20))
         XCTAssertEqual(ledger.doubleFrees, 0)
         RCUMemb.barrier()
-    }
-
-    /// `barrier()` waits for the callbacks queued before it, not necessarily for the ones those
-    /// queue; `barrier(untilQuiet:)` waits for the whole chain, in a few rounds.
-    func testQuietBarrierDrainsChains() {
-        for flavor in allFlavors { checkChain(flavor) }
-    }
-
-    private func checkChain<F: RCUFlavor>(_: F.Type) {
-        let links = Count()
-        let length = 6
-        @Sendable func link(_ remaining: Int) {
-            links.add(1)
-            if remaining > 1 { F.retire { link(remaining - 1) } }
-        }
-        F.barrier()
-        F.retire { link(length) }
-        F.barrier()
-        let afterOne = links.load()
-        XCTAssertGreaterThanOrEqual(afterOne, 1, "\(F.name): barrier() waited for the callback queued before it")
-        let result = F.barrier(untilQuiet: 64)
-        XCTAssertTrue(result.isQuiet, "\(F.name): \(result)")
-        XCTAssertEqual(result.pendingCallbacks, 0)
-        XCTAssertEqual(links.load(), length, "\(F.name): every link ran")
-        XCTAssertGreaterThanOrEqual(result.rounds, 1)
-        XCTAssertLessThanOrEqual(result.rounds, length, "\(F.name): a round per remaining link at most")
     }
 
     /// An endless chain: the quiet barrier gives up after its limit and says so.
@@ -220,6 +155,67 @@ final class ReclamationPressureTests: XCTestCase {
         XCTAssertEqual(result.rounds, 0)
         XCTAssertFalse(result.isQuiet)
         XCTAssertEqual(recorder.kinds, [.barrierInReadSection])
+    }
+}
+
+extension PerFlavor {
+    @Suite(.onTestThread) struct ReclamationPressureTests {
+        /// The expedited policy reclaims whole batches after one grace period each: every inline
+        /// reclamation is part of a full batch, so their count is a multiple of the batch size,
+        /// and a storm of 60,000 retires needs far fewer grace periods than objects.
+        @Test(arguments: [RCUMemb.self, RCUQSBR.self, RCUBulletproof.self] as [any RCUFlavor.Type])
+        func expeditedPolicyReclaimsInBatches(_ flavor: any RCUFlavor.Type) { checkBatches(flavor) }
+
+        private func checkBatches<F: RCUFlavor>(_: F.Type) {
+            var policy = small
+            policy.throttle = .reclaimInline
+            F.backlogPolicy = policy
+            defer { F.backlogPolicy = .standard }
+            let ledger = Ledger()
+            let before = F.backlog
+            let count = 60_000
+            let writers = (0..<2).map { writer in
+                startThread(named: "expedite-\(writer)") {
+                    for index in stride(from: writer, to: count, by: 2) { F.retire(Tracked(id: index, ledger: ledger)) }
+                }
+            }
+            writers.forEach { $0.wait() }
+            F.barrier()
+            let after = F.backlog
+            let inline = after.inlineReclamations - before.inlineReclamations
+            let throttled = after.throttledRetires - before.throttledRetires
+            #expect(inline > 0, "\(F.name): reclaimed inline")
+            #expect(inline % 512 == 0, "\(F.name): inline reclamations come in full batches of 512, not \(inline)")
+            #expect(inline <= throttled, "\(F.name): only throttled retires are reclaimed inline")
+            #expect(ledger.freedCount == count, "\(F.name): every object reclaimed (the last partial batch too)")
+            #expect(ledger.doubleFrees == 0, "\(F.name)")
+            #expect(after.pendingCallbacks == 0, "\(F.name)")
+        }
+
+        /// `barrier()` waits for the callbacks queued before it, not necessarily for the ones those
+        /// queue; `barrier(untilQuiet:)` waits for the whole chain, in a few rounds.
+        @Test(arguments: allFlavors)
+        func quietBarrierDrainsChains(_ flavor: any RCUFlavor.Type) { checkChain(flavor) }
+
+        private func checkChain<F: RCUFlavor>(_: F.Type) {
+            let links = Count()
+            let length = 6
+            @Sendable func link(_ remaining: Int) {
+                links.add(1)
+                if remaining > 1 { F.retire { link(remaining - 1) } }
+            }
+            F.barrier()
+            F.retire { link(length) }
+            F.barrier()
+            let afterOne = links.load()
+            #expect(afterOne >= 1, "\(F.name): barrier() waited for the callback queued before it")
+            let result = F.barrier(untilQuiet: 64)
+            #expect(result.isQuiet, "\(F.name): \(result)")
+            #expect(result.pendingCallbacks == 0)
+            #expect(links.load() == length, "\(F.name): every link ran")
+            #expect(result.rounds >= 1)
+            #expect(result.rounds <= length, "\(F.name): a round per remaining link at most")
+        }
     }
 }
 

@@ -1,93 +1,10 @@
 import Foundation
 import RCU
 import Synchronization
+import Testing
 import XCTest
 
 final class ReclamationTests: XCTestCase {
-    /// Every retired object is deinitialised exactly once, and all of them by `barrier()`.
-    func testRetiredObjectsDeinitialisedExactlyOncePerFlavor() {
-        for flavor in allFlavors { checkRetire(flavor) }
-    }
-
-    private func checkRetire<F: RCUFlavor>(_: F.Type) {
-        let ledger = Ledger()
-        let count = 2_000
-        let writers = (0..<2).map { writer in
-            startThread(named: "retire-\(writer)") {
-                for index in 0..<count / 2 {
-                    F.retire(Tracked(id: writer * count + index, ledger: ledger))
-                }
-            }
-        }
-        writers.forEach { $0.wait() }
-        F.barrier()
-        XCTAssertEqual(ledger.createdCount, count)
-        XCTAssertEqual(ledger.freedCount, count, "\(F.name): all retired objects freed after barrier()")
-        XCTAssertEqual(ledger.doubleFrees, 0, "\(F.name): none freed twice")
-        XCTAssertEqual(F.pendingCallbacks, 0, "\(F.name): backlog drained")
-    }
-
-    func testRetiredClosuresRunAfterBarrier() {
-        for flavor in allFlavors { checkClosures(flavor) }
-    }
-
-    private func checkClosures<F: RCUFlavor>(_: F.Type) {
-        let counter = Counter()
-        for _ in 0..<100 {
-            F.retire { counter.bump(F.self) }
-        }
-        XCTAssertFalse(F.isInCallback)
-        F.barrier()
-        XCTAssertEqual(counter.runs.load(ordering: .relaxed), 100)
-        XCTAssertEqual(counter.inCallback.load(ordering: .relaxed), 100, "\(F.name): callbacks know they are callbacks")
-    }
-
-    /// `retire(reclaiming:)`: `reclaim()` runs once, on a call_rcu worker, never while a reader
-    /// that began before the retire is inside; the object is released after it.
-    func testRetireReclaimingRunsAfterReadersLeave() {
-        for flavor in allFlavors { checkReclaiming(flavor) }
-    }
-
-    private func checkReclaiming<F: RCUFlavor>(_: F.Type) {
-        let ledger = Ledger()
-        let counter = Counter()
-        let inside = DispatchSemaphore(value: 0)
-        let retired = DispatchSemaphore(value: 0)
-        let ranWhileInside = Locked<Int?>(nil)
-        let reader = startThread(named: "reclaim-reader-\(F.name)") {
-            F.read { _ in
-                inside.signal()
-                retired.wait()
-                usleep(50_000)   // every chance for a (broken) early callback
-                ranWhileInside.withLock { $0 = counter.runs.load(ordering: .relaxed) }
-            }
-        }
-        inside.wait()
-        F.retire(reclaiming: Reclaimed(id: 1, ledger: ledger, counter: counter, flavor: F.self))
-        retired.signal()
-        reader.wait()
-        F.barrier()
-        XCTAssertEqual(ranWhileInside.withLock { $0 }, 0, "\(F.name): reclaimed under a reader")
-        XCTAssertEqual(counter.runs.load(ordering: .relaxed), 1, "\(F.name): reclaimed once")
-        XCTAssertEqual(counter.inCallback.load(ordering: .relaxed), 1, "\(F.name): on a call_rcu worker")
-        XCTAssertTrue(ledger.isFreed(1), "\(F.name): released after reclaim()")
-        XCTAssertEqual(ledger.doubleFrees, 0)
-    }
-
-    func testDeferRetireBatches() {
-        for flavor in allFlavors { checkDefer(flavor) }
-    }
-
-    private func checkDefer<F: RCUFlavor>(_: F.Type) {
-        let ledger = Ledger()
-        onThread(named: "defer-\(F.name)") {
-            for index in 0..<500 { F.deferRetire(Tracked(id: index, ledger: ledger)) }
-            F.deferBarrier()
-        }
-        XCTAssertEqual(ledger.freedCount, 500, "\(F.name): defer_rcu batch ran")
-        XCTAssertEqual(ledger.doubleFrees, 0)
-    }
-
     func testCallbackWorkerPlacement() throws {
         let ledger = Ledger()
         try onThreadThrowing(named: "worker-placement") {
@@ -112,6 +29,90 @@ final class ReclamationTests: XCTestCase {
             do { try body() } catch { failure.withLock { $0 = error } }
         }
         if let error = failure.withLock({ $0 }) { throw error }
+    }
+}
+
+extension PerFlavor {
+    @Suite(.onTestThread) struct ReclamationTests {
+        /// Every retired object is deinitialised exactly once, and all of them by `barrier()`.
+        @Test(arguments: allFlavors)
+        func retiredObjectsDeinitialisedExactlyOnce(_ flavor: any RCUFlavor.Type) { checkRetire(flavor) }
+
+        private func checkRetire<F: RCUFlavor>(_: F.Type) {
+            let ledger = Ledger()
+            let count = 2_000
+            let writers = (0..<2).map { writer in
+                startThread(named: "retire-\(writer)") {
+                    for index in 0..<count / 2 {
+                        F.retire(Tracked(id: writer * count + index, ledger: ledger))
+                    }
+                }
+            }
+            writers.forEach { $0.wait() }
+            F.barrier()
+            #expect(ledger.createdCount == count)
+            #expect(ledger.freedCount == count, "\(F.name): all retired objects freed after barrier()")
+            #expect(ledger.doubleFrees == 0, "\(F.name): none freed twice")
+            #expect(F.pendingCallbacks == 0, "\(F.name): backlog drained")
+        }
+
+        @Test(arguments: allFlavors)
+        func retiredClosuresRunAfterBarrier(_ flavor: any RCUFlavor.Type) { checkClosures(flavor) }
+
+        private func checkClosures<F: RCUFlavor>(_: F.Type) {
+            let counter = Counter()
+            for _ in 0..<100 {
+                F.retire { counter.bump(F.self) }
+            }
+            #expect(!F.isInCallback)
+            F.barrier()
+            #expect(counter.runs.load(ordering: .relaxed) == 100)
+            #expect(counter.inCallback.load(ordering: .relaxed) == 100, "\(F.name): callbacks know they are callbacks")
+        }
+
+        /// `retire(reclaiming:)`: `reclaim()` runs once, on a call_rcu worker, never while a reader
+        /// that began before the retire is inside; the object is released after it.
+        @Test(arguments: allFlavors)
+        func retireReclaimingRunsAfterReadersLeave(_ flavor: any RCUFlavor.Type) { checkReclaiming(flavor) }
+
+        private func checkReclaiming<F: RCUFlavor>(_: F.Type) {
+            let ledger = Ledger()
+            let counter = Counter()
+            let inside = DispatchSemaphore(value: 0)
+            let retired = DispatchSemaphore(value: 0)
+            let ranWhileInside = Locked<Int?>(nil)
+            let reader = startThread(named: "reclaim-reader-\(F.name)") {
+                F.read { _ in
+                    inside.signal()
+                    retired.wait()
+                    usleep(50_000)   // every chance for a (broken) early callback
+                    ranWhileInside.withLock { $0 = counter.runs.load(ordering: .relaxed) }
+                }
+            }
+            inside.wait()
+            F.retire(reclaiming: Reclaimed(id: 1, ledger: ledger, counter: counter, flavor: F.self))
+            retired.signal()
+            reader.wait()
+            F.barrier()
+            #expect(ranWhileInside.withLock { $0 } == 0, "\(F.name): reclaimed under a reader")
+            #expect(counter.runs.load(ordering: .relaxed) == 1, "\(F.name): reclaimed once")
+            #expect(counter.inCallback.load(ordering: .relaxed) == 1, "\(F.name): on a call_rcu worker")
+            #expect(ledger.isFreed(1), "\(F.name): released after reclaim()")
+            #expect(ledger.doubleFrees == 0)
+        }
+
+        @Test(arguments: allFlavors)
+        func deferRetireBatches(_ flavor: any RCUFlavor.Type) { checkDefer(flavor) }
+
+        private func checkDefer<F: RCUFlavor>(_: F.Type) {
+            let ledger = Ledger()
+            onThread(named: "defer-\(F.name)") {
+                for index in 0..<500 { F.deferRetire(Tracked(id: index, ledger: ledger)) }
+                F.deferBarrier()
+            }
+            #expect(ledger.freedCount == 500, "\(F.name): defer_rcu batch ran")
+            #expect(ledger.doubleFrees == 0)
+        }
     }
 }
 

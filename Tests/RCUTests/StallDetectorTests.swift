@@ -1,6 +1,7 @@
 import Foundation
 import RCU
 import Synchronization
+import Testing
 import XCTest
 
 #if canImport(Glibc)
@@ -9,41 +10,6 @@ import Glibc
 
 /// The stall detector's attribution of stalls to flavors, and its life across `fork()`.
 final class StallDetectorTests: XCTestCase {
-    /// A stall is attributed to the flavor that stalled (by its kind), with that flavor's
-    /// blocking reader, for each of the four flavors (bp names none: see below).
-    func testStallIsAttributedToItsFlavor() {
-        withCollectedStalls(threshold: .milliseconds(100)) { stalls in
-            for flavor in allFlavors { checkAttribution(flavor, stalls) }
-        }
-    }
-
-    private func checkAttribution<F: RCUFlavor>(_: F.Type, _ stalls: Locked<[RCUStallDetector.Stall]>) {
-        let waiterName = "waiter-\(F.name)"
-        let inside = DispatchSemaphore(value: 0)
-        let leave = DispatchSemaphore(value: 0)
-        let reader = startThread(named: "reader-\(F.name)") {
-            F.read { _ in
-                inside.signal()
-                leave.wait()
-            }
-        }
-        inside.wait()
-        let waiter = startThread(named: waiterName) { F.synchronize() }
-        func seen() -> RCUStallDetector.Stall? { stalls.withLock { $0.first { $0.waiterName == waiterName } } }
-        let deadline = Date().addingTimeInterval(10)
-        while seen() == nil && Date() < deadline { usleep(10_000) }
-        leave.signal()
-        reader.wait()
-        waiter.wait()
-        guard let stall = seen() else { return XCTFail("\(F.name): no stall reported: \(stalls.withLock { $0 })") }
-        XCTAssertEqual(stall.kind, F.kind, stall.description)
-        XCTAssertEqual(stall.flavor, F.name, stall.description)
-        XCTAssertEqual(stall.call, "synchronize()", stall.description)
-        // bp too: its read lock enters a thread in the shim's registry on its first section.
-        XCTAssertEqual(stall.blockingReaders.map(\.name), ["reader-\(F.name)"], stall.description)
-        XCTAssertTrue(stall.description.hasPrefix("INFO: rcu_\(F.name) detected stall"), stall.description)
-    }
-
     /// Was: in a child of `fork()` the detector believed its watchdog was running (the flag was
     /// inherited, the thread was not), so a stall there was never reported. Now the child starts
     /// its own watchdog on its first wait, with the parent's threshold and handler: a child
@@ -65,11 +31,11 @@ final class StallDetectorTests: XCTestCase {
             let inside = Flag()
             startThread(named: "child-reader") {
                 RCUMemb.read { _ in
-                    inside.value.store(true, ordering: .releasing)
+                    inside.set()
                     sleep(30)
                 }
             }
-            while !inside.value.load(ordering: .acquiring) { usleep(1_000) }
+            while !inside.isSet { usleep(1_000) }
             RCUMemb.synchronize()      // held up by child-reader: only the stall handler ends it
             _exit(1)
         }
@@ -81,10 +47,6 @@ final class StallDetectorTests: XCTestCase {
         XCTAssertEqual((status >> 8) & 0xff, 42, "the child's stall handler ended it (status \(status))")
     }
 
-    private final class Flag: Sendable {
-        let value = Atomic<Bool>(false)
-    }
-
     /// Runs `test` in a fresh process and returns `false`, or returns `true` when already in it.
     private func isolated(_ test: String) throws -> Bool {
         if IsolatedTest.isChild { return true }
@@ -92,5 +54,37 @@ final class StallDetectorTests: XCTestCase {
         XCTAssertEqual(run.status, 0, "isolated \(test) failed:\n\(run.output)")
         XCTAssertTrue(run.output.contains("Executed 1 test, with 0 failures"), run.output)
         return false
+    }
+}
+
+extension PerFlavor {
+    @Suite(.onTestThread) struct StallDetectorTests {
+        /// A stall is attributed to the flavor that stalled (by its kind), with that flavor's
+        /// blocking reader, for each of the four flavors.
+        @Test(arguments: allFlavors)
+        func stallIsAttributedToItsFlavor(_ flavor: any RCUFlavor.Type) {
+            withCollectedStalls(threshold: .milliseconds(100)) { stalls in checkAttribution(flavor, stalls) }
+        }
+
+        private func checkAttribution<F: RCUFlavor>(_: F.Type, _ stalls: Locked<[RCUStallDetector.Stall]>) {
+            let waiterName = "waiter-\(F.name)"
+            let reader = HeldReader<F>(named: "reader-\(F.name)")
+            let waiter = startThread(named: waiterName) { F.synchronize() }
+            func seen() -> RCUStallDetector.Stall? { stalls.withLock { $0.first { $0.waiterName == waiterName } } }
+            let deadline = Date().addingTimeInterval(10)
+            while seen() == nil && Date() < deadline { usleep(10_000) }
+            reader.release()
+            waiter.wait()
+            guard let stall = seen() else {
+                Issue.record("\(F.name): no stall reported: \(stalls.withLock { $0 })")
+                return
+            }
+            #expect(stall.kind == F.kind, "\(stall.description)")
+            #expect(stall.flavor == F.name, "\(stall.description)")
+            #expect(stall.call == "synchronize()", "\(stall.description)")
+            // bp too: its read lock enters a thread in the shim's registry on its first section.
+            #expect(stall.blockingReaders.map(\.name) == ["reader-\(F.name)"], "\(stall.description)")
+            #expect(stall.description.hasPrefix("INFO: rcu_\(F.name) detected stall"), "\(stall.description)")
+        }
     }
 }

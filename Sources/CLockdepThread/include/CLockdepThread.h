@@ -81,33 +81,35 @@ static inline __attribute__((always_inline)) void clockdep_map_cell_fill(struct 
     __atomic_store_n(&cell->instance, instance, __ATOMIC_RELEASE);
 }
 
-/* ---- the checked lock a thread last began to take (for stall reports) ------- */
+/* ---- the checked lock a thread is blocked on (for stall reports) ------------- */
 
 /*
- * Each thread's most recent acquire of a sleeping checked lock (not a pseudo-lock)
- * that it has not released yet: the lock it is blocked on, if it is blocked on one.
- * Written by its thread only; read by other threads' diagnostics (never dereferenced).
+ * Set by a thread just before it waits for a sleeping checked lock (not a spinlock or
+ * a pseudo-lock), cleared as soon as the wait returns: while it is set, the lock's
+ * class node (plus one: 0 means none) and the lock's owner word as the thread saw it
+ * before waiting (`serial << 1 | 1` when a thread held it exclusively). Two plain
+ * stores before the wait and one after, on the lock's fast path. Written by its
+ * thread only; read by other threads' diagnostics.
  */
 struct clockdep_pending_acquire {
-    const void *instance;
-    uint32_t node;
+    uintptr_t holder;
+    uint32_t node_plus_one;
 };
 
 static inline __attribute__((always_inline)) void clockdep_pending_set(struct clockdep_pending_acquire *cell,
-                                                                       const void *instance, uint32_t node) {
-    __atomic_store_n(&cell->node, node, __ATOMIC_RELAXED);
-    __atomic_store_n(&cell->instance, instance, __ATOMIC_RELEASE);
+                                                                       uint32_t node, uintptr_t holder) {
+    __atomic_store_n(&cell->holder, holder, __ATOMIC_RELAXED);
+    __atomic_store_n(&cell->node_plus_one, node + 1, __ATOMIC_RELEASE);
 }
-static inline __attribute__((always_inline)) void clockdep_pending_clear(struct clockdep_pending_acquire *cell,
-                                                                         const void *instance) {
-    if (__atomic_load_n(&cell->instance, __ATOMIC_RELAXED) == instance)
-        __atomic_store_n(&cell->instance, (const void *)0, __ATOMIC_RELAXED);
+static inline __attribute__((always_inline)) void clockdep_pending_clear(struct clockdep_pending_acquire *cell) {
+    __atomic_store_n(&cell->node_plus_one, 0, __ATOMIC_RELAXED);
 }
-static inline __attribute__((always_inline)) const void *clockdep_pending_instance(const struct clockdep_pending_acquire *cell) {
-    return __atomic_load_n(&cell->instance, __ATOMIC_ACQUIRE);
+/* The node plus one (0: not waiting). */
+static inline __attribute__((always_inline)) uint32_t clockdep_pending_node_plus_one(const struct clockdep_pending_acquire *cell) {
+    return __atomic_load_n(&cell->node_plus_one, __ATOMIC_ACQUIRE);
 }
-static inline __attribute__((always_inline)) uint32_t clockdep_pending_node(const struct clockdep_pending_acquire *cell) {
-    return __atomic_load_n(&cell->node, __ATOMIC_RELAXED);
+static inline __attribute__((always_inline)) uintptr_t clockdep_pending_holder(const struct clockdep_pending_acquire *cell) {
+    return __atomic_load_n(&cell->holder, __ATOMIC_RELAXED);
 }
 
 /* ---- the process's main thread ----------------------------------------------- */

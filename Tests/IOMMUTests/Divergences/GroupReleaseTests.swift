@@ -11,7 +11,7 @@ final class GroupReleaseTests: IOMMUTestCase {
         func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
             let r = makeRegistry(Flavor.self)
             let g = r.allocGroup()
-            let putter = TestThread("putter") {
+            let putter = TestThread(named: "putter") {
                 g.mutex.lock()
                 r.putAllocated(g)                    // the last reference
                 g.mutex.unlock()

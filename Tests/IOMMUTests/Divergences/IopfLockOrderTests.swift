@@ -10,7 +10,7 @@ import XCTest
 final class IopfLockOrderTests: IOMMUTestCase {
     /// Quarantines `dev` from an ISR, then recovers it with an FLR (prepare/done).
     private func quarantineAndRecover<Flavor>(_ r: Registry<Flavor>, _ dev: Device<Flavor>) throws {
-        let isr = TestThread("isr", hardirq: true) { XCTAssertTrue(r.reportBroken(dev)) }
+        let isr = TestThread(named: "isr", context: .hardirq) { XCTAssertTrue(r.reportBroken(dev)) }
         XCTAssertTrue(isr.join())
         r.flushBrokenWork()
         XCTAssertEqual(r.snapshot(of: dev)?.members.first?.blocked, .broken)

@@ -15,14 +15,14 @@ final class ProbeErrorPathTests: IOMMUTestCase {
             try r.probeDevice(a)
             b.failAttach.store(true, ordering: .relaxed)
             let published = r.hooks.arm(.probeAfterPublish)
-            let prober = TestThread("prober") {
+            let prober = TestThread(named: "prober") {
                 do throws(IOMMUError) { try r.probeDevice(b); XCTFail("probe must fail") } catch {
                     XCTAssertEqual(error, .attachFailed)
                 }
             }
             XCTAssertTrue(published.waitUntilReached())       // dev->iommu_group set, gdev not listed yet
             let worker = r.hooks.arm(.workerBeforeGroupMutex)
-            let isr = TestThread("isr", hardirq: true) { XCTAssertTrue(r.reportBroken(b)) }
+            let isr = TestThread(named: "isr", context: .hardirq) { XCTAssertTrue(r.reportBroken(b)) }
             XCTAssertTrue(isr.join())
             XCTAssertTrue(worker.waitUntilReached())           // the D2 worker holds b's group, before its mutex
             published.release()

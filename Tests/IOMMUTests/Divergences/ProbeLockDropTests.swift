@@ -15,12 +15,12 @@ final class ProbeLockDropTests: IOMMUTestCase {
             fw.firmwareDescribed.store(true, ordering: .relaxed)
             let other = r.makeDevice(name: "0000:00:02.0")
             let dropped = r.hooks.arm(.probeInDmaConfigure)
-            let result = Box<IOMMUError?>(nil)
-            let notifier = TestThread("bus-notifier") {
+            let result = Locked<IOMMUError?>(nil)
+            let notifier = TestThread(named: "bus-notifier") {
                 do throws(IOMMUError) { try r.probeDevice(fw) } catch { result.value = error }
             }
             XCTAssertTrue(dropped.waitUntilReached(), "the probe lock is dropped around dma_configure")
-            let prober = TestThread("prober") {
+            let prober = TestThread(named: "prober") {
                 do throws(IOMMUError) { try r.probeDevice(other) } catch { XCTFail("\(error)") }
             }
             XCTAssertTrue(prober.join(timeout: 10), "another probe is not held up by the dropped lock")
@@ -47,8 +47,8 @@ final class ProbeLockDropTests: IOMMUTestCase {
             let fw = r.makeDevice(name: "platform:dma0")
             fw.firmwareDescribed.store(true, ordering: .relaxed)
             let dropped = r.hooks.arm(.probeInDmaConfigure)
-            let first = Box<IOMMUError?>(nil)
-            let notifier = TestThread("bus-notifier") {
+            let first = Locked<IOMMUError?>(nil)
+            let notifier = TestThread(named: "bus-notifier") {
                 do throws(IOMMUError) { try r.probeDevice(fw) } catch { first.value = error }
             }
             XCTAssertTrue(dropped.waitUntilReached())

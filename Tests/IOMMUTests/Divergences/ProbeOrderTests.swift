@@ -12,13 +12,13 @@ final class ProbeOrderTests: IOMMUTestCase {
             let r = makeRegistry(Flavor.self, design: .devmutex)
             let dev = r.makeDevice(name: "dev0")
             let probed = r.hooks.arm(.probeAfterProbeDevice)
-            let prober = TestThread("prober") {
+            let prober = TestThread(named: "prober") {
                 do throws(IOMMUError) { try r.probeDevice(dev) } catch { XCTFail("\(error)") }
             }
             XCTAssertTrue(probed.waitUntilReached())
             XCTAssertNil(r.group(of: dev))
-            let queued = Box(false)
-            let isr = TestThread("isr", hardirq: true) { queued.value = r.reportBroken(dev) }
+            let queued = Locked(false)
+            let isr = TestThread(named: "isr", context: .hardirq) { queued.value = r.reportBroken(dev) }
             XCTAssertTrue(isr.join())
             XCTAssertTrue(queued.value, "the driver's master already points at dev_iommu")
             r.flushBrokenWork()

@@ -37,7 +37,7 @@ final class RecoveryCountTests: IOMMUTestCase {
                 try r.probeDevice(a)
                 try r.probeDevice(b)
                 let group = try XCTUnwrap(r.group(of: b))
-                let isr = TestThread("isr", hardirq: true) { XCTAssertTrue(r.reportBroken(a)) }
+                let isr = TestThread(named: "isr", context: .hardirq) { XCTAssertTrue(r.reportBroken(a)) }
                 XCTAssertTrue(isr.join())
                 r.flushBrokenWork()
                 try r.releaseDevice(a)

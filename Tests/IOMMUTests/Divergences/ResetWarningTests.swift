@@ -11,7 +11,7 @@ final class ResetWarningTests: IOMMUTestCase {
             let r = makeRegistry(Flavor.self)
             let dev = r.makeDevice(name: "dev0")
             let published = r.hooks.arm(.probeAfterPublish)
-            let prober = TestThread("prober") {
+            let prober = TestThread(named: "prober") {
                 do throws(IOMMUError) { try r.probeDevice(dev) } catch { XCTFail("\(error)") }
             }
             XCTAssertTrue(published.waitUntilReached())       // dev->iommu_group set, gdev not listed

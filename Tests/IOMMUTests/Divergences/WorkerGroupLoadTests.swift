@@ -13,11 +13,11 @@ final class WorkerGroupLoadTests: IOMMUTestCase {
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
             let load = r.hooks.arm(.workerBeforeGroupLoad)
-            let isr = TestThread("isr", hardirq: true) { XCTAssertTrue(r.reportBroken(dev)) }
+            let isr = TestThread(named: "isr", context: .hardirq) { XCTAssertTrue(r.reportBroken(dev)) }
             XCTAssertTrue(isr.join())
             XCTAssertTrue(load.waitUntilReached())            // the worker runs; dev->iommu_group not read yet
             let unlocked = r.hooks.arm(.removeAfterUnlock)
-            let remover = TestThread("remover") {
+            let remover = TestThread(named: "remover") {
                 do throws(IOMMUError) { try r.releaseDevice(dev) } catch { XCTFail("\(error)") }
             }
             XCTAssertTrue(unlocked.waitUntilReached())        // deinit cleared dev->iommu_group; work not disabled
@@ -42,11 +42,11 @@ final class WorkerGroupLoadTests: IOMMUTestCase {
             let dev = r.makeDevice(name: "dev0")
             try r.probeDevice(dev)
             let beforeMutex = r.hooks.arm(.workerBeforeGroupMutex)
-            let isr = TestThread("isr", hardirq: true) { XCTAssertTrue(r.reportBroken(dev)) }
+            let isr = TestThread(named: "isr", context: .hardirq) { XCTAssertTrue(r.reportBroken(dev)) }
             XCTAssertTrue(isr.join())
             XCTAssertTrue(beforeMutex.waitUntilReached())
             let unlocked = r.hooks.arm(.removeAfterUnlock)
-            let remover = TestThread("remover") {
+            let remover = TestThread(named: "remover") {
                 do throws(IOMMUError) { try r.releaseDevice(dev) } catch { XCTFail("\(error)") }
             }
             XCTAssertTrue(unlocked.waitUntilReached())

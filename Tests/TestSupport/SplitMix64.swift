@@ -1,0 +1,18 @@
+/// A small, fast, seedable generator (SplitMix64): the one RNG of the test targets, so a
+/// randomized test can print its seed and be replayed.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    /// A generator seeded from the system generator (print `state` first to replay a run).
+    public init() { self.init(seed: UInt64.random(in: 1...UInt64.max)) }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
