@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Lockdep
 
 /// Collects every Lockdep report while installed (`install()`); the test restores

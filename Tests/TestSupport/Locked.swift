@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// State guarded by an `NSLock` (a pthread mutex, which ThreadSanitizer sees;
 /// it cannot see the futex inside `Synchronization.Mutex` on Linux).
