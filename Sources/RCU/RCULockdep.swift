@@ -1,8 +1,4 @@
 public import Lockdep
-public import CURCUMemb
-public import CURCUQSBR
-public import CURCUBP
-public import CURCUMB
 
 /// RCU's annotations for Lockdep, compiled in where Lockdep's checks are
 /// (debug builds, or release with the `LockdepInRelease` trait) and to
@@ -20,16 +16,11 @@ extension RCUFlavor {
     /// this C cell (a global of the flavor's shim) with plain loads instead of
     /// through the lazy static.
     ///
-    /// Chosen by type (the tests fold away where the flavor is known): reading
-    /// `flavorDescription.lockdepCell` builds and releases the whole description, a
-    /// String among it, on every read section (about 30 instructions per section).
+    /// The description is plain data (C addresses and a `StaticString`), so where the
+    /// flavor is known this folds to the shim's cell address.
     @inlinable
     static var lockdepCell: LockdepMapCell {
-        if Self.self == RCUMemb.self { return LockdepMapCell(curcu_memb_lockdep_cell()) }
-        if Self.self == RCUQSBR.self { return LockdepMapCell(curcu_qsbr_lockdep_cell()) }
-        if Self.self == RCUBulletproof.self { return LockdepMapCell(curcu_bp_lockdep_cell()) }
-        if Self.self == RCUMemoryBarrier.self { return LockdepMapCell(curcu_mb_lockdep_cell()) }
-        return LockdepMapCell(flavorDescription.lockdepCell)
+        LockdepMapCell(flavorDescription.lockdepCell)
     }
 
     @inlinable
