@@ -9,8 +9,8 @@ import Synchronization
 /// How far a flavor's call_rcu backlog may grow before ``RCUFlavor/retire(_:)-(AnyObjectSendable)``
 /// callers are throttled, and how they are.
 ///
-/// Retiring costs a caller about 60 ns; reclaiming costs the one call_rcu worker about as
-/// much per callback, after a grace period and a 10 ms pause per batch. Two threads that
+/// Retiring costs a caller an allocation and an enqueue; reclaiming costs the one call_rcu
+/// worker about as much per callback, after a grace period and a 10 ms pause per batch. Two threads that
 /// retire in a loop outrun the worker, and without a bound the backlog, and every object
 /// in it, grows until the loop ends (10 million retires peaked at 540 MB). The kernel
 /// answers with a high-water mark past which it expedites; this policy is that mark.

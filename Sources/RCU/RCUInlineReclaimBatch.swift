@@ -29,8 +29,8 @@ final class RCUInlineReclaimBatch: Sendable {
     }
 
     /// Callbacks per batch: a grace period (a few microseconds to a few milliseconds) shared
-    /// by 512 objects costs each of them less than its own reclamation (about 60 ns); the
-    /// caller that fills the batch reclaims the 512 in about 30 µs.
+    /// by 512 objects costs each of them less than its own reclamation; the caller that
+    /// fills the batch reclaims all 512.
     static let capacity = 512
 
     /// Callbacks taken out of the batch together, and the barrier generation they count in.

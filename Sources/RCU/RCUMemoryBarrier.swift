@@ -1,4 +1,4 @@
-/// liburcu's mb flavor: readers issue full memory barriers (~50 ns a section),
+/// liburcu's mb flavor: readers issue full memory barriers (two a section),
 /// so grace periods need no signal or system call. Useful where `membarrier`
 /// is unavailable and as the slow baseline in benchmarks.
 ///

@@ -31,7 +31,7 @@ extension RCUFlavor {
     ///   - line: The call site's line (default `#line`).
     ///   - body: The reader, given a borrowed ``RCUReadSection``.
     /// - Returns: What `body` returns.
-    /// - Complexity: O(1) overhead: about 1 ns for memb; for QSBR a thread-local
+    /// - Complexity: O(1) overhead: a thread-local counter for memb; for QSBR a thread-local
     ///   counter inside a ``withReader(fileID:line:_:)`` scope.
     @inlinable
     @inline(__always)

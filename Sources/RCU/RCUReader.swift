@@ -54,8 +54,8 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     ///
     /// Same contract as ``RCUFlavor/read(fileID:line:_:)``: sections nest, `body` is
     /// synchronous and must not block.
-    /// - Complexity: memb ~1 ns (with sys_membarrier), bp ~1.5 ns, mb ~50 ns,
-    ///   qsbr a thread-local increment and decrement.
+    /// - Complexity: O(1): memb and bp a thread-local counter (with sys_membarrier), mb two
+    ///   full fences, qsbr a thread-local increment and decrement.
     @inlinable
     @inline(__always)
     public func read<Result, Failure: Error>(

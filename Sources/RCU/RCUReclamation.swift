@@ -23,8 +23,7 @@ extension RCUFlavor {
     /// a callback, in a child of an unsafe fork), where the object is queued at once. In
     /// a task, use ``throttledRetire(_:)-(AnyObjectSendable)``, which suspends instead.
     ///
-    /// - Complexity: O(1), about 60 ns (one allocation and a wait-free enqueue) under
-    ///   the high-water mark.
+    /// - Complexity: O(1) under the high-water mark: one allocation and a wait-free enqueue.
     @inlinable
     public static func retire(_ object: consuming some AnyObject & Sendable) {
         // The flag first: taking the context before the branch costs a retain and a release.
@@ -42,7 +41,7 @@ extension RCUFlavor {
     /// allocation (liburcu's node) instead of two (the closure's box and the node) or three
     /// (with the context of a closure that captures more than the one object). The
     /// `Retire.memb.reclaiming` benchmark checks the count: 1 malloc against 2 for
-    /// `Retire.memb.closure`, 90 ns against 111 ns.
+    /// `Retire.memb.closure`.
     ///
     /// ```swift
     /// final class Session: RCUReclaimable {

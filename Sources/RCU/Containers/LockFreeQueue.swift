@@ -43,7 +43,7 @@ public final class LockFreeQueue<Element, Flavor: RCUFlavor> {
 
     /// Removes and returns the element at the head, or `nil` when the queue is empty.
     /// - Returns: The oldest element, or `nil`.
-    /// - Complexity: O(1) amortised, lock-free (plus a call_rcu enqueue, ~60 ns).
+    /// - Complexity: O(1) amortised, lock-free (plus a call_rcu enqueue).
     public func dequeue() -> Element? {
         let box: UnsafeMutableRawPointer? = Flavor.read { _ in
             guard let item = curcu_lfq_pop(queue) else { return nil }

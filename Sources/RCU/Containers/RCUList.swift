@@ -263,7 +263,7 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     /// - Returns: Whether the node was removed.
-    /// - Complexity: O(1) plus a call_rcu enqueue (~60 ns).
+    /// - Complexity: O(1) plus a call_rcu enqueue.
     @discardableResult
     public func remove(_ node: RCUListNode<Element>, fileID: StaticString = #fileID, line: UInt = #line) -> Bool {
         guard checkLock("remove(_:)", fileID: fileID, line: line),
