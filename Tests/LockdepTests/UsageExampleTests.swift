@@ -1,9 +1,9 @@
 import Lockdep
 import XCTest
 
-/// The README's Lockdep example (seed 001), run as written: the cancel under
+/// The Lockdep usage example (seed 001): the cancel under
 /// the mutex the worker takes is reported although nothing deadlocks.
-final class ReadmeExampleTests: LockdepTestCase {
+final class UsageExampleTests: LockdepTestCase {
     func testSeed001ExampleIsReported() throws {
         let workQueue = WorkQueue("iommu")
         defer { workQueue.shutdown() }

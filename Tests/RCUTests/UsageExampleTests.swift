@@ -1,8 +1,8 @@
 import RCU
 import XCTest
 
-/// The README's RCU example, compiled and run as written.
-final class ReadmeExampleTests: XCTestCase {
+/// The publish-and-read usage example.
+final class UsageExampleTests: XCTestCase {
     final class Config: Sendable {
         let limit: Int
         init(limit: Int) { self.limit = limit }
@@ -24,8 +24,8 @@ final class ReadmeExampleTests: XCTestCase {
     }
 }
 
-/// The README's hot-loop example (a QSBR reader scope), compiled and run as written.
-final class ReadmeReaderExampleTests: XCTestCase {
+/// The hot-loop usage example (a QSBR reader scope).
+final class ReaderScopeExampleTests: XCTestCase {
     final class Table: Sendable {
         let entries: Int
         init(entries: Int) { self.entries = entries }
@@ -51,8 +51,8 @@ final class ReadmeReaderExampleTests: XCTestCase {
     }
 }
 
-/// The README's async example (an actor publishing while tasks read), compiled and run as written.
-final class ReadmeAsyncExampleTests: XCTestCase {
+/// The async usage example (an actor publishing while tasks read), as in the "RCU in async code" article.
+final class AsyncExampleTests: XCTestCase {
     final class Config: Sendable {
         let limit: Int
         init(limit: Int) { self.limit = limit }

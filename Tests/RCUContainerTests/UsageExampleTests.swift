@@ -2,8 +2,8 @@ import Lockdep
 import RCU
 import XCTest
 
-/// The README's containers example, compiled and run as written.
-final class ContainersReadmeExampleTests: XCTestCase {
+/// A containers usage example: a hash map and a list read in one section, written under a lock.
+final class ContainersUsageExampleTests: XCTestCase {
     final class Route: Sendable {
         let nextHop: String
         init(nextHop: String) { self.nextHop = nextHop }
@@ -14,7 +14,7 @@ final class ContainersReadmeExampleTests: XCTestCase {
         init(name: String) { self.name = name }
     }
 
-    func testReadmeExample() {
+    func testUsageExample() {
         var probed: [String] = []
         func probe(_ peer: Peer) { probed.append(peer.name) }
 
