@@ -116,7 +116,9 @@ public struct RCUMisuse: Sendable, CustomStringConvertible {
         /// Print to standard error and stop the process (the default).
         case trap
         /// Hand the misuse to a function; the offending operation is refused (skipped),
-        /// except after ``Kind/readerOnAnotherThread``, a diagnostic whose section runs.
+        /// except after ``Kind/readerOnAnotherThread``, a diagnostic whose section runs. A
+        /// misuse the handler commits itself is not handed to it again: it is printed to
+        /// standard error in one line and refused.
         case custom(@Sendable (RCUMisuse) -> Void)
     }
 
@@ -141,9 +143,26 @@ public struct RCUMisuse: Sendable, CustomStringConvertible {
             CurrentThread.printError(misuse.description)
             fatalError(misuse.description, file: fileID, line: line)
         case .custom(let handle):
+            // A handler runs inside the offending call (often inside its read section): a
+            // misuse it commits itself would call it again, without end. That one is refused
+            // with one line instead.
+            if pthread_getspecific(handlerActiveKey) != nil {
+                CurrentThread.printError("\(misuse.description) (refused; inside a report handler)")
+                return
+            }
+            pthread_setspecific(handlerActiveKey, UnsafeRawPointer(bitPattern: 1))
+            defer { pthread_setspecific(handlerActiveKey, nil) }
             handle(misuse)
         }
     }
+
+    /// Set (non-nil) on a thread while it runs a custom handler.
+    private static let handlerActiveKey: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key, nil)
+        precondition(status == 0, "swift-rcu: pthread_key_create failed (\(status)) for misuse reports")
+        return key
+    }()
 }
 
 /// The calling thread's identity, for diagnostics.
