@@ -20,7 +20,7 @@ public import CURCUCommon
 ///
 /// The pointer owns one reference to the current object. It is noncopyable:
 /// keep it in a `let` of a class or a global, as you would a `Mutex`.
-public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
+public struct RCUPointer<Value: AnyObject & Sendable, Flavor: RCUFlavor>: ~Copyable {
     /// The published slot; heap-allocated so its address is stable.
     @usableFromInline
     let slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -184,4 +184,4 @@ public struct RCUPointer<Value: AnyObject, Flavor: RCUFlavor>: ~Copyable {
     }
 }
 
-extension RCUPointer: @unchecked Sendable where Value: Sendable {}
+extension RCUPointer: @unchecked Sendable {}

@@ -15,7 +15,7 @@ struct HostileKey: Hashable, Sendable {
     }
 }
 
-protocol AdvClassBound: AnyObject { var tag: Int { get } }
+protocol AdvClassBound: AnyObject, Sendable { var tag: Int { get } }
 final class AdvClassBoundImpl: AdvClassBound { let tag: Int; init(tag: Int) { self.tag = tag } }
 
 /// A large value whose fields must agree: a torn or freed read breaks the checksum.
@@ -41,7 +41,7 @@ final class RCUDictionaryAdversarialTests: XCTestCase {
         map.insert(AdvClassBoundImpl(tag: 7), forKey: 1)
         let tag = RCUMemb.read { section in map.withValue(forKey: 1, in: section) { $0.tag } }
         XCTAssertEqual(tag, 7)
-        let any = RCUDictionary<Int, AnyObject, RCUMemb>()
+        let any = RCUDictionary<Int, any AnyObject & Sendable, RCUMemb>()
         let obj = AdvClassBoundImpl(tag: 9)
         any.insert(obj, forKey: 1)
         XCTAssertTrue(RCUMemb.read { section in any.withValue(forKey: 1, in: section) { $0 === obj } } ?? false)

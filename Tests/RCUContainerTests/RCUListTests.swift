@@ -238,5 +238,5 @@ final class RCUListTests: XCTestCase {
 }
 
 /// A class-bound protocol: `any ClassBound` is a class reference plus a witness table.
-protocol ClassBound: AnyObject { var identifier: Int { get } }
+protocol ClassBound: AnyObject, Sendable { var identifier: Int { get } }
 extension Tracked: ClassBound { var identifier: Int { id } }

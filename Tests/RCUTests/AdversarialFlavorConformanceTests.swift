@@ -72,6 +72,31 @@ final class AdversarialFlavorConformanceTests: XCTestCase {
         XCTAssertTrue(ownSeal.output.contains("initializer is inaccessible due to 'internal' protection level"), ownSeal.output)
     }
 
+    /// A value that an RCU type retires is released on a call_rcu worker, another thread:
+    /// a non-`Sendable` value there would be a data race Swift 6 could not see. The
+    /// pointer and the containers that retire values take `Sendable` values only.
+    func testNonSendableValuesAreRefusedByRetiringTypes() throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let control = try typecheck("""
+            import RCU
+            final class Shared: Sendable { let count = 0 }
+            let pointer = RCUPointer<Shared, RCUMemb>(Shared())
+            let map = RCUDictionary<Int, Shared, RCUMemb>()
+            """)
+        XCTAssertEqual(control.status, 0, control.output)
+        for use in ["RCUPointer<Unshared, RCUMemb>(Unshared())", "RCUDictionary<Int, Unshared, RCUMemb>()",
+                    "RCUHashMap<Int, Unshared, RCUMemb>()", "LockFreeQueue<Unshared, RCUMemb>()"] {
+            let refused = try typecheck("""
+                import RCU
+                final class Unshared { var count = 0 }
+                func make() { let value = \(use); _ = value }
+                """)
+            XCTAssertNotEqual(refused.status, 0, use)
+            XCTAssertTrue(refused.output.contains("type 'Unshared' does not conform to the 'Sendable' protocol"),
+                          "\(use): \(refused.output)")
+        }
+    }
+
     /// Type-checks `source` as a client of this build's RCU module; returns swiftc's exit
     /// status and output.
     private func typecheck(_ source: String) throws -> (status: Int32, output: String) {
@@ -79,7 +104,7 @@ final class AdversarialFlavorConformanceTests: XCTestCase {
         let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        var arguments = ["swiftc", "-typecheck", "-I", build.appendingPathComponent("Modules").path]
+        var arguments = ["swiftc", "-typecheck", "-swift-version", "6", "-I", build.appendingPathComponent("Modules").path]
         for root in [build, repository.appendingPathComponent("CHeaders"), repository.appendingPathComponent("Sources")] {
             let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)
             while let file = files?.nextObject() as? URL {

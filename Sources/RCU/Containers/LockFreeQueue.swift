@@ -13,7 +13,7 @@ import CURCUCDS
 /// events.enqueue(event)
 /// if let next = events.dequeue() { handle(next) }
 /// ```
-public final class LockFreeQueue<Element, Flavor: RCUFlavor> {
+public final class LockFreeQueue<Element: Sendable, Flavor: RCUFlavor> {
     /// `struct cds_lfq_queue_rcu *`, at a stable address.
     private let queue: UnsafeMutablePointer<cds_lfq_queue_rcu>
 
@@ -57,7 +57,7 @@ public final class LockFreeQueue<Element, Flavor: RCUFlavor> {
     }
 }
 
-extension LockFreeQueue: @unchecked Sendable where Element: Sendable {}
+extension LockFreeQueue: @unchecked Sendable {}
 
 enum LockFreeQueueSupport {
     /// The call_rcu callback that frees a dequeued node.

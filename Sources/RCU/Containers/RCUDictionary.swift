@@ -47,7 +47,7 @@ public import Synchronization
 ///   nothing, so a child can use and drop the maps it inherited, unless another thread
 ///   of the parent was inside one of their mutating methods at the fork (the child
 ///   would inherit that writer lock held).
-public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
+public final class RCUDictionary<Key: Hashable & Sendable, Value: Sendable, Flavor: RCUFlavor> {
     @usableFromInline
     typealias Pair = RCUDictionaryPair<Key, Value>
 
@@ -457,7 +457,7 @@ public final class RCUDictionary<Key: Hashable, Value, Flavor: RCUFlavor> {
     }
 }
 
-extension RCUDictionary: @unchecked Sendable where Key: Sendable, Value: Sendable {}
+extension RCUDictionary: @unchecked Sendable {}
 
 extension RCUDictionary where Value: AnyObject {
     /// ``withValue(forKey:in:_:)`` for class values: the reference stored in the slot

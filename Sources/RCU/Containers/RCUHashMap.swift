@@ -32,7 +32,7 @@ import Synchronization
 ///   parent had other registered reader threads the child cannot: dropping a
 ///   map there is reported as ``RCUMisuse/Kind/gracePeriodAfterUnsafeFork`` (in
 ///   every build) and the map's memory is leaked instead of the deinit hanging.
-public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
+public final class RCUHashMap<Key: Hashable & Sendable, Value: Sendable, Flavor: RCUFlavor> {
     /// The liburcu-cds table (`struct cds_lfht *`).
     @usableFromInline
     let table: OpaquePointer
@@ -259,7 +259,7 @@ public final class RCUHashMap<Key: Hashable, Value, Flavor: RCUFlavor> {
     }
 }
 
-extension RCUHashMap: @unchecked Sendable where Key: Sendable, Value: Sendable {}
+extension RCUHashMap: @unchecked Sendable {}
 
 extension RCUHashMap where Value: AnyObject {
     /// ``withValue(forKey:in:_:)`` for class values: the reference stored in

@@ -7,7 +7,7 @@ import Synchronization
 /// The node keeps its element alive for as long as you hold it; the list holds
 /// its own reference while the node is linked and drops it a grace period
 /// after the node is removed, so readers that still stand on it stay safe.
-public final class RCUListNode<Element> {
+public final class RCUListNode<Element: Sendable> {
     /// The element, immutable: replace the node to change it (``RCUList/replace(_:with:fileID:line:)``).
     public let element: Element
 
@@ -43,7 +43,7 @@ public final class RCUListNode<Element> {
     public var isLinked: Bool { state.load(ordering: .relaxed) == State.linked.rawValue }
 }
 
-extension RCUListNode: @unchecked Sendable where Element: Sendable {}
+extension RCUListNode: @unchecked Sendable {}
 
 /// A doubly linked list with the Linux kernel's `list_*_rcu` semantics:
 /// readers traverse it inside read sections, without locks, while one writer at
@@ -70,7 +70,7 @@ extension RCUListNode: @unchecked Sendable where Element: Sendable {}
 ///
 /// Iteration takes the borrowed ``RCUReadSection``, so iterating outside a read
 /// section does not compile.
-public final class RCUList<Element, Flavor: RCUFlavor> {
+public final class RCUList<Element: Sendable, Flavor: RCUFlavor> {
     /// The sentinel (`struct cds_list_head`), at a stable address.
     @usableFromInline
     let head: UnsafeMutablePointer<cds_list_head>
@@ -388,7 +388,7 @@ public final class RCUList<Element, Flavor: RCUFlavor> {
     }
 }
 
-extension RCUList: @unchecked Sendable where Element: Sendable {}
+extension RCUList: @unchecked Sendable {}
 
 extension RCUList where Element: AnyObject {
     /// ``firstNonNil(in:_:)`` for class elements: each element is reached
