@@ -101,7 +101,9 @@ final class RCUInlineReclaimBatch: Sendable {
     private static func unlockInForkedChild() {
         for batch in all {
             batch.state.lock.reinitializeInForkedChild()
-            batch.state.withLock { $0 = State() }
+            // Overwritten, not assigned: releasing the old array, which a parent thread may
+            // have been appending to, crashed a child under ASan. It is leaked instead.
+            batch.state.withLock { withUnsafeMutablePointer(to: &$0) { $0.initialize(to: State()) } }
             // What parent threads had taken out is theirs too: a barrier here waits for none of it.
             batch.barrierTurn.lock.reinitializeInForkedChild()
             batch.inFlightEven.store(0, ordering: .sequentiallyConsistent)
