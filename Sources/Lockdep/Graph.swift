@@ -491,10 +491,7 @@ struct ClassStatistics {
     var contendingSites: [String: Int] = [:]
 }
 
-let graph: InternalLockedValue<GraphState> = {
-    LockdepFork.installHandlers()
-    return InternalLockedValue(GraphState())
-}()
+let graph = InternalLockedValue(GraphState())
 /// The validator's state word — bit 0: validation off; bit 1: statistics on; bits 2...:
 /// generation (bumped on reset). A C global (`clockdep_state_word`), so the inlined fast path
 /// reads it with one load and no accessor call.

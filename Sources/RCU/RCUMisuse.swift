@@ -122,16 +122,7 @@ public struct RCUMisuse: Sendable, CustomStringConvertible {
         case custom(@Sendable (RCUMisuse) -> Void)
     }
 
-    private static let handler: InternalLockedValue<ReportHandler> = {
-        // A child of fork() has only the forking thread: a lock another thread held at the
-        // fork would stay held, and the child's first report or handler change would hang.
-        let status = pthread_atfork(
-            { RCUMisuse.handler.lock.lock() },
-            { RCUMisuse.handler.lock.unlock() },
-            { RCUMisuse.handler.lock.reinitializeInForkedChild() })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed (\(status)) for misuse reports")
-        return InternalLockedValue(.trap)
-    }()
+    private static let handler = InternalLockedValue<ReportHandler>(.trap)
 
     /// Where misuses are reported: ``ReportHandler/trap`` (the default) or a
     /// ``ReportHandler/custom(_:)`` function. Takes effect for every thread at its next report.
