@@ -49,8 +49,7 @@ git clone -q --no-hardlinks "$repo" "$work/swift-rcu"
 git -C "$work/swift-rcu" tag "$(cat "$work/version")"
 cd "$work/client"
 swift package config set-mirror --original "$(cat "$work/url")" --mirror "$work/swift-rcu"
-swift build -q 2>&1 | grep -v '^Fetching\|^Fetched\|^Cloning\|^Cloned\|^Computing\|^Computed\|^Creating\|^Building\|^Compiling\|^Write\|^\[' || true
-swift build -q >/dev/null   # fails the script if the build failed
+swift build -q >"$work/build.log" 2>&1 || { cat "$work/build.log"; echo "FAIL: the client did not build"; exit 1; }
 
 # Expected lines must match in order; a "..." line stands for any number of lines.
 compare='

@@ -256,7 +256,7 @@ final class RCUInlineReclaimBatch: Sendable {
         // high-water mark and keep the rest for the next sweep.
         var next = handed.startIndex
         while next < handed.endIndex {
-            if next % 32 == 0, next > 0, self.backlog.pending >= backlog.policy.highWaterMark { break }
+            if next % 32 == 0, next > 0, flavor.pendingCallbacks - 1 >= backlog.policy.highWaterMark { break }
             queue(handed[next].function, handed[next].context)
             next += 1
         }
