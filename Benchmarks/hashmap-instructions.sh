@@ -2,7 +2,7 @@
 # Instructions and L1 data-cache misses per hash-map lookup, counted by callgrind (which,
 # unlike timing, does not drift on a shared machine): `Dictionary` against `RCUDictionary`
 # and `RCUHashMap` (each lookup in its own memb read section, as `rcu-stress containers`
-# does), and `RCUDictionary` with all lookups in one section, and after 8000 replacements
+# does), and `RCUDictionary` with all lookups in one section, and after 14000 replacements
 # (each leaves a tombstone on its key's probe run, as `rcu-stress containers`'s writer does
 # until a rebuild). 10000 Int keys, N random present keys (default 200000), the same keys for
 # every variant, single thread.
@@ -42,7 +42,7 @@ let rcuDictionary = RCUDictionary<Int, Int, RCUMemb>(minimumCapacity: keyCount)
 let hashMap = RCUHashMap<Int, Int, RCUMemb>(minimumCapacity: keyCount)
 for key in 0..<keyCount { rcuDictionary.insert(key, forKey: key); hashMap.insert(key, forKey: key) }
 if variant == "RCUDictionary-after-replaces" {
-    for index in 0..<8000 { rcuDictionary.updateValue(keys[index % keys.count], forKey: keys[index % keys.count]) }
+    for index in 0..<14000 { rcuDictionary.updateValue(keys[index % keys.count], forKey: keys[index % keys.count]) }
 }
 
 @inline(never) func lookupsDictionary(_ keys: [Int]) -> Int {
