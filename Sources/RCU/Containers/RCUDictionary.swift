@@ -27,9 +27,10 @@ public import Synchronization
 /// run of control bytes and then the one line that holds its key and value. A slot is
 /// written once per table and never changed while readers can see it: a replacement
 /// writes a new slot and marks the old one removed, so readers never see a torn
-/// value. When used and removed slots fill 3/4 of the table, or entries fall under 1/8,
-/// the writer moves the entries into a new table, publishes it whole, and retires the
-/// old one: readers in the old table finish there. Keys are hashed as ``RCUHashMap``
+/// value. When used and removed slots fill 3/4 of the table (or 1/2, once removed slots
+/// are a quarter of them: a replaced key's lookup walks past its old slots), or entries
+/// fall under 1/8, the writer moves the entries into a new table, publishes it whole,
+/// and retires the old one: readers in the old table finish there. Keys are hashed as ``RCUHashMap``
 /// hashes them (SipHash-1-3 with Swift's per-process seed and a random seed of this
 /// map's own).
 ///
@@ -190,7 +191,8 @@ public final class RCUDictionary<Key: Hashable & Sendable, Value: Sendable, Flav
 
     /// How many entries the current table holds, live or removed, before a writer
     /// rebuilds it: 3/4 of its home slots. Removals and replacements
-    /// use slots up too (a slot is not reused until the rebuild). Grows as entries are
+    /// use slots up too (a slot is not reused until the rebuild), and a table past half
+    /// used whose removed slots are a quarter of its used ones is rebuilt sooner. Grows as entries are
     /// added and shrinks, not below `minimumCapacity`, as they are removed.
     /// - Complexity: O(1).
     public var capacity: Int { currentHomeSlotCount.load(ordering: .relaxed) / 4 * 3 }
