@@ -108,8 +108,8 @@ extension RCUFlavor {
         #if LOCKDEP_CHECKS
         return false
         #else
-        return !primitiveIsInReadSection && !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback
-            && staleReadersAfterFork <= 0
+        // isInAnyReadSection covers this flavor's own sections too.
+        return !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback && staleReadersAfterFork <= 0
         #endif
     }
 
@@ -148,10 +148,13 @@ extension RCUFlavor {
 
 /// The calling thread's state across the four flavors.
 enum RCUThreadState {
-    /// Whether the thread is inside a read section of any flavor.
+    /// Whether the thread is inside a read section of any flavor. bp's is asked only of a
+    /// registered thread: liburcu's bp check registers the thread it asks about, and would
+    /// make every waiting thread a bp reader that bp's grace periods then scan.
     static var isInAnyReadSection: Bool {
         RCUMemb.primitiveIsInReadSection || RCUQSBR.primitiveIsInReadSection
-            || RCUBulletproof.primitiveIsInReadSection || RCUMemoryBarrier.primitiveIsInReadSection
+            || (RCUBulletproof.primitiveIsThreadRegistered && RCUBulletproof.primitiveIsInReadSection)
+            || RCUMemoryBarrier.primitiveIsInReadSection
     }
 
     /// Whether the thread is a call_rcu worker running a callback of any flavor.

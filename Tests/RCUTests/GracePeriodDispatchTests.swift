@@ -1,3 +1,4 @@
+import Foundation
 import RCU
 import Synchronization
 import XCTest
@@ -22,6 +23,38 @@ final class GracePeriodDispatchTests: XCTestCase {
         check(RCUQSBR.self)
         check(RCUBulletproof.self)
         check(RCUMemoryBarrier.self)
+    }
+
+    /// The wait's misuse check asks whether the thread is in a bp section without making it
+    /// a bp reader (liburcu's bp check registers the thread it asks about, and bp's grace
+    /// periods scan every registered thread); inside a bp section the wait is still refused.
+    func testWaitingDoesNotMakeTheThreadABulletproofReader() {
+        let registered = Atomic<Int>(-1)
+        let thread = Thread {
+            RCUMemb.synchronize()
+            RCUQSBR.synchronize()
+            RCUMemoryBarrier.synchronize()
+            registered.store(RCUBulletproof.isThreadRegistered ? 1 : 0, ordering: .releasing)
+        }
+        thread.start()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while registered.load(ordering: .acquiring) < 0, ContinuousClock.now < deadline { usleep(1000) }
+        XCTAssertEqual(registered.load(ordering: .acquiring), 0, "a grace-period wait registered the thread as a bp reader")
+    }
+
+    func testWaitInsideABulletproofSectionIsStillRefused() {
+        final class Kinds: @unchecked Sendable {
+            let lock = NSLock()
+            var kinds: [RCUMisuse.Kind] = []
+        }
+        let recorded = Kinds()
+        RCUMisuse.reportHandler = .custom { misuse in recorded.lock.withLock { recorded.kinds.append(misuse.kind) } }
+        defer { RCUMisuse.reportHandler = .trap }
+        RCUBulletproof.read { _ in
+            RCUMemb.synchronize()
+            RCUBulletproof.synchronize()
+        }
+        XCTAssertEqual(recorded.lock.withLock { recorded.kinds }, [.gracePeriodInOtherFlavorSection, .synchronizeInReadSection])
     }
 
     private func check<F: RCUFlavor>(_: F.Type) {
