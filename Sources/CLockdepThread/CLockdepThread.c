@@ -2,6 +2,7 @@
 #include "CLockdepThread.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -66,8 +67,12 @@ void *const *clockdep_task_slot_for_current_thread(void) {
 int clockdep_image_of(const void *address, const char **path, uintptr_t *base, const char **symbol,
                       uintptr_t *symbol_address) {
     Dl_info info;
-    if (dladdr(address, &info) == 0) return 0;
-    *path = info.dli_fname;
+    struct link_map *map = NULL;
+    if (dladdr1(address, &info, (void **)&map, RTLD_DL_LINKMAP) == 0) return 0;
+    /* glibc names the main program by argv[0], which is relative to the directory it was
+       started in, or a bare name found on PATH, or whatever the program wrote there: open
+       the running executable itself instead (it stays readable even when deleted or replaced). */
+    *path = (map != NULL && map->l_name != NULL && map->l_name[0] == '\0') ? "/proc/self/exe" : info.dli_fname;
     *base = (uintptr_t)info.dli_fbase;
     *symbol = info.dli_sname;
     *symbol_address = (uintptr_t)info.dli_saddr;

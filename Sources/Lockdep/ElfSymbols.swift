@@ -11,6 +11,9 @@ final class ElfSymbols: @unchecked Sendable {
     private let sizes: [UInt]
     private let nameOffsets: [UInt32]
     private let strings: UnsafeRawBufferPointer
+    /// The whole file's mapping, unmapped when this table is dropped (a table read by two
+    /// threads at once: the one not stored); names are copied out of it before they are returned.
+    private let mapping: UnsafeRawBufferPointer
     /// An `ET_EXEC` executable runs at its link-time addresses; anything else (a PIE executable,
     /// a shared library) at link-time address plus load base.
     private let isFixedAddress: Bool
@@ -51,9 +54,14 @@ final class ElfSymbols: @unchecked Sendable {
         guard linkAddress < starts[index] &+ max(sizes[index], 1) else { return nil }
         let offset = Int(nameOffsets[index])
         guard offset < strings.count else { return nil }
-        let name = String(cString: strings.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self))
+        // Up to the string table's end at most: a file changed or damaged since it was
+        // written may lack the terminating NUL.
+        let bytes = strings[offset...].prefix { $0 != 0 }
+        let name = String(decoding: bytes, as: UTF8.self)
         return (name, isFixedAddress ? starts[index] : starts[index] &+ base)
     }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count) }
 
     /// Maps the file and indexes its `.symtab` functions; `nil` when it is not a 64-bit
     /// little-endian ELF file with a symbol table (a stripped binary has none).
@@ -66,9 +74,17 @@ final class ElfSymbols: @unchecked Sendable {
         let size = Int(status.st_size)
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else { return nil }
         let file = UnsafeRawBufferPointer(start: mapped, count: size)
+        // Every offset and length the file gives is checked against its size without trapping:
+        // the file may be damaged, or not the one that was loaded (replaced since).
         func field<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T? {
-            guard offset >= 0, offset + MemoryLayout<T>.size <= size else { return nil }
+            guard offset >= 0, offset <= size - MemoryLayout<T>.size else { return nil }
             return T(littleEndian: file.loadUnaligned(fromByteOffset: offset, as: T.self))
+        }
+        /// `offset..<offset + length` when both fit in the file.
+        func range(_ offset: UInt64, _ length: UInt64) -> Range<Int>? {
+            guard let start = Int(exactly: offset), let count = Int(exactly: length),
+                  start <= size, count <= size - start else { return nil }
+            return start..<(start + count)
         }
         // "\x7fELF", ELFCLASS64, ELFDATA2LSB.
         guard file[0] == 0x7F, file[1] == 0x45, file[2] == 0x4C, file[3] == 0x46, file[4] == 2, file[5] == 1,
@@ -78,27 +94,33 @@ final class ElfSymbols: @unchecked Sendable {
             munmap(mapped, size)
             return nil
         }
-        var symbols: (offset: Int, size: Int, entry: Int, link: Int)?
+        // The section headers lie inside the file (at most 65535 of at most 65535 bytes each).
+        guard let sectionHeaders = range(sectionTable, UInt64(sectionCount) * UInt64(sectionSize)) else {
+            munmap(mapped, size)
+            return nil
+        }
+        var symbols: (area: Range<Int>, entry: Int, link: Int)?
         for i in 0..<Int(sectionCount) {
-            let header = Int(sectionTable) + i * Int(sectionSize)
+            let header = sectionHeaders.lowerBound + i * Int(sectionSize)
             guard let kind = field(header + 4, UInt32.self), kind == 2 /* SHT_SYMTAB */,
                   let offset = field(header + 24, UInt64.self), let length = field(header + 32, UInt64.self),
+                  let area = range(offset, length),
                   let link = field(header + 40, UInt32.self), let entry = field(header + 56, UInt64.self),
-                  entry >= 24 else { continue }
-            symbols = (Int(offset), Int(length), Int(entry), Int(link))
+                  entry >= 24, entry <= UInt64(size) else { continue }
+            symbols = (area, Int(entry), Int(link))
             break
         }
-        let stringsHeader = symbols.map { Int(sectionTable) + $0.link * Int(sectionSize) } ?? -1
+        let stringsHeader = symbols.map { sectionHeaders.lowerBound + $0.link * Int(sectionSize) } ?? -1
         guard let symbols, symbols.link < Int(sectionCount),
               let stringsOffset = field(stringsHeader + 24, UInt64.self),
               let stringsLength = field(stringsHeader + 32, UInt64.self),
-              Int(stringsOffset) + Int(stringsLength) <= size, symbols.offset + symbols.size <= size else {
+              let stringsArea = range(stringsOffset, stringsLength) else {
             munmap(mapped, size)
             return nil
         }
         var functions: [(start: UInt, size: UInt, name: UInt32)] = []
-        var entry = symbols.offset
-        while entry + 24 <= symbols.offset + symbols.size {
+        var entry = symbols.area.lowerBound
+        while entry <= symbols.area.upperBound - 24 {
             // st_name, st_info (type in the low 4 bits: 2 is STT_FUNC), st_value, st_size.
             if let info = field(entry + 4, UInt8.self), info & 0xF == 2,
                let name = field(entry, UInt32.self), let value = field(entry + 8, UInt64.self), value != 0,
@@ -111,7 +133,8 @@ final class ElfSymbols: @unchecked Sendable {
         starts = functions.map(\.start)
         sizes = functions.map(\.size)
         nameOffsets = functions.map(\.name)
-        strings = UnsafeRawBufferPointer(rebasing: file[Int(stringsOffset)..<(Int(stringsOffset) + Int(stringsLength))])
+        strings = UnsafeRawBufferPointer(rebasing: file[stringsArea])
+        mapping = file
         isFixedAddress = type == 2 // ET_EXEC
     }
 }
