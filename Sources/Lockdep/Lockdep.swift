@@ -165,6 +165,21 @@ public enum Lockdep {
         return try body()
     }
 
+    /// ``enableInterrupts(_:fileID:line:)``: refused, and reported, when no disable is
+    /// outstanding (the count would go below zero).
+    @usableFromInline
+    static func _enableInterrupts(_ hard: Bool, site: LockdepSite) {
+        let t = ThreadState.current()
+        if (hard ? t.pointee.hardirqOff : t.pointee.softirqOff) <= 0 {
+            Engine.assertionFailure(
+                t, lock: nil,
+                message: "Lockdep.enableInterrupts(.\(hard ? "hardirq" : "softirq")) without a matching disableInterrupts()",
+                site: site)
+            return
+        }
+        _disableInterrupts(hard, by: -1)
+    }
+
     @usableFromInline
     static func _disableInterrupts(_ hard: Bool, by delta: Int32) {
         let t = ThreadState.current()

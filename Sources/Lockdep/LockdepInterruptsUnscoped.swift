@@ -1,5 +1,5 @@
 extension Lockdep {
-    /// Disables the given interrupts until the matching ``enableInterrupts(_:)``: the unscoped
+    /// Disables the given interrupts until the matching ``enableInterrupts(_:fileID:line:)``: the unscoped
     /// form of ``withInterruptsDisabled(_:_:)`` (`local_irq_disable` / `local_bh_disable`), for
     /// code whose disabled section does not nest with its locks (disable, lock, enable, unlock).
     ///
@@ -19,11 +19,19 @@ extension Lockdep {
     /// with them enabled, as the kernel's `mark_held_locks` does: enabling interrupts under a
     /// lock used in that interrupt context is an inconsistent lock state.
     ///
-    /// - Parameter interrupts: Which interrupts to enable (default ``Interrupts/hardirq``).
+    /// An enable that matches no disable is reported (``LockdepReport/Kind/assertionFailed``)
+    /// and ignored: counted, it would leave the next disable without effect.
+    ///
+    /// - Parameters:
+    ///   - interrupts: Which interrupts to enable (default ``Interrupts/hardirq``).
+    ///   - fileID: The call site, for the report of an unmatched enable (default `#fileID`).
+    ///   - line: The call site's line (default `#line`).
     @inlinable
-    public static func enableInterrupts(_ interrupts: Interrupts = .hardirq) {
+    public static func enableInterrupts(
+        _ interrupts: Interrupts = .hardirq, fileID: StaticString = #fileID, line: UInt = #line
+    ) {
         #if LOCKDEP_CHECKS
-        _disableInterrupts(interrupts == .hardirq, by: -1)
+        _enableInterrupts(interrupts == .hardirq, site: LockdepSite(fileID: fileID, line: line))
         #endif
     }
 }

@@ -1,0 +1,76 @@
+import Foundation
+import XCTest
+@testable import Lockdep
+
+/// The unscoped interrupt calls against the counts ``Lockdep/withContext(_:_:)`` saves and
+/// restores: what a thread's irq state is after a context, and an enable with no disable.
+final class AdversarialInterruptTests: LockdepTestCase {
+    /// Takes and drops a sleeping lock: a report when interrupts are disabled here.
+    func sleep(on mutex: CheckedMutex) {
+        mutex.lock()
+        mutex.unlock()
+    }
+
+    /// An enable that matches no disable drove the count below zero, silently: the next
+    /// disable then left interrupts "enabled", and a sleeping lock taken with them really
+    /// disabled went unreported. It is now reported and refused.
+    func testEnableWithoutDisableIsReportedAndRefused() {
+        let mutex = CheckedMutex(class: .unique("adv.irq.unmatched"))
+        Lockdep.enableInterrupts(.hardirq)
+        let report = expectOne(.assertionFailed)
+        XCTAssertTrue(report?.text.contains("enableInterrupts") ?? false, report?.text ?? "")
+        XCTAssertTrue(report?.text.contains("AdversarialInterruptTests.swift") ?? false, report?.text ?? "")
+        collector.clear()
+
+        Lockdep.disableInterrupts(.hardirq)
+        sleep(on: mutex)
+        Lockdep.enableInterrupts(.hardirq)
+        expectOne(.sleepInInvalidContext)
+        collector.clear()
+
+        Lockdep.enableInterrupts(.softirq)
+        expectOne(.assertionFailed)
+        collector.clear()
+        Lockdep.disableInterrupts(.softirq)
+        sleep(on: mutex)
+        Lockdep.enableInterrupts(.softirq)
+        expectOne(.sleepInInvalidContext)
+        collector.clear()
+
+        sleep(on: mutex)
+        expectSilent()
+    }
+
+    /// Interrupts disabled inside a context and left disabled stay disabled after it; enabled
+    /// and disabled again inside, they are as at the entry; enabled inside (disabled at the
+    /// entry), they are enabled after it.
+    func testUnscopedCallsAcrossAContextsExit() {
+        let mutex = CheckedMutex(class: .unique("adv.irq.context"))
+        Lockdep.withContext(.softirq) { Lockdep.disableInterrupts(.hardirq) }
+        sleep(on: mutex)
+        expectOne(.sleepInInvalidContext)
+        collector.clear()
+
+        Lockdep.withContext(.hardirq) {
+            Lockdep.enableInterrupts(.hardirq)
+            Lockdep.disableInterrupts(.hardirq)
+        }
+        sleep(on: mutex)
+        expectOne(.sleepInInvalidContext)
+        collector.clear()
+
+        Lockdep.withContext(.hardirq) { Lockdep.enableInterrupts(.hardirq) }
+        sleep(on: mutex)
+        expectSilent()
+
+        Lockdep.withContext(.softirq) {
+            Lockdep.withContext(.hardirq) { Lockdep.disableInterrupts(.softirq) }
+        }
+        sleep(on: mutex)
+        expectOne(.sleepInInvalidContext)
+        collector.clear()
+        Lockdep.enableInterrupts(.softirq)
+        sleep(on: mutex)
+        expectSilent()
+    }
+}
