@@ -143,9 +143,12 @@ final class RCUBacklogState: Sendable {
     let abandoned = Atomic<Int>(0)
 
     private static let all: [RCUBacklogState] = {
-        // A thread reading the policy may hold its lock at a fork(): unlocked in the child.
-        let status = pthread_atfork(nil, nil, { for state in RCUBacklogState.all { state.policy.lock.reinitializeInForkedChild() } })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed for the backlog policy: \(status)")
+        // A thread reading the policy may hold its lock at a fork(): taken before it (so the
+        // policy is whole), made new in the child.
+        ForkHooks.register(
+            prepare: { for state in RCUBacklogState.all { state.policy.lock.lock() } },
+            parent: { for state in RCUBacklogState.all.reversed() { state.policy.lock.unlock() } },
+            child: { for state in RCUBacklogState.all { state.policy.lock.reinitializeInForkedChild() } })
         return RCUStallDetector.kinds.map { _ in RCUBacklogState() }
     }()
 

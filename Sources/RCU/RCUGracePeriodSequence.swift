@@ -61,8 +61,7 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
 
     /// One sequence per flavor, at ``RCUStallDetector/index(of:)``.
     private static let all: [RCUGracePeriodSequence] = {
-        let status = pthread_atfork(nil, nil, { RCUGracePeriodSequence.resetInForkedChild() })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed for the grace-period sequence: \(status)")
+        ForkHooks.register(prepare: nil, parent: nil, child: { RCUGracePeriodSequence.resetInForkedChild() })
         return RCUStallDetector.kinds.map(RCUGracePeriodSequence.init)
     }()
 

@@ -86,8 +86,7 @@ final class RCUInlineReclaimBatch: Sendable {
     private var flavor: RCUFlavorDescription { kind.flavorType.flavorDescription }
 
     private static let all: [RCUInlineReclaimBatch] = {
-        let status = pthread_atfork(nil, nil, { RCUInlineReclaimBatch.unlockInForkedChild() })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed for inline reclamation: \(status)")
+        ForkHooks.register(prepare: nil, parent: nil, child: { RCUInlineReclaimBatch.unlockInForkedChild() })
         return RCUStallDetector.kinds.map { RCUInlineReclaimBatch(kind: $0) }
     }()
 

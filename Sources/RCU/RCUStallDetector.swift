@@ -268,11 +268,10 @@ public enum RCUStallDetector {
 
     /// Installs the `fork()` handlers once, when the watchdog first starts.
     private static let forkHandlers: Void = {
-        let status = pthread_atfork(
-            { RCUStallDetector.carriedOverFork = RCUStallDetector.state.withLock { ($0.threshold, $0.handler) } },
-            { RCUStallDetector.carriedOverFork = nil },
-            { RCUStallDetector.resetInForkedChild() })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed for the stall detector: \(status)")
+        ForkHooks.register(
+            prepare: { RCUStallDetector.carriedOverFork = RCUStallDetector.state.withLock { ($0.threshold, $0.handler) } },
+            parent: { RCUStallDetector.carriedOverFork = nil },
+            child: { RCUStallDetector.resetInForkedChild() })
     }()
 
     /// In a child of `fork()`, where only the forking thread exists: the watchdog thread is
