@@ -10,6 +10,12 @@ internal import CLockdepThread
 /// hooks run in reverse registration order and child hooks in registration order, so a lock
 /// taken under another (Lockdep's graph lock, under everything) registers first.
 ///
+/// A child hook must run only code the parent has already run: rehearse it once when
+/// registering (on a spare object, or the prepare hook runs the same path). The Swift runtime
+/// fills its caches (generic metadata, witness tables) under locks of its own, which a parent
+/// thread may hold at the fork: a child that needs a new entry waits for ever (seen: a child
+/// hook's first `for batch in all` hung in `swift_getWitnessTable`).
+///
 /// `package` access: shared by the package's modules, not part of any product.
 package enum ForkHooks {
     /// Adds a triple: `prepare` runs in the forking thread before the fork (take the lock, so

@@ -148,11 +148,17 @@ final class RCUBacklogState: Sendable {
         ForkHooks.register(
             prepare: { for state in RCUBacklogState.all { state.policy.lock.lock() } },
             parent: { for state in RCUBacklogState.all.reversed() { state.policy.lock.unlock() } },
-            child: { for state in RCUBacklogState.all { state.policy.lock.reinitializeInForkedChild() } })
+            child: { RCUBacklogState.reinitializeInForkedChild(RCUBacklogState.all) })
+        // Rehearsed on a spare state, so the child runs only code the parent has run (see ForkHooks).
+        reinitializeInForkedChild([RCUBacklogState()])
         return RCUStallDetector.kinds.map { _ in RCUBacklogState() }
     }()
 
     static func of(_ kind: RCUFlavorKind) -> RCUBacklogState { all[RCUStallDetector.index(of: kind)] }
+
+    private static func reinitializeInForkedChild(_ states: [RCUBacklogState]) {
+        for state in states { state.policy.lock.reinitializeInForkedChild() }
+    }
 
     func recordThrottle(since start: ContinuousClock.Instant) {
         let elapsed = start.duration(to: .now)

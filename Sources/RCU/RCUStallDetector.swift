@@ -304,7 +304,12 @@ public enum RCUStallDetector {
     /// Installs the `fork()` handlers once, when the watchdog first starts.
     private static let forkHandlers: Void = {
         ForkHooks.register(
-            prepare: { RCUStallDetector.carriedOverFork = RCUStallDetector.state.withLock { ($0.threshold, $0.handler) } },
+            // The prepare hook also touches `reporter`, so the child hook's first use of it
+            // is not its initialization (see ForkHooks: the child runs only code the parent has run).
+            prepare: {
+                RCUStallDetector.carriedOverFork = RCUStallDetector.state.withLock { ($0.threshold, $0.handler) }
+                _ = RCUStallDetector.reporter
+            },
             parent: { RCUStallDetector.carriedOverFork = nil },
             child: { RCUStallDetector.resetInForkedChild() })
     }()

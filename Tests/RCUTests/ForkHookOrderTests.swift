@@ -39,6 +39,8 @@ final class ForkHookOrderTests: XCTestCase {
         RCUBulletproof.retire(Filler())
         RCUBulletproof.barrier()
         _ = Self.countingHook
+        // Also rehearses the hook's code in the parent (see ForkHooks: the child runs only code the parent has run).
+        XCTAssertGreaterThan(Self.threadCount(), 1, "the parent has its call_rcu worker and the test runner's threads")
         let status = forkExitStatus {
             let atHook = Self.threadsAtChildHook
             let afterFork = Self.threadCount()
