@@ -148,7 +148,8 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    /// - Returns: Whether the item was pending.
+    /// - Returns: Whether the item was pending (in a child of `fork()`, reported and `false`:
+    ///   see ``WorkQueue``'s discussion).
     @discardableResult
     public func cancelSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard workQueue.workersExist("WorkItem.cancelSync()", at: LockdepSite(fileID: fileID, line: line, function: function))
@@ -166,7 +167,8 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    /// - Returns: Whether it had to wait.
+    /// - Returns: Whether it had to wait (in a child of `fork()`, reported and `false`: see
+    ///   ``WorkQueue``'s discussion).
     @discardableResult
     public func flush(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard workQueue.workersExist("WorkItem.flush()", at: LockdepSite(fileID: fileID, line: line, function: function))
@@ -195,7 +197,8 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    /// - Returns: Whether the item was pending.
+    /// - Returns: Whether the item was pending (in a child of `fork()`, reported and `false`:
+    ///   see ``WorkQueue``'s discussion).
     @discardableResult
     public func disableSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
         guard workQueue.workersExist("WorkItem.disableSync()", at: LockdepSite(fileID: fileID, line: line, function: function))
