@@ -1,16 +1,17 @@
 internal import Glibc
+internal import Runtime
+
+/// A call stack captured for a report: return addresses when captured, names and source
+/// lines only when the report prints it.
+struct CallStack {
+    let captured: Runtime.Backtrace?
+
+    static let empty = CallStack(captured: nil)
+}
 
 /// Cheap return-address capture and late symbolisation (only used on the slow path of a new
-/// dependency, and when a report is printed).
+/// dependency, and when a report is printed), and the thread-name and stderr helpers reports use.
 enum Backtrace {
-    typealias BacktraceFn = @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>?, Int32) -> Int32
-    typealias SymbolsFn = @convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int32) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-    typealias DemangleFn = @convention(c) (UnsafePointer<CChar>?, Int, UnsafeMutablePointer<CChar>?, UnsafeMutablePointer<Int>?, UInt32) -> UnsafeMutablePointer<CChar>?
-
-    static let backtraceFn: BacktraceFn? = lookup("backtrace")
-    static let symbolsFn: SymbolsFn? = lookup("backtrace_symbols")
-    static let demangleFn: DemangleFn? = lookup("swift_demangle")
-
     typealias GetNameFn = @convention(c) (pthread_t, UnsafeMutablePointer<CChar>?, Int) -> Int32
     static let getNameFn: GetNameFn? = lookup("pthread_getname_np")
 
@@ -41,54 +42,37 @@ enum Backtrace {
         return unsafeBitCast(sym, to: F.self)
     }
 
+    /// The loaded images, captured once: a capture given a map only records return addresses
+    /// (about 3 µs), where one without captures the map each time (hundreds of µs).
+    /// Symbolication reads the images afresh, so a library loaded later is still named.
+    static let imagesAtStart = ImageMap.capture()
+
     /// Captures up to `limit` return addresses, skipping `skip` innermost frames.
-    static func capture(skip: Int = 2, limit: Int = 24) -> [UInt] {
-        guard let fn = backtraceFn else { return [] }
-        var buffer = [UnsafeMutableRawPointer?](repeating: nil, count: limit + skip)
-        let n = Int(fn(&buffer, Int32(buffer.count)))
-        guard n > skip else { return [] }
-        return buffer[skip..<n].map { UInt(bitPattern: $0) }
+    static func capture(skip: Int = 2, limit: Int = 24) -> CallStack {
+        CallStack(captured: try? Runtime.Backtrace.capture(limit: limit, offset: skip, top: 0, images: imagesAtStart))
     }
 
-    /// Symbolises addresses into readable frame lines (demangled where possible).
-    static func symbolicate(_ frames: [UInt]) -> [String] {
-        guard !frames.isEmpty, let fn = symbolsFn else { return frames.map { "0x" + String($0, radix: 16) } }
-        let pointers = frames.map { UnsafeMutableRawPointer(bitPattern: $0) }
-        guard let symbols = pointers.withUnsafeBufferPointer({ fn($0.baseAddress, Int32($0.count)) }) else {
-            return frames.map { "0x" + String($0, radix: 16) }
+    /// Names a captured stack, a line per frame: the function (demangled) and offset, and the
+    /// source file and line where the image has debug information (`main() + 52 at
+    /// /src/App/main.swift:12:5`); an image and address where it has no symbols.
+    static func symbolicate(_ stack: CallStack) -> [String] {
+        guard let captured = stack.captured else { return [] }
+        guard let named = captured.symbolicated(with: ImageMap.capture()) else {
+            return captured.frames.map { "\($0)" }
         }
-        defer { free(symbols) }
-        var lines: [String] = []
-        for i in 0..<frames.count {
-            guard let cstr = symbols[i] else { continue }
-            lines.append(demangleLine(String(cString: cstr)))
+        // Lockdep's own frames on top, but the outermost (the lock call the user made), as the
+        // kernel's traces start at lock_acquire's caller's lock function.
+        let frames = named.frames
+        let firstOutside = frames.firstIndex { !isLockdepFrame($0) } ?? frames.count
+        return frames[max(0, firstOutside - 1)...].map { frame in
+            guard let symbol = frame.symbol else { return "\(frame.captured.adjustedProgramCounter)" }
+            let place = symbol.sourceLocation.map { " at \($0)" } ?? ""
+            return "\(symbol.name) + \(symbol.offset)\(place)"
         }
-        return lines
     }
 
-    /// `/path/bin(mangled+0x12) [0x...]` -> `demangled +0x12`.
-    static func demangleLine(_ line: String) -> String {
-        guard let open = line.firstIndex(of: "("), let close = line[open...].firstIndex(of: ")") else { return line }
-        let inner = line[line.index(after: open)..<close]
-        if inner.isEmpty || inner.hasPrefix("+") {
-            let path = line[..<open]
-            let binary = path.split(separator: "/").last.map(String.init) ?? String(path)
-            return binary + " " + inner
-        }
-        let parts = inner.split(separator: "+", maxSplits: 1)
-        guard let mangled = parts.first, !mangled.isEmpty else {
-            return line
-        }
-        let offset = parts.count > 1 ? " +" + parts[1] : ""
-        var name = String(mangled)
-        if let demangle = demangleFn {
-            name.withCString { cstr in
-                if let out = demangle(cstr, strlen(cstr), nil, nil, 0) {
-                    name = String(cString: out)
-                    free(out)
-                }
-            }
-        }
-        return name + offset
+    /// A frame in this module (its mangled name's module is `Lockdep`).
+    static func isLockdepFrame(_ frame: SymbolicatedBacktrace.Frame) -> Bool {
+        frame.symbol?.rawName.hasPrefix("$s7Lockdep") ?? false
     }
 }

@@ -226,7 +226,7 @@ enum Engine {
             if g.chains.contains(e.chainKey) { return true }
             let cls = Int(e.node >> 3)
             if cls >= g.classValidates.count || g.classValidates[cls] {
-                var stack: [UInt]?
+                var stack: CallStack?
                 if let r = checkChain(&g, t, index: index, stack: &stack) { reports.append(r) }
             }
             if g.disabled { return false }
@@ -256,7 +256,7 @@ enum Engine {
     }
 
     static func checkChain(_ g: inout GraphState, _ t: UnsafeMutablePointer<ThreadState>, index: Int,
-                           stack: inout [UInt]?) -> LockdepReport? {
+                           stack: inout CallStack?) -> LockdepReport? {
         let held = t.pointee.held
         let e = held[index]
         let ctx = e.irqState & 3
@@ -299,7 +299,7 @@ enum Engine {
             if let existing, existing & typeBit != 0 { continue }
             if let path = g.strongPath(from: e.node, startRecursive: eRecursive, to: h.node, targetShared: hShared) {
                 if stack == nil { stack = Backtrace.capture(skip: 4) }
-                return Reports.circular(g, t, held: h, entry: e, index: index, path: path, stack: stack ?? [])
+                return Reports.circular(g, t, held: h, entry: e, index: index, path: path, stack: stack ?? .empty)
             }
             if let r = checkEdgeIrq(&g, t, held: h, entry: e, index: index) { return r }
             if existing == nil {
@@ -309,7 +309,7 @@ enum Engine {
                 }
                 if stack == nil { stack = Backtrace.capture(skip: 4) }
                 g.addEdge(from: h.node, to: e.node, Edge(
-                    types: typeBit, fromSite: h.site, toSite: e.site, thread: t.pointee.name, stack: stack ?? []))
+                    types: typeBit, fromSite: h.site, toSite: e.site, thread: t.pointee.name, stack: stack ?? .empty))
             } else {
                 g.addEdgeTypes(from: h.node, to: e.node, typeBit)
             }

@@ -10,7 +10,7 @@ struct Edge {
     var fromSite: LockdepSite
     var toSite: LockdepSite
     var thread: String
-    var stack: [UInt]
+    var stack: CallStack
 }
 
 /// A node of the dependency graph: one (class, subclass).

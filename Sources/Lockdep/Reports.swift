@@ -76,7 +76,7 @@ enum Reports {
         return LockdepReport.Dependency(
             from: g.nodeName(from), to: g.nodeName(to), fromSite: edge?.fromSite ?? LockdepSite(),
             toSite: edge?.toSite ?? LockdepSite(), thread: edge?.thread ?? "?",
-            stack: Backtrace.symbolicate(edge?.stack ?? []))
+            stack: Backtrace.symbolicate(edge?.stack ?? .empty))
     }
 
     static func dependencyText(_ index: Int, _ d: LockdepReport.Dependency, usage: String) -> String {
@@ -89,7 +89,7 @@ enum Reports {
     }
 
     static func circular(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, held h: HeldLock, entry e: HeldLock,
-                         index: Int, path: [UInt32], stack: [UInt]) -> LockdepReport {
+                         index: Int, path: [UInt32], stack: CallStack) -> LockdepReport {
         // path: e.node -> ... -> h.node (existing); the new dependency is h -> e.
         var chain: [LockdepReport.Dependency] = []
         for i in 0..<(path.count - 1) { chain.append(dependency(g, from: path[i], to: path[i + 1])) }
