@@ -64,6 +64,13 @@ final class WorkQueueForkTests: LockdepTestCase {
             guard seen.reports.allSatisfy({ $0.text.contains("workqueue \"fork-parent-queue\"") && $0.text.contains("fork()") })
             else { return 22 }
             guard seen.reports[1].text.contains("WorkQueue.flush()"), seen.reports[1].site?.fileID == #fileID else { return 23 }
+            // The text: the kernel-style banner, then the call, the queue, where it was made and why it is refused.
+            let first = seen.reports[0]
+            guard first.title == "BUG: workqueue used after fork()", first.text.contains("BUG: workqueue used after fork()"),
+                  first.text.contains("called WorkItem.queue() (work declared at"),
+                  first.text.contains("(created at LockdepTests/WorkQueueForkTests.swift:"),
+                  first.text.contains("The call is refused. Create a new WorkQueue in the child.")
+            else { return 24 }
             // A queue made in the child has workers there and runs its items.
             let childRuns = ForkTestCounter()
             let fresh = WorkQueue("fork-child-queue", threads: 1)
