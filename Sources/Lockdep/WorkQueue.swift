@@ -150,8 +150,9 @@ public final class WorkQueue: @unchecked Sendable {
         return false
     }
 
+    /// Builds and delivers the report (internal: a test rehearses it in the parent).
     @inline(never)
-    private func reportUsedAfterFork(_ call: String, site: LockdepSite) {
+    func reportUsedAfterFork(_ call: String, site: LockdepSite) {
         let body = "called \(call) on workqueue \"\(name)\" (created at \(declared.fileID):\(declared.line)) at \(site)\n"
             + "in a child of fork(): the queue was created before the fork, in the parent, and its worker\n"
             + "threads do not exist in this process, so its items would never run and a wait for them would\n"

@@ -104,6 +104,12 @@ final class WorkQueueForkTests: LockdepTestCase {
             }
             done.signal()
         }
+        // The report's code, run once here: a child that runs Swift code for the first time may
+        // need a Swift runtime cache entry whose lock a parent thread held at the fork (seen: a
+        // child hung on the runtime's tuple-metadata lock). The children then run known code.
+        queue.reportUsedAfterFork("rehearsal", site: LockdepSite())
+        XCTAssertEqual(collector.kinds, [.workQueueUsedAfterFork])
+        collector.clear()
         hammer.start()
         var failures: [Int32?] = []
         for _ in 0..<30 {
