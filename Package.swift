@@ -1,4 +1,4 @@
-// swift-tools-version: 6.2
+// swift-tools-version: 6.1
 import PackageDescription
 
 /// liburcu's flavors, as the shims and their pkg-config files name them (one C module per

@@ -2,8 +2,10 @@
 # Instructions and L1 data-cache misses per hash-map lookup, counted by callgrind (which,
 # unlike timing, does not drift on a shared machine): `Dictionary` against `RCUDictionary`
 # and `RCUHashMap` (each lookup in its own memb read section, as `rcu-stress containers`
-# does), and `RCUDictionary` with all lookups in one section. 10000 Int keys, N random
-# present keys (default 200000), the same keys for every variant, single thread.
+# does), and `RCUDictionary` with all lookups in one section, and after 14000 replacements
+# (each leaves a tombstone on its key's probe run, as `rcu-stress containers`'s writer does
+# until a rebuild). 10000 Int keys, N random present keys (default 200000), the same keys for
+# every variant, single thread.
 #
 # Builds a throwaway package outside the repository that depends on it, strips the debug
 # info from the binary (valgrind 3.19 cannot read the Swift 6.3 toolchain's DWARF) and
@@ -39,6 +41,9 @@ let dictionary = Dictionary(uniqueKeysWithValues: (0..<keyCount).map { ($0, $0) 
 let rcuDictionary = RCUDictionary<Int, Int, RCUMemb>(minimumCapacity: keyCount)
 let hashMap = RCUHashMap<Int, Int, RCUMemb>(minimumCapacity: keyCount)
 for key in 0..<keyCount { rcuDictionary.insert(key, forKey: key); hashMap.insert(key, forKey: key) }
+if variant == "RCUDictionary-after-replaces" {
+    for index in 0..<14000 { rcuDictionary.updateValue(keys[index % keys.count], forKey: keys[index % keys.count]) }
+}
 
 @inline(never) func lookupsDictionary(_ keys: [Int]) -> Int {
     var sum = 0
@@ -66,7 +71,7 @@ _ = RCUMemb.read { _ in 0 }   // registers the thread outside the counted loops
 let body: ([Int]) -> Int =
     switch variant {
     case "Dictionary": lookupsDictionary
-    case "RCUDictionary": lookupsRCUDictionary
+    case "RCUDictionary", "RCUDictionary-after-replaces": lookupsRCUDictionary
     case "RCUDictionary-one-section": lookupsRCUDictionaryOneSection
     default: lookupsRCUHashMap
     }
@@ -77,12 +82,12 @@ EOF
 swift build -c release --package-path "$work" >/dev/null
 strip --strip-debug -o "$work/counted" "$work/.build/release/HashMapInstructions"
 echo "per lookup ($((lookups * 5)) lookups, 10000 Int keys): instructions, L1 data read misses"
-for variant in Dictionary RCUDictionary RCUDictionary-one-section RCUHashMap; do
+for variant in Dictionary RCUDictionary RCUDictionary-one-section RCUDictionary-after-replaces RCUHashMap; do
     valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*lookups*' \
         --callgrind-out-file="$work/$variant.out" "$work/counted" "$lookups" "$variant" >/dev/null 2>&1
     # The totals line: Ir Dr Dw I1mr D1mr ..., comma-grouped, nonzero ones followed by "(100.0%)".
     callgrind_annotate "$work/$variant.out" 2>/dev/null | grep -m1 'PROGRAM TOTALS' | tr -d ',' |
         awk -v n=$((lookups * 5)) -v v="$variant" '{
             k = 0; for (i = 1; i <= NF; i++) if ($i !~ /^\(/) count[++k] = $i
-            printf "  %-26s %7.1f  %5.2f\n", v, count[1] / n, count[5] / n }'
+            printf "  %-28s %7.1f  %5.2f\n", v, count[1] / n, count[5] / n }'
 done

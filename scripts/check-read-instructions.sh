@@ -24,6 +24,20 @@
 #   bp reader, generic <= bp c     (liburcu's bp checks registration itself)
 #   mb reader, generic <= mb c-checked
 #
+# The `rcu-stress urcu` readers (the loop compared with liburcu's test_urcu programs) are
+# counted the same way: `urcu 1 0 1 --flavor F` under callgrind, the reader loop's
+# inclusive instructions (`readLoop`, `readLoopQSBR`) over nr_reads, one reader and no
+# writer (test_urcu's `1 0 1`: the pointer stays empty, so neither side checks a value).
+# Each must stay within its expected count and at or below liburcu's `thr_reader`
+# (thr_reader's inclusive instructions over nr_reads of `test_* 1 0 1`), plus, for qsbr,
+# what the API's QSBR section costs over test_urcu_qsbr's loop: 4 instructions (the online
+# test, 3, and the test of whether the section brought the thread online, 2; the depth
+# count, an increment and a decrement, 2; less test_urcu's `assert(rcu_read_ongoing())`,
+# 3, which the depth count makes 1; and the read-duration test, 1 fewer). liburcu's
+# counts are measured when LIBURCU_BENCH names a directory with its test programs
+# (test_urcu, test_urcu_qsbr, test_urcu_bp, test_urcu_mb, test_rwlock, test_mutex, built
+# as docs/results.md says), and otherwise read from the expected file's `test_urcu` rows.
+#
 # Usage: scripts/check-read-instructions.sh [--update] [path/to/rcu-stress]
 #        (without a path: `swift build -c release` and use .build/release/rcu-stress)
 set -euo pipefail
@@ -83,12 +97,61 @@ for entry in "${loops[@]}"; do
     measured[$entry]=$(awk -v i="$instructions" -v r="$reads" 'BEGIN { printf "%.2f", i / r }')
 done
 
+# Per-read instructions of a reader loop: the largest inclusive count of a function matching
+# `pattern` in callgrind profile `profile`, over the nr_reads of SUMMARY line in `summary`.
+per_read() {
+    local profile=$1 pattern=$2 summary=$3 instructions nr_reads
+    instructions=$(callgrind_annotate --inclusive=yes "$profile" 2>/dev/null |
+        awk -v pattern="$pattern" '$0 ~ pattern && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); if ($1 > max) max = $1 } END { print max + 0 }')
+    nr_reads=$(awk '/^SUMMARY/ { for (i = 1; i <= NF; i++) if ($i == "nr_reads") print $(i + 1) }' "$summary")
+    if [[ $instructions -eq 0 || -z $nr_reads || $nr_reads -eq 0 ]]; then
+        echo "FAIL: no $pattern function or no reads in $profile ($summary)" >&2
+        cat "$summary" >&2
+        exit 1
+    fi
+    awk -v i="$instructions" -v r="$nr_reads" 'BEGIN { printf "%.2f", i / r }'
+}
+
+urcu_flavors=(memb qsbr bp mb rwlock mutex)
+declare -A liburcu_program=([memb]=test_urcu [qsbr]=test_urcu_qsbr [bp]=test_urcu_bp [mb]=test_urcu_mb
+    [rwlock]=test_rwlock [mutex]=test_mutex)
+declare -A liburcu_measured
+for flavor in "${urcu_flavors[@]}"; do
+    entry="$flavor urcu-reader"
+    loops+=("$entry")
+    out="$work/callgrind.urcu.$flavor"
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$work/rcu-stress" urcu 1 0 1 --flavor "$flavor" >"$work/stdout" 2>"$work/stderr" || {
+        echo "FAIL: urcu 1 0 1 --flavor $flavor failed under valgrind:" >&2
+        cat "$work/stdout" "$work/stderr" >&2
+        exit 1
+    }
+    measured[$entry]=$(per_read "$out" 'UrcuRCUFlavorRun.*readLoop|UrcuLockBaselineRun.*readLoop' "$work/stdout")
+    if [[ -n ${LIBURCU_BENCH:-} ]]; then
+        program=$LIBURCU_BENCH/${liburcu_program[$flavor]}
+        [[ -x $program ]] || { echo "check-read-instructions: no $program (LIBURCU_BENCH)" >&2; exit 2; }
+        out="$work/callgrind.liburcu.$flavor"
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$program" 1 0 1 >"$work/stdout" 2>"$work/stderr" || {
+            echo "FAIL: $program 1 0 1 failed under valgrind:" >&2
+            cat "$work/stdout" "$work/stderr" >&2
+            exit 1
+        }
+        liburcu_measured[$flavor]=$(per_read "$out" '\.c:thr_reader' "$work/stdout")
+    fi
+done
+
 if $update; then
     {
         echo "# Instructions per read of each read-cost loop (scripts/check-read-instructions.sh --update)."
         echo "# flavor loop instructions"
         for entry in "${loops[@]}"; do echo "$entry ${measured[$entry]}"; done
-    } >"$expected_file"
+        echo "# liburcu 0.13.2's thr_reader, instructions per read of \`test_* 1 0 1\` (measured with LIBURCU_BENCH)."
+        for flavor in "${urcu_flavors[@]}"; do
+            value=${liburcu_measured[$flavor]:-$(awk -v f="$flavor" '$1 == f && $2 == "test_urcu" { print $3 }' "$expected_file")}
+            echo "$flavor test_urcu $value"
+        done
+    } >"$expected_file.new"
+    mv "$expected_file.new" "$expected_file"
     echo "wrote $expected_file"
 fi
 
@@ -131,7 +194,27 @@ for pair in "${pairs[@]}"; do
     fi
 done
 
+# Parity with liburcu's benchmark readers: no urcu reader above its thr_reader (qsbr: plus
+# the 4 instructions of the API's QSBR section, see the header).
+for flavor in "${urcu_flavors[@]}"; do
+    c=${liburcu_measured[$flavor]:-$(awk -v f="$flavor" '$1 == f && $2 == "test_urcu" { print $3 }' "$expected_file")}
+    if [[ -z $c ]]; then
+        echo "FAIL: no liburcu thr_reader count for $flavor (a '$flavor test_urcu N' row in $expected_file)" >&2
+        status=1
+        continue
+    fi
+    allowance=0
+    [[ $flavor == qsbr ]] && allowance=4
+    swift=${measured[$flavor urcu-reader]}
+    printf '%-6s %-19s %9s %9s (liburcu thr_reader%s)\n' "$flavor" "urcu vs test_urcu" "$swift" "$c" \
+        "$([[ $allowance != 0 ]] && echo " + $allowance")"
+    if awk -v s="$swift" -v c="$c" -v a="$allowance" 'BEGIN { exit !(s > c + a + 0.05) }'; then
+        echo "FAIL: the urcu $flavor reader executes $swift instructions per read, more than liburcu's thr_reader's $c (+ $allowance)" >&2
+        status=1
+    fi
+done
+
 if [[ $status -eq 0 ]]; then
-    echo "OK: every read loop within its expected count; no Swift loop above its same-work C loop"
+    echo "OK: every read loop within its expected count; no Swift loop above its same-work C loop or liburcu's thr_reader"
 fi
 exit $status

@@ -60,3 +60,16 @@ void *const *clockdep_task_slot_for_current_thread(void) {
     void *const *slot = (void *const *)((char *)task_slot_get_addr(task_slot_index) + task_slot_offset);
     return *slot == swift_task_getCurrent() ? slot : 0;
 }
+
+/* ---- naming a report's stack frames ----------------------------------------- */
+
+int clockdep_image_of(const void *address, const char **path, uintptr_t *base, const char **symbol,
+                      uintptr_t *symbol_address) {
+    Dl_info info;
+    if (dladdr(address, &info) == 0) return 0;
+    *path = info.dli_fname;
+    *base = (uintptr_t)info.dli_fbase;
+    *symbol = info.dli_sname;
+    *symbol_address = (uintptr_t)info.dli_saddr;
+    return 1;
+}

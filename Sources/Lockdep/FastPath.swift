@@ -116,6 +116,24 @@ extension Engine {
         return acquire(classID: classID, subclass: 0, instance: instance, mode: mode, flags: own, nest: nil, site: site)
     }
 
+    /// The full acquire of the map published in `cell` by a caller that passed its options
+    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:)`` off its fast path).
+    @usableFromInline @inline(never)
+    static func acquireMapCell(_ cell: UnsafeMutablePointer<clockdep_map_cell>, mode: LockdepMode, flags: UInt8,
+                               site: LockdepSite) {
+        let instance = clockdep_map_cell_instance(cell).unsafelyUnwrapped
+        _ = acquireCheckingMapOptions(cell, classID: clockdep_map_cell_class(cell), instance: instance, mode: mode,
+                                      flags: flags, site: site)
+    }
+
+    /// The full release of the map published in `cell`
+    /// (``Lockdep/release(_:options:fileID:line:function:)`` off its fast path).
+    @usableFromInline @inline(never)
+    static func releaseMapCell(_ cell: UnsafeMutablePointer<clockdep_map_cell>, site: LockdepSite) {
+        let instance = clockdep_map_cell_instance(cell).unsafelyUnwrapped
+        _ = release(classID: clockdep_map_cell_class(cell), instance: instance, ownerWord: 0, site: site)
+    }
+
     /// A map's options as written in code: `[.atomic, .rcu]`.
     static func optionNames(_ flags: UInt8) -> String {
         let names: [(UInt8, String)] = [(AcquireFlag.atomic, ".atomic"), (AcquireFlag.rcu, ".rcu"),

@@ -1,10 +1,10 @@
 #if LOCKDEP_CHECKS
 internal import Glibc
+public import CLockdepThread   // the pending-acquire cell in the inlinable lock path
 #else
 public import Glibc   // pthread_self() in the inlinable owner stores
 #endif
 public import Synchronization
-public import CLockdepThread
 
 /// The header of a checked lock's storage: its class and declaration site.
 @usableFromInline

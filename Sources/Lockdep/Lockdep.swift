@@ -100,8 +100,10 @@ public enum Lockdep {
     @inlinable
     public static func withContext<R, E: Error>(_ context: LockdepContext, _ body: () throws(E) -> R) throws(E) -> R {
         #if LOCKDEP_CHECKS
-        let saved = _enterContext(context)
-        defer { _exitContext(saved) }
+        // One thread-state lookup for the entry and the exit.
+        let t = ThreadState.current()
+        let saved = t.pointee.enterContext(context.rawValue)
+        defer { t.pointee.exitContext(saved) }
         #endif
         return try body()
     }
@@ -127,10 +129,10 @@ public enum Lockdep {
         let t = ThreadState.current()
         let savedThreaded = t.pointee.hardirqNotThreaded
         t.pointee.hardirqNotThreaded = !threaded
-        let saved = _enterContext(context)
+        let saved = t.pointee.enterContext(context.rawValue)
         defer {
             t.pointee.hardirqNotThreaded = savedThreaded
-            _exitContext(saved)
+            t.pointee.exitContext(saved)
         }
         #endif
         return try body()
@@ -161,21 +163,6 @@ public enum Lockdep {
         defer { _disableInterrupts(interrupts == .hardirq, by: -1) }
         #endif
         return try body()
-    }
-
-    // Inlined: an "ISR" enters and leaves its context on every interrupt, and both only
-    // touch the calling thread's state.
-    /// Returns what ``_exitContext(_:)`` restores: the context, the cached irq state, and whether
-    /// no interrupts were disabled (then, if none are on exit either, the cached state is
-    /// restored as it was instead of recomputed).
-    @inlinable @inline(__always)
-    static func _enterContext(_ context: LockdepContext) -> UInt32 {
-        ThreadState.current().pointee.enterContext(context.rawValue)
-    }
-
-    @inlinable @inline(__always)
-    static func _exitContext(_ saved: UInt32) {
-        ThreadState.current().pointee.exitContext(saved)
     }
 
     @usableFromInline

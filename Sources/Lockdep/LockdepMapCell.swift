@@ -75,10 +75,15 @@ extension Lockdep {
     public static func acquire(_ cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options,
                                fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        _ = Engine.fastAcquire(classID: cell.classID, subclass: 0, instance: cell.instance, mode: mode,
-                               flags: options.rawValue | AcquireFlag.map,
-                               site: LockdepSite(fileID: fileID, line: line, function: function),
-                               thread: Engine.fastThread(), mapCell: cell.cell)
+        let flags = options.rawValue | AcquireFlag.map
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if let t = Engine.fastThread(),
+           Engine.fastPush(classID: cell.classID, subclass: 0, instance: cell.instance, mode: mode, flags: flags,
+                           site: site, t) {
+            return
+        }
+        // Out of line with few arguments: less code inlined into every section.
+        Engine.acquireMapCell(cell.cell, mode: mode, flags: flags, site: site)
         #endif
     }
 
@@ -95,12 +100,11 @@ extension Lockdep {
     public static func release(_ cell: LockdepMapCell, options: LockdepMap.Options, fileID: StaticString = #fileID,
                                line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        let instance = cell.instance
-        if let t = Engine.fastThread(), Engine.fastPop(instance: instance, t, knownFlags: options.rawValue | AcquireFlag.map) {
+        if let t = Engine.fastThread(),
+           Engine.fastPop(instance: cell.instance, t, knownFlags: options.rawValue | AcquireFlag.map) {
             return
         }
-        _ = Engine.release(classID: cell.classID, instance: instance, ownerWord: 0,
-                           site: LockdepSite(fileID: fileID, line: line, function: function))
+        Engine.releaseMapCell(cell.cell, site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }
 

@@ -62,6 +62,20 @@ struct HeldLock {
     var nest: UnsafeRawPointer? { storedFlags & HeldLock.extraFlag != 0 ? extraNest : nil }
 }
 
+/// What ``ThreadState/exitContext(_:)`` restores: the atomic word at the entry (its irq-state
+/// and context bits) and the interrupt-disable counts its irq state was computed with.
+@usableFromInline
+struct SavedContext {
+    @usableFromInline let word: UInt64
+    @usableFromInline let disableCounts: UInt64
+
+    @inlinable @inline(__always)
+    init(word: UInt64, disableCounts: UInt64) {
+        self.word = word
+        self.disableCounts = disableCounts
+    }
+}
+
 /// Per-thread validator state, in manually managed memory reached through `pthread_getspecific`
 /// (no exclusivity checks, no reference counting on the hot path).
 ///
@@ -167,32 +181,33 @@ struct ThreadState {
         set { disableCounts = disableCounts & 0xFFFF_FFFF | UInt64(UInt32(bitPattern: newValue)) << 32 }
     }
 
-    /// Enters `context` (``Lockdep/withContext(_:_:)``); returns what ``exitContext(_:)``
-    /// restores: the irq state and context (bits 0-15) and whether no interrupts were disabled
-    /// (bit 16: then, if none are on exit either, they are restored as they were).
+    /// Enters `context` (``Lockdep/withContext(_:_:)``, inlined: an "ISR" enters and leaves its
+    /// context on every interrupt); returns what ``exitContext(_:)`` restores.
     @inlinable @inline(__always)
-    mutating func enterContext(_ context: UInt8) -> UInt32 {
+    mutating func enterContext(_ context: UInt8) -> SavedContext {
         let word = atomicWord
-        let saved = UInt32(truncatingIfNeeded: word >> 32) & 0xFFFF | (disableCounts == 0 ? 1 << 16 : 0)
+        let saved = SavedContext(word: word, disableCounts: disableCounts)
         atomicWord = word & 0xFFFF_FFFF | UInt64(irqState(in: context)) << 32 | UInt64(context) << 40
         return saved
     }
 
-    /// Leaves the context entered by ``enterContext(_:)``.
+    /// Leaves the context entered by ``enterContext(_:)``. The irq state is a function of the
+    /// context and of whether interrupts are disabled, so with the disable counts as they were at
+    /// the entry (the common case: the body left them balanced) the saved state is exact and is
+    /// put back as it was; otherwise it is recomputed.
     @inlinable @inline(__always)
-    mutating func exitContext(_ saved: UInt32) {
-        if saved & 1 << 16 != 0 && disableCounts == 0 {
-            atomicWord = atomicWord & 0xFFFF_FFFF | UInt64(saved & 0xFFFF) << 32
+    mutating func exitContext(_ saved: SavedContext) {
+        if disableCounts == saved.disableCounts {
+            atomicWord = atomicWord & 0xFFFF_FFFF | saved.word & ~0xFFFF_FFFF
         } else {
             exitContextRecomputing(saved)
         }
     }
 
-    /// ``exitContext(_:)`` when interrupts were disabled at the entry or are at the exit:
-    /// the saved irq state may be stale, so it is recomputed.
+    /// ``exitContext(_:)`` when the interrupt-disable counts changed inside the context.
     @usableFromInline @inline(never)
-    mutating func exitContextRecomputing(_ saved: UInt32) {
-        context = UInt8(truncatingIfNeeded: saved >> 8)
+    mutating func exitContextRecomputing(_ saved: SavedContext) {
+        context = UInt8(truncatingIfNeeded: saved.word >> 40)
         updateIrq()
     }
 

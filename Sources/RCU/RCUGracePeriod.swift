@@ -25,14 +25,21 @@ extension RCUFlavor {
     ///
     /// Dispatched once to a body specialised for the flavor: a generic caller outside the
     /// module (an inlined ``RCUPointer/replaceAndSynchronize(with:fileID:line:)-3kjai``)
-    /// calls this unspecialised, and every write pays what the body costs.
+    /// calls this unspecialised, and every write pays what the body costs. The dispatch
+    /// compares metatypes (a few instructions): `kind`, unspecialised, builds the flavor's
+    /// description through its witness (about 43 instructions a call).
     @usableFromInline
     static func synchronizeAllowed() {
-        switch kind {
-        case .memb: RCUMemb.synchronizeAllowedSpecialized()
-        case .qsbr: RCUQSBR.synchronizeAllowedSpecialized()
-        case .bulletproof: RCUBulletproof.synchronizeAllowedSpecialized()
-        case .memoryBarrier: RCUMemoryBarrier.synchronizeAllowedSpecialized()
+        if Self.self == RCUMemb.self {
+            RCUMemb.synchronizeAllowedSpecialized()
+        } else if Self.self == RCUQSBR.self {
+            RCUQSBR.synchronizeAllowedSpecialized()
+        } else if Self.self == RCUBulletproof.self {
+            RCUBulletproof.synchronizeAllowedSpecialized()
+        } else if Self.self == RCUMemoryBarrier.self {
+            RCUMemoryBarrier.synchronizeAllowedSpecialized()
+        } else {
+            synchronizeAllowedSpecialized()
         }
     }
 
@@ -87,12 +94,11 @@ extension RCUFlavor {
     /// Dispatched once to a body specialised for the flavor, as ``synchronizeAllowed()`` is.
     @usableFromInline
     static func gracePeriodWaitIsPlain() -> Bool {
-        switch kind {
-        case .memb: RCUMemb.waitIsPlain
-        case .qsbr: RCUQSBR.waitIsPlain
-        case .bulletproof: RCUBulletproof.waitIsPlain
-        case .memoryBarrier: RCUMemoryBarrier.waitIsPlain
-        }
+        if Self.self == RCUMemb.self { return RCUMemb.waitIsPlain }
+        if Self.self == RCUQSBR.self { return RCUQSBR.waitIsPlain }
+        if Self.self == RCUBulletproof.self { return RCUBulletproof.waitIsPlain }
+        if Self.self == RCUMemoryBarrier.self { return RCUMemoryBarrier.waitIsPlain }
+        return waitIsPlain
     }
 
     /// Whether nothing on this thread refuses a grace-period wait; with Lockdep's checks
@@ -102,8 +108,8 @@ extension RCUFlavor {
         #if LOCKDEP_CHECKS
         return false
         #else
-        return !primitiveIsInReadSection && !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback
-            && staleReadersAfterFork <= 0
+        // isInAnyReadSection covers this flavor's own sections too.
+        return !RCUThreadState.isInAnyReadSection && !RCUThreadState.isInAnyCallback && staleReadersAfterFork <= 0
         #endif
     }
 
@@ -142,10 +148,13 @@ extension RCUFlavor {
 
 /// The calling thread's state across the four flavors.
 enum RCUThreadState {
-    /// Whether the thread is inside a read section of any flavor.
+    /// Whether the thread is inside a read section of any flavor. bp's is asked only of a
+    /// registered thread: liburcu's bp check registers the thread it asks about, and would
+    /// make every waiting thread a bp reader that bp's grace periods then scan.
     static var isInAnyReadSection: Bool {
         RCUMemb.primitiveIsInReadSection || RCUQSBR.primitiveIsInReadSection
-            || RCUBulletproof.primitiveIsInReadSection || RCUMemoryBarrier.primitiveIsInReadSection
+            || (RCUBulletproof.primitiveIsThreadRegistered && RCUBulletproof.primitiveIsInReadSection)
+            || RCUMemoryBarrier.primitiveIsInReadSection
     }
 
     /// Whether the thread is a call_rcu worker running a callback of any flavor.

@@ -69,6 +69,9 @@ final class HashMapRegressionTests: XCTestCase {
             })
         }
         usleep(UInt32(seconds * 1_000_000))
+        // Then until every thread has made an operation (at most 30 s more).
+        let threads = configuration.readers + configuration.writers
+        for _ in 0..<30_000 where counts.threadsThatProgressed.load(ordering: .relaxed) < threads { usleep(1000) }
         stop.set()
         done.forEach { $0.wait() }
 
@@ -129,6 +132,7 @@ final class HashMapRegressionTests: XCTestCase {
                 }
                 if found { tally.lookupHits += 1 } else { tally.lookupMisses += 1 }
                 tally.reads += 1
+                if tally.reads == 1 { counts.noteFirstOperation() }
                 if tally.reads & 1023 == 0 { F.quiescentStateIfQSBR() }
             }
         }
@@ -152,6 +156,7 @@ final class HashMapRegressionTests: XCTestCase {
                     }
                 }
                 tally.reads += 1
+                if tally.reads == 1 { counts.noteFirstOperation() }
                 F.quiescentStateIfQSBR()
             }
         }
@@ -184,6 +189,7 @@ final class HashMapRegressionTests: XCTestCase {
                 tally.missing += 1
             }
             tally.writes += 1
+            if tally.writes == 1 { counts.noteFirstOperation() }
         }
         counts.add(tally)
     }
@@ -340,6 +346,11 @@ struct HashRegressionTally: Sendable, CustomStringConvertible {
 /// The threads' counts, summed.
 final class HashRegressionCounts: Sendable {
     private let sum = Locked(HashRegressionTally())
+    /// Threads that finished their first operation (each adds 1 once): the run lasts until
+    /// all have, so that a thread the loaded machine did not schedule in time cannot fail
+    /// the progress checks.
+    let threadsThatProgressed = Atomic<Int>(0)
+    func noteFirstOperation() { threadsThatProgressed.add(1, ordering: .relaxed) }
     func add(_ tally: HashRegressionTally) { sum.withLock { $0.add(tally) } }
     var total: HashRegressionTally { sum.withLock { $0 } }
 }

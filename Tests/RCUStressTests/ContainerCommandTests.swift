@@ -19,14 +19,25 @@ final class ContainerCommandTests: XCTestCase {
         assertUsageError(["--keys", "0"], mentions: "--keys")
         assertUsageError(["--list-length", "0"], mentions: "--list-length")
         assertUsageError(["--rounds", "0"], mentions: "--rounds")
+        assertUsageError(["--single-thread-lookups", "-1"], mentions: "--single-thread-lookups")
         assertUsageError(["--keys", "many"])
     }
 
     func testShortJSONRunKeepsEveryInvariant() throws {
         let run = try RCUStressProcess.run(
-            ["containers", "--duration", "0.1", "--rounds", "1", "--keys", "1000", "--list-length", "20", "--json"])
+            ["containers", "--duration", "0.1", "--rounds", "1", "--keys", "1000", "--list-length", "20",
+             "--single-thread-lookups", "20000", "--json"])
         XCTAssertEqual(run.status, 0, run.output)
-        let objects = try StressJSON.objects(run)
+        let all = try StressJSON.objects(run)
+        // The single-threaded comparison: one line per map, each a positive time per lookup.
+        let singleThread = all.filter { $0["container"] as? String == "hashmap-single-thread" }
+        XCTAssertEqual(singleThread.compactMap { $0["variant"] as? String }, ["Dictionary", "RCUDictionary<memb>"])
+        for object in singleThread {
+            let nanoseconds = try XCTUnwrap((object["ns_per_lookup"] as? NSNumber)?.doubleValue, "\(object)")
+            XCTAssertGreaterThan(nanoseconds, 0, "\(object)")
+            XCTAssertTrue(nanoseconds.isFinite, "a pass ran: \(object)")
+        }
+        let objects = all.filter { $0["container"] as? String != "hashmap-single-thread" }
         XCTAssertEqual(objects.compactMap { $0["variant"] as? String },
                        ["RCUHashMap<memb>", "RCUDictionary<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked",
                         "RCUList<memb>", "Array+rwlock"])

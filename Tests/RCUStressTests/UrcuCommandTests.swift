@@ -72,7 +72,6 @@ final class UrcuCommandTests: XCTestCase {
             let object = try StressJSON.object(run)
             XCTAssertEqual(object["flavor"] as? String, flavor)
             XCTAssertEqual(try StressJSON.int(object, "poisoned_reads"), 0, "\(object)")
-            XCTAssertEqual(try StressJSON.int(object, "null_reads"), 0, "\(object)")
             XCTAssertEqual(object["passed"] as? Bool, true, "\(object)")
             let reads = try StressJSON.int(object, "nr_reads")
             let writes = try StressJSON.int(object, "nr_writes")
@@ -82,6 +81,36 @@ final class UrcuCommandTests: XCTestCase {
             XCTAssertGreaterThan(try StressJSON.int(object, "rss_peak_bytes"), 0)
             XCTAssertNotNil(object["read_p99_ns"] as? NSNumber, "\(object)")
         }
+    }
+
+    /// The default run is test_urcu's loop: no read timed. With no writer the pointer stays
+    /// empty, as test_urcu's does, and the readers still count every read.
+    func testDefaultReadersOnlyRunTimesNoReadAndCountsReads() throws {
+        for flavor in ["memb", "qsbr", "rwlock"] {
+            let run = try RCUStressProcess.run(["urcu", "2", "0", "0.3", "--flavor", flavor, "--json"])
+            XCTAssertEqual(run.status, 0, run.output)
+            let object = try StressJSON.object(run)
+            XCTAssertEqual(try StressJSON.int(object, "latency_sample_every"), 0, "\(object)")
+            XCTAssertEqual(try StressJSON.int(object, "latency_samples"), 0, "\(object)")
+            XCTAssertGreaterThan(try StressJSON.int(object, "nr_reads"), 0, "\(object)")
+            XCTAssertEqual(try StressJSON.int(object, "nr_writes"), 0, "\(object)")
+            XCTAssertEqual(object["passed"] as? Bool, true, "\(object)")
+        }
+        let text = try RCUStressProcess.run(["urcu", "1", "1", "0.2", "--flavor", "bp"])
+        XCTAssertEqual(text.status, 0, text.output)
+        XCTAssertTrue(text.stdout.contains("read latency not sampled"), text.stdout)
+    }
+
+    func testSampledRunTimesReads() throws {
+        let run = try RCUStressProcess.run(["urcu", "1", "1", "0.3", "--flavor", "mb", "--json", "--sample-every", "16"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let object = try StressJSON.object(run)
+        XCTAssertEqual(try StressJSON.int(object, "latency_sample_every"), 16, "\(object)")
+        XCTAssertGreaterThan(try StressJSON.int(object, "latency_samples"), 0, "\(object)")
+    }
+
+    func testZeroSampleEveryIsAUsageError() throws {
+        assertUsageError(["1", "1", "1", "--flavor", "memb", "--sample-every", "0"], mentions: "--sample-every")
     }
 
     func testBatchedCallRCURunIsClean() throws {

@@ -150,6 +150,17 @@ static inline uint64_t clockdep_current_task(void) {
  */
 void *const *clockdep_task_slot_for_current_thread(void);
 
+/* ---- naming a report's stack frames ----------------------------------------- */
+
+/*
+ * The loaded image containing `address` (dladdr): its file and load base, and the nearest
+ * exported symbol before it (NULL when the image exports none there: an executable's own
+ * functions usually, which Lockdep then finds in the file's symbol table). Returns 0 when
+ * no image contains the address.
+ */
+int clockdep_image_of(const void *address, const char **path, uintptr_t *base, const char **symbol,
+                      uintptr_t *symbol_address);
+
 /* The running task's number from a slot found above (0 outside any task). */
 static inline __attribute__((always_inline)) uint64_t clockdep_task_from_slot(void *const *slot) {
     void *task = *slot;

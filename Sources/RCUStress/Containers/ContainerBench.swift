@@ -24,7 +24,10 @@ struct ContainerBench: ParsableCommand {
             invariant (a map key is always present with a value of its own; a list traversal \
             sees every element once); a violation fails the run (exit status 1). A run takes \
             7 x --rounds x --duration plus a barrier and the threads' start and stop per variant \
-            (tens of milliseconds): the writer's pause (at most 1 s) ends at the stop.
+            (tens of milliseconds): the writer's pause (at most 1 s) ends at the stop. Last, \
+            single-threaded: --single-thread-lookups lookups of present keys in \
+            RCUDictionary<Int, Int, RCUMemb> (a read section each) and in a Dictionary, alternated \
+            3 times per round, best pass kept: nanoseconds per lookup and their ratio.
             """
     )
 
@@ -34,6 +37,8 @@ struct ContainerBench: ParsableCommand {
     @Option(help: "Elements in the list.") var listLength = 100
     @Option(help: "Microseconds the writer sleeps between updates (0: none).") var writerPauseUs: UInt32 = 20
     @Option(help: "Rounds; the variants alternate round by round and each keeps its best.") var rounds = 3
+    @Option(help: "Single-threaded lookups per pass in the RCUDictionary-against-Dictionary comparison (0: skip it).")
+    var singleThreadLookups = 1_000_000
     @OptionGroup var output: JSONOutputOption
     /// Proves the list invariant can fail: the writer removes the element, then appends
     /// its replacement, two publications a reader can fall between.
@@ -60,6 +65,9 @@ struct ContainerBench: ParsableCommand {
             throw ValidationError("--list-length must be between 1 and 1048576, not \(listLength).")
         }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 100, not \(rounds).") }
+        guard (0...(1 << 26)).contains(singleThreadLookups) else {
+            throw ValidationError("--single-thread-lookups must be between 0 and 67108864, not \(singleThreadLookups).")
+        }
     }
 
     /// One variant's best round.
@@ -75,6 +83,9 @@ struct ContainerBench: ParsableCommand {
         var maps = ["RCUHashMap<memb>", "RCUDictionary<memb>", "Dictionary+Mutex", "Dictionary+rwlock", "Dictionary, unlocked"]
             .map { Result(container: "hashmap", variant: $0) }
         var lists = ["RCUList<memb>", "Array+rwlock"].map { Result(container: "list", variant: $0) }
+        let singleThread = singleThreadLookups > 0
+            ? ContainerSingleThreadLookups(keyCount: keys, lookups: singleThreadLookups) : nil
+        var singleThreadBest = ContainerSingleThreadLookups.Round()
         for _ in 0..<rounds {
             maps[0].keepBest(measure(RCUMapSubject(keys: keys)))
             maps[1].keepBest(measure(RCUDictionarySubject(keys: keys)))
@@ -83,16 +94,22 @@ struct ContainerBench: ParsableCommand {
             maps[4].keepBest(measure(UnsharedDictionary(keys: keys)))
             lists[0].keepBest(measure(RCUListSubject(length: listLength, replaceInTwoSteps: breakList)))
             lists[1].keepBest(measure(RWLockedArray(length: listLength)))
+            if let round = singleThread?.measure(passes: 3) {
+                singleThreadBest.dictionary = min(singleThreadBest.dictionary, round.dictionary)
+                singleThreadBest.rcuDictionary = min(singleThreadBest.rcuDictionary, round.rcuDictionary)
+            }
         }
         if output.json {
             for result in maps { print(jsonLine(result, baseline: maps[3], ceiling: maps[4])) }
             for result in lists { print(jsonLine(result, baseline: lists[1])) }
+            if singleThread != nil { singleThreadJSONLines(singleThreadBest).forEach { print($0) } }
         } else {
             print("readers: \(readers), writer: 1 (pause \(writerPauseUs) us), \(duration) s per variant, best of \(rounds) rounds")
             print("hash map lookups/s (\(keys) Int keys; readers total; writer updates/s)")
             maps.forEach { print(Self.row($0, baseline: maps[3], ceiling: maps[4])) }
             print("list iterations/s (\(listLength) elements, summed; readers total; writer replacements/s)")
             lists.forEach { print(Self.row($0, baseline: lists[1])) }
+            if singleThread != nil { singleThreadRows(singleThreadBest).forEach { print($0) } }
         }
         let violations = (maps + lists).reduce(0) { $0 + $1.violations }
         if violations > 0 {
@@ -112,6 +129,28 @@ struct ContainerBench: ParsableCommand {
         if let ceiling { line.add("vs_ceiling", result.readsPerSecond / ceiling.readsPerSecond) }
         line.add("violations", result.violations)
         return line.text
+    }
+
+    /// The single-threaded comparison's report lines.
+    func singleThreadRows(_ best: ContainerSingleThreadLookups.Round) -> [String] {
+        [
+            "single-threaded lookup ns (\(keys) Int keys, \(singleThreadLookups) lookups a pass, 1 thread, no writer; "
+                + "best of \(rounds) x 3 alternated passes)",
+            "  Dictionary           \(String(format: "%8.2f", best.dictionary)) ns",
+            "  RCUDictionary<memb>  \(String(format: "%8.2f", best.rcuDictionary)) ns  "
+                + "x\(String(format: "%.2f", best.rcuDictionary / best.dictionary)) vs Dictionary (a read section per lookup)",
+        ]
+    }
+
+    func singleThreadJSONLines(_ best: ContainerSingleThreadLookups.Round) -> [String] {
+        [("Dictionary", best.dictionary), ("RCUDictionary<memb>", best.rcuDictionary)].map { variant, nanoseconds in
+            var line = JSONLine()
+            line.add("container", "hashmap-single-thread")
+            line.add("variant", variant)
+            line.add("ns_per_lookup", nanoseconds)
+            line.add("vs_dictionary", nanoseconds / best.dictionary)
+            return line.text
+        }
     }
 
     static func row(_ result: Result, baseline: Result, ceiling: Result? = nil) -> String {

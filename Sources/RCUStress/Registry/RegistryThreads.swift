@@ -48,53 +48,57 @@ final class RegistryThreads<Flavor: RCUFlavor>: @unchecked Sendable {
     func read(index: Int) -> RegistryReaderResult {
         if configuration.design == .unsynchronized { return readUnsynchronized(index: index) }
         Lockdep.currentThreadName = "isr-\(index)"
-        var result = RegistryReaderResult()
-        var random = StressRandom(seed: UInt64(index) &+ 0x5151)
-        var sampler = LatencySampler(every: configuration.sampleEvery)
-        var reportCountdown = configuration.reportEvery
-        let counter = control.counters[index]
         let registry = self.registry
-        let count = devices.count
-        var iterations = 0
         control.waitForGo()
         // Registered (and, for qsbr, online) from here to the end of the run, not while
         // waiting for the start: an online qsbr thread that blocks holds up grace periods.
         // RCU designs look up through the scope's reader (a read section per lookup, without the
         // generic read's registration check), opened here so that it inlines into the loop, as
         // `Registry.lookup(_:with:)` opens the same section; the lock baselines through their
-        // registry lock.
-        let throughReader = configuration.design.usesRCUReaders
-        Flavor.withReader { reader in
-            devices.withUnsafeBufferPointer { devices in
-                unmanagedSlots.withUnsafeBufferPointer { slots in
-                    while !control.shouldStop {
-                        iterations &+= 1
-                        let pick = random.index(below: count)
-                        reportCountdown &-= 1
-                        if reportCountdown == 0 {
-                            reportCountdown = configuration.reportEvery
-                            slots[pick]._withUnsafeGuaranteedRef { report($0, into: &result) }
-                        } else if sampler.shouldSample() {
-                            let start = MonotonicClock.nanoseconds()
-                            devices[pick]._withUnsafeGuaranteedRef { dev in
-                                Lockdep.withContext(.hardirq) {
-                                    _ = throughReader ? reader.read { registry.lookup(dev, in: $0) } : registry.lookup(dev)
-                                }
-                            }
-                            result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
-                        } else {
-                            devices[pick]._withUnsafeGuaranteedRef { dev in
-                                Lockdep.withContext(.hardirq) {
-                                    _ = throughReader ? reader.read { registry.lookup(dev, in: $0) } : registry.lookup(dev)
-                                }
-                            }
+        // registry lock. One loop for each, so that no lookup tests which one it is.
+        if configuration.design.usesRCUReaders {
+            return Flavor.withReader { reader in
+                readerLoop(index: index) { dev in reader.read { registry.lookup(dev, in: $0) } }
+            }
+        }
+        return Flavor.withReader { _ in readerLoop(index: index) { dev in registry.lookup(dev) } }
+    }
+
+    /// The reader's loop until the stop, each lookup made by `lookup` (in the hardirq context).
+    @inline(__always)
+    private func readerLoop(index: Int, lookup: (Device<Flavor>) -> Bool) -> RegistryReaderResult {
+        var result = RegistryReaderResult()
+        var random = StressRandom(seed: UInt64(index) &+ 0x5151)
+        var sampler = LatencySampler(every: configuration.sampleEvery)
+        var reportCountdown = configuration.reportEvery
+        let counter = control.counters[index]
+        let count = devices.count
+        var iterations = 0
+        devices.withUnsafeBufferPointer { devices in
+            unmanagedSlots.withUnsafeBufferPointer { slots in
+                while !control.shouldStop {
+                    iterations &+= 1
+                    let pick = random.index(below: count)
+                    reportCountdown &-= 1
+                    if reportCountdown == 0 {
+                        reportCountdown = configuration.reportEvery
+                        slots[pick]._withUnsafeGuaranteedRef { report($0, into: &result) }
+                    } else if sampler.shouldSample() {
+                        let start = MonotonicClock.nanoseconds()
+                        devices[pick]._withUnsafeGuaranteedRef { dev in
+                            Lockdep.withContext(.hardirq) { _ = lookup(dev) }
                         }
-                        if iterations & 1023 == 0 {
-                            counter.publish(iterations)
-                            // A qsbr reader announces it holds nothing from earlier sections (a
-                            // constant `false` once specialised for memb), as liburcu's test_urcu_qsbr does.
-                            Flavor.quiescentStateIfQSBR()
+                        result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
+                    } else {
+                        devices[pick]._withUnsafeGuaranteedRef { dev in
+                            Lockdep.withContext(.hardirq) { _ = lookup(dev) }
                         }
+                    }
+                    if iterations & 1023 == 0 {
+                        counter.publish(iterations)
+                        // A qsbr reader announces it holds nothing from earlier sections (a
+                        // constant `false` once specialised for memb), as liburcu's test_urcu_qsbr does.
+                        Flavor.quiescentStateIfQSBR()
                     }
                 }
             }

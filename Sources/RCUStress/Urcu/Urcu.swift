@@ -8,9 +8,15 @@ struct Urcu: ParsableCommand {
         commandName: "urcu",
         abstract: "liburcu's test_urcu benchmark on the Swift API: readers against pointer-exchanging writers.",
         discussion: """
-            Readers loop: read lock -> dereference the published node -> check its value -> \
-            unlock (in a withReader scope; qsbr readers announce a quiescent state every 1024 \
-            reads). Writers allocate a node, exchange the pointer, wait for a grace period, \
+            Readers loop as test_urcu's thr_reader, doing per read what it does and nothing \
+            else: read lock -> assert the read section is ongoing (isInReadSection, live in \
+            release builds, as test_urcu's assert) -> dereference the published node -> test \
+            it for nil and check its value -> the -c busy loop if RDUR is not 0 -> unlock -> \
+            count the read (one increment of the thread's counter in memory, test_urcu's \
+            URCU_TLS(nr_reads)++) -> test the stop flag. They run in a withReader scope; qsbr \
+            readers announce a quiescent state every 1024 reads, as test_urcu_qsbr's. \
+            --sample-every N also times one read in N, which test_urcu does not (a countdown \
+            per read): latency runs are not the ones to compare with liburcu. Writers allocate a node, exchange the pointer, wait for a grace period, \
             then poison and free the old node; with -b BATCH they instead retire old nodes in \
             batches of BATCH with one call_rcu each. A reader that sees a poisoned node proves a \
             broken grace period: the run fails with exit status 1. --flavor rwlock|mutex guard \
@@ -18,8 +24,8 @@ struct Urcu: ParsableCommand {
             under the lock (liburcu's test_rwlock, test_mutex).
 
             Prints liburcu's line: SUMMARY <prog> testdur N nr_readers N rdur N wdur N \
-            nr_writers N wdelay N nr_reads N nr_writes N nr_ops N, then read latency \
-            percentiles (HdrHistogram, one read in --sample-every timed, clock cost included), \
+            nr_writers N wdelay N nr_reads N nr_writes N nr_ops N, then, with --sample-every, \
+            read latency percentiles (HdrHistogram, one read in N timed, clock cost included), \
             the peak call_rcu backlog and peak RSS. --json prints one JSON object instead. \
             Delays and durations are busy-wait loop counts, as in liburcu.
 
@@ -61,8 +67,8 @@ struct Urcu: ParsableCommand {
     @Option(help: "The synchronization under test: memb, qsbr, bp, mb, rwlock or mutex.")
     var flavor: FlavorChoice
 
-    @Option(help: "Time one read in this many for the latency percentiles.")
-    var sampleEvery = 1024
+    @Option(help: "Time one read in this many for the latency percentiles (default: none timed, test_urcu's loop).")
+    var sampleEvery: Int?
 
     @OptionGroup var output: JSONOutputOption
 
@@ -94,7 +100,9 @@ struct Urcu: ParsableCommand {
         for cpu in cpus where cpu < 0 || cpu >= available {
             throw ValidationError("-a \(cpu): this machine has CPUs 0...\(available - 1).")
         }
-        guard sampleEvery >= 1 else { throw ValidationError("--sample-every must be 1 or more, not \(sampleEvery).") }
+        if let sampleEvery, sampleEvery < 1 {
+            throw ValidationError("--sample-every must be 1 or more, not \(sampleEvery).")
+        }
     }
 
     /// The validated parameters.

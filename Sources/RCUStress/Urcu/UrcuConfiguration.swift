@@ -17,8 +17,9 @@ struct UrcuConfiguration: Sendable {
     var cpus: [Int] = []
     /// `-v`: thread start and end lines, as liburcu's `printf_verbose`.
     var verbose = false
-    /// Readers time one read in this many (HdrHistogram percentiles).
-    var sampleEvery = 1024
+    /// Readers time one read in this many (HdrHistogram percentiles); `nil`: no read is
+    /// timed, and readers run test_urcu's loop (``UrcuReadLoop/plain(counter:control:_:)``).
+    var sampleEvery: Int?
 
     /// The threads' total.
     var threads: Int { readers + writers }

@@ -26,18 +26,34 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
             })
     }
 
+    /// One reader thread's loop (test_rwlock's and test_mutex's `thr_reader`): per read,
+    /// the locked section (``readOnce(_:_:_:)``), the count and the stop test; with
+    /// `--sample-every`, the sampled loop.
     static func reader(
         _ shared: Shared, _ counter: PaddedCounter, _ control: StressControl, _ config: UrcuConfiguration
     ) -> UrcuReaderResult {
         var result = UrcuReaderResult()
         let readDuration = config.readDuration
         control.waitForGo()
-        (result.reads, result.poisoned) = UrcuReadLoop.run(
-            sampleEvery: config.sampleEvery, control: control, latency: &result.latency,
-            every1024: { counter.publish($0) },
-            burst: { readBurst(shared, count: $0, control: control, readDuration: readDuration) },
-            timedRead: { readOnce(shared, &$0, readDuration) })
+        if let sampleEvery = config.sampleEvery {
+            let (reads, poisoned) = UrcuReadLoop.run(
+                sampleEvery: sampleEvery, control: control, latency: &result.latency,
+                every1024: { counter.publish($0) },
+                burst: { readBurst(shared, count: $0, control: control, readDuration: readDuration) },
+                timedRead: { readOnce(shared, &$0, readDuration) })
+            counter.publish(reads)
+            result.poisoned = poisoned
+        } else {
+            result.poisoned = readLoop(shared, counter: counter, control: control, readDuration: readDuration)
+        }
+        result.reads = counter.value.load(ordering: .relaxed)
         return result
+    }
+
+    /// test_rwlock's and test_mutex's loop: until the run stops.
+    @inline(never)
+    static func readLoop(_ shared: Shared, counter: PaddedCounter, control: StressControl, readDuration: Int) -> Int {
+        UrcuReadLoop.plain(counter: counter, control: control) { readOnce(shared, &$0, readDuration) }
     }
 
     /// `count` untimed reads (``UrcuReadLoop/burst(count:control:_:)``).
@@ -46,15 +62,15 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
         UrcuReadLoop.burst(count: count, control: control) { readOnce(shared, &$0, readDuration) }
     }
 
-    /// One read-locked section: adds ``UrcuReadLoop/failure(_:)`` to `bad` if the node
+    /// One read-locked section: counts a read in `bad` (``UrcuReadLoop/poisoned(_:)``) if the node
     /// holds the poison value (the lock let the reader in during a write).
     @inline(__always)
     static func readOnce(_ shared: Shared, _ bad: inout Int, _ readDuration: Int) {
         shared.lock.readLock()
         defer { shared.lock.readUnlock() }
         let value = shared.node.value.load(ordering: .relaxed)
-        if _slowPath(value != StressNode.live) { bad &+= UrcuReadLoop.failure(value) }
-        if readDuration != 0 { SpinDelay.loop(readDuration) }
+        if _slowPath(value != StressNode.live) { UrcuReadLoop.poisoned(&bad) }
+        if _slowPath(readDuration != 0) { SpinDelay.loop(readDuration) }
     }
 
     static func writer(

@@ -16,7 +16,9 @@ import RCU
 enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
     /// The published pointer, shared by the threads.
     final class Shared: Sendable {
-        let pointer = RCUPointer<StressNode, Flavor>(StressNode())
+        /// Empty until the first write, as test_urcu's `test_rcu_pointer` (with no writer,
+        /// `2 0 2`, its readers and these find nothing and check nothing).
+        let pointer = RCUPointer<StressNode, Flavor>()
     }
 
     /// Runs `config` and returns its totals.
@@ -36,67 +38,84 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
             })
     }
 
-    /// One reader thread's loop (liburcu's `thr_reader`).
+    /// One reader thread's loop (liburcu's `thr_reader`): per read, the section
+    /// (``readOnce(_:_:_:readDuration:)``), the count and the stop test; for qsbr the
+    /// quiescent state every 1024 reads, as test_urcu_qsbr's. With `--sample-every` the
+    /// sampled loop instead (``UrcuReadLoop/run(sampleEvery:control:latency:every1024:burst:timedRead:)``).
     static func reader(
         _ shared: Shared, _ counter: PaddedCounter, _ control: StressControl, _ config: UrcuConfiguration
     ) -> UrcuReaderResult {
         var result = UrcuReaderResult()
-        let (reads, bad) = Flavor.withReader { rcuReader in
-            let readDuration = config.readDuration
+        let readDuration = config.readDuration
+        let bad = Flavor.withReader { rcuReader -> Int in
+            control.waitForGo()
+            guard let sampleEvery = config.sampleEvery else {
+                return Flavor.kind == .qsbr
+                    ? readLoopQSBR(rcuReader, shared.pointer, counter: counter, control: control, readDuration: readDuration)
+                    : readLoop(rcuReader, shared.pointer, counter: counter, control: control, readDuration: readDuration)
+            }
             let every1024 = { (reads: Int) in
                 Flavor.quiescentStateIfQSBR()
                 counter.publish(reads)
             }
-            control.waitForGo()
-            // `bad` packs the two failure kinds: poisoned in the low half, null in the high half
-            // (UrcuReadLoop.failure).
-            return
-                readDuration == 0
-                ? UrcuReadLoop.run(
-                    sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024,
-                    burst: { readBurst(rcuReader, shared, count: $0, control: control) },
-                    timedRead: { readOnce(rcuReader, shared, &$0) })
-                : UrcuReadLoop.run(
-                    sampleEvery: config.sampleEvery, control: control, latency: &result.latency, every1024: every1024,
-                    burst: { readBurst(rcuReader, shared, count: $0, control: control, readDuration: readDuration) },
-                    timedRead: { readOnce(rcuReader, shared, &$0, readDuration: readDuration) })
+            let (reads, bad) = UrcuReadLoop.run(
+                sampleEvery: sampleEvery, control: control, latency: &result.latency, every1024: every1024,
+                burst: { readBurst(rcuReader, shared.pointer, count: $0, control: control, readDuration: readDuration) },
+                timedRead: { readOnce(rcuReader, shared.pointer, &$0, readDuration: readDuration) })
+            counter.publish(reads)
+            return bad
         }
-        result.reads = reads
-        result.poisoned = bad & 0xFFFF_FFFF
-        result.nulls = bad >> 32
+        result.reads = counter.value.load(ordering: .relaxed)
+        result.poisoned = bad
         return result
     }
 
-    /// `count` untimed reads (``UrcuReadLoop/burst(count:control:_:)``), without `-c`.
+    /// test_urcu's loop (memb, bp, mb): until the run stops. The pointer is borrowed, so
+    /// its slot's address stays in a register, as test_urcu's global's does.
     @inline(never)
-    static func readBurst(
-        _ reader: borrowing RCUReader<Flavor>, _ shared: Shared, count: Int, control: StressControl
-    ) -> UrcuReadBurst {
-        UrcuReadLoop.burst(count: count, control: control) { readOnce(reader, shared, &$0) }
+    static func readLoop(
+        _ reader: borrowing RCUReader<Flavor>, _ pointer: borrowing RCUPointer<StressNode, Flavor>,
+        counter: PaddedCounter, control: StressControl, readDuration: Int
+    ) -> Int {
+        UrcuReadLoop.plain(counter: counter, control: control) { readOnce(reader, pointer, &$0, readDuration: readDuration) }
     }
 
-    /// `count` untimed reads, each spending `readDuration` loops inside its section (`-c`).
+    /// test_urcu_qsbr's loop: a quiescent state every 1024 reads.
     @inline(never)
-    static func readBurst(
-        _ reader: borrowing RCUReader<Flavor>, _ shared: Shared, count: Int, control: StressControl, readDuration: Int
-    ) -> UrcuReadBurst {
-        UrcuReadLoop.burst(count: count, control: control) { readOnce(reader, shared, &$0, readDuration: readDuration) }
+    static func readLoopQSBR(
+        _ reader: borrowing RCUReader<Flavor>, _ pointer: borrowing RCUPointer<StressNode, Flavor>,
+        counter: PaddedCounter, control: StressControl, readDuration: Int
+    ) -> Int {
+        UrcuReadLoop.plain(counter: counter, control: control, quiescentState: { Flavor.quiescentStateIfQSBR() }) {
+            readOnce(reader, pointer, &$0, readDuration: readDuration)
+        }
     }
 
-    /// One read section: adds ``UrcuReadLoop/failure(_:)`` to `bad` if the node read is
-    /// poisoned (a grace period ended under the reader) or none was published.
-    /// `readDuration` loops are spent inside the section (`-c`); the loop without them
-    /// is a separate specialisation.
+    /// `count` untimed reads (``UrcuReadLoop/burst(count:control:_:)``), for the sampled loop.
+    @inline(never)
+    static func readBurst(
+        _ reader: borrowing RCUReader<Flavor>, _ pointer: borrowing RCUPointer<StressNode, Flavor>, count: Int,
+        control: StressControl, readDuration: Int
+    ) -> UrcuReadBurst {
+        UrcuReadLoop.burst(count: count, control: control) { readOnce(reader, pointer, &$0, readDuration: readDuration) }
+    }
+
+    /// One read section, test_urcu's: the section-ongoing assertion (live in release, as
+    /// test_urcu's `assert(rcu_read_ongoing())`), the dereference, the nil test and the
+    /// value check (a poisoned node is counted in `bad`, ``UrcuReadLoop/poisoned(_:)``;
+    /// no node is no check, as test_urcu's `if (local_ptr)`), and `readDuration` loops
+    /// (`-c`) if it is not 0.
     @inline(__always)
-    static func readOnce(_ reader: borrowing RCUReader<Flavor>, _ shared: Shared, _ bad: inout Int, readDuration: Int = 0) {
+    static func readOnce(
+        _ reader: borrowing RCUReader<Flavor>, _ pointer: borrowing RCUPointer<StressNode, Flavor>, _ bad: inout Int,
+        readDuration: Int
+    ) {
         reader.read { section in
-            let found = shared.pointer.withValue(in: section) { node in
-                let value = node.value.load(ordering: .relaxed)
-                if _slowPath(value != StressNode.live) { bad &+= UrcuReadLoop.failure(value) }
-                if readDuration != 0 { SpinDelay.loop(readDuration) }
-                return true
+            if _slowPath(!Flavor.isInReadSection) { UrcuReadLoop.sectionNotOngoing(Flavor.name) }
+            pointer.withValue(in: section) { node in
+                if _slowPath(node.value.load(ordering: .relaxed) != StressNode.live) { UrcuReadLoop.poisoned(&bad) }
             }
-            if _slowPath(found == nil) { bad &+= UrcuReadLoop.failure(nil) }
+            if _slowPath(readDuration != 0) { SpinDelay.loop(readDuration) }
         }
     }
 

@@ -1,16 +1,45 @@
-/// liburcu's reader loop (`thr_reader`) with sampled timing: reads until the run stops
-/// (checked after every read, as liburcu's readers do), timing one read in every
-/// `sampleEvery` and calling `every1024` after every 1024th read.
+/// The `urcu` readers' loops.
 ///
-/// Both are events at known read counts, so the reads between two events run as one
-/// burst: a tight loop of a read, a branch on its result, the stop flag and a
-/// countdown, in a function of its own (each run's `readBurst`, `@inline(never)`) so
-/// its few live values stay in registers. Per read it does what test_urcu's loop
-/// does, with no countdown for the clock or test of the read count.
+/// By default (``plain(counter:control:_:)``) a reader does per read
+/// exactly what liburcu's test_urcu `thr_reader` does: the read section with its checks
+/// (each run's `readOnce`), one increment of the thread's read count in memory
+/// (test_urcu's `URCU_TLS(nr_reads)++`; the progress line reads the same counter), for
+/// qsbr the quiescent state after every 1024th read, and the stop test.
+///
+/// With `--sample-every N` a reader also times one read in N (``run(sampleEvery:control:latency:every1024:burst:timedRead:)``):
+/// work test_urcu does not do, so that loop is not the one compared with liburcu's.
 enum UrcuReadLoop {
-    /// Runs until `control` says stop: bursts of untimed reads, a timed `read` every
+    /// test_urcu's loop: `read` (which counts a poisoned read in `bad`), the
+    /// count, then the stop test, until the run stops. The reads are in `counter`.
+    /// - Returns: The poisoned reads.
+    @inline(__always)
+    static func plain(counter: PaddedCounter, control: StressControl, _ read: (_ bad: inout Int) -> Void) -> Int {
+        var bad = 0
+        repeat {
+            read(&bad)
+            counter.increment()
+        } while !control.shouldStop
+        return bad
+    }
+
+    /// test_urcu_qsbr's loop: as ``plain(counter:control:_:)``, with `quiescentState`
+    /// after every 1024th read, before the stop test.
+    @inline(__always)
+    static func plain(
+        counter: PaddedCounter, control: StressControl, quiescentState: () -> Void,
+        _ read: (_ bad: inout Int) -> Void
+    ) -> Int {
+        var bad = 0
+        repeat {
+            read(&bad)
+            if _slowPath(counter.increment() & 1023 == 0) { quiescentState() }
+        } while !control.shouldStop
+        return bad
+    }
+
+    /// With latency sampling (`--sample-every`): runs until `control` says stop: bursts of untimed reads, a timed `read` every
     /// `sampleEvery` reads, `every1024` after each 1024th.
-    /// - Returns: The number of reads and the sum of their ``failure(_:)``s.
+    /// - Returns: The number of reads and the poisoned ones.
     @inline(__always)
     static func run(
         sampleEvery: Int, control: StressControl, latency: inout ReadLatency,
@@ -44,7 +73,7 @@ enum UrcuReadLoop {
     }
 
     /// `count` (at least 1) reads, each followed by the stop test; the body of a run's
-    /// `readBurst`. `read` adds a failed read's ``failure(_:)`` to `bad`.
+    /// `readBurst`. `read` counts a poisoned read in `bad`.
     @inline(__always)
     static func burst(count: Int, control: StressControl, _ read: (_ bad: inout Int) -> Void) -> UrcuReadBurst {
         var bad = 0
@@ -59,17 +88,16 @@ enum UrcuReadLoop {
 }
 
 extension UrcuReadLoop {
-    /// A read that did not find the live value: 1 (poisoned), or `1 << 32` (no node),
-    /// so a sum of failures packs both counts. Out of line: the read checks its value
-    /// with a branch to this call, as test_urcu's `assert(*local_ptr == 8)` does (a
-    /// failure computed inside the loop, branch-free, cost several instructions a read).
+    /// Counts a read that found a poisoned node. Out of line: the read checks its value
+    /// with a compare and a branch to this call, as test_urcu's `assert(*local_ptr == 8)`
+    /// does (a count computed inside the loop, branch-free, costs instructions a read).
     @inline(never)
-    static func failure(_ value: Int?) -> Int {
-        value == nil ? 1 << 32 : 1
+    static func poisoned(_ bad: inout Int) {
+        bad &+= 1
     }
 }
 
-/// What a burst of untimed reads did: how many ran, the sum of their failures, and
+/// What a burst of untimed reads did: how many ran, how many were poisoned, and
 /// whether it ended because the run stopped.
 struct UrcuReadBurst {
     /// The reads asked for, and those not run (the burst returns both, not their
@@ -81,4 +109,25 @@ struct UrcuReadBurst {
 
     /// The reads that ran.
     var reads: Int { count &- remaining }
+}
+
+extension UrcuReadLoop {
+    /// A read section in which the flavor says no section is open: the harness's
+    /// `assert(rcu_read_ongoing())`, live in release builds as test_urcu's is.
+    @inline(never)
+    static func sectionNotOngoing(_ flavor: String) -> Never {
+        fatalError("rcu-stress urcu: inside read(_:), \(flavor).isInReadSection is false")
+    }
+}
+
+extension PaddedCounter {
+    /// Adds 1 and returns the new count: a reader's per-read count (relaxed: one thread
+    /// writes it; the progress line reads it).
+    @inline(__always)
+    @discardableResult
+    func increment() -> Int {
+        let count = value.load(ordering: .relaxed) &+ 1
+        value.store(count, ordering: .relaxed)
+        return count
+    }
 }

@@ -3,8 +3,6 @@ struct UrcuReaderResult: Sendable {
     var reads = 0
     /// Reads that found a poisoned node: a grace period ended under the reader.
     var poisoned = 0
-    /// Reads that found no node published (never expected: the run publishes one before it starts).
-    var nulls = 0
     var latency = ReadLatency()
 }
 
@@ -29,7 +27,6 @@ final class UrcuResultCollector: @unchecked Sendable {
             for reader in readers {
                 total.reads += reader.reads
                 total.poisoned += reader.poisoned
-                total.nulls += reader.nulls
                 total.latency.merge(reader.latency)
             }
             return (total, writes.reduce(0, +))
