@@ -26,6 +26,12 @@ import Synchronization
 /// and Lockdep; throughput and correctness counters are in ``counters``.
 /// Call ``shutdown()`` when done: it stops the worker threads.
 ///
+/// A registry belongs to the process that created it. In a child of `fork()` its work
+/// queue's threads do not exist: ``reportBroken(_:)``'s queueing, ``flushBrokenWork()``,
+/// the cancel in a device release and ``shutdown()`` are reported through
+/// `Lockdep.reportHandler` (`workQueueUsedAfterFork`, naming the `iommu_broken` queue) and
+/// refused instead of waiting for ever. Create a new registry in the child.
+///
 /// `Flavor` is the RCU flavor that publishes `dev->iommu_group` and the group device lists:
 /// ``init(configuration:)`` builds the registry on liburcu's memb, ``init(flavor:configuration:)``
 /// on any flavor, such as `Registry(flavor: RCUQSBR.self)`. Every read path is specialised for it.

@@ -491,7 +491,12 @@ struct ClassStatistics {
     var contendingSites: [String: Int] = [:]
 }
 
-let graph = InternalLockedValue(GraphState())
+/// Its lock and the statistics lock are taken before a `fork()` and made new in the child
+/// (``ForkHooks``), so a child forked while another thread was in the validator does not hang.
+let graph: InternalLockedValue<GraphState> = {
+    ForkHooks.installLockdepHooks()
+    return InternalLockedValue(GraphState())
+}()
 /// The validator's state word — bit 0: validation off; bit 1: statistics on; bits 2...:
 /// generation (bumped on reset). A C global (`clockdep_state_word`), so the inlined fast path
 /// reads it with one load and no accessor call.

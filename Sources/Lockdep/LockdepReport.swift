@@ -50,6 +50,10 @@ public struct LockdepReport: Sendable, CustomStringConvertible {
         /// "lock held across a suspension point": a task released a lock on another thread
         /// than the one it took it on, so it held the lock across an `await`.
         case lockHeldAcrossSuspension
+        /// "workqueue used after fork()": a ``WorkQueue`` (or one of its items) used in a child
+        /// of `fork()` that the queue was created before; its worker threads exist only in the
+        /// parent, so the call is refused.
+        case workQueueUsedAfterFork
     }
 
     /// A lock as it appears in a report.

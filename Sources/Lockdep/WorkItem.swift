@@ -114,14 +114,20 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     public var lockdepInstance: UnsafeRawPointer { lockdepMap.lockdepInstance }
 
     /// Whether the item is queued and not yet started (the kernel's `work_pending()`).
-    public var isPending: Bool { workQueue.monitor.withLock { isWaitingToRun } }
+    /// In a child of `fork()`, reported and `false` (see ``WorkQueue``'s discussion).
+    public var isPending: Bool {
+        guard workQueue.workersExist("WorkItem.isPending", at: declared) else { return false }
+        return workQueue.monitor.withLock { isWaitingToRun }
+    }
 
     /// Queues the item (`queue_work`).
     ///
-    /// - Returns: `false` if it was already pending, is disabled, or the queue is shut down.
+    /// - Returns: `false` if it was already pending, is disabled, or the queue is shut down; in
+    ///   a child of `fork()`, reported and `false` (see ``WorkQueue``'s discussion).
     @discardableResult
     public func queue() -> Bool {
         let q = workQueue
+        guard q.workersExist("WorkItem.queue() (work declared at \(declared))", at: declared) else { return false }
         return q.monitor.withLock {
             guard disableDepth == 0, !isWaitingToRun, !q.stopping else { return false }
             isWaitingToRun = true
@@ -142,9 +148,12 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    /// - Returns: Whether the item was pending.
+    /// - Returns: Whether the item was pending (in a child of `fork()`, reported and `false`:
+    ///   see ``WorkQueue``'s discussion).
     @discardableResult
     public func cancelSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        guard workQueue.workersExist("WorkItem.cancelSync()", at: LockdepSite(fileID: fileID, line: line, function: function))
+        else { return false }
         Lockdep.mightBlockTask("WorkItem.cancelSync()", alternative: "await the work's completion (a continuation the callback resumes)", fileID: fileID, line: line, function: function)
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
         return cancelAndWait()
@@ -158,9 +167,12 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    /// - Returns: Whether it had to wait.
+    /// - Returns: Whether it had to wait (in a child of `fork()`, reported and `false`: see
+    ///   ``WorkQueue``'s discussion).
     @discardableResult
     public func flush(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        guard workQueue.workersExist("WorkItem.flush()", at: LockdepSite(fileID: fileID, line: line, function: function))
+        else { return false }
         Lockdep.mightBlockTask("WorkItem.flush()", alternative: "await the work's completion (a continuation the callback resumes)", fileID: fileID, line: line, function: function)
         if workQueue.threadCount == 1 {
             Lockdep.emptyWriteSection(workQueue.lockdepMap, fileID: fileID, line: line, function: function)
@@ -185,9 +197,12 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
-    /// - Returns: Whether the item was pending.
+    /// - Returns: Whether the item was pending (in a child of `fork()`, reported and `false`:
+    ///   see ``WorkQueue``'s discussion).
     @discardableResult
     public func disableSync(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) -> Bool {
+        guard workQueue.workersExist("WorkItem.disableSync()", at: LockdepSite(fileID: fileID, line: line, function: function))
+        else { return false }
         Lockdep.mightBlockTask("WorkItem.disableSync()", alternative: "await the work's completion (a continuation the callback resumes)", fileID: fileID, line: line, function: function)
         workQueue.monitor.withLock { disableDepth += 1 }
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
@@ -196,10 +211,12 @@ public final class WorkItem: LockdepLock, @unchecked Sendable {
 
     /// Re-enables an item disabled by ``disableSync(fileID:line:function:)`` (`enable_work`).
     ///
-    /// - Returns: Whether the item is now enabled (every disable was balanced).
+    /// - Returns: Whether the item is now enabled (every disable was balanced); in a child of
+    ///   `fork()`, reported and `false` (see ``WorkQueue``'s discussion).
     @discardableResult
     public func enable() -> Bool {
-        workQueue.monitor.withLock {
+        guard workQueue.workersExist("WorkItem.enable() (work declared at \(declared))", at: declared) else { return false }
+        return workQueue.monitor.withLock {
             if disableDepth > 0 { disableDepth -= 1 }
             return disableDepth == 0
         }

@@ -1,4 +1,5 @@
 internal import Glibc
+internal import CLockdepThread
 
 /// A small pool of worker threads running ``WorkItem``s, annotated for the validator as the
 /// kernel's workqueues are.
@@ -21,6 +22,17 @@ internal import Glibc
 /// ```
 ///
 /// - Note: Worker threads keep the queue alive: call ``shutdown()`` when done.
+///
+/// ## fork()
+///
+/// A queue belongs to the process that created it: a child of `fork()` has none of its
+/// worker threads (and its lock may be held by a parent thread that does not exist there), so
+/// an item queued there would never run and a flush would wait forever. In a child, every call
+/// on a queue created before the fork, or on one of its items, is reported as
+/// ``LockdepReport/Kind/workQueueUsedAfterFork`` through ``Lockdep/reportHandler`` (naming the
+/// queue, the call and its site) and refused whole: ``WorkItem/queue()`` returns `false`, the
+/// waits return at once without waiting, and ``shutdown()`` joins nothing. This is so in every
+/// build, not only where Lockdep's checks are compiled in. Create a new queue in the child.
 public final class WorkQueue: @unchecked Sendable {
     /// The queue's name (its map is `wq:<name>`).
     public let name: String
@@ -43,6 +55,11 @@ public final class WorkQueue: @unchecked Sendable {
     var stopping = false
     var threads: [pthread_t] = []
     let threadCount: Int
+    /// Where the queue was created, for reports.
+    let declared: LockdepSite
+    /// The fork generation (`clockdep_fork_generation`) of the process that created the
+    /// queue and its workers: another value means the caller is in a child of `fork()`.
+    let forkGeneration = clockdep_fork_generation_load()
 
     /// Creates a queue and starts its worker threads.
     ///
@@ -58,6 +75,7 @@ public final class WorkQueue: @unchecked Sendable {
         self.name = name
         self.context = context
         self.threadCount = max(1, threads)
+        self.declared = LockdepSite(fileID: fileID, line: line, function: "WorkQueue.init")
         self.lockdepMap = LockdepMap(class: LockClass("wq:\(name)", key: "wq:\(name)@\(fileID):\(line)"),
                                      options: [.completion])
         for index in 0..<threadCount {
@@ -83,6 +101,7 @@ public final class WorkQueue: @unchecked Sendable {
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
     public func flush(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        guard workersExist("WorkQueue.flush()", at: LockdepSite(fileID: fileID, line: line, function: function)) else { return }
         Lockdep.mightBlockTask("WorkQueue.flush()", alternative: "await the items' completion (continuations their callbacks resume)",
                                fileID: fileID, line: line, function: function)
         Lockdep.emptyWriteSection(lockdepMap, fileID: fileID, line: line, function: function)
@@ -94,8 +113,10 @@ public final class WorkQueue: @unchecked Sendable {
     }
 
     /// Runs every pending item, then stops and joins the worker threads. Later `queue()` calls
-    /// return `false`.
+    /// return `false`. In a child of `fork()`, reported and refused (the workers are the
+    /// parent's; see the type's discussion).
     public func shutdown() {
+        guard workersExist("WorkQueue.shutdown()", at: declared) else { return }
         let toJoin: [pthread_t] = monitor.withLock {
             stopping = true
             workQueued.broadcast()
@@ -113,6 +134,31 @@ public final class WorkQueue: @unchecked Sendable {
                 pthread_join(tid, nil)
             }
         }
+    }
+
+    // MARK: fork
+
+    /// Whether the calling process is the one whose threads run this queue's items. In a
+    /// child of `fork()` (the workers are the parent's), reports
+    /// ``LockdepReport/Kind/workQueueUsedAfterFork`` and returns `false`: the caller refuses
+    /// the call before it takes ``monitor``, which a parent thread may have held at the fork.
+    /// One relaxed load and a compare otherwise.
+    @inline(__always)
+    func workersExist(_ call: @autoclosure () -> String, at site: @autoclosure () -> LockdepSite) -> Bool {
+        if _fastPath(clockdep_fork_generation_load() == forkGeneration) { return true }
+        reportUsedAfterFork(call(), site: site())
+        return false
+    }
+
+    /// Builds and delivers the report (internal: a test rehearses it in the parent).
+    @inline(never)
+    func reportUsedAfterFork(_ call: String, site: LockdepSite) {
+        let body = "called \(call) on workqueue \"\(name)\" (created at \(declared.fileID):\(declared.line)) at \(site)\n"
+            + "in a child of fork(): the queue was created before the fork, in the parent, and its worker\n"
+            + "threads do not exist in this process, so its items would never run and a wait for them would\n"
+            + "never return. The call is refused. Create a new WorkQueue in the child.\n"
+        Engine.simpleReport(ThreadState.current(), kind: .workQueueUsedAfterFork, title: "BUG: workqueue used after fork()",
+                            node: nil, mode: 0, lockSite: nil, site: site, body: body)
     }
 
     // MARK: worker

@@ -143,13 +143,22 @@ final class RCUBacklogState: Sendable {
     let abandoned = Atomic<Int>(0)
 
     private static let all: [RCUBacklogState] = {
-        // A thread reading the policy may hold its lock at a fork(): unlocked in the child.
-        let status = pthread_atfork(nil, nil, { for state in RCUBacklogState.all { state.policy.lock.reinitializeInForkedChild() } })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed for the backlog policy: \(status)")
+        // A thread reading the policy may hold its lock at a fork(): taken before it (so the
+        // policy is whole), made new in the child.
+        ForkHooks.register(
+            prepare: { for state in RCUBacklogState.all { state.policy.lock.lock() } },
+            parent: { for state in RCUBacklogState.all.reversed() { state.policy.lock.unlock() } },
+            child: { RCUBacklogState.reinitializeInForkedChild(RCUBacklogState.all) })
+        // Rehearsed on a spare state, so the child runs only code the parent has run (see ForkHooks).
+        reinitializeInForkedChild([RCUBacklogState()])
         return RCUStallDetector.kinds.map { _ in RCUBacklogState() }
     }()
 
     static func of(_ kind: RCUFlavorKind) -> RCUBacklogState { all[RCUStallDetector.index(of: kind)] }
+
+    private static func reinitializeInForkedChild(_ states: [RCUBacklogState]) {
+        for state in states { state.policy.lock.reinitializeInForkedChild() }
+    }
 
     func recordThrottle(since start: ContinuousClock.Instant) {
         let elapsed = start.duration(to: .now)

@@ -61,8 +61,9 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
 
     /// One sequence per flavor, at ``RCUStallDetector/index(of:)``.
     private static let all: [RCUGracePeriodSequence] = {
-        let status = pthread_atfork(nil, nil, { RCUGracePeriodSequence.resetInForkedChild() })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed for the grace-period sequence: \(status)")
+        ForkHooks.register(prepare: nil, parent: nil, child: { RCUGracePeriodSequence.resetInForkedChild(RCUGracePeriodSequence.all) })
+        // Rehearsed on a spare sequence, so the child runs only code the parent has run (see ForkHooks).
+        resetInForkedChild([RCUGracePeriodSequence(.memb)])
         return RCUStallDetector.kinds.map(RCUGracePeriodSequence.init)
     }()
 
@@ -332,8 +333,8 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     /// lock may be held by a thread that did not survive. The counters carry over, so cookies
     /// taken before the fork keep their meaning. The waiters are the parent's tasks, which do
     /// not run in the child: the old state is leaked with them rather than resumed.
-    private static func resetInForkedChild() {
-        for sequence in all {
+    private static func resetInForkedChild(_ sequences: [RCUGracePeriodSequence]) {
+        for sequence in sequences {
             _ = Unmanaged.passRetained(sequence.state)
             sequence.state = InternalLockedValue(State())
             sequence.waiterCount.store(0, ordering: .relaxed)

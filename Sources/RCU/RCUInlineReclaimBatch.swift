@@ -86,8 +86,9 @@ final class RCUInlineReclaimBatch: Sendable {
     private var flavor: RCUFlavorDescription { kind.flavorType.flavorDescription }
 
     private static let all: [RCUInlineReclaimBatch] = {
-        let status = pthread_atfork(nil, nil, { RCUInlineReclaimBatch.unlockInForkedChild() })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed for inline reclamation: \(status)")
+        ForkHooks.register(prepare: nil, parent: nil, child: { RCUInlineReclaimBatch.unlockInForkedChild(RCUInlineReclaimBatch.all) })
+        // Rehearsed on a spare batch, so the child runs only code the parent has run (see ForkHooks).
+        unlockInForkedChild([RCUInlineReclaimBatch(kind: .memb)])
         return RCUStallDetector.kinds.map { RCUInlineReclaimBatch(kind: $0) }
     }()
 
@@ -98,8 +99,8 @@ final class RCUInlineReclaimBatch: Sendable {
     /// gathered: those objects are leaked in the child, never reclaimed early; the parent
     /// reclaims its own. A sweeper pending in the child finds the batch empty and stops.
     /// Callbacks parent threads had taken out of the batch are dropped with it.
-    private static func unlockInForkedChild() {
-        for batch in all {
+    private static func unlockInForkedChild(_ batches: [RCUInlineReclaimBatch]) {
+        for batch in batches {
             batch.state.lock.reinitializeInForkedChild()
             // Overwritten, not assigned: releasing the old array, which a parent thread may
             // have been appending to, crashed a child under ASan. It is leaked instead.

@@ -64,7 +64,21 @@ extension RCUFlavor {
     }
 
     private static func checkTaskContext(_ call: StaticString, _ fileID: StaticString, _ line: UInt) {
-        Lockdep.mightBlockTask("\(Self.self).\(call)", alternative: asyncAlternative(call), fileID: fileID, line: line, function: call)
+        Lockdep.mightBlockTask("\(apiTypeName).\(call)", alternative: asyncAlternative(call), fileID: fileID, line: line, function: call)
+    }
+
+    /// The flavor type's name as the API spells it (`RCUMemb`): a literal, not the type
+    /// interpolated, whose runtime lookup takes a lock (`TypeNameCacheLock`) on every call.
+    /// Every grace-period wait built that name, so a thread waiting at a `fork()` could hold
+    /// the lock, and the child's first wait hung on it (seen under ASan: `swift_getTypeName`
+    /// in a child's `barrier()`).
+    private static var apiTypeName: String {
+        switch flavorDescription.kind {
+        case .memb: "RCUMemb"
+        case .qsbr: "RCUQSBR"
+        case .bulletproof: "RCUBulletproof"
+        case .memoryBarrier: "RCUMemoryBarrier"
+        }
     }
 
     /// An awaited wait: the same dependency on the flavor's readers as a blocking one
@@ -78,10 +92,10 @@ extension RCUFlavor {
 
     private static func asyncAlternative(_ call: StaticString) -> String? {
         switch "\(call)" {
-        case "synchronize()", "barrier()", "synchronize(since:)": "try await \(Self.self).\(call)"
+        case "synchronize()", "barrier()", "synchronize(since:)": "try await \(apiTypeName).\(call)"
         case "replaceAndSynchronize(with:)": "try await pointer.replaceAndSynchronize(with:)"
-        case "retire(_:)": "try await \(Self.self).throttledRetire(_:), which suspends when the backlog is over its mark"
-        case "deferBarrier()": "retire(_:) instead of deferRetire(_:), then try await \(Self.self).barrier()"
+        case "retire(_:)": "try await \(apiTypeName).throttledRetire(_:), which suspends when the backlog is over its mark"
+        case "deferBarrier()": "retire(_:) instead of deferRetire(_:), then try await \(apiTypeName).barrier()"
         default: nil
         }
     }

@@ -122,7 +122,15 @@ public struct RCUMisuse: Sendable, CustomStringConvertible {
         case custom(@Sendable (RCUMisuse) -> Void)
     }
 
-    private static let handler = InternalLockedValue<ReportHandler>(.trap)
+    private static let handler: InternalLockedValue<ReportHandler> = {
+        // A child of fork() has only the forking thread: a lock another thread held at the
+        // fork would stay held, and the child's first report or handler change would hang.
+        ForkHooks.register(
+            prepare: { RCUMisuse.handler.lock.lock() },
+            parent: { RCUMisuse.handler.lock.unlock() },
+            child: { RCUMisuse.handler.lock.reinitializeInForkedChild() })
+        return InternalLockedValue(.trap)
+    }()
 
     /// Where misuses are reported: ``ReportHandler/trap`` (the default) or a
     /// ``ReportHandler/custom(_:)`` function. Takes effect for every thread at its next report.

@@ -23,6 +23,10 @@ import Musl
 ///
 /// In a child of `fork()` the watchdog starts again on the child's first wait,
 /// with the parent's threshold and handler.
+///
+/// A ``ReportHandler/custom(_:)`` handler runs on a thread of its own, never on the
+/// watchdog's: a handler that blocks (a `synchronize()` or `barrier()` in it waits for
+/// the very stall it was handed to end) cannot stop the watchdog from looking.
 public enum RCUStallDetector {
     /// One stall: who waits, for how long, and who is in the way.
     public struct Stall: Sendable, CustomStringConvertible {
@@ -117,7 +121,14 @@ public enum RCUStallDetector {
         /// Print each stall to standard error and keep going (the default; the kernel's RCU
         /// CPU stall warnings do the same).
         case reportAndContinue
-        /// Hand each stall to a function.
+        /// Hand each stall to a function, on a thread of its own (`rcu-stall-rpt`), one
+        /// stall at a time in the order found.
+        ///
+        /// The function may block, even wait for a grace period (which waits for the stall
+        /// it was handed to end): that holds up the report thread only. The watchdog keeps
+        /// looking; when the function has not returned within ``RCUStallDetector/threshold``
+        /// it says so on standard error, once per call, and prints the stalls it finds until
+        /// the function returns instead of queueing them behind it.
         case custom(@Sendable (Stall) -> Void)
     }
 
@@ -208,6 +219,30 @@ public enum RCUStallDetector {
     /// that does not exist in the child, so the child gets a new one.
     nonisolated(unsafe) static var state = InternalLockedValue(State())
 
+    /// Hands stalls to a custom handler on the report thread, so that a handler that
+    /// blocks holds up that thread, not the watchdog.
+    final class Reporter: @unchecked Sendable {
+        let lock = InternalLock()
+        /// Signalled when a stall is added to `pending`.
+        let queued = InternalCondition()
+        // Guarded by `lock`.
+        var pending: [Stall] = []
+        var threadStarted = false
+        /// When the handler call in progress began (nil: none in progress).
+        var busySince: ContinuousClock.Instant?
+        /// Whether the watchdog has said that the call in progress is stuck.
+        var stuckNoticed = false
+    }
+
+    /// The report thread's mailbox. Replaced only by the `fork()` child handler (the
+    /// report thread is the parent's; the child starts its own on its first custom report).
+    nonisolated(unsafe) static var reporter = Reporter()
+
+    /// Stalls the watchdog found, and the times it said a custom handler had not returned
+    /// within the threshold (what tests observe: the watchdog looks on while a handler blocks).
+    static let stallsFound = Atomic<Int>(0)
+    static let stuckHandlerNotices = Atomic<Int>(0)
+
     /// The threshold and handler the parent had at `fork()`, for the child's fresh state.
     /// Written by the atfork prepare handler, which glibc runs under its fork lock.
     nonisolated(unsafe) private static var carriedOverFork: (threshold: Duration, handler: ReportHandler)?
@@ -268,11 +303,15 @@ public enum RCUStallDetector {
 
     /// Installs the `fork()` handlers once, when the watchdog first starts.
     private static let forkHandlers: Void = {
-        let status = pthread_atfork(
-            { RCUStallDetector.carriedOverFork = RCUStallDetector.state.withLock { ($0.threshold, $0.handler) } },
-            { RCUStallDetector.carriedOverFork = nil },
-            { RCUStallDetector.resetInForkedChild() })
-        precondition(status == 0, "swift-rcu: pthread_atfork failed for the stall detector: \(status)")
+        ForkHooks.register(
+            // The prepare hook also touches `reporter`, so the child hook's first use of it
+            // is not its initialization (see ForkHooks: the child runs only code the parent has run).
+            prepare: {
+                RCUStallDetector.carriedOverFork = RCUStallDetector.state.withLock { ($0.threshold, $0.handler) }
+                _ = RCUStallDetector.reporter
+            },
+            parent: { RCUStallDetector.carriedOverFork = nil },
+            child: { RCUStallDetector.resetInForkedChild() })
     }()
 
     /// In a child of `fork()`, where only the forking thread exists: the watchdog thread is
@@ -285,6 +324,8 @@ public enum RCUStallDetector {
         // Leaked on purpose: its lock may be held by a thread that did not survive the fork.
         _ = Unmanaged.passRetained(state)
         state = InternalLockedValue(State(threshold: carried.threshold, handler: carried.handler))
+        _ = Unmanaged.passRetained(reporter)   // leaked too: its lock may be held by the parent's report thread
+        reporter = Reporter()
         guard let raw = curcu_wait_slot() else { return }
         curcu_set_wait_slot(nil)
         pthread_setspecific(slotKey, nil)
@@ -354,14 +395,85 @@ public enum RCUStallDetector {
     private static func watchdogLoop() {
         _ = curcu_set_current_thread_name("rcu-stall-wdog")
         while true {
-            let interval = lookInterval(threshold: state.withLock { $0.threshold })
+            let threshold = state.withLock { $0.threshold }
+            let interval = lookInterval(threshold: threshold)
             // Within 1...250 ms: `components` cannot overflow and the product fits a UInt32.
             let micros = interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000
             usleep(UInt32(clamping: micros))
             let (stalls, snapshot) = findStalls()
+            stallsFound.add(stalls.count, ordering: .relaxed)
             for stall in stalls {
-                report(stall, snapshot)
+                report(stall, snapshot, threshold: threshold)
             }
+            noticeStuckHandler(threshold: threshold)
+        }
+    }
+
+    /// Says once per handler call, on standard error, that a custom handler has not returned
+    /// within the threshold: it blocks, and stalls found meanwhile are printed instead.
+    private static func noticeStuckHandler(threshold: Duration) {
+        let r = reporter
+        let stuck: Duration? = r.lock.withLock {
+            guard let since = r.busySince, !r.stuckNoticed else { return nil }
+            let running = ContinuousClock.now - since
+            guard running > threshold else { return nil }
+            r.stuckNoticed = true
+            return running
+        }
+        guard let stuck else { return }
+        stuckHandlerNotices.add(1, ordering: .relaxed)
+        CurrentThread.printError(
+            "swift-rcu: the RCUStallDetector custom report handler has not returned for \(stuck): it blocks "
+            + "(a synchronize() or barrier() in it waits for the stall it was handed to end, or a lock). It runs on "
+            + "its own thread (rcu-stall-rpt), so the watchdog keeps looking; stalls found until it returns are "
+            + "printed here instead.")
+    }
+
+    /// Queues `stall` for the report thread (starting it the first time), or prints it when
+    /// the handler call in progress has not returned within the threshold.
+    private static func handToReporter(_ stall: Stall, threshold: Duration) {
+        let r = reporter
+        let (start, stuckFor): (Bool, Duration?) = r.lock.withLock {
+            if let since = r.busySince, ContinuousClock.now - since > threshold {
+                return (false, ContinuousClock.now - since)
+            }
+            r.pending.append(stall)
+            r.queued.signal()
+            defer { r.threadStarted = true }
+            return (!r.threadStarted, nil)
+        }
+        if let stuckFor {
+            CurrentThread.printError(
+                "\(stall.description) (not handed to the custom stall handler: its call in progress has not returned for \(stuckFor))")
+            return
+        }
+        guard start else { return }
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { raw in
+            RCUStallDetector.reporterLoop(Unmanaged<Reporter>.fromOpaque(raw!).takeRetainedValue())
+            return nil
+        }, Unmanaged.passRetained(r).toOpaque())
+        precondition(status == 0, "swift-rcu: cannot start the RCU stall report thread (pthread_create: \(status))")
+        pthread_detach(thread)
+    }
+
+    /// The report thread: hands each queued stall to the handler set at that moment.
+    private static func reporterLoop(_ r: Reporter) {
+        _ = curcu_set_current_thread_name("rcu-stall-rpt")
+        while true {
+            let stall: Stall = r.lock.withLock {
+                while r.pending.isEmpty { r.lock.wait(for: r.queued) }
+                r.busySince = .now
+                r.stuckNoticed = false
+                return r.pending.removeFirst()
+            }
+            switch state.withLock({ $0.handler }) {
+            case .reportAndContinue:
+                CurrentThread.printError(stall.description)
+            case .custom(let handle):
+                handle(stall)
+            }
+            r.lock.withLock { r.busySince = nil }
         }
     }
 
@@ -419,7 +531,7 @@ public enum RCUStallDetector {
         }
     }
 
-    private static func report(_ found: Found, _ snapshot: Snapshot) {
+    private static func report(_ found: Found, _ snapshot: Snapshot, threshold: Duration) {
         let flavor = flavor(found.kind)
         let flavorIndex = index(of: found.kind)
         var readers: [Stall.Reader] = []
@@ -449,8 +561,8 @@ public enum RCUStallDetector {
         switch state.withLock({ $0.handler }) {
         case .reportAndContinue:
             CurrentThread.printError(stall.description)
-        case .custom(let handle):
-            handle(stall)
+        case .custom:
+            handToReporter(stall, threshold: threshold)
         }
     }
 

@@ -352,12 +352,12 @@ final class ReportTests: LockdepTestCase {
 
     func testEveryKindIsCoveredByATextTest() {
         // Keep this list in sync with the tests above (one text + structured test per kind);
-        // the task-context kinds are in TaskContextTests.
+        // the task-context kinds are in TaskContextTests, the fork one in WorkQueueForkTests.
         let covered: Set<LockdepReport.Kind> = [
             .circularDependency, .recursiveLocking, .sleepInInvalidContext, .inconsistentLockState, .irqLockInversion,
             .illegalSynchronize, .suspiciousDereference, .workqueueLeak, .unlockNotHeld, .doubleUnlock,
             .unlockFromOtherThread, .heldLockDestroyed, .capacityExceeded, .assertionFailed, .pinnedLockReleased,
-            .blockingInTask, .lockHeldAcrossSuspension,
+            .blockingInTask, .lockHeldAcrossSuspension, .workQueueUsedAfterFork,
         ]
         XCTAssertEqual(covered, Set(LockdepReport.Kind.allCases))
     }

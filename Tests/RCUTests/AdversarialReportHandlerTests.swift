@@ -48,4 +48,40 @@ final class AdversarialRCUReportHandlerTests: XCTestCase {
                        "a misuse inside the report handler called the handler again (unbounded recursion)")
         XCTAssertEqual(handled.load(ordering: .relaxed), threads * misusesPerThread)
     }
+
+    /// `fork()` while another thread switches the handler (its lock), then the child switches
+    /// it too: the child must not wait for a lock held by a thread it lacks.
+    func testChildSwitchesTheHandlerAfterForksDuringSwitches() throws {
+        try XCTSkipIf(ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil
+                      || dlsym(dlopen(nil, RTLD_LAZY), "__tsan_init") != nil,
+                      "ThreadSanitizer reports fork() in a multithreaded process")
+        let previous = RCUMisuse.reportHandler
+        defer { RCUMisuse.reportHandler = previous }
+        let done = DispatchSemaphore(value: 0)
+        final class Flag: Sendable { let stop = Atomic<Bool>(false) }
+        let flag = Flag()
+        Thread {
+            while !flag.stop.load(ordering: .relaxed) { RCUMisuse.reportHandler = .custom { _ in } }
+            done.signal()
+        }.start()
+        var hung = 0
+        for _ in 0..<30 {
+            let pid = fork()
+            if pid == 0 {
+                RCUMisuse.reportHandler = .custom { _ in }
+                _exit(0)
+            }
+            var status: Int32 = 0, exited = false
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline {
+                if waitpid(pid, &status, WNOHANG) == pid { exited = true; break }
+                usleep(1_000)
+            }
+            if !exited { kill(pid, SIGKILL); _ = waitpid(pid, &status, 0) }
+            if !exited || status != 0 { hung += 1 }
+        }
+        flag.stop.store(true, ordering: .relaxed)
+        done.wait()
+        XCTAssertEqual(hung, 0, "children that hung switching the misuse handler after a fork")
+    }
 }

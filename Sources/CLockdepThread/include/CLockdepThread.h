@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
+#include "CLockdepFork.h"   /* the package's fork() handlers (an umbrella header names every header) */
+
 /* ---- the calling thread's state ------------------------------------------ */
 
 extern __thread void *clockdep_current_thread_state;

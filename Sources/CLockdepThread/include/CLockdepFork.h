@@ -1,0 +1,46 @@
+/*
+ * CLockdepFork: the package's fork() handlers, run as one group at one fixed place
+ * among the process's pthread_atfork handlers.
+ *
+ * glibc runs prepare handlers in reverse registration order and parent and child
+ * handlers in registration order. liburcu's child hook (installed by the flavor
+ * shims) restarts the call_rcu workers, and a worker's first callback in the child
+ * can take a package lock (Lockdep's graph lock, to name the new thread): that lock
+ * must be whole and unlocked before the worker starts. Registering the package's
+ * handlers one by one, whenever each type happened to be first used, left their
+ * order relative to liburcu's to chance. The group is registered once, before any
+ * shim registers liburcu's (a constructor, and each shim asks for it first), so:
+ *   prepare: liburcu's hooks pause the workers, then the package takes its locks;
+ *   child:   the package makes its locks new, then liburcu restarts the workers.
+ * Within the group, hooks run as pthread_atfork's do: prepare in reverse
+ * registration order, parent and child in registration order.
+ */
+#ifndef CLOCKDEP_FORK_H
+#define CLOCKDEP_FORK_H
+
+typedef void (*clockdep_fork_hook)(void);
+
+/* Registers the group with pthread_atfork (once; later calls return at once). */
+void clockdep_fork_install(void);
+
+/*
+ * Adds a hook triple to the group (any may be NULL). Lock-free, so a hook may be
+ * registered from anywhere, even while another thread forks: a fork either runs
+ * all three of a triple or none. At most 32 triples (the package registers fewer
+ * than 16); one more stops the process with a message.
+ */
+void clockdep_fork_register(clockdep_fork_hook prepare, clockdep_fork_hook parent, clockdep_fork_hook child);
+
+/*
+ * How many fork()s separate this process from the first one: 0 there, bumped in each
+ * child before its hooks run. An object that needs its creator's threads (a work
+ * queue's workers) records it when made; another value later means the caller is in
+ * a child of fork(), where those threads do not exist.
+ */
+extern unsigned long clockdep_fork_generation;
+
+static inline __attribute__((always_inline)) unsigned long clockdep_fork_generation_load(void) {
+    return __atomic_load_n(&clockdep_fork_generation, __ATOMIC_RELAXED);
+}
+
+#endif

@@ -1,0 +1,40 @@
+internal import CLockdepThread
+
+/// The package's `fork()` handlers, run as one group at a fixed place among liburcu's
+/// (`CLockdepFork.h` says why): every package type whose lock another thread may hold at a
+/// `fork()` registers here, never with `pthread_atfork` directly.
+///
+/// Order: liburcu's prepare hooks pause the call_rcu workers before any prepare here takes a
+/// lock, and every child hook here has made its lock new before liburcu's child hook starts
+/// the child's workers, whose first callback may take one of them. Within the group, prepare
+/// hooks run in reverse registration order and child hooks in registration order, so a lock
+/// taken under another (Lockdep's graph lock, under everything) registers first.
+///
+/// A child hook must run only code the parent has already run: rehearse it once when
+/// registering (on a spare object, or the prepare hook runs the same path). The Swift runtime
+/// fills its caches (generic metadata, witness tables) under locks of its own, which a parent
+/// thread may hold at the fork: a child that needs a new entry waits for ever (seen: a child
+/// hook's first `for batch in all` hung in `swift_getWitnessTable`).
+///
+/// `package` access: shared by the package's modules, not part of any product.
+package enum ForkHooks {
+    /// Adds a triple: `prepare` runs in the forking thread before the fork (take the lock, so
+    /// what it guards is whole), `parent` after it in the parent (release it), `child` in the
+    /// child's only thread (make the lock new: the error-checking mutex is owned by the
+    /// parent-side thread id, and a thread that held it may not exist there).
+    package static func register(prepare: (@convention(c) () -> Void)?, parent: (@convention(c) () -> Void)?,
+                                 child: (@convention(c) () -> Void)?) {
+        installLockdepHooks()
+        clockdep_fork_register(prepare, parent, child)
+    }
+
+    /// Lockdep's graph and statistics locks: any package code may call into the validator
+    /// while holding its own lock, so they register before every other triple (their prepare
+    /// runs last, their child hook first). Called by the graph's initializer too.
+    static func installLockdepHooks() { _ = lockdepHooks }
+
+    private static let lockdepHooks: Void = clockdep_fork_register(
+        { Engine.statistics.lock.lock(); graph.lock.lock() },
+        { graph.lock.unlock(); Engine.statistics.lock.unlock() },
+        { graph.lock.reinitializeInForkedChild(); Engine.statistics.lock.reinitializeInForkedChild() })
+}
