@@ -18,8 +18,9 @@ final class ElfSymbols: @unchecked Sendable {
     /// a shared library) at link-time address plus load base.
     private let isFixedAddress: Bool
 
-    /// Read images by path (`nil`: the file has no symbol table or could not be read).
-    private static let loaded = InternalLockedValue<[String: ElfSymbols?]>([:])
+    /// Read images by path (`nil`: the file has no symbol table or could not be read). Its lock
+    /// is one of Lockdep's fork hooks' (``ForkHooks``).
+    static let loaded = InternalLockedValue<[String: ElfSymbols?]>([:])
 
     /// The function around `address` in the image at `path` loaded at `base`: its symbol name
     /// and run-time start address.

@@ -34,7 +34,9 @@ package enum ForkHooks {
     static func installLockdepHooks() { _ = lockdepHooks }
 
     private static let lockdepHooks: Void = clockdep_fork_register(
-        { Engine.statistics.lock.lock(); graph.lock.lock() },
-        { graph.lock.unlock(); Engine.statistics.lock.unlock() },
-        { graph.lock.reinitializeInForkedChild(); Engine.statistics.lock.reinitializeInForkedChild() })
+        // The symbol tables' lock is taken inside the graph lock (reports name their frames).
+        { Engine.statistics.lock.lock(); graph.lock.lock(); ElfSymbols.loaded.lock.lock() },
+        { ElfSymbols.loaded.lock.unlock(); graph.lock.unlock(); Engine.statistics.lock.unlock() },
+        { graph.lock.reinitializeInForkedChild(); Engine.statistics.lock.reinitializeInForkedChild()
+          ElfSymbols.loaded.lock.reinitializeInForkedChild() })
 }
