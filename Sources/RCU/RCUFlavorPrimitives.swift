@@ -30,6 +30,14 @@ extension RCUFlavor {
     @inlinable
     static var primitiveIsThreadRegistered: Bool { _isThreadRegistered }
 
+    /// ``primitiveIsInReadSection`` for a misuse check, which must not change the thread:
+    /// liburcu's bp check registers the thread it asks about (bp's grace periods then scan
+    /// it), and an unregistered thread is in no bp section.
+    @inline(__always)
+    static var primitiveIsInReadSectionWithoutRegistering: Bool {
+        (Self.self != RCUBulletproof.self || primitiveIsThreadRegistered) && primitiveIsInReadSection
+    }
+
     /// liburcu's `synchronize_rcu`, unchecked.
     static func primitiveSynchronize() { operations.pointee.synchronize() }
 

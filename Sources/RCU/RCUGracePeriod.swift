@@ -120,7 +120,7 @@ extension RCUFlavor {
         fileID: StaticString, line: UInt
     ) -> Bool {
         let misuse: RCUMisuse.Kind? =
-            primitiveIsInReadSection ? inReadSection
+            primitiveIsInReadSectionWithoutRegistering ? inReadSection
             : RCUThreadState.isInAnyReadSection ? .gracePeriodInOtherFlavorSection
             : RCUThreadState.isInAnyCallback ? inCallback
             : staleReadersAfterFork > 0 ? .gracePeriodAfterUnsafeFork : nil
@@ -153,7 +153,7 @@ enum RCUThreadState {
     /// make every waiting thread a bp reader that bp's grace periods then scan.
     static var isInAnyReadSection: Bool {
         RCUMemb.primitiveIsInReadSection || RCUQSBR.primitiveIsInReadSection
-            || (RCUBulletproof.primitiveIsThreadRegistered && RCUBulletproof.primitiveIsInReadSection)
+            || RCUBulletproof.primitiveIsInReadSectionWithoutRegistering
             || RCUMemoryBarrier.primitiveIsInReadSection
     }
 

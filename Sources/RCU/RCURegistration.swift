@@ -22,7 +22,7 @@ extension RCUFlavor {
     /// itself). A later read section registers the thread again.
     public static func unregisterThread(fileID: StaticString = #fileID, line: UInt = #line) {
         let misuse: RCUMisuse.Kind? =
-            primitiveIsInReadSection ? .unregisterInReadSection
+            primitiveIsInReadSectionWithoutRegistering ? .unregisterInReadSection
             : primitiveReaderScopes > 0 ? .unregisterWhileReaderActive
             : primitiveIsInCallback ? .unregisterInCallback : nil
         if let misuse {
