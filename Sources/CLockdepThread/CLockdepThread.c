@@ -5,6 +5,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 __thread void *clockdep_current_thread_state;
 uintptr_t clockdep_state_word;
@@ -64,6 +65,18 @@ void *const *clockdep_task_slot_for_current_thread(void) {
 
 /* ---- naming a report's stack frames ----------------------------------------- */
 
+/* Whether /proc/self/exe can be opened (no /proc in some containers: then argv[0], as dladdr
+   gives it, is the best there is). Asked once; a race only asks twice. */
+static int self_exe_readable(void) {
+    static int known; /* 0: not asked, 1: readable, 2: not */
+    int answer = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (answer == 0) {
+        answer = access("/proc/self/exe", R_OK) == 0 ? 1 : 2;
+        __atomic_store_n(&known, answer, __ATOMIC_RELAXED);
+    }
+    return answer == 1;
+}
+
 int clockdep_image_of(const void *address, const char **path, uintptr_t *base, const char **symbol,
                       uintptr_t *symbol_address) {
     Dl_info info;
@@ -72,7 +85,8 @@ int clockdep_image_of(const void *address, const char **path, uintptr_t *base, c
     /* glibc names the main program by argv[0], which is relative to the directory it was
        started in, or a bare name found on PATH, or whatever the program wrote there: open
        the running executable itself instead (it stays readable even when deleted or replaced). */
-    *path = (map != NULL && map->l_name != NULL && map->l_name[0] == '\0') ? "/proc/self/exe" : info.dli_fname;
+    int is_main = map != NULL && map->l_name != NULL && map->l_name[0] == '\0';
+    *path = is_main && self_exe_readable() ? "/proc/self/exe" : info.dli_fname;
     *base = (uintptr_t)info.dli_fbase;
     *symbol = info.dli_sname;
     *symbol_address = (uintptr_t)info.dli_saddr;

@@ -154,7 +154,7 @@ void *const *clockdep_task_slot_for_current_thread(void);
 
 /*
  * The loaded image containing `address` (dladdr): its file (the main program's as
- * /proc/self/exe) and load base, and the nearest
+ * /proc/self/exe where /proc is mounted) and load base, and the nearest
  * exported symbol before it (NULL when the image exports none there: an executable's own
  * functions usually, which Lockdep then finds in the file's symbol table). Returns 0 when
  * no image contains the address.
