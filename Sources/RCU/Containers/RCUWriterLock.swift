@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CLockdepThread
 import Lockdep
 import Synchronization
 
@@ -58,10 +59,16 @@ public protocol RCUWriterLock: Sendable {
 /// - Note: The owner is the holder's `pthread_self()`. A thread that exits
 ///   holding the mutex leaves it held for good; a later thread that gets the
 ///   same `pthread_t` would be taken for its owner.
+/// - Note: In a `fork()` child, locking a mutex that a thread of the parent held at the fork
+///   stops the process with a message saying so, instead of waiting for ever for a thread
+///   that does not exist there (the container may be half-written too). Make new containers
+///   in the child.
 public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     private let mutex = InternalLock()
     /// `pthread_self()` of the holder, 0 when unlocked.
     private let owner = Atomic<UInt>(0)
+    /// The fork generation (`clockdep_fork_generation`) of the process whose thread holds it.
+    private let ownerForkGeneration = Atomic<UInt>(0)
     /// The holder's refused nested `lock()` calls not yet matched by an `unlock()`.
     /// Only the holder reads or writes it, while it holds `mutex`.
     private var refusedLocks = 0
@@ -80,13 +87,30 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     ///   - line: The call site's line (default `#line`).
     public func lock(fileID: StaticString = #fileID, line: UInt = #line) {
         let me = UInt(pthread_self())
-        if owner.load(ordering: .relaxed) == me {
+        let holder = owner.load(ordering: .relaxed)
+        if holder == me {
             Self.report(.recursiveLock, "lock()", fileID: fileID, line: line)
             refusedLocks += 1
             return
         }
+        if _slowPath(holder != 0) { stopIfHeldAcrossFork(fileID: fileID, line: line) }
         mutex.lock()
+        ownerForkGeneration.store(UInt(clockdep_fork_generation_load()), ordering: .relaxed)
         owner.store(me, ordering: .relaxed)
+    }
+
+    /// In a `fork()` child, a writer lock that a parent thread held at the fork has no holder
+    /// left to release it, and the container it guards may be half-written: waiting would hang
+    /// for ever, and going on unlocked would write into that state. So the process stops here,
+    /// saying why (containers made in the child work).
+    private func stopIfHeldAcrossFork(fileID: StaticString, line: UInt) {
+        guard ownerForkGeneration.load(ordering: .relaxed) != UInt(clockdep_fork_generation_load()) else { return }
+        fatalError("""
+            RCUWriterMutex.lock() at \(fileID):\(line) in a fork() child: a thread of the parent \
+            process held this writer lock at the fork. That thread does not exist here, so the lock \
+            would never be released, and the container it guards may be half-written. Create new \
+            containers in the child (or fork only while no writer holds the lock).
+            """)
     }
 
     /// Releases the mutex.
