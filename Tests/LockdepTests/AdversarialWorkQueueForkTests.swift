@@ -22,6 +22,16 @@ final class AdversarialWorkQueueForkTests: LockdepTestCase {
         let parentItem = WorkItem("adv-gen0-work", on: parentQueue) {}
         // The refusal's code, run here first (a child runs only code its parent ran: see ForkHooks).
         parentQueue.reportUsedAfterFork("rehearsal", site: LockdepSite())
+        // So is a queue's whole life, and the parent's worker has started and gone idle: a
+        // thread still starting at the fork can hold a Swift runtime lock (a witness table
+        // being instantiated) that the child then waits for (seen: 1 run in 6 hung).
+        let rehearsal = WorkQueue("adv-rehearsal-queue", threads: 1)
+        let rehearsalItem = WorkItem("adv-rehearsal-work", on: rehearsal) {}
+        _ = rehearsalItem.queue()
+        rehearsal.flush()
+        rehearsal.shutdown()
+        _ = parentItem.queue()
+        parentQueue.flush()
         collector.clear()
 
         let status = forkedChildExitStatus(timeout: .seconds(20)) {

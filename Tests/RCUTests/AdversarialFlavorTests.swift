@@ -108,7 +108,9 @@ final class AdversarialFlavorTests: XCTestCase {
         }
         let deadline = ContinuousClock.now + .seconds(10)
         while RCUBulletproof.registeredThreadCount > before, ContinuousClock.now < deadline { usleep(1_000) }
-        XCTAssertEqual(RCUBulletproof.registeredThreadCount, before)
+        // At most `before`: the 50 threads left the registry (a bp thread of another test,
+        // such as liburcu-cds's resize worker, may have left it meanwhile too).
+        XCTAssertLessThanOrEqual(RCUBulletproof.registeredThreadCount, before)
         RCUBulletproof.synchronize()
         XCTAssertEqual(blockingBulletproofReaders(), [])
     }
