@@ -44,9 +44,19 @@ final class AdversarialForkTests: LockdepTestCase {
     }
 
     /// The same, by the public API alone: one thread switches the report handler (the graph
-    /// lock) and takes locks (statistics) without pause while the test forks.
+    /// lock) and takes locks (statistics) without pause while the test forks. In a fresh test
+    /// process (``runInFreshTestProcess(_:file:line:)``): in the suite's, 1 child in 30 failed
+    /// once, on a thread other tests left running.
     func testChildUsesLockdepAfterForksDuringHandlerSwitches() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
+        runInFreshTestProcess("LockdepTests.AdversarialForkTests/testHandlerSwitchForksInAFreshProcess")
+    }
+
+    /// Runs only in the fresh process of the test above.
+    func testHandlerSwitchForksInAFreshProcess() throws {
+        guard inFreshTestProcess else {
+            throw XCTSkip("runs in the fresh process of testChildUsesLockdepAfterForksDuringHandlerSwitches")
+        }
         final class Stop: @unchecked Sendable { var value = false; let lock = NSLock() }
         let stop = Stop()
         let done = DispatchSemaphore(value: 0)

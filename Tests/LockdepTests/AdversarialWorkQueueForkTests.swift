@@ -15,45 +15,16 @@ private final class RunCount: Sendable {
 /// Work queues across two generations of fork(): a queue belongs to the process that made it,
 /// in the child and in the grandchild alike.
 final class AdversarialWorkQueueForkTests: LockdepTestCase {
-    static let freshProcessVariable = "SWIFT_RCU_FORK_TEST_FRESH_PROCESS"
-
-    /// Runs the test below in a fresh test process. In this one, threads other tests left
-    /// running may be inside the Swift runtime (instantiating metadata) at the fork, and a
-    /// child that then instantiates the same metadata waits for ever on the runtime's lock:
-    /// the suite saw that in about 1 run in 6, which no package code can prevent (see
-    /// ForkHooks). A fresh process has only this test's threads.
+    /// Runs the test below in a fresh test process (see ``runInFreshTestProcess(_:file:line:)``:
+    /// in the suite's process a child hung in about 1 run in 6 on a Swift runtime lock).
     func testGrandchildRefusesBothAncestorsQueuesAndRunsItsOwn() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
-        let test = "LockdepTests.AdversarialWorkQueueForkTests/testGrandchildInAFreshProcess"
-        var environment = ProcessInfo.processInfo.environment
-        environment[Self.freshProcessVariable] = "1"
-        let arguments: [String] = [CommandLine.arguments[0], test]
-        let environmentStrings: [String] = environment.map { "\($0.key)=\($0.value)" }
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environmentStrings.map { strdup($0) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var child: pid_t = 0
-        XCTAssertEqual(posix_spawn(&child, "/proc/self/exe", nil, nil, argv, envp), 0)
-        guard child > 0 else { return }
-        var status: Int32 = 0
-        var ended = false
-        let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline {
-            if waitpid(child, &status, WNOHANG) == child { ended = true; break }
-            usleep(10_000)
-        }
-        if !ended {
-            kill(child, SIGKILL)
-            _ = waitpid(child, &status, 0)
-        }
-        XCTAssertTrue(ended, "the fresh test process hung (killed after 120 s)")
-        XCTAssertEqual(status & 0x7F, 0, "the fresh test process was killed by signal \(status & 0x7F)")
-        XCTAssertEqual((status >> 8) & 0xFF, 0, "the fresh process's test failed: see its output above")
+        runInFreshTestProcess("LockdepTests.AdversarialWorkQueueForkTests/testGrandchildInAFreshProcess")
     }
 
     /// Runs only in the fresh process of the test above.
     func testGrandchildInAFreshProcess() throws {
-        guard ProcessInfo.processInfo.environment[Self.freshProcessVariable] != nil else {
+        guard inFreshTestProcess else {
             throw XCTSkip("runs in the fresh process of testGrandchildRefusesBothAncestorsQueuesAndRunsItsOwn")
         }
         let parentQueue = WorkQueue("adv-gen0-queue", threads: 1)
