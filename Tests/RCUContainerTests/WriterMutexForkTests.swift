@@ -12,8 +12,8 @@ import XCTest
 final class WriterMutexForkTests: XCTestCase {
     func testLockHeldByAParentThreadAtTheForkStopsTheChildWithTheReason() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support fork() with threads")
-        // Under AddressSanitizer the child's trap goes through ASan's report and symbolizer
-        // (a process of its own): not checked there in time for this session.
+        // Under AddressSanitizer the child's trap becomes ASan's report, whose symbolizer (a
+        // process of its own, holding the captured stderr) outlives the child.
         try XCTSkipIf(runningUnderAddressSanitizer, "the child's trap is ASan's to report")
         let mutex = RCUWriterMutex()
         let held = DispatchSemaphore(value: 0), forked = DispatchSemaphore(value: 0)
