@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The environment variable that marks a fresh test process (``runInFreshTestProcess(_:file:line:)``).
@@ -24,17 +25,7 @@ func runInFreshTestProcess(_ test: String, file: StaticString = #filePath, line:
     var child: pid_t = 0
     XCTAssertEqual(posix_spawn(&child, "/proc/self/exe", nil, nil, argv, envp), 0, file: file, line: line)
     guard child > 0 else { return }
-    var status: Int32 = 0
-    var ended = false
-    let deadline = ContinuousClock.now + .seconds(120)
-    while ContinuousClock.now < deadline {
-        if waitpid(child, &status, WNOHANG) == child { ended = true; break }
-        usleep(10_000)
-    }
-    if !ended {
-        kill(child, SIGKILL)
-        _ = waitpid(child, &status, 0)
-    }
+    let (status, ended) = waitForChild(child, timeout: .seconds(120))
     XCTAssertTrue(ended, "\(test): the fresh test process hung (killed after 120 s)", file: file, line: line)
     XCTAssertEqual(status & 0x7F, 0, "\(test): killed by signal \(status & 0x7F)", file: file, line: line)
     XCTAssertEqual((status >> 8) & 0xFF, 0, "\(test) failed in its fresh process: see its output above",

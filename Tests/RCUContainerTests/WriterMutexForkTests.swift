@@ -69,17 +69,8 @@ final class WriterMutexForkTests: XCTestCase {
         }
         precondition(pid > 0, "fork failed")
         close(pipeEnds[1])
-        var status: Int32 = 0
-        var hung = true
-        let deadline = ContinuousClock.now + .seconds(25)
-        while ContinuousClock.now < deadline {
-            if waitpid(pid, &status, WNOHANG) == pid { hung = false; break }
-            usleep(1_000)
-        }
-        if hung {
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-        }
+        let (status, ended) = waitForChild(pid, timeout: .seconds(25))
+        var hung = !ended
         // SIGALRM (the child's own 20 s alarm) is a hang too.
         if status & 0x7f == SIGALRM { hung = true }
         // Non-blocking: a process the child started (a sanitizer's symbolizer) may still hold
