@@ -6,15 +6,23 @@ public import Synchronization
 /// The registry calls ``pause(_:)`` at fixed places of its code paths
 /// (``HookPoint``). A test arms a point, starts the thread that will reach it,
 /// waits until the thread is parked there, runs the other side of the race, and
-/// releases it:
+/// releases it. In a test, with `dev` probed into `registry` (`Thread` and
+/// `DispatchSemaphore` are Foundation's):
 ///
 /// ```swift
 /// let parked = registry.hooks.arm(.isrAfterDeref)
-/// let isr = Thread { registry.reportBroken(dev) }      // parks after loading dev->iommu_group
+/// let isrDone = DispatchSemaphore(value: 0)
+/// Thread {                                             // an "ISR"
+///     Lockdep.withContext(.hardirq) { _ = registry.reportBroken(dev) }   // parks after loading dev->iommu_group
+///     isrDone.signal()
+/// }.start()
 /// XCTAssertTrue(parked.waitUntilReached())
 /// try registry.releaseDevice(dev)                      // the race partner runs now
 /// parked.release()
+/// isrDone.wait()
 /// ```
+///
+/// The IOMMU article's "Reproducing the races" has a recipe for each race (S1, S2, S3, S5).
 ///
 /// Unarmed, a pause point costs one relaxed atomic load.
 public final class Hooks: @unchecked Sendable {

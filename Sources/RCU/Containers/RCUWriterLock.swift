@@ -32,7 +32,7 @@ public protocol RCUWriterLock: Sendable {
 /// ```swift
 /// let lock = RCUWriterMutex()
 /// let devices = RCUList<Device, RCUMemb>(lock: lock)
-/// lock.withLock { devices.append(device) }
+/// lock.withLock { _ = devices.append(device) }    // append returns the node; unused here
 /// ```
 ///
 /// Not recursive, and checked in every build (one relaxed load of the owner
