@@ -5,6 +5,13 @@
 /// another thread, every ``RCUPointer`` load that takes a section is
 /// guaranteed, by the compiler, to happen inside one. There is no public way to
 /// end a section early: the closure's return ends it.
+///
+/// - Note: Known toolchain issue (Swift 6.3): capturing a borrowed section in an escaping
+///   closure inside the `read` closure, such as `Task { pointer.withValue(in: section) { … } }`
+///   or `DispatchQueue.global().async { … }`, crashes the compiler (signal 11 in its
+///   `MoveOnlyChecker` pass) instead of reporting the error; type checking, and so the
+///   editor, shows nothing. The capture is never allowed. Open a section of its own inside
+///   the escaping closure instead: `Task { RCUMemb.read { section in … } }`.
 public struct RCUReadSection<Flavor: RCUFlavor>: ~Copyable {
     @usableFromInline init() {}
 }

@@ -33,6 +33,13 @@ import Musl
 /// offline (inside ``RCUReader/offline(fileID:line:_:)``), goes online for its
 /// duration. Debug builds also report a reader used on another thread than its
 /// scope's (``RCUMisuse/Kind/readerOnAnotherThread``); the section is protected either way.
+///
+/// - Note: Known toolchain issue (Swift 6.3): capturing a borrowed reader in an escaping
+///   closure inside the `withReader` closure, such as `Task { reader.read { … } }` or
+///   `DispatchQueue.global().async { … }`, crashes the compiler (signal 11 in its
+///   `MoveOnlyChecker` pass) instead of reporting the error; type checking, and so the
+///   editor, shows nothing. The capture is never allowed. Open a scope of its own inside
+///   the escaping closure instead: `Task { RCUMemb.withReader { reader in … } }`.
 public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     /// The scope thread's liburcu reader state (memb, mb), registered for the whole scope;
     /// `nil` for memb without sys_membarrier, so its sections keep liburcu's fences.
