@@ -22,3 +22,24 @@ final class UsageExampleTests: LockdepTestCase {
         XCTAssertEqual(Set(report.classes), ["group->mutex", "work:gdev_broken"])
     }
 }
+
+/// "Reading a report": the overview snippet on a one-worker queue, whose report's fields are the
+/// ones "The structured value" asserts (the worker's thread is "iommu/0" on every run).
+final class ReadingAReportExampleTests: LockdepTestCase {
+    final class Group: Sendable { let mutex = CheckedMutex("group->mutex") }
+
+    func testStructuredValueOfTheSeed001Report() throws {
+        let group = Group()
+        let queue = WorkQueue("iommu", threads: 1)                  // one worker: thread "iommu/0"
+        defer { queue.shutdown() }
+        let work = WorkItem("gdev_broken", on: queue) { group.mutex.withLock { /* quarantine(dev) */ } }
+        work.queue(); work.flush()                                  // the worker ran: work -> mutex
+        group.mutex.withLock { _ = work.cancelSync() }               // mutex -> work: cycle
+
+        let report = try XCTUnwrap(expectOne(.circularDependency))
+        XCTAssertEqual(report.kind, .circularDependency)
+        XCTAssertEqual(Set(report.classes), ["group->mutex", "work:gdev_broken"])
+        XCTAssertEqual(report.chain.map(\.to), ["group->mutex", "work:gdev_broken"])
+        XCTAssertEqual(report.chain[0].thread, "iommu/0")       // the queue's only worker
+    }
+}

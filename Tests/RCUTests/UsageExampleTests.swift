@@ -1,4 +1,6 @@
+import Lockdep
 import RCU
+import Synchronization
 import XCTest
 
 /// The publish-and-read usage example.
@@ -69,6 +71,10 @@ final class AsyncExampleTests: XCTestCase {
         }
     }
 
+    /// On the main actor, as the article's `main.swift` runs: there `group.reduce(0, max)` does
+    /// not compile ("sending 'group' risks causing data races"), so the results are collected
+    /// with `for try await`, as the article does.
+    @MainActor
     func testActorPublishesWhileTasksRead() async throws {
         let store = ConfigStore()
         let seen = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -89,11 +95,67 @@ final class AsyncExampleTests: XCTestCase {
                 for limit in 101...110 { try await store.publish(limit: limit) }
                 return 0
             }
-            return try await group.reduce(0, max)
+            var largest = 0
+            for try await limit in group { largest = max(largest, limit) }
+            return largest
         }
 
         XCTAssertGreaterThanOrEqual(seen, 100)
         XCTAssertLessThanOrEqual(seen, 110)
         XCTAssertEqual(RCUMemb.read { store.current.withValue(in: $0) { $0.limit } }, 110)
+    }
+}
+
+/// The "Where reclamation runs" example of Getting Started: what a retire closure may do on the
+/// call_rcu worker (Lockdep's softirq context) instead of taking a sleeping lock.
+final class ReclamationContextExampleTests: XCTestCase {
+    final class Stats: Sendable { let reclaimed = Atomic<Int>(0) }
+    /// `evictions` is guarded by `spin`.
+    final class Cache: @unchecked Sendable {
+        let spin = CheckedSpinLock(class: .unique("cache->spin"))
+        var evictions = 0
+    }
+    final class Store: Sendable { let mutex = CheckedMutex(class: .unique("store->mutex")) }
+
+    private var recorder: MisuseRecorder!
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
+        recorder = MisuseRecorder()
+    }
+
+    override func tearDown() { recorder?.stop() }
+
+    func testAtomicSpinLockWithSoftirqsOffAndHandOffAreClean() {
+        let stats = Stats(), cache = Cache(), store = Store()
+        let queue = WorkQueue("cleanup", threads: 1)
+        defer { queue.shutdown() }
+        let cleanedUnderMutex = Locked(false)
+        let cleanup = WorkItem("cleanup", on: queue) { store.mutex.withLock { cleanedUnderMutex.value = true } }
+
+        onThread(named: "updater") {
+            RCUMemb.retire { _ = stats.reclaimed.add(1, ordering: .relaxed) }   // an atomic
+            RCUMemb.retire { cache.spin.withLock { cache.evictions += 1 } }       // a spin lock, and elsewhere:
+            Lockdep.withInterruptsDisabled(.softirq) { cache.spin.withLock { cache.evictions = 0 } }
+            RCUMemb.retire { _ = cleanup.queue() }   // hand off: the WorkItem's callback may take a mutex
+            RCUMemb.barrier()
+        }
+        cleanup.flush()
+
+        XCTAssertEqual(stats.reclaimed.load(ordering: .relaxed), 1)
+        XCTAssertTrue(cleanedUnderMutex.value)
+        XCTAssertEqual(recorder.lockdepReports.map(\.kind), [], recorder.lockdepReports.map(\.text).joined(separator: "\n"))
+    }
+
+    /// Why the process side disables softirqs: without it the spin lock is taken both in
+    /// softirq context and with softirqs enabled.
+    func testSpinLockTakenWithSoftirqsOnIsAnInconsistentState() {
+        let cache = Cache()
+        onThread(named: "updater") {
+            cache.spin.withLock { cache.evictions = 0 }
+            RCUMemb.retire { cache.spin.withLock { cache.evictions += 1 } }
+            RCUMemb.barrier()
+        }
+        XCTAssertEqual(recorder.lockdepReports.map(\.kind), [.inconsistentLockState])
     }
 }
