@@ -68,7 +68,7 @@ extension RCUFlavor {
         // Swift resolves `try await RCUMemb.synchronize()` in main.swift's top-level code to the
         // blocking overload (with only a warning that nothing is awaited): the alternative alone
         // would tell the user to write what they wrote.
-        if let written = alternative, "\(fileID)".hasSuffix("main.swift") {
+        if let written = alternative, "\(fileID)".split(separator: "/").last == "main.swift" {
             alternative = written + " from an async function (in main.swift's top-level code the compiler "
                 + "picks this blocking form even when the call is written with `try await`)"
         }
