@@ -33,7 +33,7 @@ final class LockCostCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.output)
         let object = try StressJSON.object(run)
         XCTAssertNotNil(object["checks_compiled_in"] as? Bool, "\(object)")
-        for key in ["plain_ns", "checked_ns", "ratio"] {
+        for key in ["plain_ns", "checked_ns", "ratio", "floor_ns", "floor_ratio"] {
             let value = try XCTUnwrap((object[key] as? NSNumber)?.doubleValue, "\(key) in \(object)")
             XCTAssertGreaterThan(value, 0, "\(key) in \(object)")
         }

@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
 
 /* The object the loops dereference: one integer, like the Swift benchmark's final class. */
 struct creference_node {
@@ -78,6 +79,13 @@ uint64_t creference_qsbr_online_offline_read_loop(void **slot, uint64_t iteratio
 /* The same loop under an uncontended pthread rwlock (read side) and mutex. */
 uint64_t creference_rwlock_read_loop(void **slot, uint64_t iterations);
 uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations);
+
+/*
+ * `iterations` pthread_mutex_lock/unlock pairs on `mutex`, each with the least a lockdep-style
+ * validator does on a cached chain (held-stack push, chain-cache probe, pop): the floor
+ * `lock-cost` prints beside CheckedMutex. Returns `iterations`, or 0 if a probe missed.
+ */
+uint64_t creference_lockdep_floor_loop(pthread_mutex_t *mutex, uint32_t class_id, uint64_t iterations);
 
 /*
  * One iteration of liburcu's `loop_sleep` (the benchmarks' -c, -e and -d delays):

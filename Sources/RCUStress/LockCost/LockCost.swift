@@ -4,24 +4,31 @@ import Glibc
 import Musl
 #endif
 import ArgumentParser
+import CReference
 import Lockdep
 
 /// `rcu-stress lock-cost`: Lockdep's cost acceptance, "a checked mutex
 /// lock/unlock pair on a cached chain <= 1.25x a plain pthread mutex pair (issue 14),
-/// measured in one run; with checks compiled out, 1.00x".
+/// measured in one run; with checks compiled out, 1.00x". Beside them a C floor
+/// (`creference_lockdep_floor_loop`): the plain pair plus only the held-lock stack work of a
+/// cached chain, so a run shows how much of CheckedMutex's cost any such validator pays on
+/// this machine and how much its own checks add.
 struct LockCost: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lock-cost",
         abstract: "An uncontended CheckedMutex lock/unlock pair against a plain pthread mutex pair, in one process.",
         discussion: """
-            Times, on one thread, N pthread_mutex_lock/unlock pairs on a plain mutex and N \
+            Times, on one thread, N pthread_mutex_lock/unlock pairs on a plain mutex, N \
             lock()/unlock() pairs on a CheckedMutex (after a warm-up, so Lockdep's chain \
-            for the single held lock is cached). The two loops alternate round by round and \
-            each keeps its fastest round. Prints nanoseconds per pair, the ratio \
-            checked/plain, and whether Lockdep's checks are compiled into this build \
-            (release builds: only with --traits LockdepInRelease). Target: ratio <= 1.25 with \
-            checks, ~1.00 without. --iterations is at least 10,000, --rounds at most 100, and --iterations x --rounds at most 1,000,000,000. --json prints \
-            {"checks_compiled_in":true,"plain_ns":…,"checked_ns":…,"ratio":…}.
+            for the single held lock is cached), and N pairs of a C floor: the plain pair \
+            with the least any held-lock-stack validator does on a cached chain (a push of \
+            instance, chain key, class and site, a chain-cache probe, a pop), without \
+            CheckedMutex's owner word, published wait, gates and task. The loops alternate \
+            round by round and each keeps its fastest round. Prints nanoseconds per pair, \
+            the ratios to the plain pair, and whether Lockdep's checks are compiled into \
+            this build (release builds: only with --traits LockdepInRelease). Target: \
+            checked/plain <= 1.25 with checks, ~1.00 without. --iterations is at least 10,000, --rounds at most 100, and --iterations x --rounds at most 1,000,000,000. --json prints \
+            {"checks_compiled_in":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…}.
             """
     )
 
@@ -76,17 +83,31 @@ struct LockCost: ParsableCommand {
         // Warm-up pairs cache the chain before anything is timed.
         LockCostLoops.checkedPair(checked)
         LockCostLoops.plainPair(plain)
-        let ns = try ReadCostMeasurement(iterations: iterations, rounds: rounds).nanosecondsPerRead(sides: 2) {
+        let floorMutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        floorMutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(floorMutex, nil)
+        defer {
+            pthread_mutex_destroy(floorMutex)
+            floorMutex.deallocate()
+        }
+        let ns = try ReadCostMeasurement(iterations: iterations, rounds: rounds).nanosecondsPerRead(sides: 3) {
             side, count in
-            side == 0 ? LockCostLoops.plainLoop(plain, iterations: count) : LockCostLoops.checkedLoop(checked, iterations: count)
+            switch side {
+            case 0: LockCostLoops.plainLoop(plain, iterations: count)
+            case 1: LockCostLoops.checkedLoop(checked, iterations: count)
+            default: Int(creference_lockdep_floor_loop(floorMutex, 1, UInt64(count)))
+            }
         }
         let ratio = ns[1] / ns[0]
+        let floorRatio = ns[2] / ns[0]
         if output.json {
             var line = JSONLine()
             line.add("checks_compiled_in", Lockdep.checksCompiledIn)
             line.add("plain_ns", ns[0])
             line.add("checked_ns", ns[1])
             line.add("ratio", ratio)
+            line.add("floor_ns", ns[2])
+            line.add("floor_ratio", floorRatio)
             line.add("iterations", iterations)
             line.add("rounds", rounds)
             print(line.text)
@@ -96,8 +117,11 @@ struct LockCost: ParsableCommand {
             print("lock pair                      ns/pair")
             print(Columns.left("pthread_mutex lock+unlock", 25) + ReadCostResult.fixed(ns[0], width: 14))
             print(Columns.left("CheckedMutex lock+unlock", 25) + ReadCostResult.fixed(ns[1], width: 14))
+            print(Columns.left("C floor lock+unlock", 25) + ReadCostResult.fixed(ns[2], width: 14)
+                + "   (held-stack push, chain-cache probe, pop: no owner word, wait, gates or task)")
             print(Columns.left("ratio checked/plain", 25) + ReadCostResult.fixed(ratio, width: 14)
                 + "   (target: <= 1.25 with checks, 1.00 without)")
+            print(Columns.left("ratio floor/plain", 25) + ReadCostResult.fixed(floorRatio, width: 14))
         }
     }
 }
