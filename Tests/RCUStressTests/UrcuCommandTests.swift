@@ -101,6 +101,21 @@ final class UrcuCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("read latency not sampled"), text.stdout)
     }
 
+    /// Without `-b` and off a terminal the main thread sleeps through the run, as test_urcu's
+    /// `main` does, instead of sampling every 10 ms: the run still lasts its whole duration
+    /// (a sleep cut short by a signal sleeps the rest) and still reports its peak RSS.
+    func testUnsampledRunLastsItsDurationAndReportsPeakRSS() throws {
+        for flavor in ["qsbr", "mutex"] {
+            let run = try RCUStressProcess.run(["urcu", "1", "1", "0.3", "--flavor", flavor, "--json"])
+            XCTAssertEqual(run.status, 0, run.output)
+            let object = try StressJSON.object(run)
+            let elapsed = try XCTUnwrap(object["elapsed_s"] as? NSNumber, "\(object)").doubleValue
+            XCTAssertGreaterThanOrEqual(elapsed, 0.3, "\(object)")
+            XCTAssertGreaterThan(try StressJSON.int(object, "rss_peak_bytes"), 0, "\(object)")
+            XCTAssertGreaterThan(try StressJSON.int(object, "nr_writes"), 0, "\(object)")
+        }
+    }
+
     func testSampledRunTimesReads() throws {
         let run = try RCUStressProcess.run(["urcu", "1", "1", "0.3", "--flavor", "mb", "--json", "--sample-every", "16"])
         XCTAssertEqual(run.status, 0, run.output)

@@ -14,6 +14,21 @@ protocol BaselineLock: AnyObject, Sendable {
     func readUnlock()
     func writeLock()
     func writeUnlock()
+
+    /// The same calls, returning the pthread function's result (0, or an error number),
+    /// for the `urcu` baselines (see ``checkedByLiburcu``).
+    func readLockStatus() -> Int32
+    func readUnlockStatus() -> Int32
+    func writeLockStatus() -> Int32
+    func writeUnlockStatus() -> Int32
+
+    /// The pthread functions behind the calls, to name a failed one.
+    static var readLockName: StaticString { get }
+    static var writeLockName: StaticString { get }
+    static var unlockName: StaticString { get }
+    /// Whether liburcu's program for this lock checks each call's result: test_rwlock
+    /// does (`if (ret) abort()`), test_mutex does not; the `urcu` baseline does the same.
+    static var checkedByLiburcu: Bool { get }
 }
 
 extension BaselineLock {
@@ -54,6 +69,16 @@ final class BaselineRWLock: BaselineLock, @unchecked Sendable {
     @inline(__always) func readUnlock() { pthread_rwlock_unlock(lock) }
     @inline(__always) func writeLock() { pthread_rwlock_wrlock(lock) }
     @inline(__always) func writeUnlock() { pthread_rwlock_unlock(lock) }
+
+    @inline(__always) func readLockStatus() -> Int32 { pthread_rwlock_rdlock(lock) }
+    @inline(__always) func readUnlockStatus() -> Int32 { pthread_rwlock_unlock(lock) }
+    @inline(__always) func writeLockStatus() -> Int32 { pthread_rwlock_wrlock(lock) }
+    @inline(__always) func writeUnlockStatus() -> Int32 { pthread_rwlock_unlock(lock) }
+
+    static var readLockName: StaticString { "pthread_rwlock_rdlock" }
+    static var writeLockName: StaticString { "pthread_rwlock_wrlock" }
+    static var unlockName: StaticString { "pthread_rwlock_unlock" }
+    static var checkedByLiburcu: Bool { true }
 }
 
 /// `pthread_mutex_t`: readers and writers alike take it.
@@ -76,6 +101,16 @@ final class BaselineMutex: BaselineLock, @unchecked Sendable {
     @inline(__always) func readUnlock() { pthread_mutex_unlock(mutex) }
     @inline(__always) func writeLock() { pthread_mutex_lock(mutex) }
     @inline(__always) func writeUnlock() { pthread_mutex_unlock(mutex) }
+
+    @inline(__always) func readLockStatus() -> Int32 { pthread_mutex_lock(mutex) }
+    @inline(__always) func readUnlockStatus() -> Int32 { pthread_mutex_unlock(mutex) }
+    @inline(__always) func writeLockStatus() -> Int32 { pthread_mutex_lock(mutex) }
+    @inline(__always) func writeUnlockStatus() -> Int32 { pthread_mutex_unlock(mutex) }
+
+    static var readLockName: StaticString { "pthread_mutex_lock" }
+    static var writeLockName: StaticString { "pthread_mutex_lock" }
+    static var unlockName: StaticString { "pthread_mutex_unlock" }
+    static var checkedByLiburcu: Bool { false }
 
     /// Waits on `condition`, releasing the mutex meanwhile (the caller holds it).
     func wait(on condition: UnsafeMutablePointer<pthread_cond_t>) {

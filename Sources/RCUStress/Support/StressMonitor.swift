@@ -57,6 +57,24 @@ struct StressMonitor {
         return Double(MonotonicClock.nanoseconds() - start) / 1e9
     }
 
+    /// Sleeps through `seconds` without waking, as liburcu's benchmark `main` does
+    /// (`sleep(duration)`), then returns the elapsed seconds: for runs with no call_rcu
+    /// backlog to watch and no progress line, where ``wait(seconds:counters:)``'s samples
+    /// (a read of /proc/self/status every 10 ms) would be work on the measured CPUs that
+    /// liburcu's programs do not do. The peak RSS is still known afterwards (`VmHWM`).
+    static func sleep(seconds: Double) -> Double {
+        let start = MonotonicClock.nanoseconds()
+        let end = start + UInt64(seconds * 1e9)
+        while true {
+            let now = MonotonicClock.nanoseconds()
+            if now >= end { break }
+            let pause = end - now
+            var request = timespec(tv_sec: Int(pause / 1_000_000_000), tv_nsec: Int(pause % 1_000_000_000))
+            _ = nanosleep(&request, nil)  // woken early by a signal: the loop sleeps the rest
+        }
+        return Double(MonotonicClock.nanoseconds() - start) / 1e9
+    }
+
     /// Takes one sample of the backlog and RSS.
     mutating func sample() {
         backlogPeak = max(backlogPeak, backlog())

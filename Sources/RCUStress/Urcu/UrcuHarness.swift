@@ -12,12 +12,15 @@ enum UrcuHarness {
     /// - Parameters:
     ///   - config: The run's parameters.
     ///   - backlog: The call_rcu backlog to sample (0 for the lock baselines).
+    ///   - watchesBacklog: Whether the run queues callbacks (`-b`), so the main thread
+    ///     samples the backlog while it waits. Otherwise, unless it draws the progress
+    ///     line on a terminal, it sleeps through the run, as test_urcu's `main` does.
     ///   - reader: A reader thread's loop.
     ///   - writer: A writer thread's loop.
     ///   - afterJoin: Runs once every thread has ended (an RCU flavor waits for its callbacks here).
     /// - Returns: The run's totals.
     static func run(
-        _ config: UrcuConfiguration, backlog: @escaping () -> Int,
+        _ config: UrcuConfiguration, backlog: @escaping () -> Int, watchesBacklog: Bool,
         reader: @escaping ThreadBody, writer: @escaping ThreadBody, afterJoin: () -> Void = {}
     ) -> UrcuResult {
         let timerOverhead = MonotonicClock.timerOverheadNanoseconds()
@@ -48,7 +51,10 @@ enum UrcuHarness {
         }
         var monitor = StressMonitor(unit: "ops", backlog: backlog)
         control.go.store(true, ordering: .releasing)
-        let elapsed = monitor.wait(seconds: config.duration, counters: control.counters)
+        let elapsed =
+            watchesBacklog || monitor.showsProgress
+            ? monitor.wait(seconds: config.duration, counters: control.counters)
+            : StressMonitor.sleep(seconds: config.duration)
         control.stop.store(true, ordering: .releasing)
         threads.forEach { $0.join() }
         monitor.sample()

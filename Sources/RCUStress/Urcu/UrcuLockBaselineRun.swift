@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The `urcu` run for the lock baselines (`--flavor rwlock|mutex`): liburcu's
 /// test_rwlock and test_mutex, with the same node and check as the RCU flavors.
 ///
@@ -5,7 +11,9 @@
 /// and unlock. Writers take it for writing, poison the node and make it live
 /// again (test_rwlock's `a = 0; a = 8`), then unlock: a reader that sees the
 /// poison has proof the lock let it in during a write. As in liburcu, a lock
-/// writer allocates nothing; only RCU needs a new copy per update.
+/// writer allocates nothing; only RCU needs a new copy per update. The rwlock's
+/// calls are checked, as test_rwlock checks its `ret` (a test and a branch a call);
+/// the mutex's are not, as test_mutex's are not.
 enum UrcuLockBaselineRun<Lock: BaselineLock> {
     /// The lock and the node it guards.
     final class Shared: Sendable {
@@ -17,7 +25,7 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
     static func run(_ config: UrcuConfiguration) -> UrcuResult {
         let shared = Shared()
         return UrcuHarness.run(
-            config, backlog: { 0 },
+            config, backlog: { 0 }, watchesBacklog: false,
             reader: { index, control, results in
                 results.add(reader(shared, control.counters[index], control, config))
             },
@@ -66,11 +74,24 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
     /// holds the poison value (the lock let the reader in during a write).
     @inline(__always)
     static func readOnce(_ shared: Shared, _ bad: inout Int, _ readDuration: Int) {
-        shared.lock.readLock()
-        defer { shared.lock.readUnlock() }
+        check(shared.lock.readLockStatus(), "reader", Lock.readLockName)
         let value = shared.node.value.load(ordering: .relaxed)
         if _slowPath(value != StressNode.live) { UrcuReadLoop.poisoned(&bad) }
         if _slowPath(readDuration != 0) { SpinDelay.loop(readDuration) }
+        check(shared.lock.readUnlockStatus(), "reader", Lock.unlockName)
+    }
+
+    /// A pthread call's result, checked as test_rwlock checks `ret` (anything but 0 ends
+    /// the run, ``lockCallFailed(_:_:_:)``); ignored, as test_mutex ignores it, for the mutex.
+    @inline(__always)
+    static func check(_ status: Int32, _ role: StaticString, _ call: StaticString) {
+        if Lock.checkedByLiburcu && _slowPath(status != 0) { lockCallFailed(role, call, status) }
+    }
+
+    /// test_rwlock's `fprintf(stderr, "reader pthread_rwlock_rdlock: %s\n", strerror(ret)); abort();`.
+    @inline(never)
+    static func lockCallFailed(_ role: StaticString, _ call: StaticString, _ status: Int32) -> Never {
+        fatalError("rcu-stress urcu: \(role) \(call): \(String(cString: strerror(status)))")
     }
 
     static func writer(
@@ -79,11 +100,11 @@ enum UrcuLockBaselineRun<Lock: BaselineLock> {
         var writes = 0
         control.waitForGo()
         repeat {
-            shared.lock.writeLock()
+            check(shared.lock.writeLockStatus(), "writer", Lock.writeLockName)
             shared.node.poisonNow()
             shared.node.makeLive()
             if config.writeDuration != 0 { SpinDelay.loop(config.writeDuration) }
-            shared.lock.writeUnlock()
+            check(shared.lock.writeUnlockStatus(), "writer", Lock.unlockName)
             writes &+= 1
             counter.publish(writes)
             if control.shouldStop { break }

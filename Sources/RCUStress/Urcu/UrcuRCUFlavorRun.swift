@@ -25,7 +25,7 @@ enum UrcuRCUFlavorRun<Flavor: RCUFlavor> {
     static func run(_ config: UrcuConfiguration) -> UrcuResult {
         let shared = Shared()
         return UrcuHarness.run(
-            config, backlog: { Flavor.pendingCallbacks },
+            config, backlog: { Flavor.pendingCallbacks }, watchesBacklog: config.batch != nil,
             reader: { index, control, results in
                 results.add(reader(shared, control.counters[index], control, config))
             },
