@@ -182,7 +182,9 @@ final class ReclamationPressureRegressionTests: XCTestCase {
     /// above, about once in 3,000 forks). The shim's fork gate makes fork() wait until every
     /// caller inside call_rcu has left: here a caller is held there (the shim's test hook)
     /// while the test forks, and must leave before fork() returns. Without the gate, fork()
-    /// returned while it was held.
+    /// returned while it was held. Meanwhile another thread retires and finds the gate
+    /// closed: its callbacks wait on the gate's held list, and every one of them still runs,
+    /// once, in the parent.
     func testForkWaitsForACallerInsideCallRCU() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         RCUBulletproof.retire(Filler())   // installs bp's fork hooks before the fork
@@ -197,6 +199,20 @@ final class ReclamationPressureRegressionTests: XCTestCase {
         guard HeldEnqueue.entered.wait(timeout: .now() + 20) == .success else {
             return XCTFail("the caller never reached call_rcu")
         }
+        // Retires through the whole fork, most of them while the gate is closed.
+        let ledger = Ledger()
+        let retiring = Count(1)
+        let retired = Count(0)
+        let other = startThread(named: "retires-at-the-gate") {
+            var id = 0
+            while retiring.load() == 1 {
+                RCUBulletproof.retire(Tracked(id: id, ledger: ledger))
+                id += 1
+                usleep(50)
+            }
+            retired.store(id)
+        }
+        usleep(20_000)
         HeldEnqueue.forking.store(true, ordering: .sequentiallyConsistent)
         let child = fork()
         if child == 0 {
@@ -205,11 +221,19 @@ final class ReclamationPressureRegressionTests: XCTestCase {
             _exit(0)
         }
         let forkReturned = HeldEnqueue.events.add(1, ordering: .sequentiallyConsistent).newValue
+        usleep(20_000)
+        retiring.store(0)
+        other.wait()
         caller.wait()
         let callerLeft = HeldEnqueue.callerLeft.load(ordering: .sequentiallyConsistent)
         XCTAssertGreaterThan(callerLeft, 0, "the caller was held inside call_rcu")
         XCTAssertLessThan(callerLeft, forkReturned, "fork() returned while a caller was inside call_rcu")
         XCTAssertEqual(Self.wait(for: child, seconds: 15), 0, "the child's barrier() returned")
+        RCUBulletproof.barrier()
+        let count = retired.load()
+        XCTAssertGreaterThan(count, 0)
+        XCTAssertTrue(ledger.waitForFreed(count, timeout: 20), "freed \(ledger.freedCount) of \(count)")
+        XCTAssertEqual(ledger.doubleFrees, 0)
     }
 
     /// The test hook's state: it holds one caller (the test's thread, not a call_rcu worker
