@@ -24,7 +24,11 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     /// Creates a mutex.
     ///
     /// - Parameters:
-    ///   - name: The class name for reports; defaults to `"mutex@File.swift:line"`.
+    ///   - name: The class name for reports; defaults to `"mutex@File.swift:line"`. A mutex
+    ///     that joins the class another name made at this declaration site (a wrapper that
+    ///     creates every lock on one line) keeps `name` as its instance name
+    ///     (``Lockdep/setInstanceName(_:of:fileID:line:function:)``); give such locks their own
+    ///     classes with `class:` (a ``LockClass`` per role) when they nest or order differently.
     ///   - lockClass: An explicit class; `nil` makes (or joins) the class of this declaration site.
     ///   - fileID: The declaration site (default `#fileID`).
     ///   - line: The declaration site (default `#line`).
@@ -40,6 +44,7 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
             pthread_mutex_init(p, &attr)
             pthread_mutexattr_destroy(&attr)
         }
+        Lockdep.keepNameIfJoined(self, name: name, explicitClass: lockClass != nil)
     }
 
     /// The class of the mutex.

@@ -20,7 +20,9 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
     /// waiting writer).
     ///
     /// - Parameters:
-    ///   - name: The class name for reports; defaults to `"rwlock@File.swift:line"`.
+    ///   - name: The class name for reports; defaults to `"rwlock@File.swift:line"`. A lock
+    ///     that joins the class another name made at this declaration site keeps `name` as its
+    ///     instance name, as ``CheckedMutex/init(_:class:fileID:line:function:)`` does.
     ///   - lockClass: An explicit class; `nil` makes (or joins) the class of this declaration site.
     ///   - fileID: The declaration site (default `#fileID`).
     ///   - line: The declaration site (default `#line`).
@@ -32,6 +34,7 @@ public struct CheckedRWLock: LockdepLock, @unchecked Sendable {
         storage = .make(cls, declared: site, primitive: pthread_rwlock_t()) { p in
             pthread_rwlock_init(p, nil)
         }
+        Lockdep.keepNameIfJoined(self, name: name, explicitClass: lockClass != nil)
     }
 
     /// The class of the lock.

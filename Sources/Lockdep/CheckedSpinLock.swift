@@ -13,7 +13,9 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
     /// Creates a spinlock.
     ///
     /// - Parameters:
-    ///   - name: The class name for reports; defaults to `"spinlock@File.swift:line"`.
+    ///   - name: The class name for reports; defaults to `"spinlock@File.swift:line"`. A lock
+    ///     that joins the class another name made at this declaration site keeps `name` as its
+    ///     instance name, as ``CheckedMutex/init(_:class:fileID:line:function:)`` does.
     ///   - lockClass: An explicit class; `nil` makes (or joins) the class of this declaration site.
     ///   - raw: Whether this is a raw spinlock (the kernel's `raw_spinlock_t`, `LD_WAIT_SPIN`):
     ///     one that spins even on PREEMPT_RT, so it may be taken in a hardirq context that is not
@@ -30,6 +32,7 @@ public struct CheckedSpinLock: LockdepLock, @unchecked Sendable {
         storage = .make(cls, declared: site, primitive: pthread_spinlock_t()) { p in
             pthread_spin_init(p, Int32(PTHREAD_PROCESS_PRIVATE))
         }
+        Lockdep.keepNameIfJoined(self, name: name, explicitClass: lockClass != nil)
     }
 
     /// The class of the lock.

@@ -37,9 +37,16 @@ enum Engine {
 
     static func registerClass(name: String, key: String, validates: Bool, dynamic: Bool = false,
                               site: LockdepSite) -> UInt32 {
+        registerClassNamed(name: name, key: key, validates: validates, dynamic: dynamic, site: site).id
+    }
+
+    /// ``registerClass(name:key:validates:dynamic:site:)``, also returning the class's name as
+    /// reports print it: the first registration's, when `key` joins an existing class.
+    static func registerClassNamed(name: String, key: String, validates: Bool, dynamic: Bool = false,
+                                   site: LockdepSite) -> (id: UInt32, name: String) {
         var report: LockdepReport?
-        let id: UInt32 = graph.withLock { g in
-            if !dynamic, let id = g.registry[key] { return id }
+        let (id, registeredName): (UInt32, String) = graph.withLock { g in
+            if !dynamic, let id = g.registry[key] { return (id, g.classNames[Int(id)]) }
             let id: UInt32
             if let free = g.freeClassIDs.popLast() {
                 // The number may still sit in a thread's chain cache under its old class.
@@ -66,10 +73,10 @@ enum Engine {
                 report = capacityReport(&g, limit: "MAX_LOCKDEP_KEYS", value: g.limits.maxClasses,
                                         lock: name, site: site, thread: ThreadState.existing()?.pointee.name ?? "?")
             }
-            return id
+            return (id, name)
         }
         if let report { deliver([report]) }
-        return id
+        return (id, registeredName)
     }
 
     /// Frees a dynamic class (its owner is gone): the kernel's `lockdep_unregister_key`, which

@@ -59,6 +59,17 @@ extension Lockdep {
     }
 }
 
+extension Lockdep {
+    /// A lock given `name` at a declaration site whose class another name made first (a
+    /// generic wrapper creating every lock on one line, two locks declared on one line) joins
+    /// that class, as in the kernel; its own name is then kept as its instance name, so reports
+    /// about it still say which lock it is.
+    static func keepNameIfJoined(_ lock: some LockdepLock, name: String?, explicitClass: Bool) {
+        guard !explicitClass, let name, name != lock.lockClass.name else { return }
+        setInstanceName(name, of: lock)
+    }
+}
+
 /// A lock whose identity lives in an object other than itself (a struct over its storage).
 protocol InstanceNameOwner {
     /// The object whose lifetime is the instance's.

@@ -26,7 +26,8 @@
 /// - Note: Subclasses (`lock(subclass: 1)`, up to 7) act as distinct classes with the name
 ///   suffix `/1`, so one class can knowingly nest inside itself.
 public final class LockClass: Sendable, CustomStringConvertible {
-    /// The name printed in reports, such as `"group->mutex"`.
+    /// The name printed in reports, such as `"group->mutex"`: for a `LockClass` that joined an
+    /// existing class (the same key), that class's name, not the one passed to it.
     public let name: String
     /// The key that identifies the class.
     public let key: String
@@ -40,7 +41,8 @@ public final class LockClass: Sendable, CustomStringConvertible {
     /// Creates (or joins) a lock class.
     ///
     /// - Parameters:
-    ///   - name: The name printed in reports.
+    ///   - name: The name printed in reports, if this creates the class (joining one keeps
+    ///     its name, as the kernel names a class after its first registration).
     ///   - key: The identity of the class. `nil` (the default) uses the declaration site, so
     ///     one line of code declares one class.
     ///   - validates: Pass `false` for a "no validate" class: its locks are tracked as held
@@ -49,13 +51,13 @@ public final class LockClass: Sendable, CustomStringConvertible {
     ///   - line: The declaration line (default `#line`).
     public init(_ name: String, key: String? = nil, validates: Bool = true,
                 fileID: StaticString = #fileID, line: UInt = #line) {
-        self.name = name
         self.validates = validates
         let key = key ?? "\(fileID):\(line)"
         self.key = key
         self.isDynamic = false
-        self.id = Engine.registerClass(name: name, key: key, validates: validates,
-                                       site: LockdepSite(fileID: fileID, line: line, function: "LockClass.init"))
+        (self.id, self.name) = Engine.registerClassNamed(
+            name: name, key: key, validates: validates,
+            site: LockdepSite(fileID: fileID, line: line, function: "LockClass.init"))
     }
 
     private init(dynamic name: String, validates: Bool, fileID: StaticString, line: UInt) {

@@ -7,6 +7,10 @@ enum Reports {
     }
 
     static func heldText(_ held: [LockdepReport.Lock], thread: String) -> String {
+        #if !LOCKDEP_CHECKS
+        // The owner words refuse misuse here, but no held-lock stack is kept to list.
+        if held.isEmpty { return "held locks are not tracked in this build (Lockdep's checks are compiled out).\n" }
+        #endif
         if held.isEmpty { return "no locks held by \"\(thread)\".\n" }
         var s = "\(held.count) lock\(held.count == 1 ? "" : "s") held by \"\(thread)\":\n"
         for (i, l) in held.enumerated() { s += " #\(i): \(l)\n" }

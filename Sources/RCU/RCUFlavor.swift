@@ -144,6 +144,9 @@ extension RCUFlavor {
     public static var isThreadRegistered: Bool { _isThreadRegistered }
 
     /// Whether the calling thread is inside a read-side critical section of this flavor.
+    ///
+    /// A question only: it never registers the thread (`RCUBulletproof` included, whose
+    /// liburcu query would).
     @inlinable
     public static var isInReadSection: Bool { _isInReadSection }
 

@@ -55,9 +55,13 @@ extension RCUFlavor {
     }
 
     /// The async waits' one refusal: in a child of an unsafe fork no grace period can end.
+    /// An allowed wait starts the stall watchdog, as a blocking one does: a program that only
+    /// awaits would otherwise hang behind a stuck reader without a word (the watchdog sees the
+    /// awaited grace period as the call_rcu backlog that makes no progress).
     static func mayWaitAsync(_ call: StaticString, fileID: StaticString, line: UInt) -> Bool {
         guard staleReadersAfterFork > 0 else {
             lockdepAwaitedGracePeriod(call, fileID, line)
+            RCUStallDetector.enable()
             return true
         }
         RCUMisuse.report(.gracePeriodAfterUnsafeFork, call: "\(call)", flavor: name, fileID: fileID, line: line)

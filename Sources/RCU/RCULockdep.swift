@@ -64,7 +64,15 @@ extension RCUFlavor {
     }
 
     private static func checkTaskContext(_ call: StaticString, _ fileID: StaticString, _ line: UInt) {
-        Lockdep.mightBlockTask("\(apiTypeName).\(call)", alternative: asyncAlternative(call), fileID: fileID, line: line, function: call)
+        var alternative = asyncAlternative(call)
+        // Swift resolves `try await RCUMemb.synchronize()` in main.swift's top-level code to the
+        // blocking overload (with only a warning that nothing is awaited): the alternative alone
+        // would tell the user to write what they wrote.
+        if let written = alternative, "\(fileID)".hasSuffix("main.swift") {
+            alternative = written + " from an async function (in main.swift's top-level code the compiler "
+                + "picks this blocking form even when the call is written with `try await`)"
+        }
+        Lockdep.mightBlockTask("\(apiTypeName).\(call)", alternative: alternative, fileID: fileID, line: line, function: call)
     }
 
     /// The flavor type's name as the API spells it (`RCUMemb`): a literal, not the type

@@ -10,10 +10,11 @@ import Musl
 /// Names the threads that hold up grace periods, instead of a silent hang or
 /// an unbounded call_rcu backlog.
 ///
-/// A watchdog thread (started on the first `synchronize()` or `barrier()`, or
-/// by ``enable()``) reports a ``Stall`` when a grace-period wait, or the
+/// A watchdog thread (started on the first `synchronize()` or `barrier()`, blocking or
+/// awaited, or by ``enable()``) reports a ``Stall`` when a grace-period wait, or the
 /// call_rcu backlog of a flavor, makes no progress for longer than
-/// ``threshold``. The classic cause is a QSBR reader that never reports a
+/// ``threshold``. An awaited wait is reported as its flavor's call_rcu backlog stall:
+/// the task waits for a callback, not on a thread. The classic cause is a QSBR reader that never reports a
 /// quiescent state; a memb reader stuck inside a read section is the other.
 ///
 /// A `barrier()` or backlog report also names the call_rcu workers that hold it

@@ -90,6 +90,28 @@ final class ReportTests: LockdepTestCase {
         XCTAssertFalse(r.text.contains("the thread would wait for itself"), r.text)
     }
 
+    /// A generic wrapper creates every lock on one line, so they share that site's class,
+    /// named by the first; each lock keeps the name it was given as its instance name, and a
+    /// report about two of them names both (a client saw "sessions" twice, "metrics" never).
+    func testLocksJoiningASiteClassKeepTheirNames() throws {
+        final class Locked: Sendable {
+            let mutex: CheckedMutex
+            init(_ name: String) { mutex = CheckedMutex(name) }
+        }
+        let sessions = Locked("sessions"), metrics = Locked("metrics")
+        XCTAssertEqual(metrics.mutex.lockClass.key, sessions.mutex.lockClass.key, "one declaration site, one class")
+        XCTAssertEqual(metrics.mutex.lockClass.name, "sessions", "the class keeps its first name")
+        XCTAssertEqual(Lockdep.instanceName(of: metrics.mutex), "metrics")
+        sessions.mutex.lock(); metrics.mutex.lock(); metrics.mutex.unlock(); sessions.mutex.unlock()
+        let r = try XCTUnwrap(expectOne(.recursiveLocking))
+        XCTAssertTrue(r.text.contains("instance \"metrics\""), r.text)
+        XCTAssertTrue(r.text.contains("These are two different instances of one class (\(sessions.mutex.lockClass.name))"), r.text)
+        // A lock given its class explicitly, or no name, keeps no instance name of its own.
+        let cls = LockClass.unique("explicit")
+        XCTAssertNil(Lockdep.instanceName(of: CheckedMutex("other", class: cls)))
+        XCTAssertNil(Lockdep.instanceName(of: CheckedMutex()))
+    }
+
     /// Unnamed instances are told apart by address; the same instance twice (a map, which has
     /// no owner word to refuse it first) is called a self-deadlock.
     func testRecursiveLockingOfOneInstanceSaysSo() throws {

@@ -57,4 +57,20 @@ final class AdversarialBulletproofWaitTests: XCTestCase {
             XCTAssertEqual(outcome.registeredAfterRead, true)
         }
     }
+
+    /// Asking whether the thread is in a section is a question, not a registration: liburcu's
+    /// bp `read_ongoing` registers the caller, so the public query made every thread that asked
+    /// a bp reader that each later grace period scanned.
+    func testAskingIsInReadSectionDoesNotRegister() {
+        let answers = Mutex<[Bool]>([])
+        onThread(named: "adv-bp-asker") {
+            let before = RCUBulletproof.isInReadSection
+            let registered = RCUBulletproof.isThreadRegistered
+            let inside = RCUBulletproof.read { _ in RCUBulletproof.isInReadSection }
+            let after = RCUBulletproof.isInReadSection
+            answers.withLock { $0 = [before, registered, inside, after] }
+        }
+        XCTAssertEqual(answers.withLock { $0 }, [false, false, true, false],
+                       "[outside, registered after asking, inside, after the section]")
+    }
 }

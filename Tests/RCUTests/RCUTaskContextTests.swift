@@ -40,6 +40,19 @@ final class RCUTaskContextTests: XCTestCase {
         }
     }
 
+    /// In main.swift's top-level code `try await RCUMemb.synchronize()` compiles to the blocking
+    /// form: the report must not just tell the user to write what they wrote.
+    func testBlockingWaitFromMainSwiftSaysWhyTheAsyncFormWasNotPicked() async {
+        await Task.detached {
+            RCUMemb.synchronize(fileID: "Client/main.swift", line: 7)
+        }.value
+        let texts = recorder.lockdepReports.filter { $0.kind == .blockingInTask }.map(\.text)
+        XCTAssertEqual(texts.count, 1, texts.joined(separator: "\n"))
+        XCTAssertTrue(texts.first?.contains("try await RCUMemb.synchronize() from an async function") == true,
+                      texts.joined(separator: "\n"))
+        XCTAssertTrue(texts.first?.contains("main.swift's top-level code") == true, texts.joined(separator: "\n"))
+    }
+
     func testBlockingWaitsOnAThreadAreNotReported() {
         onThread(named: "plain") {
             RCUMemb.synchronize()

@@ -47,6 +47,26 @@ final class StallDetectorTests: XCTestCase {
         XCTAssertEqual((status >> 8) & 0xff, 42, "the child's stall handler ended it (status \(status))")
     }
 
+    /// Was: only a blocking wait (or `enable()`) started the watchdog, so a program that only
+    /// awaited hung behind a stuck reader without a word. In a fresh process that never makes a
+    /// blocking wait, an awaited `synchronize()` behind a held reader is reported, naming it.
+    func testAwaitedWaitStartsTheWatchdog() async throws {
+        guard try isolated("testAwaitedWaitStartsTheWatchdog") else { return }
+        let stalls = Mutex<[RCUStallDetector.Stall]>([])
+        RCUStallDetector.threshold = .milliseconds(200)
+        RCUStallDetector.reportHandler = .custom { stall in stalls.withLock { $0.append(stall) } }
+        let reader = HeldReader<RCUMemb>(named: "stuck-reader")
+        let waiter = Task { try await RCUMemb.synchronize() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        func reported() -> Bool {
+            stalls.withLock { $0.contains { $0.kind == .memb && $0.blockingReaders.map(\.name) == ["stuck-reader"] } }
+        }
+        while !reported() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        reader.release()
+        try await waiter.value
+        XCTAssertTrue(reported(), "no stall naming the held reader: \(stalls.withLock { $0 })")
+    }
+
     /// Runs `test` in a fresh process and returns `false`, or returns `true` when already in it.
     private func isolated(_ test: String) throws -> Bool {
         if IsolatedTest.isChild { return true }

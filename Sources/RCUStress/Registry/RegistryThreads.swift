@@ -56,17 +56,20 @@ final class RegistryThreads<Flavor: RCUFlavor>: @unchecked Sendable {
         // generic read's registration check), opened here so that it inlines into the loop, as
         // `Registry.lookup(_:with:)` opens the same section; the lock baselines through their
         // registry lock. One loop for each, so that no lookup tests which one it is.
-        if configuration.design.usesRCUReaders {
-            return Flavor.withReader { reader in
-                readerLoop(index: index) { dev in reader.read { registry.lookup(dev, in: $0) } }
-            }
+        return Flavor.withReader { reader in
+            configuration.design.usesRCUReaders
+                ? readerLoop(index: index, registry: registry, reader: reader, rcu: true)
+                : readerLoop(index: index, registry: registry, reader: reader, rcu: false)
         }
-        return Flavor.withReader { _ in readerLoop(index: index) { dev in registry.lookup(dev) } }
     }
 
-    /// The reader's loop until the stop, each lookup made by `lookup` (in the hardirq context).
+    /// The reader's loop until the stop, each lookup (in the hardirq context) in a section of
+    /// `reader` (`rcu`) or through the registry lock. `rcu` is a constant at both call sites,
+    /// so each loop holds one kind of lookup written out in place: no closure call per lookup,
+    /// whose inlining would otherwise depend on how much code Lockdep's checks add.
     @inline(__always)
-    private func readerLoop(index: Int, lookup: (Device<Flavor>) -> Bool) -> RegistryReaderResult {
+    private func readerLoop(index: Int, registry: Registry<Flavor>, reader: borrowing RCUReader<Flavor>,
+                            rcu: Bool) -> RegistryReaderResult {
         var result = RegistryReaderResult()
         var random = StressRandom(seed: UInt64(index) &+ 0x5151)
         var sampler = LatencySampler(every: configuration.sampleEvery)
@@ -86,12 +89,16 @@ final class RegistryThreads<Flavor: RCUFlavor>: @unchecked Sendable {
                     } else if sampler.shouldSample() {
                         let start = MonotonicClock.nanoseconds()
                         devices[pick]._withUnsafeGuaranteedRef { dev in
-                            Lockdep.withContext(.hardirq) { _ = lookup(dev) }
+                            Lockdep.withContext(.hardirq) {
+                                _ = rcu ? reader.read { registry.lookup(dev, in: $0) } : registry.lookup(dev)
+                            }
                         }
                         result.latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
                     } else {
                         devices[pick]._withUnsafeGuaranteedRef { dev in
-                            Lockdep.withContext(.hardirq) { _ = lookup(dev) }
+                            Lockdep.withContext(.hardirq) {
+                                _ = rcu ? reader.read { registry.lookup(dev, in: $0) } : registry.lookup(dev)
+                            }
                         }
                     }
                     if iterations & 1023 == 0 {
