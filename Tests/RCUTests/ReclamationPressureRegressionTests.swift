@@ -139,8 +139,8 @@ final class ReclamationPressureRegressionTests: XCTestCase {
     /// forever (and, with the lock merely unlocked in the child, a half-written batch crashed
     /// a child's worker under ASan). bp: its registry is cleaned at fork, so the children may
     /// wait for grace periods. A fork while a retirer was inside call_rcu's two-step append
-    /// left the child's worker waiting at the gap, its barrier with it (about once in 3,000
-    /// forks; the shim's fork gate, see ``testForkWaitsForACallerInsideCallRCU()``).
+    /// left the child's worker waiting at the gap, its barrier with it (rare: a run in 20
+    /// hung; the shim's fork gate, see ``testForkWaitsForACallerInsideCallRCU()``).
     func testForkWhileRetiresFillTheBatch() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         RCUBulletproof.backlogPolicy = RCUBacklogPolicy(highWaterMark: 1_000, lowWaterMark: 500, throttle: .reclaimInline)
@@ -155,7 +155,7 @@ final class ReclamationPressureRegressionTests: XCTestCase {
         var hung = 0
         var failed = 0
         // Each fork hits the lock held with a small probability (2 to 4 in 60 before the fix),
-        // a retirer inside call_rcu with a smaller one (about 1 in 3,000 before the fork gate).
+        // a retirer inside call_rcu with a smaller one (before the fork gate).
         for _ in 0..<120 {
             let child = fork()
             if child == 0 {
@@ -178,8 +178,8 @@ final class ReclamationPressureRegressionTests: XCTestCase {
 
     /// liburcu's call_rcu appends to a worker's queue in two steps (it swaps the queue's
     /// tail, then links the old tail to the new node); a fork() between them left the
-    /// child's worker waiting at the gap forever, and the child's barrier() with it (the hang
-    /// above, about once in 3,000 forks). The shim's fork gate makes fork() wait until every
+    /// child's worker waiting at the gap forever, and the child's barrier() with it (the rare
+    /// hang of the test above). The shim's fork gate makes fork() wait until every
     /// caller inside call_rcu has left: here a caller is held there (the shim's test hook)
     /// while the test forks, and must leave before fork() returns. Without the gate, fork()
     /// returned while it was held. Meanwhile another thread retires and finds the gate
