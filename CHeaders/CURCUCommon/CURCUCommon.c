@@ -4,6 +4,12 @@
 
 __thread void *curcu_current_wait_slot;
 
+void (*curcu_enqueue_test_hook)(void);
+
+void curcu_set_enqueue_test_hook(void (*hook)(void)) {
+    __atomic_store_n(&curcu_enqueue_test_hook, hook, __ATOMIC_RELEASE);
+}
+
 int curcu_thread_name(pthread_t thread, char *buffer, size_t length) {
     return pthread_getname_np(thread, buffer, length);
 }

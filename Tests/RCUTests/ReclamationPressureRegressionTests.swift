@@ -1,9 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CURCUCommon
 import Foundation
 import RCU
 import RCUTestSupport
+import Synchronization
 import XCTest
 
 /// Regressions found by attacking the reclamation-pressure changes from the public API:
@@ -136,7 +138,9 @@ final class ReclamationPressureRegressionTests: XCTestCase {
     /// barrier (which hands the batch over) and its sweeper used to wait for that thread
     /// forever (and, with the lock merely unlocked in the child, a half-written batch crashed
     /// a child's worker under ASan). bp: its registry is cleaned at fork, so the children may
-    /// wait for grace periods.
+    /// wait for grace periods. A fork while a retirer was inside call_rcu's two-step append
+    /// left the child's worker waiting at the gap, its barrier with it (rare: a run in 20
+    /// hung; the shim's fork gate, see ``testForkWaitsForACallerInsideCallRCU()``).
     func testForkWhileRetiresFillTheBatch() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         RCUBulletproof.backlogPolicy = RCUBacklogPolicy(highWaterMark: 1_000, lowWaterMark: 500, throttle: .reclaimInline)
@@ -150,7 +154,8 @@ final class ReclamationPressureRegressionTests: XCTestCase {
         usleep(100_000)
         var hung = 0
         var failed = 0
-        // Each fork hits the lock held with a small probability (2 to 4 in 60 before the fix).
+        // Each fork hits the lock held with a small probability (2 to 4 in 60 before the fix),
+        // a retirer inside call_rcu with a smaller one (before the fork gate).
         for _ in 0..<120 {
             let child = fork()
             if child == 0 {
@@ -169,6 +174,86 @@ final class ReclamationPressureRegressionTests: XCTestCase {
         RCUBulletproof.barrier()
         XCTAssertEqual(hung, 0, "children whose barrier() never returned")
         XCTAssertEqual(failed, 0, "children that did not exit 0")
+    }
+
+    /// liburcu's call_rcu appends to a worker's queue in two steps (it swaps the queue's
+    /// tail, then links the old tail to the new node); a fork() between them left the
+    /// child's worker waiting at the gap forever, and the child's barrier() with it (the rare
+    /// hang of the test above). The shim's fork gate makes fork() wait until every
+    /// caller inside call_rcu has left: here a caller is held there (the shim's test hook)
+    /// while the test forks, and must leave before fork() returns. Without the gate, fork()
+    /// returned while it was held. Meanwhile another thread retires and finds the gate
+    /// closed: its callbacks wait on the gate's held list, and every one of them still runs,
+    /// once, in the parent.
+    func testForkWaitsForACallerInsideCallRCU() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        RCUBulletproof.retire(Filler())   // installs bp's fork hooks before the fork
+        HeldEnqueue.forking.store(false, ordering: .sequentiallyConsistent)
+        HeldEnqueue.callerLeft.store(0, ordering: .sequentiallyConsistent)
+        curcu_set_enqueue_test_hook { HeldEnqueue.hold() }
+        defer { curcu_set_enqueue_test_hook(nil) }
+        let caller = startThread(named: "held-in-call_rcu") {
+            HeldEnqueue.thread.store(UInt(pthread_self()), ordering: .sequentiallyConsistent)
+            RCUBulletproof.retire(Filler())
+        }
+        guard HeldEnqueue.entered.wait(timeout: .now() + 20) == .success else {
+            return XCTFail("the caller never reached call_rcu")
+        }
+        // Retires through the whole fork, most of them while the gate is closed.
+        let ledger = Ledger()
+        let retiring = Count(1)
+        let retired = Count(0)
+        let other = startThread(named: "retires-at-the-gate") {
+            var id = 0
+            while retiring.load() == 1 {
+                RCUBulletproof.retire(Tracked(id: id, ledger: ledger))
+                id += 1
+                usleep(50)
+            }
+            retired.store(id)
+        }
+        usleep(20_000)
+        HeldEnqueue.forking.store(true, ordering: .sequentiallyConsistent)
+        let child = fork()
+        if child == 0 {
+            alarm(10)
+            RCUBulletproof.barrier()   // the child's queue is whole: its barrier returns
+            _exit(0)
+        }
+        let forkReturned = HeldEnqueue.events.add(1, ordering: .sequentiallyConsistent).newValue
+        usleep(20_000)
+        retiring.store(0)
+        other.wait()
+        caller.wait()
+        let callerLeft = HeldEnqueue.callerLeft.load(ordering: .sequentiallyConsistent)
+        XCTAssertGreaterThan(callerLeft, 0, "the caller was held inside call_rcu")
+        XCTAssertLessThan(callerLeft, forkReturned, "fork() returned while a caller was inside call_rcu")
+        XCTAssertEqual(Self.wait(for: child, seconds: 15), 0, "the child's barrier() returned")
+        RCUBulletproof.barrier()
+        let count = retired.load()
+        XCTAssertGreaterThan(count, 0)
+        XCTAssertTrue(ledger.waitForFreed(count, timeout: 20), "freed \(ledger.freedCount) of \(count)")
+        XCTAssertEqual(ledger.doubleFrees, 0)
+    }
+
+    /// The test hook's state: it holds one caller (the test's thread, not a call_rcu worker
+    /// queueing a callback meanwhile) inside the gate until the test has started to fork,
+    /// and long enough after that for a fork() that does not wait to return.
+    private enum HeldEnqueue {
+        static let thread = Atomic<UInt>(0)
+        static let forking = Atomic<Bool>(false)
+        static let events = Atomic<Int>(0)
+        static let callerLeft = Atomic<Int>(0)
+        static let entered = DispatchSemaphore(value: 0)
+
+        static func hold() {
+            guard UInt(pthread_self()) == thread.load(ordering: .sequentiallyConsistent) else { return }
+            thread.store(0, ordering: .sequentiallyConsistent)
+            entered.signal()
+            while !forking.load(ordering: .sequentiallyConsistent) { usleep(1_000) }
+            usleep(200_000)
+            callerLeft.store(events.add(1, ordering: .sequentiallyConsistent).newValue, ordering: .sequentiallyConsistent)
+        }
     }
 
     /// A retired object that tracks nothing.

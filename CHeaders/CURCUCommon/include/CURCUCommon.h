@@ -6,6 +6,7 @@
  *   is inline asm; same machine code on x86). RCUPointer imports only this module.
  * - The callback and reader-visitor function types of every flavor's shim.
  * - The calling thread's stall-detector wait slot, kernel tid and thread names.
+ * - The fork gate's test hook (every flavor's call runs it inside the gate).
  * - `struct curcu_flavor_operations`: a flavor's slow-path entry points, one
  *   constant table per flavor (defined by CHeaders/Shared/curcu_flavor_impl.inc).
  */
@@ -20,6 +21,13 @@
 #include <sys/syscall.h>
 
 #define CURCU_INLINE static inline __attribute__((always_inline))
+
+/* ---- tests ---------------------------------------------------------------- */
+
+/* Called (when set) by every flavor's call inside its fork gate, just before liburcu's
+ * call_rcu: a test holds a caller there to check that fork() waits for the enqueue. */
+extern void (*curcu_enqueue_test_hook)(void);
+void curcu_set_enqueue_test_hook(void (*hook)(void));
 
 /* ---- pointers ------------------------------------------------------------ */
 
