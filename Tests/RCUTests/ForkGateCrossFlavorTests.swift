@@ -63,6 +63,29 @@ final class ForkGateCrossFlavorTests: XCTestCase {
         XCTAssertEqual(ledger.doubleFrees, 0)
     }
 
+    /// fork() from a callback (a retired object's deinit) waits for its own call_rcu worker
+    /// to pause, forever (liburcu's fork hook): a silent hang. It still hangs, but says why
+    /// on stderr first. The fresh process hangs by design; its main thread checks the words
+    /// and ends it.
+    func testForkInsideACallbackSaysWhyItHangs() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkInsideACallbackSaysWhyItHangs")
+        }
+        alarm(30)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fork-in-callback-\(getpid()).txt").path
+        let file = open(path, O_CREAT | O_TRUNC | O_RDWR, 0o600)
+        XCTAssertGreaterThanOrEqual(file, 0)
+        dup2(file, STDERR_FILENO)
+        RCUMemb.retire {
+            if fork() == 0 { _exit(0) }   // never reached: the worker waits for itself
+        }
+        usleep(2_000_000)
+        let words = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        unlink(path)
+        _exit(words.contains("fork() inside an rcu_memb callback") ? 0 : 1)
+    }
+
     /// Counts its deinits: atomics only (a child may not take a lock a vanished thread held).
     final class Counted: Sendable {
         let counter: ForkStormCounters
