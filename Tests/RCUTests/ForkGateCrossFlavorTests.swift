@@ -86,6 +86,47 @@ final class ForkGateCrossFlavorTests: XCTestCase {
         _exit(words.contains("fork() inside an rcu_memb callback") ? 0 : 1)
     }
 
+    /// The fork hooks queue what callers held at the closed gate. They registered the thread
+    /// that queued them: in the parent, a forking thread that never used memb stayed a
+    /// registered memb reader (so later forks from other threads made unsafe children); in
+    /// the child, registering waited for ever on memb's registry lock, which a parent thread
+    /// inside synchronize() held at the fork: fork() never returned in the child. Here one
+    /// thread retires, one synchronizes, and a thread that never used memb forks.
+    func testForkHooksQueueHeldNodesWithoutRegistering() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkHooksQueueHeldNodesWithoutRegistering")
+        }
+        alarm(80)
+        let running = Atomic<Bool>(true)
+        let retirer = startThread(named: "held-retirer") {
+            while running.load(ordering: .sequentiallyConsistent) { RCUMemb.retire(Filler()) }
+        }
+        let synchronizer = startThread(named: "synchronizer") {
+            while running.load(ordering: .sequentiallyConsistent) { RCUMemb.synchronize() }
+        }
+        usleep(50_000)
+        let results = Atomic<Int>(0)   // forks, then 1000 x hung children, then 1_000_000 x registered after
+        let forker = startThread(named: "forker") {
+            for _ in 0..<40 {
+                let child = fork()
+                if child == 0 { _exit(0) }
+                let (_, ended) = waitForChild(child, timeout: .seconds(5))
+                results.add(ended ? 1 : 1_000, ordering: .sequentiallyConsistent)
+                if RCUMemb.isThreadRegistered { results.add(1_000_000, ordering: .sequentiallyConsistent); return }
+            }
+        }
+        forker.wait()
+        running.store(false, ordering: .sequentiallyConsistent)
+        retirer.wait()
+        synchronizer.wait()
+        let value = results.load(ordering: .sequentiallyConsistent)
+        XCTAssertEqual(value / 1_000_000, 0, "the forking thread was left a registered memb reader")
+        XCTAssertEqual(value % 1_000_000 / 1_000, 0, "children that hung in fork()")
+    }
+
+    final class Filler: Sendable {}
+
     /// Counts its deinits: atomics only (a child may not take a lock a vanished thread held).
     final class Counted: Sendable {
         let counter: ForkStormCounters
