@@ -127,6 +127,52 @@ final class ForkGateCrossFlavorTests: XCTestCase {
 
     final class Filler: Sendable {}
 
+    /// deferRetire's per-thread batches at a fork: a thread defers (bp) through 20 forks
+    /// (paced: an unpaced storm left each child a backlog of 10^5 callbacks to drain);
+    /// each child's deferBarrier returns and frees what was deferred before the fork at most
+    /// once, and the parent frees every object once.
+    func testForkWhileAThreadDefers() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileAThreadDefers")
+        }
+        alarm(80)
+        let counter = ForkStormCounters()
+        let running = Atomic<Bool>(true)
+        let deferrer = startThread(named: "deferrer") {
+            while running.load(ordering: .sequentiallyConsistent) {
+                RCUBulletproof.deferRetire(Counted(counter))
+                counter.retired.add(1, ordering: .sequentiallyConsistent)
+                // deferRetire never throttles: paced, so the backlog each child inherits
+                // (and its barrier drains) stays small.
+                if counter.retired.load(ordering: .relaxed) % 64 == 0 { usleep(100) }
+            }
+        }
+        usleep(50_000)
+        var hung = 0
+        var failed = 0
+        for _ in 0..<20 {
+            let child = fork()
+            if child == 0 {
+                alarm(10)
+                RCUBulletproof.deferBarrier()
+                RCUBulletproof.barrier()
+                let freed = counter.freed.load(ordering: .sequentiallyConsistent)
+                _exit(freed > counter.created.load(ordering: .sequentiallyConsistent) ? 3 : 0)
+            }
+            let (status, ended) = waitForChild(child, timeout: .seconds(15))
+            if !ended || status & 0x7f == SIGALRM { hung += 1 } else if status != 0 { failed += 1 }
+        }
+        running.store(false, ordering: .sequentiallyConsistent)
+        deferrer.wait()
+        RCUBulletproof.deferBarrier()
+        XCTAssertEqual(hung, 0, "children whose deferBarrier() hung")
+        XCTAssertEqual(failed, 0, "children that freed more than was created")
+        XCTAssertEqual(counter.freed.load(ordering: .sequentiallyConsistent),
+                       counter.created.load(ordering: .sequentiallyConsistent), "freed once each")
+    }
+
+
     /// Counts its deinits: atomics only (a child may not take a lock a vanished thread held).
     final class Counted: Sendable {
         let counter: ForkStormCounters
