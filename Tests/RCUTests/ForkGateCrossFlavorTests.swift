@@ -154,7 +154,7 @@ final class ForkGateCrossFlavorTests: XCTestCase {
         for _ in 0..<20 {
             let child = fork()
             if child == 0 {
-                alarm(10)
+                alarm(30)   // outlives the parent's wait: a hung child's stacks are printed
                 RCUBulletproof.deferBarrier()
                 RCUBulletproof.barrier()
                 let freed = counter.freed.load(ordering: .sequentiallyConsistent)
@@ -236,7 +236,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
         for _ in 0..<20 {
             let child = fork()
             if child == 0 {
-                alarm(10)
+                // Outlives the parent's wait, so a hung child's stacks are printed (waitForChild).
+                alarm(30)
                 let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
                 // Only bp's registry is cleaned at fork: the other flavors' retiring threads
                 // were registered readers, so their barriers are refused here (documented).
@@ -314,7 +315,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
         for _ in 0..<20 {
             let child = fork()
             if child == 0 {
-                alarm(10)
+                // Outlives the parent's wait, so a hung child's stacks are printed (waitForChild).
+                alarm(30)
                 let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
                 RCUBulletproof.barrier()
                 for (index, counter) in counters.enumerated() {

@@ -11,7 +11,43 @@ public func waitForChild(_ pid: pid_t, timeout: Duration) -> (status: Int32, end
         if waitpid(pid, &status, WNOHANG) == pid { return (status, true) }
         usleep(1_000)
     }
+    printStacks(of: pid)
     kill(pid, SIGKILL)
     _ = waitpid(pid, &status, 0)
     return (status, false)
+}
+
+/// Prints every thread's stack of the hung process `pid` on standard error, with gdb when the
+/// machine has it: a hung child in a test run then says where it waits, not only that it did.
+public func printStacks(of pid: pid_t) {
+    let gdb = "/usr/bin/gdb"
+    guard access(gdb, X_OK) == 0 else { return }
+    let arguments = [gdb, "-nx", "-batch", "-iex", "set complaints 0", "-iex", "set auto-load off",
+                     "-p", "\(pid)", "-ex", "thread apply all bt"]
+    var cArguments = arguments.map { strdup($0) } + [nil]
+    defer { cArguments.forEach { free($0) } }
+    var child: pid_t = 0
+    // gdb's stacks (its standard output) go to this process's standard error, the test log;
+    // its own complaints about the test binary's debug info go nowhere.
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_adddup2(&actions, 2, 1)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    let banner = "== stacks of hung child \(pid):\n"
+    _ = banner.withCString { write(2, $0, strlen($0)) }
+    guard posix_spawn(&child, gdb, &actions, nil, &cArguments, environ) == 0 else { return }
+    _ = waitForGdb(child, timeout: .seconds(60))
+}
+
+private func waitForGdb(_ pid: pid_t, timeout: Duration) -> Bool {
+    var status: Int32 = 0
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if waitpid(pid, &status, WNOHANG) == pid { return true }
+        usleep(10_000)
+    }
+    kill(pid, SIGKILL)
+    _ = waitpid(pid, &status, 0)
+    return false
 }
