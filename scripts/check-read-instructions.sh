@@ -104,7 +104,8 @@ per_read() {
     instructions=$(callgrind_annotate --inclusive=yes "$profile" 2>/dev/null |
         awk -v pattern="$pattern" '$0 ~ pattern && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); if ($1 > max) max = $1 } END { print max + 0 }')
     nr_reads=$(awk '/^SUMMARY/ { for (i = 1; i <= NF; i++) if ($i == "nr_reads") print $(i + 1) }' "$summary")
-    if [[ $instructions -eq 0 || -z $nr_reads || $nr_reads -eq 0 ]]; then
+    # nr_reads may be printed in e-notation (3.1786e+09): awk compares it, not bash.
+    if [[ $instructions -eq 0 || -z $nr_reads ]] || ! awk -v r="$nr_reads" 'BEGIN { exit !(r + 0 > 0) }'; then
         echo "FAIL: no $pattern function or no reads in $profile ($summary)" >&2
         cat "$summary" >&2
         exit 1
