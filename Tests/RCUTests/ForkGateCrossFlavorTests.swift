@@ -10,7 +10,6 @@ import XCTest
 /// The fork gate attacked across flavors: a callback of one flavor that retires into
 /// another while a third thread forks.
 final class ForkGateCrossFlavorTests: XCTestCase {
-    private static let freshVariable = "SWIFT_RCU_FORK_GATE_FRESH"
 
     /// Set in the memb callback while it waits to retire into bp.
     private static let inCallback = DispatchSemaphore(value: 0)
@@ -35,7 +34,7 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     /// order in which the flavors were first used.
     func testMembCallbackRetiringIntoBulletproofDuringFork() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
-        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+        guard inFreshTestProcess else {
             return runFresh("RCUTests.ForkGateCrossFlavorTests/testMembCallbackRetiringIntoBulletproofDuringFork")
         }
         alarm(30)   // a hang ends this fresh process with SIGALRM, which the test sees
@@ -69,7 +68,7 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     /// and ends it.
     func testForkInsideACallbackSaysWhyItHangs() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
-        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+        guard inFreshTestProcess else {
             return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkInsideACallbackSaysWhyItHangs")
         }
         alarm(30)
@@ -94,7 +93,7 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     /// thread retires, one synchronizes, and a thread that never used memb forks.
     func testForkHooksQueueHeldNodesWithoutRegistering() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
-        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+        guard inFreshTestProcess else {
             return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkHooksQueueHeldNodesWithoutRegistering")
         }
         alarm(80)
@@ -133,7 +132,7 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     /// once, and the parent frees every object once.
     func testForkWhileAThreadDefers() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
-        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+        guard inFreshTestProcess else {
             return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileAThreadDefers")
         }
         alarm(80)
@@ -197,7 +196,7 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     /// object exactly once.
     func testForkWhileEveryFlavorRetires() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
-        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+        guard inFreshTestProcess else {
             return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileEveryFlavorRetires")
         }
         alarm(80)
@@ -272,7 +271,7 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     /// the fork, and the parent frees every object once.
     func testForkWhileDedicatedAndPerCPUWorkersRetire() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
-        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+        guard inFreshTestProcess else {
             return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileDedicatedAndPerCPUWorkersRetire")
         }
         try forkWhileWorkersRetire(throttling: false)
@@ -284,7 +283,7 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     /// (a parent thread may have been half-way through adding to it).
     func testForkWhileInlineReclaimThrottlesRetires() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
-        guard ProcessInfo.processInfo.environment[Self.freshVariable] != nil else {
+        guard inFreshTestProcess else {
             return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileInlineReclaimThrottlesRetires")
         }
         try forkWhileWorkersRetire(throttling: true)
@@ -347,16 +346,9 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     }
 
     private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
-        var environment = ProcessInfo.processInfo.environment
-        environment[Self.freshVariable] = "1"
-        let arguments = [CommandLine.arguments[0], test]
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var child: pid_t = 0
-        XCTAssertEqual(posix_spawn(&child, "/proc/self/exe", nil, nil, argv, envp), 0, file: file, line: line)
-        guard child > 0 else { return }
-        let (status, ended) = waitForChild(child, timeout: .seconds(90))
+        guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(90)) else {
+            return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
+        }
         XCTAssertTrue(ended, "\(test): the fresh process hung (killed)", file: file, line: line)
         XCTAssertEqual(status & 0x7F, 0, "\(test): killed by signal \(status & 0x7F) (14: SIGALRM, a hang)",
                        file: file, line: line)

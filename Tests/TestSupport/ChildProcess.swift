@@ -51,3 +51,29 @@ private func waitForGdb(_ pid: pid_t, timeout: Duration) -> Bool {
     _ = waitpid(pid, &status, 0)
     return false
 }
+
+/// The environment variable that marks a fresh test process (``spawnFreshTestProcess(_:timeout:)``).
+public let freshTestProcessVariable = "SWIFT_RCU_FRESH_TEST_PROCESS"
+
+/// Whether this process is a fresh test process started for one test.
+public var inFreshTestProcess: Bool { getenv(freshTestProcessVariable) != nil }
+
+/// Runs the test named `test` (`Module.Class/method`) in a fresh process of this test binary,
+/// marked with ``freshTestProcessVariable``, and waits up to `timeout` for it (then kills it):
+/// its wait status and whether it ended by itself, or `nil` if it could not be started.
+public func spawnFreshTestProcess(_ test: String, timeout: Duration) -> (status: Int32, ended: Bool)? {
+    var environment: [String] = []
+    var entry = environ
+    while let string = entry.pointee {
+        environment.append(String(cString: string))
+        entry += 1
+    }
+    environment.append("\(freshTestProcessVariable)=1")
+    let arguments: [String] = [CommandLine.arguments[0], test]
+    let argv = arguments.map { strdup($0) } + [nil]
+    let envp = environment.map { strdup($0) } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    var child: pid_t = 0
+    guard posix_spawn(&child, "/proc/self/exe", nil, nil, argv, envp) == 0, child > 0 else { return nil }
+    return waitForChild(child, timeout: timeout)
+}
