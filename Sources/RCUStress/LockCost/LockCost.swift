@@ -5,7 +5,7 @@ import Musl
 #endif
 import ArgumentParser
 import CReference
-import Lockdep
+@_spi(Benchmarking) import Lockdep
 
 /// `rcu-stress lock-cost`: Lockdep's cost acceptance, "a checked mutex
 /// lock/unlock pair on a cached chain <= 1.25x a plain pthread mutex pair (issue 14),
@@ -91,29 +91,19 @@ struct LockCost: ParsableCommand {
     }
 
     func run() throws {
-        let plain = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        plain.initialize(to: pthread_mutex_t())
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_NORMAL))
-        pthread_mutex_init(plain, &attributes)
-        pthread_mutexattr_destroy(&attributes)
-        defer {
-            pthread_mutex_destroy(plain)
-            plain.deallocate()
-        }
         let checked = CheckedMutex("lock-cost.checked")
-
+        // The plain and floor mutexes sit at the checked one's offset in a cache line, so the
+        // loops differ only in the checks (see `primitiveAddress`).
+        let offset = Int(UInt(bitPattern: checked.primitiveAddress) % UInt(Self.cacheLine))
+        let plain = Self.allocateMutex(atLineOffset: offset)
+        let floorMutex = Self.allocateMutex(atLineOffset: offset)
+        defer {
+            Self.deallocateMutex(plain)
+            Self.deallocateMutex(floorMutex)
+        }
         // Warm-up pairs cache the chain before anything is timed.
         LockCostLoops.checkedPair(checked)
         LockCostLoops.plainPair(plain)
-        let floorMutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        floorMutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(floorMutex, nil)
-        defer {
-            pthread_mutex_destroy(floorMutex)
-            floorMutex.deallocate()
-        }
         let measurement = ReadCostMeasurement(iterations: iterations, rounds: rounds)
         func timePhase() throws -> Phase {
             let singleThreaded = creference_process_is_single_threaded()
@@ -149,12 +139,14 @@ struct LockCost: ParsableCommand {
             line.add("single_threaded_ratio", beforeThreads.ratio)
             line.add("single_threaded_floor_ns", beforeThreads.floor)
             line.add("single_threaded_floor_ratio", beforeThreads.floorRatio)
+            line.add("line_offset", offset)
             line.add("iterations", iterations)
             line.add("rounds", rounds)
             print(line.text)
         } else {
             print("checks_compiled_in: \(Lockdep.checksCompiledIn)")
-            print("rounds: \(rounds) x \(iterations) pairs per loop, fastest kept; the loops alternate in this process\n")
+            print("rounds: \(rounds) x \(iterations) pairs per loop, fastest kept; the loops alternate in this process")
+            print("every mutex at offset \(offset) of a \(Self.cacheLine)-byte line (glibc's pair cost depends on it)\n")
             print("lock pair                         ns/pair")
             print("in a process with threads (every pthread pair takes its atomic instructions):")
             Self.printPhase(withThreads, target: "(target: <= 1.25 with checks, 1.00 without)")
@@ -175,6 +167,27 @@ struct LockCost: ParsableCommand {
             + "   (held-stack push, chain-cache probe, pop: no owner word, wait, gates or task)")
         print(Columns.left("  ratio checked/plain", 28) + ReadCostResult.fixed(phase.ratio, width: 14) + "   " + target)
         print(Columns.left("  ratio floor/plain", 28) + ReadCostResult.fixed(phase.floorRatio, width: 14))
+    }
+
+    static let cacheLine = 64
+
+    /// A normal pthread mutex at `offset` bytes into a cache line.
+    static func allocateMutex(atLineOffset offset: Int) -> UnsafeMutablePointer<pthread_mutex_t> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: cacheLine + MemoryLayout<pthread_mutex_t>.size,
+                                                   alignment: cacheLine)
+        let mutex = (raw + offset).bindMemory(to: pthread_mutex_t.self, capacity: 1)
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_NORMAL))
+        pthread_mutex_init(mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
+        return mutex
+    }
+
+    static func deallocateMutex(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+        pthread_mutex_destroy(mutex)
+        let offset = Int(UInt(bitPattern: mutex) % UInt(cacheLine))
+        (UnsafeMutableRawPointer(mutex) - offset).deallocate()
     }
 
     /// Makes the process multi-threaded for glibc: a thread that returns at once.
