@@ -40,5 +40,12 @@ final class LockCostCommandTests: XCTestCase {
             let value = try XCTUnwrap((object[key] as? NSNumber)?.doubleValue, "\(key) in \(object)")
             XCTAssertGreaterThan(value, 0, "\(key) in \(object)")
         }
+        // Nothing in rcu-stress starts a thread before the first run, so glibc counted it
+        // single-threaded from start to end: the run the command labels so really was.
+        XCTAssertEqual(object["single_threaded_timed"] as? Bool, true, "\(object)")
+        let offset = try XCTUnwrap((object["line_offset"] as? NSNumber)?.intValue, "\(object)")
+        XCTAssertTrue((0..<64).contains(offset), "line_offset \(offset) in \(object)")
+        XCTAssertEqual((object["iterations"] as? NSNumber)?.intValue, 20_000, "\(object)")
+        XCTAssertEqual((object["rounds"] as? NSNumber)?.intValue, 2, "\(object)")
     }
 }
