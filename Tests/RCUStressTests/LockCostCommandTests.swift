@@ -34,6 +34,11 @@ final class LockCostCommandTests: XCTestCase {
         let object = try StressJSON.object(run)
         XCTAssertNotNil(object["checks_compiled_in"] as? Bool, "\(object)")
         XCTAssertNotNil(object["single_threaded_timed"] as? Bool, "\(object)")
+        #if DEBUG
+        XCTAssertEqual(object["optimized"] as? Bool, false, "a debug build of rcu-stress: \(object)")
+        #else
+        XCTAssertEqual(object["optimized"] as? Bool, true, "a release build of rcu-stress: \(object)")
+        #endif
         for key in ["plain_ns", "checked_ns", "ratio", "floor_ns", "floor_ratio", "single_threaded_plain_ns",
                     "single_threaded_checked_ns", "single_threaded_ratio", "single_threaded_floor_ns",
                     "single_threaded_floor_ratio"] {

@@ -37,7 +37,7 @@ struct LockCost: ParsableCommand {
 
             --iterations is at least 10,000, --rounds at most 100, and --iterations x \
             --rounds at most 1,000,000,000. --json prints the threaded figures as \
-            {"checks_compiled_in":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…, \
+            {"checks_compiled_in":true,"optimized":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…, \
             then the first run's as "single_threaded_timed" (whether glibc counted the process \
             single-threaded throughout it), "single_threaded_plain_ns", "single_threaded_checked_ns", \
             "single_threaded_ratio", "single_threaded_floor_ns", "single_threaded_floor_ratio", \
@@ -133,6 +133,7 @@ struct LockCost: ParsableCommand {
         if output.json {
             var line = JSONLine()
             line.add("checks_compiled_in", Lockdep.checksCompiledIn)
+            line.add("optimized", Self.optimized)
             line.add("plain_ns", withThreads.plain)
             line.add("checked_ns", withThreads.checked)
             line.add("ratio", withThreads.ratio)
@@ -150,6 +151,7 @@ struct LockCost: ParsableCommand {
             print(line.text)
         } else {
             print("checks_compiled_in: \(Lockdep.checksCompiledIn)")
+            print("optimized: \(Self.optimized)" + (Self.optimized ? "" : " (a debug build: the target is for release builds)"))
             print("rounds: \(rounds) x \(iterations) pairs per loop, fastest kept; the loops alternate in this process")
             print("every mutex at offset \(offset) of a \(Self.cacheLine)-byte line (glibc's pair cost depends on it)\n")
             print("lock pair                         ns/pair")
@@ -175,6 +177,16 @@ struct LockCost: ParsableCommand {
     }
 
     static let cacheLine = 64
+
+    /// Whether this is an optimized build: the target is for release builds, and a debug
+    /// build's checked pair costs tens of times the plain one.
+    static var optimized: Bool {
+        #if DEBUG
+        false
+        #else
+        true
+        #endif
+    }
 
     /// A normal pthread mutex at `offset` bytes into a cache line.
     static func allocateMutex(atLineOffset offset: Int) -> UnsafeMutablePointer<pthread_mutex_t> {
