@@ -33,7 +33,6 @@ final class LockCostCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.output)
         let object = try StressJSON.object(run)
         XCTAssertNotNil(object["checks_compiled_in"] as? Bool, "\(object)")
-        XCTAssertNotNil(object["single_threaded_timed"] as? Bool, "\(object)")
         #if DEBUG
         XCTAssertEqual(object["optimized"] as? Bool, false, "a debug build of rcu-stress: \(object)")
         #else
