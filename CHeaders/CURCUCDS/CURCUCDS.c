@@ -91,11 +91,12 @@ void curcu_wfcq_splice(struct curcu_wfcq *dest, struct curcu_wfcq *src) {
 
 /* ---- rculfqueue (always liburcu's exported functions) ----------------------- */
 
-struct cds_lfq_queue_rcu *curcu_lfq_new(const struct rcu_flavor_struct *flavor) {
+struct cds_lfq_queue_rcu *curcu_lfq_new(void (*call_rcu_head)(struct rcu_head *head,
+                                                                void (*func)(struct rcu_head *head))) {
     struct cds_lfq_queue_rcu *q = malloc(sizeof(*q));
     if (!q)
         curcu_cds_out_of_memory();
-    cds_lfq_init_rcu(q, flavor->update_call_rcu);
+    cds_lfq_init_rcu(q, call_rcu_head);
     return q;
 }
 

@@ -239,6 +239,41 @@ final class ReclamationPressureRegressionTests: XCTestCase {
     /// The test hook's state: it holds one caller (the test's thread, not a call_rcu worker
     /// queueing a callback meanwhile) inside the gate until the test has started to fork,
     /// and long enough after that for a fork() that does not wait to return.
+    /// rculfqueue frees the dummy node a dequeue passes with the call_rcu it was given at
+    /// init. That was liburcu's own: outside the fork gate (the two-step append above,
+    /// unguarded across a fork) and outside the backlog. It is the shim's now: dequeuing the
+    /// one element of a queue queues two callbacks through the shim's call_rcu, whose enqueue
+    /// hook sees both (the element's node and the dummy node ahead of it; with liburcu's own
+    /// call_rcu the hook saw only the first), for every flavor.
+    func testLockFreeQueueFreesItsDummyNodesThroughTheShim() {
+        func check<Flavor: RCUFlavor>(_: Flavor.Type) {
+            let queue = LockFreeQueue<Int, Flavor>()
+            queue.enqueue(7)
+            Flavor.barrier()   // no callback of an earlier test is queued meanwhile
+            ShimCalls.count.store(0, ordering: .sequentiallyConsistent)
+            ShimCalls.thread.store(UInt(pthread_self()), ordering: .sequentiallyConsistent)
+            curcu_set_enqueue_test_hook {   // this thread's calls only: a worker's may come meanwhile
+                guard ShimCalls.thread.load(ordering: .sequentiallyConsistent) == UInt(pthread_self()) else { return }
+                ShimCalls.count.add(1, ordering: .sequentiallyConsistent)
+            }
+            let element = queue.dequeue()
+            curcu_set_enqueue_test_hook(nil)
+            XCTAssertEqual(element, 7)
+            XCTAssertEqual(ShimCalls.count.load(ordering: .sequentiallyConsistent), 2,
+                           "\(Flavor.self): the element's node and the dummy node queued through the shim")
+            Flavor.barrier()
+        }
+        check(RCUMemb.self)
+        check(RCUQSBR.self)
+        check(RCUBulletproof.self)
+        check(RCUMemoryBarrier.self)
+    }
+
+    private enum ShimCalls {
+        static let thread = Atomic<UInt>(0)
+        static let count = Atomic<Int>(0)
+    }
+
     private enum HeldEnqueue {
         static let thread = Atomic<UInt>(0)
         static let forking = Atomic<Bool>(false)

@@ -81,8 +81,7 @@ struct curcu_lfq_item {
     void *box;
 };
 
-/* The queue frees its dummy nodes with the flavor's call_rcu. */
-struct cds_lfq_queue_rcu *curcu_lfq_new(const struct rcu_flavor_struct *flavor);
+#include "curcu_lfq_new.h"
 /* Returns false (and frees nothing) when the queue is not empty. */
 bool curcu_lfq_free(struct cds_lfq_queue_rcu *q);
 /* Call inside a read section. */

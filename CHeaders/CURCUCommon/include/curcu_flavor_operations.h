@@ -17,6 +17,7 @@ typedef void (*curcu_reader_visitor)(void *_Nullable ctx, long tid, const char *
 /* ---- a flavor's slow path ---------------------------------------------------- */
 
 struct call_rcu_data;
+struct rcu_head;
 
 /*
  * The out-of-line operations of one flavor, in a constant table per flavor
@@ -32,6 +33,9 @@ struct curcu_flavor_operations {
     /* Per-thread batches over call_rcu; never waits. The barrier hands every batch over, then rcu_barrier. */
     void (*defer)(curcu_invoke_fn invoke, void *_Nullable context);
     void (*defer_barrier)(void);
+    /* liburcu's call_rcu(head, func) for a head liburcu-cds owns (rculfqueue's dummy nodes),
+     * through `call`: counted in the backlog and queued inside the fork gate. */
+    void (*call_rcu_head)(struct rcu_head *head, void (*func)(struct rcu_head *head));
     /* True while the calling thread runs a callback queued through this shim. */
     bool (*in_callback)(void);
     /* True inside a read section of this flavor (qsbr: the shim's nesting depth). */

@@ -24,7 +24,7 @@ public final class LockFreeQueue<Element: Sendable, Flavor: RCUFlavor> {
 
     /// Creates an empty queue.
     public init() {
-        queue = curcu_lfq_new(RCUContainerSupport.flavorStruct(Flavor.self))
+        queue = curcu_lfq_new(Flavor.flavorDescription.operations.pointee.call_rcu_head)
     }
 
     deinit {
