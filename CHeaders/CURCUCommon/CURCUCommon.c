@@ -3,6 +3,7 @@
 #include "CURCUCommon.h"
 
 __thread void *curcu_current_wait_slot;
+__thread int curcu_any_callback_depth;
 
 void (*curcu_enqueue_test_hook)(void);
 

@@ -55,6 +55,10 @@ CURCU_INLINE void *curcu_pointer_compare_exchange(void **slot, void *expected, v
 
 /* The calling thread's stall-detector wait slot (a retained Swift object), or NULL:
  * a C thread-local, read with one load on every synchronize/barrier. */
+/* How deep the calling thread is in callbacks the shims queued, any flavor's (a call_rcu
+ * worker running one): the grace-period fork gates let such a caller through (a fork's
+ * prepare hooks wait for every worker to finish its callback). */
+extern __thread int curcu_any_callback_depth;
 extern __thread void *curcu_current_wait_slot;
 CURCU_INLINE void *curcu_wait_slot(void) { return curcu_current_wait_slot; }
 CURCU_INLINE void curcu_set_wait_slot(void *slot) { curcu_current_wait_slot = slot; }

@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import RCU
+import RCUTestSupport
+import Synchronization
+import XCTest
+
+/// memb's, mb's and qsbr's `synchronize_rcu` hold liburcu's grace-period and registry mutexes
+/// for the whole wait, and liburcu has no fork hook for them: a child forked meanwhile got both
+/// locked by a thread it does not have, and its first grace period waited for ever (3 children
+/// in 200 while another thread synchronized). The shim's grace-period gate makes fork() wait
+/// for the synchronize calls in progress. Each test runs in a fresh process: no other test's
+/// registered readers make the children refuse grace periods.
+final class GracePeriodForkGateTests: XCTestCase {
+
+    func testChildrenForkedWhileAnotherThreadSynchronizesCanSynchronize() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard inFreshTestProcess else {
+            return runFresh("RCUTests.GracePeriodForkGateTests/testChildrenForkedWhileAnotherThreadSynchronizesCanSynchronize")
+        }
+        alarm(120)
+        checkChildrenCanSynchronize(RCUMemb.self)
+        checkChildrenCanSynchronize(RCUMemoryBarrier.self)
+        checkChildrenCanSynchronize(RCUQSBR.self)
+    }
+
+    /// A thread inside a read section that forks while another thread waits for a grace
+    /// period: that wait cannot end before the fork does, so fork() must not wait for it
+    /// (it returns, and the shim says why the child's grace periods may never end).
+    func testForkInsideAReadSectionDoesNotWaitForTheGracePeriodItHoldsUp() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard inFreshTestProcess else {
+            return runFresh("RCUTests.GracePeriodForkGateTests/testForkInsideAReadSectionDoesNotWaitForTheGracePeriodItHoldsUp")
+        }
+        alarm(60)
+        RCUMemb.registerThread()
+        let synchronizing = Atomic<Bool>(false)
+        let synchronizer = startThread(named: "synchronizes") {
+            RCUMemb.read { _ in synchronizing.store(true, ordering: .sequentiallyConsistent) }
+            RCUMemb.synchronize()
+        }
+        var child: pid_t = 0
+        RCUMemb.read { _ in
+            while !synchronizing.load(ordering: .sequentiallyConsistent) { usleep(1_000) }
+            usleep(50_000)   // the synchronize call is waiting for this section
+            child = fork()
+            if child == 0 { _exit(0) }
+        }
+        synchronizer.wait()
+        XCTAssertEqual(waitForChild(child, timeout: .seconds(15)).status, 0)
+    }
+
+    /// One thread synchronizes in a loop while this one forks: every child's own grace
+    /// period must end.
+    private func checkChildrenCanSynchronize<F: RCUFlavor>(_: F.Type) {
+        let running = Atomic<Bool>(true)
+        let synchronizer = startThread(named: "synchronizes") {
+            while running.load(ordering: .relaxed) { F.synchronize() }
+        }
+        usleep(20_000)
+        var hung = 0
+        var failed = 0
+        for _ in 0..<100 {
+            let child = fork()
+            if child == 0 {
+                alarm(10)
+                F.synchronize()
+                _exit(0)
+            }
+            let (status, ended) = waitForChild(child, timeout: .seconds(15))
+            if !ended || status & 0x7F == SIGALRM { hung += 1 } else if status != 0 { failed += 1 }
+        }
+        running.store(false, ordering: .relaxed)
+        synchronizer.wait()
+        XCTAssertEqual(hung, 0, "\(F.self): children whose synchronize() never returned")
+        XCTAssertEqual(failed, 0, "\(F.self): children that did not exit 0")
+    }
+
+    private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(150)) else {
+            return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
+        }
+        XCTAssertTrue(ended, "\(test): the fresh process hung (killed)", file: file, line: line)
+        XCTAssertEqual(status, 0, "\(test): exit status \(status) (14: SIGALRM, a hang)", file: file, line: line)
+    }
+}
