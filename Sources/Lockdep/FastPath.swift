@@ -121,7 +121,9 @@ extension Engine {
     @usableFromInline @inline(never)
     static func acquireMapCell(_ cell: UnsafeMutablePointer<clockdep_map_cell>, mode: LockdepMode, flags: UInt8,
                                site: LockdepSite) {
-        let instance = clockdep_map_cell_instance(cell).unsafelyUnwrapped
+        guard let instance = clockdep_map_cell_instance(cell) else {
+            preconditionFailure("Lockdep.acquire(_:mode:options:) of an empty LockdepMapCell, at \(site)")
+        }
         _ = acquireCheckingMapOptions(cell, classID: clockdep_map_cell_class(cell), instance: instance, mode: mode,
                                       flags: flags, site: site)
     }
@@ -173,7 +175,7 @@ extension Engine {
                         knownFlags: UInt8? = nil) -> Bool {
         let top = t.pointee.top - 1
         guard top.pointee.instance == instance else { return false }
-        let flagsAndPins = top.pointee.flagsAndPins
+        let flagsAndPins = HeldLock.flagsAndPins(at: top)
         let flags: UInt8
         if let knownFlags {
             guard flagsAndPins == UInt16(knownFlags) else { return false }

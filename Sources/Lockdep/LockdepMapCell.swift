@@ -41,6 +41,8 @@ public struct LockdepMapCell: @unchecked Sendable {
     }
 
     @inlinable var instance: UnsafeRawPointer { clockdep_map_cell_instance(cell).unsafelyUnwrapped }
+    /// The map's instance, or `nil` before ``fill(from:)``.
+    @inlinable var instanceIfFilled: UnsafeRawPointer? { clockdep_map_cell_instance(cell) }
     @inlinable var classID: UInt32 { clockdep_map_cell_class(cell) }
     @inlinable var flags: UInt8 { clockdep_map_cell_flags(cell) }
 }
@@ -64,24 +66,33 @@ extension Lockdep {
     /// whenever the acquire takes the full path (at least the first time a thread takes the map
     /// at that nesting), and the map's own options are used then.
     ///
+    /// A cell that may still be empty is filled by `fill` (for example by creating the map,
+    /// whose creation fills its cell), called only off the fast path: the test for an empty
+    /// cell is the one the acquire makes on the instance it loads anyway.
+    ///
     /// - Parameters:
-    ///   - cell: A filled cell.
+    ///   - cell: The map's cell: filled, or filled by `fill`.
     ///   - mode: How the map is acquired.
     ///   - options: The map's options.
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
+    ///   - fill: Fills an empty `cell` (default: nothing; acquiring an empty cell is then a
+    ///     precondition failure).
     @inlinable @inline(__always)
     public static func acquire(_ cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options,
-                               fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+                               fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+                               ifEmpty fill: () -> Void = {}) {
         #if LOCKDEP_CHECKS
         let flags = options.rawValue | AcquireFlag.map
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        if let t = Engine.fastThread(),
-           Engine.fastPush(classID: cell.classID, subclass: 0, instance: cell.instance, mode: mode, flags: flags,
+        let instance = cell.instanceIfFilled
+        if let instance, let t = Engine.fastThread(),
+           Engine.fastPush(classID: cell.classID, subclass: 0, instance: instance, mode: mode, flags: flags,
                            site: site, t) {
             return
         }
+        if _slowPath(instance == nil) { fill() }
         // Out of line with few arguments: less code inlined into every section.
         Engine.acquireMapCell(cell.cell, mode: mode, flags: flags, site: site)
         #endif
