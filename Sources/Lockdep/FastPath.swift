@@ -74,7 +74,7 @@ extension Engine {
             guard t.pointee.atomicWord == 0 else { return false }
             irq = 0
         } else {
-            irq = t.pointee.irqCached
+            irq = ThreadState.irqCached(at: t)
         }
         let node = classID << 3 | UInt32(subclass & 7)
         // The sentinel below the stack holds the chain seed: no depth test.

@@ -177,6 +177,14 @@ struct ThreadState {
         set { atomicWord = atomicWord & ~(0xFF << 32) | UInt64(newValue) << 32 }
     }
 
+    /// ``irqCached`` of the state at `t`, loaded as the byte it is: the inlined fast path
+    /// shifts it into the chain-key element, where the field read from the whole word cost a
+    /// shift, a constant and a mask.
+    @inlinable @inline(__always)
+    static func irqCached(at t: UnsafeMutablePointer<ThreadState>) -> UInt8 {
+        UnsafeRawPointer(t).load(fromByteOffset: MemoryLayout<ThreadState>.offset(of: \.atomicWord)! + 4, as: UInt8.self)
+    }
+
     /// The ``LockdepContext`` raw value the thread runs in.
     @inlinable var context: UInt8 {
         get { UInt8(truncatingIfNeeded: atomicWord >> 40) }
