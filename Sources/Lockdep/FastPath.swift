@@ -61,9 +61,16 @@ extension Engine {
     /// - sleeping in an atomic section or with interrupts off: `atomicWord`, for sleeping
     ///   acquires (the one check that depends on state outside the chain's keys: irq state of
     ///   the new entry is in its key, but the held atomic count is checked here explicitly).
+    ///
+    /// `checksChain: false` pushes without looking the chain up (the kernel's `check=0` for
+    /// `rcu_lock_map`), for a caller that proves the new chain's validation could add nothing
+    /// a later check reads (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)``:
+    /// a recursive read of an RCU map). The key is still computed and stored: the chains of
+    /// the locks taken above the entry include it.
     @inlinable @inline(__always)
     static func fastPush(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
-                         flags: UInt8, site: LockdepSite, _ t: UnsafeMutablePointer<ThreadState>) -> Bool {
+                         flags: UInt8, site: LockdepSite, _ t: UnsafeMutablePointer<ThreadState>,
+                         checksChain: Bool = true) -> Bool {
         let top = t.pointee.top
         // `fastWord` folds "validation on, statistics off, no report in delivery, caches
         // current" into one compare; `limit` the depth limit and the capacity.
@@ -81,8 +88,10 @@ extension Engine {
         let key = mix((top - 1).pointee.chainKey, element(node: node, mode: mode.rawValue, irq: irq, flags: flags, nested: false))
         // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
         // the probe sequence only when another chain sits there.
-        let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
-        guard home == key || (home != 0 && ThreadState.cacheProbe(t, key)) else { return false }
+        if checksChain {
+            let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
+            guard home == key || (home != 0 && ThreadState.cacheProbe(t, key)) else { return false }
+        }
         // Field by field: the entry's acquire time and nest lock are not written (no extra flag).
         top.pointee.instance = instance
         top.pointee.chainKey = key

@@ -70,6 +70,19 @@ extension Lockdep {
     /// whose creation fills its cell), called only off the fast path: the test for an empty
     /// cell is the one the acquire makes on the instance it loads anyway.
     ///
+    /// A recursive read of a map with the ``LockdepMap/Options/rcu`` option (an RCU read
+    /// section) is pushed without looking its chain up in the thread's cache of validated
+    /// chains, as the kernel acquires `rcu_lock_map` with `check=0`; it is validated only when
+    /// it takes the full path (a thread's first acquire after a reset or a change of limits,
+    /// statistics on). What that validation records could change no report while the map is
+    /// only ever held shared or in an empty write section (``Lockdep/emptyWriteSection(_:sleeps:fileID:line:function:)``),
+    /// as RCU holds its maps: a dependency into a recursive read continues a cycle only
+    /// through an exclusive hold of that map with locks taken inside, a class held only
+    /// shared conflicts in the irq checks by its write usage only (which a read never sets),
+    /// and a recursive read never deadlocks with another read. The locks taken inside the
+    /// section are validated as always, with the section in their chains. `options` are
+    /// compared with the cell's first, so other options still take the full path and its report.
+    ///
     /// - Parameters:
     ///   - cell: The map's cell: filled, or filled by `fill`.
     ///   - mode: How the map is acquired.
@@ -87,9 +100,10 @@ extension Lockdep {
         let flags = options.rawValue | AcquireFlag.map
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         let instance = cell.instanceIfFilled
-        if let instance, let t = Engine.fastThread(),
+        let checksChain = !(mode == .recursiveRead && options.contains(.rcu))
+        if let instance, checksChain || cell.flags == flags, let t = Engine.fastThread(),
            Engine.fastPush(classID: cell.classID, subclass: 0, instance: instance, mode: mode, flags: flags,
-                           site: site, t) {
+                           site: site, t, checksChain: checksChain) {
             return
         }
         if _slowPath(instance == nil) { fill() }
