@@ -101,11 +101,13 @@ extension Lockdep {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         let instance = cell.instanceIfFilled
         let checksChain = !(mode == .recursiveRead && options.contains(.rcu))
-        if let instance, checksChain || cell.flags == flags, let t = Engine.fastThread(),
-           Engine.fastPush(classID: cell.classID, subclass: 0, instance: instance, mode: mode, flags: flags,
-                           site: site, t, checksChain: checksChain) {
-            return
+        var pushed = false
+        if let instance, checksChain || cell.flags == flags, let t = Engine.fastThread() {
+            pushed = Engine.fastPush(classID: cell.classID, subclass: 0, instance: instance, mode: mode, flags: flags,
+                                     site: site, t, checksChain: checksChain)
         }
+        // Expected: the slow path is laid out of the way, the section's code falls through.
+        if _fastPath(pushed) { return }
         if _slowPath(instance == nil) { fill() }
         // Out of line with few arguments: less code inlined into every section.
         Engine.acquireMapCell(cell.cell, mode: mode, flags: flags, site: site)
@@ -125,10 +127,11 @@ extension Lockdep {
     public static func release(_ cell: LockdepMapCell, options: LockdepMap.Options, fileID: StaticString = #fileID,
                                line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        if let t = Engine.fastThread(),
-           Engine.fastPop(instance: cell.instance, t, knownFlags: options.rawValue | AcquireFlag.map) {
-            return
+        var popped = false
+        if let t = Engine.fastThread() {
+            popped = Engine.fastPop(instance: cell.instance, t, knownFlags: options.rawValue | AcquireFlag.map)
         }
+        if _fastPath(popped) { return }
         Engine.releaseMapCell(cell.cell, site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }

@@ -240,7 +240,7 @@ struct ThreadState {
     /// put back as it was; otherwise it is recomputed.
     @inlinable @inline(__always)
     mutating func exitContext(_ saved: SavedContext) {
-        if disableCounts == saved.disableCounts {
+        if _fastPath(disableCounts == saved.disableCounts) {
             atomicWord = atomicWord & 0xFFFF_FFFF | saved.word & ~0xFFFF_FFFF
         } else {
             exitContextRecomputing(saved)
