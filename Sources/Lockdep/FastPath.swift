@@ -28,7 +28,7 @@ extension Engine {
     /// `fastAcquire` with the thread state already looked up.
     ///
     /// `mapCell`: the cell of a map whose flags the caller passed as constants
-    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:)``); off the fast path, they are
+    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)``); off the fast path, they are
     /// checked against the cell's (a constant `nil` folds the check away). On the fast path
     /// they need no check: the flags are part of the chain key, and a key with flags other
     /// than the map's is never cached (the full path validates the map's own flags).
@@ -126,7 +126,7 @@ extension Engine {
     }
 
     /// The full acquire of the map published in `cell` by a caller that passed its options
-    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:)`` off its fast path).
+    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)`` off its fast path).
     @usableFromInline @inline(never)
     static func acquireMapCell(_ cell: UnsafeMutablePointer<clockdep_map_cell>, mode: LockdepMode, flags: UInt8,
                                site: LockdepSite) {

@@ -115,7 +115,7 @@ extension Lockdep {
     }
 
     /// ``release(_:fileID:line:function:)-(LockdepMapCell,_,_,_)`` for a caller that knows the
-    /// map's options (as ``acquire(_:mode:options:fileID:line:function:)`` does).
+    /// map's options (as ``acquire(_:mode:options:fileID:line:function:ifEmpty:)`` does).
     ///
     /// - Parameters:
     ///   - cell: A filled cell.
