@@ -1,5 +1,6 @@
 /* The lock baselines: the same read loop under an uncontended pthread rwlock and mutex. */
 #include <pthread.h>
+#include <sys/single_threaded.h>
 #include "CReference.h"
 
 static pthread_rwlock_t creference_rwlock = PTHREAD_RWLOCK_INITIALIZER;
@@ -27,4 +28,8 @@ uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations) {
         pthread_mutex_unlock(&creference_mutex);
     }
     return sum;
+}
+
+bool creference_process_is_single_threaded(void) {
+    return __libc_single_threaded != 0;
 }

@@ -52,6 +52,12 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     /// The identity of this mutex.
     public var lockdepInstance: UnsafeRawPointer { storage.instance }
 
+    /// The address of the underlying `pthread_mutex_t`, for benchmarks that place a plain
+    /// mutex at the same offset in its cache line: glibc's uncontended pair costs differ by
+    /// that offset (one that splits the mutex across two lines is faster on some machines).
+    @_spi(Benchmarking)
+    public var primitiveAddress: UnsafeRawPointer { UnsafeRawPointer(storage.primitivePointer) }
+
     /// Whether the calling thread holds the mutex.
     ///
     /// Exact in every build, checks compiled in or out (unlike ``Lockdep/isHeld(_:)``, which

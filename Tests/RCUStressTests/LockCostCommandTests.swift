@@ -33,7 +33,10 @@ final class LockCostCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.output)
         let object = try StressJSON.object(run)
         XCTAssertNotNil(object["checks_compiled_in"] as? Bool, "\(object)")
-        for key in ["plain_ns", "checked_ns", "ratio", "floor_ns", "floor_ratio"] {
+        XCTAssertNotNil(object["single_threaded_timed"] as? Bool, "\(object)")
+        for key in ["plain_ns", "checked_ns", "ratio", "floor_ns", "floor_ratio", "single_threaded_plain_ns",
+                    "single_threaded_checked_ns", "single_threaded_ratio", "single_threaded_floor_ns",
+                    "single_threaded_floor_ratio"] {
             let value = try XCTUnwrap((object[key] as? NSNumber)?.doubleValue, "\(key) in \(object)")
             XCTAssertGreaterThan(value, 0, "\(key) in \(object)")
         }

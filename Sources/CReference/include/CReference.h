@@ -88,6 +88,13 @@ uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations);
 uint64_t creference_lockdep_floor_loop(pthread_mutex_t *mutex, uint32_t class_id, uint64_t iterations);
 
 /*
+ * Whether glibc still counts this process as single-threaded (`__libc_single_threaded`):
+ * until a process starts its first thread, glibc's pthread_mutex_lock and unlock take no
+ * atomic instruction, a shortcut no lock shared between threads ever sees.
+ */
+bool creference_process_is_single_threaded(void);
+
+/*
  * One iteration of liburcu's `loop_sleep` (the benchmarks' -c, -e and -d delays):
  * `caa_cpu_relax()`, a `pause` on x86, which Swift cannot emit itself. Inline, so
  * the Swift loop that calls it is liburcu's loop instruction for instruction.

@@ -5,11 +5,12 @@ import Musl
 #endif
 import ArgumentParser
 import CReference
-import Lockdep
+@_spi(Benchmarking) import Lockdep
 
 /// `rcu-stress lock-cost`: Lockdep's cost acceptance, "a checked mutex
 /// lock/unlock pair on a cached chain <= 1.25x a plain pthread mutex pair (issue 14),
-/// measured in one run; with checks compiled out, 1.00x". Beside them a C floor
+/// measured in one run; with checks compiled out, 1.00x", in a process with threads (before
+/// its first thread, glibc's mutex takes no atomic instruction). Beside them a C floor
 /// (`creference_lockdep_floor_loop`): the plain pair plus only the held-lock stack work of a
 /// cached chain, so a run shows how much of CheckedMutex's cost any such validator pays on
 /// this machine and how much its own checks add.
@@ -26,9 +27,20 @@ struct LockCost: ParsableCommand {
             CheckedMutex's owner word, published wait, gates and task. The loops alternate \
             round by round and each keeps its fastest round. Prints nanoseconds per pair, \
             the ratios to the plain pair, and whether Lockdep's checks are compiled into \
-            this build (release builds: only with --traits LockdepInRelease). Target: \
-            checked/plain <= 1.25 with checks, ~1.00 without. --iterations is at least 10,000, --rounds at most 100, and --iterations x --rounds at most 1,000,000,000. --json prints \
-            {"checks_compiled_in":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…}.
+            this build (release builds: only with --traits LockdepInRelease).
+
+            The loops run twice: first before the process has started a thread, when glibc's \
+            pthread_mutex_lock and unlock skip their atomic instructions (a shortcut no lock \
+            shared between threads ever takes), then after a thread has run, as in any \
+            program whose locks are shared. The target is for the second: checked/plain \
+            <= 1.25 with checks, ~1.00 without.
+
+            --iterations is at least 10,000, --rounds at most 100, and --iterations x \
+            --rounds at most 1,000,000,000. --json prints the threaded figures as \
+            {"checks_compiled_in":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…, \
+            then the first run's as "single_threaded_timed" (whether glibc counted the process \
+            single-threaded then), "single_threaded_plain_ns", "single_threaded_checked_ns", \
+            "single_threaded_ratio", "single_threaded_floor_ns" and "single_threaded_floor_ratio"}.
             """
     )
 
@@ -40,8 +52,9 @@ struct LockCost: ParsableCommand {
 
     @OptionGroup var output: JSONOutputOption
 
-    /// The most lock/unlock pairs one loop may time over all its rounds: with both loops,
-    /// under a minute in a release build (10-40 ns a pair), so no accepted run goes on for days.
+    /// The most lock/unlock pairs one loop may time over all its rounds, in each of the two
+    /// runs: a few minutes at most in a release build (6-40 ns a pair), so no accepted run goes
+    /// on for days.
     static let maxPairsPerLoop = 1_000_000_000
     /// The fewest pairs a round may time: below this the clock reads dominate the ratio.
     static let minimumIterations = 10_000
@@ -66,62 +79,124 @@ struct LockCost: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let plain = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        plain.initialize(to: pthread_mutex_t())
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_NORMAL))
-        pthread_mutex_init(plain, &attributes)
-        pthread_mutexattr_destroy(&attributes)
-        defer {
-            pthread_mutex_destroy(plain)
-            plain.deallocate()
-        }
-        let checked = CheckedMutex("lock-cost.checked")
+    /// One alternated measurement of the three loops.
+    struct Phase {
+        /// Whether glibc counted the process single-threaded while it was timed.
+        let singleThreaded: Bool
+        let plain: Double
+        let checked: Double
+        let floor: Double
+        var ratio: Double { checked / plain }
+        var floorRatio: Double { floor / plain }
+    }
 
+    func run() throws {
+        let checked = CheckedMutex("lock-cost.checked")
+        // The plain and floor mutexes sit at the checked one's offset in a cache line, so the
+        // loops differ only in the checks (see `primitiveAddress`).
+        let offset = Int(UInt(bitPattern: checked.primitiveAddress) % UInt(Self.cacheLine))
+        let plain = Self.allocateMutex(atLineOffset: offset)
+        let floorMutex = Self.allocateMutex(atLineOffset: offset)
+        defer {
+            Self.deallocateMutex(plain)
+            Self.deallocateMutex(floorMutex)
+        }
         // Warm-up pairs cache the chain before anything is timed.
         LockCostLoops.checkedPair(checked)
         LockCostLoops.plainPair(plain)
-        let floorMutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        floorMutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(floorMutex, nil)
-        defer {
-            pthread_mutex_destroy(floorMutex)
-            floorMutex.deallocate()
-        }
-        let ns = try ReadCostMeasurement(iterations: iterations, rounds: rounds).nanosecondsPerRead(sides: 3) {
-            side, count in
-            switch side {
-            case 0: LockCostLoops.plainLoop(plain, iterations: count)
-            case 1: LockCostLoops.checkedLoop(checked, iterations: count)
-            default: Int(creference_lockdep_floor_loop(floorMutex, 1, UInt64(count)))
+        let measurement = ReadCostMeasurement(iterations: iterations, rounds: rounds)
+        func timePhase() throws -> Phase {
+            let singleThreaded = creference_process_is_single_threaded()
+            let ns = try measurement.nanosecondsPerRead(sides: 3) { side, count in
+                switch side {
+                case 0: LockCostLoops.plainLoop(plain, iterations: count)
+                case 1: LockCostLoops.checkedLoop(checked, iterations: count)
+                default: Int(creference_lockdep_floor_loop(floorMutex, 1, UInt64(count)))
+                }
             }
+            return Phase(singleThreaded: singleThreaded, plain: ns[0], checked: ns[1], floor: ns[2])
         }
-        let ratio = ns[1] / ns[0]
-        let floorRatio = ns[2] / ns[0]
+        // glibc's pthread_mutex takes no atomic instruction until the process starts its first
+        // thread: time that first (it can only come first), then the pairs every program that
+        // shares a lock between threads pays, which the target is for.
+        let beforeThreads = try timePhase()
+        try Self.startAndJoinAThread()
+        let withThreads = try timePhase()
+        guard !withThreads.singleThreaded else {
+            throw ReadCostError(description: "glibc still counts the process single-threaded after a thread ran")
+        }
         if output.json {
             var line = JSONLine()
             line.add("checks_compiled_in", Lockdep.checksCompiledIn)
-            line.add("plain_ns", ns[0])
-            line.add("checked_ns", ns[1])
-            line.add("ratio", ratio)
-            line.add("floor_ns", ns[2])
-            line.add("floor_ratio", floorRatio)
+            line.add("plain_ns", withThreads.plain)
+            line.add("checked_ns", withThreads.checked)
+            line.add("ratio", withThreads.ratio)
+            line.add("floor_ns", withThreads.floor)
+            line.add("floor_ratio", withThreads.floorRatio)
+            line.add("single_threaded_timed", beforeThreads.singleThreaded)
+            line.add("single_threaded_plain_ns", beforeThreads.plain)
+            line.add("single_threaded_checked_ns", beforeThreads.checked)
+            line.add("single_threaded_ratio", beforeThreads.ratio)
+            line.add("single_threaded_floor_ns", beforeThreads.floor)
+            line.add("single_threaded_floor_ratio", beforeThreads.floorRatio)
+            line.add("line_offset", offset)
             line.add("iterations", iterations)
             line.add("rounds", rounds)
             print(line.text)
         } else {
             print("checks_compiled_in: \(Lockdep.checksCompiledIn)")
-            print("rounds: \(rounds) x \(iterations) pairs per loop, fastest kept; the loops alternate in this process\n")
-            print("lock pair                      ns/pair")
-            print(Columns.left("pthread_mutex lock+unlock", 25) + ReadCostResult.fixed(ns[0], width: 14))
-            print(Columns.left("CheckedMutex lock+unlock", 25) + ReadCostResult.fixed(ns[1], width: 14))
-            print(Columns.left("C floor lock+unlock", 25) + ReadCostResult.fixed(ns[2], width: 14)
-                + "   (held-stack push, chain-cache probe, pop: no owner word, wait, gates or task)")
-            print(Columns.left("ratio checked/plain", 25) + ReadCostResult.fixed(ratio, width: 14)
-                + "   (target: <= 1.25 with checks, 1.00 without)")
-            print(Columns.left("ratio floor/plain", 25) + ReadCostResult.fixed(floorRatio, width: 14))
+            print("rounds: \(rounds) x \(iterations) pairs per loop, fastest kept; the loops alternate in this process")
+            print("every mutex at offset \(offset) of a \(Self.cacheLine)-byte line (glibc's pair cost depends on it)\n")
+            print("lock pair                         ns/pair")
+            print("in a process with threads (every pthread pair takes its atomic instructions):")
+            Self.printPhase(withThreads, target: "(target: <= 1.25 with checks, 1.00 without)")
+            if beforeThreads.singleThreaded {
+                print("\nbefore the process started a thread (glibc's pthread_mutex skips its atomic instructions):")
+                Self.printPhase(beforeThreads, target: "(no target: no lock shared between threads runs so)")
+            } else {
+                print("\n(the process had threads before the first phase too:)")
+                Self.printPhase(beforeThreads, target: "")
+            }
         }
+    }
+
+    static func printPhase(_ phase: Phase, target: String) {
+        print(Columns.left("  pthread_mutex lock+unlock", 28) + ReadCostResult.fixed(phase.plain, width: 14))
+        print(Columns.left("  CheckedMutex lock+unlock", 28) + ReadCostResult.fixed(phase.checked, width: 14))
+        print(Columns.left("  C floor lock+unlock", 28) + ReadCostResult.fixed(phase.floor, width: 14)
+            + "   (held-stack push, chain-cache probe, pop: no owner word, wait, gates or task)")
+        print(Columns.left("  ratio checked/plain", 28) + ReadCostResult.fixed(phase.ratio, width: 14) + "   " + target)
+        print(Columns.left("  ratio floor/plain", 28) + ReadCostResult.fixed(phase.floorRatio, width: 14))
+    }
+
+    static let cacheLine = 64
+
+    /// A normal pthread mutex at `offset` bytes into a cache line.
+    static func allocateMutex(atLineOffset offset: Int) -> UnsafeMutablePointer<pthread_mutex_t> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: cacheLine + MemoryLayout<pthread_mutex_t>.size,
+                                                   alignment: cacheLine)
+        let mutex = (raw + offset).bindMemory(to: pthread_mutex_t.self, capacity: 1)
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_NORMAL))
+        pthread_mutex_init(mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
+        return mutex
+    }
+
+    static func deallocateMutex(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+        pthread_mutex_destroy(mutex)
+        let offset = Int(UInt(bitPattern: mutex) % UInt(cacheLine))
+        (UnsafeMutableRawPointer(mutex) - offset).deallocate()
+    }
+
+    /// Makes the process multi-threaded for glibc: a thread that returns at once.
+    static func startAndJoinAThread() throws {
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { _ in nil }, nil)
+        guard started == 0 else {
+            throw ReadCostError(description: "pthread_create failed (\(started)): cannot time the pairs in a threaded process")
+        }
+        pthread_join(thread, nil)
     }
 }
