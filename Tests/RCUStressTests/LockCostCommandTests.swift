@@ -33,12 +33,23 @@ final class LockCostCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.output)
         let object = try StressJSON.object(run)
         XCTAssertNotNil(object["checks_compiled_in"] as? Bool, "\(object)")
-        XCTAssertNotNil(object["single_threaded_timed"] as? Bool, "\(object)")
+        #if DEBUG
+        XCTAssertEqual(object["optimized"] as? Bool, false, "a debug build of rcu-stress: \(object)")
+        #else
+        XCTAssertEqual(object["optimized"] as? Bool, true, "a release build of rcu-stress: \(object)")
+        #endif
         for key in ["plain_ns", "checked_ns", "ratio", "floor_ns", "floor_ratio", "single_threaded_plain_ns",
                     "single_threaded_checked_ns", "single_threaded_ratio", "single_threaded_floor_ns",
                     "single_threaded_floor_ratio"] {
             let value = try XCTUnwrap((object[key] as? NSNumber)?.doubleValue, "\(key) in \(object)")
             XCTAssertGreaterThan(value, 0, "\(key) in \(object)")
         }
+        // Nothing in rcu-stress starts a thread before the first run, so glibc counted it
+        // single-threaded from start to end: the run the command labels so really was.
+        XCTAssertEqual(object["single_threaded_timed"] as? Bool, true, "\(object)")
+        let offset = try XCTUnwrap((object["line_offset"] as? NSNumber)?.intValue, "\(object)")
+        XCTAssertTrue((0..<64).contains(offset), "line_offset \(offset) in \(object)")
+        XCTAssertEqual((object["iterations"] as? NSNumber)?.intValue, 20_000, "\(object)")
+        XCTAssertEqual((object["rounds"] as? NSNumber)?.intValue, 2, "\(object)")
     }
 }

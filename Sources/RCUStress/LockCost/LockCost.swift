@@ -37,10 +37,11 @@ struct LockCost: ParsableCommand {
 
             --iterations is at least 10,000, --rounds at most 100, and --iterations x \
             --rounds at most 1,000,000,000. --json prints the threaded figures as \
-            {"checks_compiled_in":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…, \
+            {"checks_compiled_in":true,"optimized":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…, \
             then the first run's as "single_threaded_timed" (whether glibc counted the process \
-            single-threaded then), "single_threaded_plain_ns", "single_threaded_checked_ns", \
-            "single_threaded_ratio", "single_threaded_floor_ns" and "single_threaded_floor_ratio"}.
+            single-threaded throughout it), "single_threaded_plain_ns", "single_threaded_checked_ns", \
+            "single_threaded_ratio", "single_threaded_floor_ns", "single_threaded_floor_ratio", \
+            then "line_offset" (every mutex's offset in its 64-byte line), "iterations" and "rounds"}.
             """
     )
 
@@ -74,14 +75,15 @@ struct LockCost: ParsableCommand {
         guard !overflow, perLoop <= Self.maxPairsPerLoop else {
             throw ValidationError("""
                 --iterations \(iterations) with --rounds \(rounds) is too many pairs: at most \(Self.maxPairsPerLoop) \
-                pairs per loop over all rounds, so a run stays under a minute or so.
+                pairs per loop over all rounds (each of the three loops times that many twice: before the first thread and after), so a release run stays within a few minutes.
                 """)
         }
     }
 
     /// One alternated measurement of the three loops.
     struct Phase {
-        /// Whether glibc counted the process single-threaded while it was timed.
+        /// Whether glibc counted the process single-threaded from the phase's start to its end
+        /// (a thread started by anything else during the phase ends that state part-way).
         let singleThreaded: Bool
         let plain: Double
         let checked: Double
@@ -106,7 +108,7 @@ struct LockCost: ParsableCommand {
         LockCostLoops.plainPair(plain)
         let measurement = ReadCostMeasurement(iterations: iterations, rounds: rounds)
         func timePhase() throws -> Phase {
-            let singleThreaded = creference_process_is_single_threaded()
+            let singleThreadedAtStart = creference_process_is_single_threaded()
             let ns = try measurement.nanosecondsPerRead(sides: 3) { side, count in
                 switch side {
                 case 0: LockCostLoops.plainLoop(plain, iterations: count)
@@ -114,6 +116,9 @@ struct LockCost: ParsableCommand {
                 default: Int(creference_lockdep_floor_loop(floorMutex, 1, UInt64(count)))
                 }
             }
+            // Read again at the end: the state only goes from single- to multi-threaded, so
+            // both reads true means the whole phase ran without the atomics.
+            let singleThreaded = singleThreadedAtStart && creference_process_is_single_threaded()
             return Phase(singleThreaded: singleThreaded, plain: ns[0], checked: ns[1], floor: ns[2])
         }
         // glibc's pthread_mutex takes no atomic instruction until the process starts its first
@@ -128,6 +133,7 @@ struct LockCost: ParsableCommand {
         if output.json {
             var line = JSONLine()
             line.add("checks_compiled_in", Lockdep.checksCompiledIn)
+            line.add("optimized", Self.optimized)
             line.add("plain_ns", withThreads.plain)
             line.add("checked_ns", withThreads.checked)
             line.add("ratio", withThreads.ratio)
@@ -145,6 +151,7 @@ struct LockCost: ParsableCommand {
             print(line.text)
         } else {
             print("checks_compiled_in: \(Lockdep.checksCompiledIn)")
+            print("optimized: \(Self.optimized)" + (Self.optimized ? "" : " (a debug build: the target is for release builds)"))
             print("rounds: \(rounds) x \(iterations) pairs per loop, fastest kept; the loops alternate in this process")
             print("every mutex at offset \(offset) of a \(Self.cacheLine)-byte line (glibc's pair cost depends on it)\n")
             print("lock pair                         ns/pair")
@@ -154,7 +161,7 @@ struct LockCost: ParsableCommand {
                 print("\nbefore the process started a thread (glibc's pthread_mutex skips its atomic instructions):")
                 Self.printPhase(beforeThreads, target: "(no target: no lock shared between threads runs so)")
             } else {
-                print("\n(the process had threads before the first phase too:)")
+                print("\n(the first run was not single-threaded throughout: another thread existed or started during it)")
                 Self.printPhase(beforeThreads, target: "")
             }
         }
@@ -170,6 +177,16 @@ struct LockCost: ParsableCommand {
     }
 
     static let cacheLine = 64
+
+    /// Whether this is an optimized build: the target is for release builds, and a debug
+    /// build's checked pair costs tens of times the plain one.
+    static var optimized: Bool {
+        #if DEBUG
+        false
+        #else
+        true
+        #endif
+    }
 
     /// A normal pthread mutex at `offset` bytes into a cache line.
     static func allocateMutex(atLineOffset offset: Int) -> UnsafeMutablePointer<pthread_mutex_t> {
