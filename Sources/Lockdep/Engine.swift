@@ -17,13 +17,12 @@ enum Engine {
 
     /// The chain-key element of one acquire: every flag is part of it, so a map acquired with
     /// options other than its own (which the full path reports) never hits a chain that the
-    /// map's own options cached.
+    /// map's own options cached. Laid out as a held entry's ``HeldLock/info`` (nesting in
+    /// the pin count's place), so the fast path stores the element it hashed as the entry's info.
     @inlinable @inline(__always)
     static func element(node: UInt32, mode: UInt8, irq: UInt8, flags: UInt8, nested: Bool) -> UInt64 {
-        var x = UInt64(node) | UInt64(mode) << 32 | UInt64(irq) << 36
-        x |= UInt64(flags & ~HeldLock.extraFlag) << 44
-        if nested { x |= 1 << 52 }
-        return x
+        let x = HeldLock.info(node: node, mode: mode, irqState: irq, flags: flags & ~HeldLock.extraFlag)
+        return nested ? x | 1 << 56 : x
     }
 
     @inline(never)

@@ -28,7 +28,7 @@ extension Engine {
     /// `fastAcquire` with the thread state already looked up.
     ///
     /// `mapCell`: the cell of a map whose flags the caller passed as constants
-    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:)``); off the fast path, they are
+    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)``); off the fast path, they are
     /// checked against the cell's (a constant `nil` folds the check away). On the fast path
     /// they need no check: the flags are part of the chain key, and a key with flags other
     /// than the map's is never cached (the full path validates the map's own flags).
@@ -61,9 +61,16 @@ extension Engine {
     /// - sleeping in an atomic section or with interrupts off: `atomicWord`, for sleeping
     ///   acquires (the one check that depends on state outside the chain's keys: irq state of
     ///   the new entry is in its key, but the held atomic count is checked here explicitly).
+    ///
+    /// `checksChain: false` pushes without looking the chain up (the kernel's `check=0` for
+    /// `rcu_lock_map`), for a caller that proves the new chain's validation could add nothing
+    /// a later check reads (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)``:
+    /// a recursive read of an RCU map). The key is still computed and stored: the chains of
+    /// the locks taken above the entry include it.
     @inlinable @inline(__always)
     static func fastPush(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
-                         flags: UInt8, site: LockdepSite, _ t: UnsafeMutablePointer<ThreadState>) -> Bool {
+                         flags: UInt8, site: LockdepSite, _ t: UnsafeMutablePointer<ThreadState>,
+                         checksChain: Bool = true) -> Bool {
         let top = t.pointee.top
         // `fastWord` folds "validation on, statistics off, no report in delivery, caches
         // current" into one compare; `limit` the depth limit and the capacity.
@@ -74,15 +81,17 @@ extension Engine {
             guard t.pointee.atomicWord == 0 else { return false }
             irq = 0
         } else {
-            irq = t.pointee.irqCached
+            irq = ThreadState.irqCached(at: t)
         }
         let node = classID << 3 | UInt32(subclass & 7)
         // The sentinel below the stack holds the chain seed: no depth test.
         let key = mix((top - 1).pointee.chainKey, element(node: node, mode: mode.rawValue, irq: irq, flags: flags, nested: false))
         // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
         // the probe sequence only when another chain sits there.
-        let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
-        guard home == key || (home != 0 && ThreadState.cacheProbe(t, key)) else { return false }
+        if checksChain {
+            let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
+            guard home == key || (home != 0 && ThreadState.cacheProbe(t, key)) else { return false }
+        }
         // Field by field: the entry's acquire time and nest lock are not written (no extra flag).
         top.pointee.instance = instance
         top.pointee.chainKey = key
@@ -117,11 +126,13 @@ extension Engine {
     }
 
     /// The full acquire of the map published in `cell` by a caller that passed its options
-    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:)`` off its fast path).
+    /// (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)`` off its fast path).
     @usableFromInline @inline(never)
     static func acquireMapCell(_ cell: UnsafeMutablePointer<clockdep_map_cell>, mode: LockdepMode, flags: UInt8,
                                site: LockdepSite) {
-        let instance = clockdep_map_cell_instance(cell).unsafelyUnwrapped
+        guard let instance = clockdep_map_cell_instance(cell) else {
+            preconditionFailure("Lockdep.acquire(_:mode:options:) of an empty LockdepMapCell, at \(site)")
+        }
         _ = acquireCheckingMapOptions(cell, classID: clockdep_map_cell_class(cell), instance: instance, mode: mode,
                                       flags: flags, site: site)
     }
@@ -173,7 +184,7 @@ extension Engine {
                         knownFlags: UInt8? = nil) -> Bool {
         let top = t.pointee.top - 1
         guard top.pointee.instance == instance else { return false }
-        let flagsAndPins = top.pointee.flagsAndPins
+        let flagsAndPins = HeldLock.flagsAndPins(at: top)
         let flags: UInt8
         if let knownFlags {
             guard flagsAndPins == UInt16(knownFlags) else { return false }

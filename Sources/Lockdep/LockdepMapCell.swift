@@ -41,6 +41,8 @@ public struct LockdepMapCell: @unchecked Sendable {
     }
 
     @inlinable var instance: UnsafeRawPointer { clockdep_map_cell_instance(cell).unsafelyUnwrapped }
+    /// The map's instance, or `nil` before ``fill(from:)``.
+    @inlinable var instanceIfFilled: UnsafeRawPointer? { clockdep_map_cell_instance(cell) }
     @inlinable var classID: UInt32 { clockdep_map_cell_class(cell) }
     @inlinable var flags: UInt8 { clockdep_map_cell_flags(cell) }
 }
@@ -64,31 +66,56 @@ extension Lockdep {
     /// whenever the acquire takes the full path (at least the first time a thread takes the map
     /// at that nesting), and the map's own options are used then.
     ///
+    /// A cell that may still be empty is filled by `fill` (for example by creating the map,
+    /// whose creation fills its cell), called only off the fast path: the test for an empty
+    /// cell is the one the acquire makes on the instance it loads anyway.
+    ///
+    /// A recursive read of a map with the ``LockdepMap/Options/rcu`` option (an RCU read
+    /// section) is pushed without looking its chain up in the thread's cache of validated
+    /// chains, as the kernel acquires `rcu_lock_map` with `check=0`; it is validated only when
+    /// it takes the full path (a thread's first acquire after a reset or a change of limits,
+    /// statistics on). What that validation records could change no report while the map is
+    /// only ever held shared or in an empty write section (``Lockdep/emptyWriteSection(_:sleeps:fileID:line:function:)``),
+    /// as RCU holds its maps: a dependency into a recursive read continues a cycle only
+    /// through an exclusive hold of that map with locks taken inside, a class held only
+    /// shared conflicts in the irq checks by its write usage only (which a read never sets),
+    /// and a recursive read never deadlocks with another read. The locks taken inside the
+    /// section are validated as always, with the section in their chains. `options` are
+    /// compared with the cell's first, so other options still take the full path and its report.
+    ///
     /// - Parameters:
-    ///   - cell: A filled cell.
+    ///   - cell: The map's cell: filled, or filled by `fill`.
     ///   - mode: How the map is acquired.
     ///   - options: The map's options.
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
+    ///   - fill: Fills an empty `cell` (default: nothing; acquiring an empty cell is then a
+    ///     precondition failure).
     @inlinable @inline(__always)
     public static func acquire(_ cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options,
-                               fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+                               fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
+                               ifEmpty fill: () -> Void = {}) {
         #if LOCKDEP_CHECKS
         let flags = options.rawValue | AcquireFlag.map
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        if let t = Engine.fastThread(),
-           Engine.fastPush(classID: cell.classID, subclass: 0, instance: cell.instance, mode: mode, flags: flags,
-                           site: site, t) {
-            return
+        let instance = cell.instanceIfFilled
+        let checksChain = !(mode == .recursiveRead && options.contains(.rcu))
+        var pushed = false
+        if let instance, checksChain || cell.flags == flags, let t = Engine.fastThread() {
+            pushed = Engine.fastPush(classID: cell.classID, subclass: 0, instance: instance, mode: mode, flags: flags,
+                                     site: site, t, checksChain: checksChain)
         }
+        // Expected: the slow path is laid out of the way, the section's code falls through.
+        if _fastPath(pushed) { return }
+        if _slowPath(instance == nil) { fill() }
         // Out of line with few arguments: less code inlined into every section.
         Engine.acquireMapCell(cell.cell, mode: mode, flags: flags, site: site)
         #endif
     }
 
     /// ``release(_:fileID:line:function:)-(LockdepMapCell,_,_,_)`` for a caller that knows the
-    /// map's options (as ``acquire(_:mode:options:fileID:line:function:)`` does).
+    /// map's options (as ``acquire(_:mode:options:fileID:line:function:ifEmpty:)`` does).
     ///
     /// - Parameters:
     ///   - cell: A filled cell.
@@ -100,10 +127,11 @@ extension Lockdep {
     public static func release(_ cell: LockdepMapCell, options: LockdepMap.Options, fileID: StaticString = #fileID,
                                line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
-        if let t = Engine.fastThread(),
-           Engine.fastPop(instance: cell.instance, t, knownFlags: options.rawValue | AcquireFlag.map) {
-            return
+        var popped = false
+        if let t = Engine.fastThread() {
+            popped = Engine.fastPop(instance: cell.instance, t, knownFlags: options.rawValue | AcquireFlag.map)
         }
+        if _fastPath(popped) { return }
         Engine.releaseMapCell(cell.cell, site: LockdepSite(fileID: fileID, line: line, function: function))
         #endif
     }

@@ -54,6 +54,15 @@ struct HeldLock {
     @inlinable var storedFlags: UInt8 { UInt8(truncatingIfNeeded: info >> 48) }
     /// The flags byte and the pin count (`flags | pins << 8`): what a fast release compares.
     @inlinable var flagsAndPins: UInt16 { UInt16(truncatingIfNeeded: info >> 48) }
+    /// ``flagsAndPins`` of the entry at `entry`, loaded as the 16-bit word it is: a fast release
+    /// compares it with one instruction, where the shifted field cost a load, two constants, a
+    /// mask and a compare. (`info` is the third word, checked by ``allocateStack(capacity:)``;
+    /// its top two bytes on a little-endian machine.)
+    @inlinable @inline(__always)
+    static func flagsAndPins(at entry: UnsafePointer<HeldLock>) -> UInt16 {
+        UnsafeRawPointer(entry).load(fromByteOffset: 22, as: UInt16.self)
+    }
+
     @inlinable var pins: UInt8 {
         get { UInt8(truncatingIfNeeded: info >> 56) }
         set { info = info & 0x00FF_FFFF_FFFF_FFFF | UInt64(newValue) << 56 }
@@ -104,21 +113,24 @@ struct ThreadState {
     /// This thread's slot of the Swift runtime's current task, if found
     /// (`clockdep_task_slot_for_current_thread`).
     @usableFromInline var taskSlot: UnsafePointer<UnsafeMutableRawPointer?>?
+    /// ``hardirqOff`` (bits 0-31) and ``softirqOff`` (bits 32-63): zero when no interrupts
+    /// are disabled, one compare on a context's entry and exit.
+    @usableFromInline var disableCounts: UInt64 = 0
+    /// ``atomicWord``'s bits 32-47 in a hardirq context: its irq state there does not depend on
+    /// the disable counts (hardirqs and softirqs count as off whatever they are), only on
+    /// whether the context is threaded (``hardirqNotThreaded``), so an entry ORs in this word
+    /// instead of computing the state.
+    @usableFromInline var hardirqEntryBits: UInt64 = ThreadState.hardirqEntryBits(notThreaded: false)
     @usableFromInline var held: UnsafeMutablePointer<HeldLock>
     @usableFromInline var capacity: Int
     @usableFromInline var seenWord: UInt = .max
     @usableFromInline var maxDepth: Int = 48
-    /// ``hardirqOff`` (bits 0-31) and ``softirqOff`` (bits 32-63): zero when no interrupts
-    /// are disabled, one compare on a context's entry and exit.
-    @usableFromInline var disableCounts: UInt64 = 0
     @usableFromInline var recursion: Int32 = 0
     @usableFromInline var serial: UInt
     var name: String
     /// Where this thread publishes the checked lock it is blocked on (for
     /// ``Lockdep/pendingAcquire(of:)``); its own allocation, listed in ``GraphState/pendingCells``.
     @usableFromInline var pending: UnsafeMutablePointer<clockdep_pending_acquire>
-    /// Whether a hardirq context entered here is not threaded (``Lockdep/withContext(_:threaded:_:)``).
-    @usableFromInline var hardirqNotThreaded: Bool = false
 
     init(capacity: Int, cache: UnsafeMutablePointer<UInt64>, maxDepth: Int, serial: UInt, name: String,
          pending: UnsafeMutablePointer<clockdep_pending_acquire>) {
@@ -131,6 +143,8 @@ struct ThreadState {
     /// A stack of `capacity` entries after its sentinel, all initialized (a push assigns an
     /// entry's fields one by one); returns the first entry.
     static func allocateStack(capacity: Int) -> UnsafeMutablePointer<HeldLock> {
+        precondition(MemoryLayout<HeldLock>.offset(of: \HeldLock.info) == 16 && UInt16(littleEndian: 1) == 1,
+                     "HeldLock.flagsAndPins(at:) reads bytes 22-23 of an entry as the info word's top 16 bits")
         let base = UnsafeMutablePointer<HeldLock>.allocate(capacity: capacity + 1)
         let blank = HeldLock(instance: UnsafeRawPointer(base), chainKey: Engine.chainSeed, acquiredAt: 0, nest: nil,
                              node: 0, mode: 0, flags: 0, irqState: 0, pins: 0, site: LockdepSite())
@@ -163,10 +177,32 @@ struct ThreadState {
         set { atomicWord = atomicWord & ~(0xFF << 32) | UInt64(newValue) << 32 }
     }
 
+    /// ``irqCached`` of the state at `t`, loaded as the byte it is: the inlined fast path
+    /// shifts it into the chain-key element, where the field read from the whole word cost a
+    /// shift, a constant and a mask.
+    @inlinable @inline(__always)
+    static func irqCached(at t: UnsafeMutablePointer<ThreadState>) -> UInt8 {
+        UnsafeRawPointer(t).load(fromByteOffset: MemoryLayout<ThreadState>.offset(of: \.atomicWord)! + 4, as: UInt8.self)
+    }
+
     /// The ``LockdepContext`` raw value the thread runs in.
     @inlinable var context: UInt8 {
         get { UInt8(truncatingIfNeeded: atomicWord >> 40) }
         set { atomicWord = atomicWord & ~(0xFF << 40) | UInt64(newValue) << 40 }
+    }
+
+    /// Whether a hardirq context entered here is not threaded (``Lockdep/withContext(_:threaded:_:)``),
+    /// kept as bit 4 of the irq state in ``hardirqEntryBits``.
+    @inlinable var hardirqNotThreaded: Bool {
+        get { hardirqEntryBits & (16 << 32) != 0 }
+        set { hardirqEntryBits = ThreadState.hardirqEntryBits(notThreaded: newValue) }
+    }
+
+    /// ``hardirqEntryBits`` for a hardirq context that is threaded or not.
+    @inlinable @inline(__always)
+    static func hardirqEntryBits(notThreaded: Bool) -> UInt64 {
+        let hardirq = UInt64(LockdepContext.hardirq.rawValue)
+        return (hardirq | 4 | 8 | (notThreaded ? 16 : 0)) << 32 | hardirq << 40
     }
 
     /// Nested hardirq disables (``Lockdep/withInterruptsDisabled(_:_:)``).
@@ -187,8 +223,15 @@ struct ThreadState {
     mutating func enterContext(_ context: UInt8) -> SavedContext {
         let word = atomicWord
         let saved = SavedContext(word: word, disableCounts: disableCounts)
-        atomicWord = word & 0xFFFF_FFFF | UInt64(irqState(in: context)) << 32 | UInt64(context) << 40
+        atomicWord = word & 0xFFFF_FFFF | contextBits(context)
         return saved
+    }
+
+    /// ``atomicWord``'s bits 32-47 in `context`: its irq state and the context.
+    @inlinable @inline(__always)
+    func contextBits(_ context: UInt8) -> UInt64 {
+        if context == LockdepContext.hardirq.rawValue { return hardirqEntryBits }
+        return UInt64(irqState(in: context)) << 32 | UInt64(context) << 40
     }
 
     /// Leaves the context entered by ``enterContext(_:)``. The irq state is a function of the
@@ -197,7 +240,7 @@ struct ThreadState {
     /// put back as it was; otherwise it is recomputed.
     @inlinable @inline(__always)
     mutating func exitContext(_ saved: SavedContext) {
-        if disableCounts == saved.disableCounts {
+        if _fastPath(disableCounts == saved.disableCounts) {
             atomicWord = atomicWord & 0xFFFF_FFFF | saved.word & ~0xFFFF_FFFF
         } else {
             exitContextRecomputing(saved)
@@ -228,10 +271,10 @@ struct ThreadState {
     /// The irq state in `context` with this thread's interrupt-disable counts.
     @inlinable @inline(__always)
     func irqState(in context: UInt8) -> UInt8 {
+        if context == LockdepContext.hardirq.rawValue { return UInt8(truncatingIfNeeded: hardirqEntryBits >> 32) }
         var s = context
-        if context == LockdepContext.hardirq.rawValue || hardirqOff > 0 { s |= 4 }
+        if hardirqOff > 0 { s |= 4 }
         if context != LockdepContext.process.rawValue || softirqOff > 0 { s |= 8 }
-        if context == LockdepContext.hardirq.rawValue && hardirqNotThreaded { s |= 16 }
         return s
     }
 

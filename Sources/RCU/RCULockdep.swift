@@ -27,8 +27,9 @@ extension RCUFlavor {
     @inline(__always)
     static func lockdepEnterReadSection(_ fileID: StaticString, _ line: UInt) {
         #if LOCKDEP_CHECKS
-        Lockdep.acquire(filledLockdepCell, mode: .recursiveRead, options: RCULockdepMaps.readOptions, fileID: fileID,
-                        line: line, function: "rcu_read_lock()")
+        // The first section of the process fills the cell by creating the map.
+        Lockdep.acquire(lockdepCell, mode: .recursiveRead, options: RCULockdepMaps.readOptions, fileID: fileID,
+                        line: line, function: "rcu_read_lock()", ifEmpty: { _ = lockdepMap })
         #endif
     }
 
@@ -40,15 +41,6 @@ extension RCUFlavor {
         Lockdep.release(lockdepCell, options: RCULockdepMaps.readOptions, fileID: fileID, line: line,
                         function: "rcu_read_unlock()")
         #endif
-    }
-
-    /// ``lockdepCell``, filled by creating ``lockdepMap`` if no section has yet.
-    @inlinable
-    @inline(__always)
-    static var filledLockdepCell: LockdepMapCell {
-        let cell = lockdepCell
-        if _slowPath(!cell.isFilled) { _ = lockdepMap }
-        return cell
     }
 
     /// `synchronize()` / `barrier()`: "Illegal synchronize_rcu() in RCU read-side

@@ -73,4 +73,38 @@ final class AdversarialInterruptTests: LockdepTestCase {
         sleep(on: mutex)
         expectSilent()
     }
+
+    /// A hardirq context's irq state comes from a per-thread word kept with its threadedness:
+    /// after a real (not threaded) hardirq context nested in a threaded one, the threaded one
+    /// is threaded again, and the reverse; interrupts disabled inside a hardirq context do not
+    /// change its state (hardirqs count as off there anyway) and are recomputed at its exit.
+    func testThreadednessAcrossNestedHardirqContexts() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn)
+        let spin = CheckedSpinLock(class: .unique("adv.irq.threaded"))
+        Lockdep.withContext(.hardirq) {
+            Lockdep.withContext(.hardirq, threaded: false) {}
+            spin.withLock {}
+        }
+        expectSilent()
+        Lockdep.withContext(.hardirq, threaded: false) {
+            Lockdep.withContext(.hardirq, threaded: true) { spin.withLock {} }
+            expectSilent()
+            spin.withLock {}
+        }
+        XCTAssertTrue(expectOne(.sleepInInvalidContext)?.text.contains("a hardirq context that is not threaded") ?? false)
+        collector.clear()
+        let mutex = CheckedMutex(class: .unique("adv.irq.threaded.mutex"))
+        Lockdep.withContext(.hardirq) {
+            Lockdep.disableInterrupts(.hardirq)
+            Lockdep.withContext(.hardirq, threaded: false) {}
+            spin.withLock {}
+        }
+        expectSilent()
+        sleep(on: mutex)
+        expectOne(.sleepInInvalidContext)
+        collector.clear()
+        Lockdep.enableInterrupts(.hardirq)
+        sleep(on: mutex)
+        expectSilent()
+    }
 }

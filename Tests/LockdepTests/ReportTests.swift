@@ -439,6 +439,46 @@ final class MapCellOptionsTests: LockdepTestCase {
         XCTAssertEqual(Lockdep.heldLockCount, 0)
     }
 
+    /// An empty cell is filled by the acquire's `ifEmpty` closure (off the fast path, once),
+    /// and the acquire then holds the map that filled it.
+    func testAnEmptyCellIsFilledByTheAcquire() {
+        let cell = LockdepMapCell.allocate()
+        let map = LockdepMap("cell.fill.map", key: "MapCellOptionsTests.fill", options: [.atomic, .rcu])
+        var fills = 0
+        for _ in 0..<3 {
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu], ifEmpty: {
+                fills += 1
+                cell.fill(from: map)
+            })
+            XCTAssertTrue(Lockdep.isHeld(map, mode: .read))
+            XCTAssertEqual(Lockdep.heldLockCount, 1)
+            Lockdep.release(cell, options: [.atomic, .rcu])
+            XCTAssertEqual(Lockdep.heldLockCount, 0)
+        }
+        XCTAssertEqual(fills, 1)
+        expectSilent()
+    }
+
+    /// A recursive read of an RCU map is pushed without the chain-cache probe (the kernel's
+    /// check=0): the locks taken inside it are still validated with the section in their chains,
+    /// so a grace-period wait under a lock that readers take inside is still a cycle, on every
+    /// section and not only the first of a chain.
+    func testLocksInsideAnUnprobedReadSectionAreValidated() throws {
+        let map = LockdepMap("cell.check0.map", key: "MapCellOptionsTests.check0", options: [.atomic, .rcu])
+        let cell = LockdepMapCell.allocate()
+        cell.fill(from: map)
+        let lock = CheckedSpinLock(class: .unique("check0.inner"))
+        for _ in 0..<3 {
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+            lock.withLock {}
+            Lockdep.release(cell, options: [.atomic, .rcu])
+        }
+        expectSilent()
+        lock.withLock { Lockdep.emptyWriteSection(map, sleeps: false) }
+        let r = try XCTUnwrap(expectOne(.circularDependency))
+        XCTAssertEqual(Set(r.classes), ["cell.check0.map", "check0.inner"])
+    }
+
     /// The right options: silent, and the section is atomic.
     func testAcquireWithTheMapsOptionsIsSilent() {
         let map = LockdepMap("cell.atomic.map2", key: "MapCellOptionsTests.atomic2", options: [.atomic, .rcu])
