@@ -1,0 +1,188 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import RCU
+import RCUTestSupport
+import Synchronization
+import XCTest
+
+/// A lock a test's threads share (Synchronization's, so Lockdep does not see it: these tests
+/// are about the fork hooks, not about what Lockdep would say).
+private final class SharedLock: Sendable {
+    let mutex = Mutex<Int>(0)
+}
+
+private final class Released: Sendable {}
+
+/// Adversarial tests of session 11's grace-period fork gate (commit 2108769): each one is
+/// something a user may do that fork() then must survive (no parent hang, no child hang).
+/// Each runs in a fresh process: which fork hooks exist, and in which order, depends on
+/// what the process used first, and no other test's registered readers may be inherited.
+final class AdversarialSession11Tests: XCTestCase {
+
+    /// A callback may take a lock that a writer holds across synchronize() (callbacks must
+    /// not block on locks *readers* hold; a writer is not one). With call_rcu used before
+    /// synchronize(), the gate's prepare hook ran before liburcu's, which pauses the call_rcu
+    /// workers: fork() closed the gate, the writer stopped at it holding the lock, and the
+    /// worker's callback, waiting for that lock, never paused: fork() never returned.
+    func testForkWhileAWriterHoldsACallbacksLockAcrossSynchronize() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard inFreshTestProcess else {
+            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAWriterHoldsACallbacksLockAcrossSynchronize")
+        }
+        alarm(120)
+        checkForksWhileAWriterHoldsACallbacksLock(RCUMemb.self)
+        // Not qsbr: its call_rcu worker runs callbacks online, so there a callback that waits
+        // for a lock held across synchronize() holds that grace period up, fork() or not.
+        checkForksWhileAWriterHoldsACallbacksLock(RCUMemoryBarrier.self)
+    }
+
+    private func checkForksWhileAWriterHoldsACallbacksLock<F: RCUFlavor>(_: F.Type) {
+        // call_rcu first, synchronize() second: the order their fork hooks are installed in.
+        F.retire {}
+        F.barrier()
+        F.synchronize()
+        let lock = SharedLock()
+        let running = Atomic<Bool>(true)
+        let writer = startThread(named: "writer") {
+            while running.load(ordering: .relaxed) {
+                lock.mutex.withLock { _ in
+                    usleep(200)
+                    F.synchronize()
+                }
+            }
+        }
+        let retirer = startThread(named: "retirer") {
+            while running.load(ordering: .relaxed) {
+                F.retire { lock.mutex.withLock { $0 += 1 } }
+                usleep(100)
+            }
+        }
+        var failed = 0
+        for _ in 0..<150 {
+            let child = fork()
+            if child == 0 { _exit(0) }
+            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
+        }
+        running.store(false, ordering: .relaxed)
+        writer.wait()
+        retirer.wait()
+        F.barrier()
+        XCTAssertEqual(failed, 0, "\(F.self): children that did not exit 0")
+        XCTAssertGreaterThan(lock.mutex.withLock { $0 }, 0, "\(F.self): no callback took the lock")
+    }
+
+    /// deferRetire is valid inside a read section, and a thread's first one takes the defer
+    /// lock (its slot). With synchronize() used before deferRetire, the defer hook's prepare
+    /// (which takes that lock) ran before the gate's: fork() held the lock while it waited for
+    /// a synchronize() that waited for a reader that waited for the lock.
+    func testForkWhileAReaderDefersItsFirstObjectAndAWriterSynchronizes() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard inFreshTestProcess else {
+            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAReaderDefersItsFirstObjectAndAWriterSynchronizes")
+        }
+        alarm(120)
+        // synchronize() first, deferRetire second: the order their fork hooks are installed in.
+        RCUMemb.synchronize()
+        RCUMemb.deferRetire(Released())
+        RCUMemb.deferBarrier()
+        let running = Atomic<Bool>(true)
+        let writer = startThread(named: "writer") {
+            while running.load(ordering: .relaxed) { RCUMemb.synchronize() }
+        }
+        let readers = startThread(named: "readers") {
+            while running.load(ordering: .relaxed) {
+                // A new thread each time: its first deferRetire registers its slot.
+                onThread(named: "reader") {
+                    RCUMemb.read { _ in
+                        usleep(2_000)
+                        RCUMemb.deferRetire(Released())
+                    }
+                }
+            }
+        }
+        var failed = 0
+        for _ in 0..<150 {
+            let child = fork()
+            if child == 0 { _exit(0) }
+            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
+            usleep(1_000)
+        }
+        running.store(false, ordering: .relaxed)
+        writer.wait()
+        readers.wait()
+        RCUMemb.deferBarrier()
+        XCTAssertEqual(failed, 0, "children that did not exit 0")
+    }
+
+    /// Registering and unregistering take liburcu's registry lock, which liburcu has no fork
+    /// hook for either. A thread that forks while another registers gives the child that lock
+    /// held, and the shim's registry (which makes a child refuse grace periods when another
+    /// thread was registered) did not list a thread until liburcu had registered it, nor after
+    /// it began to unregister: the child looked clean, and its synchronize() waited for ever.
+    /// And a process that had never queued a callback had no child check at all (it was in the
+    /// call_rcu hooks): its children scanned the other threads' readers, whose stacks the
+    /// child's own threads reuse, and crashed in liburcu.
+    func testChildrenForkedWhileOtherThreadsRegisterCanSynchronize() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard inFreshTestProcess else {
+            return runFresh("RCUTests.AdversarialSession11Tests/testChildrenForkedWhileOtherThreadsRegisterCanSynchronize")
+        }
+        alarm(140)
+        // A child that inherits a registered reader refuses synchronize(): that is the
+        // documented outcome (it exits 3 here), not the one under test (a child that hangs
+        // or crashes).
+        RCUMisuse.reportHandler = .custom { _ in _exit(3) }
+        checkChildrenForkedWhileOtherThreadsRegister(RCUMemb.self)
+        checkChildrenForkedWhileOtherThreadsRegister(RCUMemoryBarrier.self)
+        checkChildrenForkedWhileOtherThreadsRegister(RCUQSBR.self)
+    }
+
+    private func checkChildrenForkedWhileOtherThreadsRegister<F: RCUFlavor>(_: F.Type) {
+        let running = Atomic<Bool>(true)
+        let registrars = (0..<2).map { index in
+            startThread(named: "registers \(index)") {
+                while running.load(ordering: .relaxed) {
+                    F.registerThread()
+                    F.unregisterThread()
+                }
+            }
+        }
+        var hung = 0
+        var failed = 0
+        var synchronized = 0
+        var forks = 0
+        let deadline = ContinuousClock.now + .seconds(25)
+        while ContinuousClock.now < deadline && forks < 400 {
+            forks += 1
+            let child = fork()
+            if child == 0 {
+                alarm(5)
+                F.synchronize()
+                _exit(0)
+            }
+            let (status, ended) = waitForChild(child, timeout: .seconds(10))
+            if !ended || status & 0x7F == SIGALRM {
+                hung += 1
+            } else if status == 0 {
+                synchronized += 1
+            } else if status != 3 << 8 {
+                failed += 1
+            }
+        }
+        running.store(false, ordering: .relaxed)
+        registrars.forEach { $0.wait() }
+        XCTAssertEqual(hung, 0, "\(F.self): children (of \(forks)) whose synchronize() never returned")
+        XCTAssertEqual(failed, 0, "\(F.self): children (of \(forks)) that crashed or failed")
+        XCTAssertGreaterThan(synchronized, 0, "\(F.self): no child (of \(forks)) forked between registrations")
+    }
+
+    private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(170)) else {
+            return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
+        }
+        XCTAssertTrue(ended, "\(test): the fresh process hung (killed)", file: file, line: line)
+        XCTAssertEqual(status, 0, "\(test): exit status \(status) (14: SIGALRM, a hang)", file: file, line: line)
+    }
+}
