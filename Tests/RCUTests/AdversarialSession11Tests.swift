@@ -178,6 +178,79 @@ final class AdversarialSession11Tests: XCTestCase {
         XCTAssertGreaterThan(synchronized, 0, "\(F.self): no child (of \(forks)) forked between registrations")
     }
 
+    /// Everything that waits for grace periods or queues callbacks at once, across flavors,
+    /// while this thread forks: async synchronize() (memb), dictionary writers (memb, each
+    /// synchronizes), barrier() (mb), a LockFreeQueue (qsbr: dequeues queue the dummy nodes'
+    /// frees through the shim), deferRetire (mb). No fork() may hang, and every child must
+    /// either synchronize or refuse to (other readers inherited), never hang or crash.
+    func testForksAmidAsyncSynchronizeWritersBarriersAndQueues() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard inFreshTestProcess else {
+            return runFresh("RCUTests.AdversarialSession11Tests/testForksAmidAsyncSynchronizeWritersBarriersAndQueues")
+        }
+        alarm(150)
+        RCUMisuse.reportHandler = .custom { _ in _exit(3) }
+        let running = Atomic<Bool>(true)
+        let asyncDone = DispatchSemaphore(value: 0)
+        let asyncRounds = Atomic<Int>(0)
+        Task.detached {
+            while running.load(ordering: .relaxed) {
+                try? await RCUMemb.synchronize()
+                asyncRounds.add(1, ordering: .relaxed)
+            }
+            asyncDone.signal()
+        }
+        let dictionary = RCUDictionary<Int, Int, RCUMemb>()
+        let queue = LockFreeQueue<Int, RCUQSBR>()
+        let dequeued = Atomic<Int>(0)
+        let threads = [
+            startThread(named: "writer") {
+                var key = 0
+                while running.load(ordering: .relaxed) {
+                    dictionary.updateValue(key, forKey: key % 64)
+                    _ = dictionary.removeValue(forKey: (key + 32) % 64)
+                    key += 1
+                }
+            },
+            startThread(named: "barrier") {
+                while running.load(ordering: .relaxed) {
+                    RCUMemoryBarrier.deferRetire(Released())
+                    RCUMemoryBarrier.barrier()
+                }
+            },
+            startThread(named: "queue") {
+                var next = 0
+                while running.load(ordering: .relaxed) {
+                    queue.enqueue(next)
+                    next += 1
+                    if queue.dequeue() != nil { dequeued.add(1, ordering: .relaxed) }
+                }
+            },
+        ]
+        var hung = 0
+        var failed = 0
+        for _ in 0..<100 {
+            let child = fork()
+            if child == 0 {
+                alarm(10)
+                RCUMemb.synchronize()
+                RCUMemoryBarrier.synchronize()
+                RCUQSBR.synchronize()
+                _exit(0)
+            }
+            let (status, ended) = waitForChild(child, timeout: .seconds(15))
+            if !ended || status & 0x7F == SIGALRM { hung += 1 } else if status != 0 && status != 3 << 8 { failed += 1 }
+            usleep(2_000)
+        }
+        running.store(false, ordering: .relaxed)
+        threads.forEach { $0.wait() }
+        asyncDone.wait()
+        XCTAssertEqual(hung, 0, "children whose grace periods never ended")
+        XCTAssertEqual(failed, 0, "children that crashed or failed")
+        XCTAssertGreaterThan(asyncRounds.load(ordering: .relaxed), 0)
+        XCTAssertGreaterThan(dequeued.load(ordering: .relaxed), 0)
+    }
+
     private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
         guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(170)) else {
             return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
