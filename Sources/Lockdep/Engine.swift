@@ -274,6 +274,20 @@ enum Engine {
                 return Reports.illegalSynchronize(g, t, entry: e, index: index)
             }
         }
+        // 1b. A lock taken inside an exclusive hold of an RCU-style map. RCU holds its maps for
+        // write only as empty sections (a grace-period wait), and read sections of such a map
+        // are pushed without validation (check=0, `Lockdep.acquire(_:mode:options:...)`): a
+        // cycle through this hold and a section under the lock would go unreported.
+        for i in 0..<index where held[i].flags & AcquireFlag.rcu != 0 && held[i].mode == LockdepMode.write.rawValue {
+            return Reports.simple(
+                g, t, kind: .assertionFailed, title: "WARNING: lock taken inside an exclusive hold of an RCU map",
+                node: e.node, mode: e.mode, lockSite: e.site, site: e.site,
+                body: "is trying to lock:\n  %LOCK%, at: \(e.site)\n"
+                    + "while holding (\(g.nodeName(held[i].node))) for write, taken at \(held[i].site).\n"
+                    + "An RCU map is held for write only as an empty section (a grace-period wait): its read "
+                    + "sections are not validated, so a cycle through a lock taken here is not detected.\n",
+                extraClasses: [g.nodeName(held[i].node)])
+        }
         // 2. Wait context, then usage bits (contexts).
         if let r = checkWaitContext(g, t, index: index) { return r }
         if let r = markUsage(&g, t, index: index) { return r }

@@ -79,7 +79,9 @@ extension Lockdep {
     /// as RCU holds its maps: a dependency into a recursive read continues a cycle only
     /// through an exclusive hold of that map with locks taken inside, a class held only
     /// shared conflicts in the irq checks by its write usage only (which a read never sets),
-    /// and a recursive read never deadlocks with another read. The locks taken inside the
+    /// and a recursive read never deadlocks with another read (a lock taken inside an exclusive
+    /// hold of such a map is reported, ``LockdepReport/Kind/assertionFailed``, since a cycle
+    /// through it would go unseen). The locks taken inside the
     /// section are validated as always, with the section in their chains. `options` are
     /// compared with the cell's first, so other options still take the full path and its report.
     ///
