@@ -178,6 +178,52 @@ final class AdversarialSession11Tests: XCTestCase {
         XCTAssertGreaterThan(synchronized, 0, "\(F.self): no child (of \(forks)) forked between registrations")
     }
 
+    /// A thread's first section of one flavor inside a section of another registers it, while
+    /// a synchronize() of the outer flavor waits for that thread. Registrations are inside the
+    /// gate too, but closed out only after every flavor's synchronize calls have ended: when a
+    /// flavor's gate closed to registrations while another's waited, the registering reader
+    /// stopped at the first inside the section the second's grace period waited for (fork()
+    /// hung, in either nesting).
+    func testForkWhileAReaderRegistersInsideAnotherFlavorsSection() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
+        guard inFreshTestProcess else {
+            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAReaderRegistersInsideAnotherFlavorsSection")
+        }
+        alarm(100)
+        checkForksWhileAReaderRegistersInside(RCUMemb.self, RCUQSBR.self)
+        checkForksWhileAReaderRegistersInside(RCUQSBR.self, RCUMemb.self)
+    }
+
+    private func checkForksWhileAReaderRegistersInside<Outer: RCUFlavor, Inner: RCUFlavor>(_: Outer.Type, _: Inner.Type) {
+        Outer.synchronize()
+        Inner.synchronize()
+        let running = Atomic<Bool>(true)
+        let writer = startThread(named: "writer") {
+            while running.load(ordering: .relaxed) { Outer.synchronize() }
+        }
+        let readers = startThread(named: "readers") {
+            while running.load(ordering: .relaxed) {
+                onThread(named: "reader") {
+                    Outer.read { _ in
+                        usleep(1_000)
+                        Inner.read { _ in }     // the thread's first of this flavor: registers
+                    }
+                }
+            }
+        }
+        var failed = 0
+        for _ in 0..<150 {
+            let child = fork()
+            if child == 0 { _exit(0) }
+            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
+            usleep(500)
+        }
+        running.store(false, ordering: .relaxed)
+        writer.wait()
+        readers.wait()
+        XCTAssertEqual(failed, 0, "\(Outer.self) outside \(Inner.self): children that did not exit 0")
+    }
+
     /// Everything that waits for grace periods or queues callbacks at once, across flavors,
     /// while this thread forks: async synchronize() (memb), dictionary writers (memb, each
     /// synchronizes), barrier() (mb), a LockFreeQueue (qsbr: dequeues queue the dummy nodes'
