@@ -140,11 +140,18 @@ enum RCULockdepMaps {
     @inlinable static var readOptions: LockdepMap.Options { [.atomic, .rcu] }
 
     /// Each flavor's read-side pseudo-lock, at its kind's raw value.
-    static let maps = RCUFlavorKind.allCases.map { kind in
-        let flavor = kind.flavorType.flavorDescription
-        return LockdepMap.rcuRead("\(flavor.lockdepName)", key: "swift-rcu.\(flavor.lockdepName)",
-                                  cell: LockdepMapCell(flavor.lockdepCell))
-    }
+    static let maps: [LockdepMap] = {
+        // A fork() while another thread ran this initializer left the child's first use
+        // waiting in swift_once for ever, for a thread the child does not have (a child's
+        // first synchronize() hung: 1 in 100 forks amid other threads' first grace periods,
+        // under ASan). The forking thread waits for the initializer to finish instead.
+        ForkHooks.register(prepare: { _ = RCULockdepMaps.maps }, parent: nil, child: nil)
+        return RCUFlavorKind.allCases.map { kind in
+            let flavor = kind.flavorType.flavorDescription
+            return LockdepMap.rcuRead("\(flavor.lockdepName)", key: "swift-rcu.\(flavor.lockdepName)",
+                                      cell: LockdepMapCell(flavor.lockdepCell))
+        }
+    }()
 }
 
 extension LockdepMap {

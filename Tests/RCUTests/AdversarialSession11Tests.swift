@@ -228,7 +228,9 @@ final class AdversarialSession11Tests: XCTestCase {
     /// while this thread forks: async synchronize() (memb), dictionary writers (memb, each
     /// synchronizes), barrier() (mb), a LockFreeQueue (qsbr: dequeues queue the dummy nodes'
     /// frees through the shim), deferRetire (mb). No fork() may hang, and every child must
-    /// either synchronize or refuse to (other readers inherited), never hang or crash.
+    /// either synchronize or refuse to (other readers inherited), never hang or crash. (A
+    /// child hung here, 1 in 100 under ASan, in swift_once: another thread was creating the
+    /// flavors' Lockdep maps at the fork.)
     func testForksAmidAsyncSynchronizeWritersBarriersAndQueues() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
