@@ -64,6 +64,9 @@ extension RCUFlavor {
     ///
     /// The worker is the "softirq" of this package: `work` must not block on
     /// locks that readers hold, and must not call ``RCUFlavor/barrier(fileID:line:)-3osku``.
+    /// With ``RCUQSBR`` it must not block either on a lock a thread holds across
+    /// `synchronize()`: qsbr's worker runs callbacks online, so that grace period waits for
+    /// the worker, which waits for the lock (the stall detector names the worker).
     /// Throttled past the high-water mark as ``retire(_:)-(AnyObjectSendable)`` is.
     @inlinable
     public static func retire(_ work: @escaping @Sendable () -> Void) {
