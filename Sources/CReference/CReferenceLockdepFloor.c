@@ -39,7 +39,7 @@ static __thread struct floor_thread *floor_state;
 
 static inline uint64_t floor_mix(uint64_t key, uint64_t element) {
     uint64_t x = (key + element) * 0x9e3779b97f4a7c15ull;
-    return (x ^ (x >> 29)) | 1;
+    return __builtin_bswap64(x | 1);
 }
 
 static const char floor_site[] = "lock-cost floor";
