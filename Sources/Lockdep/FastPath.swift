@@ -67,10 +67,14 @@ extension Engine {
     /// a later check reads (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)``:
     /// a recursive read of an RCU map). The key is still computed and stored: the chains of
     /// the locks taken above the entry include it.
+    ///
+    /// `elementWithoutIrq`: the new entry's chain-key element less its irq state, precomputed
+    /// from `classID`, `subclass`, `mode` and `flags` (a map cell's read element), which are
+    /// then not read.
     @inlinable @inline(__always)
     static func fastPush(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
                          flags: UInt8, site: LockdepSite, _ t: UnsafeMutablePointer<ThreadState>,
-                         checksChain: Bool = true) -> Bool {
+                         checksChain: Bool = true, elementWithoutIrq: UInt64? = nil) -> Bool {
         let top = t.pointee.top
         // `fastWord` folds "validation on, statistics off, no report in delivery, caches
         // current" into one compare; `limit` the depth limit and the capacity.
@@ -83,9 +87,10 @@ extension Engine {
         } else {
             irq = ThreadState.irqCached(at: t)
         }
-        let node = classID << 3 | UInt32(subclass & 7)
+        let info = elementWithoutIrq.map { $0 | UInt64(irq) << 40 }
+            ?? element(node: classID << 3 | UInt32(subclass & 7), mode: mode.rawValue, irq: irq, flags: flags, nested: false)
         // The sentinel below the stack holds the chain seed: no depth test.
-        let key = mix((top - 1).pointee.chainKey, element(node: node, mode: mode.rawValue, irq: irq, flags: flags, nested: false))
+        let key = mix((top - 1).pointee.chainKey, info)
         // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
         // the probe sequence only when another chain sits there.
         if checksChain {
@@ -95,10 +100,10 @@ extension Engine {
         // Field by field: the entry's acquire time and nest lock are not written (no extra flag).
         top.pointee.instance = instance
         top.pointee.chainKey = key
-        top.pointee.info = HeldLock.info(node: node, mode: mode.rawValue, irqState: irq, flags: flags)
+        top.pointee.info = info
         top.pointee.site = site
         t.pointee.top = top + 1
-        if flags & AcquireFlag.atomic != 0 { t.pointee.atomicWord &+= 1 }
+        if flags & AcquireFlag.atomic != 0 { ThreadState.addAtomicDepth(1, at: t) }
         return true
     }
 
@@ -193,7 +198,7 @@ extension Engine {
             guard flagsAndPins & ~0x7F == 0 else { return false }
             flags = UInt8(truncatingIfNeeded: flagsAndPins)
         }
-        if flags & AcquireFlag.atomic != 0 { t.pointee.atomicWord &-= 1 }
+        if flags & AcquireFlag.atomic != 0 { ThreadState.addAtomicDepth(-1, at: t) }
         t.pointee.top = top
         return true
     }

@@ -102,8 +102,8 @@ public enum Lockdep {
         #if LOCKDEP_CHECKS
         // One thread-state lookup for the entry and the exit.
         let t = ThreadState.current()
-        let saved = t.pointee.enterContext(context.rawValue)
-        defer { t.pointee.exitContext(saved) }
+        let saved = ThreadState.enterContext(context.rawValue, at: t)
+        defer { ThreadState.exitContext(saved, at: t) }
         #endif
         return try body()
     }
@@ -129,10 +129,10 @@ public enum Lockdep {
         let t = ThreadState.current()
         let savedThreaded = t.pointee.hardirqNotThreaded
         t.pointee.hardirqNotThreaded = !threaded
-        let saved = t.pointee.enterContext(context.rawValue)
+        let saved = ThreadState.enterContext(context.rawValue, at: t)
         defer {
             t.pointee.hardirqNotThreaded = savedThreaded
-            t.pointee.exitContext(saved)
+            ThreadState.exitContext(saved, at: t)
         }
         #endif
         return try body()

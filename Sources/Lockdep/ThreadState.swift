@@ -71,16 +71,17 @@ struct HeldLock {
     var nest: UnsafeRawPointer? { storedFlags & HeldLock.extraFlag != 0 ? extraNest : nil }
 }
 
-/// What ``ThreadState/exitContext(_:)`` restores: the atomic word at the entry (its irq-state
-/// and context bits) and the interrupt-disable counts its irq state was computed with.
+/// What ``ThreadState/exitContext(_:at:)`` restores: the irq-state and context bits of the
+/// atomic word at the entry, and the interrupt-disable counts that irq state was computed with.
 @usableFromInline
 struct SavedContext {
-    @usableFromInline let word: UInt64
+    /// The atomic word's bits 32-47: irq state, then context.
+    @usableFromInline let bits: UInt16
     @usableFromInline let disableCounts: UInt64
 
     @inlinable @inline(__always)
-    init(word: UInt64, disableCounts: UInt64) {
-        self.word = word
+    init(bits: UInt16, disableCounts: UInt64) {
+        self.bits = bits
         self.disableCounts = disableCounts
     }
 }
@@ -217,14 +218,28 @@ struct ThreadState {
         set { disableCounts = disableCounts & 0xFFFF_FFFF | UInt64(UInt32(bitPattern: newValue)) << 32 }
     }
 
+    /// Where the atomic word's bits 32-47 (irq state, context) sit in the state.
+    @inlinable static var contextBitsOffset: Int { MemoryLayout<ThreadState>.offset(of: \.atomicWord)! + 4 }
+
     /// Enters `context` (``Lockdep/withContext(_:_:)``, inlined: an "ISR" enters and leaves its
-    /// context on every interrupt); returns what ``exitContext(_:)`` restores.
+    /// context on every interrupt); returns what ``exitContext(_:at:)`` restores.
+    ///
+    /// The irq-state and context bits are loaded and stored as the 16 bits they are, and the
+    /// atomic count beside them is changed as its own 32 bits (``addAtomicDepth(_:at:)``), so
+    /// neither access waits on the other's store.
     @inlinable @inline(__always)
-    mutating func enterContext(_ context: UInt8) -> SavedContext {
-        let word = atomicWord
-        let saved = SavedContext(word: word, disableCounts: disableCounts)
-        atomicWord = word & 0xFFFF_FFFF | contextBits(context)
+    static func enterContext(_ context: UInt8, at t: UnsafeMutablePointer<ThreadState>) -> SavedContext {
+        let bits = UnsafeMutableRawPointer(t) + contextBitsOffset
+        let saved = SavedContext(bits: bits.load(as: UInt16.self), disableCounts: t.pointee.disableCounts)
+        bits.storeBytes(of: UInt16(truncatingIfNeeded: t.pointee.contextBits(context) >> 32), as: UInt16.self)
         return saved
+    }
+
+    /// Adds `delta` to the held atomic entries' count, the atomic word's low 32 bits.
+    @inlinable @inline(__always)
+    static func addAtomicDepth(_ delta: Int32, at t: UnsafeMutablePointer<ThreadState>) {
+        let count = UnsafeMutableRawPointer(t) + MemoryLayout<ThreadState>.offset(of: \.atomicWord)!
+        count.storeBytes(of: count.load(as: Int32.self) &+ delta, as: Int32.self)
     }
 
     /// ``atomicWord``'s bits 32-47 in `context`: its irq state and the context.
@@ -234,23 +249,23 @@ struct ThreadState {
         return UInt64(irqState(in: context)) << 32 | UInt64(context) << 40
     }
 
-    /// Leaves the context entered by ``enterContext(_:)``. The irq state is a function of the
+    /// Leaves the context entered by ``enterContext(_:at:)``. The irq state is a function of the
     /// context and of whether interrupts are disabled, so with the disable counts as they were at
     /// the entry (the common case: the body left them balanced) the saved state is exact and is
     /// put back as it was; otherwise it is recomputed.
     @inlinable @inline(__always)
-    mutating func exitContext(_ saved: SavedContext) {
-        if _fastPath(disableCounts == saved.disableCounts) {
-            atomicWord = atomicWord & 0xFFFF_FFFF | saved.word & ~0xFFFF_FFFF
+    static func exitContext(_ saved: SavedContext, at t: UnsafeMutablePointer<ThreadState>) {
+        if _fastPath(t.pointee.disableCounts == saved.disableCounts) {
+            (UnsafeMutableRawPointer(t) + contextBitsOffset).storeBytes(of: saved.bits, as: UInt16.self)
         } else {
-            exitContextRecomputing(saved)
+            t.pointee.exitContextRecomputing(saved)
         }
     }
 
-    /// ``exitContext(_:)`` when the interrupt-disable counts changed inside the context.
+    /// ``exitContext(_:at:)`` when the interrupt-disable counts changed inside the context.
     @usableFromInline @inline(never)
     mutating func exitContextRecomputing(_ saved: SavedContext) {
-        context = UInt8(truncatingIfNeeded: saved.word >> 40)
+        context = UInt8(truncatingIfNeeded: saved.bits >> 8)
         updateIrq()
     }
 

@@ -57,30 +57,41 @@ static inline __attribute__((always_inline)) void clockdep_state_word_and(uintpt
  * What an acquire of a pseudo-lock (a LockdepMap) needs, copied from the
  * Swift map into a cell once, so a hot pseudo-lock reads it without reaching
  * the Swift object. Clients define cells as C globals of their own (a zeroed
- * cell is empty). `instance` is NULL until the cell is filled and is published
- * last, with release ordering.
+ * cell is empty). `flags` is 0 until the cell is filled (a filled map's flags
+ * are never 0) and is published last, with release ordering: whoever sees them
+ * sees the rest.
+ *
+ * `read_element` is the chain-key element of a recursive read of the map with
+ * its own flags, less the irq state: an RCU read section, whose acquire is on
+ * every lookup, builds its element from it with one OR.
  */
 struct clockdep_map_cell {
     const void *instance;
     uint32_t class_id;
     uint8_t flags;
+    uint64_t read_element;
 };
 
+static inline __attribute__((always_inline)) uint8_t clockdep_map_cell_flags(const struct clockdep_map_cell *cell) {
+    return __atomic_load_n(&cell->flags, __ATOMIC_ACQUIRE);
+}
+/* The instance of a filled cell (after clockdep_map_cell_flags returned non-zero). */
 static inline __attribute__((always_inline)) const void *clockdep_map_cell_instance(const struct clockdep_map_cell *cell) {
-    return __atomic_load_n(&cell->instance, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&cell->instance, __ATOMIC_RELAXED);
 }
 static inline __attribute__((always_inline)) uint32_t clockdep_map_cell_class(const struct clockdep_map_cell *cell) {
     return __atomic_load_n(&cell->class_id, __ATOMIC_RELAXED);
 }
-static inline __attribute__((always_inline)) uint8_t clockdep_map_cell_flags(const struct clockdep_map_cell *cell) {
-    return __atomic_load_n(&cell->flags, __ATOMIC_RELAXED);
+static inline __attribute__((always_inline)) uint64_t clockdep_map_cell_read_element(const struct clockdep_map_cell *cell) {
+    return __atomic_load_n(&cell->read_element, __ATOMIC_RELAXED);
 }
 static inline __attribute__((always_inline)) void clockdep_map_cell_fill(struct clockdep_map_cell *cell,
                                                                          const void *instance, uint32_t class_id,
-                                                                         uint8_t flags) {
+                                                                         uint8_t flags, uint64_t read_element) {
+    __atomic_store_n(&cell->instance, instance, __ATOMIC_RELAXED);
     __atomic_store_n(&cell->class_id, class_id, __ATOMIC_RELAXED);
-    __atomic_store_n(&cell->flags, flags, __ATOMIC_RELAXED);
-    __atomic_store_n(&cell->instance, instance, __ATOMIC_RELEASE);
+    __atomic_store_n(&cell->read_element, read_element, __ATOMIC_RELAXED);
+    __atomic_store_n(&cell->flags, flags, __ATOMIC_RELEASE);
 }
 
 /* ---- the checked lock a thread is blocked on (for stall reports) ------------- */
