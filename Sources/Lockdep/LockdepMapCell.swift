@@ -27,24 +27,31 @@ public struct LockdepMapCell: @unchecked Sendable {
 
     /// Whether ``fill(from:)`` has published a map here.
     @inlinable
-    public var isFilled: Bool { clockdep_map_cell_instance(cell) != nil }
+    public var isFilled: Bool { clockdep_map_cell_flags(cell) != 0 }
 
     /// Publishes `map` in the cell and keeps it alive for the life of the process.
     /// Filling a cell twice with different maps is a programming error.
     public func fill(from map: LockdepMap) {
-        if let present = clockdep_map_cell_instance(cell) {
-            precondition(present == map.lockdepInstance, "LockdepMapCell filled twice with different maps")
+        if isFilled {
+            precondition(clockdep_map_cell_instance(cell) == map.lockdepInstance,
+                         "LockdepMapCell filled twice with different maps")
             return
         }
         _ = Unmanaged.passRetained(map)
-        clockdep_map_cell_fill(cell, map.lockdepInstance, map.classID, map.flags)
+        let readElement = Engine.element(node: map.classID << 3, mode: LockdepMode.recursiveRead.rawValue, irq: 0,
+                                         flags: map.flags, nested: false)
+        clockdep_map_cell_fill(cell, map.lockdepInstance, map.classID, map.flags, readElement)
     }
 
+    /// The map's instance; the cell must be filled (its flags seen non-zero first).
     @inlinable var instance: UnsafeRawPointer { clockdep_map_cell_instance(cell).unsafelyUnwrapped }
     /// The map's instance, or `nil` before ``fill(from:)``.
-    @inlinable var instanceIfFilled: UnsafeRawPointer? { clockdep_map_cell_instance(cell) }
+    @inlinable var instanceIfFilled: UnsafeRawPointer? { isFilled ? clockdep_map_cell_instance(cell) : nil }
     @inlinable var classID: UInt32 { clockdep_map_cell_class(cell) }
+    /// The map's flags, 0 before ``fill(from:)`` (a map's flags include `AcquireFlag.map`).
     @inlinable var flags: UInt8 { clockdep_map_cell_flags(cell) }
+    /// The element of a recursive read with the map's own flags, less the irq state.
+    @inlinable var readElement: UInt64 { clockdep_map_cell_read_element(cell) }
 }
 
 extension Lockdep {
@@ -99,22 +106,48 @@ extension Lockdep {
                                fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function,
                                ifEmpty fill: () -> Void = {}) {
         #if LOCKDEP_CHECKS
+        acquire(cell, mode: mode, options: options, site: LockdepSite(fileID: fileID, line: line, function: function),
+                thread: Engine.fastThread(), ifEmpty: fill)
+        #endif
+    }
+
+    /// ``acquire(_:mode:options:fileID:line:function:ifEmpty:)`` on the thread that `thread`
+    /// was taken on (the caller's proof: an RCU reader scope on its own thread), without
+    /// looking the thread's state up.
+    @inlinable @inline(__always)
+    package static func acquire(_ cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options,
+                                fileID: StaticString, line: UInt, function: StaticString,
+                                on thread: LockdepThreadHandle, ifEmpty fill: () -> Void) {
+        #if LOCKDEP_CHECKS
+        acquire(cell, mode: mode, options: options, site: LockdepSite(fileID: fileID, line: line, function: function),
+                thread: thread.state, ifEmpty: fill)
+        #endif
+    }
+
+    #if LOCKDEP_CHECKS
+    @inlinable @inline(__always)
+    static func acquire(_ cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options, site: LockdepSite,
+                        thread: UnsafeMutablePointer<ThreadState>?, ifEmpty fill: () -> Void) {
         let flags = options.rawValue | AcquireFlag.map
-        let site = LockdepSite(fileID: fileID, line: line, function: function)
-        let instance = cell.instanceIfFilled
-        let checksChain = !(mode == .recursiveRead && options.contains(.rcu))
         var pushed = false
-        if let instance, checksChain || cell.flags == flags, let t = Engine.fastThread() {
+        if mode == .recursiveRead && options.contains(.rcu) {
+            // The cell's flags say both that it is filled and that they are the caller's
+            // (an empty cell's are 0), so its precomputed read element is this acquire's.
+            if cell.flags == flags, let t = thread {
+                pushed = Engine.fastPush(classID: 0, subclass: 0, instance: cell.instance, mode: mode, flags: flags,
+                                         site: site, t, checksChain: false, elementWithoutIrq: cell.readElement)
+            }
+        } else if let instance = cell.instanceIfFilled, let t = thread {
             pushed = Engine.fastPush(classID: cell.classID, subclass: 0, instance: instance, mode: mode, flags: flags,
-                                     site: site, t, checksChain: checksChain)
+                                     site: site, t)
         }
         // Expected: the slow path is laid out of the way, the section's code falls through.
         if _fastPath(pushed) { return }
-        if _slowPath(instance == nil) { fill() }
+        if _slowPath(!cell.isFilled) { fill() }
         // Out of line with few arguments: less code inlined into every section.
         Engine.acquireMapCell(cell.cell, mode: mode, flags: flags, site: site)
-        #endif
     }
+    #endif
 
     /// ``release(_:fileID:line:function:)-(LockdepMapCell,_,_,_)`` for a caller that knows the
     /// map's options (as ``acquire(_:mode:options:fileID:line:function:ifEmpty:)`` does).
@@ -129,14 +162,32 @@ extension Lockdep {
     public static func release(_ cell: LockdepMapCell, options: LockdepMap.Options, fileID: StaticString = #fileID,
                                line: UInt = #line, function: StaticString = #function) {
         #if LOCKDEP_CHECKS
+        release(cell, options: options, fileID: fileID, line: line, function: function, thread: Engine.fastThread())
+        #endif
+    }
+
+    /// ``release(_:options:fileID:line:function:)`` on the thread that `thread` was taken on,
+    /// as ``acquire(_:mode:options:fileID:line:function:on:ifEmpty:)``.
+    @inlinable @inline(__always)
+    package static func release(_ cell: LockdepMapCell, options: LockdepMap.Options, fileID: StaticString,
+                                line: UInt, function: StaticString, on thread: LockdepThreadHandle) {
+        #if LOCKDEP_CHECKS
+        release(cell, options: options, fileID: fileID, line: line, function: function, thread: thread.state)
+        #endif
+    }
+
+    #if LOCKDEP_CHECKS
+    @inlinable @inline(__always)
+    static func release(_ cell: LockdepMapCell, options: LockdepMap.Options, fileID: StaticString, line: UInt,
+                        function: StaticString, thread: UnsafeMutablePointer<ThreadState>?) {
         var popped = false
-        if let t = Engine.fastThread() {
+        if let t = thread {
             popped = Engine.fastPop(instance: cell.instance, t, knownFlags: options.rawValue | AcquireFlag.map)
         }
         if _fastPath(popped) { return }
         Engine.releaseMapCell(cell.cell, site: LockdepSite(fileID: fileID, line: line, function: function))
-        #endif
     }
+    #endif
 
     /// ``release(_:fileID:line:function:)`` of the map published in `cell`, which must be filled.
     @inlinable
@@ -145,6 +196,33 @@ extension Lockdep {
         #if LOCKDEP_CHECKS
         _ = Engine.fastRelease(classID: cell.classID, instance: cell.instance, ownerWord: 0,
                                site: LockdepSite(fileID: fileID, line: line, function: function))
+        #endif
+    }
+}
+
+/// The calling thread's validator state, taken once by code confined to that thread (an RCU
+/// reader scope, which proves on each section that it runs on its own thread) so that its hot
+/// acquires and releases skip the thread-local lookup. Used on any other thread it would
+/// corrupt this thread's held-lock stack: it never leaves the package.
+@usableFromInline
+package struct LockdepThreadHandle {
+    #if LOCKDEP_CHECKS
+    @usableFromInline let state: UnsafeMutablePointer<ThreadState>
+
+    @usableFromInline
+    init(state: UnsafeMutablePointer<ThreadState>) { self.state = state }
+    #else
+    @usableFromInline
+    init() {}
+    #endif
+
+    /// The calling thread's handle, creating its state if it has none yet.
+    @inlinable
+    package static var current: LockdepThreadHandle {
+        #if LOCKDEP_CHECKS
+        LockdepThreadHandle(state: ThreadState.current())
+        #else
+        LockdepThreadHandle()
         #endif
     }
 }

@@ -50,6 +50,11 @@ public protocol RCUFlavor: Sendable {
     /// - Returns: Whether the section brought a qsbr thread online.
     static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool
 
+    /// Whether a section of the scope runs on the scope's own thread, where its fast path
+    /// runs (memb with sys_membarrier and mb; never for the other flavors).
+    /// - Parameter scope: The scope's `_readerState`.
+    static func _isScopeThread(_ scope: UnsafeRawPointer?) -> Bool
+
     /// Leaves a section entered with `_scopeReadLock(_:)`, on whatever thread ran it.
     /// - Parameters:
     ///   - scope: The scope's `_readerState`.

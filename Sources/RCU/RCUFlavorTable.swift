@@ -53,6 +53,10 @@ extension RCUMemb {
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_memb_scope_read_lock(scope) }
 
+    /// This flavor's `_isScopeThread(_:)`: see `RCUFlavor`.
+    @inlinable @inline(__always)
+    public static func _isScopeThread(_ scope: UnsafeRawPointer?) -> Bool { curcu_memb_on_scope_thread(scope) }
+
     /// This flavor's `_scopeReadUnlock(_:broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool) {
@@ -96,6 +100,10 @@ extension RCUQSBR {
     /// This flavor's `_scopeReadLock(_:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_qsbr_scope_read_lock(scope) }
+
+    /// This flavor's `_isScopeThread(_:)`: see `RCUFlavor`.
+    @inlinable @inline(__always)
+    public static func _isScopeThread(_ scope: UnsafeRawPointer?) -> Bool { curcu_qsbr_on_scope_thread(scope) }
 
     /// This flavor's `_scopeReadUnlock(_:broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
@@ -141,6 +149,10 @@ extension RCUBulletproof {
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_bp_scope_read_lock(scope) }
 
+    /// This flavor's `_isScopeThread(_:)`: see `RCUFlavor`.
+    @inlinable @inline(__always)
+    public static func _isScopeThread(_ scope: UnsafeRawPointer?) -> Bool { curcu_bp_on_scope_thread(scope) }
+
     /// This flavor's `_scopeReadUnlock(_:broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool) {
@@ -184,6 +196,10 @@ extension RCUMemoryBarrier {
     /// This flavor's `_scopeReadLock(_:)`: see `RCUFlavor`.
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_mb_scope_read_lock(scope) }
+
+    /// This flavor's `_isScopeThread(_:)`: see `RCUFlavor`.
+    @inlinable @inline(__always)
+    public static func _isScopeThread(_ scope: UnsafeRawPointer?) -> Bool { curcu_mb_on_scope_thread(scope) }
 
     /// This flavor's `_scopeReadUnlock(_:broughtOnline:)`: see `RCUFlavor`.
     @inlinable @inline(__always)

@@ -33,6 +33,39 @@ extension RCUFlavor {
         #endif
     }
 
+    /// ``lockdepEnterReadSection(_:_:)`` for a reader scope's section: on the scope's own thread
+    /// (memb and mb prove it with the comparison their section's lock makes, which the compiler
+    /// shares) with the Lockdep state the scope took, without looking it up.
+    @inlinable
+    @inline(__always)
+    static func lockdepEnterReadSection(_ fileID: StaticString, _ line: UInt, scope: UnsafeMutableRawPointer?,
+                                        thread: LockdepThreadHandle) {
+        #if LOCKDEP_CHECKS
+        if _isScopeThread(scope) {
+            Lockdep.acquire(lockdepCell, mode: .recursiveRead, options: RCULockdepMaps.readOptions, fileID: fileID,
+                            line: line, function: "rcu_read_lock()", on: thread, ifEmpty: { _ = lockdepMap })
+        } else {
+            lockdepEnterReadSection(fileID, line)
+        }
+        #endif
+    }
+
+    /// ``lockdepExitReadSection(_:_:)`` for a reader scope's section, as
+    /// ``lockdepEnterReadSection(_:_:scope:thread:)``.
+    @inlinable
+    @inline(__always)
+    static func lockdepExitReadSection(_ fileID: StaticString, _ line: UInt, scope: UnsafeMutableRawPointer?,
+                                       thread: LockdepThreadHandle) {
+        #if LOCKDEP_CHECKS
+        if _isScopeThread(scope) {
+            Lockdep.release(lockdepCell, options: RCULockdepMaps.readOptions, fileID: fileID, line: line,
+                            function: "rcu_read_unlock()", on: thread)
+        } else {
+            lockdepExitReadSection(fileID, line)
+        }
+        #endif
+    }
+
     @inlinable
     @inline(__always)
     static func lockdepExitReadSection(_ fileID: StaticString, _ line: UInt) {

@@ -1,3 +1,5 @@
+public import Lockdep
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -44,6 +46,9 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     /// The scope thread's liburcu reader state (memb, mb), registered for the whole scope;
     /// `nil` for memb without sys_membarrier, so its sections keep liburcu's fences.
     @usableFromInline let scope: UnsafeMutableRawPointer?
+    /// The scope thread's Lockdep state, which its sections use where `scope` proves they run
+    /// on that thread.
+    @usableFromInline let lockdepThread: LockdepThreadHandle
     #if DEBUG
     /// The thread the scope belongs to (its `pthread_t`).
     @usableFromInline let thread: UInt
@@ -52,6 +57,7 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     @usableFromInline
     init() {
         scope = Flavor.primitiveReaderState
+        lockdepThread = LockdepThreadHandle.current
         #if DEBUG
         thread = UInt(pthread_self())
         #endif
@@ -73,7 +79,7 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
         checkThread("read(_:)", fileID, line)
         #endif
         let broughtOnline = readLock()
-        Flavor.lockdepEnterReadSection(fileID, line)
+        Flavor.lockdepEnterReadSection(fileID, line, scope: scope, thread: lockdepThread)
         do {
             let result = try body(RCUReadSection<Flavor>())
             endReadSection(fileID, line, broughtOnline: broughtOnline)
@@ -99,7 +105,7 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     @inlinable
     @inline(__always)
     func endReadSection(_ fileID: StaticString, _ line: UInt, broughtOnline: Bool) {
-        Flavor.lockdepExitReadSection(fileID, line)
+        Flavor.lockdepExitReadSection(fileID, line, scope: scope, thread: lockdepThread)
         Flavor.primitiveReadUnlock(inScope: scope, broughtOnline: broughtOnline)
     }
 
