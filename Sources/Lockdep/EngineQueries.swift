@@ -44,6 +44,7 @@ extension Engine {
     static func checkLeak(depth: Int, context: LockdepContext, workName: String, site: LockdepSite) {
         let t = ThreadState.current()
         if t.pointee.context != context.rawValue || t.pointee.hardirqOff != 0 || t.pointee.softirqOff != 0 {
+            if t.pointee.disableCounts != 0 { t.pointee.countsChangedUnscoped = true }
             t.pointee.context = context.rawValue
             t.pointee.hardirqOff = 0
             t.pointee.softirqOff = 0
@@ -93,6 +94,7 @@ extension Engine {
         t.pointee.depth = 0
         t.pointee.atomicDepth = 0
         t.pointee.context = 0
+        if t.pointee.disableCounts != 0 { t.pointee.countsChangedUnscoped = true }
         t.pointee.hardirqOff = 0
         t.pointee.softirqOff = 0
         t.pointee.updateIrq()

@@ -177,7 +177,15 @@ public enum Lockdep {
                 site: site)
             return
         }
+        t.pointee.countsChangedUnscoped = true
         _disableInterrupts(hard, by: -1)
+    }
+
+    /// ``disableInterrupts(_:)``.
+    @usableFromInline
+    static func _disableInterruptsUnscoped(_ hard: Bool) {
+        ThreadState.current().pointee.countsChangedUnscoped = true
+        _disableInterrupts(hard, by: 1)
     }
 
     @usableFromInline

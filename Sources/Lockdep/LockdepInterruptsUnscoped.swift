@@ -9,7 +9,7 @@ extension Lockdep {
     @inlinable
     public static func disableInterrupts(_ interrupts: Interrupts = .hardirq) {
         #if LOCKDEP_CHECKS
-        _disableInterrupts(interrupts == .hardirq, by: 1)
+        _disableInterruptsUnscoped(interrupts == .hardirq)
         #endif
     }
 

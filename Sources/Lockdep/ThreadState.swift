@@ -72,17 +72,15 @@ struct HeldLock {
 }
 
 /// What ``ThreadState/exitContext(_:at:)`` restores: the irq-state and context bits of the
-/// atomic word at the entry, and the interrupt-disable counts that irq state was computed with.
+/// atomic word at the entry.
 @usableFromInline
 struct SavedContext {
     /// The atomic word's bits 32-47: irq state, then context.
     @usableFromInline let bits: UInt16
-    @usableFromInline let disableCounts: UInt64
 
     @inlinable @inline(__always)
-    init(bits: UInt16, disableCounts: UInt64) {
+    init(bits: UInt16) {
         self.bits = bits
-        self.disableCounts = disableCounts
     }
 }
 
@@ -115,8 +113,13 @@ struct ThreadState {
     /// (`clockdep_task_slot_for_current_thread`).
     @usableFromInline var taskSlot: UnsafePointer<UnsafeMutableRawPointer?>?
     /// ``hardirqOff`` (bits 0-31) and ``softirqOff`` (bits 32-63): zero when no interrupts
-    /// are disabled, one compare on a context's entry and exit.
+    /// are disabled.
     @usableFromInline var disableCounts: UInt64 = 0
+    /// Whether the disable counts ever changed other than in balanced scopes (an unscoped
+    /// disable or enable, a work item's leaked disables, a reset). Until then a context's body
+    /// leaves them as it found them, and its exit puts back the bits its entry saved; after,
+    /// every exit recomputes them (``exitContextRecomputing(_:)``).
+    @usableFromInline var countsChangedUnscoped = false
     /// ``atomicWord``'s bits 32-47 in a hardirq context: its irq state there does not depend on
     /// the disable counts (hardirqs and softirqs count as off whatever they are), only on
     /// whether the context is threaded (``hardirqNotThreaded``), so an entry ORs in this word
@@ -230,7 +233,7 @@ struct ThreadState {
     @inlinable @inline(__always)
     static func enterContext(_ context: UInt8, at t: UnsafeMutablePointer<ThreadState>) -> SavedContext {
         let bits = UnsafeMutableRawPointer(t) + contextBitsOffset
-        let saved = SavedContext(bits: bits.load(as: UInt16.self), disableCounts: t.pointee.disableCounts)
+        let saved = SavedContext(bits: bits.load(as: UInt16.self))
         bits.storeBytes(of: UInt16(truncatingIfNeeded: t.pointee.contextBits(context) >> 32), as: UInt16.self)
         return saved
     }
@@ -250,19 +253,19 @@ struct ThreadState {
     }
 
     /// Leaves the context entered by ``enterContext(_:at:)``. The irq state is a function of the
-    /// context and of whether interrupts are disabled, so with the disable counts as they were at
-    /// the entry (the common case: the body left them balanced) the saved state is exact and is
-    /// put back as it was; otherwise it is recomputed.
+    /// context and of the interrupt-disable counts, which balanced scopes leave as they found
+    /// them: the saved bits are then exact and are put back as they were. Once the counts have
+    /// changed unscoped (``countsChangedUnscoped``), the state is recomputed instead.
     @inlinable @inline(__always)
     static func exitContext(_ saved: SavedContext, at t: UnsafeMutablePointer<ThreadState>) {
-        if _fastPath(t.pointee.disableCounts == saved.disableCounts) {
+        if _fastPath(!t.pointee.countsChangedUnscoped) {
             (UnsafeMutableRawPointer(t) + contextBitsOffset).storeBytes(of: saved.bits, as: UInt16.self)
         } else {
             t.pointee.exitContextRecomputing(saved)
         }
     }
 
-    /// ``exitContext(_:at:)`` when the interrupt-disable counts changed inside the context.
+    /// ``exitContext(_:at:)`` once the interrupt-disable counts have changed unscoped.
     @usableFromInline @inline(never)
     mutating func exitContextRecomputing(_ saved: SavedContext) {
         context = UInt8(truncatingIfNeeded: saved.bits >> 8)
