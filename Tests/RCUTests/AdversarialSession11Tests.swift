@@ -21,6 +21,9 @@ private final class Released: Sendable {}
 /// what the process used first, and no other test's registered readers may be inherited.
 final class AdversarialSession11Tests: XCTestCase {
 
+    /// How long the suite's process waits for a test's fresh process (longer than its alarm).
+    private static let freshProcessTimeout: Duration = .seconds(170)
+
     /// A callback may take a lock that a writer holds across synchronize() (callbacks must
     /// not block on locks *readers* hold; a writer is not one). With call_rcu used before
     /// synchronize(), the gate's prepare hook ran before liburcu's, which pauses the call_rcu
@@ -29,7 +32,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testForkWhileAWriterHoldsACallbacksLockAcrossSynchronize() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAWriterHoldsACallbacksLockAcrossSynchronize")
+            let test = "RCUTests.AdversarialSession11Tests/testForkWhileAWriterHoldsACallbacksLockAcrossSynchronize"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(120)
         checkForksWhileAWriterHoldsACallbacksLock(RCUMemb.self)
@@ -80,7 +84,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testForkWhileAReaderDefersItsFirstObjectAndAWriterSynchronizes() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAReaderDefersItsFirstObjectAndAWriterSynchronizes")
+            let test = "RCUTests.AdversarialSession11Tests/testForkWhileAReaderDefersItsFirstObjectAndAWriterSynchronizes"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(120)
         // synchronize() first, deferRetire second: the order their fork hooks are installed in.
@@ -127,7 +132,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testChildrenForkedWhileOtherThreadsRegisterCanSynchronize() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testChildrenForkedWhileOtherThreadsRegisterCanSynchronize")
+            let test = "RCUTests.AdversarialSession11Tests/testChildrenForkedWhileOtherThreadsRegisterCanSynchronize"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(140)
         // A child that inherits a registered reader refuses synchronize(): that is the
@@ -187,7 +193,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testForkWhileAReaderRegistersInsideAnotherFlavorsSection() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAReaderRegistersInsideAnotherFlavorsSection")
+            let test = "RCUTests.AdversarialSession11Tests/testForkWhileAReaderRegistersInsideAnotherFlavorsSection"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(100)
         checkForksWhileAReaderRegistersInside(RCUMemb.self, RCUQSBR.self)
@@ -234,7 +241,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testForksAmidAsyncSynchronizeWritersBarriersAndQueues() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testForksAmidAsyncSynchronizeWritersBarriersAndQueues")
+            let test = "RCUTests.AdversarialSession11Tests/testForksAmidAsyncSynchronizeWritersBarriersAndQueues"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(150)
         RCUMisuse.reportHandler = .custom { _ in _exit(3) }
@@ -297,13 +305,5 @@ final class AdversarialSession11Tests: XCTestCase {
         XCTAssertEqual(failed, 0, "children that crashed or failed")
         XCTAssertGreaterThan(asyncRounds.load(ordering: .relaxed), 0)
         XCTAssertGreaterThan(dequeued.load(ordering: .relaxed), 0)
-    }
-
-    private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
-        guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(170)) else {
-            return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
-        }
-        XCTAssertTrue(ended, "\(test): the fresh process hung (killed)", file: file, line: line)
-        XCTAssertEqual(status, 0, "\(test): exit status \(status) (14: SIGALRM, a hang)", file: file, line: line)
     }
 }

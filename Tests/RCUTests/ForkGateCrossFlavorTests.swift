@@ -11,6 +11,9 @@ import XCTest
 /// another while a third thread forks.
 final class ForkGateCrossFlavorTests: XCTestCase {
 
+    /// How long the suite's process waits for a test's fresh process (longer than its alarm).
+    private static let freshProcessTimeout: Duration = .seconds(90)
+
     /// Set in the memb callback while it waits to retire into bp.
     private static let inCallback = DispatchSemaphore(value: 0)
 
@@ -35,7 +38,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testMembCallbackRetiringIntoBulletproofDuringFork() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testMembCallbackRetiringIntoBulletproofDuringFork")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testMembCallbackRetiringIntoBulletproofDuringFork"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(30)   // a hang ends this fresh process with SIGALRM, which the test sees
         RCUMemb.retire(Tracked(id: 0, ledger: Ledger()))   // memb's fork hooks first
@@ -69,7 +73,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkInsideACallbackSaysWhyItHangs() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkInsideACallbackSaysWhyItHangs")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkInsideACallbackSaysWhyItHangs"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(30)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fork-in-callback-\(getpid()).txt").path
@@ -94,7 +99,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkHooksQueueHeldNodesWithoutRegistering() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkHooksQueueHeldNodesWithoutRegistering")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkHooksQueueHeldNodesWithoutRegistering"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(80)
         let running = Atomic<Bool>(true)
@@ -133,7 +139,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkWhileAThreadDefers() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileAThreadDefers")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkWhileAThreadDefers"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(80)
         let counter = ForkStormCounters()
@@ -197,7 +204,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkWhileEveryFlavorRetires() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileEveryFlavorRetires")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkWhileEveryFlavorRetires"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(80)
         let counters = (0..<5).map { _ in ForkStormCounters() }
@@ -272,7 +280,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkWhileDedicatedAndPerCPUWorkersRetire() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileDedicatedAndPerCPUWorkersRetire")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkWhileDedicatedAndPerCPUWorkersRetire"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         try forkWhileWorkersRetire(throttling: false)
     }
@@ -284,7 +293,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkWhileInlineReclaimThrottlesRetires() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileInlineReclaimThrottlesRetires")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkWhileInlineReclaimThrottlesRetires"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         try forkWhileWorkersRetire(throttling: true)
     }
@@ -343,15 +353,5 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             XCTAssertEqual(counter.freed.load(ordering: .sequentiallyConsistent),
                            counter.created.load(ordering: .sequentiallyConsistent), "retirer \(index): freed once each")
         }
-    }
-
-    private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
-        guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(90)) else {
-            return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
-        }
-        XCTAssertTrue(ended, "\(test): the fresh process hung (killed)", file: file, line: line)
-        XCTAssertEqual(status & 0x7F, 0, "\(test): killed by signal \(status & 0x7F) (14: SIGALRM, a hang)",
-                       file: file, line: line)
-        XCTAssertEqual((status >> 8) & 0xFF, 0, "\(test) failed in its fresh process", file: file, line: line)
     }
 }

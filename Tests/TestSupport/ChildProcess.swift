@@ -77,3 +77,17 @@ public func spawnFreshTestProcess(_ test: String, timeout: Duration) -> (status:
     guard posix_spawn(&child, "/proc/self/exe", nil, nil, argv, envp) == 0, child > 0 else { return nil }
     return waitForChild(child, timeout: timeout)
 }
+
+/// Runs the test named `test` (`Module.Class/method`) in a fresh process
+/// (``spawnFreshTestProcess(_:timeout:)``), waiting up to `timeout`: `nil` when it passed (it
+/// ended by itself with status 0), else what went wrong, for the caller's XCTFail (this
+/// module does not import XCTest).
+public func failureOfFreshTestProcess(_ test: String, timeout: Duration) -> String? {
+    guard let (status, ended) = spawnFreshTestProcess(test, timeout: timeout) else {
+        return "\(test): the fresh process could not be started"
+    }
+    if !ended { return "\(test): the fresh process hung (killed after \(timeout))" }
+    if status & 0x7F != 0 { return "\(test): killed by signal \(status & 0x7F) (14: SIGALRM, a hang)" }
+    if status != 0 { return "\(test) failed in its fresh process (exit status \((status >> 8) & 0xFF))" }
+    return nil
+}
