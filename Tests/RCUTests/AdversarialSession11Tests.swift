@@ -63,17 +63,12 @@ final class AdversarialSession11Tests: XCTestCase {
                 usleep(100)
             }
         }
-        var failed = 0
-        for _ in 0..<150 {
-            let child = fork()
-            if child == 0 { _exit(0) }
-            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
-        }
+        let children = forkChildren(150, timeout: .seconds(10)) {}
         running.store(false, ordering: .relaxed)
         writer.wait()
         retirer.wait()
         F.barrier()
-        XCTAssertEqual(failed, 0, "\(F.self): children that did not exit 0")
+        XCTAssertEqual(children.hung + children.failed, 0, "\(F.self): children that did not exit 0")
         XCTAssertGreaterThan(lock.mutex.withLock { $0 }, 0, "\(F.self): no callback took the lock")
     }
 
@@ -107,18 +102,12 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             }
         }
-        var failed = 0
-        for _ in 0..<150 {
-            let child = fork()
-            if child == 0 { _exit(0) }
-            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
-            usleep(1_000)
-        }
+        let children = forkChildren(150, timeout: .seconds(10), pause: .microseconds(1_000)) {}
         running.store(false, ordering: .relaxed)
         writer.wait()
         readers.wait()
         RCUMemb.deferBarrier()
-        XCTAssertEqual(failed, 0, "children that did not exit 0")
+        XCTAssertEqual(children.hung + children.failed, 0, "children that did not exit 0")
     }
 
     /// Registering and unregistering take liburcu's registry lock, which liburcu has no fork
@@ -155,33 +144,17 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             }
         }
-        var hung = 0
-        var failed = 0
-        var synchronized = 0
-        var forks = 0
-        let deadline = ContinuousClock.now + .seconds(25)
-        while ContinuousClock.now < deadline && forks < 400 {
-            forks += 1
-            let child = fork()
-            if child == 0 {
-                alarm(5)
-                F.synchronize()
-                _exit(0)
-            }
-            let (status, ended) = waitForChild(child, timeout: .seconds(10))
-            if !ended || status & 0x7F == SIGALRM {
-                hung += 1
-            } else if status == 0 {
-                synchronized += 1
-            } else if status != 3 << 8 {
-                failed += 1
-            }
+        // Exit status 3: the child refused synchronize() (see above).
+        let children = forkChildren(400, until: .now + .seconds(25), alarm: 5, timeout: .seconds(10),
+                                    alsoAccepting: [3 << 8]) {
+            F.synchronize()
         }
         running.store(false, ordering: .relaxed)
         registrars.forEach { $0.wait() }
-        XCTAssertEqual(hung, 0, "\(F.self): children (of \(forks)) whose synchronize() never returned")
-        XCTAssertEqual(failed, 0, "\(F.self): children (of \(forks)) that crashed or failed")
-        XCTAssertGreaterThan(synchronized, 0, "\(F.self): no child (of \(forks)) forked between registrations")
+        let forks = children.forked
+        XCTAssertEqual(children.hung, 0, "\(F.self): children (of \(forks)) whose synchronize() never returned")
+        XCTAssertEqual(children.failed, 0, "\(F.self): children (of \(forks)) that crashed or failed")
+        XCTAssertGreaterThan(children.exitedZero, 0, "\(F.self): no child (of \(forks)) forked between registrations")
     }
 
     /// A thread's first section of one flavor inside a section of another registers it, while
@@ -218,17 +191,11 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             }
         }
-        var failed = 0
-        for _ in 0..<150 {
-            let child = fork()
-            if child == 0 { _exit(0) }
-            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
-            usleep(500)
-        }
+        let children = forkChildren(150, timeout: .seconds(10), pause: .microseconds(500)) {}
         running.store(false, ordering: .relaxed)
         writer.wait()
         readers.wait()
-        XCTAssertEqual(failed, 0, "\(Outer.self) outside \(Inner.self): children that did not exit 0")
+        XCTAssertEqual(children.hung + children.failed, 0, "\(Outer.self) outside \(Inner.self): children that did not exit 0")
     }
 
     /// Everything that waits for grace periods or queues callbacks at once, across flavors,
@@ -283,26 +250,17 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             },
         ]
-        var hung = 0
-        var failed = 0
-        for _ in 0..<100 {
-            let child = fork()
-            if child == 0 {
-                alarm(10)
-                RCUMemb.synchronize()
-                RCUMemoryBarrier.synchronize()
-                RCUQSBR.synchronize()
-                _exit(0)
-            }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7F == SIGALRM { hung += 1 } else if status != 0 && status != 3 << 8 { failed += 1 }
-            usleep(2_000)
+        let children = forkChildren(100, alarm: 10, timeout: .seconds(15), pause: .microseconds(2_000),
+                                    alsoAccepting: [3 << 8]) {
+            RCUMemb.synchronize()
+            RCUMemoryBarrier.synchronize()
+            RCUQSBR.synchronize()
         }
         running.store(false, ordering: .relaxed)
         threads.forEach { $0.wait() }
         asyncDone.wait()
-        XCTAssertEqual(hung, 0, "children whose grace periods never ended")
-        XCTAssertEqual(failed, 0, "children that crashed or failed")
+        XCTAssertEqual(children.hung, 0, "children whose grace periods never ended")
+        XCTAssertEqual(children.failed, 0, "children that crashed or failed")
         XCTAssertGreaterThan(asyncRounds.load(ordering: .relaxed), 0)
         XCTAssertGreaterThan(dequeued.load(ordering: .relaxed), 0)
     }

@@ -155,25 +155,18 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             }
         }
         usleep(50_000)
-        var hung = 0
-        var failed = 0
-        for _ in 0..<20 {
-            let child = fork()
-            if child == 0 {
-                alarm(30)   // outlives the parent's wait: a hung child's stacks are printed
-                RCUBulletproof.deferBarrier()
-                RCUBulletproof.barrier()
-                let freed = counter.freed.load(ordering: .sequentiallyConsistent)
-                _exit(freed > counter.created.load(ordering: .sequentiallyConsistent) ? 3 : 0)
-            }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7f == SIGALRM { hung += 1 } else if status != 0 { failed += 1 }
+        // The children's alarm outlives the parent's wait: a hung child's stacks are printed.
+        let children = forkChildren(20, alarm: 30, timeout: .seconds(15)) {
+            RCUBulletproof.deferBarrier()
+            RCUBulletproof.barrier()
+            let freed = counter.freed.load(ordering: .sequentiallyConsistent)
+            _exit(freed > counter.created.load(ordering: .sequentiallyConsistent) ? 3 : 0)
         }
         running.store(false, ordering: .sequentiallyConsistent)
         deferrer.wait()
         RCUBulletproof.deferBarrier()
-        XCTAssertEqual(hung, 0, "children whose deferBarrier() hung")
-        XCTAssertEqual(failed, 0, "children that freed more than was created")
+        XCTAssertEqual(children.hung, 0, "children whose deferBarrier() hung")
+        XCTAssertEqual(children.failed, 0, "children that freed more than was created")
         XCTAssertEqual(counter.freed.load(ordering: .sequentiallyConsistent),
                        counter.created.load(ordering: .sequentiallyConsistent), "freed once each")
     }
@@ -238,36 +231,27 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             },
         ]
         usleep(100_000)
-        var hung = 0
-        var failed = 0
-        for _ in 0..<20 {
-            let child = fork()
-            if child == 0 {
-                // Outlives the parent's wait, so a hung child's stacks are printed (waitForChild).
-                alarm(30)
-                let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
-                // Only bp's registry is cleaned at fork: the other flavors' retiring threads
-                // were registered readers, so their barriers are refused here (documented).
-                RCUBulletproof.barrier()
-                for (index, counter) in counters.enumerated() {
-                    let freed = counter.freed.load(ordering: .sequentiallyConsistent)
-                    let mustBeFreed = index == 1 ? retiredAtFork[index] : 0
-                    if freed < mustBeFreed || freed > counter.created.load(ordering: .sequentiallyConsistent) {
-                        _exit(Int32(10 + index))
-                    }
+        // The children's alarm outlives the parent's wait: a hung child's stacks are printed.
+        let children = forkChildren(20, alarm: 30, timeout: .seconds(15)) {
+            let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
+            // Only bp's registry is cleaned at fork: the other flavors' retiring threads
+            // were registered readers, so their barriers are refused here (documented).
+            RCUBulletproof.barrier()
+            for (index, counter) in counters.enumerated() {
+                let freed = counter.freed.load(ordering: .sequentiallyConsistent)
+                let mustBeFreed = index == 1 ? retiredAtFork[index] : 0
+                if freed < mustBeFreed || freed > counter.created.load(ordering: .sequentiallyConsistent) {
+                    _exit(Int32(10 + index))
                 }
-                _exit(0)
             }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7f == SIGALRM { hung += 1 } else if status != 0 { failed += 1; print("child status \(status)") }
         }
         running.store(false, ordering: .sequentiallyConsistent)
         threads.forEach { $0.wait() }
         for _ in 0..<2 {
             RCUMemb.barrier(); RCUBulletproof.barrier(); RCUMemoryBarrier.barrier(); RCUQSBR.barrier()
         }
-        XCTAssertEqual(hung, 0, "children that hung")
-        XCTAssertEqual(failed, 0, "children whose counts were wrong")
+        XCTAssertEqual(children.hung, 0, "children that hung")
+        XCTAssertEqual(children.failed, 0, "children whose counts were wrong (wait statuses \(children.failedStatuses))")
         for (index, counter) in counters.enumerated() {
             XCTAssertEqual(counter.freed.load(ordering: .sequentiallyConsistent),
                            counter.created.load(ordering: .sequentiallyConsistent), "retirer \(index): freed once each")
@@ -319,36 +303,27 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             }
         }
         usleep(100_000)
-        var hung = 0
-        var failed = 0
-        for _ in 0..<20 {
-            let child = fork()
-            if child == 0 {
-                // Outlives the parent's wait, so a hung child's stacks are printed (waitForChild).
-                alarm(30)
-                let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
-                RCUBulletproof.barrier()
-                for (index, counter) in counters.enumerated() {
-                    let freed = counter.freed.load(ordering: .sequentiallyConsistent)
-                    let created = counter.created.load(ordering: .sequentiallyConsistent)
-                    if (!throttling && freed < retiredAtFork[index]) || freed > created {
-                        print("child: retirer \(index) freed \(freed) of \(retiredAtFork[index]) retired before the fork, \(created) created")
-                        fflush(nil)
-                        _exit(Int32(10 + index))
-                    }
+        // The children's alarm outlives the parent's wait: a hung child's stacks are printed.
+        let children = forkChildren(20, alarm: 30, timeout: .seconds(15)) {
+            let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
+            RCUBulletproof.barrier()
+            for (index, counter) in counters.enumerated() {
+                let freed = counter.freed.load(ordering: .sequentiallyConsistent)
+                let created = counter.created.load(ordering: .sequentiallyConsistent)
+                if (!throttling && freed < retiredAtFork[index]) || freed > created {
+                    print("child: retirer \(index) freed \(freed) of \(retiredAtFork[index]) retired before the fork, \(created) created")
+                    fflush(nil)
+                    _exit(Int32(10 + index))
                 }
-                _exit(0)
             }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7f == SIGALRM { hung += 1 } else if status != 0 { failed += 1 }
         }
         running.store(false, ordering: .sequentiallyConsistent)
         threads.forEach { $0.wait() }
         RCUBulletproof.barrier()
         RCUBulletproof.backlogPolicy = .standard
         try RCUBulletproof.useCallbackWorkers(.shared)
-        XCTAssertEqual(hung, 0, "children that hung")
-        XCTAssertEqual(failed, 0, "children whose counts were wrong")
+        XCTAssertEqual(children.hung, 0, "children that hung")
+        XCTAssertEqual(children.failed, 0, "children whose counts were wrong")
         for (index, counter) in counters.enumerated() {
             XCTAssertEqual(counter.freed.load(ordering: .sequentiallyConsistent),
                            counter.created.load(ordering: .sequentiallyConsistent), "retirer \(index): freed once each")

@@ -65,21 +65,10 @@ final class GracePeriodForkGateTests: XCTestCase {
             while running.load(ordering: .relaxed) { F.synchronize() }
         }
         usleep(20_000)
-        var hung = 0
-        var failed = 0
-        for _ in 0..<100 {
-            let child = fork()
-            if child == 0 {
-                alarm(10)
-                F.synchronize()
-                _exit(0)
-            }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7F == SIGALRM { hung += 1 } else if status != 0 { failed += 1 }
-        }
+        let children = forkChildren(100, alarm: 10, timeout: .seconds(15)) { F.synchronize() }
         running.store(false, ordering: .relaxed)
         synchronizer.wait()
-        XCTAssertEqual(hung, 0, "\(F.self): children whose synchronize() never returned")
-        XCTAssertEqual(failed, 0, "\(F.self): children that did not exit 0")
+        XCTAssertEqual(children.hung, 0, "\(F.self): children whose synchronize() never returned")
+        XCTAssertEqual(children.failed, 0, "\(F.self): children that did not exit 0")
     }
 }
