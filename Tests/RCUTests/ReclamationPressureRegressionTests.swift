@@ -280,16 +280,10 @@ final class ReclamationPressureRegressionTests: XCTestCase {
     /// A retired object that tracks nothing.
     final class Filler: Sendable {}
 
-    /// The child's wait status, or nil when it did not end within `seconds` (then killed).
+    /// The child's wait status, or nil when it did not end within `seconds` (then killed,
+    /// its stacks printed first: ``waitForChild(_:timeout:)``).
     private static func wait(for child: pid_t, seconds: Double) -> Int32? {
-        var status: Int32 = 0
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1_000))
-        while ContinuousClock.now < deadline {
-            if waitpid(child, &status, WNOHANG) == child { return status }
-            usleep(10_000)
-        }
-        kill(child, SIGKILL)
-        waitpid(child, &status, 0)
-        return nil
+        let (status, ended) = waitForChild(child, timeout: .seconds(seconds))
+        return ended ? status : nil
     }
 }
