@@ -102,7 +102,7 @@ public struct ForkedChildren: Sendable {
     public internal(set) var hung = 0
     /// Children that exited 0.
     public internal(set) var exitedZero = 0
-    /// The wait statuses of the other children, but those in `alsoAccepting`.
+    /// The wait statuses of the children that ended otherwise (those in `alsoAccepting` aside).
     public internal(set) var failedStatuses: [Int32] = []
     /// How many children failed (``failedStatuses``).
     public var failed: Int { failedStatuses.count }
