@@ -21,6 +21,9 @@ private final class Released: Sendable {}
 /// what the process used first, and no other test's registered readers may be inherited.
 final class AdversarialSession11Tests: XCTestCase {
 
+    /// How long the suite's process waits for a test's fresh process (longer than its alarm).
+    private static let freshProcessTimeout: Duration = .seconds(170)
+
     /// A callback may take a lock that a writer holds across synchronize() (callbacks must
     /// not block on locks *readers* hold; a writer is not one). With call_rcu used before
     /// synchronize(), the gate's prepare hook ran before liburcu's, which pauses the call_rcu
@@ -29,7 +32,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testForkWhileAWriterHoldsACallbacksLockAcrossSynchronize() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAWriterHoldsACallbacksLockAcrossSynchronize")
+            let test = "RCUTests.AdversarialSession11Tests/testForkWhileAWriterHoldsACallbacksLockAcrossSynchronize"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(120)
         checkForksWhileAWriterHoldsACallbacksLock(RCUMemb.self)
@@ -59,17 +63,12 @@ final class AdversarialSession11Tests: XCTestCase {
                 usleep(100)
             }
         }
-        var failed = 0
-        for _ in 0..<150 {
-            let child = fork()
-            if child == 0 { _exit(0) }
-            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
-        }
+        let children = forkChildren(150, timeout: .seconds(10)) {}
         running.store(false, ordering: .relaxed)
         writer.wait()
         retirer.wait()
         F.barrier()
-        XCTAssertEqual(failed, 0, "\(F.self): children that did not exit 0")
+        XCTAssertEqual(children.hung + children.failed, 0, "\(F.self): children that did not exit 0")
         XCTAssertGreaterThan(lock.mutex.withLock { $0 }, 0, "\(F.self): no callback took the lock")
     }
 
@@ -80,7 +79,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testForkWhileAReaderDefersItsFirstObjectAndAWriterSynchronizes() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAReaderDefersItsFirstObjectAndAWriterSynchronizes")
+            let test = "RCUTests.AdversarialSession11Tests/testForkWhileAReaderDefersItsFirstObjectAndAWriterSynchronizes"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(120)
         // synchronize() first, deferRetire second: the order their fork hooks are installed in.
@@ -102,18 +102,12 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             }
         }
-        var failed = 0
-        for _ in 0..<150 {
-            let child = fork()
-            if child == 0 { _exit(0) }
-            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
-            usleep(1_000)
-        }
+        let children = forkChildren(150, timeout: .seconds(10), pause: .microseconds(1_000)) {}
         running.store(false, ordering: .relaxed)
         writer.wait()
         readers.wait()
         RCUMemb.deferBarrier()
-        XCTAssertEqual(failed, 0, "children that did not exit 0")
+        XCTAssertEqual(children.hung + children.failed, 0, "children that did not exit 0")
     }
 
     /// Registering and unregistering take liburcu's registry lock, which liburcu has no fork
@@ -127,7 +121,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testChildrenForkedWhileOtherThreadsRegisterCanSynchronize() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testChildrenForkedWhileOtherThreadsRegisterCanSynchronize")
+            let test = "RCUTests.AdversarialSession11Tests/testChildrenForkedWhileOtherThreadsRegisterCanSynchronize"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(140)
         // A child that inherits a registered reader refuses synchronize(): that is the
@@ -149,33 +144,17 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             }
         }
-        var hung = 0
-        var failed = 0
-        var synchronized = 0
-        var forks = 0
-        let deadline = ContinuousClock.now + .seconds(25)
-        while ContinuousClock.now < deadline && forks < 400 {
-            forks += 1
-            let child = fork()
-            if child == 0 {
-                alarm(5)
-                F.synchronize()
-                _exit(0)
-            }
-            let (status, ended) = waitForChild(child, timeout: .seconds(10))
-            if !ended || status & 0x7F == SIGALRM {
-                hung += 1
-            } else if status == 0 {
-                synchronized += 1
-            } else if status != 3 << 8 {
-                failed += 1
-            }
+        // Exit status 3: the child refused synchronize() (see above).
+        let children = forkChildren(400, until: .now + .seconds(25), alarm: 5, timeout: .seconds(10),
+                                    alsoAccepting: [3 << 8]) {
+            F.synchronize()
         }
         running.store(false, ordering: .relaxed)
         registrars.forEach { $0.wait() }
-        XCTAssertEqual(hung, 0, "\(F.self): children (of \(forks)) whose synchronize() never returned")
-        XCTAssertEqual(failed, 0, "\(F.self): children (of \(forks)) that crashed or failed")
-        XCTAssertGreaterThan(synchronized, 0, "\(F.self): no child (of \(forks)) forked between registrations")
+        let forks = children.forked
+        XCTAssertEqual(children.hung, 0, "\(F.self): children (of \(forks)) whose synchronize() never returned")
+        XCTAssertEqual(children.failed, 0, "\(F.self): children (of \(forks)) that crashed or failed")
+        XCTAssertGreaterThan(children.exitedZero, 0, "\(F.self): no child (of \(forks)) forked between registrations")
     }
 
     /// A thread's first section of one flavor inside a section of another registers it, while
@@ -187,7 +166,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testForkWhileAReaderRegistersInsideAnotherFlavorsSection() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testForkWhileAReaderRegistersInsideAnotherFlavorsSection")
+            let test = "RCUTests.AdversarialSession11Tests/testForkWhileAReaderRegistersInsideAnotherFlavorsSection"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(100)
         checkForksWhileAReaderRegistersInside(RCUMemb.self, RCUQSBR.self)
@@ -211,17 +191,11 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             }
         }
-        var failed = 0
-        for _ in 0..<150 {
-            let child = fork()
-            if child == 0 { _exit(0) }
-            if waitForChild(child, timeout: .seconds(10)).status != 0 { failed += 1 }
-            usleep(500)
-        }
+        let children = forkChildren(150, timeout: .seconds(10), pause: .microseconds(500)) {}
         running.store(false, ordering: .relaxed)
         writer.wait()
         readers.wait()
-        XCTAssertEqual(failed, 0, "\(Outer.self) outside \(Inner.self): children that did not exit 0")
+        XCTAssertEqual(children.hung + children.failed, 0, "\(Outer.self) outside \(Inner.self): children that did not exit 0")
     }
 
     /// Everything that waits for grace periods or queues callbacks at once, across flavors,
@@ -234,7 +208,8 @@ final class AdversarialSession11Tests: XCTestCase {
     func testForksAmidAsyncSynchronizeWritersBarriersAndQueues() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.AdversarialSession11Tests/testForksAmidAsyncSynchronizeWritersBarriersAndQueues")
+            let test = "RCUTests.AdversarialSession11Tests/testForksAmidAsyncSynchronizeWritersBarriersAndQueues"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(150)
         RCUMisuse.reportHandler = .custom { _ in _exit(3) }
@@ -275,35 +250,18 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             },
         ]
-        var hung = 0
-        var failed = 0
-        for _ in 0..<100 {
-            let child = fork()
-            if child == 0 {
-                alarm(10)
-                RCUMemb.synchronize()
-                RCUMemoryBarrier.synchronize()
-                RCUQSBR.synchronize()
-                _exit(0)
-            }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7F == SIGALRM { hung += 1 } else if status != 0 && status != 3 << 8 { failed += 1 }
-            usleep(2_000)
+        let children = forkChildren(100, alarm: 10, timeout: .seconds(15), pause: .microseconds(2_000),
+                                    alsoAccepting: [3 << 8]) {
+            RCUMemb.synchronize()
+            RCUMemoryBarrier.synchronize()
+            RCUQSBR.synchronize()
         }
         running.store(false, ordering: .relaxed)
         threads.forEach { $0.wait() }
         asyncDone.wait()
-        XCTAssertEqual(hung, 0, "children whose grace periods never ended")
-        XCTAssertEqual(failed, 0, "children that crashed or failed")
+        XCTAssertEqual(children.hung, 0, "children whose grace periods never ended")
+        XCTAssertEqual(children.failed, 0, "children that crashed or failed")
         XCTAssertGreaterThan(asyncRounds.load(ordering: .relaxed), 0)
         XCTAssertGreaterThan(dequeued.load(ordering: .relaxed), 0)
-    }
-
-    private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
-        guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(170)) else {
-            return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
-        }
-        XCTAssertTrue(ended, "\(test): the fresh process hung (killed)", file: file, line: line)
-        XCTAssertEqual(status, 0, "\(test): exit status \(status) (14: SIGALRM, a hang)", file: file, line: line)
     }
 }

@@ -11,6 +11,9 @@ import XCTest
 /// another while a third thread forks.
 final class ForkGateCrossFlavorTests: XCTestCase {
 
+    /// How long the suite's process waits for a test's fresh process (longer than its alarm).
+    private static let freshProcessTimeout: Duration = .seconds(90)
+
     /// Set in the memb callback while it waits to retire into bp.
     private static let inCallback = DispatchSemaphore(value: 0)
 
@@ -35,7 +38,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testMembCallbackRetiringIntoBulletproofDuringFork() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testMembCallbackRetiringIntoBulletproofDuringFork")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testMembCallbackRetiringIntoBulletproofDuringFork"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(30)   // a hang ends this fresh process with SIGALRM, which the test sees
         RCUMemb.retire(Tracked(id: 0, ledger: Ledger()))   // memb's fork hooks first
@@ -69,7 +73,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkInsideACallbackSaysWhyItHangs() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkInsideACallbackSaysWhyItHangs")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkInsideACallbackSaysWhyItHangs"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(30)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fork-in-callback-\(getpid()).txt").path
@@ -94,7 +99,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkHooksQueueHeldNodesWithoutRegistering() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkHooksQueueHeldNodesWithoutRegistering")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkHooksQueueHeldNodesWithoutRegistering"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(80)
         let running = Atomic<Bool>(true)
@@ -133,7 +139,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkWhileAThreadDefers() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileAThreadDefers")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkWhileAThreadDefers"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(80)
         let counter = ForkStormCounters()
@@ -148,25 +155,18 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             }
         }
         usleep(50_000)
-        var hung = 0
-        var failed = 0
-        for _ in 0..<20 {
-            let child = fork()
-            if child == 0 {
-                alarm(30)   // outlives the parent's wait: a hung child's stacks are printed
-                RCUBulletproof.deferBarrier()
-                RCUBulletproof.barrier()
-                let freed = counter.freed.load(ordering: .sequentiallyConsistent)
-                _exit(freed > counter.created.load(ordering: .sequentiallyConsistent) ? 3 : 0)
-            }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7f == SIGALRM { hung += 1 } else if status != 0 { failed += 1 }
+        // The children's alarm outlives the parent's wait: a hung child's stacks are printed.
+        let children = forkChildren(20, alarm: 30, timeout: .seconds(15)) {
+            RCUBulletproof.deferBarrier()
+            RCUBulletproof.barrier()
+            let freed = counter.freed.load(ordering: .sequentiallyConsistent)
+            _exit(freed > counter.created.load(ordering: .sequentiallyConsistent) ? 3 : 0)
         }
         running.store(false, ordering: .sequentiallyConsistent)
         deferrer.wait()
         RCUBulletproof.deferBarrier()
-        XCTAssertEqual(hung, 0, "children whose deferBarrier() hung")
-        XCTAssertEqual(failed, 0, "children that freed more than was created")
+        XCTAssertEqual(children.hung, 0, "children whose deferBarrier() hung")
+        XCTAssertEqual(children.failed, 0, "children that freed more than was created")
         XCTAssertEqual(counter.freed.load(ordering: .sequentiallyConsistent),
                        counter.created.load(ordering: .sequentiallyConsistent), "freed once each")
     }
@@ -197,7 +197,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkWhileEveryFlavorRetires() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileEveryFlavorRetires")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkWhileEveryFlavorRetires"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(80)
         let counters = (0..<5).map { _ in ForkStormCounters() }
@@ -230,36 +231,27 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             },
         ]
         usleep(100_000)
-        var hung = 0
-        var failed = 0
-        for _ in 0..<20 {
-            let child = fork()
-            if child == 0 {
-                // Outlives the parent's wait, so a hung child's stacks are printed (waitForChild).
-                alarm(30)
-                let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
-                // Only bp's registry is cleaned at fork: the other flavors' retiring threads
-                // were registered readers, so their barriers are refused here (documented).
-                RCUBulletproof.barrier()
-                for (index, counter) in counters.enumerated() {
-                    let freed = counter.freed.load(ordering: .sequentiallyConsistent)
-                    let mustBeFreed = index == 1 ? retiredAtFork[index] : 0
-                    if freed < mustBeFreed || freed > counter.created.load(ordering: .sequentiallyConsistent) {
-                        _exit(Int32(10 + index))
-                    }
+        // The children's alarm outlives the parent's wait: a hung child's stacks are printed.
+        let children = forkChildren(20, alarm: 30, timeout: .seconds(15)) {
+            let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
+            // Only bp's registry is cleaned at fork: the other flavors' retiring threads
+            // were registered readers, so their barriers are refused here (documented).
+            RCUBulletproof.barrier()
+            for (index, counter) in counters.enumerated() {
+                let freed = counter.freed.load(ordering: .sequentiallyConsistent)
+                let mustBeFreed = index == 1 ? retiredAtFork[index] : 0
+                if freed < mustBeFreed || freed > counter.created.load(ordering: .sequentiallyConsistent) {
+                    _exit(Int32(10 + index))
                 }
-                _exit(0)
             }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7f == SIGALRM { hung += 1 } else if status != 0 { failed += 1; print("child status \(status)") }
         }
         running.store(false, ordering: .sequentiallyConsistent)
         threads.forEach { $0.wait() }
         for _ in 0..<2 {
             RCUMemb.barrier(); RCUBulletproof.barrier(); RCUMemoryBarrier.barrier(); RCUQSBR.barrier()
         }
-        XCTAssertEqual(hung, 0, "children that hung")
-        XCTAssertEqual(failed, 0, "children whose counts were wrong")
+        XCTAssertEqual(children.hung, 0, "children that hung")
+        XCTAssertEqual(children.failed, 0, "children whose counts were wrong (wait statuses \(children.failedStatuses))")
         for (index, counter) in counters.enumerated() {
             XCTAssertEqual(counter.freed.load(ordering: .sequentiallyConsistent),
                            counter.created.load(ordering: .sequentiallyConsistent), "retirer \(index): freed once each")
@@ -272,7 +264,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkWhileDedicatedAndPerCPUWorkersRetire() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileDedicatedAndPerCPUWorkersRetire")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkWhileDedicatedAndPerCPUWorkersRetire"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         try forkWhileWorkersRetire(throttling: false)
     }
@@ -284,7 +277,8 @@ final class ForkGateCrossFlavorTests: XCTestCase {
     func testForkWhileInlineReclaimThrottlesRetires() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.ForkGateCrossFlavorTests/testForkWhileInlineReclaimThrottlesRetires")
+            let test = "RCUTests.ForkGateCrossFlavorTests/testForkWhileInlineReclaimThrottlesRetires"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         try forkWhileWorkersRetire(throttling: true)
     }
@@ -309,49 +303,30 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             }
         }
         usleep(100_000)
-        var hung = 0
-        var failed = 0
-        for _ in 0..<20 {
-            let child = fork()
-            if child == 0 {
-                // Outlives the parent's wait, so a hung child's stacks are printed (waitForChild).
-                alarm(30)
-                let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
-                RCUBulletproof.barrier()
-                for (index, counter) in counters.enumerated() {
-                    let freed = counter.freed.load(ordering: .sequentiallyConsistent)
-                    let created = counter.created.load(ordering: .sequentiallyConsistent)
-                    if (!throttling && freed < retiredAtFork[index]) || freed > created {
-                        print("child: retirer \(index) freed \(freed) of \(retiredAtFork[index]) retired before the fork, \(created) created")
-                        fflush(nil)
-                        _exit(Int32(10 + index))
-                    }
+        // The children's alarm outlives the parent's wait: a hung child's stacks are printed.
+        let children = forkChildren(20, alarm: 30, timeout: .seconds(15)) {
+            let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
+            RCUBulletproof.barrier()
+            for (index, counter) in counters.enumerated() {
+                let freed = counter.freed.load(ordering: .sequentiallyConsistent)
+                let created = counter.created.load(ordering: .sequentiallyConsistent)
+                if (!throttling && freed < retiredAtFork[index]) || freed > created {
+                    print("child: retirer \(index) freed \(freed) of \(retiredAtFork[index]) retired before the fork, \(created) created")
+                    fflush(nil)
+                    _exit(Int32(10 + index))
                 }
-                _exit(0)
             }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7f == SIGALRM { hung += 1 } else if status != 0 { failed += 1 }
         }
         running.store(false, ordering: .sequentiallyConsistent)
         threads.forEach { $0.wait() }
         RCUBulletproof.barrier()
         RCUBulletproof.backlogPolicy = .standard
         try RCUBulletproof.useCallbackWorkers(.shared)
-        XCTAssertEqual(hung, 0, "children that hung")
-        XCTAssertEqual(failed, 0, "children whose counts were wrong")
+        XCTAssertEqual(children.hung, 0, "children that hung")
+        XCTAssertEqual(children.failed, 0, "children whose counts were wrong")
         for (index, counter) in counters.enumerated() {
             XCTAssertEqual(counter.freed.load(ordering: .sequentiallyConsistent),
                            counter.created.load(ordering: .sequentiallyConsistent), "retirer \(index): freed once each")
         }
-    }
-
-    private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
-        guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(90)) else {
-            return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
-        }
-        XCTAssertTrue(ended, "\(test): the fresh process hung (killed)", file: file, line: line)
-        XCTAssertEqual(status & 0x7F, 0, "\(test): killed by signal \(status & 0x7F) (14: SIGALRM, a hang)",
-                       file: file, line: line)
-        XCTAssertEqual((status >> 8) & 0xFF, 0, "\(test) failed in its fresh process", file: file, line: line)
     }
 }

@@ -15,10 +15,14 @@ import XCTest
 /// registered readers make the children refuse grace periods.
 final class GracePeriodForkGateTests: XCTestCase {
 
+    /// How long the suite's process waits for a test's fresh process (longer than its alarm).
+    private static let freshProcessTimeout: Duration = .seconds(150)
+
     func testChildrenForkedWhileAnotherThreadSynchronizesCanSynchronize() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.GracePeriodForkGateTests/testChildrenForkedWhileAnotherThreadSynchronizesCanSynchronize")
+            let test = "RCUTests.GracePeriodForkGateTests/testChildrenForkedWhileAnotherThreadSynchronizesCanSynchronize"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(120)
         checkChildrenCanSynchronize(RCUMemb.self)
@@ -32,7 +36,8 @@ final class GracePeriodForkGateTests: XCTestCase {
     func testForkInsideAReadSectionDoesNotWaitForTheGracePeriodItHoldsUp() throws {
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         guard inFreshTestProcess else {
-            return runFresh("RCUTests.GracePeriodForkGateTests/testForkInsideAReadSectionDoesNotWaitForTheGracePeriodItHoldsUp")
+            let test = "RCUTests.GracePeriodForkGateTests/testForkInsideAReadSectionDoesNotWaitForTheGracePeriodItHoldsUp"
+            return XCTAssertNil(failureOfFreshTestProcess(test, timeout: Self.freshProcessTimeout))
         }
         alarm(60)
         RCUMemb.registerThread()
@@ -60,29 +65,10 @@ final class GracePeriodForkGateTests: XCTestCase {
             while running.load(ordering: .relaxed) { F.synchronize() }
         }
         usleep(20_000)
-        var hung = 0
-        var failed = 0
-        for _ in 0..<100 {
-            let child = fork()
-            if child == 0 {
-                alarm(10)
-                F.synchronize()
-                _exit(0)
-            }
-            let (status, ended) = waitForChild(child, timeout: .seconds(15))
-            if !ended || status & 0x7F == SIGALRM { hung += 1 } else if status != 0 { failed += 1 }
-        }
+        let children = forkChildren(100, alarm: 10, timeout: .seconds(15)) { F.synchronize() }
         running.store(false, ordering: .relaxed)
         synchronizer.wait()
-        XCTAssertEqual(hung, 0, "\(F.self): children whose synchronize() never returned")
-        XCTAssertEqual(failed, 0, "\(F.self): children that did not exit 0")
-    }
-
-    private func runFresh(_ test: String, file: StaticString = #filePath, line: UInt = #line) {
-        guard let (status, ended) = spawnFreshTestProcess(test, timeout: .seconds(150)) else {
-            return XCTFail("\(test): the fresh process could not be started", file: file, line: line)
-        }
-        XCTAssertTrue(ended, "\(test): the fresh process hung (killed)", file: file, line: line)
-        XCTAssertEqual(status, 0, "\(test): exit status \(status) (14: SIGALRM, a hang)", file: file, line: line)
+        XCTAssertEqual(children.hung, 0, "\(F.self): children whose synchronize() never returned")
+        XCTAssertEqual(children.failed, 0, "\(F.self): children that did not exit 0")
     }
 }

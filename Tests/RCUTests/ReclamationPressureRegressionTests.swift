@@ -152,28 +152,14 @@ final class ReclamationPressureRegressionTests: XCTestCase {
             }
         }
         usleep(100_000)
-        var hung = 0
-        var failed = 0
         // Each fork hits the lock held with a small probability (2 to 4 in 60 before the fix),
         // a retirer inside call_rcu with a smaller one (before the fork gate).
-        for _ in 0..<120 {
-            let child = fork()
-            if child == 0 {
-                alarm(10)
-                RCUBulletproof.barrier()
-                _exit(0)
-            }
-            switch Self.wait(for: child, seconds: 15) {
-            case nil: hung += 1
-            case 0?: break
-            case let status?: if status & 0x7f == SIGALRM { hung += 1 } else { failed += 1 }
-            }
-        }
+        let children = forkChildren(120, alarm: 10, timeout: .seconds(15)) { RCUBulletproof.barrier() }
         running.store(0)
         retirers.forEach { $0.wait() }
         RCUBulletproof.barrier()
-        XCTAssertEqual(hung, 0, "children whose barrier() never returned")
-        XCTAssertEqual(failed, 0, "children that did not exit 0")
+        XCTAssertEqual(children.hung, 0, "children whose barrier() never returned")
+        XCTAssertEqual(children.failed, 0, "children that did not exit 0")
     }
 
     /// liburcu's call_rcu appends to a worker's queue in two steps (it swaps the queue's
@@ -294,16 +280,10 @@ final class ReclamationPressureRegressionTests: XCTestCase {
     /// A retired object that tracks nothing.
     final class Filler: Sendable {}
 
-    /// The child's wait status, or nil when it did not end within `seconds` (then killed).
+    /// The child's wait status, or nil when it did not end within `seconds` (then killed,
+    /// its stacks printed first: ``waitForChild(_:timeout:)``).
     private static func wait(for child: pid_t, seconds: Double) -> Int32? {
-        var status: Int32 = 0
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1_000))
-        while ContinuousClock.now < deadline {
-            if waitpid(child, &status, WNOHANG) == child { return status }
-            usleep(10_000)
-        }
-        kill(child, SIGKILL)
-        waitpid(child, &status, 0)
-        return nil
+        let (status, ended) = waitForChild(child, timeout: .seconds(seconds))
+        return ended ? status : nil
     }
 }

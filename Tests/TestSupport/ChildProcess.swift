@@ -77,3 +77,63 @@ public func spawnFreshTestProcess(_ test: String, timeout: Duration) -> (status:
     guard posix_spawn(&child, "/proc/self/exe", nil, nil, argv, envp) == 0, child > 0 else { return nil }
     return waitForChild(child, timeout: timeout)
 }
+
+/// Runs the test named `test` (`Module.Class/method`) in a fresh process
+/// (``spawnFreshTestProcess(_:timeout:)``), waiting up to `timeout`: `nil` when it passed (it
+/// ended by itself with status 0), else what went wrong, for the caller's XCTFail (this
+/// module does not import XCTest).
+public func failureOfFreshTestProcess(_ test: String, timeout: Duration) -> String? {
+    guard let (status, ended) = spawnFreshTestProcess(test, timeout: timeout) else {
+        return "\(test): the fresh process could not be started"
+    }
+    if !ended { return "\(test): the fresh process hung (killed after \(timeout))" }
+    if status & 0x7F != 0 { return "\(test): killed by signal \(status & 0x7F) (14: SIGALRM, a hang)" }
+    if status != 0 { return "\(test) failed in its fresh process (exit status \((status >> 8) & 0xFF))" }
+    return nil
+}
+
+/// What became of the children ``forkChildren(_:until:alarm:timeout:pause:alsoAccepting:child:)``
+/// forked.
+public struct ForkedChildren: Sendable {
+    /// How many children were forked.
+    public internal(set) var forked = 0
+    /// Children that had not ended when the parent's wait ran out (killed), or that their
+    /// alarm ended (SIGALRM).
+    public internal(set) var hung = 0
+    /// Children that exited 0.
+    public internal(set) var exitedZero = 0
+    /// The wait statuses of the children that ended otherwise (those in `alsoAccepting` aside).
+    public internal(set) var failedStatuses: [Int32] = []
+    /// How many children failed (``failedStatuses``).
+    public var failed: Int { failedStatuses.count }
+}
+
+/// Forks `count` children one after another (fewer if `deadline` passes first), each running
+/// `child` (after `alarm(alarmSeconds)` when given) and then `_exit(0)` unless `child` exited;
+/// waits up to `timeout` for each (``waitForChild(_:timeout:)``: a hung one's stacks are
+/// printed, then it is killed), pauses `pause` after each, and counts how they ended: hung,
+/// exited 0, another status in `alsoAccepting` (counted nowhere), or failed.
+public func forkChildren(_ count: Int, until deadline: ContinuousClock.Instant? = nil, alarm alarmSeconds: UInt32? = nil,
+                         timeout: Duration, pause: Duration = .zero, alsoAccepting: Set<Int32> = [],
+                         child: () -> Void) -> ForkedChildren {
+    var children = ForkedChildren()
+    while children.forked < count, deadline.map({ ContinuousClock.now < $0 }) ?? true {
+        children.forked += 1
+        let pid = fork()
+        if pid == 0 {
+            if let alarmSeconds { alarm(alarmSeconds) }
+            child()
+            _exit(0)
+        }
+        let (status, ended) = waitForChild(pid, timeout: timeout)
+        if !ended || status & 0x7F == SIGALRM {
+            children.hung += 1
+        } else if status == 0 {
+            children.exitedZero += 1
+        } else if !alsoAccepting.contains(status) {
+            children.failedStatuses.append(status)
+        }
+        if pause > .zero { usleep(useconds_t(pause / .microseconds(1))) }
+    }
+    return children
+}
