@@ -23,7 +23,60 @@ static int clockdep_fork_count(void) {
     return reserved < CLOCKDEP_FORK_HOOKS ? reserved : CLOCKDEP_FORK_HOOKS;
 }
 
+/* One-time initializers in progress (clockdep_fork_initializer_begin). */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int inside;
+    int forking;
+} clockdep_fork_initializers = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+static __thread int clockdep_fork_initializer_depth;
+
+void clockdep_fork_initializer_begin(void) {
+    if (clockdep_fork_initializer_depth++ > 0)
+        return;
+    pthread_mutex_lock(&clockdep_fork_initializers.lock);
+    while (clockdep_fork_initializers.forking)
+        pthread_cond_wait(&clockdep_fork_initializers.changed, &clockdep_fork_initializers.lock);
+    clockdep_fork_initializers.inside++;
+    pthread_mutex_unlock(&clockdep_fork_initializers.lock);
+}
+
+void clockdep_fork_initializer_end(void) {
+    if (--clockdep_fork_initializer_depth > 0)
+        return;
+    pthread_mutex_lock(&clockdep_fork_initializers.lock);
+    if (--clockdep_fork_initializers.inside == 0 && clockdep_fork_initializers.forking)
+        pthread_cond_broadcast(&clockdep_fork_initializers.changed);
+    pthread_mutex_unlock(&clockdep_fork_initializers.lock);
+}
+
+static void clockdep_fork_prepare_initializers(void) {
+    pthread_mutex_lock(&clockdep_fork_initializers.lock);
+    clockdep_fork_initializers.forking = 1;
+    int own = clockdep_fork_initializer_depth > 0 ? 1 : 0;
+    while (clockdep_fork_initializers.inside > own)
+        pthread_cond_wait(&clockdep_fork_initializers.changed, &clockdep_fork_initializers.lock);
+    pthread_mutex_unlock(&clockdep_fork_initializers.lock);
+}
+
+static void clockdep_fork_parent_initializers(void) {
+    pthread_mutex_lock(&clockdep_fork_initializers.lock);
+    clockdep_fork_initializers.forking = 0;
+    pthread_cond_broadcast(&clockdep_fork_initializers.changed);
+    pthread_mutex_unlock(&clockdep_fork_initializers.lock);
+}
+
+static void clockdep_fork_child_initializers(void) {
+    /* Only the forking thread exists here, inside at most its own initializer. */
+    pthread_mutex_init(&clockdep_fork_initializers.lock, NULL);
+    pthread_cond_init(&clockdep_fork_initializers.changed, NULL);
+    clockdep_fork_initializers.inside = clockdep_fork_initializer_depth > 0 ? 1 : 0;
+    clockdep_fork_initializers.forking = 0;
+}
+
 static void clockdep_fork_prepare(void) {
+    clockdep_fork_prepare_initializers();
     uint32_t prepared = 0;
     for (int i = clockdep_fork_count() - 1; i >= 0; i--) {
         if (!__atomic_load_n(&clockdep_fork_hooks[i].ready, __ATOMIC_ACQUIRE))
@@ -39,6 +92,7 @@ static void clockdep_fork_parent(void) {
     for (int i = 0; i < CLOCKDEP_FORK_HOOKS; i++)
         if ((clockdep_fork_prepared >> i & 1) && clockdep_fork_hooks[i].parent)
             clockdep_fork_hooks[i].parent();
+    clockdep_fork_parent_initializers();
 }
 
 unsigned long clockdep_fork_generation;
@@ -48,6 +102,7 @@ static void clockdep_fork_child(void) {
     for (int i = 0; i < CLOCKDEP_FORK_HOOKS; i++)
         if ((clockdep_fork_prepared >> i & 1) && clockdep_fork_hooks[i].child)
             clockdep_fork_hooks[i].child();
+    clockdep_fork_child_initializers();
 }
 
 static pthread_once_t clockdep_fork_once = PTHREAD_ONCE_INIT;

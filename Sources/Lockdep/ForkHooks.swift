@@ -28,6 +28,17 @@ package enum ForkHooks {
         clockdep_fork_register(prepare, parent, child)
     }
 
+    /// Runs `body`, the first use of a one-time initializer (a `static let`) that may wait for
+    /// a lock this group's prepare hooks take (creating a Lockdep class takes the graph lock),
+    /// so that no `fork()` is made while it is in progress: a child would wait for ever in the
+    /// initializer's once, for a thread it does not have. A fork waits for it before any hook
+    /// here takes its lock, and it waits for a fork being prepared.
+    package static func initializing<T>(_ body: () -> T) -> T {
+        clockdep_fork_initializer_begin()
+        defer { clockdep_fork_initializer_end() }
+        return body()
+    }
+
     /// Lockdep's graph and statistics locks: any package code may call into the validator
     /// while holding its own lock, so they register before every other triple (their prepare
     /// runs last, their child hook first). Called by the graph's initializer too.

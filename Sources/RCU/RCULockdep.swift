@@ -1,4 +1,5 @@
 public import Lockdep
+internal import CURCUCommon
 
 /// RCU's annotations for Lockdep, compiled in where Lockdep's checks are
 /// (debug builds, or release with the `LockdepInRelease` trait) and to
@@ -173,18 +174,26 @@ enum RCULockdepMaps {
     @inlinable static var readOptions: LockdepMap.Options { [.atomic, .rcu] }
 
     /// Each flavor's read-side pseudo-lock, at its kind's raw value.
-    static let maps: [LockdepMap] = {
-        // A fork() while another thread ran this initializer left the child's first use
-        // waiting in swift_once for ever, for a thread the child does not have (a child's
-        // first synchronize() hung: 1 in 100 forks amid other threads' first grace periods,
-        // under ASan). The forking thread waits for the initializer to finish instead.
-        ForkHooks.register(prepare: { _ = RCULockdepMaps.maps }, parent: nil, child: nil)
-        return RCUFlavorKind.allCases.map { kind in
-            let flavor = kind.flavorType.flavorDescription
-            return LockdepMap.rcuRead("\(flavor.lockdepName)", key: "swift-rcu.\(flavor.lockdepName)",
-                                      cell: LockdepMapCell(flavor.lockdepCell))
+    ///
+    /// Creating them takes Lockdep's graph lock, which a `fork()` holds while it is made: a
+    /// fork while another thread ran the initializer left the child's first use waiting in
+    /// its once for ever (a child's first `synchronize()` hung, 1 in 100 forks amid other
+    /// threads' first grace periods, under ASan). So the first uses run the initializer
+    /// where no fork is made meanwhile (``ForkHooks/initializing(_:)``).
+    static var maps: [LockdepMap] {
+        if curcu_lockdep_maps_are_made() { return made }
+        return ForkHooks.initializing {
+            let maps = made
+            curcu_lockdep_maps_set_made()
+            return maps
         }
-    }()
+    }
+
+    private static let made: [LockdepMap] = RCUFlavorKind.allCases.map { kind in
+        let flavor = kind.flavorType.flavorDescription
+        return LockdepMap.rcuRead("\(flavor.lockdepName)", key: "swift-rcu.\(flavor.lockdepName)",
+                                  cell: LockdepMapCell(flavor.lockdepCell))
+    }
 }
 
 extension LockdepMap {

@@ -32,6 +32,18 @@ void clockdep_fork_install(void);
 void clockdep_fork_register(clockdep_fork_hook prepare, clockdep_fork_hook parent, clockdep_fork_hook child);
 
 /*
+ * Brackets a one-time initializer (a Swift `static let`'s, entered only between the two)
+ * that may wait for a lock the group's prepare hooks take, such as Lockdep's graph lock when
+ * it creates a class. Forked while one ran, a child would inherit its once half done and
+ * wait for it for ever, for a thread it does not have. So a fork waits, before any of the
+ * group's prepare hooks, for the initializers in progress, and an initializer that begins
+ * while a fork is being prepared waits until the fork is made. Nested brackets on one
+ * thread pass; a thread that forks from inside one does not wait for itself.
+ */
+void clockdep_fork_initializer_begin(void);
+void clockdep_fork_initializer_end(void);
+
+/*
  * How many fork()s separate this process from the first one: 0 there, bumped in each
  * child before its hooks run. An object that needs its creator's threads (a work
  * queue's workers) records it when made; another value later means the caller is in
