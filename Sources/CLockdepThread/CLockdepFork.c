@@ -31,9 +31,18 @@ static struct {
     int forking;
 } clockdep_fork_initializers = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
 static __thread int clockdep_fork_initializer_depth;
+/* Set on the forking thread from its first prepare step to its last parent or child hook:
+ * a bracket it opens meanwhile (a hook's first use of a value) must not wait for itself. */
+static __thread int clockdep_fork_forking_thread;
+
+void *clockdep_fork_once_values[CLOCKDEP_ONCE_SLOTS];
+
+int clockdep_fork_is_preparing(void) {
+    return __atomic_load_n(&clockdep_fork_initializers.forking, __ATOMIC_ACQUIRE);
+}
 
 void clockdep_fork_initializer_begin(void) {
-    if (clockdep_fork_initializer_depth++ > 0)
+    if (clockdep_fork_initializer_depth++ > 0 || clockdep_fork_forking_thread)
         return;
     pthread_mutex_lock(&clockdep_fork_initializers.lock);
     while (clockdep_fork_initializers.forking)
@@ -43,7 +52,7 @@ void clockdep_fork_initializer_begin(void) {
 }
 
 void clockdep_fork_initializer_end(void) {
-    if (--clockdep_fork_initializer_depth > 0)
+    if (--clockdep_fork_initializer_depth > 0 || clockdep_fork_forking_thread)
         return;
     pthread_mutex_lock(&clockdep_fork_initializers.lock);
     if (--clockdep_fork_initializers.inside == 0 && clockdep_fork_initializers.forking)
@@ -53,7 +62,8 @@ void clockdep_fork_initializer_end(void) {
 
 static void clockdep_fork_prepare_initializers(void) {
     pthread_mutex_lock(&clockdep_fork_initializers.lock);
-    clockdep_fork_initializers.forking = 1;
+    __atomic_store_n(&clockdep_fork_initializers.forking, 1, __ATOMIC_RELEASE);
+    clockdep_fork_forking_thread = 1;
     int own = clockdep_fork_initializer_depth > 0 ? 1 : 0;
     while (clockdep_fork_initializers.inside > own)
         pthread_cond_wait(&clockdep_fork_initializers.changed, &clockdep_fork_initializers.lock);
@@ -61,8 +71,9 @@ static void clockdep_fork_prepare_initializers(void) {
 }
 
 static void clockdep_fork_parent_initializers(void) {
+    clockdep_fork_forking_thread = 0;
     pthread_mutex_lock(&clockdep_fork_initializers.lock);
-    clockdep_fork_initializers.forking = 0;
+    __atomic_store_n(&clockdep_fork_initializers.forking, 0, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&clockdep_fork_initializers.changed);
     pthread_mutex_unlock(&clockdep_fork_initializers.lock);
 }
@@ -73,6 +84,7 @@ static void clockdep_fork_child_initializers(void) {
     pthread_cond_init(&clockdep_fork_initializers.changed, NULL);
     clockdep_fork_initializers.inside = clockdep_fork_initializer_depth > 0 ? 1 : 0;
     clockdep_fork_initializers.forking = 0;
+    clockdep_fork_forking_thread = 0;
 }
 
 static void clockdep_fork_prepare(void) {

@@ -39,15 +39,43 @@ package enum ForkHooks {
         return body()
     }
 
+    /// Makes the one-time value of `slot` (a `CLOCKDEP_ONCE_` slot of `CLockdepFork.h`) inside
+    /// ``initializing(_:)`` and publishes its address there, for an accessor whose every later
+    /// use is one load of the slot:
+    ///
+    /// ```swift
+    /// let raw = clockdep_fork_once_value(SLOT) ?? ForkHooks.makeOnce(SLOT) { made }
+    /// ```
+    ///
+    /// `make` reads a `static let` (`made`) whose initializer registers the value's fork hooks
+    /// and returns its address (an object retained for good, a buffer never freed): its once
+    /// makes it once however many threads race here, and no fork is made while one of them is
+    /// inside it. Use it for every one-time value whose initializer registers a fork hook or
+    /// may wait for a lock a prepare hook takes: a hook registered inside an unbracketed
+    /// initializer misses a fork being prepared meanwhile (``register(prepare:parent:child:)``
+    /// skips triples not yet complete), so that fork neither takes the new lock nor makes it
+    /// new in the child, which inherits it held by a thread it does not have.
+    @inline(never)
+    package static func makeOnce(_ slot: Int32, _ make: () -> UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        initializing {
+            let made = make()
+            clockdep_fork_once_publish(slot, made)
+            return made
+        }
+    }
+
     /// Lockdep's graph and statistics locks: any package code may call into the validator
     /// while holding its own lock, so they register before every other triple (their prepare
-    /// runs last, their child hook first). Called by the graph's initializer too.
-    static func installLockdepHooks() { _ = lockdepHooks }
+    /// runs last, their child hook first). Registered with the graph, when it is made.
+    static func installLockdepHooks() { _ = graph }
 
-    private static let lockdepHooks: Void = clockdep_fork_register(
-        // The symbol tables' lock is taken inside the graph lock (reports name their frames).
-        { Engine.statistics.lock.lock(); graph.lock.lock(); ElfSymbols.loaded.lock.lock() },
-        { ElfSymbols.loaded.lock.unlock(); graph.lock.unlock(); Engine.statistics.lock.unlock() },
-        { graph.lock.reinitializeInForkedChild(); Engine.statistics.lock.reinitializeInForkedChild()
-          ElfSymbols.loaded.lock.reinitializeInForkedChild() })
+    /// Registers Lockdep's triple; called once, by the graph's initializer (inside the bracket).
+    static func registerLockdepHooks() {
+        clockdep_fork_register(
+            // The symbol tables' lock is taken inside the graph lock (reports name their frames).
+            { Engine.statistics.lock.lock(); graph.lock.lock(); ElfSymbols.loaded.lock.lock() },
+            { ElfSymbols.loaded.lock.unlock(); graph.lock.unlock(); Engine.statistics.lock.unlock() },
+            { graph.lock.reinitializeInForkedChild(); Engine.statistics.lock.reinitializeInForkedChild()
+              ElfSymbols.loaded.lock.reinitializeInForkedChild() })
+    }
 }

@@ -493,9 +493,16 @@ struct ClassStatistics {
 
 /// Its lock and the statistics lock are taken before a `fork()` and made new in the child
 /// (``ForkHooks``), so a child forked while another thread was in the validator does not hang.
-let graph: InternalLockedValue<GraphState> = {
-    ForkHooks.installLockdepHooks()
-    return InternalLockedValue(GraphState())
+/// Made, with those hooks, inside ``ForkHooks/makeOnce(_:_:)``: a fork while the process's
+/// first validator call made it would miss the hooks (and the child wait for ever in its once).
+var graph: InternalLockedValue<GraphState> {
+    let raw = clockdep_fork_once_value(CLOCKDEP_ONCE_LOCKDEP_GRAPH) ?? ForkHooks.makeOnce(CLOCKDEP_ONCE_LOCKDEP_GRAPH) { madeGraph }
+    return Unmanaged<InternalLockedValue<GraphState>>.fromOpaque(raw).takeUnretainedValue()
+}
+
+nonisolated(unsafe) private let madeGraph: UnsafeMutableRawPointer = {
+    ForkHooks.registerLockdepHooks()
+    return Unmanaged.passRetained(InternalLockedValue(GraphState())).toOpaque()
 }()
 /// The validator's state word — bit 0: validation off; bit 1: statistics on; bits 2...:
 /// generation (bumped on reset). A C global (`clockdep_state_word`), so the inlined fast path

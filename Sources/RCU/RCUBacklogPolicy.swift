@@ -1,4 +1,5 @@
 import Lockdep
+import CLockdepThread
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -142,22 +143,29 @@ final class RCUBacklogState: Sendable {
     let inline = Atomic<Int>(0)
     let abandoned = Atomic<Int>(0)
 
-    private static let all: [RCUBacklogState] = {
+    /// One state per flavor (``RCUPerFlavorObjects``), made inside ``ForkHooks/makeOnce(_:_:)``:
+    /// registering the hooks in an unbracketed initializer missed a fork being prepared
+    /// meanwhile, whose child then kept a policy lock a parent thread held.
+    private static var states: RCUPerFlavorObjects<RCUBacklogState> {
+        RCUPerFlavorObjects(slot: CLOCKDEP_ONCE_RCU_BACKLOG_STATES) { made }
+    }
+
+    nonisolated(unsafe) private static let made: UnsafeMutableRawPointer = {
         // A thread reading the policy may hold its lock at a fork(): taken before it (so the
         // policy is whole), made new in the child.
         ForkHooks.register(
-            prepare: { for state in RCUBacklogState.all { state.policy.lock.lock() } },
-            parent: { for state in RCUBacklogState.all.reversed() { state.policy.lock.unlock() } },
-            child: { RCUBacklogState.reinitializeInForkedChild(RCUBacklogState.all) })
-        // Rehearsed on a spare state, so the child runs only code the parent has run (see ForkHooks).
-        reinitializeInForkedChild([RCUBacklogState()])
-        return RCUStallDetector.kinds.map { _ in RCUBacklogState() }
+            prepare: { RCUBacklogState.states.forEach { $0.policy.lock.lock() } },
+            parent: { RCUBacklogState.states.forEach { $0.policy.lock.unlock() } },
+            child: { RCUBacklogState.reinitializeInForkedChild(RCUBacklogState.states) })
+        // Rehearsed on spare states, so the child runs only code the parent has run (see ForkHooks).
+        reinitializeInForkedChild(RCUPerFlavorObjects { _ in RCUBacklogState() })
+        return RCUPerFlavorObjects { _ in RCUBacklogState() }.raw
     }()
 
-    static func of(_ kind: RCUFlavorKind) -> RCUBacklogState { all[RCUStallDetector.index(of: kind)] }
+    static func of(_ kind: RCUFlavorKind) -> RCUBacklogState { states[kind].takeUnretainedValue() }
 
-    private static func reinitializeInForkedChild(_ states: [RCUBacklogState]) {
-        for state in states { state.policy.lock.reinitializeInForkedChild() }
+    private static func reinitializeInForkedChild(_ states: RCUPerFlavorObjects<RCUBacklogState>) {
+        states.forEach { $0.policy.lock.reinitializeInForkedChild() }
     }
 
     func recordThrottle(since start: ContinuousClock.Instant) {

@@ -5,6 +5,7 @@ import Glibc
 import Musl
 #endif
 import CURCUCommon
+internal import CLockdepThread
 import Synchronization
 
 /// A flavor's grace periods as a numbered sequence, for polled cookies and for waits that
@@ -59,27 +60,32 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
         Flavor.waitAllowed(barrier: true) { Flavor.primitiveBarrier() }
     }
 
-    /// One sequence per flavor, at ``RCUStallDetector/index(of:)``.
-    private static let all: [RCUGracePeriodSequence] = {
-        ForkHooks.register(prepare: nil, parent: nil, child: { RCUGracePeriodSequence.resetInForkedChild(RCUGracePeriodSequence.all) })
-        // Rehearsed on a spare sequence, so the child runs only code the parent has run (see ForkHooks).
-        resetInForkedChild([RCUGracePeriodSequence(.memb)])
-        return RCUStallDetector.kinds.map(RCUGracePeriodSequence.init)
+    /// One sequence per flavor, at ``RCUStallDetector/index(of:)``: one load of their slot
+    /// once made. Made inside ``ForkHooks/makeOnce(_:_:)``: registering the child hook in an
+    /// unbracketed initializer missed a fork being prepared meanwhile, whose child then kept
+    /// a parent thread's lock on a sequence's waiters.
+    @inline(__always)
+    private static var sequences: RCUPerFlavorObjects<RCUGracePeriodSequence> {
+        RCUPerFlavorObjects(slot: CLOCKDEP_ONCE_RCU_GRACE_PERIOD_SEQUENCES) { made }
+    }
+
+    nonisolated(unsafe) private static let made: UnsafeMutableRawPointer = {
+        ForkHooks.register(prepare: nil, parent: nil, child: { RCUGracePeriodSequence.resetInForkedChild(RCUGracePeriodSequence.sequences) })
+        // Rehearsed on spare sequences, so the child runs only code the parent has run (see ForkHooks).
+        resetInForkedChild(RCUPerFlavorObjects(making: RCUGracePeriodSequence.init))
+        return RCUPerFlavorObjects(making: RCUGracePeriodSequence.init).raw
     }()
 
     @inline(__always)
     static func of(_ kind: RCUFlavorKind) -> RCUGracePeriodSequence {
-        all[RCUStallDetector.index(of: kind)]
+        sequences[kind].takeUnretainedValue()
     }
-
-    /// The sequences unretained, for ``withSequence(of:_:)``.
-    private static let unretained: [Unmanaged<RCUGracePeriodSequence>] = all.map { Unmanaged.passUnretained($0) }
 
     /// Calls `body` with `kind`'s sequence, without a retain and release around it (every
     /// blocking grace period goes through here; the sequences live as long as the process).
     @inline(__always)
     static func withSequence<Result>(of kind: RCUFlavorKind, _ body: (RCUGracePeriodSequence) -> Result) -> Result {
-        unretained[RCUStallDetector.index(of: kind)]._withUnsafeGuaranteedRef(body)
+        sequences[kind]._withUnsafeGuaranteedRef(body)
     }
 
     // MARK: tickets and cookies
@@ -333,8 +339,8 @@ final class RCUGracePeriodSequence: @unchecked Sendable {
     /// lock may be held by a thread that did not survive. The counters carry over, so cookies
     /// taken before the fork keep their meaning. The waiters are the parent's tasks, which do
     /// not run in the child: the old state is leaked with them rather than resumed.
-    private static func resetInForkedChild(_ sequences: [RCUGracePeriodSequence]) {
-        for sequence in sequences {
+    private static func resetInForkedChild(_ sequences: RCUPerFlavorObjects<RCUGracePeriodSequence>) {
+        sequences.forEach { sequence in
             _ = Unmanaged.passRetained(sequence.state)
             sequence.state = InternalLockedValue(State())
             sequence.waiterCount.store(0, ordering: .relaxed)

@@ -1,4 +1,5 @@
 import Lockdep
+import CLockdepThread
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -49,6 +50,8 @@ final class RCUInlineReclaimBatch: Sendable {
     }
 
     private let state = InternalLockedValue(State())
+    /// The batch's lock (for tests that hold it across a fork).
+    var lock: InternalLock { state.lock }
     let kind: RCUFlavorKind
     /// Callbacks taken out of the batch (under its lock) and not yet run or queued, per
     /// generation: a full batch that the retire filling it reclaims inline, what a sweeper
@@ -85,11 +88,18 @@ final class RCUInlineReclaimBatch: Sendable {
     /// This batch's flavor.
     private var flavor: RCUFlavorDescription { kind.flavorType.flavorDescription }
 
-    private static let all: [RCUInlineReclaimBatch] = {
-        ForkHooks.register(prepare: nil, parent: nil, child: { RCUInlineReclaimBatch.unlockInForkedChild(RCUInlineReclaimBatch.all) })
-        // Rehearsed on a spare batch, so the child runs only code the parent has run (see ForkHooks).
-        unlockInForkedChild([RCUInlineReclaimBatch(kind: .memb)])
-        return RCUStallDetector.kinds.map { RCUInlineReclaimBatch(kind: $0) }
+    /// One batch per flavor (``RCUPerFlavorObjects``), made inside ``ForkHooks/makeOnce(_:_:)``:
+    /// registering the child hook in an unbracketed initializer missed a fork being prepared
+    /// meanwhile, whose child then kept a batch lock a parent thread held.
+    private static var batches: RCUPerFlavorObjects<RCUInlineReclaimBatch> {
+        RCUPerFlavorObjects(slot: CLOCKDEP_ONCE_RCU_INLINE_RECLAIM_BATCHES) { made }
+    }
+
+    nonisolated(unsafe) private static let made: UnsafeMutableRawPointer = {
+        ForkHooks.register(prepare: nil, parent: nil, child: { RCUInlineReclaimBatch.unlockInForkedChild(RCUInlineReclaimBatch.batches) })
+        // Rehearsed on spare batches, so the child runs only code the parent has run (see ForkHooks).
+        unlockInForkedChild(RCUPerFlavorObjects(making: RCUInlineReclaimBatch.init(kind:)))
+        return RCUPerFlavorObjects(making: RCUInlineReclaimBatch.init(kind:)).raw
     }()
 
     /// A thread adding to a batch (or a sweeper) may hold its lock at a `fork()`: the
@@ -99,8 +109,8 @@ final class RCUInlineReclaimBatch: Sendable {
     /// gathered: those objects are leaked in the child, never reclaimed early; the parent
     /// reclaims its own. A sweeper pending in the child finds the batch empty and stops.
     /// Callbacks parent threads had taken out of the batch are dropped with it.
-    private static func unlockInForkedChild(_ batches: [RCUInlineReclaimBatch]) {
-        for batch in batches {
+    private static func unlockInForkedChild(_ batches: RCUPerFlavorObjects<RCUInlineReclaimBatch>) {
+        batches.forEach { batch in
             batch.state.lock.reinitializeInForkedChild()
             // Overwritten, not assigned: releasing the old array, which a parent thread may
             // have been appending to, crashed a child under ASan. It is leaked instead.
@@ -113,7 +123,7 @@ final class RCUInlineReclaimBatch: Sendable {
         }
     }
 
-    static func of(_ kind: RCUFlavorKind) -> RCUInlineReclaimBatch { all[RCUStallDetector.index(of: kind)] }
+    static func of(_ kind: RCUFlavorKind) -> RCUInlineReclaimBatch { batches[kind].takeUnretainedValue() }
 
     /// Adds a throttled retire's callback. Returns the full batch, which the caller reclaims
     /// after a grace period of its own, or `nil`: the callback waits in the batch (a sweeper

@@ -1,4 +1,5 @@
 import Lockdep
+import CLockdepThread
 import CURCUCommon
 #if canImport(Glibc)
 import Glibc
@@ -122,14 +123,23 @@ public struct RCUMisuse: Sendable, CustomStringConvertible {
         case custom(@Sendable (RCUMisuse) -> Void)
     }
 
-    private static let handler: InternalLockedValue<ReportHandler> = {
+    /// Made inside ``ForkHooks/makeOnce(_:_:)`` (one load of its slot after): registering the
+    /// hooks in an unbracketed initializer missed a fork being prepared meanwhile, whose child
+    /// then kept the lock a parent thread held.
+    static var handler: InternalLockedValue<ReportHandler> {
+        let raw = clockdep_fork_once_value(CLOCKDEP_ONCE_RCU_MISUSE_HANDLER)
+            ?? ForkHooks.makeOnce(CLOCKDEP_ONCE_RCU_MISUSE_HANDLER) { madeHandler }
+        return Unmanaged<InternalLockedValue<ReportHandler>>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    nonisolated(unsafe) private static let madeHandler: UnsafeMutableRawPointer = {
         // A child of fork() has only the forking thread: a lock another thread held at the
         // fork would stay held, and the child's first report or handler change would hang.
         ForkHooks.register(
             prepare: { RCUMisuse.handler.lock.lock() },
             parent: { RCUMisuse.handler.lock.unlock() },
             child: { RCUMisuse.handler.lock.reinitializeInForkedChild() })
-        return InternalLockedValue(.trap)
+        return Unmanaged.passRetained(InternalLockedValue<ReportHandler>(.trap)).toOpaque()
     }()
 
     /// Where misuses are reported: ``ReportHandler/trap`` (the default) or a

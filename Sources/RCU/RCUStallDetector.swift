@@ -1,5 +1,6 @@
 import CURCUCommon
 import Lockdep
+import CLockdepThread
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -215,10 +216,18 @@ public enum RCUStallDetector {
         var running = false
     }
 
-    /// The detector's state. Written only by the `fork()` child handler, when the child's
-    /// only thread runs it: the lock inherited from the parent may be held by a thread
-    /// that does not exist in the child, so the child gets a new one.
-    nonisolated(unsafe) static var state = InternalLockedValue(State())
+    /// The detector's state; its first use registers the `fork()` hooks that take its lock
+    /// (registered when the watchdog first started, a fork while another thread set the
+    /// threshold or handler earlier left the child that lock held for ever).
+    static var state: InternalLockedValue<State> {
+        if clockdep_fork_once_value(CLOCKDEP_ONCE_RCU_STALL_DETECTOR) == nil { installForkHandlers() }
+        return lockedState
+    }
+
+    /// Written only by the `fork()` child handler, when the child's only thread runs it: the
+    /// lock inherited from the parent may be held by a thread that does not exist in the
+    /// child, so the child gets a new one.
+    nonisolated(unsafe) private static var lockedState = InternalLockedValue(State())
 
     /// Hands stalls to a custom handler on the report thread, so that a handler that
     /// blocks holds up that thread, not the watchdog.
@@ -292,7 +301,6 @@ public enum RCUStallDetector {
             return !state.running
         }
         guard start else { return }
-        forkHandlers
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { _ in
             RCUStallDetector.watchdogLoop()
@@ -302,17 +310,24 @@ public enum RCUStallDetector {
         pthread_detach(thread)
     }
 
-    /// Installs the `fork()` handlers once, when the watchdog first starts.
-    private static let forkHandlers: Void = {
+    /// Installs the `fork()` handlers once, at the state's first use, inside
+    /// ``ForkHooks/makeOnce(_:_:)`` (not to miss a fork being prepared meanwhile).
+    @inline(never)
+    private static func installForkHandlers() {
+        _ = ForkHooks.makeOnce(CLOCKDEP_ONCE_RCU_STALL_DETECTOR) { forkHandlers }
+    }
+
+    nonisolated(unsafe) private static let forkHandlers: UnsafeMutableRawPointer = {
         ForkHooks.register(
             // The prepare hook also touches `reporter`, so the child hook's first use of it
             // is not its initialization (see ForkHooks: the child runs only code the parent has run).
             prepare: {
-                RCUStallDetector.carriedOverFork = RCUStallDetector.state.withLock { ($0.threshold, $0.handler) }
+                RCUStallDetector.carriedOverFork = RCUStallDetector.lockedState.withLock { ($0.threshold, $0.handler) }
                 _ = RCUStallDetector.reporter
             },
             parent: { RCUStallDetector.carriedOverFork = nil },
             child: { RCUStallDetector.resetInForkedChild() })
+        return UnsafeMutableRawPointer(bitPattern: 1)!
     }()
 
     /// In a child of `fork()`, where only the forking thread exists: the watchdog thread is
@@ -323,8 +338,8 @@ public enum RCUStallDetector {
         let carried = carriedOverFork ?? (State().threshold, State().handler)
         carriedOverFork = nil
         // Leaked on purpose: its lock may be held by a thread that did not survive the fork.
-        _ = Unmanaged.passRetained(state)
-        state = InternalLockedValue(State(threshold: carried.threshold, handler: carried.handler))
+        _ = Unmanaged.passRetained(lockedState)
+        lockedState = InternalLockedValue(State(threshold: carried.threshold, handler: carried.handler))
         _ = Unmanaged.passRetained(reporter)   // leaked too: its lock may be held by the parent's report thread
         reporter = Reporter()
         guard let raw = curcu_wait_slot() else { return }

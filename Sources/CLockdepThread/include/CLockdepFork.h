@@ -38,10 +38,39 @@ void clockdep_fork_register(clockdep_fork_hook prepare, clockdep_fork_hook paren
  * wait for it for ever, for a thread it does not have. So a fork waits, before any of the
  * group's prepare hooks, for the initializers in progress, and an initializer that begins
  * while a fork is being prepared waits until the fork is made. Nested brackets on one
- * thread pass; a thread that forks from inside one does not wait for itself.
+ * thread pass; a thread that forks from inside one does not wait for itself, and neither
+ * does the forking thread's own bracket inside a fork hook (parent or child).
  */
 void clockdep_fork_initializer_begin(void);
 void clockdep_fork_initializer_end(void);
+
+/* Whether a fork() is being prepared (between the group's first prepare step and its
+ * parent hooks): for tests that make a first use race a fork. */
+int clockdep_fork_is_preparing(void);
+
+/*
+ * The package's bracketed one-time values (ForkHooks.makeOnce): each slot holds its value's
+ * address once made, NULL before, so every use after the first is one load and no Swift
+ * once. A slot is published by the thread that made the value, inside the bracket, after
+ * the value's fork hooks are registered: a fork sees all of it or none.
+ */
+#define CLOCKDEP_ONCE_LOCKDEP_GRAPH 0                /* Lockdep's graph (and its fork hooks) */
+#define CLOCKDEP_ONCE_RCU_GRACE_PERIOD_SEQUENCES 1   /* RCUGracePeriodSequence, per flavor */
+#define CLOCKDEP_ONCE_RCU_BACKLOG_STATES 2           /* RCUBacklogState, per flavor */
+#define CLOCKDEP_ONCE_RCU_INLINE_RECLAIM_BATCHES 3   /* RCUInlineReclaimBatch, per flavor */
+#define CLOCKDEP_ONCE_RCU_MISUSE_HANDLER 4           /* RCUMisuse's report handler */
+#define CLOCKDEP_ONCE_RCU_STALL_DETECTOR 5           /* RCUStallDetector's fork hooks */
+#define CLOCKDEP_ONCE_SLOTS 8
+
+extern void *clockdep_fork_once_values[CLOCKDEP_ONCE_SLOTS];
+
+static inline __attribute__((always_inline)) void *clockdep_fork_once_value(int slot) {
+    return __atomic_load_n(&clockdep_fork_once_values[slot], __ATOMIC_ACQUIRE);
+}
+
+static inline __attribute__((always_inline)) void clockdep_fork_once_publish(int slot, void *value) {
+    __atomic_store_n(&clockdep_fork_once_values[slot], value, __ATOMIC_RELEASE);
+}
 
 /*
  * How many fork()s separate this process from the first one: 0 there, bumped in each
