@@ -19,8 +19,13 @@ final class ElfSymbols: @unchecked Sendable {
     private let isFixedAddress: Bool
 
     /// Read images by path (`nil`: the file has no symbol table or could not be read). Its lock
-    /// is one of Lockdep's fork hooks' (``ForkHooks``).
-    static let loaded = InternalLockedValue<[String: ElfSymbols?]>([:])
+    /// is one of Lockdep's fork hooks' (``ForkHooks``), which a first use registers.
+    static var loaded: InternalLockedValue<[String: ElfSymbols?]> {
+        ForkHooks.installLockdepHooks()
+        return madeLoaded
+    }
+
+    private static let madeLoaded = InternalLockedValue<[String: ElfSymbols?]>([:])
 
     /// The function around `address` in the image at `path` loaded at `base`: its symbol name
     /// and run-time start address.

@@ -589,7 +589,14 @@ enum Engine {
 
     // MARK: statistics
 
-    static let statistics = InternalLockedValue<[UInt32: ClassStatistics]>([:])
+    /// Its lock is one of Lockdep's fork hooks': a first use registers them (a thread that read
+    /// the statistics before any class existed could hold it at a fork that knew no hook).
+    static var statistics: InternalLockedValue<[UInt32: ClassStatistics]> {
+        ForkHooks.installLockdepHooks()
+        return madeStatistics
+    }
+
+    private static let madeStatistics = InternalLockedValue<[UInt32: ClassStatistics]>([:])
 
     @inline(never)
     static func recordAcquisition(classID: UInt32) {
