@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 import TestSupport
 import XCTest
 @testable import Lockdep
@@ -137,3 +138,52 @@ final class ForkInitializerRaceTests: XCTestCase {
         XCTAssertEqual(children.exitedZero, 1, "hung: \(children.hung), failed: \(children.failedStatuses)")
     }
 }
+
+/// Set by a ``DeferredInChild``'s deinit (in a forked child).
+private let deferredReleasedInChild = Atomic<Bool>(false)
+
+private final class DeferredInChild: Sendable {
+    deinit { deferredReleasedInChild.store(true, ordering: .releasing) }
+}
+
+/// The shim's deferRetire registers its fork hooks (the defer lock, the flusher) in the once
+/// of a process's first deferRetire, now bracketed like the Swift values above.
+final class ForkInitializerDeferTests: XCTestCase {
+    func testFirstDeferRetireRacingAFork() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
+        XCTAssertNil(failureOfFreshTestProcess("RCUTests.ForkInitializerDeferTests/testFirstDeferRetireInAFreshProcess",
+                                               timeout: .seconds(120)))
+    }
+
+    /// A hook that missed the fork left the child the parent's "flusher running" with no
+    /// flusher: the child's deferred object was never released.
+    func testFirstDeferRetireInAFreshProcess() throws {
+        guard inFreshTestProcess else { throw XCTSkip("runs in the fresh process of testFirstDeferRetireRacingAFork") }
+        // The child's call_rcu path is code the parent ran (on a thread that is gone before the
+        // fork, so the child inherits no registered reader).
+        pthread_join(startJoinableThread(named: "rehearsal") {
+            RCUMemb.retire(DeferredRehearsal())
+            RCUMemb.barrier()
+        }, nil)
+        let race = raceFirstUseWithFork(
+            firstUse: {
+                RCUMemb.deferRetire(DeferredRehearsal())
+                return {}
+            },
+            child: {
+                RCUMemb.deferRetire(DeferredInChild())
+                // The flusher hands the batch over after about 100 ms, then a grace period.
+                let deadline = ContinuousClock.now + .seconds(3)
+                while !deferredReleasedInChild.load(ordering: .acquiring) {
+                    if ContinuousClock.now >= deadline { return 1 }
+                    usleep(10_000)
+                }
+                return 0
+            })
+        XCTAssertFalse(race.firstUseBeforeFork, "the first deferRetire finished while a fork was being prepared")
+        XCTAssertNil(race.childFailure, "(exit 1: the child's deferred object was never released)")
+        XCTAssertTrue(race.firstUseFinished)
+    }
+}
+
+private final class DeferredRehearsal: Sendable {}
