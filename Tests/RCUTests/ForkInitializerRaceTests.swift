@@ -187,3 +187,43 @@ final class ForkInitializerDeferTests: XCTestCase {
 }
 
 private final class DeferredRehearsal: Sendable {}
+
+/// Set by a ``RetiredInChild``'s deinit (in a forked child).
+private let retiredReleasedInChild = Atomic<Bool>(false)
+
+private final class RetiredInChild: Sendable {
+    deinit { retiredReleasedInChild.store(true, ordering: .releasing) }
+}
+
+/// The shim installs liburcu's call_rcu fork hooks in the once of a flavor's first call_rcu,
+/// which also makes the default call_rcu worker.
+final class ForkInitializerCallRCUTests: XCTestCase {
+    func testFirstRetireRacingAFork() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
+        XCTAssertNil(failureOfFreshTestProcess("RCUTests.ForkInitializerCallRCUTests/testFirstRetireInAFreshProcess",
+                                               timeout: .seconds(120)))
+    }
+
+    /// A first call_rcu that made the worker, then waited to install the hooks (glibc's
+    /// pthread_atfork waits for a fork in progress), left the child the parent's worker data
+    /// with no worker: the child's callbacks never ran.
+    func testFirstRetireInAFreshProcess() throws {
+        guard inFreshTestProcess else { throw XCTSkip("runs in the fresh process of testFirstRetireRacingAFork") }
+        let race = raceFirstUseWithFork(
+            firstUse: {
+                RCUMemb.retire(DeferredRehearsal())
+                return {}
+            },
+            child: {
+                RCUMemb.retire(RetiredInChild())
+                let deadline = ContinuousClock.now + .seconds(3)
+                while !retiredReleasedInChild.load(ordering: .acquiring) {
+                    if ContinuousClock.now >= deadline { return 1 }
+                    usleep(10_000)
+                }
+                return 0
+            })
+        XCTAssertNil(race.childFailure, "(exit 1: the child's retired object was never released)")
+        XCTAssertTrue(race.firstUseFinished)
+    }
+}
