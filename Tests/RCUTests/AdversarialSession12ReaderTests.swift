@@ -109,6 +109,33 @@ final class AdversarialSession12ReaderTests: XCTestCase {
         recorder.stop()
         recorder = MisuseRecorder()
     }
+
+    /// A spinlock taken inside a reader scope's sections, whose read-map pushes take the fast
+    /// path with the scope's state: first many times with interrupts enabled (every chain
+    /// cached), then inside a hardirq context. The second use is the kernel's inconsistent
+    /// lock state, on the scope's thread, whichever order the contexts come in.
+    func testIrqUsageThroughAScopesFastSectionsIsReported() {
+        for hardirqFirst in [false, true] {
+            let lock = CheckedSpinLock(class: .unique("adv12.reader.irq.\(hardirqFirst)"))
+            onThread(named: "a12-irq") {
+                RCUMemb.withReader { reader in
+                    reader.read { _ in }
+                    for step in hardirqFirst ? [true, false, false, false] : [false, false, false, true] {
+                        if step {
+                            Lockdep.withContext(.hardirq) { reader.read { _ in lock.withLock {} } }
+                        } else {
+                            reader.read { _ in lock.withLock {} }
+                        }
+                    }
+                }
+            }
+            let reports = recorder.lockdepReports
+            XCTAssertEqual(reports.map(\.kind), [.inconsistentLockState], "hardirq first: \(hardirqFirst)")
+            XCTAssertEqual(reports.map(\.thread), ["a12-irq"])
+            recorder.stop()
+            recorder = MisuseRecorder()
+        }
+    }
 }
 
 /// Runs `body` (non-escaping, not `@Sendable`: it may borrow a reader) on a new thread named
