@@ -38,8 +38,8 @@ struct floor_thread {
 static __thread struct floor_thread *floor_state;
 
 static inline uint64_t floor_mix(uint64_t key, uint64_t element) {
-    uint64_t x = (key + element) * 0x9e3779b97f4a7c15ull;
-    return __builtin_bswap64(x | 1);
+    __uint128_t x = (__uint128_t)(key + element) * 0x9e3779b97f4a7c15ull;
+    return ((uint64_t)(x >> 64) ^ (uint64_t)x) | 1;
 }
 
 static const char floor_site[] = "lock-cost floor";

@@ -8,13 +8,20 @@ internal import Synchronization
 enum Engine {
     @usableFromInline static var chainSeed: UInt64 { 0x6A09_E667_F3BC_C909 }
 
-    /// The chain key after `h` with element `x` added. The product's high bytes, mixed from
-    /// every input bit below them, are byte-swapped into the low bits that index the chain
-    /// cache (one instruction where a shift and xor took three). Bijective in `x` but for the
-    /// product's low bit, set so that no key is 0, the cache's empty slot.
+    /// The chain key after `h` with element `x` added: the two halves of the full 128-bit
+    /// product folded together (one multiply and one xor), the low bit set so that no key is
+    /// 0, the cache's empty slot.
+    ///
+    /// Not the 64-bit product alone: a multiply carries a difference only upwards, so two
+    /// elements that differ only in a high field (nested, flags, irq state, mode) gave
+    /// products differing only in their high bits. Moved into the low bits (a byte swap did
+    /// that), the difference was small enough for the next element's class and subclass to
+    /// cancel: two different chains, one key, and the second treated as validated. The high
+    /// half of the product takes every input bit into its low bits.
     @inlinable @inline(__always)
     static func mix(_ h: UInt64, _ x: UInt64) -> UInt64 {
-        ((h &+ x) &* 0x9E37_79B9_7F4A_7C15 | 1).byteSwapped
+        let product = (h &+ x).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15)
+        return (product.high ^ product.low) | 1
     }
 
     /// The chain-key element of one acquire: every flag is part of it, so a map acquired with

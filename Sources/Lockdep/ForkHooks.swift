@@ -33,6 +33,12 @@ package enum ForkHooks {
     /// so that no `fork()` is made while it is in progress: a child would wait for ever in the
     /// initializer's once, for a thread it does not have. A fork waits for it before any hook
     /// here takes its lock, and it waits for a fork being prepared.
+    ///
+    /// The call itself comes before the bracket: a caller in another module passes `T`'s
+    /// metadata, which its first call instantiates under a lock of the runtime's metadata
+    /// cache (for `[LockdepMap]`, the Array cache's), and a fork meanwhile copies that lock
+    /// held into a child that may need it. Return `Void` (whose metadata is static), or
+    /// call `clockdep_fork_initializer_begin`/`_end` directly as `RCULockdepMaps.maps` does.
     package static func initializing<T>(_ body: () -> T) -> T {
         clockdep_fork_initializer_begin()
         defer { clockdep_fork_initializer_end() }

@@ -1,4 +1,5 @@
 public import Lockdep
+internal import CLockdepThread
 internal import CURCUCommon
 
 /// RCU's annotations for Lockdep, compiled in where Lockdep's checks are
@@ -182,11 +183,21 @@ enum RCULockdepMaps {
     /// where no fork is made meanwhile (``ForkHooks/initializing(_:)``).
     static var maps: [LockdepMap] {
         if curcu_lockdep_maps_are_made() { return made }
-        return ForkHooks.initializing {
-            let maps = made
-            curcu_lockdep_maps_set_made()
-            return maps
-        }
+        return makeMaps()
+    }
+
+    /// The maps' first uses, inside the bracket from their very first instruction. Not the
+    /// generic `ForkHooks.initializing`: calling it instantiated `[LockdepMap]`'s metadata
+    /// before the bracket was entered, under the lock of the runtime's Array metadata cache,
+    /// and a fork at that moment copied the lock held: the child's own first section then
+    /// waited for it for ever (a grandchild of threads racing the maps' first use hung).
+    @inline(never)
+    private static func makeMaps() -> [LockdepMap] {
+        clockdep_fork_initializer_begin()
+        defer { clockdep_fork_initializer_end() }
+        let maps = made
+        curcu_lockdep_maps_set_made()
+        return maps
     }
 
     private static let made: [LockdepMap] = RCUFlavorKind.allCases.map { kind in
