@@ -46,7 +46,7 @@ package enum ForkHooks {
     }
 
     /// Makes the one-time value of `slot` (a `CLOCKDEP_ONCE_` slot of `CLockdepFork.h`) inside
-    /// ``initializing(_:)`` and publishes its address there, for an accessor whose every later
+    /// the bracket of ``initializing(_:)`` and publishes its address there, for an accessor whose every later
     /// use is one load of the slot:
     ///
     /// ```swift
@@ -61,13 +61,16 @@ package enum ForkHooks {
     /// initializer misses a fork being prepared meanwhile (``register(prepare:parent:child:)``
     /// skips triples not yet complete), so that fork neither takes the new lock nor makes it
     /// new in the child, which inherits it held by a thread it does not have.
+    ///
+    /// Not generic, and the bracket opened directly, so that nothing is instantiated before it
+    /// (see ``initializing(_:)``): the generic types `made` uses are instantiated inside it.
     @inline(never)
     package static func makeOnce(_ slot: Int32, _ make: () -> UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        initializing {
-            let made = make()
-            clockdep_fork_once_publish(slot, made)
-            return made
-        }
+        clockdep_fork_initializer_begin()
+        defer { clockdep_fork_initializer_end() }
+        let made = make()
+        clockdep_fork_once_publish(slot, made)
+        return made
     }
 
     /// Lockdep's graph and statistics locks: any package code may call into the validator

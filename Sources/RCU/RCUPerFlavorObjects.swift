@@ -4,7 +4,9 @@ import Lockdep
 /// One object per flavor, at ``RCUStallDetector/index(of:)``, in a buffer that lives as long
 /// as the process, reached through a `CLockdepFork.h` once slot: a use is one load of the
 /// slot and one of the object, no Swift once and no retain (``ForkHooks/makeOnce(_:_:)``
-/// says why such values are made inside a bracket against `fork()`).
+/// says why such values are made inside a bracket against `fork()`). `Object` is a
+/// non-generic class: a first use instantiates no metadata before the bracket (`made`
+/// instantiates `Unmanaged<Object>`'s inside it).
 struct RCUPerFlavorObjects<Object: AnyObject> {
     let base: UnsafeMutablePointer<Unmanaged<Object>>
 
