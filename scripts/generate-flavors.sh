@@ -75,6 +75,10 @@ extension $type {
     @inlinable @inline(__always)
     public static func _scopeReadLock(_ scope: UnsafeRawPointer?) -> Bool { curcu_${prefix}_scope_read_lock(scope) }
 
+    /// This flavor's \`_isScopeThread(_:)\`: see \`RCUFlavor\`.
+    @inlinable @inline(__always)
+    public static func _isScopeThread(_ scope: UnsafeRawPointer?) -> Bool { curcu_${prefix}_on_scope_thread(scope) }
+
     /// This flavor's \`_scopeReadUnlock(_:broughtOnline:)\`: see \`RCUFlavor\`.
     @inlinable @inline(__always)
     public static func _scopeReadUnlock(_ scope: UnsafeRawPointer?, broughtOnline: Bool) {
