@@ -34,15 +34,14 @@ package enum ForkHooks {
     /// initializer's once, for a thread it does not have. A fork waits for it before any hook
     /// here takes its lock, and it waits for a fork being prepared.
     ///
-    /// The call itself comes before the bracket: a caller in another module passes `T`'s
-    /// metadata, which its first call instantiates under a lock of the runtime's metadata
-    /// cache (for `[LockdepMap]`, the Array cache's), and a fork meanwhile copies that lock
-    /// held into a child that may need it. Return `Void` (whose metadata is static), or
-    /// call `clockdep_fork_initializer_begin`/`_end` directly as `RCULockdepMaps.maps` does.
-    package static func initializing<T>(_ body: () -> T) -> T {
+    /// Not generic: a generic call instantiates its type argument's metadata before the
+    /// bracket opens, under a lock of the runtime's metadata cache (for `[LockdepMap]`, the
+    /// Array cache's), and a fork meanwhile would copy that lock held into a child that may
+    /// need it. A value is made with ``makeOnce(_:_:)``.
+    package static func initializing(_ body: () -> Void) {
         clockdep_fork_initializer_begin()
         defer { clockdep_fork_initializer_end() }
-        return body()
+        body()
     }
 
     /// Makes the one-time value of `slot` (a `CLOCKDEP_ONCE_` slot of `CLockdepFork.h`) inside

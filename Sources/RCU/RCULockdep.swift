@@ -180,14 +180,14 @@ enum RCULockdepMaps {
     /// fork while another thread ran the initializer left the child's first use waiting in
     /// its once for ever (a child's first `synchronize()` hung, 1 in 100 forks amid other
     /// threads' first grace periods, under ASan). So the first uses run the initializer
-    /// where no fork is made meanwhile (``ForkHooks/initializing(_:)``).
+    /// where no fork is made meanwhile (the bracket of `ForkHooks.initializing`).
     static var maps: [LockdepMap] {
         if curcu_lockdep_maps_are_made() { return made }
         return makeMaps()
     }
 
-    /// The maps' first uses, inside the bracket from their very first instruction. Not the
-    /// generic `ForkHooks.initializing`: calling it instantiated `[LockdepMap]`'s metadata
+    /// The maps' first uses, inside the bracket from their very first instruction. Not through
+    /// a generic call: one that returned the maps instantiated `[LockdepMap]`'s metadata
     /// before the bracket was entered, under the lock of the runtime's Array metadata cache,
     /// and a fork at that moment copied the lock held: the child's own first section then
     /// waited for it for ever (a grandchild of threads racing the maps' first use hung).

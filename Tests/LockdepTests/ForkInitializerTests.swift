@@ -62,9 +62,10 @@ final class ForkInitializerTests: LockdepTestCase {
     /// nested bracket, returns, and the child can bracket an initializer of its own.
     func testForkFromInsideInAFreshProcess() throws {
         guard inFreshTestProcess else { throw XCTSkip("runs in the fresh process of testForkFromInsideAnInitializerDoesNotWaitForItself") }
-        let status: Int32? = ForkHooks.initializing {
+        var status: Int32?
+        ForkHooks.initializing {
             ForkHooks.initializing {
-                forkedChildExitStatus(timeout: .seconds(10)) {
+                status = forkedChildExitStatus(timeout: .seconds(10)) {
                     alarm(8)
                     ForkHooks.initializing { _ = LockdepMap("fork-initializer-child-map") }
                     return 0
