@@ -89,7 +89,7 @@ for entry in "${loops[@]}"; do
     # inclusive count among them is the loop itself (a thunk calling it counts less).
     if [[ $loop == c* ]]; then pattern='creference_[a-z_]*read_loop'; else pattern='ReadCostLoops'; fi
     instructions=$(callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
-        awk -v pattern="$pattern" '$0 ~ pattern && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); if ($1 > max) max = $1 } END { print max + 0 }')
+        awk -v pattern="$pattern" '$0 ~ pattern && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); if ($1 + 0 > max) max = $1 + 0 } END { printf "%.0f\n", max }')
     if [[ $instructions -eq 0 ]]; then
         echo "FAIL: no $pattern function in the callgrind profile of $flavor $loop" >&2
         exit 1
@@ -102,7 +102,7 @@ done
 per_read() {
     local profile=$1 pattern=$2 summary=$3 instructions nr_reads
     instructions=$(callgrind_annotate --inclusive=yes "$profile" 2>/dev/null |
-        awk -v pattern="$pattern" '$0 ~ pattern && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); if ($1 > max) max = $1 } END { print max + 0 }')
+        awk -v pattern="$pattern" '$0 ~ pattern && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); if ($1 + 0 > max) max = $1 + 0 } END { printf "%.0f\n", max }')
     nr_reads=$(awk '/^SUMMARY/ { for (i = 1; i <= NF; i++) if ($i == "nr_reads") print $(i + 1) }' "$summary")
     # nr_reads may be printed in e-notation (3.1786e+09): awk compares it, not bash.
     if [[ $instructions -eq 0 || -z $nr_reads ]] || ! awk -v r="$nr_reads" 'BEGIN { exit !(r + 0 > 0) }'; then
