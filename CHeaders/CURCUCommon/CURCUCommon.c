@@ -6,7 +6,6 @@ __thread void *curcu_current_wait_slot;
 __thread int curcu_any_callback_depth;
 
 void (*curcu_enqueue_test_hook)(void);
-int curcu_lockdep_maps_made;
 
 void curcu_set_enqueue_test_hook(void (*hook)(void)) {
     __atomic_store_n(&curcu_enqueue_test_hook, hook, __ATOMIC_RELEASE);

@@ -1,6 +1,5 @@
 public import Lockdep
 internal import CLockdepThread
-internal import CURCUCommon
 
 /// RCU's annotations for Lockdep, compiled in where Lockdep's checks are
 /// (debug builds, or release with the `LockdepInRelease` trait) and to
@@ -12,7 +11,7 @@ extension RCUFlavor {
     /// `rcu_lock_map`): sections acquire it for recursive read, `synchronize()`
     /// and `barrier()` are an empty write section on it. Atomic: sleeping
     /// inside a section is "sleeping function called from invalid context".
-    public static var lockdepMap: LockdepMap { RCULockdepMaps.maps[kind.rawValue] }
+    public static var lockdepMap: LockdepMap { RCULockdepMaps.maps[kind].takeUnretainedValue() }
 
     /// Where ``lockdepMap`` is published for read sections, which read it from
     /// this C cell (a global of the flavor's shim) with plain loads instead of
@@ -174,37 +173,22 @@ enum RCULockdepMaps {
     /// wait. The inlined section code passes them as constants.
     @inlinable static var readOptions: LockdepMap.Options { [.atomic, .rcu] }
 
-    /// Each flavor's read-side pseudo-lock, at its kind's raw value.
+    /// Each flavor's read-side pseudo-lock.
     ///
     /// Creating them takes Lockdep's graph lock, which a `fork()` holds while it is made: a
     /// fork while another thread ran the initializer left the child's first use waiting in
     /// its once for ever (a child's first `synchronize()` hung, 1 in 100 forks amid other
-    /// threads' first grace periods, under ASan). So the first uses run the initializer
-    /// where no fork is made meanwhile (the bracket of `ForkHooks.initializing`).
-    static var maps: [LockdepMap] {
-        if curcu_lockdep_maps_are_made() { return made }
-        return makeMaps()
+    /// threads' first grace periods, under ASan). So they are made inside
+    /// ``ForkHooks/makeOnce(_:_:)``, where no fork is made meanwhile.
+    static var maps: RCUPerFlavorObjects<LockdepMap> {
+        RCUPerFlavorObjects(slot: CLOCKDEP_ONCE_RCU_READ_MAPS) { made }
     }
 
-    /// The maps' first uses, inside the bracket from their very first instruction. Not through
-    /// a generic call: one that returned the maps instantiated `[LockdepMap]`'s metadata
-    /// before the bracket was entered, under the lock of the runtime's Array metadata cache,
-    /// and a fork at that moment copied the lock held: the child's own first section then
-    /// waited for it for ever (a grandchild of threads racing the maps' first use hung).
-    @inline(never)
-    private static func makeMaps() -> [LockdepMap] {
-        clockdep_fork_initializer_begin()
-        defer { clockdep_fork_initializer_end() }
-        let maps = made
-        curcu_lockdep_maps_set_made()
-        return maps
-    }
-
-    private static let made: [LockdepMap] = RCUFlavorKind.allCases.map { kind in
+    nonisolated(unsafe) private static let made: UnsafeMutableRawPointer = RCUPerFlavorObjects { kind in
         let flavor = kind.flavorType.flavorDescription
         return LockdepMap.rcuRead("\(flavor.lockdepName)", key: "swift-rcu.\(flavor.lockdepName)",
                                   cell: LockdepMapCell(flavor.lockdepCell))
-    }
+    }.raw
 }
 
 extension LockdepMap {

@@ -75,16 +75,4 @@ CURCU_INLINE void curcu_print_error(const char *line) {
     fflush(stderr);
 }
 
-/* ---- Lockdep ----------------------------------------------------------------- */
-
-/* Set once the flavors' Lockdep read maps exist (RCULockdepMaps.maps): until then their
- * first use brackets their creation against fork(), after it a use is one load. */
-extern int curcu_lockdep_maps_made;
-CURCU_INLINE bool curcu_lockdep_maps_are_made(void) {
-    return __atomic_load_n(&curcu_lockdep_maps_made, __ATOMIC_ACQUIRE) != 0;
-}
-CURCU_INLINE void curcu_lockdep_maps_set_made(void) {
-    __atomic_store_n(&curcu_lockdep_maps_made, 1, __ATOMIC_RELEASE);
-}
-
 #endif /* CURCU_COMMON_H */

@@ -60,6 +60,7 @@ int clockdep_fork_is_preparing(void);
 #define CLOCKDEP_ONCE_RCU_INLINE_RECLAIM_BATCHES 3   /* RCUInlineReclaimBatch, per flavor */
 #define CLOCKDEP_ONCE_RCU_MISUSE_HANDLER 4           /* RCUMisuse's report handler */
 #define CLOCKDEP_ONCE_RCU_STALL_DETECTOR 5           /* RCUStallDetector's fork hooks */
+#define CLOCKDEP_ONCE_RCU_READ_MAPS 6                /* RCU's Lockdep read maps, per flavor */
 #define CLOCKDEP_ONCE_SLOTS 8
 
 extern void *clockdep_fork_once_values[CLOCKDEP_ONCE_SLOTS];
