@@ -24,6 +24,21 @@ enum Engine {
         return (product.high ^ product.low) | 1
     }
 
+    /// The chain key of the `depth` entries at the bottom of `t`'s stack (the seed for none),
+    /// computing the deferred keys among them (``HeldLock/chainKey``) and storing them.
+    @usableFromInline @inline(never)
+    static func chainKey(_ t: UnsafeMutablePointer<ThreadState>, below depth: Int) -> UInt64 {
+        var known = depth
+        while known > 0 && t.pointee.held[known - 1].chainKey == 0 { known -= 1 }
+        var key = known > 0 ? t.pointee.held[known - 1].chainKey : chainSeed
+        for i in known..<depth {
+            let e = t.pointee.held[i]
+            key = mix(key, element(node: e.node, mode: e.mode, irq: e.irqState, flags: e.flags, nested: e.nest != nil))
+            t.pointee.held[i].chainKey = key
+        }
+        return key
+    }
+
     /// The chain-key element of one acquire: every flag is part of it, so a map acquired with
     /// options other than its own (which the full path reports) never hits a chain that the
     /// map's own options cached. Laid out as a held entry's ``HeldLock/info`` (nesting in
@@ -158,8 +173,8 @@ enum Engine {
         if depth == t.pointee.capacity { t.pointee.grow() }
         let node = classID << 3 | UInt32(subclass & 7)
         let irq = t.pointee.irqState
-        let prevKey = depth > 0 ? t.pointee.held[depth - 1].chainKey : chainSeed
-        let key = mix(prevKey, element(node: node, mode: mode.rawValue, irq: irq, flags: flags, nested: nest != nil))
+        let key = mix(chainKey(t, below: depth), element(node: node, mode: mode.rawValue, irq: irq, flags: flags,
+                                                         nested: nest != nil))
         let measure = word & 2 != 0
         (t.pointee.held + depth).initialize(to: HeldLock(
             instance: instance, chainKey: key, acquiredAt: measure ? now() : 0, nest: nest, node: node,
@@ -221,8 +236,7 @@ enum Engine {
         if i == depth - 1 { return }
         for j in i..<(depth - 1) {
             let e = t.pointee.held[j]
-            let prevKey = j > 0 ? t.pointee.held[j - 1].chainKey : chainSeed
-            let key = mix(prevKey, element(node: e.node, mode: e.mode, irq: e.irqState, flags: e.flags, nested: e.nest != nil))
+            let key = mix(chainKey(t, below: j), element(node: e.node, mode: e.mode, irq: e.irqState, flags: e.flags, nested: e.nest != nil))
             t.pointee.held[j].chainKey = key
             if !t.pointee.cacheContains(key) && t.pointee.recursion == 0 && StateWord.load() & 1 == 0 {
                 validate(t, index: j)

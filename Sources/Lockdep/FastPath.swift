@@ -65,8 +65,9 @@ extension Engine {
     /// `checksChain: false` pushes without looking the chain up (the kernel's `check=0` for
     /// `rcu_lock_map`), for a caller that proves the new chain's validation could add nothing
     /// a later check reads (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)``:
-    /// a recursive read of an RCU map). The key is still computed and stored: the chains of
-    /// the locks taken above the entry include it.
+    /// a recursive read of an RCU map). Its key is deferred (stored as 0): most sections take
+    /// no lock, and the chains of the locks taken above the entry compute it when they first
+    /// need it (``chainKey(_:below:)``).
     ///
     /// `elementWithoutIrq`: the new entry's chain-key element less its irq state, precomputed
     /// from `classID`, `subclass`, `mode` and `flags` (a map cell's read element), which are
@@ -89,13 +90,17 @@ extension Engine {
         }
         let info = elementWithoutIrq.map { $0 | UInt64(irq) << 40 }
             ?? element(node: classID << 3 | UInt32(subclass & 7), mode: mode.rawValue, irq: irq, flags: flags, nested: false)
-        // The sentinel below the stack holds the chain seed: no depth test.
-        let key = mix((top - 1).pointee.chainKey, info)
-        // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
-        // the probe sequence only when another chain sits there.
+        let key: UInt64
         if checksChain {
+            // The sentinel below the stack holds the chain seed: no depth test.
+            let below = (top - 1).pointee.chainKey
+            key = mix(_fastPath(below != 0) ? below : chainKey(t, below: t.pointee.depth), info)
+            // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
+            // the probe sequence only when another chain sits there.
             let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
             guard home == key || (home != 0 && ThreadState.cacheProbe(t, key)) else { return false }
+        } else {
+            key = 0
         }
         // Field by field: the entry's acquire time and nest lock are not written (no extra flag).
         top.pointee.instance = instance

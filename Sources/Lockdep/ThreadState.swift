@@ -16,6 +16,9 @@ let threadStateKeyPlusOne = Atomic<UInt32>(0)
 @usableFromInline
 struct HeldLock {
     @usableFromInline var instance: UnsafeRawPointer
+    /// The chain's key up to and including this entry, or 0 (no key is 0) while it is
+    /// deferred: a push that checks no chain (an RCU read section's) leaves it to whoever
+    /// first needs it, ``Engine/chainKey(_:below:)``.
     @usableFromInline var chainKey: UInt64
     /// `node | mode << 32 | irqState << 40 | flags << 48 | pins << 56`: the flags and pin
     /// count in the top 16 bits, which a release compares with one instruction.

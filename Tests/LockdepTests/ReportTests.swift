@@ -479,6 +479,52 @@ final class MapCellOptionsTests: LockdepTestCase {
         XCTAssertEqual(Set(r.classes), ["cell.check0.map", "check0.inner"])
     }
 
+    /// A read section's key is deferred (stored as 0) until a lock above it needs it. Wherever it
+    /// is computed (a lock's fast push, its full acquire, an out-of-order release rebuilding the
+    /// keys above), every held entry's key must be the one computed eagerly from the entries'
+    /// elements, or a chain could be cached under one key and looked up under another.
+    func testDeferredReadSectionKeysEqualTheKeysComputedEagerly() {
+        let map = LockdepMap("cell.deferred.map", key: "MapCellOptionsTests.deferred", options: [.atomic, .rcu])
+        let cell = LockdepMapCell.allocate()
+        cell.fill(from: map)
+        let a = CheckedSpinLock(class: .unique("deferred.a")), b = CheckedSpinLock(class: .unique("deferred.b"))
+        func eagerKeys() -> [UInt64] {
+            let t = ThreadState.current()
+            var key = Engine.chainSeed
+            return (0..<t.pointee.depth).map { i in
+                let e = t.pointee.held[i]
+                key = Engine.mix(key, Engine.element(node: e.node, mode: e.mode, irq: e.irqState, flags: e.flags,
+                                                     nested: e.nest != nil))
+                return key
+            }
+        }
+        func storedKeys() -> [UInt64] {
+            let t = ThreadState.current()
+            return (0..<t.pointee.depth).map { t.pointee.held[$0].chainKey }
+        }
+        for round in 0..<3 {
+            // Two nested sections: both keys deferred until `a` needs the one below it.
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+            XCTAssertEqual(storedKeys(), [0, 0], "round \(round)")
+            a.lock()
+            XCTAssertEqual(storedKeys(), eagerKeys(), "round \(round): after a's acquire")
+            // A section above a lock: deferred again, then resolved by b's acquire.
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+            b.lock()
+            XCTAssertEqual(storedKeys(), eagerKeys(), "round \(round): after b's acquire")
+            // Out of order: the entries above `a` are rebuilt on the keys below it.
+            a.unlock()
+            XCTAssertEqual(storedKeys(), eagerKeys(), "round \(round): after a's release")
+            b.unlock()
+            Lockdep.release(cell, options: [.atomic, .rcu])
+            Lockdep.release(cell, options: [.atomic, .rcu])
+            Lockdep.release(cell, options: [.atomic, .rcu])
+            XCTAssertEqual(Lockdep.heldLockCount, 0)
+        }
+        expectSilent()
+    }
+
     /// The right options: silent, and the section is atomic.
     func testAcquireWithTheMapsOptionsIsSilent() {
         let map = LockdepMap("cell.atomic.map2", key: "MapCellOptionsTests.atomic2", options: [.atomic, .rcu])
