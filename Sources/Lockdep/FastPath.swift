@@ -140,7 +140,8 @@ extension Engine {
     @usableFromInline @inline(never)
     static func acquireMapCell(_ cell: UnsafeMutablePointer<clockdep_map_cell>, mode: LockdepMode, flags: UInt8,
                                site: LockdepSite) {
-        guard let instance = clockdep_map_cell_instance(cell) else {
+        // The flags first: their acquire load is what makes the instance and class visible.
+        guard clockdep_map_cell_flags(cell) != 0, let instance = clockdep_map_cell_instance(cell) else {
             preconditionFailure("Lockdep.acquire(_:mode:options:) of an empty LockdepMapCell, at \(site)")
         }
         _ = acquireCheckingMapOptions(cell, classID: clockdep_map_cell_class(cell), instance: instance, mode: mode,

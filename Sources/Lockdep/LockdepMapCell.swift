@@ -1,4 +1,5 @@
 public import CLockdepThread
+internal import Glibc
 
 /// A cell holding what acquiring a ``LockdepMap`` needs (its identity, class and flags),
 /// for a pseudo-lock taken on a hot path.
@@ -30,17 +31,28 @@ public struct LockdepMapCell: @unchecked Sendable {
     public var isFilled: Bool { clockdep_map_cell_flags(cell) != 0 }
 
     /// Publishes `map` in the cell and keeps it alive for the life of the process.
-    /// Filling a cell twice with different maps is a programming error.
+    /// Filling a cell twice with different maps is a programming error, reported as a
+    /// precondition failure even when the two fills race: one filler claims the cell, and the
+    /// other waits for its fill and compares.
     public func fill(from map: LockdepMap) {
-        if isFilled {
-            precondition(clockdep_map_cell_instance(cell) == map.lockdepInstance,
-                         "LockdepMapCell filled twice with different maps")
-            return
+        if !isFilled {
+            // Claim and fill as one step for fork(), which waits for it: a child must not
+            // inherit a cell claimed and never filled.
+            clockdep_fork_initializer_begin()
+            let claimed = clockdep_map_cell_claim(cell)
+            if claimed {
+                _ = Unmanaged.passRetained(map)
+                let readElement = Engine.element(node: map.classID << 3, mode: LockdepMode.recursiveRead.rawValue,
+                                                 irq: 0, flags: map.flags, nested: false)
+                clockdep_map_cell_fill(cell, map.lockdepInstance, map.classID, map.flags, readElement)
+            }
+            clockdep_fork_initializer_end()
+            if claimed { return }
         }
-        _ = Unmanaged.passRetained(map)
-        let readElement = Engine.element(node: map.classID << 3, mode: LockdepMode.recursiveRead.rawValue, irq: 0,
-                                         flags: map.flags, nested: false)
-        clockdep_map_cell_fill(cell, map.lockdepInstance, map.classID, map.flags, readElement)
+        // Filled, or being filled by the claimer (a few stores away).
+        while !isFilled { sched_yield() }
+        precondition(clockdep_map_cell_instance(cell) == map.lockdepInstance,
+                     "LockdepMapCell filled twice with different maps")
     }
 
     /// The map's instance; the cell must be filled (its flags seen non-zero first).

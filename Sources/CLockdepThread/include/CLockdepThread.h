@@ -15,6 +15,7 @@
 #ifndef CLOCKDEP_THREAD_H
 #define CLOCKDEP_THREAD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -69,6 +70,8 @@ struct clockdep_map_cell {
     const void *instance;
     uint32_t class_id;
     uint8_t flags;
+    /* 1 once a filler has claimed the cell (clockdep_map_cell_claim): one filler writes it. */
+    uint8_t claimed;
     uint64_t read_element;
 };
 
@@ -84,6 +87,11 @@ static inline __attribute__((always_inline)) uint32_t clockdep_map_cell_class(co
 }
 static inline __attribute__((always_inline)) uint64_t clockdep_map_cell_read_element(const struct clockdep_map_cell *cell) {
     return __atomic_load_n(&cell->read_element, __ATOMIC_RELAXED);
+}
+/* Claims an empty cell for filling: true for exactly one caller, who must then fill it. */
+static inline bool clockdep_map_cell_claim(struct clockdep_map_cell *cell) {
+    uint8_t expected = 0;
+    return __atomic_compare_exchange_n(&cell->claimed, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 static inline __attribute__((always_inline)) void clockdep_map_cell_fill(struct clockdep_map_cell *cell,
                                                                          const void *instance, uint32_t class_id,
