@@ -134,6 +134,30 @@ final class AdversarialSession13Tests: LockdepTestCase {
         expectSilent()
     }
 
+    /// The point of resolving a 0 key in the fast push: once `S m` was validated, `m` taken
+    /// again above a fresh (deferred) section is a cache hit on the fast path, not a trip
+    /// through the full acquire. (A fast push that mixed the 0 in as a key would still be
+    /// correct, by missing the cache every time; only this catches it.)
+    func testALockAboveADeferredSectionHitsTheFastPathOnceValidated() {
+        let (_, cell) = rcuCell("adv13.hit.rcu")
+        let m = LockdepMap(class: .unique("adv13.hit.m"))
+        let site = LockdepSite(fileID: #fileID, line: #line, function: #function)
+        for round in 0..<3 {
+            enter(cell); enter(cell)
+            let t = ThreadState.current()
+            XCTAssertEqual(Self.storedKeys(), [0, 0], "round \(round)")
+            let pushed = Engine.fastPush(classID: m.classID, subclass: 0, instance: m.lockdepInstance, mode: .write,
+                                         flags: m.flags, site: site, t)
+            XCTAssertEqual(pushed, round > 0, "round \(round): a fast push only once the chain was validated")
+            if !pushed { Lockdep.acquire(m) }      // the full path validates and caches the chain
+            checkKeys("round \(round)")
+            XCTAssertFalse(Self.storedKeys().contains(0), "round \(round): the push resolved the keys below it")
+            Lockdep.release(m); leave(cell); leave(cell)
+            XCTAssertEqual(Lockdep.heldLockCount, 0)
+        }
+        expectSilent()
+    }
+
     // MARK: depth limit, validation off and on
 
     /// Sections past `limits.maxDepth`: the push at the limit takes the full path and reports
