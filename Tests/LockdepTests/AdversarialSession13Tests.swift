@@ -27,28 +27,11 @@ final class AdversarialSession13Tests: LockdepTestCase {
         Lockdep.release(cell, options: Self.readOptions)
     }
 
-    /// The keys computed eagerly from the held entries' elements.
-    private static func eagerKeys() -> [UInt64] {
-        let t = ThreadState.current()
-        var key = Engine.chainSeed
-        return (0..<t.pointee.depth).map { i in
-            let e = t.pointee.held[i]
-            key = Engine.mix(key, Engine.element(node: e.node, mode: e.mode, irq: e.irqState, flags: e.flags,
-                                                 nested: e.nest != nil))
-            return key
-        }
-    }
-
-    private static func storedKeys() -> [UInt64] {
-        let t = ThreadState.current()
-        return (0..<t.pointee.depth).map { t.pointee.held[$0].chainKey }
-    }
-
     /// What is wrong with the calling thread's stored keys, without resolving any (resolving
     /// them would change which path the next push takes): every stored key is 0 or the eager
     /// one, and the 0s are a suffix (`chainKey(_:below:)` stops at the first known key).
     private static func keyProblems() -> String? {
-        let stored = storedKeys(), eager = eagerKeys()
+        let stored = storedChainKeys(), eager = eagerChainKeys()
         for i in stored.indices where stored[i] != 0 && stored[i] != eager[i] {
             return "entry \(i): stored \(stored[i]) != eager \(eager[i]) (stored \(stored), eager \(eager))"
         }
@@ -122,10 +105,10 @@ final class AdversarialSession13Tests: LockdepTestCase {
         for round in 0..<3 {
             enter(x); a.lock(); enter(y); enter(y)
             checkKeys("round \(round): x a y y")
-            XCTAssertEqual(Self.storedKeys().suffix(2), [0, 0], "round \(round): the sections above a are deferred")
+            XCTAssertEqual(storedChainKeys().suffix(2), [0, 0], "round \(round): the sections above a are deferred")
             leave(x)                   // out of order: under a and both y sections
             checkKeys("round \(round): after x's release")
-            XCTAssertFalse(Self.storedKeys().contains(0), "round \(round): remove resolves the keys it rebuilds")
+            XCTAssertFalse(storedChainKeys().contains(0), "round \(round): remove resolves the keys it rebuilds")
             b.lock()
             checkKeys("round \(round): b above")
             b.unlock(); leave(y); leave(y); a.unlock()
@@ -145,13 +128,13 @@ final class AdversarialSession13Tests: LockdepTestCase {
         for round in 0..<3 {
             enter(cell); enter(cell)
             let t = ThreadState.current()
-            XCTAssertEqual(Self.storedKeys(), [0, 0], "round \(round)")
+            XCTAssertEqual(storedChainKeys(), [0, 0], "round \(round)")
             let pushed = Engine.fastPush(classID: m.classID, subclass: 0, instance: m.lockdepInstance, mode: .write,
                                          flags: m.flags, site: site, t)
             XCTAssertEqual(pushed, round > 0, "round \(round): a fast push only once the chain was validated")
             if !pushed { Lockdep.acquire(m) }      // the full path validates and caches the chain
             checkKeys("round \(round)")
-            XCTAssertFalse(Self.storedKeys().contains(0), "round \(round): the push resolved the keys below it")
+            XCTAssertFalse(storedChainKeys().contains(0), "round \(round): the push resolved the keys below it")
             Lockdep.release(m); leave(cell); leave(cell)
             XCTAssertEqual(Lockdep.heldLockCount, 0)
         }
@@ -502,11 +485,11 @@ final class AdversarialSession13Tests: LockdepTestCase {
         let (_, cell) = rcuCell("adv13.fork.rcu")
         let a = CheckedSpinLock(class: .unique("adv13.fork.a")), b = CheckedSpinLock(class: .unique("adv13.fork.b"))
         enter(cell); enter(cell)
-        XCTAssertEqual(Self.storedKeys(), [0, 0])
+        XCTAssertEqual(storedChainKeys(), [0, 0])
         let collector = self.collector
         let clean = childExitsCleanly {
             a.lock()
-            guard Self.keyProblems() == nil, !Self.storedKeys().contains(0) else { return false }
+            guard Self.keyProblems() == nil, !storedChainKeys().contains(0) else { return false }
             enter(cell); b.lock()
             guard Self.keyProblems() == nil else { return false }
             b.unlock(); leave(cell); a.unlock()

@@ -3,6 +3,24 @@ import Foundation
 import XCTest
 @testable import Lockdep
 
+/// The calling thread's held entries' chain keys as stored (0: deferred, an RCU read section's).
+func storedChainKeys() -> [UInt64] {
+    let t = ThreadState.current()
+    return (0..<t.pointee.depth).map { t.pointee.held[$0].chainKey }
+}
+
+/// The same keys computed eagerly from the held entries' elements.
+func eagerChainKeys() -> [UInt64] {
+    let t = ThreadState.current()
+    var key = Engine.chainSeed
+    return (0..<t.pointee.depth).map { i in
+        let e = t.pointee.held[i]
+        key = Engine.mix(key, Engine.element(node: e.node, mode: e.mode, irq: e.irqState, flags: e.flags,
+                                             nested: e.nest != nil))
+        return key
+    }
+}
+
 /// Base class: fresh validator state and a collecting handler per test.
 class LockdepTestCase: XCTestCase {
     let collector = LockdepReportCollector()
