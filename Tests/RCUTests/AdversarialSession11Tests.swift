@@ -250,7 +250,8 @@ final class AdversarialSession11Tests: XCTestCase {
                 }
             },
         ]
-        let children = forkChildren(100, alarm: 10, timeout: .seconds(15), pause: .microseconds(2_000),
+        // The children's alarm outlives the parent's wait, so a hung child's stacks are printed.
+        let children = forkChildren(100, alarm: 30, timeout: .seconds(15), pause: .microseconds(2_000),
                                     alsoAccepting: [3 << 8]) {
             RCUMemb.synchronize()
             RCUMemoryBarrier.synchronize()

@@ -231,6 +231,11 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             },
         ]
         usleep(100_000)
+        // The child's own code, run once here first: its first use of a generic conformance
+        // (`counters.map`) takes a Swift runtime lock that a worker may hold at the fork, which
+        // the child would inherit held (a child hung so, 1 in 20).
+        _ = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
+        for (index, counter) in counters.enumerated() { _ = (index, counter.freed.load(ordering: .sequentiallyConsistent)) }
         // The children's alarm outlives the parent's wait: a hung child's stacks are printed.
         let children = forkChildren(20, alarm: 30, timeout: .seconds(15)) {
             let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
@@ -303,6 +308,11 @@ final class ForkGateCrossFlavorTests: XCTestCase {
             }
         }
         usleep(100_000)
+        // The child's own code, run once here first: its first use of a generic conformance
+        // (`counters.map`) takes a Swift runtime lock that a worker may hold at the fork, which
+        // the child would inherit held (a child hung so, 1 in 20).
+        _ = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
+        for (index, counter) in counters.enumerated() { _ = (index, counter.freed.load(ordering: .sequentiallyConsistent)) }
         // The children's alarm outlives the parent's wait: a hung child's stacks are printed.
         let children = forkChildren(20, alarm: 30, timeout: .seconds(15)) {
             let retiredAtFork = counters.map { $0.retired.load(ordering: .sequentiallyConsistent) }
