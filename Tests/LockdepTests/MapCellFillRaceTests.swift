@@ -24,7 +24,8 @@ final class MapCellFillRaceTests: XCTestCase {
         while start.done.load(ordering: .acquiring) < 2 { sched_yield() }
     }
 
-    func testRacingFillsWithDifferentMapsTrap() {
+    func testRacingFillsWithDifferentMapsTrap() throws {
+        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
         let a = LockdepMap("fill.race.a", key: "MapCellFillRaceTests.a", options: [.atomic, .rcu])
         let b = LockdepMap("fill.race.b", key: "MapCellFillRaceTests.b", options: [.atomic, .rcu])
         let children = forkChildren(8, alarm: 10, timeout: .seconds(20)) {
@@ -36,14 +37,17 @@ final class MapCellFillRaceTests: XCTestCase {
                        "statuses \(children.failedStatuses)")
     }
 
+    /// In this process (so ThreadSanitizer watches the claim and the fill): every race ends
+    /// with the cell filled with the map, and nothing traps.
     func testRacingFillsWithTheSameMapPass() {
         let a = LockdepMap("fill.race.same", key: "MapCellFillRaceTests.same", options: [.atomic, .rcu])
-        let children = forkChildren(8, alarm: 10, timeout: .seconds(20)) {
+        for _ in 0..<50 {
             let cell = LockdepMapCell.allocate()
             Self.racingFills(cell, a, a)
-            if !cell.isFilled { _exit(3) }
+            XCTAssertTrue(cell.isFilled)
+            Lockdep.acquire(cell, mode: .recursiveRead, options: [.atomic, .rcu])
+            XCTAssertTrue(Lockdep.isHeld(a, mode: .read))
+            Lockdep.release(cell, options: [.atomic, .rcu])
         }
-        XCTAssertEqual(children.hung, 0)
-        XCTAssertEqual(children.exitedZero, 8, "statuses \(children.failedStatuses)")
     }
 }
