@@ -38,15 +38,15 @@ public struct LockdepMapCell: @unchecked Sendable {
         if !isFilled {
             // Claim and fill as one step for fork(), which waits for it: a child must not
             // inherit a cell claimed and never filled.
-            clockdep_fork_initializer_begin()
-            let claimed = clockdep_map_cell_claim(cell)
-            if claimed {
+            var claimed = false
+            ForkHooks.initializing {
+                claimed = clockdep_map_cell_claim(cell)
+                guard claimed else { return }
                 _ = Unmanaged.passRetained(map)
                 let readElement = Engine.element(node: map.classID << 3, mode: LockdepMode.recursiveRead.rawValue,
                                                  irq: 0, flags: map.flags, nested: false)
                 clockdep_map_cell_fill(cell, map.lockdepInstance, map.classID, map.flags, readElement)
             }
-            clockdep_fork_initializer_end()
             if claimed { return }
         }
         // Filled, or being filled by the claimer (a few stores away).
