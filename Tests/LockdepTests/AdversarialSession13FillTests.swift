@@ -187,65 +187,6 @@ final class AdversarialSession13FillTests: LockdepTestCase {
         XCTAssertEqual(collector.kinds, [], "reports: \(collector.reports)")
     }
 
-    // MARK: fork during racing fills
-
-    /// Attack 4: three threads walk one pool of fresh cells, all filling each cell with one
-    /// map (so claims race), while this thread forks. Each child fills every cell of the pool
-    /// (a cell inherited claimed and never filled would spin for ever: the alarm ends it),
-    /// acquires and releases some, and fills a fresh cell.
-    func testForkWhileThreadsRaceFills() throws {
-        try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer does not support threads created after fork()")
-        try XCTSkipIf(runningUnderAddressSanitizer, "forked children under AddressSanitizer")
-        Lockdep.reportHandler = .trap
-        let map = LockdepMap("adv13fill.fork", key: "adv13fill.fork", options: [.atomic, .rcu])
-        let count = 300_000
-        let pool = (0..<count).map { _ in LockdepMapCell.allocate() }
-        let gate = Gate()
-        for t in 0..<3 {
-            Thread {
-                while !gate.go.load(ordering: .acquiring) {}
-                var i = 0
-                while i < count && !gate.stop.load(ordering: .relaxed) {
-                    pool[i].fill(from: map)
-                    if t == 0 {
-                        Lockdep.acquire(pool[i], mode: .recursiveRead, options: [.atomic, .rcu], ifEmpty: { pool[i].fill(from: map) })
-                        Lockdep.release(pool[i], options: [.atomic, .rcu])
-                    }
-                    i += 1
-                    if t == 1 { gate.ifEmptyCalls.store(i, ordering: .relaxed) }
-                }
-                gate.done.add(1, ordering: .releasing)
-            }.start()
-        }
-        gate.go.store(true, ordering: .releasing)
-        while gate.ifEmptyCalls.load(ordering: .relaxed) == 0 { sched_yield() }
-        // A child forked after the walk ended exits 7 (it proves nothing about the race).
-        let children = forkChildren(12, alarm: 20, timeout: .seconds(30), pause: .milliseconds(1), alsoAccepting: [7 << 8]) {
-            let forkedMidRace = gate.ifEmptyCalls.load(ordering: .relaxed) < count
-            for i in 0..<count {
-                pool[i].fill(from: map)
-                if !pool[i].isFilled { _exit(3) }
-                if i % 97 == 0 {
-                    Lockdep.acquire(pool[i], mode: .recursiveRead, options: [.atomic, .rcu])
-                    if !Lockdep.isHeld(map, mode: .read) { _exit(4) }
-                    Lockdep.release(pool[i], options: [.atomic, .rcu])
-                }
-            }
-            let fresh = LockdepMapCell.allocate()
-            let other = LockdepMap("adv13fill.fork.child", key: "adv13fill.fork.child", options: [.atomic])
-            Lockdep.acquire(fresh, mode: .write, options: [.atomic], ifEmpty: { fresh.fill(from: other) })
-            if !Lockdep.isHeld(other, mode: .write) { _exit(5) }
-            Lockdep.release(fresh, options: [.atomic])
-            if !forkedMidRace { _exit(7) }
-        }
-        gate.stop.store(true, ordering: .relaxed)
-        while gate.done.load(ordering: .acquiring) < 3 { sched_yield() }
-        XCTAssertEqual(children.hung, 0, "a child hung filling a cell")
-        XCTAssertEqual(children.failed, 0, "statuses \(children.failedStatuses)")
-        XCTAssertGreaterThan(children.exitedZero, 0, "no child was forked while the fills raced")
-        XCTAssertTrue(pool.allSatisfy(\.isFilled) || gate.stop.load(ordering: .relaxed))
-    }
-
     // MARK: different maps: trap, in children only
 
     /// Forks `count` children each running `body`; asserts they all trapped (none passed, none hung).
