@@ -28,6 +28,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "CReferenceReadCount.h"
 #include <pthread.h>
 
 /* The object the loops dereference: one integer, like the Swift benchmark's final class. */

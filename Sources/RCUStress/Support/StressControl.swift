@@ -1,3 +1,4 @@
+import CReference
 import Synchronization
 
 /// The flags and counters the stress threads share with the main thread.
@@ -30,8 +31,19 @@ final class StressControl: Sendable {
 /// threads publishing their counts do not slow each other down.
 final class PaddedCounter: Sendable {
     let value = Atomic<Int>(0)
-    private let padding: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// While not 0, the address of the running count in the owning thread's thread-local
+    /// (an `urcu` reader's, kept as test_urcu keeps it), read instead of ``value``.
+    let threadLocal = Atomic<UInt>(0)
+    private let padding: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    /// The running count, for the progress line.
+    var running: Int {
+        if let count = UnsafePointer<UInt>(bitPattern: threadLocal.load(ordering: .acquiring)) {
+            return Int(creference_urcu_reads_at(count))
+        }
+        return value.load(ordering: .relaxed)
+    }
 
     /// Publishes `count` (relaxed: only the progress line reads it).
     @inline(__always)

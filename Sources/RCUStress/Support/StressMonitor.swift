@@ -42,7 +42,7 @@ struct StressMonitor {
             sample()
             if now >= end { break }
             if showsProgress && now >= nextProgress {
-                let count = counters.reduce(0) { $0 + $1.value.load(ordering: .relaxed) }
+                let count = counters.reduce(0) { $0 + $1.running }
                 let rate = Double(count - lastCount) / (Double(now - lastTime) / 1e9)
                 drawProgress(elapsed: Double(now - start) / 1e9, total: seconds, rate: rate)
                 lastCount = count

@@ -1,10 +1,13 @@
+import CReference
+
 /// The `urcu` readers' loops.
 ///
 /// By default (``plain(counter:control:_:)``) a reader does per read
 /// exactly what liburcu's test_urcu `thr_reader` does: the read section with its checks
 /// (each run's `readOnce`), one increment of the thread's read count in memory
-/// (test_urcu's `URCU_TLS(nr_reads)++`; the progress line reads the same counter), for
-/// qsbr the quiescent state after every 1024th read, and the stop test.
+/// (test_urcu's `URCU_TLS(nr_reads)++`, the same thread-local increment: CReferenceReadCount.h;
+/// the progress line reads it), for qsbr the quiescent state after every 1024th read, and
+/// the stop test.
 ///
 /// With `--sample-every N` a reader also times one read in N (``run(sampleEvery:control:latency:every1024:burst:timedRead:)``):
 /// work test_urcu does not do, so that loop is not the one compared with liburcu's.
@@ -15,10 +18,12 @@ enum UrcuReadLoop {
     @inline(__always)
     static func plain(counter: PaddedCounter, control: StressControl, _ read: (_ bad: inout Int) -> Void) -> Int {
         var bad = 0
+        counter.countsThisThreadsReads()
         repeat {
             read(&bad)
-            counter.increment()
+            creference_urcu_count_read()
         } while !control.shouldStop
+        counter.publishThisThreadsReads()
         return bad
     }
 
@@ -30,10 +35,12 @@ enum UrcuReadLoop {
         _ read: (_ bad: inout Int) -> Void
     ) -> Int {
         var bad = 0
+        counter.countsThisThreadsReads()
         repeat {
             read(&bad)
-            if _slowPath(counter.increment() & 1023 == 0) { quiescentState() }
+            if _slowPath(creference_urcu_count_read() & 1023 == 0) { quiescentState() }
         } while !control.shouldStop
+        counter.publishThisThreadsReads()
         return bad
     }
 
@@ -121,13 +128,18 @@ extension UrcuReadLoop {
 }
 
 extension PaddedCounter {
-    /// Adds 1 and returns the new count: a reader's per-read count (relaxed: one thread
-    /// writes it; the progress line reads it).
-    @inline(__always)
-    @discardableResult
-    func increment() -> Int {
-        let count = value.load(ordering: .relaxed) &+ 1
-        value.store(count, ordering: .relaxed)
-        return count
+    /// Starts the calling reader's count at 0 in its thread-local (``UrcuReadLoop/plain(counter:control:_:)``),
+    /// where the progress line reads it until ``publishThisThreadsReads()``.
+    func countsThisThreadsReads() {
+        creference_urcu_reads_reset()
+        threadLocal.store(UInt(bitPattern: creference_urcu_reads_address()), ordering: .releasing)
+    }
+
+    /// Publishes the calling reader's final count and stops the progress line reading its
+    /// thread-local. The monitor reads it only before the run's stop, which a reader waits
+    /// for before calling this, so no read outlives the thread.
+    func publishThisThreadsReads() {
+        publish(Int(creference_urcu_reads_now()))
+        threadLocal.store(0, ordering: .releasing)
     }
 }
