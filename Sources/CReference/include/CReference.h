@@ -28,9 +28,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include "CReferenceReadCount.h"
-#include <pthread.h>
 
 /* The object the loops dereference: one integer, like the Swift benchmark's final class. */
 struct creference_node {

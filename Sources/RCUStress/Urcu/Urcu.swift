@@ -13,8 +13,8 @@ struct Urcu: ParsableCommand {
             release builds, as test_urcu's assert) -> dereference the published node -> test \
             it for nil and check its value -> the -c busy loop if RDUR is not 0 -> unlock -> \
             count the read (test_urcu's URCU_TLS(nr_reads)++: the same increment of a \
-            thread-local at a fixed offset from the thread pointer) -> test the stop flag. They run in a withReader scope; qsbr \
-            readers announce a quiescent state every 1024 reads, as test_urcu_qsbr's. \
+            thread-local at a fixed offset from the thread pointer) -> test the stop flag. \
+            They run in a withReader scope; qsbr readers announce a quiescent state every 1024 reads, as test_urcu_qsbr's. \
             --sample-every N also times one read in N, which test_urcu does not (a countdown \
             per read): latency runs are not the ones to compare with liburcu. Writers allocate a node, exchange the pointer, wait for a grace period, \
             then poison and free the old node; with -b BATCH they instead retire old nodes in \
