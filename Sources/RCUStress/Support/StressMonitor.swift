@@ -82,7 +82,9 @@ struct StressMonitor {
     }
 
     private func drawProgress(elapsed: Double, total: Double, rate: Double) {
-        let line = "\r[\(Int(elapsed.rounded()))/\(Int(total.rounded())) s] \(Columns.scientific(rate)) \(unit)/s, backlog \(backlogPeak)"
+        // A fractional duration as given (3.5, not 4); a whole one without ".0".
+        let duration = total == total.rounded(.down) ? "\(Int(total))" : "\(total)"
+        let line = "\r[\(Int(elapsed.rounded()))/\(duration) s] \(Columns.scientific(rate)) \(unit)/s, backlog \(backlogPeak)"
         TerminalOutput.write(line + "\u{1B}[K", to: STDOUT_FILENO)
     }
 
