@@ -46,35 +46,6 @@ final class AdversarialSession14UrcuTests: XCTestCase {
         return (try value("nr_reads"), try value("nr_writes"), try value("nr_ops"))
     }
 
-    /// Runs `rcu-stress urcu arguments` on a terminal (`script`), returns its exit status and output.
-    private func runOnTerminal(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let script = URL(fileURLWithPath: "/usr/bin/script")
-        guard FileManager.default.isExecutableFile(atPath: script.path) else {
-            throw XCTSkip("no /usr/bin/script to give the run a terminal")
-        }
-        let command = (["'\(try RCUStressProcess.executable().path)'", "urcu"] + arguments).joined(separator: " ")
-        let process = Process()
-        process.executableURL = script
-        process.arguments = ["-qec", command, "/dev/null"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-
-    /// The rates the progress line drew ("\r[1/2 s] 4.1e8 ops/s, backlog 0").
-    private func progressRates(_ output: String) -> [Double] {
-        output.split(separator: "\r").compactMap { line -> Double? in
-            guard line.hasPrefix("["), let open = line.range(of: "] "), let unit = line.range(of: " ops/s") else {
-                return nil
-            }
-            return Double(line[open.upperBound..<unit.lowerBound])
-        }
-    }
-
     /// Runs far shorter than thread start-up, with as many readers as 2 CPUs allow: most
     /// readers see the stop before their first read, and each must still count the one read
     /// its loop does, in both the plain loop (the thread-local) and the sampled loop.
@@ -149,12 +120,12 @@ final class AdversarialSession14UrcuTests: XCTestCase {
             ["8", "1", "1.5", "--flavor", "mutex", "-v"],
         ]
         for arguments in runs {
-            let run = try runOnTerminal(arguments)
+            let run = try RCUStressProcess.runOnTerminal(["urcu"] + arguments)
             XCTAssertEqual(run.status, 0, "\(arguments): \(run.output.debugDescription)")
             XCTAssertTrue(run.output.contains("PASS"), "\(arguments): \(run.output.debugDescription)")
             let counts = try summaryCounts(run.output)
             XCTAssertEqual(counts.ops, counts.reads + counts.writes, "\(arguments): \(run.output.debugDescription)")
-            let rates = progressRates(run.output)
+            let rates = RCUStressProcess.progressRates(run.output)
             let first = try XCTUnwrap(rates.first, "\(arguments): no progress line in \(run.output.debugDescription)")
             XCTAssertGreaterThan(first, 0, "\(arguments): \(run.output.debugDescription)")
             XCTAssertLessThanOrEqual(first, Double(counts.ops) * 1.01, "\(arguments): \(run.output.debugDescription)")

@@ -48,6 +48,36 @@ enum RCUStressProcess {
             stderr: String(decoding: errData.wait(), as: UTF8.self))
     }
 
+    /// Runs `rcu-stress arguments` on a terminal (under `script`), so that it draws its
+    /// progress line; skips the test where `/usr/bin/script` is missing.
+    static func runOnTerminal(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let script = URL(fileURLWithPath: "/usr/bin/script")
+        guard FileManager.default.isExecutableFile(atPath: script.path) else {
+            throw XCTSkip("no /usr/bin/script to give the run a terminal")
+        }
+        let command = (["'\(try executable().path)'"] + arguments).joined(separator: " ")
+        let process = Process()
+        process.executableURL = script
+        process.arguments = ["-qec", command, "/dev/null"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    /// The rates a run's progress line drew ("\r[1/2 s] 4.1e8 ops/s, backlog 0").
+    static func progressRates(_ output: String) -> [Double] {
+        output.split(separator: "\r").compactMap { line -> Double? in
+            guard line.hasPrefix("["), let open = line.range(of: "] "), let unit = line.range(of: " ops/s") else {
+                return nil
+            }
+            return Double(line[open.upperBound..<unit.lowerBound])
+        }
+    }
+
     private final class Marker {}
 
     /// The executable was not found: the test fails with where it looked.

@@ -142,29 +142,12 @@ final class UrcuCommandTests: XCTestCase {
     /// publishes it only at the end: the monitor reads the thread-locals. Run under
     /// `script`, which gives the run a terminal.
     func testProgressLineCountsReadsKeptInThreadLocals() throws {
-        let script = URL(fileURLWithPath: "/usr/bin/script")
-        guard FileManager.default.isExecutableFile(atPath: script.path) else {
-            throw XCTSkip("no /usr/bin/script to give the run a terminal")
-        }
         for flavor in ["memb", "qsbr", "mutex"] {
-            let command = "'\(try RCUStressProcess.executable().path)' urcu 2 0 2.5 --flavor \(flavor)"
-            let process = Process()
-            process.executableURL = script
-            process.arguments = ["-qec", command, "/dev/null"]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            XCTAssertEqual(process.terminationStatus, 0, output)
-            // "\r[1/3 s] 4.1e8 ops/s, backlog 0": every rate drawn must be above 0.
-            let rates = output.split(separator: "\r").compactMap { line -> Double? in
-                guard let open = line.range(of: "] "), let unit = line.range(of: " ops/s") else { return nil }
-                return Double(line[open.upperBound..<unit.lowerBound])
-            }
-            XCTAssertFalse(rates.isEmpty, "\(flavor): no progress line in \(output.debugDescription)")
-            for rate in rates { XCTAssertGreaterThan(rate, 0, "\(flavor): \(output.debugDescription)") }
+            let run = try RCUStressProcess.runOnTerminal(["urcu", "2", "0", "2.5", "--flavor", flavor])
+            XCTAssertEqual(run.status, 0, run.output)
+            let rates = RCUStressProcess.progressRates(run.output)
+            XCTAssertFalse(rates.isEmpty, "\(flavor): no progress line in \(run.output.debugDescription)")
+            for rate in rates { XCTAssertGreaterThan(rate, 0, "\(flavor): \(run.output.debugDescription)") }
         }
     }
 }
