@@ -131,10 +131,9 @@ final class RCUInlineReclaimBatch: Sendable {
     func add(_ function: RCUCallbackFunction, _ context: UnsafeMutableRawPointer) -> Taken? {
         let (full, queueSweeper) = state.withLock { s -> (Taken?, Bool) in
             s.items.append(Item(function: function, context: context))
-            if s.items.count >= Self.capacity {
-                defer { s.items = [] }
-                countInFlight(s.items.count, generation: s.generation)
-                return (Taken(items: s.items, generation: s.generation), false)
+            if let full = Self.takeFullBatch(from: &s.items) {
+                countInFlight(full.count, generation: s.generation)
+                return (Taken(items: full, generation: s.generation), false)
             }
             guard !s.sweeperQueued else { return (nil, false) }
             s.sweeperQueued = true
@@ -146,6 +145,15 @@ final class RCUInlineReclaimBatch: Sendable {
             queue(Self.sweeper, Unmanaged.passUnretained(self).toOpaque())
         }
         return full
+    }
+
+    /// The oldest ``capacity`` callbacks once at least that many are gathered. A sweeper that
+    /// stopped at the high-water mark puts its rest back in front, so more may be gathered:
+    /// those stay for the next batch or sweep, and every batch reclaimed inline is a full one.
+    static func takeFullBatch(from items: inout [Item]) -> [Item]? {
+        guard items.count >= capacity else { return nil }
+        defer { items.removeFirst(capacity) }
+        return Array(items.prefix(capacity))
     }
 
     /// Threads running a batch's callbacks inline (a non-nil value): there, as on a call_rcu
