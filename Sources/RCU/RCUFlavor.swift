@@ -157,6 +157,11 @@ extension RCUFlavor {
 
     /// Whether the calling thread is running a call_rcu callback of this flavor
     /// (this package's softirq context: no blocking, no `barrier()`).
+    ///
+    /// Only on a call_rcu worker: `false` on a thread that a throttled retire has made run a
+    /// batch inline (``RCUBacklogPolicy/Throttle/reclaimInline``), although Lockdep checks
+    /// those callbacks as softirq code too. Write `deinit`s and `retire` closures for the
+    /// worker: they may run on either.
     public static var isInCallback: Bool { operations.pointee.in_callback() }
 
     /// The number of threads currently registered through this package (bp: threads
