@@ -78,7 +78,7 @@ final class AdversarialSession15BatchTests: XCTestCase {
 
     // MARK: 1. many writers, tiny policy, readers checking what they load, every flavor
 
-    /// 16 writers (8 under a sanitizer) retire objects and replace a pointer that readers load
+    /// 24 writers (8 under a sanitizer) retire objects and replace a pointer that readers load
     /// inside read sections (QSBR readers in a `withReader` scope, online, with quiescent
     /// states); a reader must never see a freed object.
     func testManyWritersTinyPolicyWithReadersEveryFlavor() {
