@@ -56,11 +56,13 @@ static void find_task_slot(void) {
 #endif
 }
 
+void *const clockdep_unknown_task_slot = (void *)1;
+
 void *const *clockdep_task_slot_for_current_thread(void) {
     pthread_once(&task_slot_once, find_task_slot);
-    if (!task_slot_index) return 0;
+    if (!task_slot_index) return &clockdep_unknown_task_slot;
     void *const *slot = (void *const *)((char *)task_slot_get_addr(task_slot_index) + task_slot_offset);
-    return *slot == swift_task_getCurrent() ? slot : 0;
+    return *slot == swift_task_getCurrent() ? slot : &clockdep_unknown_task_slot;
 }
 
 /* ---- naming a report's stack frames ----------------------------------------- */

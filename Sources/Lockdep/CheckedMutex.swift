@@ -205,11 +205,12 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
         // One thread-state lookup for both halves.
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         let thread = Engine.fastThread()
-        if _slowPath(storage.isOwned(by: thread)) {
+        let word = storage.ownerWord()
+        if _slowPath(storage.isOwned(by: thread, word: word)) {
             storage.refuseRecursiveAcquire(subclass: 0, mode: .write, counted: false, call: "CheckedMutex.withLock(_:)", site: site)
             return try body()
         }
-        _checkedLock(subclass: 0, nest: nil, site: site, thread: thread, scoped: true)
+        _checkedLock(subclass: 0, nest: nil, site: site, thread: thread, scoped: true, seenOwner: word)
         defer {
             storage.endScope(thread)
             if storage.fastExclusiveRelease(thread, knownFlags: AcquireFlag.sleeping) {
@@ -281,20 +282,26 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, call: StaticString, site: LockdepSite) {
         let thread = Engine.fastThread()
-        if _slowPath(storage.isOwned(by: thread)) {
+        let word = storage.ownerWord()
+        if _slowPath(storage.isOwned(by: thread, word: word)) {
             storage.refuseRecursiveAcquire(subclass: subclass, mode: .write, counted: true, call: call, site: site)
             return
         }
-        _checkedLock(subclass: subclass, nest: nest, site: site, thread: thread)
+        _checkedLock(subclass: subclass, nest: nest, site: site, thread: thread, seenOwner: word)
     }
 
+    /// `seenOwner`: the owner word the caller read for its recursion test, published with the
+    /// wait instead of reading it again.
     @inlinable @inline(__always)
     func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite,
-                      thread: UnsafeMutablePointer<ThreadState>?, scoped: Bool = false) {
+                      thread: UnsafeMutablePointer<ThreadState>?, scoped: Bool = false, seenOwner: UInt? = nil) {
+        // Subclass 0 (a constant at almost every call): the class's element, precomputed.
+        let element = subclass == 0 ? storage.exclusiveSleepingElement : nil
         if let t = thread, nest == nil,
            Engine.fastPush(classID: storage.classID, subclass: subclass, instance: storage.instance, mode: .write,
-                           flags: AcquireFlag.sleeping, site: site, t) {
-            storage.lockPublishingWait(t, subclass: subclass) { pthread_mutex_lock($0) }
+                           flags: AcquireFlag.sleeping, site: site, t, elementWithoutIrq: element) {
+            storage.lockPublishingWait(t, subclass: subclass, node: element.map { UInt32(truncatingIfNeeded: $0) },
+                                       seenOwner: seenOwner) { pthread_mutex_lock($0) }
             storage.setOwner(scoped: scoped, t)
             return
         }

@@ -78,14 +78,19 @@ extension Engine {
                          checksChain: Bool = true, elementWithoutIrq: UInt64? = nil) -> Bool {
         let top = t.pointee.top
         // `fastWord` folds "validation on, statistics off, no report in delivery, caches
-        // current" into one compare; `limit` the depth limit and the capacity.
-        guard fastWord() == t.pointee.fastWord && top < t.pointee.limit else { return false }
+        // current" into one compare; `limit` the depth limit and the capacity. A push that
+        // checks no chain reads no cache, and what the full path would do beyond the push
+        // (with validation off: nothing; with statistics on: time the hold) is not worth a
+        // test on every read section: it skips the state word.
         let irq: UInt8
         if flags & AcquireFlag.sleeping != 0 {
-            // Zero: no atomic entry held, no interrupt context, no interrupts disabled.
-            guard t.pointee.atomicWord == 0 else { return false }
+            // `atomicWord` zero: no atomic entry held, no interrupt context, no interrupts
+            // disabled. Tested with the state word as one value.
+            let gate = (fastWord() ^ t.pointee.fastWord) | UInt(truncatingIfNeeded: t.pointee.atomicWord)
+            guard gate == 0 && top < t.pointee.limit else { return false }
             irq = 0
         } else {
+            guard (!checksChain || fastWord() == t.pointee.fastWord) && top < t.pointee.limit else { return false }
             irq = ThreadState.irqCached(at: t)
         }
         let info = elementWithoutIrq.map { $0 | UInt64(irq) << 40 }

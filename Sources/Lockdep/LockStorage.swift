@@ -12,12 +12,17 @@ struct LockHeader {
     @usableFromInline let lockClass: LockClass
     @usableFromInline let classID: UInt32
     @usableFromInline let declared: LockdepSite
+    /// The chain-key element of an exclusive sleeping acquire of subclass 0 (a mutex's
+    /// `lock()`), computed once instead of on every acquire.
+    @usableFromInline let exclusiveSleepingElement: UInt64
 
     @usableFromInline
     init(lockClass: LockClass, declared: LockdepSite) {
         self.lockClass = lockClass
         self.classID = lockClass.id
         self.declared = declared
+        self.exclusiveSleepingElement = Engine.element(node: lockClass.id << 3, mode: LockdepMode.write.rawValue, irq: 0,
+                                                       flags: AcquireFlag.sleeping, nested: false)
     }
 }
 
@@ -76,6 +81,10 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     @inlinable
     var classID: UInt32 { withUnsafeMutablePointerToHeader { $0.pointee.classID } }
 
+    /// ``LockHeader/exclusiveSleepingElement``.
+    @inlinable
+    var exclusiveSleepingElement: UInt64 { withUnsafeMutablePointerToHeader { $0.pointee.exclusiveSleepingElement } }
+
     @inlinable
     var instance: UnsafeRawPointer { UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()) }
 
@@ -115,8 +124,14 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     /// Whether `thread` holds the lock exclusively, by the owner word alone (`serial << 1 | 1`).
     @inlinable @inline(__always)
     func isOwned(by thread: UnsafeMutablePointer<ThreadState>?) -> Bool {
+        isOwned(by: thread, word: ownerWord())
+    }
+
+    /// ``isOwned(by:)`` by an owner word the caller read.
+    @inlinable @inline(__always)
+    func isOwned(by thread: UnsafeMutablePointer<ThreadState>?, word: UInt) -> Bool {
         guard let t = thread else { return false }
-        return ownerWord() == t.pointee.ownerToken
+        return word == t.pointee.ownerToken
     }
 
     /// A release by `thread` that matches a refused nested acquire: consumes the refusal and
@@ -283,15 +298,13 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         }
     }
 
-    /// ``TaskContext/currentTaskIfChecking(_:)`` with the common answer first: outside any
-    /// task (the runtime's slot empty), 0 without reading the switch.
+    /// ``TaskContext/currentTaskIfChecking(_:)`` with the common answer inline: outside any
+    /// task (the runtime's slot empty), 0 after one test; in a task, or on a thread whose slot
+    /// is not known, out of line.
     @inlinable @inline(__always)
     static func taskToRecord(_ t: UnsafeMutablePointer<ThreadState>) -> UInt {
-        if let slot = t.pointee.taskSlot {
-            guard slot.pointee != nil else { return 0 }
-            return TaskContext.enabled ? UInt(clockdep_task_from_slot(slot)) : 0
-        }
-        return TaskContext.currentTaskIfChecking(t)
+        if _slowPath(t.pointee.taskSlot.pointee != nil) { return TaskContext.currentTaskOutOfLine(t) }
+        return 0
     }
 
     @inlinable
@@ -324,9 +337,11 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
 
     /// The untimed lock call, with a sleeping lock's wait published for stall reports
     /// (see ``lockMeasured(_:subclass:site:try:lock:)``): what a fast acquire by `t` calls.
+    ///
+    /// `node` and `seenOwner`: the lock's node and owner word when the caller has them at hand.
     @inlinable @inline(__always)
-    func lockPublishingWait(_ t: UnsafeMutablePointer<ThreadState>, subclass: UInt8,
-                            lock: (UnsafeMutablePointer<Primitive>) -> Int32) {
+    func lockPublishingWait(_ t: UnsafeMutablePointer<ThreadState>, subclass: UInt8, node: UInt32? = nil,
+                            seenOwner: UInt? = nil, lock: (UnsafeMutablePointer<Primitive>) -> Int32) {
         // A spinning lock's wait is no sleep: stall reports name sleeping locks only.
         // (`pthread_spinlock_t` is `Int32`, which this inlinable code may name.)
         guard Primitive.self != Int32.self else {
@@ -334,7 +349,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
             return
         }
         let pending = t.pointee.pending
-        clockdep_pending_set(pending, classID &<< 3 | UInt32(subclass & 7), ownerWord())
+        clockdep_pending_set(pending, node ?? classID &<< 3 | UInt32(subclass & 7), seenOwner ?? ownerWord())
         _ = lock(primitivePointer)
         clockdep_pending_clear(pending)
     }
@@ -362,7 +377,8 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     func fastExclusiveRelease(_ thread: UnsafeMutablePointer<ThreadState>?, knownFlags: UInt8? = nil) -> Bool {
         guard let t = thread else { return false }
         let word = ownerWord()
-        guard word == t.pointee.ownerToken, withRefusals({ $0 }) == 0,
+        // Held by `t`, with no refused nested acquire to match: one test.
+        guard (word ^ t.pointee.ownerToken) | UInt(bitPattern: withRefusals({ $0 })) == 0,
               Engine.fastPop(instance: instance, t, knownFlags: knownFlags) else { return false }
         clearOwner(word)
         return true

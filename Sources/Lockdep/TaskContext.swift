@@ -68,8 +68,17 @@ enum TaskContext {
     @inlinable @inline(__always)
     static func currentTaskIfChecking(_ thread: UnsafeMutablePointer<ThreadState>?) -> UInt {
         guard enabled else { return 0 }
-        if let slot = thread?.pointee.taskSlot { return UInt(clockdep_task_from_slot(slot)) }
+        if let slot = thread?.pointee.taskSlot, clockdep_task_slot_known(slot) != 0 {
+            return UInt(clockdep_task_from_slot(slot))
+        }
         return currentTask
+    }
+
+    /// ``currentTaskIfChecking(_:)`` out of line: what a checked lock records when `thread`'s
+    /// task slot is not empty (a task runs, or the slot is not known).
+    @usableFromInline @inline(never)
+    static func currentTaskOutOfLine(_ thread: UnsafeMutablePointer<ThreadState>) -> UInt {
+        currentTaskIfChecking(thread)
     }
 
     /// The running task's identity, or 0 outside any task: the runtime's task number

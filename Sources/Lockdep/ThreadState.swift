@@ -112,9 +112,10 @@ struct ThreadState {
     /// (bits 40-47): zero exactly when sleeping is valid here, one compare on a sleeping
     /// lock's fast path; a context's entry and exit save and restore bits 32-47 at once.
     @usableFromInline var atomicWord: UInt64 = 0
-    /// This thread's slot of the Swift runtime's current task, if found
-    /// (`clockdep_task_slot_for_current_thread`).
-    @usableFromInline var taskSlot: UnsafePointer<UnsafeMutableRawPointer?>?
+    /// This thread's slot of the Swift runtime's current task, or a slot that never holds
+    /// `nil` when it cannot be found (`clockdep_task_slot_for_current_thread`): either way,
+    /// `nil` in it means "no task here".
+    @usableFromInline var taskSlot: UnsafePointer<UnsafeMutableRawPointer?>
     /// ``hardirqOff`` (bits 0-31) and ``softirqOff`` (bits 32-63): zero when no interrupts
     /// are disabled.
     @usableFromInline var disableCounts: UInt64 = 0
@@ -145,6 +146,8 @@ struct ThreadState {
         self.held = held; self.top = held; self.limit = held
         self.capacity = capacity; self.cache = cache; self.maxDepth = maxDepth
         self.serial = serial; self.ownerToken = serial << 1 | 1; self.name = name; self.pending = pending
+        self.taskSlot = UnsafeRawPointer(clockdep_task_slot_for_current_thread())
+            .assumingMemoryBound(to: UnsafeMutableRawPointer?.self)
     }
 
     /// A stack of `capacity` entries after its sentinel, all initialized (a push assigns an
@@ -427,8 +430,6 @@ struct ThreadState {
         let t = UnsafeMutablePointer<ThreadState>.allocate(capacity: 1)
         t.initialize(to: ThreadState(capacity: 16, cache: cache, maxDepth: Engine.currentLimits().maxDepth,
                                      serial: serial, name: name, pending: pending))
-        t.pointee.taskSlot = UnsafePointer(clockdep_task_slot_for_current_thread())
-            .map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafeMutableRawPointer?.self) }
         t.pointee.updateFastGate()
         pthread_setspecific(ensureKey(), t)
         clockdep_set_thread_state(t)

@@ -159,8 +159,8 @@ static inline uint64_t clockdep_current_task(void) {
 
 /*
  * The same answer without calling the runtime: the address of the calling thread's
- * current-task slot, the thread-local that swift_task_getCurrent reads, or NULL when it
- * cannot be found (then callers use clockdep_current_task). Found once per process
+ * current-task slot, the thread-local that swift_task_getCurrent reads, or
+ * &clockdep_unknown_task_slot when it cannot be found (then callers use clockdep_current_task). Found once per process
  * from swift_task_getCurrent's machine code, which must be exactly the expected
  * general-dynamic TLS read (`lea index(%rip),%rdi; call __tls_get_addr; mov off(%rax),%rax`)
  * with the call going to the dynamic linker's __tls_get_addr; then, per thread, the slot
@@ -168,6 +168,14 @@ static inline uint64_t clockdep_current_task(void) {
  * A thread's slot never moves, so reading it is one load instead of two calls.
  */
 void *const *clockdep_task_slot_for_current_thread(void);
+
+/* What clockdep_task_slot_for_current_thread returns when the slot cannot be found: a slot
+ * that always holds a non-null marker, never a task, so a lock path's one test ("no task
+ * here") sends every acquire on such a thread to the runtime calls. */
+extern void *const clockdep_unknown_task_slot;
+static inline __attribute__((always_inline)) int clockdep_task_slot_known(void *const *slot) {
+    return slot != &clockdep_unknown_task_slot;
+}
 
 /* ---- naming a report's stack frames ----------------------------------------- */
 
