@@ -527,6 +527,7 @@ enum Engine {
                                thread: String) -> LockdepReport {
         g.disabled = true
         StateWord.bitwiseOr(1)
+        g.syncMapCells()
         let title = "BUG: \(limit) too low!"
         var text = title + "\n"
         text += "the limit is \(value); reached while registering or acquiring (\(lock))"

@@ -87,6 +87,7 @@ extension Engine {
             g.disabled = false
             g.generation += 1
             StateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0))
+            g.syncMapCells()
         }
         statistics.withLock { $0 = [:] }
         let t = ThreadState.current()
@@ -113,6 +114,7 @@ extension Engine {
         graph.withLock { g in
             g.statsEnabled = on
             if on { StateWord.bitwiseOr(2) } else { StateWord.bitwiseAnd(~UInt(2)) }
+            g.syncMapCells()
         }
     }
 }

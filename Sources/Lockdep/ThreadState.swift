@@ -116,6 +116,9 @@ struct ThreadState {
     /// `nil` when it cannot be found (`clockdep_task_slot_for_current_thread`): either way,
     /// `nil` in it means "no task here".
     @usableFromInline var taskSlot: UnsafePointer<UnsafeMutableRawPointer?>
+    /// Whether ``taskSlot`` is the runtime's slot (not the marker slot of a thread whose slot
+    /// was not found).
+    var isTaskSlotKnown: Bool { clockdep_task_slot_known(taskSlot) != 0 }
     /// ``hardirqOff`` (bits 0-31) and ``softirqOff`` (bits 32-63): zero when no interrupts
     /// are disabled.
     @usableFromInline var disableCounts: UInt64 = 0

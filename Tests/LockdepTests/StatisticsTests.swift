@@ -24,6 +24,45 @@ final class StatisticsTests: LockdepTestCase {
         XCTAssertTrue(Lockdep.statistics().isEmpty)
     }
 
+    /// A read section of an RCU-style map in a cell skips the state word on its fast path; it
+    /// learns that statistics are on from the cell, so its acquisitions and holds are counted
+    /// while collection is on (cells filled before and after the switch) and not after.
+    func testRCUStyleSectionsAreCountedWhileCollectionIsOn() throws {
+        let options: LockdepMap.Options = [.atomic, .rcu]
+        func cell(_ name: String) -> LockdepMapCell {
+            let map = LockdepMap(class: .unique(name), options: options)
+            let cell = LockdepMapCell.allocate()
+            cell.fill(from: map)
+            return cell
+        }
+        func sections(_ cell: LockdepMapCell, _ count: Int) {
+            for _ in 0..<count {
+                Lockdep.acquire(cell, mode: .recursiveRead, options: options)
+                Lockdep.release(cell, options: options)
+            }
+        }
+        func counts(_ name: String) -> (Int, Int) {
+            let s = Lockdep.statistics().first { $0.name == name }
+            return (s?.acquisitions ?? 0, s?.holds ?? 0)
+        }
+        let before = cell("stat->rcu.before")
+        sections(before, 5)   // statistics off: a fast push, not counted
+        Lockdep.collectsStatistics = true
+        let after = cell("stat->rcu.after")
+        sections(before, 10)
+        sections(after, 7)
+        XCTAssertEqual(counts("stat->rcu.before").0, 10)
+        XCTAssertEqual(counts("stat->rcu.before").1, 10)
+        XCTAssertEqual(counts("stat->rcu.after").0, 7)
+        XCTAssertEqual(counts("stat->rcu.after").1, 7)
+        Lockdep.collectsStatistics = false
+        sections(before, 3)
+        sections(after, 3)
+        XCTAssertEqual(counts("stat->rcu.before").0, 10)
+        XCTAssertEqual(counts("stat->rcu.after").0, 7)
+        XCTAssertEqual(Lockdep.heldLockCount, 0)
+    }
+
     /// A contended acquisition is counted with its waiting site. Whether one particular attempt
     /// contends depends on scheduling, so the experiment repeats until one does (no timing
     /// assertion: only counts are checked).
