@@ -87,12 +87,12 @@ extension Engine {
             g.disabled = false
             g.generation += 1
             StateWord.store((g.generation << 2) | (g.statsEnabled ? 2 : 0))
-            g.syncMapCells()
         }
         statistics.withLock { $0 = [:] }
         let t = ThreadState.current()
         t.pointee.held.deinitialize(count: t.pointee.depth)
         t.pointee.depth = 0
+        t.pointee.untrackedHolds = 0
         t.pointee.atomicDepth = 0
         t.pointee.context = 0
         if t.pointee.disableCounts != 0 { t.pointee.countsChangedUnscoped = true }
@@ -114,7 +114,6 @@ extension Engine {
         graph.withLock { g in
             g.statsEnabled = on
             if on { StateWord.bitwiseOr(2) } else { StateWord.bitwiseAnd(~UInt(2)) }
-            g.syncMapCells()
         }
     }
 }

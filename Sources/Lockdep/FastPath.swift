@@ -57,8 +57,7 @@ extension Engine {
     ///   one's, and a key is cached only once the full path validated that chain;
     /// - the nest lock: a nested acquire never takes the fast path;
     /// - the depth limit and capacity: `limit`;
-    /// - validation off, statistics on, a report being delivered, a reset: `fastWord` (for a
-    ///   push that checks no chain, the caller's map cell: see `checksChain`);
+    /// - validation off, statistics on, a report being delivered, a reset: `fastWord`;
     /// - sleeping in an atomic section or with interrupts off: `atomicWord`, for sleeping
     ///   acquires (the one check that depends on state outside the chain's keys: irq state of
     ///   the new entry is in its key, but the held atomic count is checked here explicitly).
@@ -68,10 +67,7 @@ extension Engine {
     /// a later check reads (``Lockdep/acquire(_:mode:options:fileID:line:function:ifEmpty:)``:
     /// a recursive read of an RCU map). Its key is deferred (stored as 0): most sections take
     /// no lock, and the chains of the locks taken above the entry compute it when they first
-    /// need it (``chainKey(_:below:)``). It does not read the state word: the caller must
-    /// have found the map's cell without `CLOCKDEP_MAP_CELL_SLOW` (validation on, statistics
-    /// off) and, after a change of limits, the depth limit applies from the thread's next
-    /// full acquire.
+    /// need it (``chainKey(_:below:)``).
     ///
     /// `elementWithoutIrq`: the new entry's chain-key element less its irq state, precomputed
     /// from `classID`, `subclass`, `mode` and `flags` (a map cell's read element), which are
@@ -82,10 +78,9 @@ extension Engine {
                          checksChain: Bool = true, elementWithoutIrq: UInt64? = nil) -> Bool {
         let top = t.pointee.top
         // `fastWord` folds "validation on, statistics off, no report in delivery, caches
-        // current" into one compare; `limit` the depth limit and the capacity. A push that
-        // checks no chain reads no cache and skips it: its caller learns "validation on,
-        // statistics off" from the map cell it tests anyway (`CLOCKDEP_MAP_CELL_SLOW`), and
-        // with a report in delivery the full path would push just so.
+        // current, limits current" into one compare; `limit` the depth limit and the
+        // capacity. A push that checks no chain still tests it: a changed word is how a
+        // thread learns new limits, and statistics time every hold.
         let irq: UInt8
         if flags & AcquireFlag.sleeping != 0 {
             // `atomicWord` zero: no atomic entry held, no interrupt context, no interrupts
@@ -94,7 +89,7 @@ extension Engine {
             guard gate == 0 && top < t.pointee.limit else { return false }
             irq = 0
         } else {
-            guard (!checksChain || fastWord() == t.pointee.fastWord) && top < t.pointee.limit else { return false }
+            guard fastWord() == t.pointee.fastWord && top < t.pointee.limit else { return false }
             irq = ThreadState.irqCached(at: t)
         }
         let info = elementWithoutIrq.map { $0 | UInt64(irq) << 40 }
@@ -129,7 +124,7 @@ extension Engine {
     static func acquireCheckingMapOptions(_ cell: UnsafeMutablePointer<clockdep_map_cell>, classID: UInt32,
                                           instance: UnsafeRawPointer, mode: LockdepMode, flags: UInt8,
                                           site: LockdepSite) -> UInt {
-        let own = clockdep_map_cell_flags(cell) & ~UInt8(CLOCKDEP_MAP_CELL_SLOW)
+        let own = clockdep_map_cell_flags(cell)
         if flags != own && validating {
             let t = ThreadState.current()
             if t.pointee.recursion == 0 {

@@ -218,11 +218,6 @@ struct GraphState {
     var generation: UInt = 0
     var disabled = false
     var statsEnabled = false
-    /// Every filled ``LockdepMapCell``, and whether their flags carry `CLOCKDEP_MAP_CELL_SLOW`
-    /// (validation off or statistics on, which an RCU read section's acquire learns from the
-    /// cell instead of the state word).
-    var mapCells: [UnsafeMutablePointer<clockdep_map_cell>] = []
-    var mapCellsSlow = false
     var stats: [UInt32: ClassStatistics] = [:]
 
     func nodeName(_ node: UInt32) -> String {
@@ -240,15 +235,6 @@ struct GraphState {
         generation += 1
         StateWord.store((generation << 2) | (statsEnabled ? 2 : 0) | (disabled ? 1 : 0))
         freedSinceBump = false
-    }
-
-    /// Brings the filled cells' slow bit in line with `disabled` and `statsEnabled`: called
-    /// after every change of either.
-    mutating func syncMapCells() {
-        let slow = disabled || statsEnabled
-        guard slow != mapCellsSlow else { return }
-        mapCellsSlow = slow
-        for cell in mapCells { clockdep_map_cell_set_slow(cell, slow) }
     }
 
     // MARK: searches

@@ -46,10 +46,6 @@ public struct LockdepMapCell: @unchecked Sendable {
                 let readElement = Engine.element(node: map.classID << 3, mode: LockdepMode.recursiveRead.rawValue,
                                                  irq: 0, flags: map.flags, nested: false)
                 clockdep_map_cell_fill(cell, map.lockdepInstance, map.classID, map.flags, readElement)
-                graph.withLock { g in
-                    g.mapCells.append(cell)
-                    if g.mapCellsSlow { clockdep_map_cell_set_slow(cell, true) }
-                }
             }
             if claimed { return }
         }
@@ -65,9 +61,7 @@ public struct LockdepMapCell: @unchecked Sendable {
     @inlinable var instanceIfFilled: UnsafeRawPointer? { isFilled ? clockdep_map_cell_instance(cell) : nil }
     @inlinable var classID: UInt32 { clockdep_map_cell_class(cell) }
     /// The map's flags, 0 before ``fill(from:)`` (a map's flags include `AcquireFlag.map`).
-    @inlinable var flags: UInt8 { clockdep_map_cell_flags(cell) & ~UInt8(CLOCKDEP_MAP_CELL_SLOW) }
-    /// ``flags`` with `CLOCKDEP_MAP_CELL_SLOW` while validation is off or statistics are on.
-    @inlinable var gatedFlags: UInt8 { clockdep_map_cell_flags(cell) }
+    @inlinable var flags: UInt8 { clockdep_map_cell_flags(cell) }
     /// The element of a recursive read with the map's own flags, less the irq state.
     @inlinable var readElement: UInt64 { clockdep_map_cell_read_element(cell) }
 }
@@ -149,10 +143,9 @@ extension Lockdep {
         let flags = options.rawValue | AcquireFlag.map
         var pushed = false
         if mode == .recursiveRead && options.contains(.rcu) {
-            // The cell's flags say that it is filled, that they are the caller's (an empty
-            // cell's are 0) and that validation is on with statistics off (no slow bit): its
-            // precomputed read element is this acquire's, and the push needs no state word.
-            if cell.gatedFlags == flags, let t = thread {
+            // The cell's flags say both that it is filled and that they are the caller's
+            // (an empty cell's are 0), so its precomputed read element is this acquire's.
+            if cell.flags == flags, let t = thread {
                 pushed = Engine.fastPush(classID: 0, subclass: 0, instance: cell.instance, mode: mode, flags: flags,
                                          site: site, t, checksChain: false, elementWithoutIrq: cell.readElement)
             }

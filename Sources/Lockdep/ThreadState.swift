@@ -137,6 +137,10 @@ struct ThreadState {
     @usableFromInline var seenWord: UInt = .max
     @usableFromInline var maxDepth: Int = 48
     @usableFromInline var recursion: Int32 = 0
+    /// Acquires made while validation was off, not yet matched by a release Lockdep could not
+    /// find: such a release, once validation is back on, is the end of one of them, not a
+    /// "bad unlock balance".
+    var untrackedHolds = 0
     @usableFromInline var serial: UInt
     var name: String
     /// Where this thread publishes the checked lock it is blocked on (for

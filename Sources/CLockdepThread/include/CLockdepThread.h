@@ -101,14 +101,6 @@ static inline __attribute__((always_inline)) void clockdep_map_cell_fill(struct 
     __atomic_store_n(&cell->read_element, read_element, __ATOMIC_RELAXED);
     __atomic_store_n(&cell->flags, flags, __ATOMIC_RELEASE);
 }
-/* Set in a filled cell's flags byte while validation is off or statistics are on (never a
- * map's own flag): an RCU read section's acquire, which reads no state word, compares the
- * byte with its options and takes the full path while it is set. */
-#define CLOCKDEP_MAP_CELL_SLOW ((uint8_t)0x80)
-static inline void clockdep_map_cell_set_slow(struct clockdep_map_cell *cell, bool slow) {
-    if (slow) __atomic_fetch_or(&cell->flags, CLOCKDEP_MAP_CELL_SLOW, __ATOMIC_RELEASE);
-    else __atomic_fetch_and(&cell->flags, (uint8_t)~CLOCKDEP_MAP_CELL_SLOW, __ATOMIC_RELEASE);
-}
 
 /* ---- the checked lock a thread is blocked on (for stall reports) ------------- */
 
