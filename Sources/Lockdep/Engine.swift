@@ -209,16 +209,12 @@ enum Engine {
         var i = depth - 1
         while i >= 0 && t.pointee.held[i].instance != instance { i -= 1 }
         if i < 0 {
-            if word & 1 != 0 || t.pointee.recursion != 0 {
-                if t.pointee.untrackedHolds > 0 { t.pointee.untrackedHolds -= 1 }
-                return true
-            }
+            // A release Lockdep cannot find ends a hold taken while validation was off, if any.
+            let untracked = t.pointee.untrackedHolds > 0
+            if untracked { t.pointee.untrackedHolds -= 1 }
+            if word & 1 != 0 || t.pointee.recursion != 0 { return true }
             if ownerWord & 1 != 0 && ownerWord >> 1 == t.pointee.serial { return true }
-            // Taken while validation was off, released now that it is on: not a bad unlock.
-            if t.pointee.untrackedHolds > 0 {
-                t.pointee.untrackedHolds -= 1
-                return true
-            }
+            if untracked { return true }
             badUnlock(t, classID: classID, ownerWord: ownerWord, site: site)
             return false
         }
