@@ -94,11 +94,29 @@ extension RCUFlavor {
         // Swift resolves `try await RCUMemb.synchronize()` in main.swift's top-level code to the
         // blocking overload (with only a warning that nothing is awaited): the alternative alone
         // would tell the user to write what they wrote.
-        if let written = alternative, "\(fileID)".split(separator: "/").last == "main.swift" {
+        if let written = alternative, isMainSwift(fileID) {
             alternative = written + " from an async function (in main.swift's top-level code the compiler "
                 + "picks this blocking form even when the call is written with `try await`)"
         }
         Lockdep.mightBlockTask("\(apiTypeName).\(call)", alternative: alternative, fileID: fileID, line: line, function: call)
+    }
+
+    /// Whether `fileID` names a `main.swift`. Compared byte by byte, not with `split`: a forked
+    /// child's first grace-period wait comes here, and `split`'s array made a debug build
+    /// instantiate a generic witness table, whose runtime lock a parent thread held at the fork
+    /// (a child hung in `swift_getWitnessTable`, 1 fork in 100 under ASan).
+    private static func isMainSwift(_ fileID: StaticString) -> Bool {
+        let name: StaticString = "main.swift"
+        guard fileID.hasPointerRepresentation else { return false }
+        let count = fileID.utf8CodeUnitCount, nameCount = name.utf8CodeUnitCount
+        guard count >= nameCount else { return false }
+        let bytes = fileID.utf8Start, nameBytes = name.utf8Start
+        var i = 0
+        while i < nameCount {
+            if bytes[count - nameCount + i] != nameBytes[i] { return false }
+            i += 1
+        }
+        return count == nameCount || bytes[count - nameCount - 1] == UInt8(ascii: "/")
     }
 
     /// The flavor type's name as the API spells it (`RCUMemb`): a literal, not the type
