@@ -24,9 +24,9 @@ final class StatisticsTests: LockdepTestCase {
         XCTAssertTrue(Lockdep.statistics().isEmpty)
     }
 
-    /// A read section of an RCU-style map in a cell skips the state word on its fast path; it
-    /// learns that statistics are on from the cell, so its acquisitions and holds are counted
-    /// while collection is on (cells filled before and after the switch) and not after.
+    /// A read section of an RCU-style map in a cell (a push that checks no chain) still learns
+    /// from the state word that statistics are on: its acquisitions and holds are counted while
+    /// collection is on (cells filled before and after the switch) and not after.
     func testRCUStyleSectionsAreCountedWhileCollectionIsOn() throws {
         let options: LockdepMap.Options = [.atomic, .rcu]
         func cell(_ name: String) -> LockdepMapCell {
