@@ -102,9 +102,9 @@ extension RCUFlavor {
     }
 
     /// Whether `fileID` names a `main.swift`. Compared byte by byte, not with `split`: a forked
-    /// child's first grace-period wait comes here, and `split`'s array made a debug build
-    /// instantiate a generic witness table, whose runtime lock a parent thread held at the fork
-    /// (a child hung in `swift_getWitnessTable`, 1 fork in 100 under ASan).
+    /// child's first grace-period wait comes here, and `split`'s array makes a debug build
+    /// instantiate a generic witness table, whose runtime lock a parent thread may hold at the
+    /// fork.
     private static func isMainSwift(_ fileID: StaticString) -> Bool {
         let name: StaticString = "main.swift"
         guard fileID.hasPointerRepresentation else { return false }

@@ -163,8 +163,9 @@ static inline uint64_t clockdep_current_task(void) {
  * &clockdep_unknown_task_slot when it cannot be found (then callers use
  * clockdep_current_task). Found once per process from swift_task_getCurrent's machine
  * code, which must be exactly the expected general-dynamic TLS read
- * (`lea index(%rip),%rdi; call __tls_get_addr; mov off(%rax),%rax`) with the call going to the dynamic linker's __tls_get_addr; then, per thread, the slot
- * is that function's answer plus `off`, checked against swift_task_getCurrent once.
+ * (`lea index(%rip),%rdi; call __tls_get_addr; mov off(%rax),%rax`) with the call going
+ * to the dynamic linker's __tls_get_addr; then, per thread, the slot is that function's
+ * answer plus `off`, checked against swift_task_getCurrent once.
  * A thread's slot never moves, so reading it is one load instead of two calls.
  */
 void *const *clockdep_task_slot_for_current_thread(void);
