@@ -194,17 +194,22 @@ extension Engine {
     /// `knownFlags`: the acquire flags the caller knows the entry has (a lock type whose acquires
     /// all carry the same flags); the entry must then carry exactly those, and the branches on
     /// them fold away.
+    ///
+    /// `alsoZero`: a value the caller's own test needs to be zero (a lock's owner test), tested
+    /// with the entry's when `knownFlags` is given: one branch for all of them.
     @inlinable @inline(__always)
     static func fastPop(instance: UnsafeRawPointer, _ t: UnsafeMutablePointer<ThreadState>,
-                        knownFlags: UInt8? = nil) -> Bool {
+                        knownFlags: UInt8? = nil, alsoZero: UInt = 0) -> Bool {
         let top = t.pointee.top - 1
-        guard top.pointee.instance == instance else { return false }
         let flagsAndPins = HeldLock.flagsAndPins(at: top)
         let flags: UInt8
         if let knownFlags {
-            guard flagsAndPins == UInt16(knownFlags) else { return false }
+            let mismatch = (UInt(bitPattern: top.pointee.instance) ^ UInt(bitPattern: instance))
+                | UInt(flagsAndPins ^ UInt16(knownFlags)) | alsoZero
+            guard mismatch == 0 else { return false }
             flags = knownFlags
         } else {
+            guard alsoZero == 0 && top.pointee.instance == instance else { return false }
             guard flagsAndPins & ~0x7F == 0 else { return false }
             flags = UInt8(truncatingIfNeeded: flagsAndPins)
         }

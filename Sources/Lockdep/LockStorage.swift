@@ -288,23 +288,24 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         }
     }
 
-    /// ``setOwner(_:scoped:thread:)`` after a fast acquire by `t`.
+    /// ``setOwner(_:scoped:thread:)`` after a fast acquire by `t`. Outside any task (the
+    /// runtime's slot empty) the task is 0; in a task, or on a thread whose slot is not known,
+    /// it is recorded out of line, over the 0, before the acquire returns. (Stores first and
+    /// one test after: the common path then runs straight through.)
     @inlinable @inline(__always)
     func setOwner(scoped: Bool, _ t: UnsafeMutablePointer<ThreadState>) {
-        let task = scoped ? 0 : Self.taskToRecord(t)
         withUnsafeMutablePointerToElements {
-            $0.pointee.ownerTask.store(task, ordering: .relaxed)
+            $0.pointee.ownerTask.store(0, ordering: .relaxed)
             $0.pointee.owner.store(t.pointee.ownerToken, ordering: .relaxed)
         }
+        if !scoped && _slowPath(t.pointee.taskSlot.pointee != nil) { recordOwnerTask(t) }
     }
 
-    /// ``TaskContext/currentTaskIfChecking(_:)`` with the common answer inline: outside any
-    /// task (the runtime's slot empty), 0 after one test; in a task, or on a thread whose slot
-    /// is not known, out of line.
-    @inlinable @inline(__always)
-    static func taskToRecord(_ t: UnsafeMutablePointer<ThreadState>) -> UInt {
-        if _slowPath(t.pointee.taskSlot.pointee != nil) { return TaskContext.currentTaskOutOfLine(t) }
-        return 0
+    /// Records the task ``setOwner(scoped:_:)`` found running.
+    @usableFromInline @inline(never)
+    func recordOwnerTask(_ t: UnsafeMutablePointer<ThreadState>) {
+        let task = TaskContext.currentTaskIfChecking(t)
+        withUnsafeMutablePointerToElements { $0.pointee.ownerTask.store(task, ordering: .relaxed) }
     }
 
     @inlinable
@@ -378,8 +379,9 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         guard let t = thread else { return false }
         let word = ownerWord()
         // Held by `t`, with no refused nested acquire to match: one test.
-        guard (word ^ t.pointee.ownerToken) | UInt(bitPattern: withRefusals({ $0 })) == 0,
-              Engine.fastPop(instance: instance, t, knownFlags: knownFlags) else { return false }
+        guard Engine.fastPop(instance: instance, t, knownFlags: knownFlags,
+                             alsoZero: (word ^ t.pointee.ownerToken) | UInt(bitPattern: withRefusals({ $0 })))
+        else { return false }
         clearOwner(word)
         return true
     }

@@ -74,13 +74,6 @@ enum TaskContext {
         return currentTask
     }
 
-    /// ``currentTaskIfChecking(_:)`` out of line: what a checked lock records when `thread`'s
-    /// task slot is not empty (a task runs, or the slot is not known).
-    @usableFromInline @inline(never)
-    static func currentTaskOutOfLine(_ thread: UnsafeMutablePointer<ThreadState>) -> UInt {
-        currentTaskIfChecking(thread)
-    }
-
     /// The running task's identity, or 0 outside any task: the runtime's task number
     /// (unique for the process's life), not the task's address, which the runtime reuses as
     /// soon as a task ends. Every checked `lock()` records it (see ``currentTaskIfChecking(_:)``).
