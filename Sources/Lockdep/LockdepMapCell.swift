@@ -125,27 +125,31 @@ extension Lockdep {
 
     /// ``acquire(_:mode:options:fileID:line:function:ifEmpty:)`` on the thread that `thread`
     /// was taken on (the caller's proof: an RCU reader scope on its own thread), without
-    /// looking the thread's state up.
+    /// looking the thread's state up, of a cell that the caller filled before, with a map
+    /// created with `options` (its own map: a debug build checks it), so that neither is
+    /// tested.
     @inlinable @inline(__always)
-    package static func acquire(_ cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options,
+    package static func acquire(filled cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options,
                                 fileID: StaticString, line: UInt, function: StaticString,
-                                on thread: LockdepThreadHandle, ifEmpty fill: () -> Void) {
+                                on thread: LockdepThreadHandle) {
         #if LOCKDEP_CHECKS
+        assert(cell.flags == options.rawValue | AcquireFlag.map, "acquire(filled:) of a cell not filled with these options")
         acquire(cell, mode: mode, options: options, site: LockdepSite(fileID: fileID, line: line, function: function),
-                thread: thread.state, ifEmpty: fill)
+                thread: thread.state, filled: true, ifEmpty: {})
         #endif
     }
 
     #if LOCKDEP_CHECKS
+    /// `filled`: the caller knows that the cell is filled, with a map created with `options`.
     @inlinable @inline(__always)
     static func acquire(_ cell: LockdepMapCell, mode: LockdepMode, options: LockdepMap.Options, site: LockdepSite,
-                        thread: UnsafeMutablePointer<ThreadState>?, ifEmpty fill: () -> Void) {
+                        thread: UnsafeMutablePointer<ThreadState>?, filled: Bool = false, ifEmpty fill: () -> Void) {
         let flags = options.rawValue | AcquireFlag.map
         var pushed = false
         if mode == .recursiveRead && options.contains(.rcu) {
             // The cell's flags say both that it is filled and that they are the caller's
             // (an empty cell's are 0), so its precomputed read element is this acquire's.
-            if cell.flags == flags, let t = thread {
+            if filled || cell.flags == flags, let t = thread {
                 pushed = Engine.fastPush(classID: 0, subclass: 0, instance: cell.instance, mode: mode, flags: flags,
                                          site: site, t, checksChain: false, elementWithoutIrq: cell.readElement)
             }

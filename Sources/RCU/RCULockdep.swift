@@ -43,12 +43,23 @@ extension RCUFlavor {
                                         thread: LockdepThreadHandle) {
         #if LOCKDEP_CHECKS
         if _isScopeThread(scope) {
-            Lockdep.acquire(lockdepCell, mode: .recursiveRead, options: RCULockdepMaps.readOptions, fileID: fileID,
-                            line: line, function: "rcu_read_lock()", on: thread, ifEmpty: { _ = lockdepMap })
+            // The scope filled the cell when it took the thread's state (`lockdepReaderThread`).
+            Lockdep.acquire(filled: lockdepCell, mode: .recursiveRead, options: RCULockdepMaps.readOptions,
+                            fileID: fileID, line: line, function: "rcu_read_lock()", on: thread)
         } else {
             lockdepEnterReadSection(fileID, line)
         }
         #endif
+    }
+
+    /// The calling thread's Lockdep state for a reader scope, with this flavor's read-side map
+    /// created (its cell filled), which the scope's sections then do not test.
+    @usableFromInline
+    static var lockdepReaderThread: LockdepThreadHandle {
+        #if LOCKDEP_CHECKS
+        _ = lockdepMap
+        #endif
+        return LockdepThreadHandle.current
     }
 
     /// ``lockdepExitReadSection(_:_:)`` for a reader scope's section, as

@@ -57,7 +57,7 @@ public struct RCUReader<Flavor: RCUFlavor>: ~Copyable {
     @usableFromInline
     init() {
         scope = Flavor.primitiveReaderState
-        lockdepThread = LockdepThreadHandle.current
+        lockdepThread = Flavor.lockdepReaderThread
         #if DEBUG
         thread = UInt(pthread_self())
         #endif
