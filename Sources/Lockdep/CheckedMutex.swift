@@ -295,11 +295,13 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
     @inlinable @inline(__always)
     func _checkedLock(subclass: UInt8, nest: UnsafeRawPointer?, site: LockdepSite,
                       thread: UnsafeMutablePointer<ThreadState>?, scoped: Bool = false, seenOwner: UInt? = nil) {
-        // Subclass 0 (a constant at almost every call): the class's element, precomputed.
+        // Subclass 0 (a constant at almost every call): the element and the outermost key, precomputed.
         let element = subclass == 0 ? storage.exclusiveSleepingElement : nil
         if let t = thread, nest == nil,
            Engine.fastPush(classID: storage.classID, subclass: subclass, instance: storage.instance, mode: .write,
-                           flags: AcquireFlag.sleeping, site: site, t, elementWithoutIrq: element) {
+                           flags: AcquireFlag.sleeping, site: site, t, elementWithoutIrq: element,
+                           outermostKey: subclass == 0 ? storage.exclusiveSleepingOutermostKey : nil,
+                           outermostValidatedWord: subclass == 0 ? storage.outermostValidatedWord : nil) {
             storage.lockPublishingWait(t, subclass: subclass, node: element.map { UInt32(truncatingIfNeeded: $0) },
                                        seenOwner: seenOwner) { pthread_mutex_lock($0) }
             storage.setOwner(scoped: scoped, t)
@@ -316,7 +318,9 @@ public struct CheckedMutex: LockdepLock, @unchecked Sendable {
                                    mode: .write, flags: AcquireFlag.sleeping, nest: nest, site: site)
         storage.lockMeasured(token, subclass: subclass, site: site) { pthread_mutex_trylock($0) }
             lock: { pthread_mutex_lock($0) }
-        storage.setOwner(token, scoped: scoped, thread: Engine.fastThread())
+        let thread = Engine.fastThread()
+        storage.setOwner(token, scoped: scoped, thread: thread)
+        if subclass == 0 && nest == nil { storage.noteOutermostValidated(thread) }
     }
     #endif
 }

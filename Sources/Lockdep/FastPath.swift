@@ -72,10 +72,17 @@ extension Engine {
     /// `elementWithoutIrq`: the new entry's chain-key element less its irq state, precomputed
     /// from `classID`, `subclass`, `mode` and `flags` (a map cell's read element), which are
     /// then not read.
+    ///
+    /// `outermostKey` and `outermostValidatedWord`: a sleeping lock's key with no lock held
+    /// (its element mixed onto the chain seed) and the state word under which some thread
+    /// validated that chain (``LockCell/outermostValidatedWord``). With the stack empty and
+    /// that word current, the key is taken as it is and no cache is looked up: the chain is
+    /// the graph's, and the word changes with every reset and change of limits.
     @inlinable @inline(__always)
     static func fastPush(classID: UInt32, subclass: UInt8, instance: UnsafeRawPointer, mode: LockdepMode,
                          flags: UInt8, site: LockdepSite, _ t: UnsafeMutablePointer<ThreadState>,
-                         checksChain: Bool = true, elementWithoutIrq: UInt64? = nil) -> Bool {
+                         checksChain: Bool = true, elementWithoutIrq: UInt64? = nil,
+                         outermostKey: UInt64? = nil, outermostValidatedWord: UInt? = nil) -> Bool {
         let top = t.pointee.top
         // `fastWord` folds "validation on, statistics off, no report in delivery, caches
         // current, limits current" into one compare; `limit` the depth limit and the
@@ -96,13 +103,17 @@ extension Engine {
             ?? element(node: classID << 3 | UInt32(subclass & 7), mode: mode.rawValue, irq: irq, flags: flags, nested: false)
         let key: UInt64
         if checksChain {
-            // The sentinel below the stack holds the chain seed: no depth test.
-            let below = (top - 1).pointee.chainKey
-            key = mix(_fastPath(below != 0) ? below : chainKey(t, below: t.pointee.depth), info)
-            // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
-            // the probe sequence only when another chain sits there.
-            let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
-            guard home == key || (home != 0 && ThreadState.cacheProbe(t, key)) else { return false }
+            if let outermostKey, top == t.pointee.held, outermostValidatedWord == t.pointee.fastWord {
+                key = outermostKey
+            } else {
+                // The sentinel below the stack holds the chain seed: no depth test.
+                let below = (top - 1).pointee.chainKey
+                key = mix(_fastPath(below != 0) ? below : chainKey(t, below: t.pointee.depth), info)
+                // The chain's home slot first (one compare, the kernel's lookup_chain_cache);
+                // the probe sequence only when another chain sits there.
+                let home = t.pointee.cache[Int(truncatingIfNeeded: key) & ThreadState.cacheMask]
+                guard home == key || (home != 0 && ThreadState.cacheProbe(t, key)) else { return false }
+            }
         } else {
             key = 0
         }

@@ -15,14 +15,19 @@ struct LockHeader {
     /// The chain-key element of an exclusive sleeping acquire of subclass 0 (a mutex's
     /// `lock()`), computed once instead of on every acquire.
     @usableFromInline let exclusiveSleepingElement: UInt64
+    /// The chain key of that acquire with no lock held (``Engine/mix(_:_:)`` of the chain seed
+    /// and the element): the key an outermost `lock()` would compute.
+    @usableFromInline let exclusiveSleepingOutermostKey: UInt64
 
     @usableFromInline
     init(lockClass: LockClass, declared: LockdepSite) {
         self.lockClass = lockClass
         self.classID = lockClass.id
         self.declared = declared
-        self.exclusiveSleepingElement = Engine.element(node: lockClass.id << 3, mode: LockdepMode.write.rawValue, irq: 0,
-                                                       flags: AcquireFlag.sleeping, nested: false)
+        let element = Engine.element(node: lockClass.id << 3, mode: LockdepMode.write.rawValue, irq: 0,
+                                     flags: AcquireFlag.sleeping, nested: false)
+        self.exclusiveSleepingElement = element
+        self.exclusiveSleepingOutermostKey = Engine.mix(Engine.chainSeed, element)
     }
 }
 
@@ -45,6 +50,11 @@ struct LockCell<Primitive>: ~Copyable {
     /// The Swift task that took the exclusive hold (0 outside a task), so that a release by
     /// the same task on another thread is named for what it is: a hold across an `await`.
     @usableFromInline let ownerTask: Atomic<UInt>
+    /// The state word under which the chain of an outermost exclusive sleeping acquire of
+    /// subclass 0 (``LockHeader/exclusiveSleepingOutermostKey``) is known validated, or `.max`.
+    /// A validated chain is the graph's (the kernel's chain cache is global), so any thread's
+    /// outermost `lock()` then skips its own cache of chains.
+    @usableFromInline let outermostValidatedWord: Atomic<UInt>
     #endif
 
     @usableFromInline
@@ -54,6 +64,7 @@ struct LockCell<Primitive>: ~Copyable {
         self.refusals = 0
         #if LOCKDEP_CHECKS
         self.ownerTask = Atomic(0)
+        self.outermostValidatedWord = Atomic(.max)
         #endif
     }
 }
@@ -84,6 +95,30 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     /// ``LockHeader/exclusiveSleepingElement``.
     @inlinable
     var exclusiveSleepingElement: UInt64 { withUnsafeMutablePointerToHeader { $0.pointee.exclusiveSleepingElement } }
+
+    /// ``LockHeader/exclusiveSleepingOutermostKey``.
+    @inlinable
+    var exclusiveSleepingOutermostKey: UInt64 {
+        withUnsafeMutablePointerToHeader { $0.pointee.exclusiveSleepingOutermostKey }
+    }
+
+    #if LOCKDEP_CHECKS
+    /// ``LockCell/outermostValidatedWord``.
+    @inlinable
+    var outermostValidatedWord: UInt {
+        withUnsafeMutablePointerToElements { $0.pointee.outermostValidatedWord.load(ordering: .relaxed) }
+    }
+
+    /// After a full exclusive sleeping acquire of subclass 0 by `thread`: when it was the
+    /// thread's only hold and its chain is now validated (in the thread's cache, which mirrors
+    /// the graph's chains), records the state word it was validated under.
+    @usableFromInline
+    func noteOutermostValidated(_ thread: UnsafeMutablePointer<ThreadState>?) {
+        guard let t = thread, t.pointee.depth == 1, t.pointee.fastWord != .max,
+              t.pointee.cacheContains(exclusiveSleepingOutermostKey) else { return }
+        withUnsafeMutablePointerToElements { $0.pointee.outermostValidatedWord.store(t.pointee.fastWord, ordering: .relaxed) }
+    }
+    #endif
 
     @inlinable
     var instance: UnsafeRawPointer { UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()) }
