@@ -115,7 +115,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     @usableFromInline
     func noteOutermostValidated(_ thread: UnsafeMutablePointer<ThreadState>?) {
         guard let t = thread, t.pointee.depth == 1, t.pointee.fastWord != .max,
-              t.pointee.cacheContains(exclusiveSleepingOutermostKey) else { return }
+              ThreadState.cacheProbe(t, exclusiveSleepingOutermostKey) else { return }
         withUnsafeMutablePointerToElements { $0.pointee.outermostValidatedWord.store(t.pointee.fastWord, ordering: .relaxed) }
     }
     #endif
