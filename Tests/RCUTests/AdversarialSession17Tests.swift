@@ -12,12 +12,18 @@ import XCTest
 /// reader to another thread, as a hostile caller could.
 private func runOnAnotherThread(_ body: () -> Void) {
     withoutActuallyEscaping(body) { escapable in
-        final class Box: @unchecked Sendable { let f: () -> Void; init(_ f: @escaping () -> Void) { self.f = f } }
-        let box = Box(escapable)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread { box.f(); done.signal() }
-        thread.start()
-        done.wait()
+        // Held only here and joined before the block ends: the closure never outlives it.
+        var slot: (() -> Void)? = escapable
+        withUnsafeMutablePointer(to: &slot) { pointer in
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                raw!.assumingMemoryBound(to: (() -> Void)?.self).pointee!()
+                return nil
+            }, pointer)
+            precondition(rc == 0, "pthread_create failed")
+            pthread_join(thread, nil)
+        }
+        slot = nil
     }
 }
 
