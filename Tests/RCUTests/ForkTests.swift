@@ -1,5 +1,6 @@
 import Foundation
 import RCU
+import Synchronization
 import XCTest
 
 #if canImport(Glibc)
@@ -42,9 +43,15 @@ final class ForkTests: XCTestCase {
         // Keep the call_rcu worker busy in a slow callback: whatever is queued
         // meanwhile waits for its next batch, which the fork's prepare hook
         // (call_rcu_before_fork) holds back. Those callbacks are pending at fork.
+        // The callback holds the worker until this thread is about to fork, and
+        // 200 ms more for the hook to pause the worker: a fixed sleep from its
+        // start let a loaded machine finish it, and the next batch, before the fork.
         let busy = DispatchSemaphore(value: 0)
+        let forking = ForkFlag()
         F.retire {
             busy.signal()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !forking.isSet && ContinuousClock.now < deadline { usleep(1_000) }
             usleep(200_000)
         }
         busy.wait()
@@ -52,6 +59,7 @@ final class ForkTests: XCTestCase {
         for _ in 0..<count { F.retire { ran.bump(F.self) } }
         XCTAssertGreaterThanOrEqual(F.pendingCallbacks, count, "\(F.name): callbacks queued behind the busy one")
 
+        forking.set()
         let child = fork()
         if child == 0 {
             // Child: only this thread exists. The pending callbacks must run here.
@@ -101,3 +109,9 @@ final class ForkTests: XCTestCase {
     }
 }
 
+/// Set once, read from a call_rcu callback.
+private final class ForkFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
