@@ -576,21 +576,9 @@ final class AdversarialSession16Tests: LockdepTestCase {
         let mutex = CheckedMutex(class: .unique("adv16.same.mutex"))
         for round in 1...2 {
             collector.clear()
-            let gate = Gate()
-            let holder = Task.detached {
-                await withTaskExecutorPreference(executor) {
-                    mutex.lock()
-                    await gate.wait()
-                    mutex.unlock()
-                }
-            }
-            await gate.waitUntilWaiting()
-            await Task.detached {
-                await withTaskExecutorPreference(executor) { mutex.lock(); mutex.unlock() }
-            }.value
+            let resumeHolder = await retakeSuspendedHold(mutex, on: executor)
             XCTAssertEqual(collector.kinds, [.lockHeldAcrossSuspension], "round \(round): \(allText)")
-            gate.open()
-            await holder.value
+            await resumeHolder()
             XCTAssertEqual(collector.kinds.count, 1, "round \(round): \(allText)")
             XCTAssertTrue(mutex.tryLock(), "round \(round)")
             mutex.unlock()

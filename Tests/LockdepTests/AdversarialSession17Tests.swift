@@ -90,24 +90,9 @@ final class AdversarialSession17Tests: LockdepTestCase {
         }.value
         for round in 0..<5 {
             collector.clear()
-            let gate = Gate()
-            let holder = Task.detached {
-                await withTaskExecutorPreference(executor) {
-                    mutex.lock()
-                    await gate.wait()
-                    mutex.unlock()
-                }
-            }
-            await gate.waitUntilWaiting()
-            await Task.detached {
-                await withTaskExecutorPreference(executor) {
-                    mutex.lock()
-                    mutex.unlock()
-                }
-            }.value
+            let resumeHolder = await retakeSuspendedHold(mutex, on: executor)
             XCTAssertEqual(collector.kinds, [.lockHeldAcrossSuspension], "round \(round): \(allText)")
-            gate.open()
-            await holder.value
+            await resumeHolder()
             XCTAssertEqual(collector.kinds, [.lockHeldAcrossSuspension], "round \(round): \(allText)")
             XCTAssertTrue(mutex.tryLock(), "round \(round): the holder's own release did not go through")
             mutex.unlock()

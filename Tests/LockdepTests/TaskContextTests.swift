@@ -126,26 +126,11 @@ final class TaskContextTests: LockdepTestCase {
     func testAnotherTaskTakingASuspendedHoldOnTheSameThread() async {
         let mutex = CheckedMutex(class: .unique("session->lock"))
         let executor = ThreadExecutor("executor-x")
-        let gate = Gate()
-        let holder = Task.detached {
-            await withTaskExecutorPreference(executor) {
-                mutex.lock()
-                await gate.wait()
-                mutex.unlock()
-            }
-        }
-        await gate.waitUntilWaiting()
-        await Task.detached {
-            await withTaskExecutorPreference(executor) {
-                mutex.lock()
-                mutex.unlock()
-            }
-        }.value
+        let resumeHolder = await retakeSuspendedHold(mutex, on: executor)
         let r = expectOne(.lockHeldAcrossSuspension)
         XCTAssertTrue(r?.text.contains("suspended (an await) without releasing it") == true, r?.text ?? "")
         XCTAssertTrue(r?.text.contains("now runs on the same thread") == true, r?.text ?? "")
-        gate.open()
-        await holder.value
+        await resumeHolder()
         XCTAssertEqual(collector.reports.count, 1, collector.reports.map(\.text).joined(separator: "\n"))
         XCTAssertTrue(mutex.tryLock(), "the holder's own release went through")
         mutex.unlock()
@@ -261,6 +246,25 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
             job.runSynchronously(on: asUnownedTaskExecutor())
         }
     }
+}
+
+/// A task on `executor` takes `mutex` and suspends holding it; another task on the same
+/// executor (so on the same thread) then takes and releases it. Returns with the first task
+/// still suspended: what the caller calls to let it resume, release the mutex and end.
+func retakeSuspendedHold(_ mutex: CheckedMutex, on executor: ThreadExecutor) async -> () async -> Void {
+    let gate = Gate()
+    let holder = Task.detached {
+        await withTaskExecutorPreference(executor) {
+            mutex.lock()
+            await gate.wait()
+            mutex.unlock()
+        }
+    }
+    await gate.waitUntilWaiting()
+    await Task.detached {
+        await withTaskExecutorPreference(executor) { mutex.lock(); mutex.unlock() }
+    }.value
+    return { gate.open(); await holder.value }
 }
 
 /// A one-shot gate a task can wait at, and a test can see it waiting.
