@@ -80,3 +80,36 @@ uint64_t creference_lockdep_floor_loop(pthread_mutex_t *mutex, uint32_t class_id
     floor_state = NULL;
     return misses == 0 ? pairs : 0;
 }
+
+/*
+ * The plain pair with CREFERENCE_PAD_INSTRUCTIONS register additions around it, in four
+ * independent chains (the parallelism of ordinary straight-line code) and touching no memory:
+ * half before the lock, half before the unlock, where a validator's acquire and release work
+ * sits. `lock-cost` times it as a yardstick for what simple work next to the pair's atomic
+ * instructions costs on this machine: CPUs differ in how much of it a locked instruction hides. On x86-64 each half is one asm block, so the
+ * compiler adds no register moves; elsewhere an empty asm after each addition keeps the
+ * compiler from folding the chains.
+ */
+#if defined(__x86_64__)
+#define PAD_8 "addq $1, %0\n\taddq $1, %1\n\taddq $1, %2\n\taddq $1, %3\n\t" \
+              "addq $1, %0\n\taddq $1, %1\n\taddq $1, %2\n\taddq $1, %3\n\t"
+#define PAD_HALF __asm__ volatile(PAD_8 PAD_8 PAD_8 PAD_8 : "+r"(a), "+r"(b), "+r"(c), "+r"(d));
+#else
+#define PAD_STEP(r) r += 1; __asm__ volatile("" : "+r"(r));
+#define PAD_8 PAD_STEP(a) PAD_STEP(b) PAD_STEP(c) PAD_STEP(d) PAD_STEP(a) PAD_STEP(b) PAD_STEP(c) PAD_STEP(d)
+#define PAD_HALF PAD_8 PAD_8 PAD_8 PAD_8
+#endif
+
+_Static_assert(CREFERENCE_PAD_INSTRUCTIONS == 64, "PAD_HALF twice is 64 additions");
+
+uint64_t creference_padded_pair_loop(pthread_mutex_t *mutex, uint64_t iterations) {
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    for (uint64_t i = 0; i < iterations; i++) {
+        PAD_HALF
+        pthread_mutex_lock(mutex);
+        PAD_HALF
+        pthread_mutex_unlock(mutex);
+    }
+    /* Every chain added to once per step: the sum proves that none was dropped. */
+    return (a + b + c + d) == iterations * CREFERENCE_PAD_INSTRUCTIONS ? iterations : 0;
+}

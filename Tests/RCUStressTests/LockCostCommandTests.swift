@@ -40,9 +40,20 @@ final class LockCostCommandTests: XCTestCase {
         #endif
         for key in ["plain_ns", "checked_ns", "ratio", "floor_ns", "floor_ratio", "single_threaded_plain_ns",
                     "single_threaded_checked_ns", "single_threaded_ratio", "single_threaded_floor_ns",
-                    "single_threaded_floor_ratio"] {
+                    "single_threaded_floor_ratio", "padded_ns", "padded_ratio", "single_threaded_padded_ns"] {
             let value = try XCTUnwrap((object[key] as? NSNumber)?.doubleValue, "\(key) in \(object)")
             XCTAssertGreaterThan(value, 0, "\(key) in \(object)")
+        }
+        // The padding's figures follow from the times (a noisy run may measure the additions as
+        // free: then there is no instruction count for the checks).
+        let plain = try XCTUnwrap((object["plain_ns"] as? NSNumber)?.doubleValue)
+        let checked = try XCTUnwrap((object["checked_ns"] as? NSNumber)?.doubleValue)
+        let padded = try XCTUnwrap((object["padded_ns"] as? NSNumber)?.doubleValue)
+        let perAdd = try XCTUnwrap((object["ns_per_padding_add"] as? NSNumber)?.doubleValue, "\(object)")
+        XCTAssertEqual(perAdd, (padded - plain) / 64, accuracy: 0.002, "\(object)")
+        if perAdd > 0.02 {
+            let worth = try XCTUnwrap((object["checked_extra_in_padding_adds"] as? NSNumber)?.doubleValue, "\(object)")
+            XCTAssertEqual(worth, (checked - plain) / perAdd, accuracy: max(1, abs(worth) * 0.05), "\(object)")
         }
         // Nothing in rcu-stress starts a thread before the first run, so glibc counted it
         // single-threaded from start to end: the run the command labels so really was.

@@ -90,6 +90,15 @@ uint64_t creference_mutex_read_loop(void **slot, uint64_t iterations);
 uint64_t creference_lockdep_floor_loop(pthread_mutex_t *mutex, uint32_t class_id, uint64_t iterations);
 
 /*
+ * `iterations` pthread_mutex_lock/unlock pairs on `mutex`, each with CREFERENCE_PAD_INSTRUCTIONS
+ * register additions around it (four chains) and no other work: a yardstick for what simple work
+ * beside the pair's atomic instructions costs on this machine (`lock-cost` prints it). Returns
+ * `iterations`, or 0 if an addition was lost.
+ */
+#define CREFERENCE_PAD_INSTRUCTIONS 64
+uint64_t creference_padded_pair_loop(pthread_mutex_t *mutex, uint64_t iterations);
+
+/*
  * Whether glibc still counts this process as single-threaded (`__libc_single_threaded`):
  * until a process starts its first thread, glibc's pthread_mutex_lock and unlock take no
  * atomic instruction, a shortcut no lock shared between threads ever sees.

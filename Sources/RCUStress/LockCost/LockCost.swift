@@ -24,8 +24,11 @@ struct LockCost: ParsableCommand {
             for the single held lock is cached), and N pairs of a C floor: the plain pair \
             with the least any held-lock-stack validator does on a cached chain (a push of \
             instance, chain key, class and site, a chain-cache probe, a pop), without \
-            CheckedMutex's owner word, published wait, gates and task. The loops alternate \
-            round by round and each keeps its fastest round. Prints nanoseconds per pair, \
+            CheckedMutex's owner word, published wait, gates and task; and N plain pairs \
+            with 64 register additions around each (four chains, no memory, no checks), a \
+            yardstick for what simple work beside the pair's atomic instructions costs on this \
+            machine: the checked ratio moves from CPU to CPU with it. The loops alternate round by round and each \
+            keeps its fastest round. Prints nanoseconds per pair, \
             the ratios to the plain pair, and whether Lockdep's checks are compiled into \
             this build (release builds: only with --traits LockdepInRelease).
 
@@ -38,9 +41,12 @@ struct LockCost: ParsableCommand {
             --iterations is at least 10,000, --rounds at most 100, and --iterations x \
             --rounds at most 1,000,000,000. --json prints the threaded figures as \
             {"checks_compiled_in":true,"optimized":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…, \
+            "padded_ns":…,"padded_ratio":…,"ns_per_padding_add":…,"checked_extra_in_padding_adds":… (null when \
+            the padding measured no cost), \
             then the first run's as "single_threaded_timed" (whether glibc counted the process \
             single-threaded throughout it), "single_threaded_plain_ns", "single_threaded_checked_ns", \
             "single_threaded_ratio", "single_threaded_floor_ns", "single_threaded_floor_ratio", \
+            "single_threaded_padded_ns", \
             then "line_offset" (every mutex's offset in its 64-byte line), "iterations" and "rounds"}.
             """
     )
@@ -75,12 +81,12 @@ struct LockCost: ParsableCommand {
         guard !overflow, perLoop <= Self.maxPairsPerLoop else {
             throw ValidationError("""
                 --iterations \(iterations) with --rounds \(rounds) is too many pairs: at most \(Self.maxPairsPerLoop) \
-                pairs per loop over all rounds (each of the three loops times that many twice: before the first thread and after), so a release run stays within a few minutes.
+                pairs per loop over all rounds (each of the four loops times that many twice: before the first thread and after), so a release run stays within a few minutes.
                 """)
         }
     }
 
-    /// One alternated measurement of the three loops.
+    /// One alternated measurement of the four loops.
     struct Phase {
         /// Whether glibc counted the process single-threaded from the phase's start to its end
         /// (a thread started by anything else during the phase ends that state part-way).
@@ -88,8 +94,19 @@ struct LockCost: ParsableCommand {
         let plain: Double
         let checked: Double
         let floor: Double
+        let padded: Double
         var ratio: Double { checked / plain }
         var floorRatio: Double { floor / plain }
+        var paddedRatio: Double { padded / plain }
+        /// What one of the padded loop's additions (four independent chains) adds to a pair here:
+        /// a yardstick for how this CPU charges simple work beside the atomics, not a cost every
+        /// instruction has.
+        var nanosecondsPerPaddingAdd: Double { (padded - plain) / Double(CREFERENCE_PAD_INSTRUCTIONS) }
+        /// The checked pair's extra time as that many such additions (not a number when the
+        /// padding measured no cost: a noisy run).
+        var checkedExtraInPaddingAdds: Double {
+            nanosecondsPerPaddingAdd > 0 ? (checked - plain) / nanosecondsPerPaddingAdd : .nan
+        }
     }
 
     func run() throws {
@@ -99,9 +116,11 @@ struct LockCost: ParsableCommand {
         let offset = Int(UInt(bitPattern: checked.primitiveAddress) % UInt(Self.cacheLine))
         let plain = Self.allocateMutex(atLineOffset: offset)
         let floorMutex = Self.allocateMutex(atLineOffset: offset)
+        let paddedMutex = Self.allocateMutex(atLineOffset: offset)
         defer {
             Self.deallocateMutex(plain)
             Self.deallocateMutex(floorMutex)
+            Self.deallocateMutex(paddedMutex)
         }
         // Warm-up pairs cache the chain before anything is timed.
         LockCostLoops.checkedPair(checked)
@@ -109,17 +128,18 @@ struct LockCost: ParsableCommand {
         let measurement = ReadCostMeasurement(iterations: iterations, rounds: rounds)
         func timePhase() throws -> Phase {
             let singleThreadedAtStart = creference_process_is_single_threaded()
-            let ns = try measurement.nanosecondsPerRead(sides: 3) { side, count in
+            let ns = try measurement.nanosecondsPerRead(sides: 4) { side, count in
                 switch side {
                 case 0: LockCostLoops.plainLoop(plain, iterations: count)
                 case 1: LockCostLoops.checkedLoop(checked, iterations: count)
-                default: Int(creference_lockdep_floor_loop(floorMutex, 1, UInt64(count)))
+                case 2: Int(creference_lockdep_floor_loop(floorMutex, 1, UInt64(count)))
+                default: Int(creference_padded_pair_loop(paddedMutex, UInt64(count)))
                 }
             }
             // Read again at the end: the state only goes from single- to multi-threaded, so
             // both reads true means the whole phase ran without the atomics.
             let singleThreaded = singleThreadedAtStart && creference_process_is_single_threaded()
-            return Phase(singleThreaded: singleThreaded, plain: ns[0], checked: ns[1], floor: ns[2])
+            return Phase(singleThreaded: singleThreaded, plain: ns[0], checked: ns[1], floor: ns[2], padded: ns[3])
         }
         // glibc's pthread_mutex takes no atomic instruction until the process starts its first
         // thread: time that first (it can only come first), then the pairs every program that
@@ -139,12 +159,17 @@ struct LockCost: ParsableCommand {
             line.add("ratio", withThreads.ratio)
             line.add("floor_ns", withThreads.floor)
             line.add("floor_ratio", withThreads.floorRatio)
+            line.add("padded_ns", withThreads.padded)
+            line.add("padded_ratio", withThreads.paddedRatio)
+            line.add("ns_per_padding_add", withThreads.nanosecondsPerPaddingAdd)
+            line.add("checked_extra_in_padding_adds", withThreads.checkedExtraInPaddingAdds)
             line.add("single_threaded_timed", beforeThreads.singleThreaded)
             line.add("single_threaded_plain_ns", beforeThreads.plain)
             line.add("single_threaded_checked_ns", beforeThreads.checked)
             line.add("single_threaded_ratio", beforeThreads.ratio)
             line.add("single_threaded_floor_ns", beforeThreads.floor)
             line.add("single_threaded_floor_ratio", beforeThreads.floorRatio)
+            line.add("single_threaded_padded_ns", beforeThreads.padded)
             line.add("line_offset", offset)
             line.add("iterations", iterations)
             line.add("rounds", rounds)
@@ -174,6 +199,13 @@ struct LockCost: ParsableCommand {
             + "   (held-stack push, chain-cache probe, pop: no owner word, wait, gates or task)")
         print(Columns.left("  ratio checked/plain", 28) + ReadCostResult.fixed(phase.ratio, width: 14) + "   " + target)
         print(Columns.left("  ratio floor/plain", 28) + ReadCostResult.fixed(phase.floorRatio, width: 14))
+        print(Columns.left("  pthread pair + \(CREFERENCE_PAD_INSTRUCTIONS) adds", 28)
+            + ReadCostResult.fixed(phase.padded, width: 14)
+            + "   (64 register additions in 4 chains, no memory: simple work beside the atomics)")
+        let worth = phase.checkedExtraInPaddingAdds
+        print(Columns.left("  ratio padded/plain", 28) + ReadCostResult.fixed(phase.paddedRatio, width: 14)
+            + "   (\(ReadCostResult.fixed(phase.nanosecondsPerPaddingAdd, width: 0)) ns an addition; the checks' extra time: "
+            + (worth.isFinite ? "\(Int(worth.rounded())) additions' worth)" : "not measurable in this run)"))
     }
 
     static let cacheLine = 64
