@@ -25,7 +25,7 @@ struct LockCost: ParsableCommand {
             with the least any held-lock-stack validator does on a cached chain (a push of \
             instance, chain key, class and site, a chain-cache probe, a pop), without \
             CheckedMutex's owner word, published wait, gates and task; and N plain pairs \
-            with 64 register additions around each (four chains, no memory, no checks), a \
+            with 64 register additions around each (four chains, no stores, no checks), a \
             yardstick for what simple work beside the pair's atomic instructions costs on this \
             machine: the checked ratio moves from CPU to CPU with it. The loops alternate round by round and each \
             keeps its fastest round. Prints nanoseconds per pair, \
@@ -41,8 +41,8 @@ struct LockCost: ParsableCommand {
             --iterations is at least 10,000, --rounds at most 100, and --iterations x \
             --rounds at most 1,000,000,000. --json prints the threaded figures as \
             {"checks_compiled_in":true,"optimized":true,"plain_ns":…,"checked_ns":…,"ratio":…,"floor_ns":…,"floor_ratio":…, \
-            "padded_ns":…,"padded_ratio":…,"ns_per_padding_add":…,"checked_extra_in_padding_adds":… (null when \
-            the padding measured no cost), \
+            "padded_ns":…,"padded_ratio":…,"ns_per_padding_add":…,"checked_extra_in_padding_adds":… (null with \
+            checks compiled out, or when the padding cost under 5% of the plain pair: a noisy run), \
             then the first run's as "single_threaded_timed" (whether glibc counted the process \
             single-threaded throughout it), "single_threaded_plain_ns", "single_threaded_checked_ns", \
             "single_threaded_ratio", "single_threaded_floor_ns", "single_threaded_floor_ratio", \
@@ -102,10 +102,12 @@ struct LockCost: ParsableCommand {
         /// a yardstick for how this CPU charges simple work beside the atomics, not a cost every
         /// instruction has.
         var nanosecondsPerPaddingAdd: Double { (padded - plain) / Double(CREFERENCE_PAD_INSTRUCTIONS) }
-        /// The checked pair's extra time as that many such additions (not a number when the
-        /// padding measured no cost: a noisy run).
+        /// The checked pair's extra time as that many such additions; not a number when checks
+        /// are compiled out, or when the padding cost less than 5% of the plain pair (a noisy
+        /// run: dividing by a near-zero cost would print any number).
         var checkedExtraInPaddingAdds: Double {
-            nanosecondsPerPaddingAdd > 0 ? (checked - plain) / nanosecondsPerPaddingAdd : .nan
+            guard Lockdep.checksCompiledIn, padded - plain >= 0.05 * plain else { return .nan }
+            return (checked - plain) / nanosecondsPerPaddingAdd
         }
     }
 
@@ -201,11 +203,12 @@ struct LockCost: ParsableCommand {
         print(Columns.left("  ratio floor/plain", 28) + ReadCostResult.fixed(phase.floorRatio, width: 14))
         print(Columns.left("  pthread pair + \(CREFERENCE_PAD_INSTRUCTIONS) adds", 28)
             + ReadCostResult.fixed(phase.padded, width: 14)
-            + "   (64 register additions in 4 chains, no memory: simple work beside the atomics)")
+            + "   (64 register additions in 4 chains, no stores: simple work beside the atomics)")
         let worth = phase.checkedExtraInPaddingAdds
         print(Columns.left("  ratio padded/plain", 28) + ReadCostResult.fixed(phase.paddedRatio, width: 14)
             + "   (\(ReadCostResult.fixed(phase.nanosecondsPerPaddingAdd, width: 0)) ns an addition; the checks' extra time: "
-            + (worth.isFinite ? "\(Int(worth.rounded())) additions' worth)" : "not measurable in this run)"))
+            + (worth.isFinite ? "\(Int(worth.rounded())) additions' worth)"
+                : Lockdep.checksCompiledIn ? "not measurable in this run)" : "none, compiled out)"))
     }
 
     static let cacheLine = 64
