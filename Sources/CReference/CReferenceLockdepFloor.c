@@ -86,10 +86,10 @@ uint64_t creference_lockdep_floor_loop(pthread_mutex_t *mutex, uint32_t class_id
  * independent chains (the parallelism of ordinary straight-line code) and storing nothing:
  * half before the lock, half before the unlock, where a validator's acquire and release work
  * sits. `lock-cost` times it as a yardstick for what simple work next to the pair's atomic
- * instructions costs on this machine: CPUs differ in how much of it a locked instruction hides. On x86-64 each half is one asm block, so the
- * compiler adds no register moves (with four registers taken, it may reload the mutex pointer
- * from the stack); elsewhere an empty asm after each addition keeps the compiler from folding
- * the chains, and it may add moves.
+ * instructions costs on this machine: CPUs differ in how much of it a locked instruction
+ * hides. On x86-64 each half is one asm block, so the compiler adds no register moves (with
+ * four registers taken, it may reload the mutex pointer from the stack); elsewhere an empty
+ * asm after each addition keeps the compiler from folding the chains, and it may add moves.
  */
 #if defined(__x86_64__)
 #define PAD_8 "addq $1, %0\n\taddq $1, %1\n\taddq $1, %2\n\taddq $1, %3\n\t" \

@@ -91,9 +91,9 @@ uint64_t creference_lockdep_floor_loop(pthread_mutex_t *mutex, uint32_t class_id
 
 /*
  * `iterations` pthread_mutex_lock/unlock pairs on `mutex`, each with CREFERENCE_PAD_INSTRUCTIONS
- * register additions around it (four chains) and no other work of its own: a yardstick for what simple work
- * beside the pair's atomic instructions costs on this machine (`lock-cost` prints it). Returns
- * `iterations`, or 0 if an addition was lost.
+ * register additions around it (four chains) and no other work of its own: a yardstick for
+ * what simple work beside the pair's atomic instructions costs on this machine (`lock-cost`
+ * prints it). Returns `iterations`, or 0 if an addition was lost.
  */
 #define CREFERENCE_PAD_INSTRUCTIONS 64
 uint64_t creference_padded_pair_loop(pthread_mutex_t *mutex, uint64_t iterations);

@@ -27,8 +27,8 @@ struct LockCost: ParsableCommand {
             CheckedMutex's owner word, published wait, gates and task; and N plain pairs \
             with 64 register additions around each (four chains, no stores, no checks), a \
             yardstick for what simple work beside the pair's atomic instructions costs on this \
-            machine: the checked ratio moves from CPU to CPU with it. The loops alternate round by round and each \
-            keeps its fastest round. Prints nanoseconds per pair, \
+            machine: the checked ratio moves from CPU to CPU with it. The loops alternate \
+            round by round and each keeps its fastest round. Prints nanoseconds per pair, \
             the ratios to the plain pair, and whether Lockdep's checks are compiled into \
             this build (release builds: only with --traits LockdepInRelease).
 
