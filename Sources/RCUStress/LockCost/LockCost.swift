@@ -203,7 +203,7 @@ struct LockCost: ParsableCommand {
         print(Columns.left("  ratio floor/plain", 28) + ReadCostResult.fixed(phase.floorRatio, width: 14))
         print(Columns.left("  pthread pair + \(CREFERENCE_PAD_INSTRUCTIONS) adds", 28)
             + ReadCostResult.fixed(phase.padded, width: 14)
-            + "   (64 register additions in 4 chains, no stores: simple work beside the atomics)")
+            + "   (\(CREFERENCE_PAD_INSTRUCTIONS) register additions in 4 chains, no stores: simple work beside the atomics)")
         let worth = phase.checkedExtraInPaddingAdds
         print(Columns.left("  ratio padded/plain", 28) + ReadCostResult.fixed(phase.paddedRatio, width: 14)
             + "   (\(ReadCostResult.fixed(phase.nanosecondsPerPaddingAdd, width: 0)) ns an addition; the checks' extra time: "
