@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 __thread void *clockdep_current_thread_state;
-uintptr_t clockdep_state_word;
+struct clockdep_state_line clockdep_state;
+_Static_assert(sizeof(struct clockdep_state_line) == 64, "the state word fills its cache line");
+_Static_assert(sizeof(struct clockdep_map_cell_line) == 64, "a cell line fills its cache line");
 uint8_t clockdep_task_checks = 1;
 
 /* ---- the runtime's current-task slot (see clockdep_task_slot_for_current_thread) ---- */

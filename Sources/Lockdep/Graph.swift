@@ -505,8 +505,8 @@ nonisolated(unsafe) private let madeGraph: UnsafeMutableRawPointer = {
     return Unmanaged.passRetained(InternalLockedValue(GraphState())).toOpaque()
 }()
 /// The validator's state word — bit 0: validation off; bit 1: statistics on; bits 2...:
-/// generation (bumped on reset). A C global (`clockdep_state_word`), so the inlined fast path
-/// reads it with one load and no accessor call.
+/// generation (bumped on reset). A C global alone in its cache line (`clockdep_state`), so the
+/// inlined fast path reads it with one load, no accessor call, and no miss for a neighbour's write.
 enum StateWord {
     static func load() -> UInt { clockdep_state_word_load() }
     static func store(_ v: UInt) { clockdep_state_word_store(v) }

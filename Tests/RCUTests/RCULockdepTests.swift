@@ -42,6 +42,19 @@ final class RCULockdepTests: XCTestCase {
         XCTAssertTrue(report.heldLocks.contains { $0.name == "rcu_read_lock" }, "\(report.heldLocks)")
     }
 
+    /// Every read section reads its flavor's cell: each cell must fill a cache line of its own,
+    /// or a variable beside it that grace periods write (the flavor's gate) makes that read miss
+    /// once per grace period in every reader (registry lookups ran at 0.6x with a writer).
+    func testReadSectionCellsHaveACacheLineEach() {
+        let cells = [RCUMemb.flavorDescription.lockdepCell, RCUQSBR.flavorDescription.lockdepCell,
+                     RCUMemoryBarrier.flavorDescription.lockdepCell, RCUBulletproof.flavorDescription.lockdepCell]
+            .map { UInt(bitPattern: $0) }
+        for cell in cells { XCTAssertEqual(cell % 64, 0, "cell at 0x\(String(cell, radix: 16)) starts no cache line") }
+        for (i, a) in cells.enumerated() {
+            for b in cells[(i + 1)...] { XCTAssertGreaterThanOrEqual(a > b ? a - b : b - a, 64, "two cells in one line") }
+        }
+    }
+
     func testCallbacksRunInSoftirqContext() throws {
         let mutex = CheckedMutex(class: .unique("free->mutex"))
         let seen = Locked<LockdepContext?>(nil)

@@ -36,20 +36,27 @@ static inline __attribute__((always_inline)) void clockdep_set_thread_state(void
 
 /* ---- the validator's state word ------------------------------------------ */
 
-/* Bit 0: validation off; bit 1: statistics on; bits 2...: generation (bumped on reset). */
-extern uintptr_t clockdep_state_word;
+/*
+ * Bit 0: validation off; bit 1: statistics on; bits 2...: generation (bumped on reset).
+ * Read by every checked lock operation, written almost never: a cache line of its own, so
+ * that no variable written on a hot path beside it makes every thread's next check miss.
+ */
+struct clockdep_state_line {
+    uintptr_t word;
+} __attribute__((aligned(64)));
+extern struct clockdep_state_line clockdep_state;
 
 static inline __attribute__((always_inline)) uintptr_t clockdep_state_word_load(void) {
-    return __atomic_load_n(&clockdep_state_word, __ATOMIC_RELAXED);
+    return __atomic_load_n(&clockdep_state.word, __ATOMIC_RELAXED);
 }
 static inline __attribute__((always_inline)) void clockdep_state_word_store(uintptr_t value) {
-    __atomic_store_n(&clockdep_state_word, value, __ATOMIC_RELAXED);
+    __atomic_store_n(&clockdep_state.word, value, __ATOMIC_RELAXED);
 }
 static inline __attribute__((always_inline)) void clockdep_state_word_or(uintptr_t bits) {
-    __atomic_fetch_or(&clockdep_state_word, bits, __ATOMIC_RELAXED);
+    __atomic_fetch_or(&clockdep_state.word, bits, __ATOMIC_RELAXED);
 }
 static inline __attribute__((always_inline)) void clockdep_state_word_and(uintptr_t bits) {
-    __atomic_fetch_and(&clockdep_state_word, bits, __ATOMIC_RELAXED);
+    __atomic_fetch_and(&clockdep_state.word, bits, __ATOMIC_RELAXED);
 }
 
 /* ---- pseudo-locks held on hot paths --------------------------------------- */
@@ -74,6 +81,16 @@ struct clockdep_map_cell {
     uint8_t claimed;
     uint64_t read_element;
 };
+
+/*
+ * A cell alone in its cache line, for a global read on a hot path (an RCU flavor's read
+ * section reads its cell on every acquire): a variable beside it that another thread writes
+ * (a grace period's gate, say) would make every such read a miss. Swift does not import
+ * over-aligned types: C declares the global and an inline function returns `&line.cell`.
+ */
+struct clockdep_map_cell_line {
+    struct clockdep_map_cell cell;
+} __attribute__((aligned(64)));
 
 static inline __attribute__((always_inline)) uint8_t clockdep_map_cell_flags(const struct clockdep_map_cell *cell) {
     return __atomic_load_n(&cell->flags, __ATOMIC_ACQUIRE);
