@@ -7,10 +7,11 @@ internal import Glibc
 /// A map in a Swift `static let` is reached through a lazy-global accessor (a call, and
 /// `swift_once`) and then the object; a cell read through a C global is plain loads inlined
 /// into the caller. A module with a C target of its own defines the cell there
-/// (`struct clockdep_map_cell my_cell;` with an inline function returning its address) and
-/// wraps it with ``init(_:)``; the RCU module does so for each flavor's read sections, where
-/// the accessor cost about 7% of a registry lookup with Lockdep on. Pure Swift code can use
-/// ``allocate()``.
+/// (`struct clockdep_map_cell_line my_line;`, a cell alone in its cache line, with an inline
+/// function returning `&my_line.cell`) and wraps it with ``init(_:)``; the RCU module does so
+/// for each flavor's read sections, where the accessor cost about 7% of a registry lookup with
+/// Lockdep on. A cell that shares its line with a variable other threads write makes every
+/// acquire that follows such a write miss. Pure Swift code can use ``allocate()``.
 @frozen
 public struct LockdepMapCell: @unchecked Sendable {
     @usableFromInline let cell: UnsafeMutablePointer<clockdep_map_cell>
@@ -19,10 +20,10 @@ public struct LockdepMapCell: @unchecked Sendable {
     @inlinable
     public init(_ cell: UnsafeMutablePointer<clockdep_map_cell>) { self.cell = cell }
 
-    /// A new empty cell, never freed.
+    /// A new empty cell in a cache line of its own, never freed.
     public static func allocate() -> LockdepMapCell {
-        let cell = UnsafeMutablePointer<clockdep_map_cell>.allocate(capacity: 1)
-        cell.initialize(to: clockdep_map_cell())
+        let line = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        let cell = line.initializeMemory(as: clockdep_map_cell.self, repeating: clockdep_map_cell(), count: 1)
         return LockdepMapCell(cell)
     }
 

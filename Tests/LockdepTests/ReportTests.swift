@@ -397,6 +397,14 @@ final class ReportTests: LockdepTestCase {
 
 /// The map-cell acquire that takes the map's options as constants (the RCU read section's).
 final class MapCellOptionsTests: LockdepTestCase {
+    /// A cell is read by every acquire of its map: each allocated cell starts a cache line that
+    /// no other allocation shares.
+    func testAllocatedCellsHaveACacheLineEach() {
+        let cells = (0..<8).map { _ in UInt(bitPattern: LockdepMapCell.allocate().cell) }
+        for cell in cells { XCTAssertEqual(cell % 64, 0, "cell at 0x\(String(cell, radix: 16)) starts no cache line") }
+        XCTAssertEqual(Set(cells.map { $0 / 64 }).count, cells.count, "two cells in one line")
+    }
+
     /// Options other than the map's would silently drop its checks (an atomic map without
     /// `.atomic` lets sleeping inside pass): reported, and the map's own options are used.
     func testAcquireWithOtherOptionsIsReportedAndUsesTheMapsOwn() throws {
