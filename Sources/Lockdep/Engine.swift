@@ -608,13 +608,38 @@ enum Engine {
                 Backtrace.writeStandardError(r.text + "\n")
                 fatalError("lockdep: \(r.title)")
             case .reportOnceAndContinue:
-                let key = "\(r.kind)|\(r.classes.joined(separator: ","))|\(r.site?.description ?? "")"
+                let key = onceKey(r)
                 let fresh = graph.withLock { $0.reported.insert(key).inserted }
                 if fresh { Backtrace.writeStandardError(r.text + "\n") }
             case .custom(let handler):
                 handler(r)
             }
         }
+    }
+
+    /// What makes two reports the same for ``Lockdep/ReportHandler/reportOnceAndContinue``.
+    static func onceKey(_ r: LockdepReport) -> String {
+        "\(r.kind)|\(r.classes.joined(separator: ","))|\(r.site?.description ?? "")"
+    }
+
+    /// Runs the generic code of ``deliver(_:_:)`` once, on a report nobody sees, so that the
+    /// Swift runtime has made its metadata and witness tables before any `fork()`: a forked
+    /// child's first report would otherwise make them under a runtime lock that a parent thread
+    /// making the same ones may have held at the fork (seen: a child hung in
+    /// `swift_getWitnessTable` for `[LockdepReport]: Collection`, at the guard above). Called
+    /// by the graph's initializer, inside the bracket no fork crosses (``ForkHooks``).
+    static func rehearseDelivery() {
+        let site = LockdepSite(fileID: #fileID, line: #line, function: #function)
+        let rehearsal = LockdepReport(kind: .assertionFailed, title: "rehearsal", thread: "", otherThread: nil,
+                                      site: site, lock: .init(name: "rehearsal", mode: .write, site: site, usage: ""),
+                                      classes: ["rehearsal"], chain: [], heldLocks: [], context: .process,
+                                      text: "rehearsal")
+        var reports: [LockdepReport] = []
+        deliver(reports)
+        reports.append(rehearsal)
+        var keys = Set<String>()
+        for r in reports { keys.insert(onceKey(r) + r.text + "\n") }
+        precondition(keys.count == 1, "lockdep: the delivery rehearsal lost its report")
     }
 
     // MARK: statistics

@@ -502,6 +502,7 @@ var graph: InternalLockedValue<GraphState> {
 
 nonisolated(unsafe) private let madeGraph: UnsafeMutableRawPointer = {
     ForkHooks.registerLockdepHooks()
+    Engine.rehearseDelivery()
     return Unmanaged.passRetained(InternalLockedValue(GraphState())).toOpaque()
 }()
 /// The validator's state word — bit 0: validation off; bit 1: statistics on; bits 2...:
