@@ -88,6 +88,16 @@ struct NodeTable {
 
     /// Number of live nodes.
     var count: Int { slots.count - freeSlots.count }
+
+    /// Removes every node, in time proportional to the nodes there were: the index keeps its
+    /// length (the highest node number seen), which a new table would grow back to at the
+    /// first node of a class registered late (a test suite's reset after thousands of classes).
+    mutating func removeAll() {
+        for node in slotNode where node != .max { index[Int(node)] = 0 }
+        slots.removeAll(keepingCapacity: true)
+        slotNode.removeAll(keepingCapacity: true)
+        freeSlots.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Reusable search buffers: a per-state generation mark instead of per-search sets and
