@@ -62,8 +62,11 @@ final class ElfSymbols: @unchecked Sendable {
         guard offset < strings.count else { return nil }
         // Up to the string table's end at most: a file changed or damaged since it was
         // written may lack the terminating NUL.
-        let bytes = strings[offset...].prefix { $0 != 0 }
-        let name = String(decoding: bytes, as: UTF8.self)
+        // strnlen, not a byte-by-byte `prefix`: a report with a long chain names thousands of
+        // frames, and an unspecialised generic loop per byte made that seconds in debug builds.
+        guard let start = strings.baseAddress?.advanced(by: offset) else { return nil }
+        let length = strnlen(start.assumingMemoryBound(to: CChar.self), strings.count - offset)
+        let name = String(decoding: UnsafeRawBufferPointer(start: start, count: length), as: UTF8.self)
         return (name, isFixedAddress ? starts[index] : starts[index] &+ base)
     }
 
