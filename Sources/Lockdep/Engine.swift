@@ -622,23 +622,26 @@ enum Engine {
         "\(r.kind)|\(r.classes.joined(separator: ","))|\(r.site?.description ?? "")"
     }
 
-    /// Runs the generic code of ``deliver(_:_:)`` once, on a report nobody sees, so that the
-    /// Swift runtime has made its metadata and witness tables before any `fork()`: a forked
-    /// child's first report would otherwise make them under a runtime lock that a parent thread
-    /// making the same ones may have held at the fork (seen: a child hung in
-    /// `swift_getWitnessTable` for `[LockdepReport]: Collection`, at the guard above). Called
-    /// by the graph's initializer, inside the bracket no fork crosses (``ForkHooks``).
+    /// Runs the generic code of ``deliver(_:_:)``, and of the text most reports and a thread's
+    /// first Lockdep use build (held locks, sites, the thread's pthread name), once, on a report
+    /// nobody sees, so that the Swift runtime has made their metadata and witness tables before
+    /// any `fork()`: a forked child's first report would otherwise make them under a runtime
+    /// lock that a parent thread making the same ones may have held at the fork (seen: a child
+    /// hung in `swift_getWitnessTable` for `[LockdepReport]: Collection`, at the guard above).
+    /// Called by the graph's initializer, inside the bracket no fork crosses (``ForkHooks``).
+    /// It narrows the hazard, no more: other code a child runs for the first time in the
+    /// process can meet the same runtime locks (the RCU module's SoundnessModel article).
     static func rehearseDelivery() {
         let site = LockdepSite(fileID: #fileID, line: #line, function: #function)
+        let lock = LockdepReport.Lock(name: "rehearsal", mode: .write, site: site, usage: "")
         let rehearsal = LockdepReport(kind: .assertionFailed, title: "rehearsal", thread: "", otherThread: nil,
-                                      site: site, lock: .init(name: "rehearsal", mode: .write, site: site, usage: ""),
-                                      classes: ["rehearsal"], chain: [], heldLocks: [], context: .process,
-                                      text: "rehearsal")
+                                      site: site, lock: lock, classes: ["rehearsal"], chain: [], heldLocks: [lock],
+                                      context: .process, text: Reports.heldText([lock], thread: "rehearsal"))
         var reports: [LockdepReport] = []
         deliver(reports)
         reports.append(rehearsal)
         var keys = Set<String>()
-        for r in reports { keys.insert(onceKey(r) + r.text + "\n") }
+        for r in reports { keys.insert(onceKey(r) + r.text + "\n" + (Backtrace.threadName() ?? "")) }
         precondition(keys.count == 1, "lockdep: the delivery rehearsal lost its report")
     }
 
