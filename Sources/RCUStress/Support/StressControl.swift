@@ -1,9 +1,14 @@
 import CReference
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Synchronization
 
 /// The flags and counters the stress threads share with the main thread.
 ///
-/// Threads spin until ``go`` (so they all start together, as in liburcu's
+/// Threads wait for ``go`` (so they all start together, as in liburcu's
 /// benchmarks), then run until ``stop``. Each thread publishes its running
 /// count in its own cache line now and then, for the progress line; the final
 /// counts travel back in the threads' results.
@@ -17,9 +22,11 @@ final class StressControl: Sendable {
         counters = (0..<threads).map { _ in PaddedCounter() }
     }
 
-    /// Spins until the main thread says go.
+    /// Waits until the main thread says go, yielding the CPU between looks: with more threads
+    /// than CPUs, pure spinners starve the main thread still creating the others (63 readers
+    /// on 2 CPUs took 1.5 s to start in a debug build). What is timed starts at go.
     func waitForGo() {
-        while !go.load(ordering: .acquiring) {}
+        while !go.load(ordering: .acquiring) { sched_yield() }
     }
 
     /// Whether the run is over (a relaxed load: checked once per read).
