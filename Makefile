@@ -3,7 +3,7 @@ SWIFT ?= swift
 STRESS_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release stress test test-tsan test-asan ci bench clean
+.PHONY: deps build release stress test test-tsan test-asan ci bench lockdep-cost clean
 
 # liburcu (Debian's liburcu-dev) is the one system dependency; pkg-config finds it.
 deps:
@@ -34,5 +34,11 @@ test-asan: deps
 
 ci: test test-tsan test-asan
 
+# What Lockdep's checks cost (issue 14's lock-pair and registry ratios), plain and checked
+# release builds alternated, every run printed: `make lockdep-cost ROUNDS=20`.
+ROUNDS ?= 10
+lockdep-cost: deps
+	scripts/lockdep-cost.sh $(ROUNDS)
+
 clean:
-	rm -rf .build .build-tsan .build-asan
+	rm -rf .build .build-tsan .build-asan .build-lockdep
