@@ -5,7 +5,8 @@ internal import Glibc
 ///
 /// For Lockdep it is an exclusive sleeping lock, exactly as the kernel validates `rt_mutex`:
 /// taking it in an atomic context, in a cycle, or twice is reported. A thread that takes the
-/// mutex it already holds gets the report and does not deadlock (the acquire is refused).
+/// mutex it already holds gets the report and does not deadlock: the acquire is refused, and
+/// the matching ``unlock(fileID:line:function:)`` releases nothing.
 public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     /// The class of the mutex.
     public let lockClass: LockClass
@@ -13,6 +14,9 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     private let declared: LockdepSite
     private var ownerWord: UInt = 0
     private var ownerThread: UInt = 0
+    /// The holder's refused recursive acquires not yet matched by an unlock (each such unlock
+    /// releases nothing). Only the holder reads or writes it.
+    private var refusals = 0
 
     /// Creates a mutex.
     ///
@@ -56,9 +60,13 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func lock(subclass: Int = 0, fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if ownerThread == KernelLockSupport.currentThread && ownerWord & 1 != 0 {
+            refusals += 1
+            KernelLockSupport.refuseRecursive(self, subclass: subclass, call: "CheckedRTMutex.lock()", site: site)
+            return
+        }
         let word = KernelLockSupport.acquire(lockClass, subclass: subclass, instance: lockdepInstance, mode: .write,
                                              sleeping: true, atomic: false, site: site)
-        if ownerThread == KernelLockSupport.currentThread && ownerWord & 1 != 0 { return }   // refused: reported above
         pthread_mutex_lock(mutex)
         ownerThread = KernelLockSupport.currentThread
         ownerWord = word
@@ -73,6 +81,10 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if refusals > 0 && ownerThread == KernelLockSupport.currentThread && ownerWord & 1 != 0 {
+            refusals -= 1
+            return
+        }
         guard KernelLockSupport.release(lockClass, instance: lockdepInstance, ownerWord: ownerWord, site: site),
               ownerThread == KernelLockSupport.currentThread, ownerWord & 1 != 0 else { return }
         ownerWord &= ~1

@@ -15,6 +15,9 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
     private let declared: LockdepSite
     private var writerWord: UInt = 0
     private var writerThread: UInt = 0
+    /// The writer's refused recursive write acquires not yet matched by a write unlock (each
+    /// such unlock releases nothing). Only the writer reads or writes it.
+    private var writeRefusals = 0
     private let readers = Atomic<Int>(0)
     private var subclass = 0
 
@@ -74,22 +77,31 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
 
     /// Acquires the write side (`down_write`).
     ///
+    /// Called by the thread that holds the write side already (it would deadlock on itself), it is
+    /// reported as recursive locking and refused; the matching ``writeUnlock(fileID:line:function:)``
+    /// releases nothing.
+    ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
     public func writeLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 {
+            writeRefusals += 1
+            KernelLockSupport.refuseRecursive(self, subclass: subclass, call: "CheckedRWSemaphore.writeLock()", site: site)
+            return
+        }
         let word = KernelLockSupport.acquire(lockClass, subclass: subclass, instance: lockdepInstance, mode: .write,
                                              sleeping: true, atomic: false, site: site)
-        if writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 { return }   // would deadlock: reported
         pthread_rwlock_wrlock(rwlock)
         writerThread = KernelLockSupport.currentThread
         writerWord = word
     }
 
     /// Releases the read side (`up_read`). Releasing a side this thread does not hold is
-    /// reported and not performed.
+    /// reported and not performed; so is releasing the side it does not hold with the other side's
+    /// call (its hold stays for the right release).
     ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
@@ -97,14 +109,15 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func readUnlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        guard KernelLockSupport.release(lockClass, instance: lockdepInstance, ownerWord: 0, site: site),
+        guard KernelLockSupport.releaseSide(self, write: false, ownerWord: 0, call: "CheckedRWSemaphore.readUnlock()", site: site),
               readers.load(ordering: .relaxed) > 0 else { return }
         readers.subtract(1, ordering: .relaxed)
         pthread_rwlock_unlock(rwlock)
     }
 
     /// Releases the write side (`up_write`). Releasing a side this thread does not hold is
-    /// reported and not performed.
+    /// reported and not performed; so is releasing the side it does not hold with the other side's
+    /// call (its hold stays for the right release).
     ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
@@ -112,7 +125,11 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func writeUnlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        guard KernelLockSupport.release(lockClass, instance: lockdepInstance, ownerWord: writerWord, site: site),
+        if writeRefusals > 0 && writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 {
+            writeRefusals -= 1
+            return
+        }
+        guard KernelLockSupport.releaseSide(self, write: true, ownerWord: writerWord, call: "CheckedRWSemaphore.writeUnlock()", site: site),
               writerThread == KernelLockSupport.currentThread, writerWord & 1 != 0 else { return }
         writerWord &= ~1
         writerThread = 0

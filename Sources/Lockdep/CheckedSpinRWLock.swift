@@ -28,6 +28,9 @@ public final class CheckedSpinRWLock: LockdepLock, @unchecked Sendable {
     private let declared: LockdepSite
     private var writerWord: UInt = 0
     private var writerThread: UInt = 0
+    /// The writer's refused recursive write acquires not yet matched by a write unlock (each
+    /// such unlock releases nothing). Only the writer reads or writes it.
+    private var writeRefusals = 0
     private let readerCount = Atomic<Int>(0)
 
     /// Creates a lock.
@@ -93,22 +96,31 @@ public final class CheckedSpinRWLock: LockdepLock, @unchecked Sendable {
 
     /// Acquires the write side (`write_lock`), spinning until it is available.
     ///
+    /// Called by the thread that holds the write side already (it would spin for ever), it is
+    /// reported as recursive locking and refused; the matching ``writeUnlock(fileID:line:function:)``
+    /// releases nothing.
+    ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
     public func writeLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 {
+            writeRefusals += 1
+            KernelLockSupport.refuseRecursive(self, subclass: 0, call: "CheckedSpinRWLock.writeLock()", site: site)
+            return
+        }
         let word = KernelLockSupport.acquire(lockClass, subclass: 0, instance: lockdepInstance, mode: .write,
                                              sleeping: false, atomic: true, site: site)
-        if writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 { return }   // would spin forever: reported
         while pthread_rwlock_trywrlock(rwlock) != 0 { sched_yield() }
         writerThread = KernelLockSupport.currentThread
         writerWord = word
     }
 
     /// Releases the read side (`read_unlock`). Releasing a side this thread does not hold is
-    /// reported and not performed.
+    /// reported and not performed; so is releasing the side it does not hold with the other side's
+    /// call (its hold stays for the right release).
     ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
@@ -116,14 +128,15 @@ public final class CheckedSpinRWLock: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func readUnlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        guard KernelLockSupport.release(lockClass, instance: lockdepInstance, ownerWord: 0, site: site),
+        guard KernelLockSupport.releaseSide(self, write: false, ownerWord: 0, call: "CheckedSpinRWLock.readUnlock()", site: site),
               readerCount.load(ordering: .relaxed) > 0 else { return }
         readerCount.subtract(1, ordering: .relaxed)
         pthread_rwlock_unlock(rwlock)
     }
 
     /// Releases the write side (`write_unlock`). Releasing a side this thread does not hold is
-    /// reported and not performed.
+    /// reported and not performed; so is releasing the side it does not hold with the other side's
+    /// call (its hold stays for the right release).
     ///
     /// - Parameters:
     ///   - fileID: The call site (default `#fileID`).
@@ -131,7 +144,11 @@ public final class CheckedSpinRWLock: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func writeUnlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        guard KernelLockSupport.release(lockClass, instance: lockdepInstance, ownerWord: writerWord, site: site),
+        if writeRefusals > 0 && writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 {
+            writeRefusals -= 1
+            return
+        }
+        guard KernelLockSupport.releaseSide(self, write: true, ownerWord: writerWord, call: "CheckedSpinRWLock.writeUnlock()", site: site),
               writerThread == KernelLockSupport.currentThread, writerWord & 1 != 0 else { return }
         writerWord &= ~1
         writerThread = 0

@@ -203,6 +203,14 @@ enum Engine {
     @usableFromInline
     static func release(classID: UInt32, instance: UnsafeRawPointer, ownerWord: UInt, site: LockdepSite) -> Bool {
         let t = ThreadState.current()
+        // The owner word first: a lock another thread holds exclusively is never released here,
+        // whatever Lockdep's own state says (validation off, an untracked hold, a report
+        // handler's call), as a build without the checks refuses it too.
+        if ownerWord & 1 != 0 && ownerWord >> 1 != t.pointee.serial {
+            let r = graph.withLock { Reports.badUnlock($0, t, classID: classID, ownerWord: ownerWord, site: site) }
+            deliverRefusal(r, t)
+            return false
+        }
         let word = StateWord.load()
         if word != t.pointee.seenWord { t.pointee.refresh(word) }
         let depth = t.pointee.depth
@@ -222,7 +230,7 @@ enum Engine {
         if entry.pins != 0 && t.pointee.recursion == 0 {
             simpleReport(t, kind: .pinnedLockReleased, title: "WARNING: releasing a pinned lock",
                          node: entry.node, mode: entry.mode, lockSite: entry.site, site: site,
-                         body: "is releasing lock %LOCK% at:\n  \(site)\nwhile it is pinned (pinned \(entry.pins) time(s)).\n")
+                         body: "is releasing lock \(Reports.lockPlaceholder) at:\n  \(site)\nwhile it is pinned (pinned \(entry.pins) time(s)).\n")
         }
         if entry.flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth -= 1 }
         if entry.acquiredAt != 0 { recordHold(classID: entry.node >> 3, nanos: now() &- entry.acquiredAt) }
@@ -314,7 +322,7 @@ enum Engine {
             return Reports.simple(
                 g, t, kind: .assertionFailed, title: "WARNING: lock taken inside an exclusive hold of an RCU map",
                 node: e.node, mode: e.mode, lockSite: e.site, site: e.site,
-                body: "is trying to lock:\n  %LOCK%, at: \(e.site)\n"
+                body: "is trying to lock:\n  \(Reports.lockPlaceholder), at: \(e.site)\n"
                     + "while holding (\(g.nodeName(held[i].node))) for write, taken at \(held[i].site).\n"
                     + "An RCU map is held for write only as an empty section (a grace-period wait): its read "
                     + "sections are not validated, so a cycle through a lock taken here is not detected.\n",
@@ -394,7 +402,7 @@ enum Engine {
         guard let context else { return nil }
         return Reports.simple(g, t, kind: .sleepInInvalidContext, title: "BUG: Invalid wait context", node: e.node,
                               mode: e.mode, lockSite: e.site, site: e.site,
-                              body: "is trying to lock:\n  %LOCK%, at: \(e.site)\n"
+                              body: "is trying to lock:\n  \(Reports.lockPlaceholder), at: \(e.site)\n"
                                 + "a spinning lock that is not raw (it sleeps on PREEMPT_RT) inside \(context).\n")
     }
 
@@ -579,7 +587,7 @@ enum Engine {
         let e = t.pointee.held[index]
         simpleReport(t, kind: .assertionFailed, title: "WARNING: Nested lock was not taken", node: e.node, mode: e.mode,
                      lockSite: e.site, site: e.site,
-                     body: "is trying to lock:\n  %LOCK%, at: \(e.site)\nbut this thread is not holding its nest lock.\n")
+                     body: "is trying to lock:\n  \(Reports.lockPlaceholder), at: \(e.site)\nbut this thread is not holding its nest lock.\n")
     }
 
     static func simpleReport(_ t: UnsafeMutablePointer<ThreadState>, kind: LockdepReport.Kind, title: String,

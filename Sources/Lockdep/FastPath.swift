@@ -140,7 +140,7 @@ extension Engine {
             let t = ThreadState.current()
             if t.pointee.recursion == 0 {
                 let node = classID << 3
-                let body = "acquires map %LOCK% at:\n  \(site)\npassing options \(optionNames(flags)), "
+                let body = "acquires map \(Reports.lockPlaceholder) at:\n  \(site)\npassing options \(optionNames(flags)), "
                     + "but the map was created with \(optionNames(own)): "
                     + "the map's own options are used.\n"
                 simpleReport(t, kind: .assertionFailed, title: "WARNING: map acquired with options it was not created with",

@@ -181,6 +181,10 @@ struct GraphState {
     var classRawSpinning: [Bool] = []
     /// Class numbers of freed dynamic classes, for reuse.
     var freeClassIDs: [UInt32] = []
+    /// Classes one of whose locks was destroyed while another thread held it (reported): that
+    /// thread's held entry outlives the lock, so the number is never handed out again, where a
+    /// new class would be named in reports against the stale entry.
+    var retiredClassIDs: Set<UInt32> = []
     /// A freed class number may sit in some thread's chain cache: bump the generation (which
     /// empties every cache) before a freed number is handed out again.
     var freedSinceBump = false
@@ -475,7 +479,7 @@ struct GraphState {
             registeredSinceReset -= 1
         }
         if i < classDynamic.count { classDynamic[i] = false }
-        freeClassIDs.append(id)
+        if !retiredClassIDs.contains(id) { freeClassIDs.append(id) }
         freedSinceBump = true
     }
 

@@ -32,11 +32,51 @@ enum KernelLockSupport {
         #endif
     }
 
+    /// Records the release of one side of a reader-writer primitive (`write`: its write side).
+    /// When the calling thread's innermost hold of `lock` is the other side (`up_write` after
+    /// `down_read`, the kernel's DEBUG_RWSEMS warning), reports it and returns `false`: nothing
+    /// is released, in Lockdep or in pthreads, and the hold stays for its own release.
+    static func releaseSide(_ lock: some LockdepLock, write: Bool, ownerWord: UInt, call: StaticString,
+                            site: LockdepSite) -> Bool {
+        #if LOCKDEP_CHECKS
+        let t = ThreadState.current()
+        if Engine.validating, let i = Engine.heldIndex(t, lock.lockdepInstance),
+           (t.pointee.held[i].mode == LockdepMode.write.rawValue) != write {
+            let held = write ? "read" : "write"
+            warn(lock, "\(call) of a lock this thread holds for \(held) (released with the other side's call): "
+                 + "the release was not performed", site: site)
+            return false
+        }
+        return Engine.release(classID: lock.lockClass.id, instance: lock.lockdepInstance, ownerWord: ownerWord, site: site)
+        #else
+        return true
+        #endif
+    }
+
+    /// An exclusive acquire by the thread that already holds `lock` (it would deadlock on
+    /// itself): reported as "possible recursive locking" and refused, in every build. The
+    /// caller counts the refusal, and the matching release releases nothing.
+    static func refuseRecursive(_ lock: some LockdepLock, subclass: Int, call: StaticString, site: LockdepSite) {
+        Engine.refusedRecursiveAcquire(classID: lock.lockClass.id, subclass: UInt8(truncatingIfNeeded: subclass & 7),
+                                       instance: lock.lockdepInstance, mode: .write, counted: true, call: call, site: site)
+    }
+
     /// Reports a lock freed (or re-initialised) while held: "held lock freed!".
     static func destroyedWhileHeld(_ lockClass: LockClass, instance: UnsafeRawPointer, ownerWord: UInt,
                                    declared: LockdepSite) {
         #if LOCKDEP_CHECKS
         Engine.heldLockDestroyed(classID: lockClass.id, instance: instance, ownerWord: ownerWord, declared: declared)
+        #endif
+    }
+
+    /// For a lock with no holder record of its own (a local lock, a pseudo-lock), destroyed:
+    /// when the destroying thread holds it, reports "held lock freed!" (the kernel's
+    /// `debug_check_no_locks_freed`, which looks at the current task's held locks) and drops
+    /// the entry, which would otherwise stay on the stack, with its class and atomic count.
+    static func checkFreedByHolder(_ lockClass: LockClass, instance: UnsafeRawPointer, declared: LockdepSite) {
+        #if LOCKDEP_CHECKS
+        guard let t = ThreadState.existing(), Engine.heldIndex(t, instance) != nil else { return }
+        Engine.heldLockDestroyed(classID: lockClass.id, instance: instance, ownerWord: 0, declared: declared)
         #endif
     }
 

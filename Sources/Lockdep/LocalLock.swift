@@ -11,6 +11,8 @@
 public final class LocalLock: LockdepLock, @unchecked Sendable {
     /// The class of the lock.
     public let lockClass: LockClass
+    /// Where the lock was created, for a "held lock freed!" report.
+    private let declared: LockdepSite
 
     /// Creates a local lock.
     ///
@@ -22,10 +24,17 @@ public final class LocalLock: LockdepLock, @unchecked Sendable {
     public init(_ name: String? = nil, class lockClass: LockClass? = nil, fileID: StaticString = #fileID,
                 line: UInt = #line) {
         let site = LockdepSite(fileID: fileID, line: line, function: "LocalLock.init")
+        declared = site
         self.lockClass = lockClass ?? LockClass(name ?? "local_lock@\(site.fileName):\(line)", fileID: fileID, line: line)
         #if LOCKDEP_CHECKS
         Engine.setPerCPU(id: self.lockClass.id)
         #endif
+    }
+
+    /// A local lock destroyed while the destroying thread holds it is reported ("held lock
+    /// freed!") and its entry dropped.
+    deinit {
+        KernelLockSupport.checkFreedByHolder(lockClass, instance: lockdepInstance, declared: declared)
     }
 
     /// The identity of this lock.

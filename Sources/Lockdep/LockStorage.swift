@@ -551,6 +551,7 @@ extension Engine {
         guard validating, t.pointee.recursion == 0 else { return }
         let index = heldIndex(t, instance)
         let r: LockdepReport = graph.withLock { g in
+            if index == nil { g.retiredClassIDs.insert(classID) }
             let name = g.nodeName(classID << 3)
             let owner = ownerWord >> 1
             let ownerName = g.threadNames[owner] ?? "thread-\(owner)"

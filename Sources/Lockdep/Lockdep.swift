@@ -438,7 +438,13 @@ public enum Lockdep {
         #if LOCKDEP_CHECKS
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         var flags: UInt8 = 0
-        if let map = lock as? LockdepMap { flags = map.flags } else if !(lock is CheckedSpinLock) { flags = AcquireFlag.sleeping }
+        // The flags the lock's own acquire passes: a spinning lock's (spinlock, local lock,
+        // spinning rwlock) never sleep.
+        if let map = lock as? LockdepMap {
+            flags = map.flags
+        } else if !(lock is CheckedSpinLock || lock is LocalLock || lock is CheckedSpinRWLock) {
+            flags = AcquireFlag.sleeping
+        }
         _ = Engine.acquire(classID: lock.lockClass.id, subclass: 0, instance: lock.lockdepInstance, mode: mode,
                            flags: flags, nest: nil, site: site)
         _ = Engine.release(classID: lock.lockClass.id, instance: lock.lockdepInstance, ownerWord: 0, site: site)

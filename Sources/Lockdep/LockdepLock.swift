@@ -54,6 +54,8 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
     /// `lockClass.id`, kept here so a hot pseudo-lock (an RCU read section) reads its
     /// class without a second dependent load.
     @usableFromInline let classID: UInt32
+    /// Where the map was created, for a "held lock freed!" report.
+    let declared: LockdepSite
 
     /// Creates a map.
     ///
@@ -67,6 +69,7 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
         self.lockClass = LockClass(name, key: key, fileID: fileID, line: line)
         self.options = options
         self.classID = lockClass.id
+        self.declared = LockdepSite(fileID: fileID, line: line, function: "LockdepMap.init")
         if options.contains(.rawSpinning) { Engine.setRawSpinning(id: classID) }
     }
 
@@ -75,11 +78,21 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
     /// - Parameters:
     ///   - lockClass: The class.
     ///   - options: ``Options``.
-    public init(class lockClass: LockClass, options: Options = []) {
+    ///   - fileID: The declaration file (default `#fileID`).
+    ///   - line: The declaration line (default `#line`).
+    public init(class lockClass: LockClass, options: Options = [], fileID: StaticString = #fileID, line: UInt = #line) {
         self.lockClass = lockClass
         self.options = options
         self.classID = lockClass.id
+        self.declared = LockdepSite(fileID: fileID, line: line, function: "LockdepMap.init")
         if options.contains(.rawSpinning) { Engine.setRawSpinning(id: classID) }
+    }
+
+    /// A map destroyed while the destroying thread holds it is reported ("held lock freed!",
+    /// as the kernel checks freed memory against the current task's held locks) and its entry
+    /// dropped.
+    deinit {
+        KernelLockSupport.checkFreedByHolder(lockClass, instance: lockdepInstance, declared: declared)
     }
 
     /// The identity of the map.

@@ -252,6 +252,11 @@ enum Reports {
                     classes: [name], held: held, body: body)
     }
 
+    /// Where a ``simple(_:_:kind:title:node:mode:lockSite:site:body:extraClasses:)`` body names its
+    /// lock: private-use characters, which no class or thread name in the body is expected to hold
+    /// (a name is printed as given, never expanded).
+    static let lockPlaceholder = "\u{E000}LOCK\u{E000}"
+
     static func simple(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, kind: LockdepReport.Kind, title: String,
                        node: UInt32?, mode: UInt8, lockSite: LockdepSite?, site: LockdepSite, body: String,
                        extraClasses: [String] = []) -> LockdepReport {
@@ -261,7 +266,7 @@ enum Reports {
         if let node {
             lock = .init(name: g.nodeName(node), mode: LockdepMode(rawValue: mode) ?? .write,
                          site: lockSite ?? site, usage: g.usage(node))
-            text = text.replacingOccurrences("%LOCK%", with: "(\(g.nodeName(node)))")
+            text = text.replacingOccurrences(lockPlaceholder, with: "(\(g.nodeName(node)))")
         }
         text = "thread \"\(t.pointee.name)\" " + text
         let classes = (node.map { [g.nodeName($0)] } ?? []) + extraClasses

@@ -139,6 +139,9 @@ public final class WWMutex: LockdepLock, @unchecked Sendable {
     private var holder: UInt = 0          // pthread_self of the holder, 0 when free
     private var holderWord: UInt = 0      // Lockdep owner word
     private var holderContext: WWAcquireContext?
+    /// The holder's refused recursive acquires not yet matched by a release (each such release
+    /// releases nothing). Under `state`.
+    private var refusals = 0
     /// The context that took the mutex with ``lock(_:fileID:line:function:)`` (`ww_mutex.ctx`);
     /// `nil` when it is free or held without a context.
     public internal(set) var context: WWAcquireContext?
@@ -177,6 +180,8 @@ public final class WWMutex: LockdepLock, @unchecked Sendable {
     /// Acquires the mutex (`ww_mutex_lock`). With a context, the acquire nests under it and a
     /// conflict with another context may throw ``WWError/deadlock``; taking a mutex the context
     /// already holds throws ``WWError/alreadyHeld``. Without one it is a plain mutex acquire.
+    /// Any other acquire by the thread that holds the mutex (it would wait for itself) is
+    /// reported as recursive locking and refused, and the matching release releases nothing.
     ///
     /// - Parameters:
     ///   - ctx: The acquire context, or `nil`.
@@ -187,6 +192,7 @@ public final class WWMutex: LockdepLock, @unchecked Sendable {
                      function: StaticString = #function) throws(WWError) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         if let ctx, context === ctx { throw .alreadyHeld }
+        if refuseIfHeldByCaller(call: "WWMutex.lock(_:)", site: site) { return }
         let word = KernelLockSupport.acquire(lockClass, subclass: 0, instance: lockdepInstance, mode: .write, sleeping: true,
                                              atomic: false, nest: ctx?.lockdepInstance, site: site)
         if !take(ctx, word: word) {
@@ -256,16 +262,19 @@ public final class WWMutex: LockdepLock, @unchecked Sendable {
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
-        if let ctx = context {
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if consumeRefusal() { return }
+        // Only the holder's release changes the context: another thread's is refused below.
+        if isHeldByCaller, let ctx = context {
             if ctx.acquired == 0 {
                 KernelLockSupport.warn(self, "ww_mutex released while its context holds nothing",
-                                       site: LockdepSite(fileID: fileID, line: line, function: function))
+                                       site: site)
             } else {
                 ctx.acquired -= 1
             }
             context = nil
         }
-        baseUnlock(fileID: fileID, line: line, function: function)
+        release(site: site)
     }
 
     /// Acquires the embedded mutex (`mutex_lock(&ww.base)`), leaving ``context`` alone.
@@ -275,8 +284,10 @@ public final class WWMutex: LockdepLock, @unchecked Sendable {
     ///   - line: The call site (default `#line`).
     ///   - function: The call site (default `#function`).
     public func baseLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if refuseIfHeldByCaller(call: "WWMutex.baseLock()", site: site) { return }
         let word = KernelLockSupport.acquire(lockClass, subclass: 0, instance: lockdepInstance, mode: .write, sleeping: true,
-                                             atomic: false, site: LockdepSite(fileID: fileID, line: line, function: function))
+                                             atomic: false, site: site)
         _ = take(nil, word: word)
     }
 
@@ -289,9 +300,10 @@ public final class WWMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func baseLock(nestedUnder outer: some LockdepLock, fileID: StaticString = #fileID, line: UInt = #line,
                          function: StaticString = #function) {
+        let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if refuseIfHeldByCaller(call: "WWMutex.baseLock(nestedUnder:)", site: site) { return }
         let word = KernelLockSupport.acquire(lockClass, subclass: 0, instance: lockdepInstance, mode: .write, sleeping: true,
-                                             atomic: false, nest: outer.lockdepInstance,
-                                             site: LockdepSite(fileID: fileID, line: line, function: function))
+                                             atomic: false, nest: outer.lockdepInstance, site: site)
         _ = take(nil, word: word)
     }
 
@@ -322,6 +334,41 @@ public final class WWMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func baseUnlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
+        if consumeRefusal() { return }
+        release(site: site)
+    }
+
+    /// Whether the calling thread holds the mutex.
+    private var isHeldByCaller: Bool {
+        pthread_mutex_lock(state)
+        defer { pthread_mutex_unlock(state) }
+        return holder == KernelLockSupport.currentThread
+    }
+
+    /// An acquire by the thread that holds the mutex (it would wait for itself): reported as
+    /// recursive locking and refused, whatever the context, and counted, so that the matching
+    /// release releases nothing. Returns whether it refused.
+    private func refuseIfHeldByCaller(call: StaticString, site: LockdepSite) -> Bool {
+        pthread_mutex_lock(state)
+        let mine = holder == KernelLockSupport.currentThread
+        if mine { refusals += 1 }
+        pthread_mutex_unlock(state)
+        if mine { KernelLockSupport.refuseRecursive(self, subclass: 0, call: call, site: site) }
+        return mine
+    }
+
+    /// A release by the holder that matches a refused acquire: consumes the refusal.
+    private func consumeRefusal() -> Bool {
+        pthread_mutex_lock(state)
+        defer { pthread_mutex_unlock(state) }
+        guard refusals > 0, holder == KernelLockSupport.currentThread else { return false }
+        refusals -= 1
+        return true
+    }
+
+    /// The release of the hold: validated (a thread that does not hold it is reported and
+    /// refused), then the mutex is freed for its waiters.
+    private func release(site: LockdepSite) {
         pthread_mutex_lock(state)
         let word = holderWord
         pthread_mutex_unlock(state)
@@ -343,7 +390,7 @@ public final class WWMutex: LockdepLock, @unchecked Sendable {
         pthread_mutex_lock(state)
         defer { pthread_mutex_unlock(state) }
         while holder != 0 {
-            if holder == me { return true }   // would deadlock on itself: Lockdep reported the recursive acquire
+            if holder == me { return true }   // not reached: the callers refuse a holder's acquire first
             if let ctx, ctx.acquired > 0 {
                 if ctx.wounded.load(ordering: .relaxed) { return false }
                 if let other = holderContext {
