@@ -81,7 +81,8 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        if refusals > 0 && ownerThread == KernelLockSupport.currentThread && ownerWord & 1 != 0 {
+        // The holder's own fields first: another thread reads no refusal count.
+        if ownerThread == KernelLockSupport.currentThread && ownerWord & 1 != 0 && refusals > 0 {
             refusals -= 1
             return
         }

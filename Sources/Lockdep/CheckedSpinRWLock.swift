@@ -144,7 +144,8 @@ public final class CheckedSpinRWLock: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func writeUnlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        if writeRefusals > 0 && writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 {
+        // The holder's own fields first: another thread reads no refusal count.
+        if writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 && writeRefusals > 0 {
             writeRefusals -= 1
             return
         }

@@ -230,7 +230,7 @@ enum Engine {
         if entry.pins != 0 && t.pointee.recursion == 0 {
             simpleReport(t, kind: .pinnedLockReleased, title: "WARNING: releasing a pinned lock",
                          node: entry.node, mode: entry.mode, lockSite: entry.site, site: site,
-                         body: "is releasing lock \(Reports.lockPlaceholder) at:\n  \(site)\nwhile it is pinned (pinned \(entry.pins) time(s)).\n")
+                         namingLock: { "is releasing lock \($0) at:\n  \(site)\nwhile it is pinned (pinned \(entry.pins) time(s)).\n" })
         }
         if entry.flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth -= 1 }
         if entry.acquiredAt != 0 { recordHold(classID: entry.node >> 3, nanos: now() &- entry.acquiredAt) }
@@ -322,10 +322,10 @@ enum Engine {
             return Reports.simple(
                 g, t, kind: .assertionFailed, title: "WARNING: lock taken inside an exclusive hold of an RCU map",
                 node: e.node, mode: e.mode, lockSite: e.site, site: e.site,
-                body: "is trying to lock:\n  \(Reports.lockPlaceholder), at: \(e.site)\n"
+                namingLock: { "is trying to lock:\n  \($0), at: \(e.site)\n"
                     + "while holding (\(g.nodeName(held[i].node))) for write, taken at \(held[i].site).\n"
                     + "An RCU map is held for write only as an empty section (a grace-period wait): its read "
-                    + "sections are not validated, so a cycle through a lock taken here is not detected.\n",
+                    + "sections are not validated, so a cycle through a lock taken here is not detected.\n" },
                 extraClasses: [g.nodeName(held[i].node)])
         }
         // 2. Wait context, then usage bits (contexts).
@@ -402,8 +402,8 @@ enum Engine {
         guard let context else { return nil }
         return Reports.simple(g, t, kind: .sleepInInvalidContext, title: "BUG: Invalid wait context", node: e.node,
                               mode: e.mode, lockSite: e.site, site: e.site,
-                              body: "is trying to lock:\n  \(Reports.lockPlaceholder), at: \(e.site)\n"
-                                + "a spinning lock that is not raw (it sleeps on PREEMPT_RT) inside \(context).\n")
+                              namingLock: { "is trying to lock:\n  \($0), at: \(e.site)\n"
+                                + "a spinning lock that is not raw (it sleeps on PREEMPT_RT) inside \(context).\n" })
     }
 
     /// Marks the usage bits the new acquire implies, reporting inconsistent state or inversion.
@@ -587,13 +587,23 @@ enum Engine {
         let e = t.pointee.held[index]
         simpleReport(t, kind: .assertionFailed, title: "WARNING: Nested lock was not taken", node: e.node, mode: e.mode,
                      lockSite: e.site, site: e.site,
-                     body: "is trying to lock:\n  \(Reports.lockPlaceholder), at: \(e.site)\nbut this thread is not holding its nest lock.\n")
+                     namingLock: { "is trying to lock:\n  \($0), at: \(e.site)\nbut this thread is not holding its nest lock.\n" })
     }
 
     static func simpleReport(_ t: UnsafeMutablePointer<ThreadState>, kind: LockdepReport.Kind, title: String,
                              node: UInt32?, mode: UInt8, lockSite: LockdepSite?, site: LockdepSite, body: String) {
+        simpleReport(t, kind: kind, title: title, node: node, mode: mode, lockSite: lockSite, site: site,
+                     namingLock: { _ in body })
+    }
+
+    /// ``simpleReport(_:kind:title:node:mode:lockSite:site:body:)`` with a body that names the
+    /// lock (`body` gets `"(name)"`).
+    static func simpleReport(_ t: UnsafeMutablePointer<ThreadState>, kind: LockdepReport.Kind, title: String,
+                             node: UInt32?, mode: UInt8, lockSite: LockdepSite?, site: LockdepSite,
+                             namingLock body: (String) -> String) {
         let r = graph.withLock { g in
-            Reports.simple(g, t, kind: kind, title: title, node: node, mode: mode, lockSite: lockSite, site: site, body: body)
+            Reports.simple(g, t, kind: kind, title: title, node: node, mode: mode, lockSite: lockSite, site: site,
+                           namingLock: body)
         }
         deliver([r], t)
     }

@@ -140,11 +140,11 @@ extension Engine {
             let t = ThreadState.current()
             if t.pointee.recursion == 0 {
                 let node = classID << 3
-                let body = "acquires map \(Reports.lockPlaceholder) at:\n  \(site)\npassing options \(optionNames(flags)), "
-                    + "but the map was created with \(optionNames(own)): "
-                    + "the map's own options are used.\n"
                 simpleReport(t, kind: .assertionFailed, title: "WARNING: map acquired with options it was not created with",
-                             node: node, mode: mode.rawValue, lockSite: site, site: site, body: body)
+                             node: node, mode: mode.rawValue, lockSite: site, site: site) { lock in
+                    "acquires map \(lock) at:\n  \(site)\npassing options \(optionNames(flags)), "
+                        + "but the map was created with \(optionNames(own)): the map's own options are used.\n"
+                }
             }
         }
         return acquire(classID: classID, subclass: 0, instance: instance, mode: mode, flags: own, nest: nil, site: site)

@@ -32,7 +32,8 @@ public final class LocalLock: LockdepLock, @unchecked Sendable {
     }
 
     /// A local lock destroyed while the destroying thread holds it is reported ("held lock
-    /// freed!") and its entry dropped.
+    /// freed!") and its entry dropped. Destroyed while another thread holds it, it goes unseen
+    /// (no owner record, as in the kernel), like ``LockdepMap``.
     deinit {
         KernelLockSupport.checkFreedByHolder(lockClass, instance: lockdepInstance, declared: declared)
     }

@@ -569,9 +569,10 @@ extension Engine {
                                 lock: lock, classes: [name], held: heldLocks(g, t, upTo: t.pointee.depth), body: body,
                                 other: index == nil ? ownerName : nil)
         }
-        if let index {
-            if t.pointee.held[index].flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth -= 1 }
-            remove(t, at: index)
+        // Every entry of the lock goes (a pseudo-lock may be held more than once, recursively read).
+        while let i = heldIndex(t, instance) {
+            if t.pointee.held[i].flags & AcquireFlag.atomic != 0 { t.pointee.atomicDepth -= 1 }
+            remove(t, at: i)
         }
         deliver([r], t)
     }

@@ -89,8 +89,10 @@ public final class LockdepMap: LockdepLock, CustomStringConvertible {
     }
 
     /// A map destroyed while the destroying thread holds it is reported ("held lock freed!",
-    /// as the kernel checks freed memory against the current task's held locks) and its entry
-    /// dropped.
+    /// as the kernel checks freed memory against the current task's held locks) and its entries
+    /// dropped. A map has no owner record, so one destroyed while *another* thread holds it goes
+    /// unseen, as in the kernel; that thread's entry stays, and a later report may name it under
+    /// a new class that took the freed class's number (a `.dynamic` class).
     deinit {
         KernelLockSupport.checkFreedByHolder(lockClass, instance: lockdepInstance, declared: declared)
     }

@@ -252,51 +252,27 @@ enum Reports {
                     classes: [name], held: held, body: body)
     }
 
-    /// Where a ``simple(_:_:kind:title:node:mode:lockSite:site:body:extraClasses:)`` body names its
-    /// lock: private-use characters, which no class or thread name in the body is expected to hold
-    /// (a name is printed as given, never expanded).
-    static let lockPlaceholder = "\u{E000}LOCK\u{E000}"
-
     static func simple(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, kind: LockdepReport.Kind, title: String,
                        node: UInt32?, mode: UInt8, lockSite: LockdepSite?, site: LockdepSite, body: String,
                        extraClasses: [String] = []) -> LockdepReport {
+        simple(g, t, kind: kind, title: title, node: node, mode: mode, lockSite: lockSite, site: site,
+               namingLock: { _ in body }, extraClasses: extraClasses)
+    }
+
+    /// ``simple(_:_:kind:title:node:mode:lockSite:site:body:extraClasses:)`` with a body that
+    /// names the lock: `body` gets `"(name)"` (names are printed as given, never scanned for a
+    /// placeholder).
+    static func simple(_ g: GraphState, _ t: UnsafeMutablePointer<ThreadState>, kind: LockdepReport.Kind, title: String,
+                       node: UInt32?, mode: UInt8, lockSite: LockdepSite?, site: LockdepSite,
+                       namingLock body: (String) -> String, extraClasses: [String] = []) -> LockdepReport {
         let held = Engine.heldLocks(g, t, upTo: t.pointee.depth)
         var lock: LockdepReport.Lock?
-        var text = body
         if let node {
             lock = .init(name: g.nodeName(node), mode: LockdepMode(rawValue: mode) ?? .write,
                          site: lockSite ?? site, usage: g.usage(node))
-            text = text.replacingOccurrences(lockPlaceholder, with: "(\(g.nodeName(node)))")
         }
-        text = "thread \"\(t.pointee.name)\" " + text
+        let text = "thread \"\(t.pointee.name)\" " + body(node.map { "(\(g.nodeName($0)))" } ?? "")
         let classes = (node.map { [g.nodeName($0)] } ?? []) + extraClasses
         return make(kind, title, t, site: site, lock: lock, classes: classes, held: held, body: text)
-    }
-}
-
-extension String {
-    func replacingOccurrences(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = Substring(self)
-        while let r = rest.range(of: target) {
-            result += rest[..<r.lowerBound]
-            result += replacement
-            rest = rest[r.upperBound...]
-        }
-        return result + rest
-    }
-}
-
-extension Substring {
-    func range(of target: String) -> Range<Substring.Index>? {
-        var i = startIndex
-        while i < endIndex {
-            if self[i...].hasPrefix(target) {
-                return i..<index(i, offsetBy: target.count)
-            }
-            i = index(after: i)
-        }
-        return nil
     }
 }
