@@ -15,23 +15,6 @@ final class AdversarialSession22Tests: LockdepTestCase {
 
     private var allText: String { collector.reports.map(\.text).joined(separator: "\n") }
 
-    /// Switches validation off the only public way, a capacity report (`maxDepth` lowered to 2
-    /// and three spinlocks taken on this thread), then restores the default limits (validation
-    /// stays off until a reset). Clears the collected reports.
-    private func switchValidationOff() {
-        collector.clear()
-        var limits = LockdepLimits()
-        limits.maxDepth = 2
-        Lockdep.limits = limits
-        let spins = (0..<3).map { CheckedSpinLock(class: .unique("adv22.off.spin\($0)")) }
-        for s in spins { s.lock() }
-        for s in spins.reversed() { s.unlock() }
-        Lockdep.limits = LockdepLimits()
-        XCTAssertFalse(Lockdep.isValidating)
-        XCTAssertEqual(collector.kinds, [.capacityExceeded], allText)
-        collector.clear()
-    }
-
     // MARK: 1. a release by a non-owner while validation is off
 
     /// "What every build catches": a release by a thread that does not hold the lock is

@@ -16,19 +16,6 @@ final class AdversarialSession22bTests: LockdepTestCase {
 
     private var allText: String { collector.reports.map(\.text).joined(separator: "\n") }
 
-    private func switchValidationOff() {
-        collector.clear()
-        var limits = LockdepLimits()
-        limits.maxDepth = 2
-        Lockdep.limits = limits
-        let spins = (0..<3).map { CheckedSpinLock(class: .unique("adv22b.off.spin\($0)")) }
-        for s in spins { s.lock() }
-        for s in spins.reversed() { s.unlock() }
-        Lockdep.limits = LockdepLimits()
-        XCTAssertFalse(Lockdep.isValidating)
-        collector.clear()
-    }
-
     /// A writer on another thread must get in (the semaphore is free).
     private func assertRWSemFree(_ s: CheckedRWSemaphore, _ msg: String) {
         let w = startThread(named: "adv22b-w") { s.writeLock(); s.writeUnlock() }

@@ -50,6 +50,23 @@ class LockdepTestCase: XCTestCase {
         let reports = collector.reports
         XCTAssertTrue(reports.isEmpty, reports.map(\.text).joined(separator: "\n"), file: file, line: line)
     }
+
+    /// Switches validation off the only public way, a capacity report (`maxDepth` lowered to 2
+    /// and three spinlocks taken on this thread), then restores the default limits (validation
+    /// stays off until a reset). Clears the collected reports.
+    func switchValidationOff(file: StaticString = #filePath, line: UInt = #line) {
+        collector.clear()
+        var limits = LockdepLimits()
+        limits.maxDepth = 2
+        Lockdep.limits = limits
+        let spins = (0..<3).map { CheckedSpinLock(class: .unique("switchValidationOff.spin\($0)")) }
+        for s in spins { s.lock() }
+        for s in spins.reversed() { s.unlock() }
+        Lockdep.limits = LockdepLimits()
+        XCTAssertFalse(Lockdep.isValidating, file: file, line: line)
+        XCTAssertEqual(collector.reports.map(\.kind), [.capacityExceeded], file: file, line: line)
+        collector.clear()
+    }
 }
 
 /// A helper thread that runs submitted steps one at a time, in order (so a test can interleave
