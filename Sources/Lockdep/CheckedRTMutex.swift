@@ -1,4 +1,5 @@
 internal import Glibc
+internal import Synchronization
 
 /// A sleeping mutex with priority inheritance, checked by the validator (the kernel's
 /// `rt_mutex`): a `pthread_mutex_t` with the `PTHREAD_PRIO_INHERIT` protocol.
@@ -12,8 +13,20 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     public let lockClass: LockClass
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let declared: LockdepSite
-    private var ownerWord: UInt = 0
-    private var ownerThread: UInt = 0
+    private let ownerWordAtomic = Atomic<UInt>(0)
+    /// The owner word of the hold (`serial << 1 | 1` while held).
+    /// Relaxed atomic: a contending thread reads it for its recursion test.
+    private var ownerWord: UInt {
+        get { ownerWordAtomic.load(ordering: .relaxed) }
+        set { ownerWordAtomic.store(newValue, ordering: .relaxed) }
+    }
+    private let ownerThreadAtomic = Atomic<UInt>(0)
+    /// The holder's `pthread_self` (0 when free).
+    /// Relaxed atomic: a contending thread reads it for its recursion test.
+    private var ownerThread: UInt {
+        get { ownerThreadAtomic.load(ordering: .relaxed) }
+        set { ownerThreadAtomic.store(newValue, ordering: .relaxed) }
+    }
     /// The holder's refused recursive acquires not yet matched by an unlock (each such unlock
     /// releases nothing). Only the holder reads or writes it.
     private var refusals = 0

@@ -13,8 +13,20 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
     public let lockClass: LockClass
     private let rwlock: UnsafeMutablePointer<pthread_rwlock_t>
     private let declared: LockdepSite
-    private var writerWord: UInt = 0
-    private var writerThread: UInt = 0
+    private let writerWordAtomic = Atomic<UInt>(0)
+    /// The owner word of the write hold (`serial << 1 | 1` while held).
+    /// Relaxed atomic: a contending thread reads it for its recursion test.
+    private var writerWord: UInt {
+        get { writerWordAtomic.load(ordering: .relaxed) }
+        set { writerWordAtomic.store(newValue, ordering: .relaxed) }
+    }
+    private let writerThreadAtomic = Atomic<UInt>(0)
+    /// The writer's `pthread_self` (0 when none).
+    /// Relaxed atomic: a contending thread reads it for its recursion test.
+    private var writerThread: UInt {
+        get { writerThreadAtomic.load(ordering: .relaxed) }
+        set { writerThreadAtomic.store(newValue, ordering: .relaxed) }
+    }
     /// The writer's refused recursive write acquires not yet matched by a write unlock (each
     /// such unlock releases nothing). Only the writer reads or writes it.
     private var writeRefusals = 0
