@@ -1,5 +1,4 @@
 internal import Glibc
-internal import Synchronization
 
 /// A sleeping mutex with priority inheritance, checked by the validator (the kernel's
 /// `rt_mutex`): a `pthread_mutex_t` with the `PTHREAD_PRIO_INHERIT` protocol.
@@ -13,23 +12,8 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     public let lockClass: LockClass
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let declared: LockdepSite
-    private let ownerWordAtomic = Atomic<UInt>(0)
-    /// The owner word of the hold (`serial << 1 | 1` while held).
-    /// Relaxed atomic: a contending thread reads it for its recursion test.
-    private var ownerWord: UInt {
-        get { ownerWordAtomic.load(ordering: .relaxed) }
-        set { ownerWordAtomic.store(newValue, ordering: .relaxed) }
-    }
-    private let ownerThreadAtomic = Atomic<UInt>(0)
-    /// The holder's `pthread_self` (0 when free).
-    /// Relaxed atomic: a contending thread reads it for its recursion test.
-    private var ownerThread: UInt {
-        get { ownerThreadAtomic.load(ordering: .relaxed) }
-        set { ownerThreadAtomic.store(newValue, ordering: .relaxed) }
-    }
-    /// The holder's refused recursive acquires not yet matched by an unlock (each such unlock
-    /// releases nothing). Only the holder reads or writes it.
-    private var refusals = 0
+    /// The holder, its owner word and its refused recursive acquires.
+    private let hold = ExclusiveHold()
 
     /// Creates a mutex.
     ///
@@ -53,8 +37,8 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     }
 
     deinit {
-        if ownerWord & 1 != 0 {
-            KernelLockSupport.destroyedWhileHeld(lockClass, instance: lockdepInstance, ownerWord: ownerWord, declared: declared)
+        if hold.isHeld {
+            KernelLockSupport.destroyedWhileHeld(lockClass, instance: lockdepInstance, ownerWord: hold.word, declared: declared)
             return   // leaked: a held primitive must not be destroyed
         }
         pthread_mutex_destroy(mutex)
@@ -73,16 +57,15 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func lock(subclass: Int = 0, fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        if ownerThread == KernelLockSupport.currentThread && ownerWord & 1 != 0 {
-            refusals += 1
+        if hold.isHeldByCaller {
+            hold.refuse()
             KernelLockSupport.refuseRecursive(self, subclass: subclass, call: "CheckedRTMutex.lock()", site: site)
             return
         }
         let word = KernelLockSupport.acquire(lockClass, subclass: subclass, instance: lockdepInstance, mode: .write,
                                              sleeping: true, atomic: false, site: site)
         pthread_mutex_lock(mutex)
-        ownerThread = KernelLockSupport.currentThread
-        ownerWord = word
+        hold.take(word: word)
     }
 
     /// Releases the mutex (`rt_mutex_unlock`). Releasing a mutex this thread does not hold is
@@ -94,15 +77,10 @@ public final class CheckedRTMutex: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        // The holder's own fields first: another thread reads no refusal count.
-        if ownerThread == KernelLockSupport.currentThread && ownerWord & 1 != 0 && refusals > 0 {
-            refusals -= 1
-            return
-        }
-        guard KernelLockSupport.release(lockClass, instance: lockdepInstance, ownerWord: ownerWord, site: site),
-              ownerThread == KernelLockSupport.currentThread, ownerWord & 1 != 0 else { return }
-        ownerWord &= ~1
-        ownerThread = 0
+        if hold.consumeRefusal() { return }
+        guard KernelLockSupport.release(lockClass, instance: lockdepInstance, ownerWord: hold.word, site: site),
+              hold.isHeldByCaller else { return }
+        hold.release()
         pthread_mutex_unlock(mutex)
     }
 }

@@ -13,23 +13,8 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
     public let lockClass: LockClass
     private let rwlock: UnsafeMutablePointer<pthread_rwlock_t>
     private let declared: LockdepSite
-    private let writerWordAtomic = Atomic<UInt>(0)
-    /// The owner word of the write hold (`serial << 1 | 1` while held).
-    /// Relaxed atomic: a contending thread reads it for its recursion test.
-    private var writerWord: UInt {
-        get { writerWordAtomic.load(ordering: .relaxed) }
-        set { writerWordAtomic.store(newValue, ordering: .relaxed) }
-    }
-    private let writerThreadAtomic = Atomic<UInt>(0)
-    /// The writer's `pthread_self` (0 when none).
-    /// Relaxed atomic: a contending thread reads it for its recursion test.
-    private var writerThread: UInt {
-        get { writerThreadAtomic.load(ordering: .relaxed) }
-        set { writerThreadAtomic.store(newValue, ordering: .relaxed) }
-    }
-    /// The writer's refused recursive write acquires not yet matched by a write unlock (each
-    /// such unlock releases nothing). Only the writer reads or writes it.
-    private var writeRefusals = 0
+    /// The writer, its owner word and its refused recursive write acquires.
+    private let writeHold = ExclusiveHold()
     private let readers = Atomic<Int>(0)
     private var subclass = 0
 
@@ -54,8 +39,8 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
     }
 
     deinit {
-        if writerWord & 1 != 0 || readers.load(ordering: .relaxed) > 0 {
-            KernelLockSupport.destroyedWhileHeld(lockClass, instance: lockdepInstance, ownerWord: writerWord,
+        if writeHold.isHeld || readers.load(ordering: .relaxed) > 0 {
+            KernelLockSupport.destroyedWhileHeld(lockClass, instance: lockdepInstance, ownerWord: writeHold.word,
                                                  declared: declared)
             return   // leaked: a held primitive must not be destroyed
         }
@@ -82,7 +67,7 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
         _ = KernelLockSupport.acquire(lockClass, subclass: subclass, instance: lockdepInstance, mode: .read,
                                       sleeping: true, atomic: false, site: site)
-        if writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 { return }   // would deadlock: reported
+        if writeHold.isHeldByCaller { return }   // would deadlock: reported
         pthread_rwlock_rdlock(rwlock)
         readers.add(1, ordering: .relaxed)
     }
@@ -99,16 +84,15 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func writeLock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        if writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 {
-            writeRefusals += 1
+        if writeHold.isHeldByCaller {
+            writeHold.refuse()
             KernelLockSupport.refuseRecursive(self, subclass: subclass, call: "CheckedRWSemaphore.writeLock()", site: site)
             return
         }
         let word = KernelLockSupport.acquire(lockClass, subclass: subclass, instance: lockdepInstance, mode: .write,
                                              sleeping: true, atomic: false, site: site)
         pthread_rwlock_wrlock(rwlock)
-        writerThread = KernelLockSupport.currentThread
-        writerWord = word
+        writeHold.take(word: word)
     }
 
     /// Releases the read side (`up_read`). Releasing a side this thread does not hold is
@@ -137,15 +121,10 @@ public final class CheckedRWSemaphore: LockdepLock, @unchecked Sendable {
     ///   - function: The call site (default `#function`).
     public func writeUnlock(fileID: StaticString = #fileID, line: UInt = #line, function: StaticString = #function) {
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        // The holder's own fields first: another thread reads no refusal count.
-        if writerThread == KernelLockSupport.currentThread && writerWord & 1 != 0 && writeRefusals > 0 {
-            writeRefusals -= 1
-            return
-        }
-        guard KernelLockSupport.releaseSide(self, write: true, ownerWord: writerWord, call: "CheckedRWSemaphore.writeUnlock()", site: site),
-              writerThread == KernelLockSupport.currentThread, writerWord & 1 != 0 else { return }
-        writerWord &= ~1
-        writerThread = 0
+        if writeHold.consumeRefusal() { return }
+        guard KernelLockSupport.releaseSide(self, write: true, ownerWord: writeHold.word, call: "CheckedRWSemaphore.writeUnlock()", site: site),
+              writeHold.isHeldByCaller else { return }
+        writeHold.release()
         pthread_rwlock_unlock(rwlock)
     }
 }

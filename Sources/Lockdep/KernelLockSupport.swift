@@ -1,4 +1,5 @@
 internal import Glibc
+internal import Synchronization
 
 /// The Lockdep plumbing shared by the kernel-style primitives (``CheckedRWSemaphore``,
 /// ``CheckedSpinRWLock``, ``CheckedRTMutex``, ``LocalLock``, ``WWMutex``): one acquire, one
@@ -91,5 +92,45 @@ extension KernelLockSupport {
         #if LOCKDEP_CHECKS
         Engine.assertionFailure(ThreadState.current(), lock: lock, message: message, site: site)
         #endif
+    }
+}
+
+/// The exclusive hold of a kernel-style primitive (an rt mutex, a reader-writer lock's write
+/// side): its holder, its owner word, and the holder's refused recursive acquires not yet
+/// matched by a release (each such release releases nothing). Relaxed atomics: a contending
+/// thread reads the holder for its recursion test; only the holder writes.
+struct ExclusiveHold: ~Copyable {
+    private let holder = Atomic<UInt>(0)
+    private let ownerWord = Atomic<UInt>(0)
+    private let refusals = Atomic<Int>(0)
+
+    init() {}
+
+    /// `serial << 1 | 1` while held, `serial << 1` after the release (a second release is then
+    /// reported as a double unlock).
+    var word: UInt { ownerWord.load(ordering: .relaxed) }
+    var isHeld: Bool { word & 1 != 0 }
+    var isHeldByCaller: Bool { holder.load(ordering: .relaxed) == KernelLockSupport.currentThread && isHeld }
+
+    /// Records the calling thread's acquire, `word` from ``KernelLockSupport/acquire(_:subclass:instance:mode:sleeping:atomic:trylock:nest:site:)``.
+    func take(word: UInt) {
+        holder.store(KernelLockSupport.currentThread, ordering: .relaxed)
+        ownerWord.store(word, ordering: .relaxed)
+    }
+
+    /// Records the holder's release.
+    func release() {
+        ownerWord.store(word & ~1, ordering: .relaxed)
+        holder.store(0, ordering: .relaxed)
+    }
+
+    /// Counts a refused recursive acquire by the holder.
+    func refuse() { refusals.add(1, ordering: .relaxed) }
+
+    /// A release by the holder that matches a refused acquire: consumes the refusal.
+    func consumeRefusal() -> Bool {
+        guard isHeldByCaller, refusals.load(ordering: .relaxed) > 0 else { return false }
+        refusals.subtract(1, ordering: .relaxed)
+        return true
     }
 }
