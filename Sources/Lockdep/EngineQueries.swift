@@ -73,6 +73,22 @@ extension Engine {
         }
     }
 
+    /// The kernel's `debug_check_no_locks_held` at task exit: a thread ending with locks held
+    /// ("WARNING: name/serial still has locks held!"). The locks stay held: their owner words
+    /// still name the thread, and a later release from another thread is reported as such.
+    static func checkNoLocksHeldAtExit(_ t: UnsafeMutablePointer<ThreadState>) {
+        guard t.pointee.depth > 0, validating, t.pointee.recursion == 0 else { return }
+        let r: LockdepReport = graph.withLock { g in
+            let held = heldLocks(g, t, upTo: t.pointee.depth)
+            let title = "WARNING: \(t.pointee.name)/\(t.pointee.serial) still has locks held!"
+            let body = "thread \"\(t.pointee.name)\" is exiting while holding "
+                + (held.count == 1 ? "a lock" : "\(held.count) locks") + ": they stay held for ever.\n"
+            return Reports.make(.locksHeldAtThreadExit, title, t, site: held.last?.site, lock: held.last,
+                                classes: held.map(\.name), held: held, body: body)
+        }
+        deliver([r], t)
+    }
+
     static func resetAll() {
         graph.withLock { g in
             g.registry = [:]

@@ -54,6 +54,9 @@ public struct LockdepReport: Sendable, CustomStringConvertible {
         /// of `fork()` that the queue was created before; its worker threads exist only in the
         /// parent, so the call is refused.
         case workQueueUsedAfterFork
+        /// "still has locks held!": a thread exited holding locks (the kernel's check at task
+        /// exit). Another thread waiting for one of them would wait for ever.
+        case locksHeldAtThreadExit
     }
 
     /// A lock as it appears in a report.

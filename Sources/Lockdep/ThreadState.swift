@@ -389,7 +389,11 @@ struct ThreadState {
     static let destroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
             guard let raw else { return }
             let t = raw.assumingMemoryBound(to: ThreadState.self)
-            if clockdep_thread_state() == raw { clockdep_set_thread_state(nil) }
+            if clockdep_thread_state() == raw {
+                // While the thread-local still finds this state: a report handler may take locks.
+                Engine.checkNoLocksHeldAtExit(t)
+                clockdep_set_thread_state(nil)
+            }
             let holdsLocks = t.pointee.depth > 0
             graph.withLock { g in
                 _ = g.pendingCells.removeValue(forKey: t.pointee.serial)

@@ -374,12 +374,13 @@ final class ReportTests: LockdepTestCase {
 
     func testEveryKindIsCoveredByATextTest() {
         // Keep this list in sync with the tests above (one text + structured test per kind);
-        // the task-context kinds are in TaskContextTests, the fork one in WorkQueueForkTests.
+        // the task-context kinds are in TaskContextTests, the fork one in WorkQueueForkTests, the
+        // thread-exit one in ThreadExitTests.
         let covered: Set<LockdepReport.Kind> = [
             .circularDependency, .recursiveLocking, .sleepInInvalidContext, .inconsistentLockState, .irqLockInversion,
             .illegalSynchronize, .suspiciousDereference, .workqueueLeak, .unlockNotHeld, .doubleUnlock,
             .unlockFromOtherThread, .heldLockDestroyed, .capacityExceeded, .assertionFailed, .pinnedLockReleased,
-            .blockingInTask, .lockHeldAcrossSuspension, .workQueueUsedAfterFork,
+            .blockingInTask, .lockHeldAcrossSuspension, .workQueueUsedAfterFork, .locksHeldAtThreadExit,
         ]
         XCTAssertEqual(covered, Set(LockdepReport.Kind.allCases))
     }

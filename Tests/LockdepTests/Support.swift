@@ -77,10 +77,10 @@ final class StepThread: @unchecked Sendable {
     private var done = 0
     private var submitted = 0
     private var stop = false
-    private var thread: Thread?
+    private var thread = pthread_t()
 
     init(_ name: String) {
-        let t = Thread { [self] in
+        thread = startJoinableThread(named: name) { [self] in
             Lockdep.currentThreadName = name
             while true {
                 lock.lock()
@@ -92,8 +92,6 @@ final class StepThread: @unchecked Sendable {
                 lock.lock(); done += 1; lock.broadcast(); lock.unlock()
             }
         }
-        thread = t
-        t.start()
     }
 
     /// Runs `step` on the thread and waits for it.
@@ -107,7 +105,10 @@ final class StepThread: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Ends the thread and joins it: its thread-exit checks (a lock still held) have run and
+    /// reported into this test.
     func finish() {
         lock.lock(); stop = true; lock.broadcast(); lock.unlock()
+        pthread_join(thread, nil)
     }
 }

@@ -21,16 +21,64 @@ final class ThreadExitTests: LockdepTestCase {
         expectSilent()
     }
 
-    /// A thread that exits holding a lock keeps its name: a later report about the lock
-    /// ("held by thread ...") names it.
+    /// A thread that exits holding a lock is reported, and keeps its name: a later report
+    /// about the lock ("held by thread ...") names it.
     func testAThreadExitingWithALockHeldIsStillNamed() {
         let mutex = CheckedMutex("thread-exit.leaked")
         let before = Engine.keptThreadNameCount
         pthread_join(startNamedThread("leaker") { mutex.lock() }, nil)
+        expectOne(.locksHeldAtThreadExit)
+        collector.clear()
         XCTAssertEqual(Engine.keptThreadNameCount, before + 1)
         mutex.unlock()
         let r = expectOne(.unlockFromOtherThread)
         XCTAssertEqual(r?.otherThread, "leaker")
+    }
+
+    /// The kernel's check at task exit: "WARNING: name/pid still has locks held!" and the
+    /// held locks, delivered on the exiting thread (pthread_join returns after it).
+    func testAThreadExitingWithLocksHeldIsReported() {
+        // One line each: a named lock's class is keyed by where it is created.
+        let outer = CheckedMutex("thread-exit.outer")
+        let inner = CheckedSpinLock("thread-exit.inner")
+        let innerLine = Locked<UInt>(0)
+        pthread_join(startNamedThread("exit-holder") {
+            outer.lock()
+            innerLine.value = #line; inner.lock()
+        }, nil)
+        let r = expectOne(.locksHeldAtThreadExit)
+        XCTAssertTrue(r?.title.hasPrefix("WARNING: exit-holder/") == true, r?.title ?? "")
+        XCTAssertTrue(r?.title.hasSuffix(" still has locks held!") == true, r?.title ?? "")
+        XCTAssertEqual(r?.thread, "exit-holder")
+        XCTAssertEqual(r?.heldLocks.map(\.name), ["thread-exit.outer", "thread-exit.inner"])
+        XCTAssertEqual(r?.site?.line, innerLine.value)
+        XCTAssertTrue(r?.text.contains("2 locks held by \"exit-holder\":") == true, r?.text ?? "")
+        XCTAssertTrue(r?.text.contains("is exiting while holding 2 locks") == true, r?.text ?? "")
+        // The holds stay: another thread cannot take them.
+        XCTAssertFalse(inner.tryLock())
+        collector.clear()
+    }
+
+    /// A report handler runs on the exiting thread and may use checked locks there.
+    func testAHandlerMayTakeLocksOnTheExitingThread() {
+        let handlerLock = CheckedMutex("thread-exit.handler")
+        let kinds = Locked<[LockdepReport.Kind]>([])
+        Lockdep.reportHandler = .custom { r in
+            handlerLock.withLock { kinds.withLock { $0.append(r.kind) } }
+        }
+        let leaked = CheckedMutex("thread-exit.leaked-under-handler")
+        pthread_join(startNamedThread("exit-handler") { leaked.lock() }, nil)
+        XCTAssertEqual(kinds.value, [.locksHeldAtThreadExit])
+        handlerLock.withLock {}
+    }
+
+    /// With validation off (after a capacity report) held-lock stacks are not exact: a thread
+    /// exiting with one left is not reported.
+    func testNoExitReportWhileValidationIsOff() {
+        switchValidationOff()
+        let m = CheckedMutex("thread-exit.unvalidated")
+        pthread_join(startNamedThread("exit-unvalidated") { m.lock() }, nil)
+        expectSilent()
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Lockdep
 import RCU
 import XCTest
 
@@ -50,10 +51,13 @@ final class AdversarialForkExitTests: XCTestCase {
     }
 
     /// A thread that calls pthread_exit inside a section of each flavor: its exit hook
-    /// unregisters it, so later grace periods end. Run in a process of its own.
+    /// unregisters it, so later grace periods end. With Lockdep's checks compiled in, the exit
+    /// is also reported (the section is a held pseudo-lock: "still has locks held!"). Run in a
+    /// process of its own.
     func testThreadExitInsideSections() throws {
         if IsolatedTest.isChild {
             alarm(30)
+            Lockdep.reportHandler = .custom { r in print("LOCKDEP: \(r.kind) \(r.heldLocks.map(\.name))") }
             exitInsideSection(RCUQSBR.self)
             exitInsideSection(RCUMemb.self)
             exitInsideSection(RCUMemoryBarrier.self)
@@ -63,6 +67,11 @@ final class AdversarialForkExitTests: XCTestCase {
         }
         let result = try IsolatedTest.run("RCUTests.AdversarialForkExitTests/testThreadExitInsideSections")
         XCTAssertTrue(result.output.contains("ADV-THREAD-EXIT-OK"), "\(result.reason) \(result.status)\n\(result.output)")
+        if Lockdep.checksCompiledIn {
+            for map in ["rcu_read_lock_qsbr", "rcu_read_lock", "rcu_read_lock_mb", "rcu_read_lock_bp"] {
+                XCTAssertTrue(result.output.contains("LOCKDEP: locksHeldAtThreadExit [\"\(map)\"]"), "\(map)\n\(result.output)")
+            }
+        }
     }
 
     private func exitInsideSection<F: RCUFlavor>(_: F.Type) {
