@@ -8,6 +8,14 @@
 #include <unistd.h>
 
 __thread void *clockdep_current_thread_state;
+__thread uintptr_t clockdep_current_thread_identity;
+
+uintptr_t clockdep_thread_identity_assign(void) {
+    static uintptr_t next;
+    uintptr_t identity = (__atomic_add_fetch(&next, 1, __ATOMIC_RELAXED)) << 1;
+    clockdep_current_thread_identity = identity;
+    return identity;
+}
 struct clockdep_state_line clockdep_state;
 _Static_assert(sizeof(struct clockdep_state_line) == 64, "the state word fills its cache line");
 _Static_assert(sizeof(struct clockdep_map_cell_line) == 64, "a cell line fills its cache line");

@@ -77,7 +77,13 @@ extension Engine {
     /// ("WARNING: name/serial still has locks held!"). The locks stay held: their owner words
     /// still name the thread, and a later release from another thread is reported as such.
     static func checkNoLocksHeldAtExit(_ t: UnsafeMutablePointer<ThreadState>) {
-        guard t.pointee.depth > 0, validating, t.pointee.recursion == 0 else { return }
+        guard t.pointee.depth > 0, validating else { return }
+        if t.pointee.recursion != 0 {
+            // The thread exits from inside a report handler (pthread_exit there): that delivery
+            // never returns, and this last one is owed.
+            t.pointee.recursion = 0
+            t.pointee.updateFastGate()
+        }
         let r: LockdepReport = graph.withLock { g in
             let held = heldLocks(g, t, upTo: t.pointee.depth)
             let title = "WARNING: \(t.pointee.name)/\(t.pointee.serial) still has locks held!"

@@ -1,5 +1,6 @@
 internal import Glibc
 internal import Synchronization
+internal import CLockdepThread
 
 /// The Lockdep plumbing shared by the kernel-style primitives (``CheckedRWSemaphore``,
 /// ``CheckedSpinRWLock``, ``CheckedRTMutex``, ``LocalLock``, ``WWMutex``): one acquire, one
@@ -81,8 +82,9 @@ enum KernelLockSupport {
         #endif
     }
 
-    /// The calling thread's identity for the primitives' own owner fields.
-    static var currentThread: UInt { UInt(pthread_self()) }
+    /// The calling thread's identity for the primitives' own owner fields: never reused by
+    /// a later thread, as a `pthread_t` is.
+    static var currentThread: UInt { clockdep_thread_identity() }
 }
 
 extension KernelLockSupport {

@@ -35,7 +35,15 @@ public enum Lockdep {
     /// ``Lockdep/ReportHandler/reportOnceAndContinue`` or a ``Lockdep/ReportHandler/custom(_:)`` handler.
     public static var reportHandler: Lockdep.ReportHandler {
         get { graph.withLock { $0.mode } }
-        set { graph.withLock { $0.mode = newValue } }
+        set {
+            // The replaced handler is released after the lock: it may hold the last reference
+            // to a lock whose deinit reports (a held lock freed), which takes this lock.
+            let replaced = graph.withLock { g in
+                defer { g.mode = newValue }
+                return g.mode
+            }
+            _ = replaced
+        }
     }
 
     /// The capacity limits. Changing them takes effect for every thread at its next lock operation.

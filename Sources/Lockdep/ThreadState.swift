@@ -141,6 +141,9 @@ struct ThreadState {
     /// find: such a release, once validation is back on, is the end of one of them, not a
     /// "bad unlock balance".
     var untrackedHolds = 0
+    /// Rounds of thread-exit destructors this state let pass while it still held locks (another
+    /// key's destructor, run after Lockdep's, may release them on this thread).
+    var exitRoundsDeferred = 0
     @usableFromInline var serial: UInt
     var name: String
     /// Where this thread publishes the checked lock it is blocked on (for
@@ -389,6 +392,16 @@ struct ThreadState {
     static let destroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
             guard let raw else { return }
             let t = raw.assumingMemoryBound(to: ThreadState.self)
+            // glibc runs the destructors of keys whose values are set again in another round,
+            // up to PTHREAD_DESTRUCTOR_ITERATIONS (4): a thread still holding locks keeps its
+            // state through the first two, so that a later key's destructor can release them
+            // as this thread, and is judged in the third. Not the fourth: the sanitizers end
+            // their own thread state there (their key is older, so it runs first).
+            if t.pointee.depth > 0 && t.pointee.exitRoundsDeferred < 2 && clockdep_thread_state() == raw {
+                t.pointee.exitRoundsDeferred += 1
+                pthread_setspecific(ensureKey(), raw)
+                return
+            }
             if clockdep_thread_state() == raw {
                 // While the thread-local still finds this state: a report handler may take locks.
                 Engine.checkNoLocksHeldAtExit(t)

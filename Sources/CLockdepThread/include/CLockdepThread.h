@@ -34,6 +34,23 @@ static inline __attribute__((always_inline)) void clockdep_set_thread_state(void
     clockdep_current_thread_state = state;
 }
 
+/* ---- the calling thread's identity, never reused ---------------------------- */
+
+/*
+ * glibc hands an exited thread's pthread_t (its cached stack and descriptor) to the next
+ * thread it creates, and a fork child's new threads get the parent's: an owner field holding
+ * pthread_self() would take a later thread for an exited holder. This identity is drawn from
+ * a process-wide counter on first use (a fork child's threads are new: they draw fresh ones),
+ * shifted left so that bit 0 stays free for an owner word's flag. Never 0.
+ */
+extern __thread uintptr_t clockdep_current_thread_identity;
+uintptr_t clockdep_thread_identity_assign(void);
+
+static inline __attribute__((always_inline)) uintptr_t clockdep_thread_identity(void) {
+    uintptr_t identity = clockdep_current_thread_identity;
+    return __builtin_expect(identity != 0, 1) ? identity : clockdep_thread_identity_assign();
+}
+
 /* ---- the validator's state word ------------------------------------------ */
 
 /*
