@@ -16,6 +16,7 @@ uintptr_t clockdep_thread_identity_assign(void) {
     clockdep_current_thread_identity = identity;
     return identity;
 }
+
 struct clockdep_state_line clockdep_state;
 _Static_assert(sizeof(struct clockdep_state_line) == 64, "the state word fills its cache line");
 _Static_assert(sizeof(struct clockdep_map_cell_line) == 64, "a cell line fills its cache line");

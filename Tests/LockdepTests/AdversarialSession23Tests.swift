@@ -70,55 +70,40 @@ final class AdversarialSession23Tests: LockdepTestCase {
     /// count of the dead holder is consumed as if the new thread were the holder: silently.
     func testRTMutexRefusalOfAnExitedHolderIsNotConsumedByAThreadReusingItsPthread() throws {
         let rt = CheckedRTMutex(class: .unique("adv23.reuse.rt"))
-        let holder = Locked<pthread_t>(0)
-        pthread_join(startJoinableThread(named: "adv23-rt-holder") {
-            Lockdep.currentThreadName = "adv23-rt-holder"
-            holder.value = pthread_self()
-            rt.lock()
-            rt.lock()   // refused, counted
-        }, nil)
-        XCTAssertEqual(collector.kinds, [.recursiveLocking, .locksHeldAtThreadExit], allText)
-        collector.clear()
-        let ran = onThreadReusing(holder.value, named: "adv23-rt-impostor") { rt.unlock() }
-        try XCTSkipUnless(ran, "glibc gave no new thread the exited holder's pthread_t")
-        XCTAssertEqual(collector.kinds, [.unlockFromOtherThread],
-                       "a new thread's unlock of a dead thread's rt mutex went unreported: \(allText)")
+        try assertReusedPthreadDoesNotInheritARefusal("rt", lock: { rt.lock() }, unlock: { rt.unlock() })
     }
 
     /// The same for a reader-writer semaphore's write side.
     func testRWSemaphoreRefusalOfAnExitedWriterIsNotConsumedByAThreadReusingItsPthread() throws {
         let sem = CheckedRWSemaphore(class: .unique("adv23.reuse.rwsem"))
-        let holder = Locked<pthread_t>(0)
-        pthread_join(startJoinableThread(named: "adv23-rwsem-holder") {
-            Lockdep.currentThreadName = "adv23-rwsem-holder"
-            holder.value = pthread_self()
-            sem.writeLock()
-            sem.writeLock()   // refused, counted
-        }, nil)
-        XCTAssertEqual(collector.kinds, [.recursiveLocking, .locksHeldAtThreadExit], allText)
-        collector.clear()
-        let ran = onThreadReusing(holder.value, named: "adv23-rwsem-impostor") { sem.writeUnlock() }
-        try XCTSkipUnless(ran, "glibc gave no new thread the exited holder's pthread_t")
-        XCTAssertEqual(collector.kinds, [.unlockFromOtherThread],
-                       "a new thread's writeUnlock of a dead writer's semaphore went unreported: \(allText)")
+        try assertReusedPthreadDoesNotInheritARefusal("rwsem", lock: { sem.writeLock() }, unlock: { sem.writeUnlock() })
     }
 
     /// The same for a spinning reader-writer lock's write side.
     func testSpinRWLockRefusalOfAnExitedWriterIsNotConsumedByAThreadReusingItsPthread() throws {
         let rw = CheckedSpinRWLock(class: .unique("adv23.reuse.spinrw"))
+        try assertReusedPthreadDoesNotInheritARefusal("spinrw", lock: { rw.writeLock() }, unlock: { rw.writeUnlock() })
+    }
+
+    /// A holder thread locks twice (the second refused and counted) and exits; a thread that
+    /// reuses its `pthread_t` unlocks, and must be told it releases another thread's lock.
+    private func assertReusedPthreadDoesNotInheritARefusal(
+        _ name: String, lock: @escaping @Sendable () -> Void, unlock: @escaping @Sendable () -> Void,
+        line: UInt = #line
+    ) throws {
         let holder = Locked<pthread_t>(0)
-        pthread_join(startJoinableThread(named: "adv23-spinrw-holder") {
-            Lockdep.currentThreadName = "adv23-spinrw-holder"
+        pthread_join(startJoinableThread(named: "adv23-\(name)-holder") {
+            Lockdep.currentThreadName = "adv23-\(name)-holder"
             holder.value = pthread_self()
-            rw.writeLock()
-            rw.writeLock()   // refused, counted
+            lock()
+            lock()   // refused, counted
         }, nil)
-        XCTAssertEqual(collector.kinds, [.recursiveLocking, .locksHeldAtThreadExit], allText)
+        XCTAssertEqual(collector.kinds, [.recursiveLocking, .locksHeldAtThreadExit], allText, line: line)
         collector.clear()
-        let ran = onThreadReusing(holder.value, named: "adv23-spinrw-impostor") { rw.writeUnlock() }
+        let ran = onThreadReusing(holder.value, named: "adv23-\(name)-impostor") { unlock() }
         try XCTSkipUnless(ran, "glibc gave no new thread the exited holder's pthread_t")
         XCTAssertEqual(collector.kinds, [.unlockFromOtherThread],
-                       "a new thread's writeUnlock of a dead writer's lock went unreported: \(allText)")
+                       "a new thread's unlock of a dead thread's \(name) lock went unreported: \(allText)", line: line)
     }
 
     /// A thread exits holding an rt mutex (reported). A later thread with the same `pthread_t`
