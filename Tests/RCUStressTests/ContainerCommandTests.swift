@@ -54,6 +54,7 @@ final class ContainerCommandTests: XCTestCase {
     func testBrokenListReplacementFails() throws {
         let run = try RCUStressProcess.run(
             ["containers", "--break-list", "--writer-pause-us", "0", "--list-length", "10", "--duration", "0.3",
+             "--single-thread-lookups", "0",
              "--rounds", "1", "--json"])
         XCTAssertEqual(run.status, 1, run.output)
         let list = try XCTUnwrap(StressJSON.objects(run).first { $0["variant"] as? String == "RCUList<memb>" })
