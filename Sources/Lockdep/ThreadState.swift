@@ -142,7 +142,7 @@ struct ThreadState {
     /// "bad unlock balance".
     var untrackedHolds = 0
     /// Rounds of thread-exit destructors this state let pass while it still held locks (another
-    /// key's destructor, run after Lockdep's, may release them on this thread).
+    /// key's destructor, run after Lockdep's, may release them on this thread): 0 or 1.
     var exitRoundsDeferred = 0
     @usableFromInline var serial: UInt
     var name: String
@@ -394,10 +394,11 @@ struct ThreadState {
             let t = raw.assumingMemoryBound(to: ThreadState.self)
             // glibc runs the destructors of keys whose values are set again in another round,
             // up to PTHREAD_DESTRUCTOR_ITERATIONS (4): a thread still holding locks keeps its
-            // state through the first two, so that a later key's destructor can release them
-            // as this thread, and is judged in the third. Not the fourth: the sanitizers end
-            // their own thread state there (their key is older, so it runs first).
-            if t.pointee.depth > 0 && t.pointee.exitRoundsDeferred < 2 && clockdep_thread_state() == raw {
+            // state through the first, so that a later key's destructor can release them as
+            // this thread, and is judged in the second. No later: what the report handler does
+            // on this thread (an RCU read registers it again) needs rounds of its own, and the
+            // sanitizers end their thread state in the fourth (their key is older: it runs first).
+            if t.pointee.depth > 0 && t.pointee.exitRoundsDeferred < 1 && clockdep_thread_state() == raw {
                 t.pointee.exitRoundsDeferred += 1
                 pthread_setspecific(ensureKey(), raw)
                 return
