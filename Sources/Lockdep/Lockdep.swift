@@ -39,8 +39,9 @@ public enum Lockdep {
             // The replaced handler is released after the lock: it may hold the last reference
             // to a lock whose deinit reports (a held lock freed), which takes this lock.
             let replaced = graph.withLock { g in
-                defer { g.mode = newValue }
-                return g.mode
+                let old = g.mode
+                g.mode = newValue
+                return old
             }
             _ = replaced
         }
