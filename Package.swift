@@ -34,6 +34,14 @@ let strictSwift: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// Lockdep's checks: always in debug builds; in release builds only with
+/// `swift build -c release --traits LockdepInRelease`. The modules that annotate themselves for
+/// Lockdep, and the tests of what only a build with checks has, follow the same switch.
+let lockdepChecks: [SwiftSetting] = [
+    .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
+    .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
+]
+
 let package = Package(
     name: "swift-rcu",
     products: [
@@ -63,30 +71,17 @@ let package = Package(
         .target(
             name: "Lockdep",
             dependencies: ["CLockdepThread"],
-            swiftSettings: strictSwift + [
-                // Lockdep's checks: always in debug builds; in release builds only with
-                // `swift build -c release --traits LockdepInRelease`.
-                .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
-                .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
-            ]
+            swiftSettings: strictSwift + lockdepChecks
         ),
         .target(
             name: "RCU",
             dependencies: ["CURCUCommon", "CURCUMemb", "CURCUQSBR", "CURCUBP", "CURCUMB", "CURCUCDS", "Lockdep"],
-            swiftSettings: strictSwift + [
-                // RCU annotates itself for Lockdep under the same switch as Lockdep's own checks.
-                .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
-                .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
-            ]
+            swiftSettings: strictSwift + lockdepChecks
         ),
         .target(
             name: "IOMMU",
             dependencies: ["RCU", "Lockdep"],
-            swiftSettings: strictSwift + [
-                // The registry's lockdep_assert_held() calls follow Lockdep's own switch.
-                .define("LOCKDEP_CHECKS", .when(configuration: .debug)),
-                .define("LOCKDEP_CHECKS", .when(traits: ["LockdepInRelease"])),
-            ]
+            swiftSettings: strictSwift + lockdepChecks
         ),
         .target(
             name: "CReference",
@@ -108,10 +103,14 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Lockdep"], path: "Tests/TestSupport", swiftSettings: strictSwift),
         .target(name: "RCUTestSupport", dependencies: ["TestSupport", "RCU", "Lockdep"], path: "Tests/RCUTestSupport",
                 swiftSettings: strictSwift),
-        .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "RCUTestSupport"], swiftSettings: strictSwift),
-        .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep", "TestSupport"], swiftSettings: strictSwift),
-        .testTarget(name: "LockdepTests", dependencies: ["Lockdep", "TestSupport"], swiftSettings: strictSwift),
-        .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "RCUTestSupport"], swiftSettings: strictSwift),
+        .testTarget(name: "RCUTests", dependencies: ["RCU", "Lockdep", "RCUTestSupport"],
+                    swiftSettings: strictSwift + lockdepChecks),
+        .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "RCU", "Lockdep", "TestSupport"],
+                    swiftSettings: strictSwift + lockdepChecks),
+        .testTarget(name: "LockdepTests", dependencies: ["Lockdep", "TestSupport"],
+                    swiftSettings: strictSwift + lockdepChecks),
+        .testTarget(name: "RCUContainerTests", dependencies: ["RCU", "Lockdep", "RCUTestSupport"],
+                    swiftSettings: strictSwift + lockdepChecks),
         // Parses rcu-stress command lines in-process, and runs the built executable (a dependency,
         // so `swift test` builds it first).
         .testTarget(

@@ -1,9 +1,9 @@
 #if LOCKDEP_CHECKS
 internal import Glibc
-public import CLockdepThread   // the pending-acquire cell in the inlinable lock path
 #else
-public import Glibc   // pthread_self() in the inlinable owner stores
+public import Glibc   // the rwlock's reader count, read by the inlinable owner test
 #endif
+public import CLockdepThread   // the pending-acquire cell, and the owner identity of a build without checks
 public import Synchronization
 
 /// The header of a checked lock's storage: its class and declaration site.
@@ -34,9 +34,10 @@ struct LockHeader {
 /// The tail element of a checked lock's storage: the primitive, at a stable address, and the
 /// owner word of an exclusive hold, kept in every build: with checks compiled in,
 /// `serial << 1 | locked` (Lockdep's thread serial, which the misuse checks and reports read);
-/// with checks compiled out, the holder's `pthread_self()` (0 when not held exclusively), with
-/// bit 0 set while the holder has refused nested acquires outstanding (a `pthread_t` is the
-/// address of the thread's control block, so bit 0 is free). Either way the word lets
+/// with checks compiled out, the holder's `clockdep_thread_identity()` (0 when not held
+/// exclusively), with bit 0 set while the holder has refused nested acquires outstanding (an
+/// identity is even). Not `pthread_self()`: glibc gives an exited thread's `pthread_t` to the
+/// next thread it creates, which would then pass for the holder of a lock the exited one kept. Either way the word lets
 /// ``CheckedMutex/isHeldByCurrentThread`` and its kin answer exactly, and lets every build
 /// refuse a recursive acquire or a release by a thread that does not hold the lock.
 @usableFromInline
@@ -144,7 +145,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         #if LOCKDEP_CHECKS
         return word & 1 != 0 && Engine.ownsWord(word)
         #else
-        if word & ~1 == UInt(pthread_self()) { return true }
+        if word & ~1 == Self.currentThread { return true }
         return Self.heldByCurrentThreadAfterConditionWait(primitivePointer)
         #endif
     }
@@ -201,9 +202,10 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
                                        counted: counted, call: call, site: site)
     }
     #else
-    /// The calling thread as the owner word records it (checks compiled out).
+    /// The calling thread as the owner word records it (checks compiled out): an identity
+    /// never given to another thread of the process.
     @inlinable @inline(__always)
-    static var currentThread: UInt { UInt(pthread_self()) }
+    static var currentThread: UInt { clockdep_thread_identity() }
 
     /// Whether thread `me` holds the lock exclusively, by the owner word alone: one relaxed
     /// load and a compare (bit 0 marks outstanding refusals).

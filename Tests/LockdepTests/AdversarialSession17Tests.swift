@@ -2,6 +2,9 @@ import Foundation
 import XCTest
 @testable import Lockdep
 
+// The validated-chain shortcut exists only where Lockdep's checks are compiled in.
+#if LOCKDEP_CHECKS
+
 /// Adversarial tests of session 17's fast-path changes (42a3245, d1ec041, 91c94ef):
 /// - a fast `CheckedMutex` acquire stores owner task 0 first and records the task out of line;
 /// - a `CheckedMutex` release tests owner, refusals, entry and flags as one value;
@@ -537,3 +540,4 @@ final class AdversarialSession17Tests: LockdepTestCase {
         XCTAssertTrue(clean, "the child did not report the reverse order (or failed)")
     }
 }
+#endif

@@ -41,6 +41,34 @@ final class AdversarialSession23Tests: LockdepTestCase {
         collector.clear()
     }
 
+    /// The owner word of `CheckedMutex`, `CheckedSpinLock` and `CheckedRWLock`'s write side in
+    /// every build: with checks compiled out it once held `pthread_self()`, so a later thread
+    /// given an exited holder's `pthread_t` passed for the holder (`isHeldByCurrentThread`, and
+    /// a `lock()` refused as "recursive locking" that returned without the lock). Run with
+    /// `swift test -c release` to exercise that build; with checks compiled in, the exit is
+    /// reported and the owner is Lockdep's serial.
+    func testAThreadReusingAnExitedHoldersPthreadIsNotTheHolderInEveryBuild() throws {
+        let m = CheckedMutex(class: .unique("adv23.reuse.plain-mutex"))
+        let s = CheckedSpinLock(class: .unique("adv23.reuse.plain-spin"))
+        let rw = CheckedRWLock(class: .unique("adv23.reuse.plain-rw"))
+        let holder = Locked<pthread_t>(0)
+        pthread_join(startJoinableThread(named: "adv23-plain-holder") {
+            holder.value = pthread_self()
+            m.lock(); rw.writeLock(); s.lock()
+        }, nil)
+        XCTAssertEqual(collector.kinds, Lockdep.checksCompiledIn ? [.locksHeldAtThreadExit] : [], allText)
+        collector.clear()
+        let seen = Locked<[Bool]>([])
+        let ran = onThreadReusing(holder.value, named: "adv23-plain-impostor") {
+            seen.value = [m.isHeldByCurrentThread, s.isHeldByCurrentThread, rw.isWriteHeldByCurrentThread,
+                          m.tryLock(), s.tryLock(), rw.tryWriteLock()]
+        }
+        try XCTSkipUnless(ran, "glibc gave no new thread the exited holder's pthread_t")
+        XCTAssertEqual(seen.value, [false, false, false, false, false, false],
+                       "held by, then acquired by, a thread that only reuses the exited holder's pthread_t")
+        XCTAssertEqual(collector.kinds, [], allText)
+    }
+
     /// In a child of `fork()`, a thread that exits holding a lock is reported in the child.
     /// Run in a fresh test process (only this test's threads there at the fork: a Swift
     /// runtime lock another test's thread held could hang the child).
@@ -477,23 +505,6 @@ final class AdversarialSession23Tests: LockdepTestCase {
         XCTAssertEqual(kinds.value, [.recursiveLocking: threads * rounds])
         collector.install()
     }
-}
-
-/// Starts threads, one at a time, each joined, until one is given `target` as its `pthread_t`,
-/// and runs `body` on that one. Returns whether one was.
-private func onThreadReusing(_ target: pthread_t, named name: String, attempts: Int = 64,
-                             _ body: @escaping @Sendable () -> Void) -> Bool {
-    for _ in 0..<attempts {
-        let ran = Locked(false)
-        pthread_join(startJoinableThread(named: name) {
-            guard pthread_equal(pthread_self(), target) != 0 else { return }
-            Lockdep.currentThreadName = name
-            ran.value = true
-            body()
-        }, nil)
-        if ran.value { return true }
-    }
-    return false
 }
 
 /// As ``onThreadReusing(_:named:attempts:_:)``, but does not wait for `body` (which may block

@@ -2,6 +2,9 @@ import Foundation
 import XCTest
 @testable import Lockdep
 
+// The validated-chain shortcut exists only where Lockdep's checks are compiled in.
+#if LOCKDEP_CHECKS
+
 /// A mutex's outermost `lock()` of subclass 0 takes its chain key from the lock and, once any
 /// thread validated that chain in the current state word, skips the thread's own cache of
 /// validated chains (`LockCell.outermostValidatedWord`). What it stores and what the graph
@@ -69,3 +72,4 @@ final class OutermostChainTests: LockdepTestCase {
         XCTAssertEqual(collector.kinds, [.circularDependency])
     }
 }
+#endif

@@ -50,6 +50,30 @@ final class ContainerMisuseCatalogTests: XCTestCase {
         XCTAssertEqual(recorder.kinds, [])
     }
 
+    /// A writer mutex whose holder exited holding it: a later thread that glibc gives the
+    /// exited holder's `pthread_t` is not its holder (the owner was once that `pthread_t`), so
+    /// it neither reads as holding it nor passes `unlock()` (reported, refused).
+    func testAThreadReusingAnExitedHoldersPthreadDoesNotHoldTheWriterMutex() throws {
+        let recorder = MisuseRecorder()
+        defer { recorder.stop() }
+        let lock = RCUWriterMutex()
+        // Held for good by the exited thread: never freed (destroying a held mutex traps).
+        _ = Unmanaged.passRetained(lock)
+        let holder = Locked<pthread_t>(0)
+        pthread_join(startJoinableThread(named: "writer-holder") {
+            holder.value = pthread_self()
+            lock.lock()
+        }, nil)
+        let seen = Locked<Bool?>(nil)
+        let ran = onThreadReusing(holder.value, named: "writer-impostor") {
+            seen.value = lock.isHeldByCurrentThread
+            lock.unlock()
+        }
+        try XCTSkipUnless(ran, "glibc gave no new thread the exited holder's pthread_t")
+        XCTAssertEqual(seen.value, false, "a thread that only reuses the exited holder's pthread_t reads as the holder")
+        XCTAssertEqual(recorder.kinds, [.unlockNotHeld])
+    }
+
     /// Hostile predicates: one that releases the writer lock (the walk stops, reported), one
     /// that re-enters removeAll, one that appends (new nodes are not visited), one that throws.
     func testRemoveAllWithHostilePredicates() {

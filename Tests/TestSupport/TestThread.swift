@@ -83,6 +83,23 @@ public func runOnJoinedThread(named name: String, _ body: @escaping @Sendable ()
     pthread_join(startJoinableThread(named: name, body), nil)
 }
 
+/// Starts threads, one at a time, each joined, until one is given `target` as its `pthread_t`,
+/// and runs `body` on that one. Returns whether one was.
+public func onThreadReusing(_ target: pthread_t, named name: String, attempts: Int = 64,
+                             _ body: @escaping @Sendable () -> Void) -> Bool {
+    for _ in 0..<attempts {
+        let ran = Locked(false)
+        pthread_join(startJoinableThread(named: name) {
+            guard pthread_equal(pthread_self(), target) != 0 else { return }
+            Lockdep.currentThreadName = name
+            ran.value = true
+            body()
+        }, nil)
+        if ran.value { return true }
+    }
+    return false
+}
+
 private final class JoinableBody: Sendable {
     let run: @Sendable () -> Void
     init(_ run: @escaping @Sendable () -> Void) { self.run = run }

@@ -56,16 +56,17 @@ public protocol RCUWriterLock: Sendable {
 ///
 /// ThreadSanitizer sees it (unlike `Synchronization.Mutex` on Linux).
 ///
-/// - Note: The owner is the holder's `pthread_self()`. A thread that exits
-///   holding the mutex leaves it held for good; a later thread that gets the
-///   same `pthread_t` would be taken for its owner.
+/// - Note: A thread that exits holding the mutex leaves it held for good. The owner is
+///   recorded as an identity no other thread of the process is given (not the
+///   `pthread_t`, which glibc hands to the next thread it creates), so no later thread
+///   is taken for it.
 /// - Note: In a `fork()` child, locking a mutex that a thread of the parent held at the fork
 ///   stops the process with a message saying so, instead of waiting for ever for a thread
 ///   that does not exist there (the container may be half-written too). Make new containers
 ///   in the child.
 public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     private let mutex = InternalLock()
-    /// `pthread_self()` of the holder, 0 when unlocked.
+    /// The holder's `clockdep_thread_identity()`, 0 when unlocked.
     private let owner = Atomic<UInt>(0)
     /// The fork generation (`clockdep_fork_generation`) of the process whose thread holds it.
     private let ownerForkGeneration = Atomic<UInt>(0)
@@ -86,7 +87,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     public func lock(fileID: StaticString = #fileID, line: UInt = #line) {
-        let me = UInt(pthread_self())
+        let me = clockdep_thread_identity()
         let holder = owner.load(ordering: .relaxed)
         if holder == me {
             Self.report(.recursiveLock, "lock()", fileID: fileID, line: line)
@@ -122,7 +123,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     ///   - fileID: The call site, for misuse reports (default `#fileID`).
     ///   - line: The call site's line (default `#line`).
     public func unlock(fileID: StaticString = #fileID, line: UInt = #line) {
-        guard owner.load(ordering: .relaxed) == UInt(pthread_self()) else {
+        guard owner.load(ordering: .relaxed) == clockdep_thread_identity() else {
             Self.report(.unlockNotHeld, "unlock()", fileID: fileID, line: line)
             return
         }
@@ -147,7 +148,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     public func withLock<Result, Failure: Error>(
         fileID: StaticString = #fileID, line: UInt = #line, _ body: () throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        if owner.load(ordering: .relaxed) == UInt(pthread_self()) {
+        if owner.load(ordering: .relaxed) == clockdep_thread_identity() {
             Self.report(.recursiveLock, "withLock(_:)", fileID: fileID, line: line)
             return try body()
         }
@@ -155,7 +156,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
         defer {
             // The critical section is scoped: a nested lock() that `body` left unmatched
             // (refused and reported) does not keep the mutex held past it.
-            if owner.load(ordering: .relaxed) == UInt(pthread_self()) { refusedLocks = 0 }
+            if owner.load(ordering: .relaxed) == clockdep_thread_identity() { refusedLocks = 0 }
             unlock(fileID: fileID, line: line)
         }
         return try body()
@@ -164,7 +165,7 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
     /// Whether the calling thread holds the mutex.
     /// - Complexity: O(1), one relaxed load.
     public var isHeldByCurrentThread: Bool {
-        owner.load(ordering: .relaxed) == UInt(pthread_self())
+        owner.load(ordering: .relaxed) == clockdep_thread_identity()
     }
 
     private static func report(_ kind: RCUMisuse.Kind, _ call: String, fileID: StaticString, line: UInt) {
