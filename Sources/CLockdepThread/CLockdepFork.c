@@ -1,4 +1,5 @@
 #include "CLockdepFork.h"
+#include "CLockdepThread.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -108,9 +109,11 @@ static void clockdep_fork_parent(void) {
 }
 
 unsigned long clockdep_fork_generation;
+uintptr_t clockdep_fork_thread_identity;
 
 static void clockdep_fork_child(void) {
     __atomic_store_n(&clockdep_fork_generation, clockdep_fork_generation + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&clockdep_fork_thread_identity, clockdep_thread_identity(), __ATOMIC_RELAXED);
     for (int i = 0; i < CLOCKDEP_FORK_HOOKS; i++)
         if ((clockdep_fork_prepared >> i & 1) && clockdep_fork_hooks[i].child)
             clockdep_fork_hooks[i].child();

@@ -47,14 +47,10 @@ public struct CheckedCondition: @unchecked Sendable {
     @inlinable
     public func wait(_ mutex: CheckedMutex, fileID: StaticString = #fileID, line: UInt = #line,
                      function: StaticString = #function) {
-        #if LOCKDEP_CHECKS
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        guard _beforeWait(mutex, site: site) else { return }
+        guard let hold = _beforeWait(mutex, call: "CheckedCondition.wait(_:)", site: site) else { return }
         pthread_cond_wait(storage.primitivePointer, mutex.storage.primitivePointer)
-        _afterWait(mutex, site: site)
-        #else
-        pthread_cond_wait(storage.primitivePointer, mutex.storage.primitivePointer)
-        #endif
+        _afterWait(mutex, hold, site: site)
     }
 
     /// Waits until signalled or until `timeout` has passed.
@@ -74,15 +70,11 @@ public struct CheckedCondition: @unchecked Sendable {
     public func wait(_ mutex: CheckedMutex, timeout: Duration, fileID: StaticString = #fileID,
                      line: UInt = #line, function: StaticString = #function) -> Bool {
         var ts = monotonicDeadline(after: timeout)
-        #if LOCKDEP_CHECKS
         let site = LockdepSite(fileID: fileID, line: line, function: function)
-        guard _beforeWait(mutex, site: site) else { return false }
+        guard let hold = _beforeWait(mutex, call: "CheckedCondition.wait(_:timeout:)", site: site) else { return false }
         let rc = pthread_cond_timedwait(storage.primitivePointer, mutex.storage.primitivePointer, &ts)
-        _afterWait(mutex, site: site)
+        _afterWait(mutex, hold, site: site)
         return rc == 0
-        #else
-        return pthread_cond_timedwait(storage.primitivePointer, mutex.storage.primitivePointer, &ts) == 0
-        #endif
     }
 
     /// Wakes one waiter.
@@ -93,25 +85,61 @@ public struct CheckedCondition: @unchecked Sendable {
     @inlinable
     public func broadcast() { pthread_cond_broadcast(storage.primitivePointer) }
 
-    #if LOCKDEP_CHECKS
-    @inlinable
-    func _beforeWait(_ mutex: CheckedMutex, site: LockdepSite) -> Bool {
-        Engine.mightSleep(site)
-        TaskContext.checkBlocking("CheckedCondition.wait(_:)",
-                                  alternative: "a continuation resumed where the condition is signalled, or an AsyncStream",
-                                  site: site)
-        let word = mutex.storage.ownerWord()
-        guard Engine.release(classID: mutex.storage.classID, instance: mutex.storage.instance, ownerWord: word,
-                             site: site) else { return false }
-        mutex.storage.clearOwner(word)
-        return true
+    /// The caller's hold of `mutex`, set aside while a wait releases it: the lock's owner word
+    /// and its holder's refused nested acquires leave the lock (another thread holds it
+    /// meanwhile, and its release must not consume them) and come back when the wait has
+    /// taken it again.
+    @usableFromInline
+    struct _SetAsideHold {
+        @usableFromInline let refusals: Int
+        #if LOCKDEP_CHECKS
+        @inlinable init(refusals: Int) { self.refusals = refusals }
+        #else
+        @usableFromInline let owner: UInt
+        @inlinable init(refusals: Int, owner: UInt) {
+            self.refusals = refusals
+            self.owner = owner
+        }
+        #endif
     }
 
+    /// Before a wait: the caller must hold `mutex`. A wait by a thread that does not is
+    /// reported (as its release would be) and refused: `nil`.
     @inlinable
-    func _afterWait(_ mutex: CheckedMutex, site: LockdepSite) {
+    func _beforeWait(_ mutex: CheckedMutex, call: StaticString, site: LockdepSite) -> _SetAsideHold? {
+        let word = mutex.storage.ownerWord()
+        #if LOCKDEP_CHECKS
+        Engine.mightSleep(site)
+        TaskContext.checkBlocking("\(call)",
+                                  alternative: "a continuation resumed where the condition is signalled, or an AsyncStream",
+                                  site: site)
+        guard Engine.release(classID: mutex.storage.classID, instance: mutex.storage.instance, ownerWord: word,
+                             site: site) else { return nil }
+        let hold = _SetAsideHold(refusals: mutex.storage.takeRefusals())
+        mutex.storage.clearOwner(word)
+        #else
+        let me = LockStorage<pthread_mutex_t>.currentThread
+        guard word & ~1 == me else {
+            Engine.refusedRelease(classID: mutex.storage.classID, instance: mutex.storage.instance,
+                                  heldByAnother: word != 0, call: call, site: site)
+            return nil
+        }
+        let hold = _SetAsideHold(refusals: mutex.storage.takeRefusals(), owner: me)
+        mutex.storage.clearOwnerThread()
+        #endif
+        return hold
+    }
+
+    /// After a wait, which has taken `mutex` again: the hold set aside comes back.
+    @inlinable
+    func _afterWait(_ mutex: CheckedMutex, _ hold: _SetAsideHold, site: LockdepSite) {
+        #if LOCKDEP_CHECKS
         let token = Engine.acquire(classID: mutex.storage.classID, subclass: 0, instance: mutex.storage.instance,
                                    mode: .write, flags: 0, nest: nil, site: site)
         mutex.storage.setOwner(token)
+        #else
+        mutex.storage.setOwner(thread: hold.refusals == 0 ? hold.owner : hold.owner | 1)
+        #endif
+        mutex.storage.restoreRefusals(hold.refusals)
     }
-    #endif
 }

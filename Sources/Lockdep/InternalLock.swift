@@ -22,12 +22,19 @@ public import Glibc   // `timespec` in the signature of `monotonicDeadline(after
 package final class InternalLock: @unchecked Sendable {
     /// Stable address for the mutex (a class's stored property may move in memory).
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let checksOwner: Bool
 
     /// Creates an unlocked mutex (error-checking in debug builds).
-    package init() {
+    ///
+    /// `checksOwner: false`: the default mutex in every build, for a caller that refuses a
+    /// recursive lock or a foreign unlock itself by an owner that survives `fork()`. The
+    /// thread that forks goes on in the child under another kernel thread id, so an
+    /// error-checking mutex it held refuses its unlock there.
+    package init(checksOwner: Bool = true) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
-        Self.initialize(mutex)
+        self.checksOwner = checksOwner
+        Self.initialize(mutex, checksOwner: checksOwner)
     }
 
     deinit {
@@ -37,11 +44,13 @@ package final class InternalLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    private static func initialize(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+    private static func initialize(_ mutex: UnsafeMutablePointer<pthread_mutex_t>, checksOwner: Bool) {
         var attributes = pthread_mutexattr_t()
         checkPthread(pthread_mutexattr_init(&attributes), "pthread_mutexattr_init")
         #if DEBUG
-        checkPthread(pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK)), "pthread_mutexattr_settype")
+        if checksOwner {
+            checkPthread(pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK)), "pthread_mutexattr_settype")
+        }
         #endif
         checkPthread(pthread_mutex_init(mutex, &attributes), "pthread_mutex_init")
         checkPthread(pthread_mutexattr_destroy(&attributes), "pthread_mutexattr_destroy")
@@ -72,7 +81,7 @@ package final class InternalLock: @unchecked Sendable {
     /// held it at the `fork()` does not exist in the child, which would otherwise wait for it
     /// forever. Only the child's single thread may call it, before any other use.
     package func reinitializeInForkedChild() {
-        Self.initialize(mutex)
+        Self.initialize(mutex, checksOwner: checksOwner)
     }
 
     /// Waits on `condition`, releasing the mutex while it waits; the caller holds the mutex

@@ -145,8 +145,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         #if LOCKDEP_CHECKS
         return word & 1 != 0 && Engine.ownsWord(word)
         #else
-        if word & ~1 == Self.currentThread { return true }
-        return Self.heldByCurrentThreadAfterConditionWait(primitivePointer)
+        return word & ~1 == Self.currentThread
         #endif
     }
 
@@ -155,6 +154,21 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     func withRefusals<R>(_ body: (inout Int) -> R) -> R {
         withUnsafeMutablePointerToElements { body(&$0.pointee.refusals) }
     }
+
+    /// The holder's refused nested acquires, taken out of the lock before a condition wait
+    /// releases it (the next holder's release must not consume them) and put back with
+    /// ``restoreRefusals(_:)`` once the wait has taken the lock again.
+    @inlinable @inline(__always)
+    func takeRefusals() -> Int {
+        withRefusals { refusals in
+            defer { refusals = 0 }
+            return refusals
+        }
+    }
+
+    /// Puts back what ``takeRefusals()`` took: only the holder may call this.
+    @inlinable @inline(__always)
+    func restoreRefusals(_ refusals: Int) { withRefusals { $0 = refusals } }
 
     #if LOCKDEP_CHECKS
     /// Whether `thread` holds the lock exclusively, by the owner word alone (`serial << 1 | 1`).
@@ -250,20 +264,12 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     /// then cleared already):
     /// - `me | 1`: the release matches a refused nested acquire and releases nothing; at the end
     ///   of a scope (`endOfScope`, a `withLock`) the refusals are forgotten and the lock released;
-    /// - a mutex re-taken by a condition wait (the owner word is stale there) whose holder is `me`
-    ///   by glibc's record: an ordinary release;
     /// - anything else: a release by a thread that does not hold the lock, reported through
     ///   ``Lockdep/reportHandler`` and refused.
     @usableFromInline @inline(never)
     func releaseSlowPath(_ me: UInt, word: UInt, endOfScope: Bool, call: StaticString, site: LockdepSite) -> Bool {
-        let heldByMe = word & ~1 == me || Self.heldByCurrentThreadAfterConditionWait(primitivePointer)
-        guard heldByMe else {
-            var heldByAnother = word != 0
-            if Primitive.self == pthread_mutex_t.self {
-                let mutex = UnsafeMutableRawPointer(primitivePointer).assumingMemoryBound(to: pthread_mutex_t.self)
-                heldByAnother = heldByAnother || mutex.pointee.__data.__owner != 0
-            }
-            Engine.refusedRelease(classID: classID, instance: instance, heldByAnother: heldByAnother, call: call, site: site)
+        guard word & ~1 == me else {
+            Engine.refusedRelease(classID: classID, instance: instance, heldByAnother: word != 0, call: call, site: site)
             return false
         }
         let left: Int? = withRefusals { refusals in
@@ -280,32 +286,6 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         }
         setOwner(thread: left == 0 ? me : me | 1)
         return false
-    }
-
-    /// A mutex re-acquired by `pthread_cond_wait` (``CheckedCondition`` in a build without
-    /// checks) does not pass through ``setOwnerThread()``, so the owner word can be stale
-    /// there. glibc records the holder's kernel thread id in every mutex it locks (`__owner`,
-    /// cleared on unlock, also inside condition waits): ask it before saying "not held".
-    static func heldByCurrentThreadAfterConditionWait(_ primitive: UnsafeMutablePointer<Primitive>) -> Bool {
-        guard Primitive.self == pthread_mutex_t.self else { return false }
-        let mutex = UnsafeMutableRawPointer(primitive).assumingMemoryBound(to: pthread_mutex_t.self)
-        let holder = mutex.pointee.__data.__owner
-        return holder != 0 && holder == currentKernelThreadID()
-    }
-
-    /// The calling thread's kernel thread id, as glibc records it in a mutex it locks
-    /// (no `gettid` in Swift's Glibc module, and no system call this way).
-    static func currentKernelThreadID() -> Int32 {
-        withUnsafeTemporaryAllocation(of: pthread_mutex_t.self, capacity: 1) { buffer in
-            let probe = buffer.baseAddress!
-            probe.initialize(to: pthread_mutex_t())
-            pthread_mutex_init(probe, nil)
-            pthread_mutex_lock(probe)
-            let tid = probe.pointee.__data.__owner
-            pthread_mutex_unlock(probe)
-            pthread_mutex_destroy(probe)
-            return tid
-        }
     }
     #endif
 

@@ -18,6 +18,8 @@
 #ifndef CLOCKDEP_FORK_H
 #define CLOCKDEP_FORK_H
 
+#include <stdint.h>
+
 typedef void (*clockdep_fork_hook)(void);
 
 /* Registers the group with pthread_atfork (once; later calls return at once). */
@@ -83,6 +85,18 @@ extern unsigned long clockdep_fork_generation;
 
 static inline __attribute__((always_inline)) unsigned long clockdep_fork_generation_load(void) {
     return __atomic_load_n(&clockdep_fork_generation, __ATOMIC_RELAXED);
+}
+
+/*
+ * In a child of fork(), the clockdep_thread_identity() of the thread that forked it, which
+ * goes on in the child (every other thread of the parent is gone); 0 in the first process.
+ * A lock its holder took before the fork is still held by a live thread here if that
+ * holder is this one.
+ */
+extern uintptr_t clockdep_fork_thread_identity;
+
+static inline __attribute__((always_inline)) uintptr_t clockdep_fork_thread_identity_load(void) {
+    return __atomic_load_n(&clockdep_fork_thread_identity, __ATOMIC_RELAXED);
 }
 
 #endif

@@ -60,12 +60,15 @@ public protocol RCUWriterLock: Sendable {
 ///   recorded as an identity no other thread of the process is given (not the
 ///   `pthread_t`, which glibc hands to the next thread it creates), so no later thread
 ///   is taken for it.
-/// - Note: In a `fork()` child, locking a mutex that a thread of the parent held at the fork
-///   stops the process with a message saying so, instead of waiting for ever for a thread
+/// - Note: In a `fork()` child, locking a mutex that another thread of the parent held at the
+///   fork stops the process with a message saying so, instead of waiting for ever for a thread
 ///   that does not exist there (the container may be half-written too). Make new containers
-///   in the child.
+///   in the child. A mutex the forking thread held is still held by it in the child (that
+///   thread goes on there): other threads wait for its `unlock()`, as in the parent.
 public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
-    private let mutex = InternalLock()
+    /// Not error-checking in debug builds: `owner` refuses what that would, and a forking
+    /// thread's hold stays its own in the child, where its kernel thread id is another.
+    private let mutex = InternalLock(checksOwner: false)
     /// The holder's `clockdep_thread_identity()`, 0 when unlocked.
     private let owner = Atomic<UInt>(0)
     /// The fork generation (`clockdep_fork_generation`) of the process whose thread holds it.
@@ -100,12 +103,14 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
         owner.store(me, ordering: .relaxed)
     }
 
-    /// In a `fork()` child, a writer lock that a parent thread held at the fork has no holder
+    /// In a `fork()` child, a writer lock that another parent thread held at the fork has no holder
     /// left to release it, and the container it guards may be half-written: waiting would hang
     /// for ever, and going on unlocked would write into that state. So the process stops here,
     /// saying why (containers made in the child work).
     private func stopIfHeldAcrossFork(fileID: StaticString, line: UInt) {
         guard ownerForkGeneration.load(ordering: .relaxed) != UInt(clockdep_fork_generation_load()) else { return }
+        // The thread that forked goes on in the child: a lock it held is its to release.
+        guard owner.load(ordering: .relaxed) != clockdep_fork_thread_identity_load() else { return }
         fatalError("""
             RCUWriterMutex.lock() at \(fileID):\(line) in a fork() child: a thread of the parent \
             process held this writer lock at the fork. That thread does not exist here, so the lock \
