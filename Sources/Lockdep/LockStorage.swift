@@ -45,8 +45,9 @@ struct LockCell<Primitive>: ~Copyable {
     @usableFromInline var primitive: Primitive
     @usableFromInline let owner: Atomic<UInt>
     /// The holder's refused nested acquires not yet matched by a release (each such release is a
-    /// no-op). Only the holder reads or writes it, while it holds the lock.
-    @usableFromInline var refusals: Int
+    /// no-op). Only the holder writes it, while it holds the lock; a relaxed atomic because a
+    /// release's fast path reads it before it knows whether its thread is the holder.
+    @usableFromInline let refusals: Atomic<Int>
     #if LOCKDEP_CHECKS
     /// The Swift task that took the exclusive hold (0 outside a task), so that a release by
     /// the same task on another thread is named for what it is: a hold across an `await`.
@@ -62,7 +63,7 @@ struct LockCell<Primitive>: ~Copyable {
     init(_ primitive: Primitive) {
         self.primitive = primitive
         self.owner = Atomic(0)
-        self.refusals = 0
+        self.refusals = Atomic(0)
         #if LOCKDEP_CHECKS
         self.ownerTask = Atomic(0)
         self.outermostValidatedWord = Atomic(.max)
@@ -152,8 +153,16 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
     /// Reads or changes the refusal count (see `LockCell.refusals`): only the holder may call this.
     @inlinable @inline(__always)
     func withRefusals<R>(_ body: (inout Int) -> R) -> R {
-        withUnsafeMutablePointerToElements { body(&$0.pointee.refusals) }
+        withUnsafeMutablePointerToElements { cell in
+            var refusals = cell.pointee.refusals.load(ordering: .relaxed)
+            defer { cell.pointee.refusals.store(refusals, ordering: .relaxed) }
+            return body(&refusals)
+        }
     }
+
+    /// The refusal count, read by any thread (its holder's is exact).
+    @inlinable @inline(__always)
+    var refusalCount: Int { withUnsafeMutablePointerToElements { $0.pointee.refusals.load(ordering: .relaxed) } }
 
     /// The holder's refused nested acquires, taken out of the lock before a condition wait
     /// releases it (the next holder's release must not consume them) and put back with
@@ -397,7 +406,7 @@ final class LockStorage<Primitive>: ManagedBuffer<LockHeader, LockCell<Primitive
         let word = ownerWord()
         // Held by `t`, with no refused nested acquire to match: one test.
         guard Engine.fastPop(instance: instance, t, knownFlags: knownFlags,
-                             alsoZero: (word ^ t.pointee.ownerToken) | UInt(bitPattern: withRefusals({ $0 })))
+                             alsoZero: (word ^ t.pointee.ownerToken) | UInt(bitPattern: refusalCount))
         else { return false }
         clearOwner(word)
         return true

@@ -16,7 +16,7 @@ final class TaskContextTests: LockdepTestCase {
         let r = expectOne(.blockingInTask)
         XCTAssertEqual(r?.title, "BUG: blocking call in async task context at TaskContextTests.swift:\(line)")
         XCTAssertEqual(r?.heldLocks.map(\.name), ["config->lock"], "the mutex the wait releases is listed as held")
-        XCTAssertTrue(r?.text.contains("CheckedCondition.wait(_:) blocks thread") == true, r?.text ?? "")
+        XCTAssertTrue(r?.text.contains("CheckedCondition.wait(_:timeout:) blocks thread") == true, r?.text ?? "")
         XCTAssertTrue(r?.text.contains("runs a Swift task") == true)
         XCTAssertTrue(r?.text.contains("in a task, use instead:") == true)
         XCTAssertEqual(r?.site?.fileName, "TaskContextTests.swift")
