@@ -36,24 +36,29 @@ final class InternalLockTests: XCTestCase {
     }
 
     func testSignalWakesAWaiterWithAnUnboundedDeadline() {
-        let state = InternalLockedValue(false)
+        // The flag is a class's property, read afresh after each wait. (Read through
+        // `InternalLockedValue.withLock`'s `inout` argument, which the wait does not take, the
+        // optimizer may load it once before the loop: a release build then waited for ever.)
+        final class Flag: @unchecked Sendable { var ready = false }
+        let lock = InternalLock()
+        let flag = Flag()
         let condition = InternalCondition()
         let done = DispatchSemaphore(value: 0)
         let result = InternalLockedValue<Bool?>(nil)
         Thread {
             // The largest deadline saturates instead of overflowing the timespec.
             let deadline = InternalCondition.Deadline.after(.seconds(Int64.max))
-            let woken = state.withLock { ready in
+            let woken = lock.withLock {
                 var woken = true
-                while !ready && woken { woken = state.lock.wait(for: condition, until: deadline) }
+                while !flag.ready && woken { woken = lock.wait(for: condition, until: deadline) }
                 return woken
             }
             result.withLock { $0 = woken }
             done.signal()
         }.start()
         usleep(20_000)
-        state.withLock { ready in
-            ready = true
+        lock.withLock {
+            flag.ready = true
             condition.signal()
         }
         XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "the waiter returned")
