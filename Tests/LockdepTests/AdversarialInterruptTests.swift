@@ -14,7 +14,8 @@ final class AdversarialInterruptTests: LockdepTestCase {
     /// An enable that matches no disable drove the count below zero, silently: the next
     /// disable then left interrupts "enabled", and a sleeping lock taken with them really
     /// disabled went unreported. It is now reported and refused.
-    func testEnableWithoutDisableIsReportedAndRefused() {
+    func testEnableWithoutDisableIsReportedAndRefused() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let mutex = CheckedMutex(class: .unique("adv.irq.unmatched"))
         Lockdep.enableInterrupts(.hardirq)
         let report = expectOne(.assertionFailed)
@@ -44,7 +45,8 @@ final class AdversarialInterruptTests: LockdepTestCase {
     /// Interrupts disabled inside a context and left disabled stay disabled after it; enabled
     /// and disabled again inside, they are as at the entry; enabled inside (disabled at the
     /// entry), they are enabled after it.
-    func testUnscopedCallsAcrossAContextsExit() {
+    func testUnscopedCallsAcrossAContextsExit() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let mutex = CheckedMutex(class: .unique("adv.irq.context"))
         Lockdep.withContext(.softirq) { Lockdep.disableInterrupts(.hardirq) }
         sleep(on: mutex)

@@ -96,7 +96,8 @@ final class AdversarialSession12ContextTests: LockdepTestCase {
 
     /// Many random programs, each on a fresh thread (the unscoped flag is per thread and never
     /// cleared: a fresh thread runs the saved-bits exit until its first unscoped call).
-    func testRandomContextProgramsMatchTheModel() {
+    func testRandomContextProgramsMatchTheModel() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         var mismatches: [String] = []
         var expectedReports = 0
         var steps = 0
@@ -126,7 +127,8 @@ final class AdversarialSession12ContextTests: LockdepTestCase {
     /// a spinlock used in a hardirq context (left through the fast exit) and then taken with
     /// interrupts enabled, and one taken with hardirqs disabled unscoped inside a softirq
     /// context and then used in a hardirq context after the context's (recomputing) exit.
-    func testInconsistentStateIsReportedAcrossBothExits() {
+    func testInconsistentStateIsReportedAcrossBothExits() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let hardirqUsed = CheckedSpinLock(class: .unique("adv12.ctx.hardirq-used"))
         onThread(named: "adv12.ctx.fast") {
             Lockdep.withContext(.hardirq) { hardirqUsed.withLock {} }

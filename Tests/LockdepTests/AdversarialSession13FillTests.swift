@@ -57,7 +57,10 @@ final class AdversarialSession13FillTests: LockdepTestCase {
                 if !Lockdep.isHeld(plain, mode: .read) { gate.failures.add(1, ordering: .relaxed) }
                 Lockdep.release(plainCell)
                 Lockdep.release(rcuCell, options: [.atomic, .rcu])
-                if Lockdep.isHeld(rcu) || Lockdep.isHeld(plain) { gate.failures.add(1, ordering: .relaxed) }
+                // (With checks compiled out `isHeld` is always true; the fills are tested in every build.)
+                if Lockdep.checksCompiledIn, Lockdep.isHeld(rcu) || Lockdep.isHeld(plain) {
+                    gate.failures.add(1, ordering: .relaxed)
+                }
             }
             XCTAssertTrue(finished, "round \(round): a filler of the same map never returned")
             XCTAssertEqual(gate.failures.load(ordering: .acquiring), 0, "round \(round)")
@@ -103,7 +106,11 @@ final class AdversarialSession13FillTests: LockdepTestCase {
                     }
                     Lockdep.release(plainCell, options: [.atomic])
                     Lockdep.release(rcuCell, options: [.atomic, .rcu])
-                    if Lockdep.isHeld(rcu) || Lockdep.isHeld(plain) { gate.failures.add(1, ordering: .relaxed) }
+                    // (With checks compiled out `isHeld` is always true, and an acquire neither
+                    // holds nor calls `ifEmpty`; the racing fills are tested in every build.)
+                    if Lockdep.checksCompiledIn, Lockdep.isHeld(rcu) || Lockdep.isHeld(plain) {
+                        gate.failures.add(1, ordering: .relaxed)
+                    }
                 }
             }
             XCTAssertTrue(finished, "round \(round): a fill or an acquire never returned")
@@ -169,7 +176,8 @@ final class AdversarialSession13FillTests: LockdepTestCase {
 
     /// Attack 3b: an ifEmpty that fills the cell, then acquires and releases the same cell
     /// (now filled) inside itself, then fills again: returns and leaves one hold.
-    func testIfEmptyReentersTheSameCell() {
+    func testIfEmptyReentersTheSameCell() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let map = LockdepMap("adv13fill.reenter", key: "adv13fill.reenter", options: [.atomic, .rcu])
         let cell = LockdepMapCell.allocate()
         var calls = 0

@@ -53,7 +53,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// then released in random order. After every push and every release each stored key is 0
     /// or the eager one, and the 0s are a suffix. Four rounds on two seeds: the second of each
     /// pair runs on cached chains (the fast pushes that find a 0 key below them).
-    func testDeepRandomNestingKeepsEagerKeysAndIsSilent() {
+    func testDeepRandomNestingKeepsEagerKeysAndIsSilent() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (map, cell) = rcuCell("adv13.deep.rcu")
         let spins = (0..<12).map { CheckedSpinLock(class: .unique("adv13.deep.spin\($0)")) }
         let readers = (0..<6).map { CheckedSpinRWLock(class: .unique("adv13.deep.rw\($0)")) }
@@ -98,7 +99,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// Two different RCU maps: the outer section released out of order under deferred
     /// sections of the other map (`remove` rebuilds the keys above it, resolving the deferred
     /// ones), then a lock taken on top (a fast push on the rebuilt keys).
-    func testOutOfOrderReleaseOfASectionUnderDeferredSections() {
+    func testOutOfOrderReleaseOfASectionUnderDeferredSections() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, x) = rcuCell("adv13.ooo.x")
         let (_, y) = rcuCell("adv13.ooo.y")
         let a = CheckedSpinLock(class: .unique("adv13.ooo.a")), b = CheckedSpinLock(class: .unique("adv13.ooo.b"))
@@ -121,7 +123,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// again above a fresh (deferred) section is a cache hit on the fast path, not a trip
     /// through the full acquire. (A fast push that mixed the 0 in as a key would still be
     /// correct, by missing the cache every time; only this catches it.)
-    func testALockAboveADeferredSectionHitsTheFastPathOnceValidated() {
+    func testALockAboveADeferredSectionHitsTheFastPathOnceValidated() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.hit.rcu")
         let m = LockdepMap(class: .unique("adv13.hit.m"))
         let site = LockdepSite(fileID: #fileID, line: #line, function: #function)
@@ -148,6 +151,7 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// including the section that was never pushed, report nothing more; after a reset,
     /// validation runs again and an AB-BA through sections is reported.
     func testSectionsPastTheDepthLimitReportOnceThenValidationResumesAfterReset() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         var limits = LockdepLimits()
         limits.maxDepth = 12
         Lockdep.limits = limits
@@ -184,7 +188,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// The limit lowered by another thread while this one holds deferred sections: the next
     /// lock above them takes the full path (the state word changed) and reports MAX_LOCK_DEPTH
     /// there, once; releasing the sections afterwards reports nothing.
-    func testLimitLoweredWhileAnotherThreadHoldsDeferredSections() {
+    func testLimitLoweredWhileAnotherThreadHoldsDeferredSections() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.lower.rcu")
         let a = CheckedSpinLock(class: .unique("adv13.lower.a"))
         let worker = StepThread("adv13-lower")
@@ -208,7 +213,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// thread), five rounds with fresh classes and no reset (the threads' caches keep every
     /// earlier round's chains, keyed with resolved deferred keys): one circular dependency a
     /// round, each naming that round's two locks.
-    func testABBAThroughDeferredSectionsIsReportedEveryRound() {
+    func testABBAThroughDeferredSectionsIsReportedEveryRound() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.abba.rcu")
         let t1 = StepThread("adv13-abba-1"), t2 = StepThread("adv13-abba-2")
         defer { t1.finish(); t2.finish() }
@@ -242,7 +248,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
 
     /// The same AB-BA with the same (static-key) classes, on one thread, with a reset between
     /// rounds: a reset forgets every chain and reported key, so every round reports again.
-    func testABBAThroughDeferredSectionsIsReportedAgainAfterEachReset() {
+    func testABBAThroughDeferredSectionsIsReportedAgainAfterEachReset() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.reset.rcu")
         let a = CheckedSpinLock(class: LockClass("adv13.reset.a", key: "adv13.reset.a"))
         let b = CheckedSpinLock(class: LockClass("adv13.reset.b", key: "adv13.reset.b"))
@@ -261,7 +268,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// `mightLock` (an acquire and release through the full path) inside deferred sections
     /// records its dependency: the reverse order is reported, and the keys it resolved are
     /// the eager ones.
-    func testMightLockInsideDeferredSectionsRecordsTheDependency() {
+    func testMightLockInsideDeferredSectionsRecordsTheDependency() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.might.rcu")
         let a = CheckedSpinLock(class: .unique("adv13.might.a")), b = CheckedSpinLock(class: .unique("adv13.might.b"))
         enter(cell); a.lock(); enter(cell); enter(cell)
@@ -279,7 +287,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// A lock taken in hardirq context inside sections opened in process context (and one
     /// opened in the interrupt), then taken with interrupts enabled inside sections: the
     /// inconsistent lock state is reported every round (fresh classes), whichever order.
-    func testIrqInconsistencyThroughDeferredSectionsIsReportedEveryRound() {
+    func testIrqInconsistencyThroughDeferredSectionsIsReportedEveryRound() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.irq.rcu")
         for round in 0..<4 {
             let a = CheckedSpinLock(class: .unique("adv13.irq.a\(round)"))
@@ -336,6 +345,7 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// taken there: the lock's entry has interrupts on (not the section's state), so with the
     /// lock also used in hardirq context the inconsistency is reported.
     func testLockTakenAfterEnableInsideAnIrqsOffSectionIsIrqsOn() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.enable.rcu")
         let a = CheckedSpinLock(class: .unique("adv13.enable.a"))
         Lockdep.withContext(.hardirq) { a.withLock {} }
@@ -356,7 +366,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// A pinned section with a lock taken above it (the lock's fast push resolves the pinned
     /// entry's deferred key: the pin count is not part of it), unpinned and released: silent.
     /// Released while pinned: reported once.
-    func testPinnedSectionUnderALock() {
+    func testPinnedSectionUnderALock() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (map, cell) = rcuCell("adv13.pin.rcu")
         let a = CheckedSpinLock(class: .unique("adv13.pin.a"))
         for round in 0..<3 {
@@ -380,7 +391,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// take the full path (eager keys) between deferred ones, locks above are timed or not,
     /// one timed lock is released out of order under deferred sections. Keys stay eager,
     /// nothing is reported, and the order recorded across the switches is enforced.
-    func testStatisticsToggledWhileSectionsAreHeld() {
+    func testStatisticsToggledWhileSectionsAreHeld() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.stats.rcu")
         let a = CheckedSpinLock(class: .unique("adv13.stats.a")), b = CheckedSpinLock(class: .unique("adv13.stats.b"))
         let c = CheckedSpinLock(class: .unique("adv13.stats.c"))
@@ -412,7 +424,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// A lock destroyed while held between sections (the kernel's "held lock freed"): it is
     /// reported, its entry removed and the deferred sections above it rekeyed; a lock taken
     /// above them next is silent.
-    func testLockDestroyedWhileHeldBetweenDeferredSections() {
+    func testLockDestroyedWhileHeldBetweenDeferredSections() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.destroy.rcu")
         let b = CheckedSpinLock(class: .unique("adv13.destroy.b"))
         let cls = LockClass.unique("adv13.destroy.l")
@@ -441,6 +454,7 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// next item on the same worker starts with the worker's own entries only, takes locks
     /// above fresh sections silently, and an inversion by a later item is still reported.
     func testWorkItemLeakingDeferredSections() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let queue = WorkQueue("adv13.wq", threads: 1)
         defer { queue.shutdown() }
         let (_, cell) = rcuCell("adv13.wq.rcu")
@@ -481,6 +495,7 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// takes locks above them (resolving the keys: the eager ones), and an inversion there is
     /// reported in the child.
     func testForkWhileDeferredSectionsAreHeld() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
         let (_, cell) = rcuCell("adv13.fork.rcu")
         let a = CheckedSpinLock(class: .unique("adv13.fork.a")), b = CheckedSpinLock(class: .unique("adv13.fork.b"))
@@ -506,7 +521,8 @@ final class AdversarialSession13Tests: LockdepTestCase {
     /// Four threads nesting sections and spin locks (one global order) at random for a few
     /// thousand iterations, sharing the classes and the map: every thread's keys stay eager,
     /// nothing is reported; then one inversion is.
-    func testManyThreadsNestingSectionsAndLocks() {
+    func testManyThreadsNestingSectionsAndLocks() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let (_, cell) = rcuCell("adv13.threads.rcu")
         let spins = (0..<6).map { CheckedSpinLock(class: .unique("adv13.threads.spin\($0)")) }
         let problems = Locked<[String]>([])

@@ -31,13 +31,19 @@ final class AdversarialSession23Tests: LockdepTestCase {
             ww.baseLock()
             s.lock(); s.lock()
         }, nil)
-        XCTAssertEqual(collector.kinds.last, .locksHeldAtThreadExit, allText)
+        // With checks compiled out there is no exit report (no held-lock stack): the last
+        // report is the spinlock's refused recursive acquire, which every build reports.
+        XCTAssertEqual(collector.kinds.last, Lockdep.checksCompiledIn ? .locksHeldAtThreadExit : .recursiveLocking, allText)
         collector.clear()
         let ran = onThreadReusing(holder.value, named: "adv23-serial-impostor") {
             s.unlock(); ww.baseUnlock(); m.unlock()
         }
         try XCTSkipUnless(ran, "glibc gave no new thread the exited holder's pthread_t")
-        XCTAssertEqual(collector.kinds, [.unlockFromOtherThread, .unlockFromOtherThread, .unlockFromOtherThread], allText)
+        // Every build reports the mutex's and the spinlock's; with checks compiled out the ww
+        // mutex's base lock refuses the foreign release without a report.
+        XCTAssertEqual(collector.kinds, Lockdep.checksCompiledIn
+                       ? [.unlockFromOtherThread, .unlockFromOtherThread, .unlockFromOtherThread]
+                       : [.unlockFromOtherThread, .unlockFromOtherThread], allText)
         collector.clear()
     }
 
@@ -73,12 +79,14 @@ final class AdversarialSession23Tests: LockdepTestCase {
     /// Run in a fresh test process (only this test's threads there at the fork: a Swift
     /// runtime lock another test's thread held could hang the child).
     func testThreadExitInAForkChildIsReported() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
         runInFreshTestProcess("LockdepTests.AdversarialSession23Tests/testThreadExitInAForkChildIsReportedInAFreshProcess")
     }
 
     /// Runs only in the fresh process of the test above.
     func testThreadExitInAForkChildIsReportedInAFreshProcess() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         guard inFreshTestProcess else { throw XCTSkip("runs in the fresh process of testThreadExitInAForkChildIsReported") }
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
         let clean = childExitsCleanly {
@@ -97,18 +105,21 @@ final class AdversarialSession23Tests: LockdepTestCase {
     /// never took must be reported as a release of another thread's lock. Instead the refusal
     /// count of the dead holder is consumed as if the new thread were the holder: silently.
     func testRTMutexRefusalOfAnExitedHolderIsNotConsumedByAThreadReusingItsPthread() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rt = CheckedRTMutex(class: .unique("adv23.reuse.rt"))
         try assertReusedPthreadDoesNotInheritARefusal("rt", lock: { rt.lock() }, unlock: { rt.unlock() })
     }
 
     /// The same for a reader-writer semaphore's write side.
     func testRWSemaphoreRefusalOfAnExitedWriterIsNotConsumedByAThreadReusingItsPthread() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let sem = CheckedRWSemaphore(class: .unique("adv23.reuse.rwsem"))
         try assertReusedPthreadDoesNotInheritARefusal("rwsem", lock: { sem.writeLock() }, unlock: { sem.writeUnlock() })
     }
 
     /// The same for a spinning reader-writer lock's write side.
     func testSpinRWLockRefusalOfAnExitedWriterIsNotConsumedByAThreadReusingItsPthread() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rw = CheckedSpinRWLock(class: .unique("adv23.reuse.spinrw"))
         try assertReusedPthreadDoesNotInheritARefusal("spinrw", lock: { rw.writeLock() }, unlock: { rw.writeUnlock() })
     }
@@ -148,7 +159,7 @@ final class AdversarialSession23Tests: LockdepTestCase {
             holder.value = pthread_self()
             rt.lock()
         }, nil)
-        XCTAssertEqual(collector.kinds, [.locksHeldAtThreadExit], allText)
+        XCTAssertEqual(collector.kinds, Lockdep.checksCompiledIn ? [.locksHeldAtThreadExit] : [], allText)
         collector.clear()
         guard let returned = startOnThreadReusing(holder.value, named: "adv23-rt-impostor2", { rt.lock() }) else {
             throw XCTSkip("glibc gave no new thread the exited holder's pthread_t")
@@ -169,7 +180,7 @@ final class AdversarialSession23Tests: LockdepTestCase {
             holder.value = pthread_self()
             sem.writeLock()
         }, nil)
-        XCTAssertEqual(collector.kinds, [.locksHeldAtThreadExit], allText)
+        XCTAssertEqual(collector.kinds, Lockdep.checksCompiledIn ? [.locksHeldAtThreadExit] : [], allText)
         collector.clear()
         guard let returned = startOnThreadReusing(holder.value, named: "adv23-rwsem-reader", {
             sem.readLock()
@@ -187,12 +198,14 @@ final class AdversarialSession23Tests: LockdepTestCase {
     /// Run in a fresh test process (only this test's threads there at the fork: a Swift
     /// runtime lock another test's thread held could hang the child).
     func testForkChildThreadReusingAParentHoldersPthreadIsNotTheHolder() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
         runInFreshTestProcess("LockdepTests.AdversarialSession23Tests/testForkChildThreadReusingAParentHoldersPthreadIsNotTheHolderInAFreshProcess")
     }
 
     /// Runs only in the fresh process of the test above.
     func testForkChildThreadReusingAParentHoldersPthreadIsNotTheHolderInAFreshProcess() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         guard inFreshTestProcess else { throw XCTSkip("runs in the fresh process of testForkChildThreadReusingAParentHoldersPthreadIsNotTheHolder") }
         try XCTSkipIf(runningUnderThreadSanitizer, "ThreadSanitizer reports fork() in a multithreaded process")
         let rt = CheckedRTMutex(class: .unique("adv23.fork.rt"))
@@ -253,6 +266,7 @@ final class AdversarialSession23Tests: LockdepTestCase {
 
     /// One thread exits holding one of each kind of lock: one report, listing each, in order.
     func testExitHoldingEveryKindOfLockIsOneReportListingThemAll() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("adv23.all.mutex"))
         let rwr = CheckedRWLock(class: .unique("adv23.all.rwlock-r"))
         let rww = CheckedRWLock(class: .unique("adv23.all.rwlock-w"))
@@ -285,7 +299,8 @@ final class AdversarialSession23Tests: LockdepTestCase {
 
     /// `pthread_exit` from inside nested scoped critical sections in hardirq context: the scopes'
     /// releases never run; the exit is reported with both locks.
-    func testPthreadExitInsideNestedScopesInHardirqIsReported() {
+    func testPthreadExitInsideNestedScopesInHardirqIsReported() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let outer = CheckedSpinLock(class: .unique("adv23.nest.outer"))
         let inner = CheckedSpinLock(class: .unique("adv23.nest.inner"))
         pthread_join(startJoinableThread(named: "adv23-nest") {
@@ -302,7 +317,8 @@ final class AdversarialSession23Tests: LockdepTestCase {
 
     /// An rt mutex taken, taken again (refused) and held at exit: the report lists it once, as
     /// it is held once.
-    func testExitReportListsARefusedRecursiveAcquireOnce() {
+    func testExitReportListsARefusedRecursiveAcquireOnce() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rt = CheckedRTMutex(class: .unique("adv23.once.rt"))
         pthread_join(startJoinableThread(named: "adv23-once") { rt.lock(); rt.lock() }, nil)
         XCTAssertEqual(collector.kinds, [.recursiveLocking, .locksHeldAtThreadExit], allText)
@@ -313,7 +329,8 @@ final class AdversarialSession23Tests: LockdepTestCase {
 
     /// A WW acquire context begun and never ended (no mutex taken): the kernel's
     /// `ww_acquire_init` is a lockdep acquire, so the exit is reported.
-    func testExitWithAnUnfinishedWWContextIsReported() {
+    func testExitWithAnUnfinishedWWContextIsReported() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let ww = WWClass("adv23.ctx.ww")
         let keep = Locked<WWAcquireContext?>(nil)
         pthread_join(startJoinableThread(named: "adv23-ctx") {
@@ -328,7 +345,8 @@ final class AdversarialSession23Tests: LockdepTestCase {
 
     /// A handler that, told a thread is exiting with a lock, releases it (on that thread, which
     /// still holds it): the lock is free afterwards, with no further report.
-    func testAHandlerMayReleaseTheLeakedLockOnTheExitingThread() {
+    func testAHandlerMayReleaseTheLeakedLockOnTheExitingThread() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("adv23.repair.m"))
         let kinds = Locked<[LockdepReport.Kind]>([])
         Lockdep.reportHandler = .custom { r in
@@ -345,7 +363,8 @@ final class AdversarialSession23Tests: LockdepTestCase {
 
     /// A handler that, from the exit report, starts a thread that takes other locks and is
     /// joined, and reads the exiting thread's name and held-lock count: no hang, no crash.
-    func testAHandlerThatStartsAndJoinsAThreadFromTheExitReport() {
+    func testAHandlerThatStartsAndJoinsAThreadFromTheExitReport() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let leaked = CheckedMutex(class: .unique("adv23.h.leaked"))
         let other = CheckedMutex(class: .unique("adv23.h.other"))
         let seen = Locked<[String]>([])
@@ -373,12 +392,14 @@ final class AdversarialSession23Tests: LockdepTestCase {
     /// lock, frees the last reference to the held lock; its "held lock freed!" report takes the
     /// graph lock again: `pthread_mutex_lock` EDEADLK, a trap in InternalLock. It must be
     /// reported (heldLockDestroyed) instead. Run in a fresh process (the failure kills it).
-    func testReplacingAHandlerThatOwnsALeakedLockDoesNotCrash() {
+    func testReplacingAHandlerThatOwnsALeakedLockDoesNotCrash() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         runInFreshTestProcess("LockdepTests.AdversarialSession23Tests/testHandlerOwningALeakedLockInAFreshProcess")
     }
 
     /// Runs only in the fresh process of the test above.
     func testHandlerOwningALeakedLockInAFreshProcess() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         guard inFreshTestProcess else {
             throw XCTSkip("runs in the fresh process of testReplacingAHandlerThatOwnsALeakedLockDoesNotCrash")
         }
@@ -410,13 +431,15 @@ final class AdversarialSession23Tests: LockdepTestCase {
             m.lock()
             m.lock()   // reported; the handler ends the thread
         }, nil)
-        XCTAssertEqual(kinds.value, [.recursiveLocking, .locksHeldAtThreadExit],
+        // Every build reports the refused recursive acquire; the exit report needs the checks.
+        XCTAssertEqual(kinds.value, Lockdep.checksCompiledIn ? [.recursiveLocking, .locksHeldAtThreadExit] : [.recursiveLocking],
                        "a thread that exits holding a lock from inside a report handler is not reported")
     }
 
     /// A handler that calls `Lockdep.resetForTesting()` from the exit report (throwing away the
     /// exiting thread's held stack): no crash, and the lock stays held.
-    func testAHandlerThatResetsFromTheExitReport() {
+    func testAHandlerThatResetsFromTheExitReport() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("adv23.reset.m"))
         let kinds = Locked<[LockdepReport.Kind]>([])
         Lockdep.reportHandler = .custom { r in
@@ -448,7 +471,8 @@ final class AdversarialSession23Tests: LockdepTestCase {
     /// A lock leaked by an exited thread is released by another thread (reported, refused),
     /// then destroyed (reported: held lock freed, naming the dead holder), for each kernel-style
     /// primitive with an ExclusiveHold.
-    func testLeakedExclusiveHoldsAreRefusedThenReportedWhenFreed() {
+    func testLeakedExclusiveHoldsAreRefusedThenReportedWhenFreed() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         do {
             let rt = CheckedRTMutex(class: .unique("adv23.leak.rt"))
             let sem = CheckedRWSemaphore(class: .unique("adv23.leak.sem"))

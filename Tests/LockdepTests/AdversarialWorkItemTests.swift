@@ -143,7 +143,10 @@ final class AdversarialWorkItemTests: LockdepTestCase {
         let deadline = Date().addingTimeInterval(10)
         while deinits.value == 0 && Date() < deadline { usleep(500) }
         XCTAssertEqual(deinits.value, 1, "the pin chain across re-queued runs leaked its container")
-        XCTAssertFalse(collector.kinds.isEmpty, "flush and cancel from the item's own run went unreported")
+        // (Reported only with checks compiled in; the runs above are checked in every build.)
+        if Lockdep.checksCompiledIn {
+            XCTAssertFalse(collector.kinds.isEmpty, "flush and cancel from the item's own run went unreported")
+        }
         XCTAssertTrue(collector.kinds.allSatisfy { $0 == .recursiveLocking }, "\(collector.kinds)")
     }
 }
