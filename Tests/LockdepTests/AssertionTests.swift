@@ -3,7 +3,8 @@ import XCTest
 @testable import Lockdep
 
 final class AssertionTests: LockdepTestCase {
-    func testAssertHeldModes() {
+    func testAssertHeldModes() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rw = CheckedRWLock(class: .unique("rw"))
         rw.withReadLock {
             Lockdep.assertHeld(rw)
@@ -20,7 +21,8 @@ final class AssertionTests: LockdepTestCase {
         XCTAssertTrue(collector.reports[0].text.contains("lock (rw) is not held for write"))
     }
 
-    func testAssertNotHeldAndNoneHeld() {
+    func testAssertNotHeldAndNoneHeld() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("m"))
         Lockdep.assertNotHeld(m)
         Lockdep.assertNoneHeld()
@@ -34,7 +36,8 @@ final class AssertionTests: LockdepTestCase {
         XCTAssertTrue(collector.reports[1].text.contains("1 lock(s) held but none may be"))
     }
 
-    func testPinUnpinBalanced() {
+    func testPinUnpinBalanced() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("m"))
         m.lock()
         let cookie = Lockdep.pin(m)
@@ -46,6 +49,7 @@ final class AssertionTests: LockdepTestCase {
     }
 
     func testMightLockRecordsTheDependency() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let a = CheckedMutex(class: .unique("A")), b = CheckedMutex(class: .unique("B"))
         a.withLock { Lockdep.mightLock(b) }
         XCTAssertFalse(Lockdep.isHeld(b))
@@ -55,7 +59,8 @@ final class AssertionTests: LockdepTestCase {
         XCTAssertEqual(r.chain.map { "\($0.from)->\($0.to)" }, ["A->B", "B->A"])
     }
 
-    func testMightSleep() {
+    func testMightSleep() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         Lockdep.mightSleep()
         expectSilent()
         Lockdep.withContext(.softirq) { Lockdep.mightSleep() }
@@ -64,7 +69,8 @@ final class AssertionTests: LockdepTestCase {
         XCTAssertTrue(collector.reports[1].text.contains("hardirqs disabled"))
     }
 
-    func testContextsNestAndRestore() {
+    func testContextsNestAndRestore() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         XCTAssertEqual(Lockdep.currentContext, .process)
         Lockdep.withContext(.softirq) {
             XCTAssertEqual(Lockdep.currentContext, .softirq)
@@ -75,7 +81,11 @@ final class AssertionTests: LockdepTestCase {
         XCTAssertEqual(Lockdep.currentContext, .process)
     }
 
-    func testChecksAreCompiledInForDebugTests() {
+    func testChecksAreCompiledInForDebugTests() throws {
+        // A debug build must have the checks: only another build (`swift test -c release`) skips.
+        #if !DEBUG
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
+        #endif
         XCTAssertTrue(Lockdep.checksCompiledIn)
         XCTAssertTrue(Lockdep.isValidating)
     }

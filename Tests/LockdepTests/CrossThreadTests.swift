@@ -6,6 +6,7 @@ import XCTest
 /// same classes are combined at class level.
 final class CrossThreadTests: LockdepTestCase {
     func testABBAAcrossThreadsOnDifferentInstances() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let classA = LockClass.unique("inode->lock"), classB = LockClass.unique("sb->lock")
         let firstLine: UInt = #line + 4
         onThread(named: "t1") {
@@ -37,7 +38,8 @@ final class CrossThreadTests: LockdepTestCase {
     /// Two threads running AB and BA concurrently many times: the pair is reported (once) no
     /// matter how the runs interleave. The locks are spinlocks taken with trylock-free nesting
     /// on distinct instances per thread, so the run itself can never deadlock.
-    func testConcurrentOppositeOrdersOnPrivateInstances() {
+    func testConcurrentOppositeOrdersOnPrivateInstances() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let classA = LockClass.unique("A"), classB = LockClass.unique("B")
         let workers = [false, true].enumerated().map { index, reversed in
             startThread(named: "worker-\(index)") {

@@ -12,7 +12,8 @@ final class RCUHookTests: LockdepTestCase {
     func readUnlock(_ map: LockdepMap) { Lockdep.release(map) }
     func synchronize(_ map: LockdepMap) { Lockdep.emptyWriteSection(map) }
 
-    func testNestedReadSectionsAndIsHeld() {
+    func testNestedReadSectionsAndIsHeld() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         readLock(rcu)
         readLock(rcu)
         XCTAssertTrue(Lockdep.isHeld(rcu, mode: .read))
@@ -24,7 +25,8 @@ final class RCUHookTests: LockdepTestCase {
         expectSilent()
     }
 
-    func testSynchronizeOfAnotherFlavorInsideAtomicReadSection() {
+    func testSynchronizeOfAnotherFlavorInsideAtomicReadSection() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         readLock(rcu)
         synchronize(srcu)          // not illegal for srcu, but sleeping inside an atomic section
         readUnlock(rcu)
@@ -32,6 +34,7 @@ final class RCUHookTests: LockdepTestCase {
     }
 
     func testSynchronizeOfSameSleepableFlavorInsideItsReadSection() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         readLock(srcu)
         synchronize(srcu)
         readUnlock(srcu)
@@ -40,6 +43,7 @@ final class RCUHookTests: LockdepTestCase {
     }
 
     func testSynchronizeUnderMutexReadersTakeAcrossThreads() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("config->mutex"))
         let srcu = self.srcu
         onThread(named: "reader") {
@@ -68,7 +72,8 @@ final class RCUHookTests: LockdepTestCase {
         expectSilent()
     }
 
-    func testCallRCUCallbacksRunInSoftirq() {
+    func testCallRCUCallbacksRunInSoftirq() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let s = CheckedSpinLock(class: .unique("free->lock"))
         let m = CheckedMutex(class: .unique("sleepy"))
         Lockdep.withContext(.softirq) { s.withLock {} }
@@ -77,7 +82,8 @@ final class RCUHookTests: LockdepTestCase {
         XCTAssertEqual(collector.kinds, [.sleepInInvalidContext])
     }
 
-    func testDereferenceProtectedByUpdateLock() {
+    func testDereferenceProtectedByUpdateLock() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("group->mutex"))
         m.withLock { Lockdep.dereferenceCheck(rcu, m) }
         readLock(rcu); Lockdep.dereferenceCheck(rcu, m); readUnlock(rcu)
@@ -89,6 +95,7 @@ final class RCUHookTests: LockdepTestCase {
 
 final class DereferenceFastFormTests: LockdepTestCase {
     func testAllocationFreeForm() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
         let m = CheckedMutex(class: .unique("group->mutex"))
         Lockdep.acquire(rcu, mode: .recursiveRead)

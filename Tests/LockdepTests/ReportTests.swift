@@ -7,6 +7,7 @@ final class ReportTests: LockdepTestCase {
     func lines(_ r: LockdepReport) -> [String] { r.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
 
     func testCircularDependencyText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let a = CheckedMutex(class: .unique("A")), b = CheckedMutex(class: .unique("B")), c = CheckedMutex(class: .unique("C"))
         a.lock(); b.lock(); b.unlock(); a.unlock()
         b.lock(); c.lock(); c.unlock(); b.unlock()
@@ -39,6 +40,7 @@ final class ReportTests: LockdepTestCase {
     /// A dependency's stack names the functions that made it (found in the test bundle's symbol
     /// table: it exports none of them), not bare image offsets.
     func testDependencyStacksNameTheirFunctions() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let a = CheckedMutex(class: .unique("A")), b = CheckedMutex(class: .unique("B"))
         a.lock(); b.lock(); b.unlock(); a.unlock()
         b.lock(); a.lock(); a.unlock(); b.unlock()
@@ -54,6 +56,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testRecursiveLockingText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let cls = LockClass.unique("dev->mutex")
         let d1 = CheckedMutex(class: cls), d2 = CheckedMutex(class: cls)
         d1.lock()
@@ -73,6 +76,7 @@ final class ReportTests: LockdepTestCase {
     /// Two instances of one class are named as their own instances: their names and
     /// addresses, and the report says it is a nesting question and how to annotate it.
     func testRecursiveLockingNamesTwoInstances() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let cls = LockClass.unique("device->lock")
         let bridge = CheckedMutex(class: cls), port = CheckedMutex(class: cls)
         Lockdep.setInstanceName("bridge", of: bridge)
@@ -94,6 +98,7 @@ final class ReportTests: LockdepTestCase {
     /// named by the first; each lock keeps the name it was given as its instance name, and a
     /// report about two of them names both (a client saw "sessions" twice, "metrics" never).
     func testLocksJoiningASiteClassKeepTheirNames() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         final class Locked: Sendable {
             let mutex: CheckedMutex
             init(_ name: String) { mutex = CheckedMutex(name) }
@@ -115,6 +120,7 @@ final class ReportTests: LockdepTestCase {
     /// Unnamed instances are told apart by address; the same instance twice (a map, which has
     /// no owner word to refuse it first) is called a self-deadlock.
     func testRecursiveLockingOfOneInstanceSaysSo() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let map = LockdepMap("one.map", key: "ReportTests.one.map")
         Lockdep.acquire(map); Lockdep.acquire(map)
         Lockdep.release(map); Lockdep.release(map)
@@ -139,6 +145,7 @@ final class ReportTests: LockdepTestCase {
     /// A struct of the caller's own that conforms to LockdepLock has no object for the name to
     /// die with: naming it is reported, not silently dropped, and no name is kept.
     func testNamingAWrapperStructIsReported() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         struct DeviceLock: LockdepLock {
             let mutex: CheckedMutex
             var lockClass: LockClass { mutex.lockClass }
@@ -179,6 +186,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testSleepingInInvalidContextText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("group->mutex"))
         let line: UInt = #line + 1
         Lockdep.withContext(.hardirq) { m.lock(); m.unlock() }
@@ -193,6 +201,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testMightSleepUnderAtomicMapNamesTheMap() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
         Lockdep.acquire(rcu, mode: .recursiveRead)
         Lockdep.mightSleep()
@@ -204,6 +213,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testInconsistentLockStateText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let s = CheckedSpinLock(class: .unique("fault->lock"))
         let irqLine: UInt = #line + 1
         Lockdep.withContext(.hardirq) { s.withLock {} }
@@ -220,6 +230,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testIrqLockInversionText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let a = CheckedSpinLock(class: .unique("A")), b = CheckedSpinLock(class: .unique("B"))
         Lockdep.withContext(.hardirq) { a.withLock {} }
         b.withLock {}
@@ -237,6 +248,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testIllegalSynchronizeText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
         Lockdep.acquire(rcu, mode: .recursiveRead)
         let line: UInt = #line + 1
@@ -251,6 +263,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testSuspiciousDereferenceText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
         let m = CheckedMutex(class: .unique("group->mutex"))
         let line: UInt = #line + 1
@@ -267,6 +280,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testUnlockNotHeldText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("M"))
         let line: UInt = #line + 1
         m.unlock()
@@ -278,6 +292,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testDoubleUnlockText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedSpinLock(class: .unique("S"))
         m.lock(); m.unlock()
         let line: UInt = #line + 1
@@ -289,6 +304,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testUnlockFromAnotherThreadText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("M"))
         let owner = StepThread("owner-thread")
         owner.run { m.lock() }
@@ -305,6 +321,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testHeldLockDestroyedText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let cls = LockClass.unique("dev->lock")
         var line: UInt = 0
         do {
@@ -321,6 +338,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testAssertionFailedText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("group->mutex"))
         let line: UInt = #line + 1
         Lockdep.assertHeld(m)
@@ -331,6 +349,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testPinnedLockReleasedText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let m = CheckedMutex(class: .unique("rq->lock"))
         m.lock()
         Lockdep.pin(m)
@@ -343,6 +362,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testWorkqueueLeakText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let queue = WorkQueue("leakq", threads: 1)
         defer { queue.shutdown() }
         let map = LockdepMap(class: .unique("held-forever"))
@@ -355,6 +375,7 @@ final class ReportTests: LockdepTestCase {
     }
 
     func testCapacityExceededText() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         var limits = LockdepLimits()
         limits.maxDepth = 3
         Lockdep.limits = limits
@@ -392,7 +413,7 @@ final class ReportTests: LockdepTestCase {
         for _ in 0..<3 { b.withLock { a.withLock {} } }
         // Nothing reaches the collector in this mode; the run continued past the report.
         XCTAssertTrue(collector.reports.isEmpty)
-        XCTAssertTrue(Lockdep.isValidating)
+        if Lockdep.checksCompiledIn { XCTAssertTrue(Lockdep.isValidating) }   // never on with checks compiled out
     }
 }
 
@@ -409,6 +430,7 @@ final class MapCellOptionsTests: LockdepTestCase {
     /// Options other than the map's would silently drop its checks (an atomic map without
     /// `.atomic` lets sleeping inside pass): reported, and the map's own options are used.
     func testAcquireWithOtherOptionsIsReportedAndUsesTheMapsOwn() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let map = LockdepMap("cell.atomic.map", key: "MapCellOptionsTests.atomic", options: [.atomic, .rcu])
         let cell = LockdepMapCell.allocate()
         cell.fill(from: map)
@@ -428,6 +450,7 @@ final class MapCellOptionsTests: LockdepTestCase {
     /// context): still reported, and the map's own options used. The options are part of the
     /// chain key, so the wrong call cannot hit the chain the correct calls cached.
     func testAcquireWithOtherOptionsIsReportedAfterTheRightOnesCachedTheChain() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let map = LockdepMap("cell.atomic.cached", key: "MapCellOptionsTests.cached", options: [.atomic, .rcu])
         let cell = LockdepMapCell.allocate()
         cell.fill(from: map)
@@ -450,7 +473,8 @@ final class MapCellOptionsTests: LockdepTestCase {
 
     /// An empty cell is filled by the acquire's `ifEmpty` closure (off the fast path, once),
     /// and the acquire then holds the map that filled it.
-    func testAnEmptyCellIsFilledByTheAcquire() {
+    func testAnEmptyCellIsFilledByTheAcquire() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let cell = LockdepMapCell.allocate()
         let map = LockdepMap("cell.fill.map", key: "MapCellOptionsTests.fill", options: [.atomic, .rcu])
         var fills = 0
@@ -473,6 +497,7 @@ final class MapCellOptionsTests: LockdepTestCase {
     /// so a grace-period wait under a lock that readers take inside is still a cycle, on every
     /// section and not only the first of a chain.
     func testLocksInsideAnUnprobedReadSectionAreValidated() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let map = LockdepMap("cell.check0.map", key: "MapCellOptionsTests.check0", options: [.atomic, .rcu])
         let cell = LockdepMapCell.allocate()
         cell.fill(from: map)
@@ -492,7 +517,8 @@ final class MapCellOptionsTests: LockdepTestCase {
     /// is computed (a lock's fast push, its full acquire, an out-of-order release rebuilding the
     /// keys above), every held entry's key must be the one computed eagerly from the entries'
     /// elements, or a chain could be cached under one key and looked up under another.
-    func testDeferredReadSectionKeysEqualTheKeysComputedEagerly() {
+    func testDeferredReadSectionKeysEqualTheKeysComputedEagerly() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let map = LockdepMap("cell.deferred.map", key: "MapCellOptionsTests.deferred", options: [.atomic, .rcu])
         let cell = LockdepMapCell.allocate()
         cell.fill(from: map)
@@ -521,7 +547,8 @@ final class MapCellOptionsTests: LockdepTestCase {
     }
 
     /// The right options: silent, and the section is atomic.
-    func testAcquireWithTheMapsOptionsIsSilent() {
+    func testAcquireWithTheMapsOptionsIsSilent() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let map = LockdepMap("cell.atomic.map2", key: "MapCellOptionsTests.atomic2", options: [.atomic, .rcu])
         let cell = LockdepMapCell.allocate()
         cell.fill(from: map)

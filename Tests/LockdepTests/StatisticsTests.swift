@@ -3,6 +3,11 @@ import XCTest
 @testable import Lockdep
 
 final class StatisticsTests: LockdepTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
+        try super.setUpWithError()
+    }
+
     override func tearDown() {
         Lockdep.collectsStatistics = false
         super.tearDown()

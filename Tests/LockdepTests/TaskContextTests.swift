@@ -6,7 +6,8 @@ import XCTest
 /// not, and a lock a task takes on one thread and releases on another (held across an
 /// `await`) is reported and refused.
 final class TaskContextTests: LockdepTestCase {
-    func testConditionWaitInTaskIsReported() async {
+    func testConditionWaitInTaskIsReported() async throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let mutex = CheckedMutex(class: .unique("config->lock"))
         let condition = CheckedCondition("config->changed")
         let line: UInt = #line + 2
@@ -22,7 +23,8 @@ final class TaskContextTests: LockdepTestCase {
         XCTAssertEqual(r?.site?.fileName, "TaskContextTests.swift")
     }
 
-    func testWorkFlushesInTaskAreReported() async {
+    func testWorkFlushesInTaskAreReported() async throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let queue = WorkQueue("events", threads: 1)
         defer { queue.shutdown() }
         let item = WorkItem("refresh", on: queue, class: .unique("work:refresh")) {}
@@ -76,7 +78,8 @@ final class TaskContextTests: LockdepTestCase {
         expectSilent()
     }
 
-    func testOwnAnnotationNamesTheAlternative() async {
+    func testOwnAnnotationNamesTheAlternative() async throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         await Task.detached {
             Lockdep.mightBlockTask("Pool.drain()", alternative: "await pool.drained()")
         }.value
@@ -86,7 +89,8 @@ final class TaskContextTests: LockdepTestCase {
     }
 
     /// On the main actor the report says what is blocked: the main thread's jobs.
-    func testBlockingOnTheMainActorNamesTheMainThread() async {
+    func testBlockingOnTheMainActorNamesTheMainThread() async throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         await MainActor.run {
             Lockdep.mightBlockTask("Pool.drain()", alternative: "await pool.drained()")
         }
@@ -97,7 +101,8 @@ final class TaskContextTests: LockdepTestCase {
     /// A task locks on one thread and, after an `await` that resumes it on another, unlocks
     /// there: reported as a hold across a suspension point, and refused (the first thread
     /// still holds the mutex). Two single-thread executors make the hop certain.
-    func testLockHeldAcrossSuspensionIsReportedAndRefused() async {
+    func testLockHeldAcrossSuspensionIsReportedAndRefused() async throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let mutex = CheckedMutex(class: .unique("session->lock"))
         let first = ThreadExecutor("executor-a")
         let second = ThreadExecutor("executor-b")
@@ -123,7 +128,8 @@ final class TaskContextTests: LockdepTestCase {
     /// A task takes a mutex on a thread and suspends holding it; another task on the same
     /// thread tries to take it: reported as the first task's hold across a suspension point
     /// (not as recursive locking), and refused. The first task later releases it normally.
-    func testAnotherTaskTakingASuspendedHoldOnTheSameThread() async {
+    func testAnotherTaskTakingASuspendedHoldOnTheSameThread() async throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let mutex = CheckedMutex(class: .unique("session->lock"))
         let executor = ThreadExecutor("executor-x")
         let resumeHolder = await retakeSuspendedHold(mutex, on: executor)

@@ -5,6 +5,7 @@ import XCTest
 /// the mutex the worker takes is reported although nothing deadlocks.
 final class UsageExampleTests: LockdepTestCase {
     func testSeed001ExampleIsReported() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let workQueue = WorkQueue("iommu")
         defer { workQueue.shutdown() }
         let groupMutex = CheckedMutex("group->mutex")
@@ -29,6 +30,7 @@ final class ReadingAReportExampleTests: LockdepTestCase {
     final class Group: Sendable { let mutex = CheckedMutex("group->mutex") }
 
     func testStructuredValueOfTheSeed001Report() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let group = Group()
         let queue = WorkQueue("iommu", threads: 1)                  // one worker: thread "iommu/0"
         defer { queue.shutdown() }

@@ -19,6 +19,7 @@ final class WorkQueueTests: LockdepTestCase {
     /// group->mutex. The worker has already finished when the cancel runs, so the threads never
     /// meet; the validator still reports the cycle, naming both locks and both sites.
     func testSeed001CancelUnderMutexIsReportedWithoutDeadlock() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let groupMutex = CheckedMutex(class: .unique("group->mutex"))
         let lockLine: UInt = #line + 1
         let work = WorkItem("gdev_broken", on: queue, class: .unique("work:gdev_broken")) { groupMutex.withLock { } }
@@ -74,6 +75,7 @@ final class WorkQueueTests: LockdepTestCase {
     /// The same bug found from the other side: the cancel under the mutex happens first (the item
     /// is not even queued), then the worker runs and its acquire of the mutex closes the cycle.
     func testSeed001ReportedFromTheWorker() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let groupMutex = CheckedMutex(class: .unique("group->mutex"))
         let work = WorkItem("gdev_broken", on: queue, class: .unique("work:gdev_broken")) { groupMutex.withLock { } }
         _ = groupMutex.withLock { work.cancelSync() }
@@ -98,6 +100,7 @@ final class WorkQueueTests: LockdepTestCase {
     }
 
     func testQueueFlushUnderLockTheCallbackTakes() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let l = CheckedMutex(class: .unique("L"))
         let work = WorkItem("w", on: queue, class: .unique("work:w")) { l.withLock { } }
         work.queue()
@@ -109,6 +112,7 @@ final class WorkQueueTests: LockdepTestCase {
     }
 
     func testLeakedLockOrReadSection() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let rcu = LockdepMap(class: .unique("rcu_read"), options: [.atomic, .rcu])
         let work = WorkItem("leaky", on: queue, class: .unique("work:leaky")) {
             Lockdep.acquire(rcu, mode: .recursiveRead)
@@ -153,6 +157,7 @@ final class WorkQueueTests: LockdepTestCase {
     }
 
     func testCancelSyncInAtomicContextIsInvalid() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let spin = CheckedSpinLock(class: .unique("spin"))
         let work = WorkItem("w", on: queue, class: .unique("work:w")) {}
         _ = spin.withLock { work.cancelSync() }
@@ -162,6 +167,7 @@ final class WorkQueueTests: LockdepTestCase {
     }
 
     func testSoftirqWorkQueueCallbacksCannotSleep() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         let atomicQueue = WorkQueue("atomic", threads: 1, context: .softirq)
         defer { atomicQueue.shutdown() }
         let m = CheckedMutex(class: .unique("m"))
