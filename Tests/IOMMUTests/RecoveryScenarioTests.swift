@@ -38,6 +38,7 @@ final class RecoveryScenarioTests: IOMMUTestCase {
     }
 
     func testS8BuggyEmptyCheckOutsideTheMutexFailsTheLockdepAssertion() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
             let r = makeRegistry(Flavor.self, bugs: [.emptyCheckOutsideMutex])
             let dev = r.makeDevice(name: "dev0")

@@ -17,6 +17,7 @@ final class WorkScenarioTests: IOMMUTestCase {
     /// The non-hanging order: the worker already ran (work -> group->mutex is known); the
     /// remover then cancels under the mutex. Nothing deadlocks, Lockdep reports the cycle.
     func testS4BuggyCancelUnderGroupMutexIsACycle() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
             let r = makeRegistry(Flavor.self, bugs: [.cancelUnderGroupMutex])
             let dev = r.makeDevice(name: "dev0")
@@ -41,6 +42,7 @@ final class WorkScenarioTests: IOMMUTestCase {
     /// waits in cancel_work_sync() for the worker. A real deadlock: Lockdep reports it as it
     /// forms, and a watchdog (bounded join) detects the hang instead of the test hanging.
     func testS4BuggyForcedOrderDeadlocksAndIsReported() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
             // The threads stay blocked forever: this registry is never shut down.
             let r = makeRegistry(Flavor.self, bugs: [.cancelUnderGroupMutex], shutdownAfterTest: false)

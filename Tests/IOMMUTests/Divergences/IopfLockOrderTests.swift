@@ -22,6 +22,7 @@ final class IopfLockOrderTests: IOMMUTestCase {
     /// D2 as first ported: its worker records `&param->lock -> group->mutex`; attaching an SVA
     /// (fault-capable) domain then takes `group->mutex -> &queue->lock -> &param->lock`.
     func testD2WorkerTakingParamLockIsACycleOnceIOPFIsEnabled() throws {
+        try XCTSkipUnless(Lockdep.checksCompiledIn, "Lockdep checks are compiled out of this build")
         func scenario<Flavor: RCUFlavor>(_: Flavor.Type) throws {
             let r = makeRegistry(Flavor.self, design: .devmutex, bugs: [.paramLockInDevIommuWorker])
             let dev = r.makeDevice(name: "0000:01:00.0")
