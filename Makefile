@@ -3,7 +3,7 @@ SWIFT ?= swift
 STRESS_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build release stress test test-tsan test-asan ci bench lockdep-cost clean
+.PHONY: deps build release stress test test-tsan test-asan test-release ci bench lockdep-cost clean
 
 # liburcu (Debian's liburcu-dev) is the one system dependency; pkg-config finds it.
 deps:
@@ -32,6 +32,11 @@ test-tsan: deps
 test-asan: deps
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
+# The whole suite in a release build (its own build folder), Lockdep's checks compiled out:
+# the tests that need them skip. Not part of `ci` or .ci/run (their time budget).
+test-release: deps
+	$(SWIFT) test -c release --scratch-path .build-reltest
+
 ci: test test-tsan test-asan
 
 # What Lockdep's checks cost (issue 14's lock-pair and registry ratios), plain and checked
@@ -41,4 +46,4 @@ lockdep-cost: deps
 	scripts/lockdep-cost.sh $(ROUNDS)
 
 clean:
-	rm -rf .build .build-tsan .build-asan .build-lockdep
+	rm -rf .build .build-tsan .build-asan .build-lockdep .build-reltest
