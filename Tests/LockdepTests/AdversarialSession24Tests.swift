@@ -492,7 +492,7 @@ final class AdversarialSession24Tests: LockdepTestCase {
         let m = CheckedMutex(class: .unique("adv24.task.m"))
         let s = CheckedSpinLock(class: .unique("adv24.task.s"))
         let rw = CheckedRWLock(class: .unique("adv24.task.rw"))
-        let one = OneThreadExecutor("adv24-exec-1"), two = OneThreadExecutor("adv24-exec-2")
+        let one = TestThreadExecutor(named: "adv24-exec-1"), two = TestThreadExecutor(named: "adv24-exec-2")
         let observed: [Bool] = await withTaskExecutorPreference(one) {
             m.lock(); rw.writeLock(); s.lock()
             let onTwo: [Bool] = await withTaskExecutorPreference(two) {
@@ -689,32 +689,4 @@ private enum DestructorProbe {
     nonisolated(unsafe) static var lockAll: (() -> Void)?
     nonisolated(unsafe) static var unlockAll: (() -> Void)?
     nonisolated(unsafe) static var key = pthread_key_t()
-}
-
-/// A task executor with one thread of its own.
-final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [UnownedJob] = []
-
-    init(_ name: String) {
-        let thread = Thread { [self] in
-            while true {
-                condition.lock()
-                while jobs.isEmpty { condition.wait() }
-                let job = jobs.removeFirst()
-                condition.unlock()
-                job.runSynchronously(on: asUnownedTaskExecutor())
-            }
-        }
-        thread.name = name
-        thread.start()
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
-    }
 }

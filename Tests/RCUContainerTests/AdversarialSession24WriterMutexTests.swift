@@ -130,7 +130,7 @@ final class AdversarialSession24WriterMutexTests: XCTestCase {
         let recorder = MisuseRecorder()
         defer { recorder.stop() }
         let lock = RCUWriterMutex()
-        let one = WriterMutexExecutor("adv24-wm-exec1"), two = WriterMutexExecutor("adv24-wm-exec2")
+        let one = TestThreadExecutor(named: "adv24-wm-exec1"), two = TestThreadExecutor(named: "adv24-wm-exec2")
         let answers: [Bool] = await withTaskExecutorPreference(one) {
             lock.lock()
             let there: Bool = await withTaskExecutorPreference(two) {
@@ -249,32 +249,4 @@ private enum WriterMutexProbe {
     nonisolated(unsafe) static var lock: RCUWriterMutex?
     nonisolated(unsafe) static var key = pthread_key_t()
     static let heldThere = Atomic<Int>(-1)
-}
-
-/// A task executor with one thread of its own.
-private final class WriterMutexExecutor: TaskExecutor, @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [UnownedJob] = []
-
-    init(_ name: String) {
-        let thread = Thread { [self] in
-            while true {
-                condition.lock()
-                while jobs.isEmpty { condition.wait() }
-                let job = jobs.removeFirst()
-                condition.unlock()
-                job.runSynchronously(on: asUnownedTaskExecutor())
-            }
-        }
-        thread.name = name
-        thread.start()
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
-    }
 }

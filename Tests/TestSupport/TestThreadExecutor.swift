@@ -9,7 +9,8 @@ public final class TestThreadExecutor: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
 
-    private init(named name: String) {
+    /// An executor whose jobs run on a new thread named `name`, for as long as the process runs.
+    public init(named name: String) {
         let thread = Thread { [self] in
             setCurrentThreadName(name)
             run()
