@@ -37,9 +37,10 @@ struct LockHeader {
 /// with checks compiled out, the holder's `clockdep_thread_identity()` (0 when not held
 /// exclusively), with bit 0 set while the holder has refused nested acquires outstanding (an
 /// identity is even). Not `pthread_self()`: glibc gives an exited thread's `pthread_t` to the
-/// next thread it creates, which would then pass for the holder of a lock the exited one kept. Either way the word lets
-/// ``CheckedMutex/isHeldByCurrentThread`` and its kin answer exactly, and lets every build
-/// refuse a recursive acquire or a release by a thread that does not hold the lock.
+/// next thread it creates, which would then pass for the holder of a lock the exited one
+/// kept. Either way the word lets ``CheckedMutex/isHeldByCurrentThread`` and its kin answer
+/// exactly, and lets every build refuse a recursive acquire or a release by a thread that
+/// does not hold the lock. A condition wait sets it aside and puts it back.
 @usableFromInline
 struct LockCell<Primitive>: ~Copyable {
     @usableFromInline var primitive: Primitive

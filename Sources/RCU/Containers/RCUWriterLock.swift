@@ -103,10 +103,11 @@ public final class RCUWriterMutex: RCUWriterLock, @unchecked Sendable {
         owner.store(me, ordering: .relaxed)
     }
 
-    /// In a `fork()` child, a writer lock that another parent thread held at the fork has no holder
-    /// left to release it, and the container it guards may be half-written: waiting would hang
-    /// for ever, and going on unlocked would write into that state. So the process stops here,
-    /// saying why (containers made in the child work).
+    /// In a `fork()` child, a writer lock that another parent thread held at the fork (not the
+    /// one that forked, which goes on here) has no holder left to release it, and the container
+    /// it guards may be half-written: waiting would hang for ever, and going on unlocked would
+    /// write into that state. So the process stops here, saying why (containers made in the
+    /// child work).
     private func stopIfHeldAcrossFork(fileID: StaticString, line: UInt) {
         guard ownerForkGeneration.load(ordering: .relaxed) != UInt(clockdep_fork_generation_load()) else { return }
         // The thread that forked goes on in the child: a lock it held is its to release.
