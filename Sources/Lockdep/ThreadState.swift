@@ -141,9 +141,9 @@ struct ThreadState {
     /// find: such a release, once validation is back on, is the end of one of them, not a
     /// "bad unlock balance".
     var untrackedHolds = 0
-    /// Rounds of thread-exit destructors this state let pass while it still held locks (another
-    /// key's destructor, run after Lockdep's, may release them on this thread): 0 or 1.
-    var exitRoundsDeferred = 0
+    /// Whether this state let one round of thread-exit destructors pass while it still held
+    /// locks (another key's destructor, run after Lockdep's, may release them on this thread).
+    var exitDeferred = false
     @usableFromInline var serial: UInt
     var name: String
     /// Where this thread publishes the checked lock it is blocked on (for
@@ -398,8 +398,8 @@ struct ThreadState {
             // this thread, and is judged in the second. No later: what the report handler does
             // on this thread (an RCU read registers it again) needs rounds of its own, and the
             // sanitizers end their thread state in the fourth (their key is older: it runs first).
-            if t.pointee.depth > 0 && t.pointee.exitRoundsDeferred < 1 && clockdep_thread_state() == raw {
-                t.pointee.exitRoundsDeferred += 1
+            if t.pointee.depth > 0 && !t.pointee.exitDeferred && clockdep_thread_state() == raw {
+                t.pointee.exitDeferred = true
                 pthread_setspecific(ensureKey(), raw)
                 return
             }

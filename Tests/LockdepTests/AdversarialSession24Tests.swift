@@ -176,18 +176,7 @@ final class AdversarialSession24Tests: LockdepTestCase {
         let c = CheckedCondition("adv24.refusal.c")
         _ = Unmanaged.passRetained(m.storage)
         let ready = Locked(false)
-        let waiting = DispatchSemaphore(value: 0)
-        let aDone = DispatchSemaphore(value: 0)
-        startThread(named: "adv24-refusal-a") {
-            m.lock()
-            m.lock()          // refused (reported), counted
-            waiting.signal()
-            while !ready.value { c.wait(m) }
-            m.unlock()        // matches the refused lock: releases nothing
-            m.unlock()
-            aDone.signal()
-        }
-        waiting.wait()
+        let aDone = startRefusingWaiter(named: "adv24-refusal-a", m, c, until: ready)
         let bReturned = DispatchSemaphore(value: 0)
         let b = startJoinableThread(named: "adv24-refusal-b") {
             m.lock()
@@ -196,15 +185,7 @@ final class AdversarialSession24Tests: LockdepTestCase {
         }
         XCTAssertEqual(bReturned.wait(timeout: .now() + 5), .success)
         pthread_join(b, nil)   // its exit checks report here
-        let free = m.tryLock()
-        XCTAssertTrue(free, "B's unlock() returned without releasing the mutex, and without a report: it consumed A's refused lock (reports: \(collector.kinds))")
-        if free {
-            ready.value = true
-            c.signal()
-            m.unlock()
-            XCTAssertEqual(aDone.wait(timeout: .now() + 5), .success)
-        }
-        XCTAssertEqual(collector.kinds, [.recursiveLocking], allText)
+        assertFreeThenReleaseWaiter(m, c, ready, aDone, "B's unlock() returned without releasing the mutex, and without a report: it consumed A's refused lock (reports: \(collector.kinds))")
     }
 
     /// The same with checks compiled out made to take the slow release: B also waits on a
@@ -215,17 +196,8 @@ final class AdversarialSession24Tests: LockdepTestCase {
         let ca = CheckedCondition("adv24.refusal2.ca"), cb = CheckedCondition("adv24.refusal2.cb")
         _ = Unmanaged.passRetained(m.storage)
         let readyA = Locked(false), readyB = Locked(false)
-        let aWaiting = DispatchSemaphore(value: 0), bWaiting = DispatchSemaphore(value: 0)
-        let aDone = DispatchSemaphore(value: 0), bReturned = DispatchSemaphore(value: 0)
-        startThread(named: "adv24-refusal2-a") {
-            m.lock()
-            m.lock()          // refused (reported), counted
-            aWaiting.signal()
-            while !readyA.value { ca.wait(m) }
-            m.unlock(); m.unlock()
-            aDone.signal()
-        }
-        aWaiting.wait()
+        let bWaiting = DispatchSemaphore(value: 0), bReturned = DispatchSemaphore(value: 0)
+        let aDone = startRefusingWaiter(named: "adv24-refusal2-a", m, ca, until: readyA)
         let b = startJoinableThread(named: "adv24-refusal2-b") {
             m.lock()
             bWaiting.signal()
@@ -246,15 +218,42 @@ final class AdversarialSession24Tests: LockdepTestCase {
         XCTAssertTrue(bDone, "B never re-acquired the mutex after its wait: C's unlock() released nothing (reports: \(collector.kinds))")
         guard bDone else { pthread_detach(b); return }
         pthread_join(b, nil)   // its exit checks report here
-        let free = m.tryLock()
-        XCTAssertTrue(free, "B's unlock() after its wait returned without releasing the mutex, and without a report (reports: \(collector.kinds))")
-        if free {
-            readyA.value = true
-            ca.signal()
+        assertFreeThenReleaseWaiter(m, ca, readyA, aDone, "B's unlock() after its wait returned without releasing the mutex, and without a report (reports: \(collector.kinds))")
+    }
+
+    /// Starts thread A: it locks `m`, locks it again (refused, reported and counted: its
+    /// matching unlock releases nothing), then waits on `c` until `ready`, and releases. Returns
+    /// once A holds its refusal; the semaphore returned is signalled when A is done.
+    private func startRefusingWaiter(named name: String, _ m: CheckedMutex, _ c: CheckedCondition,
+                                     until ready: Locked<Bool>) -> DispatchSemaphore {
+        let waiting = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        startThread(named: name) {
+            m.lock()
+            m.lock()          // refused (reported), counted
+            waiting.signal()
+            while !ready.value { c.wait(m) }
+            m.unlock()        // matches the refused lock: releases nothing
             m.unlock()
-            XCTAssertEqual(aDone.wait(timeout: .now() + 5), .success)
+            done.signal()
         }
-        XCTAssertEqual(collector.kinds, [.recursiveLocking], allText)
+        waiting.wait()
+        return done
+    }
+
+    /// Asserts `m` is free (`message` otherwise); then lets the waiter of
+    /// ``startRefusingWaiter(named:_:_:until:)`` finish, and asserts its refused lock was the one report.
+    private func assertFreeThenReleaseWaiter(_ m: CheckedMutex, _ c: CheckedCondition, _ ready: Locked<Bool>,
+                                             _ aDone: DispatchSemaphore, _ message: String,
+                                             file: StaticString = #filePath, line: UInt = #line) {
+        let free = m.tryLock()
+        XCTAssertTrue(free, message, file: file, line: line)
+        if free {
+            ready.value = true
+            c.signal()
+            m.unlock()
+            XCTAssertEqual(aDone.wait(timeout: .now() + 5), .success, file: file, line: line)
+        }
+        XCTAssertEqual(collector.kinds, [.recursiveLocking], allText, file: file, line: line)
     }
 
     // MARK: 4. A signal handler on a thread inside a condition wait
